@@ -1,0 +1,95 @@
+//! Helpers for tests that run the real `coordinator` and `worker` executables.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The coordinator executable built for these tests.
+pub fn coordinator_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_coordinator"))
+}
+
+/// The worker executable beside it (built by `cargo test --workspace`, which builds the
+/// worker package's binary for its own integration tests).
+pub fn worker_bin() -> PathBuf {
+    let path = coordinator_bin().with_file_name("worker");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// What a finished coordinator run left behind.
+pub struct Run {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub pid: u32,
+}
+
+/// Runs the coordinator with `args` (and env), killing it if it takes longer than `limit`:
+/// a hang fails the test instead of blocking the suite.
+pub fn run_with(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
+    let mut cmd = Command::new(coordinator_bin());
+    cmd.args(args)
+        .env("IPCMAP_WORKER", worker_bin())
+        .env_remove("IPCMAP_FAULT");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start coordinator");
+    let pid = child.id();
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("poll coordinator").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("collect output");
+            panic!(
+                "coordinator {args:?} still running after {limit:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().expect("collect output");
+    Run {
+        status,
+        stdout: String::from_utf8_lossy(&stdout).into(),
+        stderr: String::from_utf8_lossy(&stderr).into(),
+        pid,
+    }
+}
+
+/// Runs the coordinator with a one-minute limit.
+pub fn run(args: &[&str]) -> Run {
+    run_with(args, &[], Duration::from_secs(60))
+}
+
+/// Runs with `--format json`, asserts success, returns one report per line.
+pub fn run_json(args: &[&str]) -> Vec<Value> {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let r = run(&all);
+    assert!(
+        r.status.success(),
+        "coordinator {all:?} failed: {}",
+        r.stderr
+    );
+    r.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is a JSON object"))
+        .collect()
+}

@@ -1,0 +1,115 @@
+//! Bad input and broken workers: a clear one-line error, the right exit status, no panic.
+
+mod common;
+
+use common::{run, run_with, worker_bin};
+use std::time::Duration;
+
+fn assert_usage_error(args: &[&str], needle: &str) {
+    let r = run(args);
+    assert_eq!(r.status.code(), Some(2), "{args:?}: {}", r.stderr);
+    assert_eq!(
+        r.stderr.trim().lines().count(),
+        1,
+        "{args:?} printed more than one line:\n{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(needle),
+        "{args:?}: {:?} lacks {needle:?}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "no partial output: {}", r.stdout);
+}
+
+#[test]
+fn bad_arguments_exit_2_with_one_line_each() {
+    assert_usage_error(&["--workers", "0"], "--workers");
+    assert_usage_error(&["--workers", "100000"], "--workers");
+    assert_usage_error(&["--splits", "0"], "--splits");
+    assert_usage_error(&["--n", "10", "--splits", "11"], "--splits");
+    assert_usage_error(&["--chunksize", "0"], "--chunksize");
+    assert_usage_error(&["--repeat", "0"], "--repeat");
+    assert_usage_error(&["--mode", "bogus"], "--mode");
+    assert_usage_error(&["--fn", "tan"], "--fn");
+    assert_usage_error(&["--codec", "pickle"], "--codec");
+    assert_usage_error(&["--n", "lots"], "--n");
+    assert_usage_error(&["--n", "2000000000000"], "MiB");
+    assert_usage_error(&["--handshake-timeout", "0"], "--handshake-timeout");
+}
+
+#[test]
+fn a_missing_worker_binary_names_the_build_command() {
+    let r = run(&["--n", "100", "--worker-bin", "/nonexistent/worker"]);
+    assert_eq!(r.status.code(), Some(2), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cargo build --release --workspace"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.trim().lines().count(), 1);
+}
+
+#[test]
+fn a_non_executable_worker_binary_is_refused() {
+    let dir = std::env::temp_dir().join(format!("ipcmap-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plain = dir.join("not-executable");
+    std::fs::write(&plain, "just text").unwrap();
+    let r = run(&["--n", "100", "--worker-bin", plain.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(r.status.code(), Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("not an executable"), "{}", r.stderr);
+}
+
+#[test]
+fn a_program_that_is_not_a_worker_fails_the_handshake_quickly() {
+    // `true` exits at once; `sleep`-like programs never connect: both are clear errors.
+    let r = run(&["--n", "100", "--workers", "2", "--worker-bin", "/bin/true"]);
+    assert_eq!(r.status.code(), Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("exited before the handshake"),
+        "{}",
+        r.stderr
+    );
+
+    let r = run_with(
+        &[
+            "--n",
+            "100",
+            "--workers",
+            "1",
+            "--worker-bin",
+            "/bin/cat",
+            "--handshake-timeout",
+            "0.5",
+        ],
+        &[],
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.status.code(), Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("handshake"), "{}", r.stderr);
+}
+
+#[test]
+fn a_worker_of_another_protocol_version_is_refused() {
+    let r = run_with(
+        &["--n", "100", "--workers", "2"],
+        &[("IPCMAP_FAULT", "protocol=99")],
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.status.code(), Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("protocol v99"), "{}", r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+}
+
+#[test]
+fn a_verification_mismatch_would_name_the_index() {
+    // The worker binary is real; this checks the coordinator-side message via the library.
+    assert!(worker_bin().exists());
+    let err = ipcmap::verify::check("split", &[1.0, 2.0], &[1.0, 3.0])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("index 1"), "{err}");
+}

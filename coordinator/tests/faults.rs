@@ -1,0 +1,95 @@
+//! A worker that dies or misbehaves mid-run costs a retry, not the run.
+
+mod common;
+
+use common::{run_json, run_with};
+use std::time::Duration;
+
+fn faulty(args: &[&str], fault: &str) -> common::Run {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    run_with(&all, &[("IPCMAP_FAULT", fault)], Duration::from_secs(60))
+}
+
+#[test]
+fn a_worker_that_exits_mid_run_has_its_tasks_rerun() {
+    for mode in ["item", "split", "shm"] {
+        let r = faulty(
+            &[
+                "--mode",
+                mode,
+                "--workers",
+                "3",
+                "--n",
+                "50000",
+                "--chunksize",
+                "2",
+            ],
+            "exit-after=2@1",
+        );
+        assert!(r.status.success(), "{mode}: {}", r.stderr);
+        let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        assert_eq!(report["verified"], true, "{mode}");
+        let failures = report["worker_failures"].as_array().unwrap();
+        assert_eq!(failures.len(), 1, "{mode}: {failures:?}");
+        assert_eq!(failures[0]["worker"], 1);
+        assert!(
+            failures[0]["reason"].as_str().unwrap().contains("code 70"),
+            "{failures:?}"
+        );
+    }
+}
+
+#[test]
+fn a_worker_that_sends_garbage_is_written_off() {
+    let r = faulty(
+        &["--mode", "split", "--workers", "2", "--n", "10000"],
+        "garbage-after=1@0",
+    );
+    assert!(r.status.success(), "{}", r.stderr);
+    let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(report["verified"], true);
+    assert!(report["worker_failures"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("malformed"));
+}
+
+#[test]
+fn abort_policy_stops_with_one_line() {
+    let r = run_with(
+        &[
+            "--mode",
+            "split",
+            "--workers",
+            "2",
+            "--n",
+            "10000",
+            "--on-worker-exit",
+            "abort",
+        ],
+        &[("IPCMAP_FAULT", "exit-after=1@0")],
+        Duration::from_secs(60),
+    );
+    assert_eq!(r.status.code(), Some(1), "{}", r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("worker 0"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+}
+
+#[test]
+fn when_every_worker_dies_the_run_fails_cleanly() {
+    let r = run_with(
+        &["--mode", "split", "--workers", "2", "--n", "10000"],
+        &[("IPCMAP_FAULT", "exit-after=0")],
+        Duration::from_secs(60),
+    );
+    assert_eq!(r.status.code(), Some(1), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+}
+
+#[test]
+fn healthy_runs_report_no_failures() {
+    let reports = run_json(&["--mode", "split", "--workers", "2", "--n", "1000"]);
+    assert_eq!(reports[0]["worker_failures"].as_array().unwrap().len(), 0);
+}

@@ -1,0 +1,280 @@
+//! Every strategy, on real worker processes, gives the sequential result bit for bit, and
+//! reports the traffic it really caused. Each behaviour is written once and run for every mode.
+
+mod common;
+
+use common::{run, run_json};
+use serde_json::Value;
+
+const MODES: [&str; 5] = ["sequential", "item", "split", "shm", "threads"];
+
+fn one(args: &[&str]) -> Value {
+    let mut reports = run_json(args);
+    assert_eq!(reports.len(), 1, "{args:?}");
+    reports.remove(0)
+}
+
+macro_rules! for_every_mode {
+    ($($name:ident: $mode:literal,)*) => {$(
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn uneven_n_is_verified() {
+                let r = one(&["--mode", $mode, "--workers", "2", "--n", "100003", "--fn", "sin"]);
+                assert_eq!(r["verified"], true);
+                assert_eq!(r["n"], 100003);
+                assert_eq!(r["mode"], $mode);
+            }
+
+            #[test]
+            fn a_single_element_is_verified() {
+                let r = one(&["--mode", $mode, "--workers", "2", "--n", "1"]);
+                assert_eq!(r["verified"], true);
+            }
+
+            #[test]
+            fn an_empty_input_is_verified() {
+                let r = one(&["--mode", $mode, "--workers", "2", "--n", "0"]);
+                assert_eq!(r["verified"], true);
+            }
+
+            #[test]
+            fn every_codec_and_function_agree_with_sequential() {
+                for codec in ["bincode", "postcard", "raw"] {
+                    for f in ["exp", "ln", "sqrt"] {
+                        let r = one(&["--mode", $mode, "--workers", "3", "--n", "5003", "--splits", "7",
+                                      "--codec", codec, "--fn", f]);
+                        assert_eq!(r["verified"], true, "{codec} {f}");
+                    }
+                }
+            }
+
+            #[test]
+            fn no_verify_reports_null() {
+                let r = one(&["--mode", $mode, "--workers", "2", "--n", "1000", "--no-verify"]);
+                assert_eq!(r["verified"], Value::Null);
+            }
+        }
+    )*};
+}
+
+for_every_mode! {
+    sequential: "sequential",
+    item: "item",
+    split: "split",
+    shm: "shm",
+    threads: "threads",
+}
+
+#[test]
+fn split_with_raw_sends_exactly_eight_bytes_per_value_each_way() {
+    let n = 100_003u64;
+    let r = one(&[
+        "--mode",
+        "split",
+        "--workers",
+        "2",
+        "--n",
+        "100003",
+        "--codec",
+        "raw",
+        "--chunksize",
+        "3",
+    ]);
+    assert_eq!(r["payload_bytes_sent"], 8 * n);
+    assert_eq!(r["payload_bytes_received"], 8 * n);
+    assert_eq!(r["messages_sent"], 22); // ceil(64 / 3)
+    assert_eq!(r["messages_received"], 22);
+    assert!(
+        r["bytes_sent"].as_u64().unwrap() > 8 * n,
+        "headers are counted in bytes_sent"
+    );
+}
+
+#[test]
+fn item_with_chunksize_one_sends_one_message_per_value() {
+    let r = one(&[
+        "--mode",
+        "item",
+        "--workers",
+        "2",
+        "--n",
+        "2000",
+        "--chunksize",
+        "1",
+        "--codec",
+        "raw",
+    ]);
+    assert_eq!(r["messages_sent"], 2000);
+    assert_eq!(r["messages_received"], 2000);
+    assert_eq!(r["payload_bytes_sent"], 16000);
+    assert_eq!(r["verified"], true);
+}
+
+#[test]
+fn item_default_chunksize_is_pool_maps_rule() {
+    let r = one(&["--mode", "item", "--workers", "4", "--n", "10001"]);
+    assert_eq!(r["chunksize"], 626); // ceil(10001 / 16)
+    assert_eq!(r["tasks"], 16);
+    assert_eq!(r["messages_sent"], 16);
+}
+
+#[test]
+fn shm_sends_no_payload_bytes() {
+    let r = one(&["--mode", "shm", "--workers", "2", "--n", "100003"]);
+    assert_eq!(r["payload_bytes_sent"], 0);
+    assert_eq!(r["payload_bytes_received"], 0);
+    assert_eq!(r["messages_sent"], 64);
+}
+
+#[test]
+fn worker_pids_are_distinct_children_that_exited_cleanly() {
+    for mode in ["item", "split", "shm"] {
+        let r = common::run(&[
+            "--mode",
+            mode,
+            "--workers",
+            "3",
+            "--n",
+            "30000",
+            "--format",
+            "json",
+        ]);
+        assert!(r.status.success(), "{}", r.stderr);
+        let report: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        let workers = report["worker_detail"].as_array().unwrap();
+        assert_eq!(workers.len(), 3);
+        let mut pids: Vec<u64> = workers.iter().map(|w| w["pid"].as_u64().unwrap()).collect();
+        assert!(pids
+            .iter()
+            .all(|&p| p != u64::from(r.pid) && p != u64::from(std::process::id())));
+        pids.sort_unstable();
+        pids.dedup();
+        assert_eq!(pids.len(), 3, "pids are distinct: {workers:?}");
+        for w in workers {
+            // The coordinator reaped each pid as its own child: they were real, live processes.
+            assert_eq!(w["exit"], "exited with code 0", "{w}");
+        }
+        let tasks: u64 = workers.iter().map(|w| w["tasks"].as_u64().unwrap()).sum();
+        assert_eq!(tasks, report["tasks"].as_u64().unwrap());
+    }
+}
+
+#[test]
+fn mode_all_runs_every_strategy_on_the_same_data_with_speedups() {
+    let reports = run_json(&["--mode", "all", "--workers", "2", "--n", "20000"]);
+    let modes: Vec<&str> = reports
+        .iter()
+        .map(|r| r["mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(modes, MODES);
+    for r in &reports {
+        assert_eq!(r["verified"], true);
+        assert!(r["speedup"].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(reports[0]["speedup"], 1.0);
+}
+
+#[test]
+fn json_carries_every_documented_field() {
+    let r = one(&[
+        "--mode",
+        "split",
+        "--workers",
+        "2",
+        "--n",
+        "1000",
+        "--repeat",
+        "3",
+        "--warmup",
+        "1",
+    ]);
+    for field in [
+        "mode",
+        "workers",
+        "n",
+        "function",
+        "codec",
+        "splits",
+        "chunksize",
+        "tasks",
+        "seed",
+        "repeat",
+        "warmup",
+        "wall_ms",
+        "wall_ms_min",
+        "wall_ms_max",
+        "speedup",
+        "phases_ms",
+        "bytes_sent",
+        "bytes_received",
+        "payload_bytes_sent",
+        "payload_bytes_received",
+        "messages_sent",
+        "messages_received",
+        "channel_gbps",
+        "us_per_message",
+        "worker_detail",
+        "worker_failures",
+        "verified",
+    ] {
+        assert!(r.get(field).is_some(), "missing {field}");
+    }
+    for phase in [
+        "spawn",
+        "generate",
+        "encode",
+        "transfer",
+        "compute",
+        "compute_max",
+        "decode",
+        "assemble",
+        "wait",
+        "shutdown",
+    ] {
+        assert!(r["phases_ms"][phase].is_number(), "missing phase {phase}");
+    }
+    assert_eq!(r["repeat"], 3);
+    assert_eq!(r["warmup"], 1);
+    let (min, med, max) = (
+        r["wall_ms_min"].as_f64().unwrap(),
+        r["wall_ms"].as_f64().unwrap(),
+        r["wall_ms_max"].as_f64().unwrap(),
+    );
+    assert!(min <= med && med <= max);
+}
+
+#[test]
+fn csv_has_a_header_and_one_row_per_mode() {
+    let r = run(&[
+        "--mode",
+        "all",
+        "--workers",
+        "2",
+        "--n",
+        "1000",
+        "--format",
+        "csv",
+    ]);
+    assert!(r.status.success(), "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 1 + MODES.len());
+    assert!(
+        lines[0].starts_with("mode,workers,n,function,codec"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains("phases_ms.transfer"));
+}
+
+#[test]
+fn the_table_names_every_phase_with_units() {
+    let r = run(&["--mode", "split", "--workers", "2", "--n", "1000"]);
+    assert!(r.status.success(), "{}", r.stderr);
+    for word in [
+        "wall ms", "spawn", "transfer", "compute", "GB/s", "µs/msg", "verified",
+    ] {
+        assert!(r.stdout.contains(word), "table lacks {word}:\n{}", r.stdout);
+    }
+}

@@ -1,0 +1,55 @@
+//! The `bincode` codec: bincode 2 over serde, standard configuration.
+
+use super::{check_block, Codec, CodecError};
+use bincode::config::{self, Configuration};
+
+const NAME: &str = "bincode";
+
+/// bincode 2 with its standard configuration (varint lengths, 8 bytes an f64).
+pub struct Bincode;
+
+fn cfg() -> Configuration {
+    config::standard()
+}
+
+fn malformed(e: impl std::fmt::Display) -> CodecError {
+    CodecError::Malformed {
+        codec: NAME,
+        message: e.to_string(),
+    }
+}
+
+impl Codec for Bincode {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        bincode::serde::encode_into_std_write(x, out, cfg()).map_err(malformed)?;
+        Ok(())
+    }
+
+    fn decode_item(&self, bytes: &[u8]) -> Result<(f64, usize), CodecError> {
+        bincode::serde::decode_from_slice::<f64, _>(bytes, cfg()).map_err(|e| match e {
+            bincode::error::DecodeError::UnexpectedEnd { additional } => CodecError::Truncated {
+                codec: NAME,
+                needed: bytes.len() + additional,
+                available: bytes.len(),
+            },
+            other => malformed(other),
+        })
+    }
+
+    fn encode_block(&self, xs: &[f64], out: &mut Vec<u8>) -> Result<(), CodecError> {
+        bincode::serde::encode_into_std_write(xs, out, cfg()).map_err(malformed)?;
+        Ok(())
+    }
+
+    fn decode_block_into(&self, bytes: &[u8], out: &mut [f64]) -> Result<(), CodecError> {
+        let (values, used): (Vec<f64>, usize) =
+            bincode::serde::decode_from_slice(bytes, cfg()).map_err(malformed)?;
+        check_block(NAME, out.len(), values.len(), used, bytes.len())?;
+        out.copy_from_slice(&values);
+        Ok(())
+    }
+}

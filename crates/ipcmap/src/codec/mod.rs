@@ -1,0 +1,206 @@
+//! Codecs: how f64 values become bytes on the wire (`--codec`) and back.
+//!
+//! The codec is what item and split modes measure, so every codec encodes into plain bytes that
+//! travel over an `IpcBytesSender`. Two shapes are measured, after the tutorial:
+//! - an *item* is one value encoded on its own (one codec call per float, like pickling each one);
+//! - a *block* is a whole sub-vector encoded as one value (like pickling one numpy array).
+
+mod bincode;
+mod postcard;
+mod raw;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::bincode::Bincode;
+pub use self::postcard::Postcard;
+pub use self::raw::Raw;
+
+/// Every codec here spends at least this many bytes on one f64; decoders use it to bound
+/// allocations before decoding untrusted input.
+pub const MIN_BYTES_PER_VALUE: usize = 8;
+
+/// Why bytes could not be decoded (or, rarely, values encoded).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CodecError {
+    /// The bytes end before the value does.
+    #[error("{codec}: truncated input: needed {needed} bytes, {available} available")]
+    Truncated {
+        codec: &'static str,
+        needed: usize,
+        available: usize,
+    },
+    /// The bytes decode to a different number of values than expected.
+    #[error("{codec}: block holds {found} values, expected {expected}")]
+    LengthMismatch {
+        codec: &'static str,
+        expected: usize,
+        found: usize,
+    },
+    /// Bytes left over after the value.
+    #[error("{codec}: {extra} trailing bytes after the value")]
+    Trailing { codec: &'static str, extra: usize },
+    /// The codec's own library rejected the bytes.
+    #[error("{codec}: {message}")]
+    Malformed {
+        codec: &'static str,
+        message: String,
+    },
+}
+
+/// One way of turning f64 values into bytes and back.
+pub trait Codec: Sync {
+    /// The name used on the command line and in reports.
+    fn name(&self) -> &'static str;
+    /// Appends `x`, encoded on its own, to `out`.
+    fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError>;
+    /// Decodes one item from the front of `bytes`: the value and how many bytes it used.
+    fn decode_item(&self, bytes: &[u8]) -> Result<(f64, usize), CodecError>;
+    /// Appends the whole slice `xs`, encoded as one value, to `out`.
+    fn encode_block(&self, xs: &[f64], out: &mut Vec<u8>) -> Result<(), CodecError>;
+    /// Decodes a block that must hold exactly `out.len()` values and nothing more, into `out`.
+    fn decode_block_into(&self, bytes: &[u8], out: &mut [f64]) -> Result<(), CodecError>;
+}
+
+/// The codec named by `--codec`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CodecKind {
+    /// bincode 2 over serde (the default): a varint length, then 8 bytes a value.
+    Bincode,
+    /// postcard over serde (what ipc-channel uses for typed messages).
+    Postcard,
+    /// The f64s' own bytes, no framing at all.
+    Raw,
+}
+
+impl CodecKind {
+    /// Every codec, in the order `--help` lists them.
+    pub const ALL: [CodecKind; 3] = [CodecKind::Bincode, CodecKind::Postcard, CodecKind::Raw];
+
+    /// The codec itself.
+    pub fn codec(self) -> &'static dyn Codec {
+        match self {
+            CodecKind::Bincode => &Bincode,
+            CodecKind::Postcard => &Postcard,
+            CodecKind::Raw => &Raw,
+        }
+    }
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        self.codec().name()
+    }
+}
+
+impl std::fmt::Display for CodecKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Checks that a decoded block has the expected length and used every byte.
+fn check_block(
+    codec: &'static str,
+    expected: usize,
+    found: usize,
+    used: usize,
+    available: usize,
+) -> Result<(), CodecError> {
+    if found != expected {
+        return Err(CodecError::LengthMismatch {
+            codec,
+            expected,
+            found,
+        });
+    }
+    if used != available {
+        return Err(CodecError::Trailing {
+            codec,
+            extra: available - used,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLES: [f64; 7] = [
+        0.0,
+        -0.0,
+        1.5,
+        f64::MIN_POSITIVE,
+        f64::MAX,
+        f64::INFINITY,
+        f64::NAN,
+    ];
+
+    #[test]
+    fn every_codec_round_trips_items_bit_for_bit() {
+        for kind in CodecKind::ALL {
+            let codec = kind.codec();
+            let mut bytes = Vec::new();
+            for x in SAMPLES {
+                codec.encode_item(x, &mut bytes).unwrap();
+            }
+            let mut at = 0;
+            for x in SAMPLES {
+                let (y, used) = codec.decode_item(&bytes[at..]).unwrap();
+                assert_eq!(x.to_bits(), y.to_bits(), "{kind}");
+                at += used;
+            }
+            assert_eq!(at, bytes.len());
+        }
+    }
+
+    #[test]
+    fn every_codec_round_trips_blocks_bit_for_bit() {
+        let xs: Vec<f64> = (0..1000)
+            .map(|i| (i as f64).sqrt() - 3.0)
+            .chain(SAMPLES)
+            .collect();
+        for kind in CodecKind::ALL {
+            let codec = kind.codec();
+            let mut bytes = vec![0xAA]; // blocks append: keep what was there
+            codec.encode_block(&xs, &mut bytes).unwrap();
+            let mut out = vec![0.0; xs.len()];
+            codec.decode_block_into(&bytes[1..], &mut out).unwrap();
+            assert!(
+                xs.iter().zip(&out).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn truncated_and_mismatched_input_is_an_error_not_a_panic() {
+        let xs = [1.0, 2.0, 3.0];
+        for kind in CodecKind::ALL {
+            let codec = kind.codec();
+            let mut bytes = Vec::new();
+            codec.encode_block(&xs, &mut bytes).unwrap();
+            let mut out = [0.0; 3];
+            assert!(
+                codec
+                    .decode_block_into(&bytes[..bytes.len() - 1], &mut out)
+                    .is_err(),
+                "{kind}"
+            );
+            let mut short = [0.0; 2];
+            assert!(
+                codec.decode_block_into(&bytes, &mut short).is_err(),
+                "{kind}"
+            );
+            assert!(codec.decode_item(&[1, 2, 3]).is_err(), "{kind}");
+            assert!(codec.decode_item(&[]).is_err(), "{kind}");
+        }
+    }
+
+    #[test]
+    fn raw_blocks_are_exactly_eight_bytes_a_value() {
+        let mut bytes = Vec::new();
+        Raw.encode_block(&[1.0; 10], &mut bytes).unwrap();
+        assert_eq!(bytes.len(), 80);
+    }
+}

@@ -1,0 +1,58 @@
+//! The `postcard` codec: postcard over serde, the format ipc-channel itself uses.
+
+use super::{check_block, Codec, CodecError};
+
+const NAME: &str = "postcard";
+
+/// postcard: varint lengths, 8 little-endian bytes an f64.
+pub struct Postcard;
+
+fn malformed(e: postcard::Error) -> CodecError {
+    CodecError::Malformed {
+        codec: NAME,
+        message: e.to_string(),
+    }
+}
+
+impl Codec for Postcard {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let buf = std::mem::take(out);
+        *out = postcard::to_extend(&x, buf).map_err(malformed)?;
+        Ok(())
+    }
+
+    fn decode_item(&self, bytes: &[u8]) -> Result<(f64, usize), CodecError> {
+        let (x, rest) = postcard::take_from_bytes::<f64>(bytes).map_err(|e| match e {
+            postcard::Error::DeserializeUnexpectedEnd => CodecError::Truncated {
+                codec: NAME,
+                needed: 8,
+                available: bytes.len(),
+            },
+            other => malformed(other),
+        })?;
+        Ok((x, bytes.len() - rest.len()))
+    }
+
+    fn encode_block(&self, xs: &[f64], out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let buf = std::mem::take(out);
+        *out = postcard::to_extend(xs, buf).map_err(malformed)?;
+        Ok(())
+    }
+
+    fn decode_block_into(&self, bytes: &[u8], out: &mut [f64]) -> Result<(), CodecError> {
+        let (values, rest) = postcard::take_from_bytes::<Vec<f64>>(bytes).map_err(malformed)?;
+        check_block(
+            NAME,
+            out.len(),
+            values.len(),
+            bytes.len() - rest.len(),
+            bytes.len(),
+        )?;
+        out.copy_from_slice(&values);
+        Ok(())
+    }
+}

@@ -1,0 +1,370 @@
+//! Settings: a [`RunRequest`] (what the user asked for, as parsed) becomes a validated
+//! [`RunConfig`] before anything is allocated or spawned.
+
+use crate::codec::CodecKind;
+use crate::error::{RunError, SpawnError};
+use crate::kernel::Function;
+use crate::partition::{self, Task};
+use crate::protocol::WorkerMode;
+use crate::scheduler::{OnWorkerExit, ProcessRun};
+use crate::spawner::{self, DEFAULT_HANDSHAKE_TIMEOUT};
+use crate::strategy::Mode;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default element count: the tutorial's 10,000,000.
+pub const DEFAULT_N: usize = 10_000_000;
+/// Default number of parts: the tutorial's best, `numpy.split(data, 64)`.
+pub const DEFAULT_SPLITS: usize = 64;
+/// Default seed, fixed so that two runs see the same data.
+pub const DEFAULT_SEED: u64 = 1;
+/// The most workers a run may start.
+pub const MAX_WORKERS: usize = 512;
+
+/// What the user asked for, before validation.
+#[derive(Clone, Debug)]
+pub struct RunRequest {
+    /// Strategies to run, in order.
+    pub modes: Vec<Mode>,
+    /// Workers; `None` = available CPUs.
+    pub workers: Option<usize>,
+    /// Elements.
+    pub n: usize,
+    /// Function.
+    pub function: Function,
+    /// Parts; `None` = 64, or n when n < 64.
+    pub splits: Option<usize>,
+    /// Items or parts per task; `None` = the mode's default.
+    pub chunksize: Option<usize>,
+    /// Codec of item and split payloads.
+    pub codec: CodecKind,
+    /// Data seed.
+    pub seed: u64,
+    /// Measured runs.
+    pub repeat: usize,
+    /// Unmeasured warm-up runs.
+    pub warmup: usize,
+    /// Worker executable; `None` = `$IPCMAP_WORKER` or next to this executable.
+    pub worker_bin: Option<PathBuf>,
+    /// Check every result against the sequential one.
+    pub verify: bool,
+    /// How long a worker may take to say hello.
+    pub handshake_timeout: Duration,
+    /// What to do when a worker fails mid-run.
+    pub on_worker_exit: OnWorkerExit,
+}
+
+impl Default for RunRequest {
+    fn default() -> Self {
+        RunRequest {
+            modes: vec![Mode::Split],
+            workers: None,
+            n: DEFAULT_N,
+            function: Function::Exp,
+            splits: None,
+            chunksize: None,
+            codec: CodecKind::Bincode,
+            seed: DEFAULT_SEED,
+            repeat: 1,
+            warmup: 0,
+            worker_bin: None,
+            verify: true,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            on_worker_exit: OnWorkerExit::Retry,
+        }
+    }
+}
+
+/// A request that cannot run; each names the flag and the rule.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `--workers 0`.
+    #[error("--workers must be at least 1")]
+    NoWorkers,
+    /// Too many workers.
+    #[error("--workers {0} is more than the limit of {MAX_WORKERS} worker processes")]
+    TooManyWorkers(usize),
+    /// `--splits 0`.
+    #[error("--splits must be at least 1")]
+    NoSplits,
+    /// More parts than elements.
+    #[error("--splits {splits} is larger than --n {n}: every part must hold at least one element")]
+    SplitsExceedN { splits: usize, n: usize },
+    /// `--chunksize 0`.
+    #[error("--chunksize must be at least 1")]
+    NoChunksize,
+    /// `--repeat 0`.
+    #[error("--repeat must be at least 1")]
+    NoRepeat,
+    /// No mode.
+    #[error("--mode names no strategy")]
+    NoMode,
+    /// `--handshake-timeout` of zero.
+    #[error("--handshake-timeout must be more than 0 seconds")]
+    NoHandshakeTime,
+    /// The buffers would not fit in memory.
+    #[error("--n {n} needs about {need_mib} MiB of memory for its buffers, but only {available_mib} MiB is available")]
+    TooBig {
+        n: usize,
+        need_mib: u64,
+        available_mib: u64,
+    },
+    /// The worker executable is missing or unusable.
+    #[error("--worker-bin: {0}")]
+    Worker(#[from] SpawnError),
+}
+
+/// Validated settings of a run; every field has its final value.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// Strategies to run, in order.
+    pub modes: Vec<Mode>,
+    /// Workers.
+    pub workers: usize,
+    /// Elements.
+    pub n: usize,
+    /// Function.
+    pub function: Function,
+    /// Parts.
+    pub splits: usize,
+    /// Explicit chunksize, if given.
+    pub chunksize: Option<usize>,
+    /// Codec.
+    pub codec: CodecKind,
+    /// Data seed.
+    pub seed: u64,
+    /// Measured runs.
+    pub repeat: usize,
+    /// Warm-up runs.
+    pub warmup: usize,
+    /// Worker executable (resolved when a process mode runs).
+    pub worker_bin: Option<PathBuf>,
+    /// Check results.
+    pub verify: bool,
+    /// Handshake timeout.
+    pub handshake_timeout: Duration,
+    /// Failure policy.
+    pub on_worker_exit: OnWorkerExit,
+}
+
+impl RunRequest {
+    /// Checks every rule and resolves every default.
+    pub fn validate(self) -> Result<RunConfig, ConfigError> {
+        let workers = self.workers.unwrap_or_else(available_cpus);
+        if self.modes.is_empty() {
+            return Err(ConfigError::NoMode);
+        }
+        if workers == 0 {
+            return Err(ConfigError::NoWorkers);
+        }
+        if workers > MAX_WORKERS {
+            return Err(ConfigError::TooManyWorkers(workers));
+        }
+        let splits = match self.splits {
+            Some(0) => return Err(ConfigError::NoSplits),
+            Some(s) if s > self.n && self.n > 0 => {
+                return Err(ConfigError::SplitsExceedN {
+                    splits: s,
+                    n: self.n,
+                })
+            }
+            Some(s) => s,
+            None => DEFAULT_SPLITS.min(self.n).max(1),
+        };
+        if self.chunksize == Some(0) {
+            return Err(ConfigError::NoChunksize);
+        }
+        if self.repeat == 0 {
+            return Err(ConfigError::NoRepeat);
+        }
+        if self.handshake_timeout.is_zero() {
+            return Err(ConfigError::NoHandshakeTime);
+        }
+        check_memory(self.n, self.verify)?;
+        let worker_bin = if self.modes.iter().any(|m| m.uses_processes()) {
+            Some(spawner::locate_worker(self.worker_bin.as_deref())?)
+        } else {
+            self.worker_bin
+        };
+        Ok(RunConfig {
+            modes: self.modes,
+            workers,
+            n: self.n,
+            function: self.function,
+            splits,
+            chunksize: self.chunksize,
+            codec: self.codec,
+            seed: self.seed,
+            repeat: self.repeat,
+            warmup: self.warmup,
+            worker_bin,
+            verify: self.verify,
+            handshake_timeout: self.handshake_timeout,
+            on_worker_exit: self.on_worker_exit,
+        })
+    }
+}
+
+/// CPUs this process may use.
+pub fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Refuses an `n` whose buffers cannot fit: input, output, the sequential reference, and the
+/// in-flight copies of the transport, about 8 bytes each, times four (five when verifying).
+fn check_memory(n: usize, verify: bool) -> Result<(), ConfigError> {
+    let copies = if verify { 5 } else { 4 };
+    let need = (n as u128) * 8 * copies;
+    let Some(available) = available_memory_bytes() else {
+        return Ok(());
+    };
+    if need > available as u128 {
+        return Err(ConfigError::TooBig {
+            n,
+            need_mib: u64::try_from(need >> 20).unwrap_or(u64::MAX),
+            available_mib: available >> 20,
+        });
+    }
+    Ok(())
+}
+
+/// `MemAvailable` from /proc/meminfo, in bytes.
+pub fn available_memory_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+impl RunConfig {
+    /// The chunksize `mode` runs with: explicit, else `Pool.map`'s rule for item, else 1.
+    pub fn chunksize_for(&self, mode: Mode) -> Option<usize> {
+        match mode {
+            Mode::Sequential => None,
+            Mode::Item => Some(
+                self.chunksize
+                    .unwrap_or_else(|| partition::pool_map_default_chunksize(self.n, self.workers)),
+            ),
+            _ => Some(self.chunksize.unwrap_or(1)),
+        }
+    }
+
+    /// The parts `mode` splits the input into (`None` where it does not split).
+    pub fn splits_for(&self, mode: Mode) -> Option<usize> {
+        matches!(mode, Mode::Split | Mode::Shm | Mode::Threads).then_some(self.splits)
+    }
+
+    /// The tasks of one run of `mode`.
+    pub fn tasks_for(&self, mode: Mode) -> Vec<Task> {
+        match (mode, self.chunksize_for(mode)) {
+            (Mode::Item, Some(c)) => partition::item_tasks(self.n, c),
+            (_, Some(c)) => partition::group(partition::array_split(self.n, self.splits), c),
+            (_, None) => Vec::new(),
+        }
+    }
+
+    /// The process settings of a process strategy.
+    pub fn process_run(&self, mode: WorkerMode) -> Result<ProcessRun<'_>, RunError> {
+        let worker_bin = self.worker_bin.as_deref().ok_or(SpawnError::NotFound {
+            path: PathBuf::from("worker"),
+        })?;
+        Ok(ProcessRun {
+            worker_bin,
+            workers: self.workers,
+            handshake_timeout: self.handshake_timeout,
+            on_worker_exit: self.on_worker_exit,
+            mode,
+            function: self.function,
+            codec: self.codec,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn threads_only() -> RunRequest {
+        RunRequest {
+            modes: vec![Mode::Threads],
+            workers: Some(2),
+            n: 1000,
+            ..RunRequest::default()
+        }
+    }
+
+    #[test]
+    fn rules_are_enforced() {
+        let bad = [
+            RunRequest {
+                workers: Some(0),
+                ..threads_only()
+            },
+            RunRequest {
+                workers: Some(MAX_WORKERS + 1),
+                ..threads_only()
+            },
+            RunRequest {
+                splits: Some(0),
+                ..threads_only()
+            },
+            RunRequest {
+                splits: Some(1001),
+                ..threads_only()
+            },
+            RunRequest {
+                chunksize: Some(0),
+                ..threads_only()
+            },
+            RunRequest {
+                repeat: 0,
+                ..threads_only()
+            },
+            RunRequest {
+                modes: vec![],
+                ..threads_only()
+            },
+            RunRequest {
+                n: usize::MAX / 8,
+                ..threads_only()
+            },
+        ];
+        for request in bad {
+            assert!(request.clone().validate().is_err(), "{request:?}");
+        }
+    }
+
+    #[test]
+    fn defaults_resolve() {
+        let cfg = threads_only().validate().unwrap();
+        assert_eq!(cfg.splits, 64);
+        assert_eq!(cfg.chunksize_for(Mode::Item), Some(125));
+        assert_eq!(cfg.chunksize_for(Mode::Split), Some(1));
+        assert_eq!(cfg.tasks_for(Mode::Split).len(), 64);
+        let tiny = RunRequest {
+            n: 1,
+            ..threads_only()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(tiny.splits, 1);
+        let empty = RunRequest {
+            n: 0,
+            ..threads_only()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(empty.tasks_for(Mode::Item).len(), 0);
+    }
+
+    #[test]
+    fn a_missing_worker_binary_is_refused_before_anything_runs() {
+        let request = RunRequest {
+            modes: vec![Mode::Split],
+            worker_bin: Some(PathBuf::from("/nonexistent/worker")),
+            ..threads_only()
+        };
+        let err = request.validate().unwrap_err().to_string();
+        assert!(err.contains("cargo build --release --workspace"), "{err}");
+    }
+}

@@ -1,0 +1,159 @@
+//! Errors of each failure area, with the worker, pid, task and phase they concern.
+
+use crate::codec::CodecError;
+use crate::protocol::ProtocolError;
+use std::path::PathBuf;
+
+/// How to build the worker, named in every error about a missing or wrong worker binary.
+pub const BUILD_HINT: &str =
+    "build it with `cargo build --release --workspace` (or pass --worker-bin PATH)";
+
+/// Starting the worker pool failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// No worker executable where it was looked for.
+    #[error("worker executable not found at {path}: {BUILD_HINT}")]
+    NotFound { path: PathBuf },
+    /// The path exists but cannot be run.
+    #[error("worker executable {path} is not an executable file: {BUILD_HINT}")]
+    NotExecutable { path: PathBuf },
+    /// The coordinator's own path could not be found, to look for the worker beside it.
+    #[error("cannot locate the coordinator's own executable to find the worker beside it: {0}")]
+    CurrentExe(std::io::Error),
+    /// The OS refused to start the process.
+    #[error("starting worker {worker} from {path}: {source}")]
+    Start {
+        worker: u32,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// An ipc-channel resource could not be created.
+    #[error("creating the {what} for worker {worker}: {source}")]
+    Channel {
+        worker: u32,
+        what: &'static str,
+        source: std::io::Error,
+    },
+    /// The worker exited before saying hello.
+    #[error("worker {worker} (pid {pid}) exited before the handshake ({status}); is {path} an ipcmap worker of this build? {BUILD_HINT}")]
+    ExitedEarly {
+        worker: u32,
+        pid: u32,
+        status: String,
+        path: PathBuf,
+    },
+    /// The worker did not say hello in time.
+    #[error("worker {worker} (pid {pid}) did not complete the handshake within {timeout_ms} ms; is {path} an ipcmap worker? {BUILD_HINT}")]
+    HandshakeTimeout {
+        worker: u32,
+        pid: u32,
+        timeout_ms: u128,
+        path: PathBuf,
+    },
+    /// The worker's hello could not be read.
+    #[error("worker {worker} (pid {pid}) sent a handshake this coordinator cannot read ({message}); a stale build? {BUILD_HINT}")]
+    BadHello {
+        worker: u32,
+        pid: u32,
+        message: String,
+    },
+    /// The worker speaks another protocol version.
+    #[error("worker {worker} (pid {pid}) speaks protocol v{theirs}, this coordinator v{ours}: rebuild both with `cargo build --release --workspace`")]
+    ProtocolMismatch {
+        worker: u32,
+        pid: u32,
+        theirs: u32,
+        ours: u32,
+    },
+    /// The worker said it was someone else.
+    #[error("worker {worker} (pid {pid}) introduced itself as worker {claimed}")]
+    WrongId { worker: u32, pid: u32, claimed: u32 },
+    /// Sending the setup message failed.
+    #[error("sending setup to worker {worker} (pid {pid}): {message}")]
+    Setup {
+        worker: u32,
+        pid: u32,
+        message: String,
+    },
+}
+
+/// A run failed after its workers were started.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Starting the pool failed.
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    /// A worker process ended while it still had work.
+    #[error("worker {worker} (pid {pid}) {status} with {in_flight} task(s) unfinished")]
+    WorkerDied {
+        worker: u32,
+        pid: u32,
+        status: String,
+        in_flight: usize,
+    },
+    /// A worker sent a frame that is not valid here.
+    #[error("worker {worker} (pid {pid}) sent a malformed frame: {message}")]
+    Malformed {
+        worker: u32,
+        pid: u32,
+        message: String,
+    },
+    /// A frame arrived that names no known worker.
+    #[error("malformed frame on the result channel: {0}")]
+    Frame(#[from] ProtocolError),
+    /// A payload could not be encoded or decoded.
+    #[error("task {task} ({phase}): {source}")]
+    Codec {
+        task: usize,
+        phase: &'static str,
+        source: CodecError,
+    },
+    /// A channel operation failed.
+    #[error("{what}: {message}")]
+    Channel { what: String, message: String },
+    /// Shared memory could not be set up.
+    #[error("shared memory: {0}")]
+    Shm(String),
+    /// A parallel result differs from the sequential one.
+    #[error("{mode} result differs from the sequential result at index {index}: {got:e} (bits {got_bits:#018x}) instead of {expected:e} (bits {expected_bits:#018x})")]
+    Mismatch {
+        mode: String,
+        index: usize,
+        got: f64,
+        got_bits: u64,
+        expected: f64,
+        expected_bits: u64,
+    },
+    /// The result has the wrong length.
+    #[error("{mode} result has {got} values, expected {expected}")]
+    WrongLength {
+        mode: String,
+        got: usize,
+        expected: usize,
+    },
+}
+
+/// The worker process failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The worker was started with arguments it cannot use.
+    #[error("{0}")]
+    Usage(String),
+    /// The coordinator speaks another protocol.
+    #[error("this worker speaks protocol v{ours}, the coordinator v{theirs}: rebuild both with `cargo build --release --workspace`")]
+    ProtocolMismatch { ours: u32, theirs: u32 },
+    /// Connecting or talking to the coordinator failed.
+    #[error("worker {worker}: {what}: {message}")]
+    Channel {
+        worker: u32,
+        what: &'static str,
+        message: String,
+    },
+    /// A task frame could not be decoded.
+    #[error("worker {worker}, task {task}: {message}")]
+    BadTask {
+        worker: u32,
+        task: u32,
+        message: String,
+    },
+}

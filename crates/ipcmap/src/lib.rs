@@ -1,0 +1,23 @@
+//! ipcmap: what does it really cost to move numeric data between processes, and when does it pay?
+//!
+//! The `coordinator` binary applies a math function ([`kernel`]) to a vector ([`data`]) with one
+//! of several [`strategy`] modules: sequentially, on threads, or on real worker processes that
+//! receive individual floats or whole sub-vectors encoded by a [`codec`], or share memory. The
+//! [`spawner`] starts the workers, the [`scheduler`] scatters tasks and gathers results over the
+//! [`protocol`], and every phase lands in the [`report`] model. [`engine`] ties them together;
+//! [`worker`] is the worker process's side.
+
+pub mod codec;
+pub mod config;
+pub mod data;
+pub mod engine;
+pub mod error;
+pub mod kernel;
+pub mod partition;
+pub mod protocol;
+pub mod report;
+pub mod scheduler;
+pub mod spawner;
+pub mod strategy;
+pub mod verify;
+pub mod worker;

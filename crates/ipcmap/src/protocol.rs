@@ -1,0 +1,436 @@
+//! The wire protocol between the coordinator and its workers.
+//!
+//! Bootstrap (typed ipc-channel messages, serialized by ipc-channel itself):
+//! 1. the coordinator opens an `IpcOneShotServer<Hello>` per worker and passes its name on the
+//!    worker's command line (`--connect NAME`), with `--protocol` [`PROTOCOL_VERSION`];
+//! 2. the worker connects and sends [`Hello`]: its protocol version, id, pid, and the sending
+//!    ends of its task channel and its setup channel;
+//! 3. the coordinator checks the version and sends [`Setup`]: mode, function, codec, the
+//!    worker's result channel and, for shm, the shared memory regions.
+//!
+//! Data (plain bytes over `IpcBytesSender`, so the codec is what is measured):
+//! - coordinator → worker: a task frame, [`TaskHeader`] then the strategy's payload;
+//! - worker → coordinator: a result frame ([`ResultHeader`] then the payload), and when the task
+//!   channel closes, one [`WorkerStats`] frame before the worker exits.
+//!
+//! Headers are fixed-size little-endian integers; every decoder here returns an error on short
+//! or unknown input and never panics.
+
+use crate::codec::CodecKind;
+use crate::kernel::Function;
+use ipc_channel::ipc::{IpcBytesSender, IpcSender, IpcSharedMemory};
+use serde::{Deserialize, Serialize};
+
+/// Version of this protocol; a worker of another version is refused at the handshake.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Which strategy's worker half a worker runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WorkerMode {
+    /// Items, each encoded on its own.
+    Item,
+    /// Sub-vectors, each encoded as one block.
+    Split,
+    /// Ranges over shared memory; nothing is encoded.
+    Shm,
+}
+
+/// Worker → coordinator, first message, over the one-shot server.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Hello {
+    /// The worker's [`PROTOCOL_VERSION`]; first, so that it decodes whatever follows.
+    pub protocol_version: u32,
+    /// The id the coordinator gave this worker on its command line.
+    pub worker: u32,
+    /// The worker's process id.
+    pub pid: u32,
+    /// Sending end of the worker's task channel.
+    pub tasks: IpcBytesSender,
+    /// Sending end of the worker's setup channel.
+    pub setup: IpcSender<Setup>,
+}
+
+/// Coordinator → worker, once, after a valid [`Hello`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Setup {
+    /// The strategy's worker half to run.
+    pub mode: WorkerMode,
+    /// The function to apply.
+    pub function: Function,
+    /// How payloads are encoded.
+    pub codec: CodecKind,
+    /// Where this worker's results go (a channel of its own, so every frame is attributable).
+    pub results: IpcBytesSender,
+    /// Input and output regions, for [`WorkerMode::Shm`] only.
+    pub shm: Option<ShmRegions>,
+    /// Read tasks ahead on a separate thread. Set when task frames are big: ipc-channel sends
+    /// them in fragments that block the sender until the receiver reads, so a worker that
+    /// drains its channel while computing keeps the coordinator's sends as short as the copy.
+    pub prefetch: bool,
+}
+
+/// The shared memory of shm mode: input written by the coordinator, output by the workers.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ShmRegions {
+    /// `n` f64 of input.
+    pub input: IpcSharedMemory,
+    /// `n` f64 of output.
+    pub output: IpcSharedMemory,
+}
+
+/// A frame that could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProtocolError {
+    /// The frame ended before a field did.
+    #[error("frame truncated: {field} needs {needed} bytes at offset {at}, frame has {len}")]
+    Truncated {
+        field: &'static str,
+        needed: usize,
+        at: usize,
+        len: usize,
+    },
+    /// An unknown frame kind.
+    #[error("unknown frame kind {0}")]
+    UnknownKind(u8),
+    /// A field whose value makes no sense (a length beyond the frame, say).
+    #[error("invalid {field}: {value}")]
+    Invalid { field: &'static str, value: u64 },
+}
+
+/// Reads little-endian fields off the front of a frame, with bounds checks.
+pub struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader at the start of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, at: 0 }
+    }
+
+    /// The next `n` bytes.
+    pub fn take(&mut self, field: &'static str, n: usize) -> Result<&'a [u8], ProtocolError> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or(ProtocolError::Truncated {
+                field,
+                needed: n,
+                at: self.at,
+                len: self.bytes.len(),
+            })?;
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], ProtocolError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(field, N)?);
+        Ok(a)
+    }
+
+    /// A byte.
+    pub fn u8(&mut self, field: &'static str) -> Result<u8, ProtocolError> {
+        Ok(self.array::<1>(field)?[0])
+    }
+
+    /// A little-endian u32.
+    pub fn u32(&mut self, field: &'static str) -> Result<u32, ProtocolError> {
+        self.array(field).map(u32::from_le_bytes)
+    }
+
+    /// A little-endian u64.
+    pub fn u64(&mut self, field: &'static str) -> Result<u64, ProtocolError> {
+        self.array(field).map(u64::from_le_bytes)
+    }
+
+    /// A little-endian u64 that must fit a `usize` and be at most `max`.
+    pub fn len(&mut self, field: &'static str, max: usize) -> Result<usize, ProtocolError> {
+        let value = self.u64(field)?;
+        usize::try_from(value)
+            .ok()
+            .filter(|&v| v <= max)
+            .ok_or(ProtocolError::Invalid { field, value })
+    }
+
+    /// Everything not read yet.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.bytes[self.at..]
+    }
+
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+}
+
+/// The header of a task frame (coordinator → worker).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskHeader {
+    /// Task index.
+    pub task: u32,
+    /// First element of the task.
+    pub start: u64,
+    /// Number of elements.
+    pub len: u64,
+    /// Number of parts (blocks) in the payload (split); 1 otherwise.
+    pub parts: u32,
+}
+
+impl TaskHeader {
+    /// Encoded size in bytes.
+    pub const SIZE: usize = 24;
+
+    /// Appends the header to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.task.to_le_bytes());
+        out.extend_from_slice(&self.start.to_le_bytes());
+        out.extend_from_slice(&self.len.to_le_bytes());
+        out.extend_from_slice(&self.parts.to_le_bytes());
+    }
+
+    /// Splits a task frame into its header and payload.
+    pub fn read(frame: &[u8]) -> Result<(TaskHeader, &[u8]), ProtocolError> {
+        let mut r = Reader::new(frame);
+        let header = TaskHeader {
+            task: r.u32("task")?,
+            start: r.u64("start")?,
+            len: r.u64("len")?,
+            parts: r.u32("parts")?,
+        };
+        Ok((header, r.rest()))
+    }
+}
+
+/// Frame kinds on the result channel.
+pub mod kind {
+    /// A task's result.
+    pub const RESULT: u8 = 1;
+    /// A worker's totals, sent once when its task channel closes.
+    pub const STATS: u8 = 2;
+}
+
+/// The header of a result frame (worker → coordinator).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResultHeader {
+    /// Worker id.
+    pub worker: u32,
+    /// Task index.
+    pub task: u32,
+    /// Worker time decoding the task payload, ns.
+    pub decode_ns: u64,
+    /// Worker time in the kernel, ns.
+    pub compute_ns: u64,
+    /// Worker time encoding the result payload, ns.
+    pub encode_ns: u64,
+}
+
+impl ResultHeader {
+    /// Encoded size in bytes, kind byte included.
+    pub const SIZE: usize = 1 + 4 + 4 + 8 * 3;
+
+    /// Appends the frame kind and header to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.push(kind::RESULT);
+        out.extend_from_slice(&self.worker.to_le_bytes());
+        out.extend_from_slice(&self.task.to_le_bytes());
+        out.extend_from_slice(&self.decode_ns.to_le_bytes());
+        out.extend_from_slice(&self.compute_ns.to_le_bytes());
+        out.extend_from_slice(&self.encode_ns.to_le_bytes());
+    }
+
+    /// Overwrites the timing fields of a header already written at the start of `frame`.
+    pub fn patch_timing(frame: &mut [u8], decode_ns: u64, compute_ns: u64, encode_ns: u64) {
+        if frame.len() >= Self::SIZE {
+            frame[9..17].copy_from_slice(&decode_ns.to_le_bytes());
+            frame[17..25].copy_from_slice(&compute_ns.to_le_bytes());
+            frame[25..33].copy_from_slice(&encode_ns.to_le_bytes());
+        }
+    }
+}
+
+/// A worker's totals, sent when its task channel closes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Worker id.
+    pub worker: u32,
+    /// Tasks completed.
+    pub tasks: u64,
+    /// Time inside result sends, ns.
+    pub send_ns: u64,
+    /// Time blocked waiting for the next task, ns.
+    pub idle_ns: u64,
+}
+
+impl WorkerStats {
+    /// Encoded size in bytes, kind byte included.
+    pub const SIZE: usize = 1 + 4 + 8 * 3;
+
+    /// The whole frame.
+    pub fn to_frame(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::SIZE);
+        out.push(kind::STATS);
+        out.extend_from_slice(&self.worker.to_le_bytes());
+        out.extend_from_slice(&self.tasks.to_le_bytes());
+        out.extend_from_slice(&self.send_ns.to_le_bytes());
+        out.extend_from_slice(&self.idle_ns.to_le_bytes());
+        out
+    }
+}
+
+/// A decoded frame from the result channel.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inbound<'a> {
+    /// A task's result and its payload.
+    Result(ResultHeader, &'a [u8]),
+    /// A worker's totals.
+    Stats(WorkerStats),
+}
+
+impl<'a> Inbound<'a> {
+    /// Decodes one frame from the result channel.
+    pub fn read(frame: &'a [u8]) -> Result<Inbound<'a>, ProtocolError> {
+        let mut r = Reader::new(frame);
+        match r.u8("kind")? {
+            kind::RESULT => {
+                let header = ResultHeader {
+                    worker: r.u32("worker")?,
+                    task: r.u32("task")?,
+                    decode_ns: r.u64("decode_ns")?,
+                    compute_ns: r.u64("compute_ns")?,
+                    encode_ns: r.u64("encode_ns")?,
+                };
+                Ok(Inbound::Result(header, r.rest()))
+            }
+            kind::STATS => Ok(Inbound::Stats(WorkerStats {
+                worker: r.u32("worker")?,
+                tasks: r.u64("tasks")?,
+                send_ns: r.u64("send_ns")?,
+                idle_ns: r.u64("idle_ns")?,
+            })),
+            other => Err(ProtocolError::UnknownKind(other)),
+        }
+    }
+}
+
+/// Per-block framing inside a split payload: element count, then the block's byte length.
+pub const BLOCK_FRAME_SIZE: usize = 16;
+
+/// Starts a block frame: writes the element count and a placeholder for the byte length; the
+/// caller appends the block, then calls [`end_block_frame`] with the returned position.
+pub fn begin_block_frame(out: &mut Vec<u8>, elements: usize) -> usize {
+    out.extend_from_slice(&(elements as u64).to_le_bytes());
+    let at = out.len();
+    out.extend_from_slice(&[0; 8]);
+    at
+}
+
+/// Finishes a block frame begun at `at`: fills in the byte length; returns it.
+pub fn end_block_frame(out: &mut [u8], at: usize) -> usize {
+    let bytes = out.len() - at - 8;
+    out[at..at + 8].copy_from_slice(&(bytes as u64).to_le_bytes());
+    bytes
+}
+
+/// Reads one block frame: the element count and the block's bytes.
+pub fn read_block_frame<'a>(
+    r: &mut Reader<'a>,
+    max_elements: usize,
+) -> Result<(usize, &'a [u8]), ProtocolError> {
+    let elements = r.len("block elements", max_elements)?;
+    let bytes = r.len("block bytes", r.remaining().saturating_sub(8))?;
+    Ok((elements, r.take("block", bytes)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_header_round_trips() {
+        let h = TaskHeader {
+            task: 7,
+            start: 1 << 40,
+            len: 99,
+            parts: 3,
+        };
+        let mut frame = Vec::new();
+        h.write(&mut frame);
+        assert_eq!(frame.len(), TaskHeader::SIZE);
+        frame.extend_from_slice(b"payload");
+        assert_eq!(TaskHeader::read(&frame).unwrap(), (h, &b"payload"[..]));
+    }
+
+    #[test]
+    fn result_and_stats_frames_round_trip() {
+        let h = ResultHeader {
+            worker: 2,
+            task: 5,
+            decode_ns: 1,
+            compute_ns: 2,
+            encode_ns: 3,
+        };
+        let mut frame = Vec::new();
+        ResultHeader {
+            decode_ns: 0,
+            compute_ns: 0,
+            encode_ns: 0,
+            ..h
+        }
+        .write(&mut frame);
+        ResultHeader::patch_timing(&mut frame, 1, 2, 3);
+        assert_eq!(frame.len(), ResultHeader::SIZE);
+        frame.push(9);
+        assert_eq!(Inbound::read(&frame).unwrap(), Inbound::Result(h, &[9][..]));
+
+        let s = WorkerStats {
+            worker: 1,
+            tasks: 10,
+            send_ns: 5,
+            idle_ns: 6,
+        };
+        assert_eq!(s.to_frame().len(), WorkerStats::SIZE);
+        assert_eq!(Inbound::read(&s.to_frame()).unwrap(), Inbound::Stats(s));
+    }
+
+    #[test]
+    fn every_truncation_of_a_frame_is_an_error() {
+        let mut frame = Vec::new();
+        ResultHeader::default().write(&mut frame);
+        for cut in 0..frame.len() {
+            assert!(Inbound::read(&frame[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut task = Vec::new();
+        TaskHeader {
+            task: 1,
+            start: 0,
+            len: 1,
+            parts: 1,
+        }
+        .write(&mut task);
+        for cut in 0..task.len() {
+            assert!(TaskHeader::read(&task[..cut]).is_err(), "cut at {cut}");
+        }
+        assert_eq!(Inbound::read(&[42]), Err(ProtocolError::UnknownKind(42)));
+    }
+
+    #[test]
+    fn block_frames_reject_lengths_beyond_the_frame() {
+        let mut ok = Vec::new();
+        let at = begin_block_frame(&mut ok, 1);
+        ok.extend_from_slice(&[0; 8]);
+        assert_eq!(end_block_frame(&mut ok, at), 8);
+        let (elements, block) = read_block_frame(&mut Reader::new(&ok), 10).unwrap();
+        assert_eq!((elements, block.len()), (1, 8));
+        let mut lying = ok.clone();
+        lying[8..16].copy_from_slice(&100u64.to_le_bytes());
+        assert!(read_block_frame(&mut Reader::new(&lying), 10).is_err());
+        assert!(
+            read_block_frame(&mut Reader::new(&ok), 0).is_err(),
+            "more elements than allowed"
+        );
+    }
+}

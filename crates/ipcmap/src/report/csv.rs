@@ -1,0 +1,61 @@
+//! CSV output: a header row, then one row per report. Nested fields are flattened with dots
+//! (`phases_ms.spawn`); lists are written as JSON text in one cell.
+
+use super::Report;
+use serde_json::{Map, Value};
+use std::io::Write;
+
+/// Writes a header and one row per report.
+pub fn write_csv(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    let mut header_written = false;
+    for report in reports {
+        let mut row = Vec::new();
+        flatten("", &serde_json::to_value(report)?, &mut row);
+        if !header_written {
+            writer.write_record(row.iter().map(|(k, _)| k))?;
+            header_written = true;
+        }
+        writer.write_record(row.iter().map(|(_, v)| v))?;
+    }
+    writer.flush()
+}
+
+fn flatten(prefix: &str, value: &Value, row: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => flatten_object(prefix, map, row),
+        Value::Null => row.push((prefix.to_string(), String::new())),
+        Value::String(s) => row.push((prefix.to_string(), s.clone())),
+        other => row.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+fn flatten_object(prefix: &str, map: &Map<String, Value>, row: &mut Vec<(String, String)>) {
+    for (key, value) in map {
+        let name = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        flatten(&name, value, row);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_then_one_row_per_report_with_equal_widths() {
+        let mut out = Vec::new();
+        let sample = super::super::tests::sample();
+        write_csv(&[sample.clone(), sample], &mut out).unwrap();
+        let mut reader = csv::Reader::from_reader(&out[..]);
+        let header = reader.headers().unwrap().clone();
+        assert!(header.iter().any(|h| h == "phases_ms.compute_max"));
+        assert!(header.iter().any(|h| h == "wall_ms"));
+        let rows: Vec<_> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| r.len() == header.len()));
+    }
+}

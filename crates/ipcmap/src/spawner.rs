@@ -1,0 +1,439 @@
+//! The spawner: finds the worker executable, starts worker processes, performs the handshake,
+//! and makes sure no worker outlives its run.
+//!
+//! Every [`WorkerProcess`] is killed and reaped when dropped, so an error anywhere never leaves
+//! an orphan. A [`Watchdog`] thread watches the pids and reports each exit (code or signal)
+//! within milliseconds, without reaping, so the owner still reaps its own children.
+
+use crate::error::SpawnError;
+use crate::protocol::{Hello, Setup, PROTOCOL_VERSION};
+use ipc_channel::ipc::{IpcBytesSender, IpcOneShotServer, IpcReceiver, IpcSender};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Environment variable that overrides where the worker executable is looked for.
+pub const WORKER_ENV: &str = "IPCMAP_WORKER";
+
+/// How often the watchdog looks at the worker pids.
+const POLL: Duration = Duration::from_millis(5);
+
+/// How long a worker may take to say hello, unless told otherwise.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Finds the worker executable: `explicit`, else `$IPCMAP_WORKER`, else `worker` next to the
+/// running executable. Checks that it is an executable file.
+pub fn locate_worker(explicit: Option<&Path>) -> Result<PathBuf, SpawnError> {
+    let path = match (explicit, std::env::var_os(WORKER_ENV)) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(p)) if !p.is_empty() => PathBuf::from(p),
+        _ => {
+            let exe = std::env::current_exe().map_err(SpawnError::CurrentExe)?;
+            exe.with_file_name(format!("worker{}", std::env::consts::EXE_SUFFIX))
+        }
+    };
+    check_executable(&path)?;
+    Ok(path)
+}
+
+/// Errors unless `path` is a regular file with an execute bit.
+pub fn check_executable(path: &Path) -> Result<(), SpawnError> {
+    let meta = std::fs::metadata(path).map_err(|_| SpawnError::NotFound {
+        path: path.to_path_buf(),
+    })?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        return Err(SpawnError::NotExecutable {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// A running worker process; killed and reaped when dropped.
+pub struct WorkerProcess {
+    /// Worker id, 0-based.
+    pub id: u32,
+    /// OS process id.
+    pub pid: u32,
+    /// Sending end of the worker's task channel (`None` once closed).
+    pub tasks: Option<IpcBytesSender>,
+    child: Child,
+    reaped: Option<String>,
+}
+
+impl WorkerProcess {
+    /// Closes the task channel: the worker finishes, sends its stats and exits.
+    pub fn close_tasks(&mut self) {
+        self.tasks = None;
+    }
+
+    /// Waits up to `timeout` for the process to exit, then kills it; returns how it ended.
+    pub fn reap(&mut self, timeout: Duration) -> String {
+        if let Some(status) = &self.reaped {
+            return status.clone();
+        }
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break describe_status(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                Ok(None) => {
+                    let _ = self.child.kill();
+                    break self
+                        .child
+                        .wait()
+                        .map_or_else(|e| format!("unknown ({e})"), describe_status);
+                }
+                Err(e) => break format!("unknown ({e})"),
+            }
+        };
+        self.reaped = Some(status.clone());
+        status
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.tasks = None;
+        if self.reaped.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn describe_status(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with code {code}"),
+        (None, Some(sig)) => format!("was killed by signal {sig} ({})", signal_name(sig)),
+        _ => "ended".to_string(),
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    Signal::try_from(sig).map_or("unknown", Signal::as_str)
+}
+
+/// How a worker process ended, as the [`Watchdog`] saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exited {
+    /// Worker id.
+    pub worker: u32,
+    /// Exit code, or -1 when killed by a signal.
+    pub code: i32,
+    /// The signal that killed it, or 0.
+    pub signal: i32,
+}
+
+impl std::fmt::Display for Exited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.signal != 0 {
+            write!(
+                f,
+                "was killed by signal {} ({})",
+                self.signal,
+                signal_name(self.signal)
+            )
+        } else {
+            write!(f, "exited with code {}", self.code)
+        }
+    }
+}
+
+/// A started pool: processes in id order and how long starting them took.
+pub struct Pool {
+    /// The workers, index = id.
+    pub workers: Vec<WorkerProcess>,
+    /// From the first spawn until the last worker's hello, ns.
+    pub spawn_ns: u64,
+}
+
+/// What to start and how.
+pub struct SpawnSpec<'a> {
+    /// The worker executable.
+    pub worker_bin: &'a Path,
+    /// How many workers.
+    pub count: usize,
+    /// How long each may take to say hello.
+    pub handshake_timeout: Duration,
+}
+
+struct Pending {
+    worker: u32,
+    name: String,
+    child: Option<Child>,
+    pid: u32,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Pending {
+    /// Unblocks the accepting thread (connecting and hanging up ends its wait) and joins it.
+    fn abandon(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(handle) = self.accept.take() {
+            if !handle.is_finished() {
+                drop(IpcSender::<Hello>::connect(self.name.clone()));
+            }
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.abandon();
+    }
+}
+
+type Accepted = (u32, Result<(IpcReceiver<Hello>, Hello), String>);
+
+/// Starts `spec.count` workers, completes each handshake, and sends each the [`Setup`] that
+/// `setup(worker_id)` makes (`None` stops the spawn). On any failure every started worker is killed and reaped.
+pub fn spawn_pool(
+    spec: &SpawnSpec<'_>,
+    mut setup: impl FnMut(u32) -> Option<Setup>,
+) -> Result<Pool, SpawnError> {
+    let started = Instant::now();
+    let (accepted_tx, accepted_rx) = mpsc::channel::<Accepted>();
+    let parent = std::process::id().to_string();
+    let mut pending: Vec<Pending> = Vec::with_capacity(spec.count);
+
+    for i in 0..spec.count {
+        let worker = i as u32;
+        let (server, name) =
+            IpcOneShotServer::<Hello>::new().map_err(|source| SpawnError::Channel {
+                worker,
+                what: "one-shot server",
+                source,
+            })?;
+        let child = Command::new(spec.worker_bin)
+            .args(["--connect", &name, "--worker-id", &worker.to_string()])
+            .args([
+                "--protocol",
+                &PROTOCOL_VERSION.to_string(),
+                "--parent-pid",
+                &parent,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|source| SpawnError::Start {
+                worker,
+                path: spec.worker_bin.to_path_buf(),
+                source,
+            })?;
+        let tx = accepted_tx.clone();
+        let accept = std::thread::Builder::new()
+            .name(format!("accept-{worker}"))
+            .spawn(move || {
+                let _ = tx.send((worker, server.accept().map_err(|e| e.to_string())));
+            })
+            .map_err(|source| SpawnError::Channel {
+                worker,
+                what: "accept thread",
+                source,
+            })?;
+        pending.push(Pending {
+            worker,
+            name,
+            pid: child.id(),
+            child: Some(child),
+            accept: Some(accept),
+        });
+    }
+    drop(accepted_tx);
+
+    let mut hellos: Vec<Option<Hello>> = (0..spec.count).map(|_| None).collect();
+    let mut remaining = spec.count;
+    let deadline = Instant::now() + spec.handshake_timeout;
+    while remaining > 0 {
+        match accepted_rx.recv_timeout(Duration::from_millis(20)) {
+            Ok((worker, result)) => {
+                let p = &mut pending[worker as usize];
+                let hello = match result {
+                    Ok((_receiver, hello)) => hello,
+                    Err(message) => {
+                        // Usually the worker hung up by exiting: give it a moment to be seen.
+                        let until = Instant::now() + Duration::from_millis(500);
+                        while Instant::now() < until {
+                            if let Some(err) = early_exit(p, spec.worker_bin) {
+                                return Err(err);
+                            }
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                        return Err(SpawnError::BadHello {
+                            worker,
+                            pid: p.pid,
+                            message,
+                        });
+                    }
+                };
+                check_hello(p, &hello)?;
+                hellos[worker as usize] = Some(hello);
+                remaining -= 1;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                for p in pending
+                    .iter_mut()
+                    .filter(|p| hellos[p.worker as usize].is_none())
+                {
+                    if let Some(err) = early_exit(p, spec.worker_bin) {
+                        return Err(err);
+                    }
+                }
+                if Instant::now() >= deadline {
+                    let p = pending.iter().find(|p| hellos[p.worker as usize].is_none());
+                    let (worker, pid) = p.map_or((0, 0), |p| (p.worker, p.pid));
+                    return Err(SpawnError::HandshakeTimeout {
+                        worker,
+                        pid,
+                        timeout_ms: spec.handshake_timeout.as_millis(),
+                        path: spec.worker_bin.to_path_buf(),
+                    });
+                }
+            }
+        }
+    }
+
+    let mut workers = Vec::with_capacity(spec.count);
+    for (mut p, hello) in pending.into_iter().zip(hellos) {
+        let Some(hello) = hello else { continue };
+        if let Some(handle) = p.accept.take() {
+            let _ = handle.join();
+        }
+        let Some(child) = p.child.take() else {
+            continue;
+        };
+        let process = WorkerProcess {
+            id: p.worker,
+            pid: p.pid,
+            tasks: Some(hello.tasks),
+            child,
+            reaped: None,
+        };
+        let message = setup(p.worker).ok_or_else(|| SpawnError::Setup {
+            worker: p.worker,
+            pid: p.pid,
+            message: "no setup could be made".into(),
+        })?;
+        hello.setup.send(message).map_err(|e| SpawnError::Setup {
+            worker: p.worker,
+            pid: p.pid,
+            message: e.to_string(),
+        })?;
+        workers.push(process);
+    }
+    Ok(Pool {
+        workers,
+        spawn_ns: started.elapsed().as_nanos() as u64,
+    })
+}
+
+fn early_exit(p: &mut Pending, path: &Path) -> Option<SpawnError> {
+    let child = p.child.as_mut()?;
+    let status = child.try_wait().ok()??;
+    Some(SpawnError::ExitedEarly {
+        worker: p.worker,
+        pid: p.pid,
+        status: describe_status(status),
+        path: path.to_path_buf(),
+    })
+}
+
+fn check_hello(p: &Pending, hello: &Hello) -> Result<(), SpawnError> {
+    if hello.protocol_version != PROTOCOL_VERSION {
+        return Err(SpawnError::ProtocolMismatch {
+            worker: p.worker,
+            pid: p.pid,
+            theirs: hello.protocol_version,
+            ours: PROTOCOL_VERSION,
+        });
+    }
+    if hello.worker != p.worker {
+        return Err(SpawnError::WrongId {
+            worker: p.worker,
+            pid: p.pid,
+            claimed: hello.worker,
+        });
+    }
+    Ok(())
+}
+
+/// Watches worker pids without reaping them and reports each exit once, within a few ms.
+pub struct Watchdog {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Watchdog {
+    /// Starts watching `workers` (id, pid); each exit is passed to `report`.
+    pub fn start(
+        workers: Vec<(u32, u32)>,
+        report: impl Fn(Exited) + Send + 'static,
+    ) -> std::io::Result<Watchdog> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = std::thread::Builder::new()
+            .name("watchdog".into())
+            .spawn(move || {
+                let mut alive = workers;
+                while !flag.load(Ordering::Relaxed) && !alive.is_empty() {
+                    alive.retain(|&(worker, pid)| match peek_exit(pid) {
+                        Some((code, signal)) => {
+                            report(Exited {
+                                worker,
+                                code,
+                                signal,
+                            });
+                            false
+                        }
+                        None => true,
+                    });
+                    std::thread::sleep(POLL);
+                }
+            })?;
+        Ok(Watchdog {
+            stop,
+            handle: Some(handle),
+        })
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// `Some((code, signal))` once `pid` has exited; the zombie is left for its owner to reap.
+fn peek_exit(pid: u32) -> Option<(i32, i32)> {
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    match waitid(Id::Pid(Pid::from_raw(pid as i32)), flags) {
+        Ok(WaitStatus::Exited(_, code)) => Some((code, 0)),
+        Ok(WaitStatus::Signaled(_, signal, _)) => Some((-1, signal as i32)),
+        Ok(_) => None,
+        // Already reaped (or never ours): it is gone either way.
+        Err(_) => Some((-1, 0)),
+    }
+}
+
+/// Sends SIGKILL to `pid`; used by tests and fault injection.
+pub fn kill_pid(pid: u32) -> nix::Result<()> {
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL)
+}

@@ -1,0 +1,195 @@
+//! `item`: `pool.map(f, data, chunksize=C)`. Tasks of C items; every item is encoded as its own
+//! value (one codec call per float, like pickling each one), the worker applies the function
+//! item by item, and the results come back item by item.
+
+use super::{ns_since, Compute, Outcome, Output, TaskTiming};
+use crate::codec::{Codec, CodecError, CodecKind, MIN_BYTES_PER_VALUE};
+use crate::config::RunConfig;
+use crate::data;
+use crate::error::RunError;
+use crate::kernel::{self, Function};
+use crate::partition::{self, Task};
+use crate::protocol::{TaskHeader, WorkerMode};
+use crate::report::Measurement;
+use crate::scheduler::{run_on_pool, ScatterGather};
+use std::time::Instant;
+
+/// The tasks of an item run: `chunksize` items each.
+pub fn tasks(n: usize, chunksize: usize) -> Vec<Task> {
+    partition::item_tasks(n, chunksize)
+}
+
+/// Runs item mode once.
+pub fn run(cfg: &RunConfig) -> Result<Outcome, RunError> {
+    let mut m = Measurement::default();
+    let start = Instant::now();
+    let t = Instant::now();
+    let input = data::generate(cfg.seed, cfg.n);
+    m.generate_ns = ns_since(t);
+    let t = Instant::now();
+    let mut output = vec![0.0; cfg.n];
+    m.assemble_ns = ns_since(t);
+    let tasks = cfg.tasks_for(super::Mode::Item);
+    let mut sg = ItemScatter {
+        codec: cfg.codec.codec(),
+        input: &input,
+        output: &mut output,
+    };
+    run_on_pool(
+        &cfg.process_run(WorkerMode::Item)?,
+        &tasks,
+        &mut sg,
+        None,
+        &mut m,
+        start,
+    )?;
+    Ok(Outcome {
+        output: Output::Owned(output),
+        measurement: m,
+    })
+}
+
+struct ItemScatter<'a> {
+    codec: &'static dyn Codec,
+    input: &'a [f64],
+    output: &'a mut [f64],
+}
+
+impl ScatterGather for ItemScatter<'_> {
+    fn encode_task(&mut self, task: &Task, out: &mut Vec<u8>) -> Result<u64, CodecError> {
+        let before = out.len();
+        encode_items(self.codec, &self.input[task.span()], out)?;
+        Ok((out.len() - before) as u64)
+    }
+
+    fn decode_result(&mut self, task: &Task, payload: &[u8]) -> Result<u64, String> {
+        decode_items(self.codec, payload, &mut self.output[task.span()])
+            .map_err(|e| e.to_string())?;
+        Ok(payload.len() as u64)
+    }
+}
+
+/// Appends every value, each encoded on its own.
+fn encode_items(codec: &dyn Codec, values: &[f64], out: &mut Vec<u8>) -> Result<(), CodecError> {
+    values.iter().try_for_each(|&x| codec.encode_item(x, out))
+}
+
+/// Decodes exactly `out.len()` items that must fill `bytes`.
+fn decode_items(codec: &dyn Codec, bytes: &[u8], out: &mut [f64]) -> Result<(), CodecError> {
+    let mut at = 0;
+    for y in out.iter_mut() {
+        let (x, used) = codec.decode_item(&bytes[at..])?;
+        *y = x;
+        at += used;
+    }
+    if at != bytes.len() {
+        return Err(CodecError::Trailing {
+            codec: codec.name(),
+            extra: bytes.len() - at,
+        });
+    }
+    Ok(())
+}
+
+/// The worker half of item mode.
+pub struct ItemCompute {
+    function: Function,
+    codec: &'static dyn Codec,
+    input: Vec<f64>,
+    output: Vec<f64>,
+}
+
+impl ItemCompute {
+    /// A worker half for `function` over `codec`.
+    pub fn new(function: Function, codec: CodecKind) -> Self {
+        ItemCompute {
+            function,
+            codec: codec.codec(),
+            input: Vec::new(),
+            output: Vec::new(),
+        }
+    }
+}
+
+impl Compute for ItemCompute {
+    fn compute(
+        &mut self,
+        header: &TaskHeader,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+        timing: &mut TaskTiming,
+    ) -> Result<(), String> {
+        let len = usize::try_from(header.len)
+            .ok()
+            .filter(|&len| len <= payload.len() / MIN_BYTES_PER_VALUE)
+            .ok_or_else(|| {
+                format!(
+                    "{} items cannot fit in {} payload bytes",
+                    header.len,
+                    payload.len()
+                )
+            })?;
+        let t = Instant::now();
+        self.input.resize(len, 0.0);
+        decode_items(self.codec, payload, &mut self.input).map_err(|e| e.to_string())?;
+        timing.decode_ns = ns_since(t);
+
+        let t = Instant::now();
+        self.output.resize(len, 0.0);
+        for (y, &x) in self.output.iter_mut().zip(&self.input) {
+            *y = kernel::apply_one(self.function, x);
+        }
+        timing.compute_ns = ns_since(t);
+
+        let t = Instant::now();
+        encode_items(self.codec, &self.output, out).map_err(|e| e.to_string())?;
+        timing.encode_ns = ns_since(t);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_half_computes_what_the_kernel_computes() {
+        let input = [0.5, 1.0, -2.0];
+        for codec in CodecKind::ALL {
+            let mut payload = Vec::new();
+            encode_items(codec.codec(), &input, &mut payload).unwrap();
+            let header = TaskHeader {
+                task: 0,
+                start: 0,
+                len: 3,
+                parts: 1,
+            };
+            let mut out = Vec::new();
+            ItemCompute::new(Function::Exp, codec)
+                .compute(&header, &payload, &mut out, &mut TaskTiming::default())
+                .unwrap();
+            let mut got = [0.0; 3];
+            decode_items(codec.codec(), &out, &mut got).unwrap();
+            assert_eq!(got, input.map(f64::exp));
+        }
+    }
+
+    #[test]
+    fn worker_half_refuses_a_length_the_payload_cannot_hold() {
+        let header = TaskHeader {
+            task: 0,
+            start: 0,
+            len: u64::MAX,
+            parts: 1,
+        };
+        let mut c = ItemCompute::new(Function::Exp, CodecKind::Raw);
+        assert!(c
+            .compute(
+                &header,
+                &[0; 16],
+                &mut Vec::new(),
+                &mut TaskTiming::default()
+            )
+            .is_err());
+    }
+}

@@ -1,0 +1,29 @@
+//! `sequential`: generate and compute in the coordinator, no IPC. Every speedup is measured
+//! against it and every parallel result is checked against its output.
+
+use super::{ns_since, Outcome, Output};
+use crate::config::RunConfig;
+use crate::report::Measurement;
+use crate::{data, kernel};
+use std::time::Instant;
+
+/// Runs the sequential baseline once.
+pub fn run(cfg: &RunConfig) -> Outcome {
+    let mut m = Measurement::default();
+    let start = Instant::now();
+    let t = Instant::now();
+    let input = data::generate(cfg.seed, cfg.n);
+    m.generate_ns = ns_since(t);
+    let t = Instant::now();
+    let mut output = vec![0.0; cfg.n];
+    m.assemble_ns = ns_since(t);
+    let t = Instant::now();
+    kernel::apply(cfg.function, &input, &mut output);
+    m.compute_ns = ns_since(t);
+    m.compute_max_ns = m.compute_ns;
+    m.wall_ns = ns_since(start);
+    Outcome {
+        output: Output::Owned(output),
+        measurement: m,
+    }
+}

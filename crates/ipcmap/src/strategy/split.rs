@@ -1,0 +1,215 @@
+//! `split`: `pool.map(f, numpy.split(data, S), chunksize=C)`. The input is cut into S parts
+//! (like `numpy.array_split`), each part is encoded as one contiguous block, C parts travel in
+//! one task message, and the worker applies the kernel to whole slices.
+
+use super::{ns_since, Compute, Outcome, Output, TaskTiming};
+use crate::codec::{Codec, CodecError, CodecKind, MIN_BYTES_PER_VALUE};
+use crate::config::RunConfig;
+use crate::data;
+use crate::error::RunError;
+use crate::kernel::{self, Function};
+use crate::partition::Task;
+use crate::protocol::{
+    begin_block_frame, end_block_frame, read_block_frame, Reader, TaskHeader, WorkerMode,
+};
+use crate::report::Measurement;
+use crate::scheduler::{run_on_pool, ScatterGather};
+use std::time::Instant;
+
+/// Runs split mode once.
+pub fn run(cfg: &RunConfig) -> Result<Outcome, RunError> {
+    let mut m = Measurement::default();
+    let start = Instant::now();
+    let t = Instant::now();
+    let input = data::generate(cfg.seed, cfg.n);
+    m.generate_ns = ns_since(t);
+    let t = Instant::now();
+    let mut output = vec![0.0; cfg.n];
+    m.assemble_ns = ns_since(t);
+    let tasks = cfg.tasks_for(super::Mode::Split);
+    let mut sg = SplitScatter {
+        codec: cfg.codec.codec(),
+        input: &input,
+        output: &mut output,
+    };
+    run_on_pool(
+        &cfg.process_run(WorkerMode::Split)?,
+        &tasks,
+        &mut sg,
+        None,
+        &mut m,
+        start,
+    )?;
+    Ok(Outcome {
+        output: Output::Owned(output),
+        measurement: m,
+    })
+}
+
+struct SplitScatter<'a> {
+    codec: &'static dyn Codec,
+    input: &'a [f64],
+    output: &'a mut [f64],
+}
+
+impl ScatterGather for SplitScatter<'_> {
+    fn encode_task(&mut self, task: &Task, out: &mut Vec<u8>) -> Result<u64, CodecError> {
+        let mut payload = 0;
+        for part in &task.parts {
+            payload += encode_block(self.codec, &self.input[part.clone()], out)?;
+        }
+        Ok(payload as u64)
+    }
+
+    fn decode_result(&mut self, task: &Task, payload: &[u8]) -> Result<u64, String> {
+        let mut r = Reader::new(payload);
+        let mut bytes = 0;
+        for part in &task.parts {
+            let (elements, block) =
+                read_block_frame(&mut r, part.len()).map_err(|e| e.to_string())?;
+            if elements != part.len() {
+                return Err(format!(
+                    "block of {elements} values for a part of {}",
+                    part.len()
+                ));
+            }
+            self.codec
+                .decode_block_into(block, &mut self.output[part.clone()])
+                .map_err(|e| e.to_string())?;
+            bytes += block.len();
+        }
+        if r.remaining() != 0 {
+            return Err(format!("{} bytes after the last block", r.remaining()));
+        }
+        Ok(bytes as u64)
+    }
+}
+
+/// Appends one framed block; returns the codec bytes.
+fn encode_block(codec: &dyn Codec, values: &[f64], out: &mut Vec<u8>) -> Result<usize, CodecError> {
+    let at = begin_block_frame(out, values.len());
+    codec.encode_block(values, out)?;
+    Ok(end_block_frame(out, at))
+}
+
+/// The worker half of split mode.
+pub struct SplitCompute {
+    function: Function,
+    codec: &'static dyn Codec,
+    input: Vec<f64>,
+    output: Vec<f64>,
+}
+
+impl SplitCompute {
+    /// A worker half for `function` over `codec`.
+    pub fn new(function: Function, codec: CodecKind) -> Self {
+        SplitCompute {
+            function,
+            codec: codec.codec(),
+            input: Vec::new(),
+            output: Vec::new(),
+        }
+    }
+}
+
+impl Compute for SplitCompute {
+    fn compute(
+        &mut self,
+        header: &TaskHeader,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+        timing: &mut TaskTiming,
+    ) -> Result<(), String> {
+        let mut r = Reader::new(payload);
+        for _ in 0..header.parts {
+            let max = r.remaining() / MIN_BYTES_PER_VALUE;
+            let (elements, block) = read_block_frame(&mut r, max).map_err(|e| e.to_string())?;
+            let t = Instant::now();
+            self.input.resize(elements, 0.0);
+            self.codec
+                .decode_block_into(block, &mut self.input)
+                .map_err(|e| e.to_string())?;
+            timing.decode_ns += ns_since(t);
+
+            let t = Instant::now();
+            self.output.resize(elements, 0.0);
+            kernel::apply(self.function, &self.input, &mut self.output);
+            timing.compute_ns += ns_since(t);
+
+            let t = Instant::now();
+            encode_block(self.codec, &self.output, out).map_err(|e| e.to_string())?;
+            timing.encode_ns += ns_since(t);
+        }
+        if r.remaining() != 0 {
+            return Err(format!(
+                "{} bytes after the last of {} blocks",
+                r.remaining(),
+                header.parts
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partition::{array_split, group};
+
+    #[test]
+    fn both_halves_round_trip_a_task_of_several_parts() {
+        let input: Vec<f64> = (0..103).map(|i| i as f64 / 10.0).collect();
+        let task = group(array_split(103, 4), 3).remove(0);
+        for codec in CodecKind::ALL {
+            let mut output = vec![0.0; 103];
+            let mut sg = SplitScatter {
+                codec: codec.codec(),
+                input: &input,
+                output: &mut output,
+            };
+            let mut frame = Vec::new();
+            let payload = sg.encode_task(&task, &mut frame).unwrap();
+            if codec == CodecKind::Raw {
+                assert_eq!(payload, 8 * task.len() as u64);
+            }
+            let header = TaskHeader {
+                task: 0,
+                start: 0,
+                len: task.len() as u64,
+                parts: 3,
+            };
+            let mut result = Vec::new();
+            SplitCompute::new(Function::Sqrt, codec)
+                .compute(&header, &frame, &mut result, &mut TaskTiming::default())
+                .unwrap();
+            sg.decode_result(&task, &result).unwrap();
+            for i in task.span() {
+                assert_eq!(
+                    output[i].to_bits(),
+                    input[i].sqrt().to_bits(),
+                    "{codec} at {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn worker_half_rejects_missing_and_extra_blocks() {
+        let mut frame = Vec::new();
+        encode_block(&crate::codec::Raw, &[1.0, 2.0], &mut frame).unwrap();
+        let mut c = SplitCompute::new(Function::Exp, CodecKind::Raw);
+        let two = TaskHeader {
+            task: 0,
+            start: 0,
+            len: 2,
+            parts: 2,
+        };
+        assert!(c
+            .compute(&two, &frame, &mut Vec::new(), &mut TaskTiming::default())
+            .is_err());
+        let zero = TaskHeader { parts: 0, ..two };
+        assert!(c
+            .compute(&zero, &frame, &mut Vec::new(), &mut TaskTiming::default())
+            .is_err());
+    }
+}

@@ -1,0 +1,77 @@
+//! `threads`: the split scheduling on OS threads inside the coordinator. One address space, so
+//! nothing is encoded, sent or copied: the process-versus-thread comparison.
+
+use super::{ns_since, Outcome, Output};
+use crate::config::RunConfig;
+use crate::report::{ms, Measurement, WorkerReport};
+use crate::{data, kernel};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Runs threads mode once.
+pub fn run(cfg: &RunConfig) -> Outcome {
+    let mut m = Measurement::default();
+    let start = Instant::now();
+    let t = Instant::now();
+    let input = data::generate(cfg.seed, cfg.n);
+    m.generate_ns = ns_since(t);
+    let t = Instant::now();
+    let mut output = vec![0.0; cfg.n];
+    m.assemble_ns = ns_since(t);
+
+    // The queue of tasks: each a slice of input and the disjoint slice of output it fills.
+    let tasks = cfg.tasks_for(super::Mode::Threads);
+    let mut queue = VecDeque::with_capacity(tasks.len());
+    let mut rest: &mut [f64] = &mut output;
+    for task in &tasks {
+        let (mine, tail) = rest.split_at_mut(task.len());
+        queue.push_back((&input[task.span()], mine));
+        rest = tail;
+    }
+    let queue = Mutex::new(queue);
+    let function = cfg.function;
+
+    let per_thread: Vec<(u64, u64)> = std::thread::scope(|scope| {
+        let t = Instant::now();
+        let handles: Vec<_> = (0..cfg.workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let (mut tasks, mut compute_ns) = (0u64, 0u64);
+                    loop {
+                        let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
+                        let Some((input, output)) = next else { break };
+                        let t = Instant::now();
+                        kernel::apply(function, input, output);
+                        compute_ns += ns_since(t);
+                        tasks += 1;
+                    }
+                    (tasks, compute_ns)
+                })
+            })
+            .collect();
+        m.spawn_ns = ns_since(t);
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or((0, 0)))
+            .collect()
+    });
+    m.wall_ns = ns_since(start);
+
+    let pid = std::process::id();
+    for (id, &(tasks, compute_ns)) in per_thread.iter().enumerate() {
+        m.compute_ns += compute_ns;
+        m.compute_max_ns = m.compute_max_ns.max(compute_ns);
+        m.workers.push(WorkerReport {
+            id: id as u32,
+            pid,
+            tasks,
+            compute_ms: ms(compute_ns),
+            exit: None,
+        });
+    }
+    Outcome {
+        output: Output::Owned(output),
+        measurement: m,
+    }
+}
