@@ -1,11 +1,12 @@
 //! The ipcmap coordinator: parse the command line, validate it, run, print the report.
 //! Exit status: 0 ok, 1 runtime failure (including a result that differs from sequential),
-//! 2 bad usage. Every error is one line on stderr.
+//! 2 bad usage, 130 / 143 interrupted by SIGINT / SIGTERM. Every error is one line on stderr.
 
 mod cli;
 
 use clap::Parser;
 use cli::{Cli, Format};
+use ipcmap::error::RunError;
 use ipcmap::report::{render_table, write_csv, write_json};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -27,9 +28,17 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(message) => return usage_error(&message),
     };
+    if let Err(e) = ipcmap::interrupt::install() {
+        eprintln!("error: cannot install signal handlers: {e}");
+        return ExitCode::FAILURE;
+    }
     match run(&cli, &config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(RunError::Interrupted { signal }) = e.downcast_ref::<RunError>() {
+                eprintln!("error: {e}");
+                return ExitCode::from(128u8.saturating_add(*signal as u8));
+            }
             // Library errors already name their cause: print one line, no chain.
             eprintln!("error: {e}");
             ExitCode::FAILURE

@@ -93,3 +93,73 @@ fn healthy_runs_report_no_failures() {
     let reports = run_json(&["--mode", "split", "--workers", "2", "--n", "1000"]);
     assert_eq!(reports[0]["worker_failures"].as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn a_worker_that_panics_has_its_tasks_rerun() {
+    let r = faulty(
+        &["--mode", "split", "--workers", "2", "--n", "10000"],
+        "panic-after=1@1",
+    );
+    assert!(r.status.success(), "{}", r.stderr);
+    let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(report["verified"], true);
+    assert!(report["worker_failures"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("code 101"));
+}
+
+#[test]
+fn a_worker_killed_by_a_signal_is_reported_with_the_signal() {
+    // The fault makes worker 0 hang; the test kills it by the pid it finds, as a user would.
+    let mut cmd = std::process::Command::new(common::coordinator_bin());
+    cmd.args([
+        "--mode",
+        "split",
+        "--workers",
+        "2",
+        "--n",
+        "10000",
+        "--format",
+        "json",
+    ])
+    .env("IPCMAP_WORKER", common::worker_bin())
+    .env("IPCMAP_FAULT", "hang-after=1@0")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let mut hung = None;
+    let found = common::eventually(Duration::from_secs(20), || {
+        // Worker 0 is the one told to hang; find it by its command line.
+        hung = common::children_of(pid)
+            .into_iter()
+            .map(|(p, _)| p)
+            .find(|p| {
+                let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+                String::from_utf8_lossy(&cmdline).contains("--worker-id\x000\x00")
+            });
+        hung.is_some()
+    });
+    assert!(found);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &hung.unwrap().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(report["verified"], true);
+    let reasons: Vec<&str> = report["worker_failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["reason"].as_str().unwrap())
+        .collect();
+    assert!(reasons.iter().any(|r| r.contains("SIGKILL")), "{reasons:?}");
+}

@@ -22,6 +22,9 @@ pub fn run(
         let total = cfg.warmup + cfg.repeat;
         let mut runs = Vec::with_capacity(cfg.repeat);
         for i in 0..total {
+            if let Some(signal) = crate::interrupt::requested() {
+                return Err(RunError::Interrupted { signal });
+            }
             progress(mode, i, total);
             let outcome = strategy::run_once(cfg, mode)?;
             if let Some(expected) = expected {

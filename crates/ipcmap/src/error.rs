@@ -124,6 +124,9 @@ pub enum RunError {
         expected: f64,
         expected_bits: u64,
     },
+    /// SIGINT or SIGTERM asked the run to stop.
+    #[error("interrupted by signal {signal}; workers were stopped and no result is reported")]
+    Interrupted { signal: i32 },
     /// The result has the wrong length.
     #[error("{mode} result has {got} values, expected {expected}")]
     WrongLength {

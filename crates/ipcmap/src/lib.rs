@@ -12,6 +12,7 @@ pub mod config;
 pub mod data;
 pub mod engine;
 pub mod error;
+pub mod interrupt;
 pub mod kernel;
 pub mod partition;
 pub mod protocol;

@@ -433,4 +433,21 @@ mod tests {
             "more elements than allowed"
         );
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2048))]
+
+            #[test]
+            fn any_bytes_are_a_frame_or_an_error(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+                let _ = Inbound::read(&bytes);
+                let _ = TaskHeader::read(&bytes);
+                let mut r = Reader::new(&bytes);
+                let _ = read_block_frame(&mut r, usize::MAX);
+            }
+        }
+    }
 }

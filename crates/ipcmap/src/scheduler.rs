@@ -246,6 +246,9 @@ impl<'a> Gather<'a> {
     ) -> Result<(), RunError> {
         self.refill_all(sg, m)?;
         while self.remaining > 0 {
+            if let Some(signal) = crate::interrupt::requested() {
+                return Err(RunError::Interrupted { signal });
+            }
             let t = Instant::now();
             let event = events.recv_timeout(TICK);
             m.wait_ns += t.elapsed().as_nanos() as u64;

@@ -12,6 +12,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -229,6 +230,8 @@ pub fn spawn_pool(
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
+            // A group of its own: Ctrl-C reaches the coordinator, which then stops its workers.
+            .process_group(0)
             .spawn()
             .map_err(|source| SpawnError::Start {
                 worker,

@@ -192,4 +192,39 @@ mod tests {
             )
             .is_err());
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Any task frame the worker gets is decoded or refused, never a panic.
+            #[test]
+            fn worker_half_never_panics(len in 0u64..64, payload in proptest::collection::vec(any::<u8>(), 0..600)) {
+                for codec in CodecKind::ALL {
+                    let header = TaskHeader { task: 0, start: 0, len, parts: 1 };
+                    let _ = ItemCompute::new(Function::Exp, codec).compute(&header, &payload, &mut Vec::new(), &mut TaskTiming::default());
+                }
+            }
+
+            /// Any result payload the coordinator gets is placed or refused, never a panic.
+            #[test]
+            fn coordinator_half_never_panics(payload in proptest::collection::vec(any::<u8>(), 0..600), cut in 0usize..600) {
+                let input = vec![1.0; 40];
+                let task = crate::partition::item_tasks(40, 40).remove(0);
+                for codec in CodecKind::ALL {
+                    let mut output = vec![0.0; 40];
+                    let mut sg = ItemScatter { codec: codec.codec(), input: &input, output: &mut output };
+                    let _ = sg.decode_result(&task, &payload);
+                    // A valid result, truncated anywhere, is refused.
+                    let mut valid = Vec::new();
+                    encode_items(codec.codec(), &input, &mut valid).unwrap();
+                    let cut = cut.min(valid.len().saturating_sub(1));
+                    prop_assert!(sg.decode_result(&task, &valid[..cut]).is_err());
+                }
+            }
+        }
+    }
 }

@@ -122,3 +122,45 @@ impl Compute for ShmCompute {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipc_channel::ipc::IpcSharedMemory;
+    use proptest::prelude::*;
+
+    fn compute(start: u64, len: u64, payload: &[u8]) -> Result<(), String> {
+        let regions = ShmRegions {
+            input: IpcSharedMemory::from_byte(0, 800),
+            output: IpcSharedMemory::from_byte(0, 800),
+        };
+        let header = TaskHeader {
+            task: 0,
+            start,
+            len,
+            parts: 1,
+        };
+        ShmCompute::new(Function::Sqrt, regions).compute(
+            &header,
+            payload,
+            &mut Vec::new(),
+            &mut TaskTiming::default(),
+        )
+    }
+
+    #[test]
+    fn ranges_inside_the_region_are_computed_and_outside_refused() {
+        assert!(compute(0, 100, &[]).is_ok());
+        assert!(compute(90, 10, &[]).is_ok());
+        assert!(compute(90, 11, &[]).is_err());
+        assert!(compute(u64::MAX, 2, &[]).is_err());
+        assert!(compute(0, 1, &[1]).is_err(), "shm tasks carry no payload");
+    }
+
+    proptest! {
+        #[test]
+        fn worker_half_never_panics(start in any::<u64>(), len in any::<u64>(), payload in proptest::collection::vec(any::<u8>(), 0..16)) {
+            let _ = compute(start, len, &payload);
+        }
+    }
+}

@@ -212,4 +212,47 @@ mod tests {
             .compute(&zero, &frame, &mut Vec::new(), &mut TaskTiming::default())
             .is_err());
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn worker_half_never_panics(parts in 0u32..8, payload in proptest::collection::vec(any::<u8>(), 0..600)) {
+                for codec in CodecKind::ALL {
+                    let header = TaskHeader { task: 0, start: 0, len: 10, parts };
+                    let _ = SplitCompute::new(Function::Exp, codec).compute(&header, &payload, &mut Vec::new(), &mut TaskTiming::default());
+                }
+            }
+
+            #[test]
+            fn worker_half_never_panics_on_framed_garbage(elements in any::<u64>(), bytes in any::<u64>(), tail in proptest::collection::vec(any::<u8>(), 0..200)) {
+                let mut payload = elements.to_le_bytes().to_vec();
+                payload.extend_from_slice(&bytes.to_le_bytes());
+                payload.extend_from_slice(&tail);
+                for codec in CodecKind::ALL {
+                    let header = TaskHeader { task: 0, start: 0, len: 10, parts: 1 };
+                    let _ = SplitCompute::new(Function::Exp, codec).compute(&header, &payload, &mut Vec::new(), &mut TaskTiming::default());
+                }
+            }
+
+            #[test]
+            fn coordinator_half_never_panics(payload in proptest::collection::vec(any::<u8>(), 0..600), cut in 0usize..600) {
+                let input = vec![2.0; 30];
+                let task = group(array_split(30, 3), 3).remove(0);
+                for codec in CodecKind::ALL {
+                    let mut output = vec![0.0; 30];
+                    let mut sg = SplitScatter { codec: codec.codec(), input: &input, output: &mut output };
+                    let _ = sg.decode_result(&task, &payload);
+                    let mut valid = Vec::new();
+                    sg.encode_task(&task, &mut valid).unwrap();
+                    let cut = cut.min(valid.len().saturating_sub(1));
+                    prop_assert!(sg.decode_result(&task, &valid[..cut]).is_err());
+                }
+            }
+        }
+    }
 }

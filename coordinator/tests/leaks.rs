@@ -1,0 +1,91 @@
+//! Nothing leaks: many runs inside one process keep its descriptors, threads and memory flat,
+//! leave no zombie, and leave nothing in /dev/shm or /tmp. One test in this file, so no other
+//! test of this binary creates files at the same time.
+
+mod common;
+
+use common::{children_of, eventually, worker_bin};
+use ipcmap::config::RunRequest;
+use ipcmap::strategy::Mode;
+use std::time::Duration;
+
+fn count(dir: &str, prefix: &str) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn open_fds() -> usize {
+    count("/proc/self/fd", "")
+}
+
+fn threads() -> usize {
+    count("/proc/self/task", "")
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn run(repeat: usize, fault: Option<&str>) {
+    match fault {
+        Some(f) => std::env::set_var("IPCMAP_FAULT", f),
+        None => std::env::remove_var("IPCMAP_FAULT"),
+    }
+    let cfg = RunRequest {
+        modes: Mode::ALL.to_vec(),
+        workers: Some(2),
+        n: 2000,
+        splits: Some(8),
+        repeat,
+        worker_bin: Some(worker_bin()),
+        ..RunRequest::default()
+    }
+    .validate()
+    .expect("valid request");
+    let reports = ipcmap::engine::run(&cfg, |_, _, _| {}).expect("runs succeed");
+    assert!(reports.iter().all(|r| r.verified == Some(true)));
+}
+
+#[test]
+fn two_hundred_runs_leave_nothing_behind() {
+    let tmp_before = count(std::env::temp_dir().to_str().unwrap(), ".tmp");
+    let shm_before = count("/dev/shm", "");
+    run(1, None); // first use sets up what lives for the whole process
+    let (fds, tasks, rss) = (open_fds(), threads(), rss_kib());
+
+    run(200, None);
+    run(3, Some("exit-after=1@0")); // killed workers clean up too
+
+    let me = std::process::id();
+    assert!(
+        eventually(Duration::from_secs(3), || open_fds() == fds
+            && threads() == tasks),
+        "fds {fds} -> {}, threads {tasks} -> {}",
+        open_fds(),
+        threads()
+    );
+    assert!(
+        children_of(me).is_empty(),
+        "children (zombies?) left: {:?}",
+        children_of(me)
+    );
+    let grown = rss_kib().saturating_sub(rss);
+    assert!(grown < 32 * 1024, "RSS grew by {grown} KiB over 200 runs");
+    assert_eq!(count("/dev/shm", ""), shm_before, "/dev/shm changed");
+    assert_eq!(
+        count(std::env::temp_dir().to_str().unwrap(), ".tmp"),
+        tmp_before,
+        "temp dirs left"
+    );
+    std::env::remove_var("IPCMAP_FAULT");
+}

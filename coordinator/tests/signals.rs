@@ -1,0 +1,105 @@
+//! The coordinator dies or is interrupted: no worker outlives it, no partial result is printed.
+
+mod common;
+
+use common::{children_of, coordinator_bin, eventually, is_running, worker_bin};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Starts a run long enough to be interrupted (item mode, one message per float), and waits
+/// until both of its workers are up. Returns the coordinator and the worker pids.
+fn start_long_run() -> (Child, Vec<u32>) {
+    let mut child = Command::new(coordinator_bin())
+        .args([
+            "--mode",
+            "item",
+            "--chunksize",
+            "1",
+            "--n",
+            "5000000",
+            "--workers",
+            "2",
+            "--format",
+            "json",
+        ])
+        .env("IPCMAP_WORKER", worker_bin())
+        .env_remove("IPCMAP_FAULT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start coordinator");
+    let pid = child.id();
+    let mut workers = Vec::new();
+    let up = eventually(Duration::from_secs(20), || {
+        workers = children_of(pid).into_iter().map(|(p, _)| p).collect();
+        workers.len() == 2
+    });
+    if !up {
+        let _ = child.kill();
+        panic!("workers did not start: {:?}", children_of(pid));
+    }
+    std::thread::sleep(Duration::from_millis(200)); // let it get into the scatter/gather loop
+    (child, workers)
+}
+
+fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .args(["-s", sig, &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
+
+fn assert_workers_gone(workers: &[u32]) {
+    let gone = eventually(Duration::from_secs(2), || {
+        workers.iter().all(|&p| !is_running(p))
+    });
+    assert!(gone, "workers still running: {workers:?}");
+}
+
+#[test]
+fn sigkill_of_the_coordinator_takes_its_workers_with_it() {
+    let (mut child, workers) = start_long_run();
+    signal(child.id(), "KILL");
+    let _ = child.wait();
+    assert_workers_gone(&workers);
+}
+
+#[test]
+fn sigint_stops_workers_and_exits_130_without_a_result() {
+    let (child, workers) = start_long_run();
+    signal(child.id(), "INT");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "no partial result: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim().lines().count(),
+        1
+    );
+    assert_workers_gone(&workers);
+}
+
+#[test]
+fn sigterm_stops_workers_and_exits_143() {
+    let (child, workers) = start_long_run();
+    signal(child.id(), "TERM");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    assert_workers_gone(&workers);
+}
