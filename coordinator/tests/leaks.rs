@@ -88,4 +88,50 @@ fn two_hundred_runs_leave_nothing_behind() {
         "temp dirs left"
     );
     std::env::remove_var("IPCMAP_FAULT");
+
+    // A coordinator SIGKILLed in the middle of an shm run: its workers go, nothing stays.
+    let mut child = std::process::Command::new(common::coordinator_bin())
+        .args([
+            "--mode",
+            "shm",
+            "--workers",
+            "2",
+            "--n",
+            "1000000",
+            "--format",
+            "json",
+        ])
+        .env("IPCMAP_WORKER", worker_bin())
+        .env("IPCMAP_FAULT", "hang-after=1@0") // keeps the run going until we kill it
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start coordinator");
+    let mut workers = Vec::new();
+    assert!(eventually(Duration::from_secs(20), || {
+        workers = children_of(child.id())
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        workers.len() == 2
+    }));
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().expect("SIGKILL the coordinator");
+    let _ = child.wait();
+    assert!(
+        eventually(Duration::from_secs(2), || workers
+            .iter()
+            .all(|&p| !common::is_running(p))),
+        "workers outlived their coordinator: {workers:?}"
+    );
+    assert_eq!(
+        count("/dev/shm", ""),
+        shm_before,
+        "/dev/shm changed after a killed shm run"
+    );
+    assert_eq!(
+        count(std::env::temp_dir().to_str().unwrap(), ".tmp"),
+        tmp_before,
+        "temp dirs left after a kill"
+    );
 }
