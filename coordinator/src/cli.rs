@@ -1,25 +1,41 @@
 //! The coordinator's command line (a contract: scripts and tests depend on it), and its
 //! translation into the library's [`RunRequest`].
 
-use clap::{Args, Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipcmap::codec::CodecKind;
 use ipcmap::config::{RunRequest, DEFAULT_N, DEFAULT_SEED};
 use ipcmap::kernel::Function;
 use ipcmap::scheduler::OnWorkerExit;
 use ipcmap::strategy::Mode;
+use ipcmap::sweep::Grid;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// Apply a math function to a big f64 vector sequentially, on threads, or on real worker
 /// processes over ipc-channel, and report where every millisecond went.
 #[derive(Debug, Parser)]
-#[command(name = "coordinator", version, about, long_about = None)]
+#[command(name = "coordinator", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
     #[command(flatten)]
     pub run: RunArgs,
     /// Output: a table for people, or JSON (one object per line) or CSV for programs.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Also draw where each strategy's time went, phase by phase, as an SVG bar chart.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a grid of configurations on the same data: every combination of the comma-separated
+    /// lists given (e.g. --workers 1,2,4 --codec bincode,raw). When no list has more than one
+    /// value and neither --splits nor --chunksize is given: the tutorial's 8x8 grid of
+    /// --splits x --chunksize (1,2,4,...,128) in split mode.
+    Sweep(SweepArgs),
 }
 
 /// The flags of one run.
@@ -51,6 +67,13 @@ pub struct RunArgs {
     /// How item and split payloads become bytes.
     #[arg(long, value_enum, default_value_t = CodecArg::Bincode)]
     pub codec: CodecArg,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Flags that take one value in a run and in a sweep alike.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
     /// Seed of the random input (fixed by default, so two runs see the same data).
     #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
@@ -72,6 +95,46 @@ pub struct RunArgs {
     /// When a worker dies mid-run: hand its tasks to the others (retry) or stop (abort).
     #[arg(long, value_enum, default_value_t = OnExitArg::Retry)]
     pub on_worker_exit: OnExitArg,
+}
+
+/// The flags of a sweep: lists where a run takes one value.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Strategies (comma-separated; `all` = every strategy).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub mode: Vec<ModeArg>,
+    /// Worker counts.
+    #[arg(long, value_delimiter = ',', value_parser = parse_count)]
+    pub workers: Vec<usize>,
+    /// Element counts [default: 10,000,000].
+    #[arg(long, value_delimiter = ',', value_parser = parse_count)]
+    pub n: Vec<usize>,
+    /// Functions.
+    #[arg(long = "fn", value_enum, value_delimiter = ',')]
+    pub function: Vec<FnArg>,
+    /// Split counts.
+    #[arg(long, value_delimiter = ',', value_parser = parse_count)]
+    pub splits: Vec<usize>,
+    /// Chunk sizes.
+    #[arg(long, value_delimiter = ',', value_parser = parse_count)]
+    pub chunksize: Vec<usize>,
+    /// Codecs.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub codec: Vec<CodecArg>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Write every configuration's report as CSV (a header, one row per configuration).
+    #[arg(long, value_name = "FILE.csv")]
+    pub csv: Option<PathBuf>,
+    /// Write every configuration's report as JSON (one object per line).
+    #[arg(long, value_name = "FILE.json")]
+    pub json: Option<PathBuf>,
+    /// Draw the median wall times: a heatmap over two varying parameters, a line over one.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 /// `--format`.
@@ -123,9 +186,43 @@ fn parse_count(s: &str) -> Result<usize, String> {
         .map_err(|_| format!("'{s}' is not a whole number"))
 }
 
-impl RunArgs {
-    /// The library's request, not yet validated.
-    pub fn to_request(&self) -> Result<RunRequest, String> {
+impl ModeArg {
+    fn modes(self) -> Vec<Mode> {
+        match self {
+            ModeArg::Sequential => vec![Mode::Sequential],
+            ModeArg::Item => vec![Mode::Item],
+            ModeArg::Split => vec![Mode::Split],
+            ModeArg::Shm => vec![Mode::Shm],
+            ModeArg::Threads => vec![Mode::Threads],
+            ModeArg::All => Mode::ALL.to_vec(),
+        }
+    }
+}
+
+impl From<FnArg> for Function {
+    fn from(f: FnArg) -> Function {
+        match f {
+            FnArg::Exp => Function::Exp,
+            FnArg::Ln => Function::Ln,
+            FnArg::Sin => Function::Sin,
+            FnArg::Sqrt => Function::Sqrt,
+        }
+    }
+}
+
+impl From<CodecArg> for CodecKind {
+    fn from(c: CodecArg) -> CodecKind {
+        match c {
+            CodecArg::Bincode => CodecKind::Bincode,
+            CodecArg::Postcard => CodecKind::Postcard,
+            CodecArg::Raw => CodecKind::Raw,
+        }
+    }
+}
+
+impl CommonArgs {
+    /// A request with these flags and every other field at its default.
+    fn to_request(&self) -> Result<RunRequest, String> {
         if !(self.handshake_timeout.is_finite()
             && self.handshake_timeout > 0.0
             && self.handshake_timeout < 1e6)
@@ -133,29 +230,6 @@ impl RunArgs {
             return Err("--handshake-timeout must be a number of seconds above 0".into());
         }
         Ok(RunRequest {
-            modes: match self.mode {
-                ModeArg::Sequential => vec![Mode::Sequential],
-                ModeArg::Item => vec![Mode::Item],
-                ModeArg::Split => vec![Mode::Split],
-                ModeArg::Shm => vec![Mode::Shm],
-                ModeArg::Threads => vec![Mode::Threads],
-                ModeArg::All => Mode::ALL.to_vec(),
-            },
-            workers: self.workers,
-            n: self.n,
-            function: match self.function {
-                FnArg::Exp => Function::Exp,
-                FnArg::Ln => Function::Ln,
-                FnArg::Sin => Function::Sin,
-                FnArg::Sqrt => Function::Sqrt,
-            },
-            splits: self.splits,
-            chunksize: self.chunksize,
-            codec: match self.codec {
-                CodecArg::Bincode => CodecKind::Bincode,
-                CodecArg::Postcard => CodecKind::Postcard,
-                CodecArg::Raw => CodecKind::Raw,
-            },
             seed: self.seed,
             repeat: self.repeat,
             warmup: self.warmup,
@@ -166,7 +240,59 @@ impl RunArgs {
                 OnExitArg::Retry => OnWorkerExit::Retry,
                 OnExitArg::Abort => OnWorkerExit::Abort,
             },
+            ..RunRequest::default()
         })
+    }
+}
+
+impl RunArgs {
+    /// The library's request, not yet validated.
+    pub fn to_request(&self) -> Result<RunRequest, String> {
+        Ok(RunRequest {
+            modes: self.mode.modes(),
+            workers: self.workers,
+            n: self.n,
+            function: self.function.into(),
+            splits: self.splits,
+            chunksize: self.chunksize,
+            codec: self.codec.into(),
+            ..self.common.to_request()?
+        })
+    }
+}
+
+impl SweepArgs {
+    /// The grid and the request every point starts from.
+    pub fn to_grid(&self) -> Result<(Grid, RunRequest), String> {
+        let base = self.common.to_request()?;
+        let mut modes: Vec<Mode> = Vec::new();
+        for m in self.mode.iter().flat_map(|m| m.modes()) {
+            if !modes.contains(&m) {
+                modes.push(m);
+            }
+        }
+        let mut grid = Grid {
+            modes,
+            workers: self.workers.clone(),
+            n: self.n.clone(),
+            functions: self.function.iter().map(|&f| f.into()).collect(),
+            codecs: self.codec.iter().map(|&c| c.into()).collect(),
+            splits: self.splits.clone(),
+            chunksizes: self.chunksize.clone(),
+        };
+        // Nothing varies and the grid's own axes are free: the tutorial's 8x8 grid.
+        let split_only = grid.modes.iter().all(|&m| m == Mode::Split);
+        if grid.varying().is_empty()
+            && grid.splits.is_empty()
+            && grid.chunksizes.is_empty()
+            && split_only
+        {
+            let tutorial = Grid::tutorial();
+            grid.modes = tutorial.modes;
+            grid.splits = tutorial.splits;
+            grid.chunksizes = tutorial.chunksizes;
+        }
+        Ok((grid, base))
     }
 }
 
@@ -189,5 +315,45 @@ mod tests {
         assert_eq!(cli.run.n, 10_000_000);
         let cli = Cli::try_parse_from(["coordinator", "--n", "1_000"]).unwrap();
         assert_eq!(cli.run.n, 1000);
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn a_bare_sweep_is_the_tutorial_grid_and_lists_multiply() {
+        let Some(Command::Sweep(args)) = Cli::try_parse_from(["coordinator", "sweep"])
+            .unwrap()
+            .command
+        else {
+            panic!("sweep parses as a subcommand")
+        };
+        assert_eq!(
+            args.to_grid()
+                .unwrap()
+                .0
+                .points(&RunRequest::default())
+                .len(),
+            64
+        );
+        let Some(Command::Sweep(args)) = Cli::try_parse_from([
+            "coordinator",
+            "sweep",
+            "--workers",
+            "1,2,4",
+            "--mode",
+            "item,split",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("sweep parses as a subcommand")
+        };
+        assert_eq!(
+            args.to_grid()
+                .unwrap()
+                .0
+                .points(&RunRequest::default())
+                .len(),
+            6
+        );
     }
 }

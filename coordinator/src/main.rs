@@ -4,11 +4,19 @@
 
 mod cli;
 
+use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Format};
+use cli::{Cli, Command, Format, SweepArgs};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ipcmap::config::RunConfig;
+use ipcmap::engine::Session;
 use ipcmap::error::RunError;
-use ipcmap::report::{render_table, write_csv, write_json};
-use std::io::{IsTerminal, Write};
+use ipcmap::report::{
+    plot_phases, plot_sweep, render_sweep_summary, render_table, write_csv, write_json, Report,
+};
+use ipcmap::sweep::Axis;
+use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -20,46 +28,160 @@ fn main() -> ExitCode {
         }
         Err(e) => return usage_error(&one_line(&e.render().to_string())),
     };
-    let config = match cli
-        .run
-        .to_request()
-        .and_then(|r| r.validate().map_err(|e| e.to_string()))
-    {
-        Ok(config) => config,
+    let plan = match plan(&cli) {
+        Ok(plan) => plan,
         Err(message) => return usage_error(&message),
     };
     if let Err(e) = ipcmap::interrupt::install() {
         eprintln!("error: cannot install signal handlers: {e}");
         return ExitCode::FAILURE;
     }
-    match run(&cli, &config) {
+    match execute(&plan) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if let Some(RunError::Interrupted { signal }) = e.downcast_ref::<RunError>() {
-                eprintln!("error: {e}");
-                return ExitCode::from(128u8.saturating_add(*signal as u8));
-            }
-            // Library errors already name their cause: print one line, no chain.
+            // Library errors already name their cause: one line, no chain.
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<RunError>() {
+                Some(RunError::Interrupted { signal }) => {
+                    ExitCode::from(128u8.saturating_add(*signal as u8))
+                }
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }
 
-fn run(cli: &Cli, config: &ipcmap::config::RunConfig) -> anyhow::Result<()> {
-    let show_progress = std::io::stderr().is_terminal();
-    let reports = ipcmap::engine::run(config, |mode, i, total| {
-        if show_progress {
-            eprint!("\r\x1b[2Krunning {mode} ({}/{total})", i + 1);
+/// Everything checked and resolved before the first worker starts.
+struct Plan<'a> {
+    configs: Vec<RunConfig>,
+    /// Axes that vary (a sweep); `None` for a plain run.
+    axes: Option<Vec<Axis>>,
+    format: Format,
+    plot: Option<&'a Path>,
+    csv: Option<&'a Path>,
+    json: Option<&'a Path>,
+}
+
+fn plan(cli: &Cli) -> Result<Plan<'_>, String> {
+    match &cli.command {
+        None => {
+            let config = cli
+                .run
+                .to_request()?
+                .validate()
+                .map_err(|e| e.to_string())?;
+            check_output(cli.plot.as_deref(), "--plot")?;
+            Ok(Plan {
+                configs: vec![config],
+                axes: None,
+                format: cli.format,
+                plot: cli.plot.as_deref(),
+                csv: None,
+                json: None,
+            })
         }
-    });
-    if show_progress {
-        eprint!("\r\x1b[2K");
+        Some(Command::Sweep(args)) => plan_sweep(args),
     }
-    let reports = reports?;
+}
+
+fn plan_sweep(args: &SweepArgs) -> Result<Plan<'_>, String> {
+    let (grid, base) = args.to_grid()?;
+    let configs = grid.configs(&base).map_err(|e| e.to_string())?;
+    let axes = grid.varying();
+    if args.plot.is_some() && axes.len() > 2 {
+        let names: Vec<_> = axes.iter().map(|a| a.name()).collect();
+        return Err(format!(
+            "--plot draws a sweep of one or two varying parameters; this one varies {}",
+            names.join(", ")
+        ));
+    }
+    check_output(args.plot.as_deref(), "--plot")?;
+    check_output(args.csv.as_deref(), "--csv")?;
+    check_output(args.json.as_deref(), "--json")?;
+    Ok(Plan {
+        configs,
+        axes: Some(axes),
+        format: args.format,
+        plot: args.plot.as_deref(),
+        csv: args.csv.as_deref(),
+        json: args.json.as_deref(),
+    })
+}
+
+/// Refuses an output file whose folder does not exist, before hours of work are spent.
+fn check_output(path: Option<&Path>, flag: &str) -> Result<(), String> {
+    let Some(path) = path else { return Ok(()) };
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(format!(
+            "{flag} {}: folder {} does not exist",
+            path.display(),
+            parent.display()
+        ));
+    }
+    Ok(())
+}
+
+fn execute(plan: &Plan<'_>) -> anyhow::Result<()> {
+    let total: usize = plan
+        .configs
+        .iter()
+        .map(|c| c.modes.len() * (c.warmup + c.repeat))
+        .sum();
+    // indicatif draws nothing when stderr is not a terminal.
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {pos}/{len} runs [{elapsed_precise}, eta {eta}] {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut session = Session::new();
+    let mut reports: Vec<Report> = Vec::new();
+    for config in &plan.configs {
+        let mut done_in_config = 0;
+        let result = session.run(config, |mode, i, _| {
+            bar.set_message(format!(
+                "{mode} (n={}, {} workers)",
+                config.n, config.workers
+            ));
+            if i > 0 || done_in_config > 0 {
+                bar.inc(1);
+            }
+            done_in_config += 1;
+        });
+        bar.inc(1);
+        reports.extend(result?);
+    }
+    bar.finish_and_clear();
+
+    if let Some(path) = plan.csv {
+        let mut file =
+            std::fs::File::create(path).with_context(|| format!("--csv {}", path.display()))?;
+        write_csv(&reports, &mut file).with_context(|| format!("--csv {}", path.display()))?;
+    }
+    if let Some(path) = plan.json {
+        let mut file =
+            std::fs::File::create(path).with_context(|| format!("--json {}", path.display()))?;
+        write_json(&reports, &mut file).with_context(|| format!("--json {}", path.display()))?;
+    }
+    if let Some(path) = plan.plot {
+        match &plan.axes {
+            Some(axes) => plot_sweep(&reports, axes, path)?,
+            None => plot_phases(&reports, path)?,
+        }
+    }
     let mut stdout = std::io::stdout().lock();
-    match cli.format {
-        Format::Table => write!(stdout, "{}", render_table(&reports))?,
+    match plan.format {
+        Format::Table => {
+            write!(stdout, "{}", render_table(&reports))?;
+            if let Some(axes) = &plan.axes {
+                write!(stdout, "{}", render_sweep_summary(&reports, axes))?;
+            }
+        }
         Format::Json => write_json(&reports, &mut stdout)?,
         Format::Csv => write_csv(&reports, &mut stdout)?,
     }

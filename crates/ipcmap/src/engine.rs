@@ -1,54 +1,93 @@
 //! The engine: runs each requested strategy (warm-ups, then measured repeats), checks every
 //! result against the sequential one, and builds the reports.
+//!
+//! A [`Session`] keeps the sequential reference of each (n, function, seed) it has seen, so a
+//! sweep over many configurations computes each reference once.
 
 use crate::config::RunConfig;
 use crate::error::RunError;
-use crate::report::{ms, Report, ReportConfig};
-use crate::strategy::{self, sequential, Mode};
+use crate::kernel::Function;
+use crate::report::{ms, Millis, Report, ReportConfig};
+use crate::strategy::{self, sequential, Mode, Output};
 use crate::verify;
+use std::collections::HashMap;
 
-/// Runs every mode of `cfg`; `progress` is told before each run (mode, run index, total runs).
+/// The sequential result and wall time for one input.
+struct Reference {
+    output: Output,
+    wall_ms: Millis,
+}
+
+/// Runs configurations one after another, sharing sequential references between them.
+#[derive(Default)]
+pub struct Session {
+    references: HashMap<(usize, Function, u64), Reference>,
+}
+
+impl Session {
+    /// A session with no reference computed yet.
+    pub fn new() -> Session {
+        Session::default()
+    }
+
+    /// Runs every mode of `cfg`; `progress` is told before each run (mode, run index, total).
+    pub fn run(
+        &mut self,
+        cfg: &RunConfig,
+        mut progress: impl FnMut(Mode, usize, usize),
+    ) -> Result<Vec<Report>, RunError> {
+        let key = (cfg.n, cfg.function, cfg.seed);
+        if cfg.verify && !self.references.contains_key(&key) {
+            let outcome = sequential::run(cfg);
+            let reference = Reference {
+                wall_ms: ms(outcome.measurement.wall_ns),
+                output: outcome.output,
+            };
+            self.references.insert(key, reference);
+        }
+        let reference = self.references.get(&key).filter(|_| cfg.verify);
+        let expected = reference.map(|r| r.output.as_slice()).transpose()?;
+        let mut reports = Vec::with_capacity(cfg.modes.len());
+        for &mode in &cfg.modes {
+            let total = cfg.warmup + cfg.repeat;
+            let mut runs = Vec::with_capacity(cfg.repeat);
+            for i in 0..total {
+                if let Some(signal) = crate::interrupt::requested() {
+                    return Err(RunError::Interrupted { signal });
+                }
+                progress(mode, i, total);
+                let outcome = strategy::run_once(cfg, mode)?;
+                if let Some(expected) = expected {
+                    verify::check(mode.name(), expected, outcome.output.as_slice()?)?;
+                }
+                if i >= cfg.warmup {
+                    runs.push(outcome.measurement);
+                }
+            }
+            reports.push(Report::new(
+                report_config(cfg, mode),
+                &runs,
+                cfg.verify.then_some(true),
+            ));
+        }
+        let baseline = reports
+            .iter()
+            .find(|r| r.mode == Mode::Sequential.name())
+            .map(|r| r.wall_ms)
+            .or(reference.map(|r| r.wall_ms));
+        Ok(reports
+            .into_iter()
+            .map(|r| r.with_baseline(baseline))
+            .collect())
+    }
+}
+
+/// Runs every mode of `cfg` in a fresh [`Session`].
 pub fn run(
     cfg: &RunConfig,
-    mut progress: impl FnMut(Mode, usize, usize),
+    progress: impl FnMut(Mode, usize, usize),
 ) -> Result<Vec<Report>, RunError> {
-    let reference = cfg.verify.then(|| sequential::run(cfg));
-    let expected = match &reference {
-        Some(outcome) => Some(outcome.output.as_slice()?),
-        None => None,
-    };
-    let mut reports = Vec::with_capacity(cfg.modes.len());
-    for &mode in &cfg.modes {
-        let total = cfg.warmup + cfg.repeat;
-        let mut runs = Vec::with_capacity(cfg.repeat);
-        for i in 0..total {
-            if let Some(signal) = crate::interrupt::requested() {
-                return Err(RunError::Interrupted { signal });
-            }
-            progress(mode, i, total);
-            let outcome = strategy::run_once(cfg, mode)?;
-            if let Some(expected) = expected {
-                verify::check(mode.name(), expected, outcome.output.as_slice()?)?;
-            }
-            if i >= cfg.warmup {
-                runs.push(outcome.measurement);
-            }
-        }
-        reports.push(Report::new(
-            report_config(cfg, mode),
-            &runs,
-            cfg.verify.then_some(true),
-        ));
-    }
-    let baseline = reports
-        .iter()
-        .find(|r| r.mode == Mode::Sequential.name())
-        .map(|r| r.wall_ms)
-        .or_else(|| reference.as_ref().map(|r| ms(r.measurement.wall_ns)));
-    Ok(reports
-        .into_iter()
-        .map(|r| r.with_baseline(baseline))
-        .collect())
+    Session::new().run(cfg, progress)
 }
 
 fn report_config(cfg: &RunConfig, mode: Mode) -> ReportConfig {

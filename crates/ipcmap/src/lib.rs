@@ -20,5 +20,6 @@ pub mod report;
 pub mod scheduler;
 pub mod spawner;
 pub mod strategy;
+pub mod sweep;
 pub mod verify;
 pub mod worker;

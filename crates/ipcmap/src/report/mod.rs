@@ -4,11 +4,13 @@
 
 mod csv;
 mod json;
+mod plot;
 mod table;
 
 pub use self::csv::write_csv;
 pub use self::json::write_json;
-pub use self::table::render_table;
+pub use self::plot::{plot_phases, plot_sweep, PlotError, CELL_OPACITY};
+pub use self::table::{render_sweep_summary, render_table};
 
 use crate::codec::CodecKind;
 use crate::kernel::Function;

@@ -1,6 +1,7 @@
 //! Tables for people: where the time went, and what crossed process boundaries, with units.
 
 use super::{Millis, Report};
+use crate::sweep::Axis;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
@@ -119,6 +120,36 @@ pub fn render_table(reports: &[Report]) -> String {
         }
     }
     out
+}
+
+/// The fastest and slowest configuration of a sweep, named by the axes that vary.
+pub fn render_sweep_summary(reports: &[Report], axes: &[Axis]) -> String {
+    let by_wall = |a: &&Report, b: &&Report| a.wall_ms.total_cmp(&b.wall_ms);
+    let (Some(fastest), Some(slowest)) = (
+        reports.iter().min_by(by_wall),
+        reports.iter().max_by(by_wall),
+    ) else {
+        return String::new();
+    };
+    let name = |r: &Report| {
+        if axes.is_empty() {
+            r.mode.clone()
+        } else {
+            axes.iter()
+                .map(|a| format!("{}={}", a.name(), a.label(r)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    };
+    format!(
+        "\nsweep of {} configurations: fastest {} at {} ms, slowest {} at {} ms ({:.1}x)\n",
+        reports.len(),
+        name(fastest),
+        fmt_ms(fastest.wall_ms),
+        name(slowest),
+        fmt_ms(slowest.wall_ms),
+        slowest.wall_ms / fastest.wall_ms.max(1e-9)
+    )
 }
 
 fn new_table(header: &[&str]) -> Table {

@@ -1,0 +1,375 @@
+//! Plots, as SVG files a browser opens: a heatmap of a two-parameter sweep, a line chart of a
+//! one-parameter sweep, and a bar chart of where each strategy's time went, phase by phase.
+//! Every mark is a figure from the reports.
+
+use super::{Millis, Report};
+use crate::sweep::Axis;
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::path::Path;
+
+/// Opacity of heatmap cells; the SVG carries it on every cell, one `<rect>` per grid point.
+pub const CELL_OPACITY: f64 = 0.92;
+
+/// A plot that could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    /// Nothing to plot.
+    #[error("nothing to plot")]
+    Empty,
+    /// The grid varies more parameters than one plot shows.
+    #[error("--plot draws a sweep of one or two varying parameters; this one varies {0}")]
+    TooManyAxes(String),
+    /// plotters failed (most often: the file could not be written).
+    #[error("drawing {path}: {message}")]
+    Draw { path: String, message: String },
+}
+
+fn draw_err(path: &Path) -> impl Fn(String) -> PlotError + '_ {
+    move |message| PlotError::Draw {
+        path: path.display().to_string(),
+        message,
+    }
+}
+
+/// Draws the sweep's median wall times: a heatmap over two varying axes, a line over one.
+pub fn plot_sweep(reports: &[Report], axes: &[Axis], path: &Path) -> Result<(), PlotError> {
+    match axes {
+        [] => line_chart(reports, None, path),
+        [x] => line_chart(reports, Some(*x), path),
+        [y, x] => heatmap(reports, *x, *y, path),
+        more => Err(PlotError::TooManyAxes(
+            more.iter().map(|a| a.name()).collect::<Vec<_>>().join(", "),
+        )),
+    }
+}
+
+/// Distinct labels of `axis` in report order.
+fn levels(reports: &[Report], axis: Axis) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in reports {
+        let label = axis.label(r);
+        if !out.contains(&label) {
+            out.push(label);
+        }
+    }
+    out
+}
+
+/// Green (fast) to red (slow), on a log scale between the fastest and slowest cell.
+fn heat(value: Millis, min: Millis, max: Millis) -> RGBColor {
+    let t = if max > min {
+        ((value.max(1e-9) / min.max(1e-9)).ln() / (max / min.max(1e-9)).ln()).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let lerp = |a: f64, b: f64| (a + (b - a) * t).round() as u8;
+    RGBColor(lerp(46.0, 215.0), lerp(160.0, 48.0), lerp(90.0, 39.0))
+}
+
+fn heatmap(reports: &[Report], x: Axis, y: Axis, path: &Path) -> Result<(), PlotError> {
+    let (xs, ys) = (levels(reports, x), levels(reports, y));
+    let (min, max) = min_max(reports.iter().map(|r| r.wall_ms)).ok_or(PlotError::Empty)?;
+    let err = draw_err(path);
+    let root = SVGBackend::new(
+        path,
+        (
+            560.max(140 + 90 * xs.len() as u32),
+            200.max(120 + 48 * ys.len() as u32),
+        ),
+    )
+    .into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let first = &reports[0];
+    let title = format!(
+        "{} wall ms (median), {} over {} f64, {} workers",
+        first.mode, first.function, first.n, first.workers
+    );
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(segments(xs.len()), segments(ys.len()))
+        .map_err(|e| err(e.to_string()))?;
+    let label = |levels: &[String], v: &SegmentValue<usize>| match v {
+        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+            levels.get(*i).cloned().unwrap_or_default()
+        }
+        SegmentValue::Last => String::new(),
+    };
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(x.name())
+        .y_desc(y.name())
+        .x_labels(xs.len())
+        .y_labels(ys.len())
+        .x_label_formatter(&|v| label(&xs, v))
+        .y_label_formatter(&|v| label(&ys, v))
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    let cell = |r: &Report| {
+        let i = xs.iter().position(|l| *l == x.label(r)).unwrap_or(0);
+        let j = ys.iter().position(|l| *l == y.label(r)).unwrap_or(0);
+        (i, j)
+    };
+    chart
+        .draw_series(reports.iter().map(|r| {
+            let (i, j) = cell(r);
+            let corners = [
+                (SegmentValue::Exact(i), SegmentValue::Exact(j)),
+                (SegmentValue::Exact(i + 1), SegmentValue::Exact(j + 1)),
+            ];
+            Rectangle::new(
+                corners,
+                heat(r.wall_ms, min, max).mix(CELL_OPACITY).filled(),
+            )
+        }))
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .draw_series(reports.iter().map(|r| {
+            let (i, j) = cell(r);
+            let style = ("sans-serif", 13)
+                .into_text_style(&root)
+                .pos(Pos::new(HPos::Center, VPos::Center));
+            Text::new(
+                super::table::fmt_ms(r.wall_ms),
+                (SegmentValue::CenterOf(i), SegmentValue::CenterOf(j)),
+                style,
+            )
+        }))
+        .map_err(|e| err(e.to_string()))?;
+    root.present().map_err(|e| err(e.to_string()))
+}
+
+fn line_chart(reports: &[Report], x: Option<Axis>, path: &Path) -> Result<(), PlotError> {
+    let (_, max) = min_max(reports.iter().map(|r| r.wall_ms)).ok_or(PlotError::Empty)?;
+    let xs = x.map_or_else(|| vec![reports[0].mode.clone()], |x| levels(reports, x));
+    let err = draw_err(path);
+    let root = SVGBackend::new(path, (200 + 70 * xs.len() as u32, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("wall ms (median)", ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(segments(xs.len()), 0.0..max * 1.15)
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc(x.map_or("", Axis::name))
+        .y_desc("wall ms")
+        .x_labels(xs.len())
+        .x_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                xs.get(*i).cloned().unwrap_or_default()
+            }
+            SegmentValue::Last => String::new(),
+        })
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    let points: Vec<_> = reports
+        .iter()
+        .enumerate()
+        .map(|(k, r)| {
+            let i = x
+                .and_then(|x| xs.iter().position(|l| *l == x.label(r)))
+                .unwrap_or(k.min(xs.len() - 1));
+            (SegmentValue::CenterOf(i), r.wall_ms)
+        })
+        .collect();
+    chart
+        .draw_series(LineSeries::new(points.clone(), BLUE.stroke_width(2)))
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .draw_series(points.into_iter().map(|p| Circle::new(p, 4, BLUE.filled())))
+        .map_err(|e| err(e.to_string()))?;
+    root.present().map_err(|e| err(e.to_string()))
+}
+
+/// The phases stacked per strategy (time spent, summed over processes), with a black mark at
+/// each strategy's wall time.
+pub fn plot_phases(reports: &[Report], path: &Path) -> Result<(), PlotError> {
+    if reports.is_empty() {
+        return Err(PlotError::Empty);
+    }
+    let phases: [(&str, PhaseOf); 8] = [
+        ("spawn", |r| r.phases_ms.spawn),
+        ("generate", |r| r.phases_ms.generate),
+        ("encode", |r| r.phases_ms.encode),
+        ("transfer", |r| r.phases_ms.transfer),
+        ("compute (max worker)", |r| r.phases_ms.compute_max),
+        ("decode", |r| r.phases_ms.decode),
+        ("assemble", |r| r.phases_ms.assemble),
+        ("wait", |r| r.phases_ms.wait),
+    ];
+    let total = |r: &Report| phases.iter().map(|(_, f)| f(r)).sum::<f64>().max(r.wall_ms);
+    let max = reports.iter().map(total).fold(0.0, f64::max);
+    let labels: Vec<String> = reports.iter().map(|r| r.mode.clone()).collect();
+    let err = draw_err(path);
+    let root =
+        SVGBackend::new(path, (900, 260.max(120 + 60 * reports.len() as u32))).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let first = &reports[0];
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "where the time goes: {} over {} f64, {} workers (ms; bar = phases, | = wall)",
+                first.function,
+                first.n,
+                reports.iter().map(|r| r.workers).max().unwrap_or(1)
+            ),
+            ("sans-serif", 16),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(90)
+        .build_cartesian_2d(0.0..max * 1.4, segments(reports.len()))
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .y_labels(reports.len())
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                labels.get(*i).cloned().unwrap_or_default()
+            }
+            SegmentValue::Last => String::new(),
+        })
+        .x_desc("ms")
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    for (k, (name, value)) in phases.iter().enumerate() {
+        let color = Palette99::pick(k).to_rgba();
+        let bars = reports.iter().enumerate().map(move |(i, r)| {
+            let start: f64 = phases[..k].iter().map(|(_, f)| f(r)).sum();
+            let corners = [
+                (start, SegmentValue::Exact(i)),
+                (start + value(r), SegmentValue::Exact(i + 1)),
+            ];
+            let mut bar = Rectangle::new(corners, color.filled());
+            bar.set_margin(8, 8, 0, 0);
+            bar
+        });
+        chart
+            .draw_series(bars)
+            .map_err(|e| err(e.to_string()))?
+            .label(*name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+    }
+    chart
+        .draw_series(reports.iter().enumerate().map(|(i, r)| {
+            let mut mark = Rectangle::new(
+                [
+                    (r.wall_ms, SegmentValue::Exact(i)),
+                    (r.wall_ms + max * 0.003, SegmentValue::Exact(i + 1)),
+                ],
+                BLACK.filled(),
+            );
+            mark.set_margin(2, 2, 0, 0);
+            mark
+        }))
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    root.present().map_err(|e| err(e.to_string()))
+}
+
+/// `count` categories on an axis (a segmented range over `0..=count-1`, without the empty
+/// trailing segment that `(0..count)` would add).
+fn segments(
+    count: usize,
+) -> plotters::coord::ranged1d::SegmentedCoord<plotters::coord::types::RangedCoordusize> {
+    (0..count.saturating_sub(1)).into_segmented()
+}
+
+/// Reads one phase of a report.
+type PhaseOf = fn(&Report) -> Millis;
+
+fn min_max(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    values.fold(None, |acc, v| match acc {
+        None => Some((v, v)),
+        Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::Grid;
+
+    fn grid_reports() -> Vec<Report> {
+        let mut out = Vec::new();
+        for (i, s) in [1usize, 2, 4].into_iter().enumerate() {
+            for (j, c) in [1usize, 8].into_iter().enumerate() {
+                let mut r = super::super::tests::sample();
+                r.splits = Some(s);
+                r.chunksize = Some(c);
+                r.wall_ms = 10.0 + (i * 2 + j) as f64;
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("ipcmap-plot-{}-{name}", std::process::id()))
+    }
+
+    #[test]
+    fn heatmap_has_one_cell_per_grid_point() {
+        let path = temp("heat.svg");
+        plot_sweep(&grid_reports(), &[Axis::Splits, Axis::Chunksize], &path).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let cells = svg.matches(&format!("opacity=\"{CELL_OPACITY}\"")).count();
+        assert_eq!(cells, 6, "{svg}");
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        let text: String = svg.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            text.contains("> splits <") && text.contains("> chunksize <"),
+            "axis titles"
+        );
+        assert!(
+            text.contains("> 15.0 <"),
+            "each cell is labelled with its wall time"
+        );
+    }
+
+    #[test]
+    fn three_varying_axes_are_refused() {
+        let err = plot_sweep(
+            &grid_reports(),
+            &[Axis::Workers, Axis::Splits, Axis::Chunksize],
+            &temp("x.svg"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("workers, splits, chunksize"));
+        assert!(Grid::default().varying().is_empty());
+    }
+
+    #[test]
+    fn line_and_phase_charts_are_svg() {
+        for (name, result) in [
+            (
+                "line.svg",
+                plot_sweep(&grid_reports()[..2], &[Axis::Chunksize], &temp("line.svg")),
+            ),
+            (
+                "phases.svg",
+                plot_phases(&grid_reports(), &temp("phases.svg")),
+            ),
+        ] {
+            result.unwrap();
+            let svg = std::fs::read_to_string(temp(name)).unwrap();
+            std::fs::remove_file(temp(name)).unwrap();
+            assert!(svg.starts_with("<svg") && svg.contains("</svg>"), "{name}");
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Sweeps: a grid of configurations, every combination of the given parameter lists, run one
+//! after another on the same data (like hyperfine's parameter lists). By default the
+//! tutorial's 8x8 grid of `--splits` x `--chunksize` in split mode.
+
+use crate::codec::CodecKind;
+use crate::config::{ConfigError, RunConfig, RunRequest};
+use crate::kernel::Function;
+use crate::report::Report;
+use crate::strategy::Mode;
+
+/// The tutorial's values for both `--splits` and `--chunksize`: 1, 2, 4, ..., 128.
+pub const TUTORIAL_VALUES: [usize; 8] = [1, 2, 4, 8, 16, 32, 64, 128];
+
+/// A parameter a sweep can vary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Axis {
+    /// `--mode`.
+    Mode,
+    /// `--workers`.
+    Workers,
+    /// `--n`.
+    N,
+    /// `--fn`.
+    Function,
+    /// `--codec`.
+    Codec,
+    /// `--splits`.
+    Splits,
+    /// `--chunksize`.
+    Chunksize,
+}
+
+impl Axis {
+    /// The flag's name, as axis titles and messages show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Axis::Mode => "mode",
+            Axis::Workers => "workers",
+            Axis::N => "n",
+            Axis::Function => "fn",
+            Axis::Codec => "codec",
+            Axis::Splits => "splits",
+            Axis::Chunksize => "chunksize",
+        }
+    }
+
+    /// This axis's value in a report, as a label.
+    pub fn label(self, r: &Report) -> String {
+        let opt = |v: Option<usize>| v.map_or("–".to_string(), |v| v.to_string());
+        match self {
+            Axis::Mode => r.mode.clone(),
+            Axis::Workers => r.workers.to_string(),
+            Axis::N => r.n.to_string(),
+            Axis::Function => r.function.to_string(),
+            Axis::Codec => r.codec.map_or("–".to_string(), |c| c.to_string()),
+            Axis::Splits => opt(r.splits),
+            Axis::Chunksize => opt(r.chunksize),
+        }
+    }
+}
+
+/// The lists a sweep runs every combination of; an empty list means "the run default".
+#[derive(Clone, Debug, Default)]
+pub struct Grid {
+    /// Strategies.
+    pub modes: Vec<Mode>,
+    /// Worker counts.
+    pub workers: Vec<usize>,
+    /// Element counts.
+    pub n: Vec<usize>,
+    /// Functions.
+    pub functions: Vec<Function>,
+    /// Codecs.
+    pub codecs: Vec<CodecKind>,
+    /// Split counts.
+    pub splits: Vec<usize>,
+    /// Chunk sizes.
+    pub chunksizes: Vec<usize>,
+}
+
+/// A grid point that cannot run.
+#[derive(Debug, thiserror::Error)]
+#[error("grid point {point}: {source}")]
+pub struct PointError {
+    /// The point, as `splits=128 chunksize=1`.
+    pub point: String,
+    /// What is wrong with it.
+    pub source: ConfigError,
+}
+
+impl Grid {
+    /// The tutorial's grid: split mode, splits x chunksize over 1, 2, 4, ..., 128.
+    pub fn tutorial() -> Grid {
+        Grid {
+            modes: vec![Mode::Split],
+            splits: TUTORIAL_VALUES.to_vec(),
+            chunksizes: TUTORIAL_VALUES.to_vec(),
+            ..Grid::default()
+        }
+    }
+
+    /// The axes with more than one value, in the order the points vary (outermost first).
+    pub fn varying(&self) -> Vec<Axis> {
+        [
+            (Axis::Mode, self.modes.len()),
+            (Axis::Workers, self.workers.len()),
+            (Axis::N, self.n.len()),
+            (Axis::Function, self.functions.len()),
+            (Axis::Codec, self.codecs.len()),
+            (Axis::Splits, self.splits.len()),
+            (Axis::Chunksize, self.chunksizes.len()),
+        ]
+        .into_iter()
+        .filter(|&(_, len)| len > 1)
+        .map(|(axis, _)| axis)
+        .collect()
+    }
+
+    /// Every combination, as requests built on `base`; the last list varies fastest.
+    pub fn points(&self, base: &RunRequest) -> Vec<RunRequest> {
+        fn or_none<T: Copy>(v: &[T]) -> Vec<Option<T>> {
+            if v.is_empty() {
+                vec![None]
+            } else {
+                v.iter().copied().map(Some).collect()
+            }
+        }
+        let mut out = Vec::new();
+        for mode in or_none(&self.modes) {
+            for workers in or_none(&self.workers) {
+                for n in or_none(&self.n) {
+                    for function in or_none(&self.functions) {
+                        for codec in or_none(&self.codecs) {
+                            for splits in or_none(&self.splits) {
+                                for chunksize in or_none(&self.chunksizes) {
+                                    let mut r = base.clone();
+                                    r.modes = mode.map_or(r.modes, |m| vec![m]);
+                                    r.workers = workers.or(r.workers);
+                                    r.n = n.unwrap_or(r.n);
+                                    r.function = function.unwrap_or(r.function);
+                                    r.codec = codec.unwrap_or(r.codec);
+                                    r.splits = splits.or(r.splits);
+                                    r.chunksize = chunksize.or(r.chunksize);
+                                    out.push(r);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Validates every point before anything runs.
+    pub fn configs(&self, base: &RunRequest) -> Result<Vec<RunConfig>, PointError> {
+        self.points(base)
+            .into_iter()
+            .map(|r| {
+                let point = describe(&r);
+                r.validate().map_err(|source| PointError { point, source })
+            })
+            .collect()
+    }
+}
+
+fn describe(r: &RunRequest) -> String {
+    let mut parts = vec![format!(
+        "mode={}",
+        r.modes
+            .iter()
+            .map(|m| m.name())
+            .collect::<Vec<_>>()
+            .join("+")
+    )];
+    if let Some(w) = r.workers {
+        parts.push(format!("workers={w}"));
+    }
+    parts.push(format!("n={}", r.n));
+    if let Some(s) = r.splits {
+        parts.push(format!("splits={s}"));
+    }
+    if let Some(c) = r.chunksize {
+        parts.push(format!("chunksize={c}"));
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tutorial_grid_has_64_points_varying_splits_then_chunksize() {
+        let grid = Grid::tutorial();
+        let points = grid.points(&RunRequest::default());
+        assert_eq!(points.len(), 64);
+        assert_eq!(grid.varying(), vec![Axis::Splits, Axis::Chunksize]);
+        assert_eq!((points[1].splits, points[1].chunksize), (Some(1), Some(2)));
+        assert_eq!((points[8].splits, points[8].chunksize), (Some(2), Some(1)));
+    }
+
+    #[test]
+    fn lists_multiply_and_empty_lists_keep_the_default() {
+        let grid = Grid {
+            workers: vec![1, 2, 4],
+            codecs: CodecKind::ALL.to_vec(),
+            ..Grid::default()
+        };
+        let points = grid.points(&RunRequest::default());
+        assert_eq!(points.len(), 9);
+        assert!(points
+            .iter()
+            .all(|p| p.modes == vec![Mode::Split] && p.n == RunRequest::default().n));
+    }
+
+    #[test]
+    fn a_bad_point_is_refused_by_name_before_anything_runs() {
+        let grid = Grid {
+            modes: vec![Mode::Threads],
+            splits: vec![4, 5000],
+            ..Grid::default()
+        };
+        let base = RunRequest {
+            n: 1000,
+            ..RunRequest::default()
+        };
+        let err = grid.configs(&base).unwrap_err().to_string();
+        assert!(
+            err.contains("splits=5000") && err.contains("--splits"),
+            "{err}"
+        );
+    }
+}
