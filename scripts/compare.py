@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Side by side: the tutorial's Python programs and ipcmap, same n, same workers, same machine.
+
+    python3 scripts/compare.py --workers 2,4 --n 10000000 [--slow] [--out target/compare]
+
+Builds the workspace (release), runs scripts/tutorial.py (which sets up its own numpy) and the
+coordinator for each experiment, and writes to --out:
+- compare.md: experiment, the tutorial's published seconds, Python here, ipcmap here, ratio;
+- python.jsonl and ipcmap.jsonl: every run's record;
+- phases-W.svg: where ipcmap's time goes, phase by phase, per strategy (coordinator --plot).
+The per-item Python programs take tens of seconds each and run only with --slow.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COORDINATOR = ROOT / "target" / "release" / "coordinator"
+
+# experiment: (what the tutorial ran, its published seconds with 4 workers, coordinator flags)
+EXPERIMENTS = [
+    ("sequential", "exp(rand(n))", 0.143, ["--mode", "sequential"]),
+    ("item_default", "pool.map(exp, data)", 23.248, ["--mode", "item"]),
+    ("item_1000", "pool.map(exp, data, chunksize=1000)", 16.471, ["--mode", "item", "--chunksize", "1000"]),
+    ("split_64", "pool.map(exp, split(data, 64))", 0.385, ["--mode", "split", "--splits", "64", "--chunksize", "1"]),
+    ("threads_64", "ThreadPool over split(data, 64)", None, ["--mode", "threads", "--splits", "64"]),
+    ("shm_64", "shared_memory, ranges only", None, ["--mode", "shm", "--splits", "64"]),
+]
+SLOW = {"item_default", "item_1000"}
+
+
+def run_json_lines(cmd):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--workers", default="2,4", help="comma-separated worker counts")
+    p.add_argument("--n", type=int, default=10_000_000)
+    p.add_argument("--repeat", type=int, default=3, help="runs of each fast experiment (median reported)")
+    p.add_argument("--slow", action="store_true", help="also run Python's per-item programs (tens of seconds each)")
+    p.add_argument("--out", default=str(ROOT / "target" / "compare"))
+    p.add_argument("--no-build", action="store_true")
+    args = p.parse_args()
+    workers = [int(w) for w in args.workers.split(",") if w]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], check=True, cwd=ROOT)
+
+    python_rows, ipcmap_rows = [], []
+    sections = []
+    for w in workers:
+        py = run_json_lines([sys.executable, str(ROOT / "scripts" / "tutorial.py"), "--workers", str(w),
+                             "--n", str(args.n), "--repeat", str(args.repeat)])
+        if args.slow:
+            py += run_json_lines([sys.executable, str(ROOT / "scripts" / "tutorial.py"), "--workers", str(w),
+                                  "--n", str(args.n), "--slow", "--only", ",".join(sorted(SLOW))])
+        python_rows += py
+        lines = [
+            f"### {w} workers, n = {args.n:,}",
+            "",
+            "| experiment | tutorial (published, 4 workers) | Python here | ipcmap here | Python / ipcmap |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, what, published, flags in EXPERIMENTS:
+            rec = run_json_lines([str(COORDINATOR), *flags, "--workers", str(w), "--n", str(args.n),
+                                  "--repeat", str(args.repeat), "--format", "json"])[0]
+            rec["experiment"] = name
+            ipcmap_rows.append(rec)
+            walls = [r["wall_ms"] for r in py if r["experiment"] == name]
+            py_s = statistics.median(walls) / 1e3 if walls else None
+            ip_s = rec["wall_ms"] / 1e3
+            cell = lambda s: f"{s:.3f} s" if s is not None else "not run"  # noqa: E731
+            ratio = f"{py_s / ip_s:.1f}x" if py_s is not None and ip_s > 0 else "–"
+            lines.append(f"| `{what}` | {cell(published)} | {cell(py_s)} | {cell(ip_s)} | {ratio} |")
+        subprocess.run([str(COORDINATOR), "--mode", "all", "--workers", str(w), "--n", str(args.n),
+                        "--repeat", str(args.repeat), "--plot", str(out / f"phases-{w}.svg")],
+                       check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        sections.append("\n".join(lines))
+
+    header = (
+        f"Measured {datetime.date.today().isoformat()} on {cpu_model()}, {os.cpu_count()} cores; "
+        f"Python {platform.python_version()} with numpy, ipcmap release build, codec bincode; "
+        f"medians of {args.repeat} runs (per-item Python programs: 1 run)."
+    )
+    (out / "compare.md").write_text(header + "\n\n" + "\n\n".join(sections) + "\n")
+    (out / "python.jsonl").write_text("".join(json.dumps(r) + "\n" for r in python_rows))
+    (out / "ipcmap.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ipcmap_rows))
+    print((out / "compare.md").read_text())
+    print(f"wrote {out}/compare.md, python.jsonl, ipcmap.jsonl, " + ", ".join(f"phases-{w}.svg" for w in workers))
+
+
+if __name__ == "__main__":
+    main()
