@@ -55,6 +55,10 @@ pub struct RunArgs {
     /// The element-wise function.
     #[arg(long = "fn", value_enum, default_value_t = FnArg::Exp)]
     pub function: FnArg,
+    /// Apply the function K times per element (each on x + 0·y, so the result is unchanged):
+    /// K times the math per byte moved, to see where parallelism starts to pay.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    pub work: u32,
     /// Parts the input is split into (split, shm, threads) [default: 64, or n if smaller]. An n
     /// that does not divide evenly is split like numpy.array_split: the first n % S parts get
     /// one element more.
@@ -112,6 +116,9 @@ pub struct SweepArgs {
     /// Functions.
     #[arg(long = "fn", value_enum, value_delimiter = ',')]
     pub function: Vec<FnArg>,
+    /// Work factors (see the run's --work).
+    #[arg(long, value_delimiter = ',', value_name = "K")]
+    pub work: Vec<u32>,
     /// Split counts.
     #[arg(long, value_delimiter = ',', value_parser = parse_count)]
     pub splits: Vec<usize>,
@@ -253,6 +260,7 @@ impl RunArgs {
             workers: self.workers,
             n: self.n,
             function: self.function.into(),
+            work: self.work,
             splits: self.splits,
             chunksize: self.chunksize,
             codec: self.codec.into(),
@@ -276,6 +284,7 @@ impl SweepArgs {
             workers: self.workers.clone(),
             n: self.n.clone(),
             functions: self.function.iter().map(|&f| f.into()).collect(),
+            works: self.work.clone(),
             codecs: self.codec.iter().map(|&c| c.into()).collect(),
             splits: self.splits.clone(),
             chunksizes: self.chunksize.clone(),

@@ -31,6 +31,7 @@ fn bad_arguments_exit_2_with_one_line_each() {
     assert_usage_error(&["--n", "10", "--splits", "11"], "--splits");
     assert_usage_error(&["--chunksize", "0"], "--chunksize");
     assert_usage_error(&["--repeat", "0"], "--repeat");
+    assert_usage_error(&["--work", "0"], "--work");
     assert_usage_error(&["--mode", "bogus"], "--mode");
     assert_usage_error(&["--fn", "tan"], "--fn");
     assert_usage_error(&["--codec", "pickle"], "--codec");

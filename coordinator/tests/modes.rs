@@ -51,6 +51,13 @@ macro_rules! for_every_mode {
             }
 
             #[test]
+            fn heavier_work_gives_the_same_verified_result() {
+                let r = one(&["--mode", $mode, "--workers", "2", "--n", "3001", "--work", "3"]);
+                assert_eq!(r["verified"], true);
+                assert_eq!(r["work"], 3);
+            }
+
+            #[test]
             fn no_verify_reports_null() {
                 let r = one(&["--mode", $mode, "--workers", "2", "--n", "1000", "--no-verify"]);
                 assert_eq!(r["verified"], Value::Null);
@@ -261,7 +268,7 @@ fn csv_has_a_header_and_one_row_per_mode() {
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines.len(), 1 + MODES.len());
     assert!(
-        lines[0].starts_with("mode,workers,n,function,codec"),
+        lines[0].starts_with("mode,workers,n,function,work,kernel_isa,codec"),
         "{}",
         lines[0]
     );

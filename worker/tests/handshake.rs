@@ -32,8 +32,9 @@ fn another_protocol_version_is_refused_with_its_own_exit_code() {
     ]);
     assert_eq!(out.status.code(), Some(ipcmap::worker::EXIT_PROTOCOL));
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let ours = format!("protocol v{}", ipcmap::protocol::PROTOCOL_VERSION);
     assert!(
-        stderr.contains("protocol v1") && stderr.contains("v999"),
+        stderr.contains(&ours) && stderr.contains("v999"),
         "{stderr}"
     );
 }

@@ -32,6 +32,8 @@ pub struct RunRequest {
     pub n: usize,
     /// Function.
     pub function: Function,
+    /// Times the function is applied per element (1 = the plain function).
+    pub work: u32,
     /// Parts; `None` = 64, or n when n < 64.
     pub splits: Option<usize>,
     /// Items or parts per task; `None` = the mode's default.
@@ -61,6 +63,7 @@ impl Default for RunRequest {
             workers: None,
             n: DEFAULT_N,
             function: Function::Exp,
+            work: 1,
             splits: None,
             chunksize: None,
             codec: CodecKind::Bincode,
@@ -93,6 +96,9 @@ pub enum ConfigError {
     /// `--chunksize 0`.
     #[error("--chunksize must be at least 1")]
     NoChunksize,
+    /// `--work 0`.
+    #[error("--work must be at least 1")]
+    NoWork,
     /// `--repeat 0`.
     #[error("--repeat must be at least 1")]
     NoRepeat,
@@ -125,6 +131,8 @@ pub struct RunConfig {
     pub n: usize,
     /// Function.
     pub function: Function,
+    /// Times the function is applied per element.
+    pub work: u32,
     /// Parts.
     pub splits: usize,
     /// Explicit chunksize, if given.
@@ -177,6 +185,9 @@ impl RunRequest {
         if self.repeat == 0 {
             return Err(ConfigError::NoRepeat);
         }
+        if self.work == 0 {
+            return Err(ConfigError::NoWork);
+        }
         if self.handshake_timeout.is_zero() {
             return Err(ConfigError::NoHandshakeTime);
         }
@@ -191,6 +202,7 @@ impl RunRequest {
             workers,
             n: self.n,
             function: self.function,
+            work: self.work,
             splits,
             chunksize: self.chunksize,
             codec: self.codec,
@@ -275,6 +287,7 @@ impl RunConfig {
             on_worker_exit: self.on_worker_exit,
             mode,
             function: self.function,
+            work: self.work,
             codec: self.codec,
         })
     }
@@ -318,6 +331,10 @@ mod tests {
             },
             RunRequest {
                 repeat: 0,
+                ..threads_only()
+            },
+            RunRequest {
+                work: 0,
                 ..threads_only()
             },
             RunRequest {

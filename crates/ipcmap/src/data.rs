@@ -22,7 +22,7 @@ pub fn generate_into(seed: u64, out: &mut [f64]) {
 
 /// A new vector of `n` values for `seed`.
 pub fn generate(seed: u64, n: usize) -> Vec<f64> {
-    let mut out = vec![0.0; n];
+    let mut out = crate::memory::zeroed(n);
     generate_into(seed, &mut out);
     out
 }

@@ -100,6 +100,7 @@ fn report_config(cfg: &RunConfig, mode: Mode) -> ReportConfig {
         },
         n: cfg.n,
         function: cfg.function,
+        work: cfg.work,
         codec: mode.uses_codec().then_some(cfg.codec),
         splits: cfg.splits_for(mode),
         chunksize: cfg.chunksize_for(mode),

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod interrupt;
 pub mod kernel;
+pub mod memory;
 pub mod partition;
 pub mod protocol;
 pub mod report;

@@ -22,7 +22,7 @@ use ipc_channel::ipc::{IpcBytesSender, IpcSender, IpcSharedMemory};
 use serde::{Deserialize, Serialize};
 
 /// Version of this protocol; a worker of another version is refused at the handshake.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Which strategy's worker half a worker runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +57,8 @@ pub struct Setup {
     pub mode: WorkerMode,
     /// The function to apply.
     pub function: Function,
+    /// Times the function is applied per element (`--work`).
+    pub work: u32,
     /// How payloads are encoded.
     pub codec: CodecKind,
     /// Where this worker's results go (a channel of its own, so every frame is attributable).

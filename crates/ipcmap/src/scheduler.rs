@@ -72,6 +72,8 @@ pub struct ProcessRun<'a> {
     pub mode: WorkerMode,
     /// The function.
     pub function: Function,
+    /// Times the function is applied per element.
+    pub work: u32,
     /// The codec.
     pub codec: CodecKind,
 }
@@ -119,6 +121,7 @@ pub fn run_on_pool(
         results.map(|results| Setup {
             mode: run.mode,
             function: run.function,
+            work: run.work,
             codec: run.codec,
             results,
             shm: shm.map(|r| ShmRegions {

@@ -22,6 +22,8 @@ pub enum Axis {
     N,
     /// `--fn`.
     Function,
+    /// `--work`.
+    Work,
     /// `--codec`.
     Codec,
     /// `--splits`.
@@ -38,6 +40,7 @@ impl Axis {
             Axis::Workers => "workers",
             Axis::N => "n",
             Axis::Function => "fn",
+            Axis::Work => "work",
             Axis::Codec => "codec",
             Axis::Splits => "splits",
             Axis::Chunksize => "chunksize",
@@ -52,6 +55,7 @@ impl Axis {
             Axis::Workers => r.workers.to_string(),
             Axis::N => r.n.to_string(),
             Axis::Function => r.function.to_string(),
+            Axis::Work => r.work.to_string(),
             Axis::Codec => r.codec.map_or("–".to_string(), |c| c.to_string()),
             Axis::Splits => opt(r.splits),
             Axis::Chunksize => opt(r.chunksize),
@@ -70,6 +74,8 @@ pub struct Grid {
     pub n: Vec<usize>,
     /// Functions.
     pub functions: Vec<Function>,
+    /// Work factors.
+    pub works: Vec<u32>,
     /// Codecs.
     pub codecs: Vec<CodecKind>,
     /// Split counts.
@@ -106,6 +112,7 @@ impl Grid {
             (Axis::Workers, self.workers.len()),
             (Axis::N, self.n.len()),
             (Axis::Function, self.functions.len()),
+            (Axis::Work, self.works.len()),
             (Axis::Codec, self.codecs.len()),
             (Axis::Splits, self.splits.len()),
             (Axis::Chunksize, self.chunksizes.len()),
@@ -130,18 +137,21 @@ impl Grid {
             for workers in or_none(&self.workers) {
                 for n in or_none(&self.n) {
                     for function in or_none(&self.functions) {
-                        for codec in or_none(&self.codecs) {
-                            for splits in or_none(&self.splits) {
-                                for chunksize in or_none(&self.chunksizes) {
-                                    let mut r = base.clone();
-                                    r.modes = mode.map_or(r.modes, |m| vec![m]);
-                                    r.workers = workers.or(r.workers);
-                                    r.n = n.unwrap_or(r.n);
-                                    r.function = function.unwrap_or(r.function);
-                                    r.codec = codec.unwrap_or(r.codec);
-                                    r.splits = splits.or(r.splits);
-                                    r.chunksize = chunksize.or(r.chunksize);
-                                    out.push(r);
+                        for work in or_none(&self.works) {
+                            for codec in or_none(&self.codecs) {
+                                for splits in or_none(&self.splits) {
+                                    for chunksize in or_none(&self.chunksizes) {
+                                        let mut r = base.clone();
+                                        r.modes = mode.map_or(r.modes, |m| vec![m]);
+                                        r.workers = workers.or(r.workers);
+                                        r.n = n.unwrap_or(r.n);
+                                        r.function = function.unwrap_or(r.function);
+                                        r.work = work.unwrap_or(r.work);
+                                        r.codec = codec.unwrap_or(r.codec);
+                                        r.splits = splits.or(r.splits);
+                                        r.chunksize = chunksize.or(r.chunksize);
+                                        out.push(r);
+                                    }
                                 }
                             }
                         }

@@ -163,9 +163,15 @@ pub fn run(args: &WorkerArgs) -> Result<(), WorkerError> {
     })?;
 
     let mut compute: Box<dyn Compute> = match (setup.mode, setup.shm) {
-        (WorkerMode::Item, _) => Box::new(ItemCompute::new(setup.function, setup.codec)),
-        (WorkerMode::Split, _) => Box::new(SplitCompute::new(setup.function, setup.codec)),
-        (WorkerMode::Shm, Some(regions)) => Box::new(ShmCompute::new(setup.function, regions)),
+        (WorkerMode::Item, _) => {
+            Box::new(ItemCompute::new(setup.function, setup.work, setup.codec))
+        }
+        (WorkerMode::Split, _) => {
+            Box::new(SplitCompute::new(setup.function, setup.work, setup.codec))
+        }
+        (WorkerMode::Shm, Some(regions)) => {
+            Box::new(ShmCompute::new(setup.function, setup.work, regions))
+        }
         (WorkerMode::Shm, None) => {
             return Err(WorkerError::Channel {
                 worker,

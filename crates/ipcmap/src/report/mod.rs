@@ -127,6 +127,10 @@ pub struct Report {
     pub n: usize,
     /// The function applied.
     pub function: Function,
+    /// Times the function is applied per element (`--work`).
+    pub work: u32,
+    /// The instruction set the kernel ran with (`avx2+fma` or `scalar`).
+    pub kernel_isa: String,
     /// Codec of item and split payloads; null where nothing is encoded.
     pub codec: Option<CodecKind>,
     /// Parts the input is split into; null for sequential and item.
@@ -186,6 +190,8 @@ pub struct ReportConfig {
     pub n: usize,
     /// Function.
     pub function: Function,
+    /// Work factor.
+    pub work: u32,
     /// Codec, where used.
     pub codec: Option<CodecKind>,
     /// Splits, where used.
@@ -219,6 +225,8 @@ impl Report {
             workers: config.workers,
             n: config.n,
             function: config.function,
+            work: config.work,
+            kernel_isa: crate::kernel::isa().to_string(),
             codec: config.codec,
             splits: config.splits,
             chunksize: config.chunksize,
@@ -279,6 +287,7 @@ pub(crate) mod tests {
             workers: 2,
             n: 100,
             function: Function::Exp,
+            work: 1,
             codec: Some(CodecKind::Raw),
             splits: Some(4),
             chunksize: Some(1),

@@ -27,7 +27,7 @@ pub fn run(cfg: &RunConfig) -> Result<Outcome, RunError> {
     let input = data::generate(cfg.seed, cfg.n);
     m.generate_ns = ns_since(t);
     let t = Instant::now();
-    let mut output = vec![0.0; cfg.n];
+    let mut output = crate::memory::zeroed(cfg.n);
     m.assemble_ns = ns_since(t);
     let tasks = cfg.tasks_for(super::Mode::Item);
     let mut sg = ItemScatter {
@@ -94,6 +94,7 @@ fn decode_items(codec: &dyn Codec, bytes: &[u8], out: &mut [f64]) -> Result<(), 
 /// The worker half of item mode.
 pub struct ItemCompute {
     function: Function,
+    work: u32,
     codec: &'static dyn Codec,
     input: Vec<f64>,
     output: Vec<f64>,
@@ -101,9 +102,10 @@ pub struct ItemCompute {
 
 impl ItemCompute {
     /// A worker half for `function` over `codec`.
-    pub fn new(function: Function, codec: CodecKind) -> Self {
+    pub fn new(function: Function, work: u32, codec: CodecKind) -> Self {
         ItemCompute {
             function,
+            work,
             codec: codec.codec(),
             input: Vec::new(),
             output: Vec::new(),
@@ -137,7 +139,7 @@ impl Compute for ItemCompute {
         let t = Instant::now();
         self.output.resize(len, 0.0);
         for (y, &x) in self.output.iter_mut().zip(&self.input) {
-            *y = kernel::apply_one(self.function, x);
+            *y = kernel::apply_one_work(self.function, self.work, x);
         }
         timing.compute_ns = ns_since(t);
 
@@ -165,12 +167,12 @@ mod tests {
                 parts: 1,
             };
             let mut out = Vec::new();
-            ItemCompute::new(Function::Exp, codec)
+            ItemCompute::new(Function::Exp, 1, codec)
                 .compute(&header, &payload, &mut out, &mut TaskTiming::default())
                 .unwrap();
             let mut got = [0.0; 3];
             decode_items(codec.codec(), &out, &mut got).unwrap();
-            assert_eq!(got, input.map(f64::exp));
+            assert_eq!(got, input.map(|x| kernel::apply_one(Function::Exp, x)));
         }
     }
 
@@ -182,7 +184,7 @@ mod tests {
             len: u64::MAX,
             parts: 1,
         };
-        let mut c = ItemCompute::new(Function::Exp, CodecKind::Raw);
+        let mut c = ItemCompute::new(Function::Exp, 1, CodecKind::Raw);
         assert!(c
             .compute(
                 &header,
@@ -205,7 +207,7 @@ mod tests {
             fn worker_half_never_panics(len in 0u64..64, payload in proptest::collection::vec(any::<u8>(), 0..600)) {
                 for codec in CodecKind::ALL {
                     let header = TaskHeader { task: 0, start: 0, len, parts: 1 };
-                    let _ = ItemCompute::new(Function::Exp, codec).compute(&header, &payload, &mut Vec::new(), &mut TaskTiming::default());
+                    let _ = ItemCompute::new(Function::Exp, 1, codec).compute(&header, &payload, &mut Vec::new(), &mut TaskTiming::default());
                 }
             }
 

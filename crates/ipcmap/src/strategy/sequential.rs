@@ -15,10 +15,10 @@ pub fn run(cfg: &RunConfig) -> Outcome {
     let input = data::generate(cfg.seed, cfg.n);
     m.generate_ns = ns_since(t);
     let t = Instant::now();
-    let mut output = vec![0.0; cfg.n];
+    let mut output = crate::memory::zeroed(cfg.n);
     m.assemble_ns = ns_since(t);
     let t = Instant::now();
-    kernel::apply(cfg.function, &input, &mut output);
+    kernel::apply_work(cfg.function, cfg.work, &input, &mut output);
     m.compute_ns = ns_since(t);
     m.compute_max_ns = m.compute_ns;
     m.wall_ns = ns_since(start);

@@ -69,13 +69,18 @@ impl ScatterGather for RangesOnly {
 /// The worker half of shm mode: computes a range of the shared input into the shared output.
 pub struct ShmCompute {
     function: Function,
+    work: u32,
     regions: ShmRegions,
 }
 
 impl ShmCompute {
     /// A worker half over the regions the coordinator sent.
-    pub fn new(function: Function, regions: ShmRegions) -> Self {
-        ShmCompute { function, regions }
+    pub fn new(function: Function, work: u32, regions: ShmRegions) -> Self {
+        ShmCompute {
+            function,
+            work,
+            regions,
+        }
     }
 }
 
@@ -117,7 +122,12 @@ impl Compute for ShmCompute {
             ));
         }
         let t = Instant::now();
-        kernel::apply(self.function, &input[range.clone()], &mut output[range]);
+        kernel::apply_work(
+            self.function,
+            self.work,
+            &input[range.clone()],
+            &mut output[range],
+        );
         timing.compute_ns = ns_since(t);
         Ok(())
     }
@@ -140,7 +150,7 @@ mod tests {
             len,
             parts: 1,
         };
-        ShmCompute::new(Function::Sqrt, regions).compute(
+        ShmCompute::new(Function::Sqrt, 1, regions).compute(
             &header,
             payload,
             &mut Vec::new(),

@@ -24,7 +24,7 @@ pub fn run(cfg: &RunConfig) -> Result<Outcome, RunError> {
     let input = data::generate(cfg.seed, cfg.n);
     m.generate_ns = ns_since(t);
     let t = Instant::now();
-    let mut output = vec![0.0; cfg.n];
+    let mut output = crate::memory::zeroed(cfg.n);
     m.assemble_ns = ns_since(t);
     let tasks = cfg.tasks_for(super::Mode::Split);
     let mut sg = SplitScatter {
@@ -95,6 +95,7 @@ fn encode_block(codec: &dyn Codec, values: &[f64], out: &mut Vec<u8>) -> Result<
 /// The worker half of split mode.
 pub struct SplitCompute {
     function: Function,
+    work: u32,
     codec: &'static dyn Codec,
     input: Vec<f64>,
     output: Vec<f64>,
@@ -102,9 +103,10 @@ pub struct SplitCompute {
 
 impl SplitCompute {
     /// A worker half for `function` over `codec`.
-    pub fn new(function: Function, codec: CodecKind) -> Self {
+    pub fn new(function: Function, work: u32, codec: CodecKind) -> Self {
         SplitCompute {
             function,
+            work,
             codec: codec.codec(),
             input: Vec::new(),
             output: Vec::new(),
@@ -133,7 +135,7 @@ impl Compute for SplitCompute {
 
             let t = Instant::now();
             self.output.resize(elements, 0.0);
-            kernel::apply(self.function, &self.input, &mut self.output);
+            kernel::apply_work(self.function, self.work, &self.input, &mut self.output);
             timing.compute_ns += ns_since(t);
 
             let t = Instant::now();
@@ -179,7 +181,7 @@ mod tests {
                 parts: 3,
             };
             let mut result = Vec::new();
-            SplitCompute::new(Function::Sqrt, codec)
+            SplitCompute::new(Function::Sqrt, 1, codec)
                 .compute(&header, &frame, &mut result, &mut TaskTiming::default())
                 .unwrap();
             sg.decode_result(&task, &result).unwrap();
@@ -197,7 +199,7 @@ mod tests {
     fn worker_half_rejects_missing_and_extra_blocks() {
         let mut frame = Vec::new();
         encode_block(&crate::codec::Raw, &[1.0, 2.0], &mut frame).unwrap();
-        let mut c = SplitCompute::new(Function::Exp, CodecKind::Raw);
+        let mut c = SplitCompute::new(Function::Exp, 1, CodecKind::Raw);
         let two = TaskHeader {
             task: 0,
             start: 0,
@@ -224,7 +226,7 @@ mod tests {
             fn worker_half_never_panics(parts in 0u32..8, payload in proptest::collection::vec(any::<u8>(), 0..600)) {
                 for codec in CodecKind::ALL {
                     let header = TaskHeader { task: 0, start: 0, len: 10, parts };
-                    let _ = SplitCompute::new(Function::Exp, codec).compute(&header, &payload, &mut Vec::new(), &mut TaskTiming::default());
+                    let _ = SplitCompute::new(Function::Exp, 1, codec).compute(&header, &payload, &mut Vec::new(), &mut TaskTiming::default());
                 }
             }
 
@@ -235,7 +237,7 @@ mod tests {
                 payload.extend_from_slice(&tail);
                 for codec in CodecKind::ALL {
                     let header = TaskHeader { task: 0, start: 0, len: 10, parts: 1 };
-                    let _ = SplitCompute::new(Function::Exp, codec).compute(&header, &payload, &mut Vec::new(), &mut TaskTiming::default());
+                    let _ = SplitCompute::new(Function::Exp, 1, codec).compute(&header, &payload, &mut Vec::new(), &mut TaskTiming::default());
                 }
             }
 

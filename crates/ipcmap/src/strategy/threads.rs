@@ -17,7 +17,7 @@ pub fn run(cfg: &RunConfig) -> Outcome {
     let input = data::generate(cfg.seed, cfg.n);
     m.generate_ns = ns_since(t);
     let t = Instant::now();
-    let mut output = vec![0.0; cfg.n];
+    let mut output = crate::memory::zeroed(cfg.n);
     m.assemble_ns = ns_since(t);
 
     // The queue of tasks: each a slice of input and the disjoint slice of output it fills.
@@ -30,7 +30,7 @@ pub fn run(cfg: &RunConfig) -> Outcome {
         rest = tail;
     }
     let queue = Mutex::new(queue);
-    let function = cfg.function;
+    let (function, work) = (cfg.function, cfg.work);
 
     let per_thread: Vec<(u64, u64)> = std::thread::scope(|scope| {
         let t = Instant::now();
@@ -42,7 +42,7 @@ pub fn run(cfg: &RunConfig) -> Outcome {
                         let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
                         let Some((input, output)) = next else { break };
                         let t = Instant::now();
-                        kernel::apply(function, input, output);
+                        kernel::apply_work(function, work, input, output);
                         compute_ns += ns_since(t);
                         tasks += 1;
                     }

@@ -1,0 +1,251 @@
+//! The kernel: the element-wise math function every strategy applies (`--fn`).
+//!
+//! Sequential, thread and process strategies all call [`apply`] (or [`apply_one`], which is the
+//! same computation for one element), so their results are identical bit for bit. `exp` is
+//! vectorised with run-time CPU-feature dispatch ([`exp`]: AVX2 + FMA, else the same sequence on
+//! one lane); `sqrt` is correctly rounded in hardware on every path; `ln` and `sin` call the
+//! standard library.
+
+mod exp;
+
+use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+
+/// True when this CPU runs the AVX2 + FMA paths (checked once).
+#[cfg(target_arch = "x86_64")]
+pub fn has_avx2_fma() -> bool {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+}
+
+/// The instruction set the kernel dispatches to on this CPU, for reports.
+pub fn isa() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        return "avx2+fma";
+    }
+    "scalar"
+}
+
+/// The element-wise function applied to every input value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Function {
+    /// `e^x`, the tutorial's `numpy.exp`.
+    Exp,
+    /// Natural logarithm.
+    Ln,
+    /// Sine.
+    Sin,
+    /// Square root.
+    Sqrt,
+}
+
+impl Function {
+    /// Every function, in the order `--help` lists them.
+    pub const ALL: [Function; 4] = [Function::Exp, Function::Ln, Function::Sin, Function::Sqrt];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Exp => "exp",
+            Function::Ln => "ln",
+            Function::Sin => "sin",
+            Function::Sqrt => "sqrt",
+        }
+    }
+}
+
+impl std::fmt::Display for Function {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Applies `function` to one value.
+#[inline]
+pub fn apply_one(function: Function, x: f64) -> f64 {
+    match function {
+        Function::Exp => exp::exp(x),
+        Function::Ln => x.ln(),
+        Function::Sin => x.sin(),
+        Function::Sqrt => x.sqrt(),
+    }
+}
+
+/// Applies `function` to every element of `input`, writing `output[i] = f(input[i])`.
+///
+/// # Panics
+/// If the slices differ in length (a bug in the caller, never input-dependent).
+pub fn apply(function: Function, input: &[f64], output: &mut [f64]) {
+    assert_eq!(input.len(), output.len(), "kernel slices differ in length");
+    // One monomorphic loop per function so the compiler can unroll and pipeline it.
+    macro_rules! each {
+        ($f:expr) => {
+            for (y, &x) in output.iter_mut().zip(input) {
+                *y = $f(x);
+            }
+        };
+    }
+    match function {
+        Function::Exp => exp::exp_slice(input, output),
+        Function::Ln => each!(f64::ln),
+        Function::Sin => each!(f64::sin),
+        Function::Sqrt => each!(f64::sqrt),
+    }
+}
+
+/// Elements per round of [`apply_work`]'s inner loop (a stack buffer's worth).
+const WORK_BLOCK: usize = 1024;
+
+/// Applies `function` `work` times per element, each time to `x + 0·y` where y is the last
+/// result: K times the cost, and for finite results the same value as [`apply`].
+pub fn apply_work(function: Function, work: u32, input: &[f64], output: &mut [f64]) {
+    apply(function, input, output);
+    let mut shifted = [0.0; WORK_BLOCK];
+    for _ in 1..work {
+        for (x, y) in input.chunks(WORK_BLOCK).zip(output.chunks_mut(WORK_BLOCK)) {
+            let tmp = &mut shifted[..x.len()];
+            for ((t, &x), &y) in tmp.iter_mut().zip(x).zip(y.iter()) {
+                *t = x + y * 0.0;
+            }
+            apply(function, tmp, y);
+        }
+    }
+}
+
+/// [`apply_work`] for one value: the same computation, so the same bits.
+pub fn apply_one_work(function: Function, work: u32, x: f64) -> f64 {
+    let mut y = apply_one(function, x);
+    for _ in 1..work {
+        y = apply_one(function, x + y * 0.0);
+    }
+    y
+}
+
+/// Applies `function` in place.
+pub fn apply_in_place(function: Function, data: &mut [f64]) {
+    for x in data.iter_mut() {
+        *x = apply_one(function, *x);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slice_and_single_element_paths_agree_bit_for_bit() {
+        let input: Vec<f64> = (0..1000).map(|i| i as f64 / 997.0).collect();
+        for function in Function::ALL {
+            let mut out = vec![0.0; input.len()];
+            apply(function, &input, &mut out);
+            let mut in_place = input.clone();
+            apply_in_place(function, &mut in_place);
+            for (i, &x) in input.iter().enumerate() {
+                assert_eq!(
+                    out[i].to_bits(),
+                    apply_one(function, x).to_bits(),
+                    "{function} at {i}"
+                );
+                assert_eq!(out[i].to_bits(), in_place[i].to_bits(), "{function} at {i}");
+            }
+        }
+    }
+
+    /// ulps between two finite values of the same sign (or 0 when both are the same NaN/inf).
+    fn ulps(a: f64, b: f64) -> u64 {
+        if a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()) {
+            return 0;
+        }
+        let key = |v: f64| {
+            let bits = v.to_bits() as i64;
+            if bits < 0 {
+                i64::MIN - bits
+            } else {
+                bits
+            }
+        };
+        key(a).abs_diff(key(b))
+    }
+
+    #[test]
+    fn exp_is_within_one_ulp_of_std_over_its_domain() {
+        // A dense sweep of [0, 1) (the data), then a log-spaced sweep of the whole range.
+        let mut xs: Vec<f64> = (0..2_000_000).map(|i| i as f64 / 2_000_000.0).collect();
+        let mut x = -750.0;
+        while x < 750.0 {
+            xs.extend([x, -x, x * 1e-3, x * 1e-9]);
+            x += 0.000_731;
+        }
+        xs.extend([
+            0.0,
+            -0.0,
+            708.0,
+            -708.0,
+            709.7,
+            -745.1,
+            f64::MIN_POSITIVE,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ]);
+        let mut out = vec![0.0; xs.len()];
+        apply(Function::Exp, &xs, &mut out);
+        let worst = xs
+            .iter()
+            .zip(&out)
+            .map(|(&x, &y)| (ulps(y, x.exp()), x))
+            .max_by_key(|p| p.0)
+            .unwrap();
+        assert!(
+            worst.0 <= 1,
+            "exp({}) is {} ulps from std",
+            worst.1,
+            worst.0
+        );
+        assert!(out
+            .iter()
+            .zip(&xs)
+            .all(|(y, x)| y.to_bits() == apply_one(Function::Exp, *x).to_bits()));
+    }
+
+    #[test]
+    fn special_values_follow_std() {
+        for x in [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            710.0,
+            -746.0,
+            0.0,
+            -0.0,
+        ] {
+            let mut out = [0.0; 5];
+            apply(Function::Exp, &[x; 5], &mut out);
+            assert!(
+                out.iter().all(|y| ulps(*y, x.exp()) == 0),
+                "exp({x}) = {out:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn work_repeats_the_kernel_without_changing_finite_results() {
+        let input: Vec<f64> = (0..3000).map(|i| i as f64 / 3000.0).collect();
+        let (mut once, mut thrice) = (vec![0.0; 3000], vec![0.0; 3000]);
+        apply(Function::Sin, &input, &mut once);
+        apply_work(Function::Sin, 3, &input, &mut thrice);
+        assert_eq!(once, thrice);
+        assert!(input
+            .iter()
+            .zip(&thrice)
+            .all(|(&x, y)| apply_one_work(Function::Sin, 3, x).to_bits() == y.to_bits()));
+    }
+
+    #[test]
+    fn exp_of_zero_is_one() {
+        let mut out = [0.0];
+        apply(Function::Exp, &[0.0], &mut out);
+        assert_eq!(out[0], 1.0);
+    }
+}

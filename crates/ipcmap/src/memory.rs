@@ -1,0 +1,57 @@
+//! Big f64 buffers: zeroed, and advised for transparent huge pages, so that first touching
+//! 80 MB costs 40 faults of 2 MiB instead of 20,000 of 4 KiB.
+//!
+//! A zeroed vector this large comes straight from a fresh anonymous mapping that nobody has
+//! touched yet, so advising it before the first write decides the page size it gets.
+
+use std::ptr::NonNull;
+
+/// Huge pages are 2 MiB on x86-64 and most aarch64 kernels.
+const HUGE_PAGE: usize = 2 << 20;
+
+/// A vector of `n` zeros whose memory is advised for huge pages (when it spans at least one).
+pub fn zeroed(n: usize) -> Vec<f64> {
+    let mut v = vec![0.0; n];
+    advise_huge_pages(&mut v);
+    v
+}
+
+/// Asks the kernel to back the whole 2 MiB pages inside `buf` with huge pages. Best effort:
+/// a kernel without transparent huge pages just says no.
+pub fn advise_huge_pages(buf: &mut [f64]) {
+    let start = buf.as_mut_ptr() as usize;
+    let end = start + std::mem::size_of_val(buf);
+    let (aligned_start, aligned_end) = (
+        start.next_multiple_of(HUGE_PAGE),
+        end / HUGE_PAGE * HUGE_PAGE,
+    );
+    if aligned_end <= aligned_start {
+        return;
+    }
+    let Some(addr) = NonNull::new(aligned_start as *mut std::ffi::c_void) else {
+        return;
+    };
+    // SAFETY: the range lies inside `buf`, which we borrow mutably; MADV_HUGEPAGE changes how
+    // pages are backed, never their contents.
+    let _ = unsafe {
+        nix::sys::mman::madvise(
+            addr,
+            aligned_end - aligned_start,
+            nix::sys::mman::MmapAdvise::MADV_HUGEPAGE,
+        )
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zeroed_buffers_are_zero_and_of_the_asked_length() {
+        for n in [0, 1, 1000, 1 << 20] {
+            let v = zeroed(n);
+            assert_eq!(v.len(), n);
+            assert!(v.iter().all(|&x| x == 0.0));
+        }
+    }
+}
