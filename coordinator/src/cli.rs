@@ -35,7 +35,27 @@ pub enum Command {
     /// lists given (e.g. --workers 1,2,4 --codec bincode,raw). When no list has more than one
     /// value and neither --splits nor --chunksize is given: the tutorial's 8x8 grid of
     /// --splits x --chunksize (1,2,4,...,128) in split mode.
-    Sweep(SweepArgs),
+    Sweep(Box<SweepArgs>),
+    /// Measure the raw channel floors with the worker in echo mode: spawn-and-hello, an echo of
+    /// split-sized messages (GB/s both ways), and a pipelined 8-byte echo (µs per message).
+    Probe(ProbeArgs),
+}
+
+/// The flags of `probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Workers for the spawn-and-hello probe [default: the number of available CPUs].
+    #[arg(long, value_parser = parse_count)]
+    pub workers: Option<usize>,
+    /// Bytes per echoed message [default: one of 64 parts of 10,000,000 f64, 1,250,000].
+    #[arg(long, default_value_t = 1_250_000, value_parser = parse_count)]
+    pub bytes: usize,
+    /// The worker executable [default: $IPCMAP_WORKER, else `worker` next to this executable].
+    #[arg(long)]
+    pub worker_bin: Option<PathBuf>,
+    /// Output: a few lines for people, or one JSON object.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 /// The flags of one run.

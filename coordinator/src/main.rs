@@ -6,7 +6,7 @@ mod cli;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Command, Format, SweepArgs};
+use cli::{Cli, Command, Format, ProbeArgs, SweepArgs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ipcmap::config::RunConfig;
 use ipcmap::engine::Session;
@@ -28,6 +28,9 @@ fn main() -> ExitCode {
         }
         Err(e) => return usage_error(&one_line(&e.render().to_string())),
     };
+    if let Some(Command::Probe(args)) = &cli.command {
+        return probe(args);
+    }
     let plan = match plan(&cli) {
         Ok(plan) => plan,
         Err(message) => return usage_error(&message),
@@ -81,6 +84,7 @@ fn plan(cli: &Cli) -> Result<Plan<'_>, String> {
             })
         }
         Some(Command::Sweep(args)) => plan_sweep(args),
+        Some(Command::Probe(_)) => Err("probe is not a run".into()),
     }
 }
 
@@ -187,6 +191,40 @@ fn execute(plan: &Plan<'_>) -> anyhow::Result<()> {
     }
     stdout.flush()?;
     Ok(())
+}
+
+fn probe(args: &ProbeArgs) -> ExitCode {
+    let workers = args.workers.unwrap_or_else(ipcmap::config::available_cpus);
+    if workers == 0 || workers > ipcmap::config::MAX_WORKERS {
+        return usage_error(&format!(
+            "--workers must be between 1 and {}",
+            ipcmap::config::MAX_WORKERS
+        ));
+    }
+    if args.bytes == 0 {
+        return usage_error("--bytes must be at least 1");
+    }
+    let worker_bin = match ipcmap::spawner::locate_worker(args.worker_bin.as_deref()) {
+        Ok(path) => path,
+        Err(e) => return usage_error(&format!("--worker-bin: {e}")),
+    };
+    let timeout = ipcmap::spawner::DEFAULT_HANDSHAKE_TIMEOUT;
+    match ipcmap::probe::run(&worker_bin, workers, args.bytes, timeout) {
+        Ok(p) => {
+            match args.format {
+                Format::Json | Format::Csv => println!("{}", serde_json::to_string(&p).unwrap_or_default()),
+                Format::Table => println!(
+                    "spawn-and-hello of {} workers: {:.2} ms\necho of {} x {} bytes (2 in flight): {:.2} GB/s both ways in send time ({:.2} GB/s of wall time)\necho of {} x 8 bytes (2 in flight): {:.2} µs per one-way message",
+                    p.workers, p.spawn_hello_ms, p.echo_messages, p.echo_message_bytes, p.echo_gbps, p.echo_wall_gbps, p.echo8_messages, p.echo8_us_per_message
+                ),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// clap's multi-line error as one line: "error: ... [possible values: ...]".

@@ -51,6 +51,7 @@ impl Session {
         for &mode in &cfg.modes {
             let total = cfg.warmup + cfg.repeat;
             let mut runs = Vec::with_capacity(cfg.repeat);
+            crate::memory::reset_peak_rss();
             for i in 0..total {
                 if let Some(signal) = crate::interrupt::requested() {
                     return Err(RunError::Interrupted { signal });
@@ -61,7 +62,9 @@ impl Session {
                     verify::check(mode.name(), expected, outcome.output.as_slice()?)?;
                 }
                 if i >= cfg.warmup {
-                    runs.push(outcome.measurement);
+                    let mut measurement = outcome.measurement;
+                    measurement.peak_rss_bytes = crate::memory::peak_rss_bytes();
+                    runs.push(measurement);
                 }
             }
             reports.push(Report::new(

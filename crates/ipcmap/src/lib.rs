@@ -16,6 +16,7 @@ pub mod interrupt;
 pub mod kernel;
 pub mod memory;
 pub mod partition;
+pub mod probe;
 pub mod protocol;
 pub mod report;
 pub mod scheduler;

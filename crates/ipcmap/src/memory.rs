@@ -42,9 +42,34 @@ pub fn advise_huge_pages(buf: &mut [f64]) {
     };
 }
 
+/// Resets this process's peak resident set size to its current size (Linux: `clear_refs` 5),
+/// so that [`peak_rss_bytes`] then measures what follows. Best effort.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// This process's peak resident set size (`VmHWM`), in bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peak_rss_sees_a_big_buffer() {
+        reset_peak_rss();
+        let before = peak_rss_bytes().unwrap();
+        let mut v = zeroed(8 << 20); // 64 MiB
+        v.iter_mut().step_by(512).for_each(|x| *x = 1.0);
+        let after = peak_rss_bytes().unwrap();
+        assert!(after >= before + (48 << 20), "{before} -> {after}");
+        drop(v);
+    }
 
     #[test]
     fn zeroed_buffers_are_zero_and_of_the_asked_length() {

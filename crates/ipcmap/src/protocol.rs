@@ -33,6 +33,8 @@ pub enum WorkerMode {
     Split,
     /// Ranges over shared memory; nothing is encoded.
     Shm,
+    /// Sends every frame straight back, untouched: the raw channel probe.
+    Echo,
 }
 
 /// Worker → coordinator, first message, over the one-shot server.

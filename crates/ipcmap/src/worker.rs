@@ -162,6 +162,9 @@ pub fn run(args: &WorkerArgs) -> Result<(), WorkerError> {
         message: e.to_string(),
     })?;
 
+    if setup.mode == WorkerMode::Echo {
+        return echo(worker, &task_rx, &setup.results);
+    }
     let mut compute: Box<dyn Compute> = match (setup.mode, setup.shm) {
         (WorkerMode::Item, _) => {
             Box::new(ItemCompute::new(setup.function, setup.work, setup.codec))
@@ -172,7 +175,7 @@ pub fn run(args: &WorkerArgs) -> Result<(), WorkerError> {
         (WorkerMode::Shm, Some(regions)) => {
             Box::new(ShmCompute::new(setup.function, setup.work, regions))
         }
-        (WorkerMode::Shm, None) => {
+        (WorkerMode::Echo, _) | (WorkerMode::Shm, None) => {
             return Err(WorkerError::Channel {
                 worker,
                 what: "setup",
@@ -246,6 +249,41 @@ pub fn run(args: &WorkerArgs) -> Result<(), WorkerError> {
         .send(&stats.to_frame())
         .map_err(channel("sending stats"))?;
     Ok(())
+}
+
+/// The raw probe: every frame goes straight back, no header, no decoding, no copy but the
+/// channel's own; when the channel closes, one 8-byte frame with the ns spent sending.
+fn echo(
+    worker: u32,
+    tasks: &IpcBytesReceiver,
+    results: &ipc::IpcBytesSender,
+) -> Result<(), WorkerError> {
+    let mut send_ns = 0u64;
+    let send_err = |e: std::io::Error| WorkerError::Channel {
+        worker,
+        what: "echoing a frame",
+        message: e.to_string(),
+    };
+    loop {
+        match tasks.recv() {
+            Ok(frame) => {
+                let t = Instant::now();
+                results.send(&frame).map_err(send_err)?;
+                send_ns += ns_since(t);
+            }
+            // Last, the time spent sending, so the probe measures as the strategies do.
+            Err(IpcError::Disconnected) => {
+                return results.send(&send_ns.to_le_bytes()).map_err(send_err)
+            }
+            Err(e) => {
+                return Err(WorkerError::Channel {
+                    worker,
+                    what: "receiving a frame",
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
 }
 
 /// Where task frames come from: the channel, or a thread that reads it ahead.

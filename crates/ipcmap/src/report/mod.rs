@@ -60,6 +60,8 @@ pub struct Measurement {
     pub workers: Vec<WorkerReport>,
     /// Workers that failed during the run.
     pub failures: Vec<WorkerFailure>,
+    /// The coordinator's peak resident set size over this mode's runs, bytes.
+    pub peak_rss_bytes: Option<u64>,
 }
 
 /// What one worker (process or thread) did.
@@ -175,6 +177,9 @@ pub struct Report {
     pub worker_detail: Vec<WorkerReport>,
     /// Workers that failed in any measured run.
     pub worker_failures: Vec<WorkerFailure>,
+    /// The coordinator's peak resident set size over this mode's runs, MB (the sequential
+    /// reference kept for verification included; run with --no-verify to leave it out).
+    pub coordinator_peak_rss_mb: Option<f64>,
     /// Every measured run equals the sequential result bit for bit; null when not checked.
     pub verified: Option<bool>,
 }
@@ -264,6 +269,11 @@ impl Report {
                 .iter()
                 .flat_map(|r| r.failures.iter().cloned())
                 .collect(),
+            coordinator_peak_rss_mb: runs
+                .iter()
+                .filter_map(|r| r.peak_rss_bytes)
+                .max()
+                .map(|b| b as f64 / 1e6),
             verified,
         }
     }
