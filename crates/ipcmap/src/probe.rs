@@ -78,6 +78,7 @@ fn echo_pool(
         worker_bin,
         count,
         handshake_timeout: timeout,
+        inherit_fds: &[],
     };
     let pool = spawn_pool(&spec, |_| {
         let (results, rx) = ipc::bytes_channel().ok()?;

@@ -18,7 +18,7 @@
 
 use crate::codec::CodecKind;
 use crate::kernel::Function;
-use ipc_channel::ipc::{IpcBytesSender, IpcSender, IpcSharedMemory};
+use ipc_channel::ipc::{IpcBytesSender, IpcSender};
 use serde::{Deserialize, Serialize};
 
 /// Version of this protocol; a worker of another version is refused at the handshake.
@@ -73,13 +73,17 @@ pub struct Setup {
     pub prefetch: bool,
 }
 
-/// The shared memory of shm mode: input written by the coordinator, output by the workers.
-#[derive(Debug, Serialize, Deserialize)]
+/// The shared memory of shm mode: two memfds the worker inherited when it was spawned (their
+/// numbers are the same in both processes), input written by the coordinator, output by the
+/// workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShmRegions {
-    /// `n` f64 of input.
-    pub input: IpcSharedMemory,
-    /// `n` f64 of output.
-    pub output: IpcSharedMemory,
+    /// File descriptor of the input region.
+    pub input_fd: i32,
+    /// File descriptor of the output region.
+    pub output_fd: i32,
+    /// Bytes of each region (8 a value).
+    pub bytes: u64,
 }
 
 /// A frame that could not be decoded.

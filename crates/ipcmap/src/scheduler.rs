@@ -17,7 +17,7 @@ use crate::protocol::{
 };
 use crate::report::{ms, Measurement, WorkerFailure, WorkerReport};
 use crate::spawner::{kill_pid, spawn_pool, Exited, Pool, SpawnSpec, Watchdog};
-use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender, IpcSharedMemory};
+use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender};
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::mpsc;
@@ -102,10 +102,14 @@ pub fn run_on_pool(
     let prefetch = run.mode != WorkerMode::Shm && max_task.saturating_mul(8) > PREFETCH_ABOVE;
     let mut receivers: Vec<IpcBytesReceiver> = Vec::with_capacity(run.workers);
     let mut channel_error = None;
+    let inherit: Vec<i32> = shm
+        .map(|r| vec![r.input_fd, r.output_fd])
+        .unwrap_or_default();
     let spec = SpawnSpec {
         worker_bin: run.worker_bin,
         count: run.workers,
         handshake_timeout: run.handshake_timeout,
+        inherit_fds: &inherit,
     };
     let mut pool = spawn_pool(&spec, |_| {
         let results = match ipc::bytes_channel() {
@@ -124,10 +128,7 @@ pub fn run_on_pool(
             work: run.work,
             codec: run.codec,
             results,
-            shm: shm.map(|r| ShmRegions {
-                input: r.input.clone(),
-                output: r.output.clone(),
-            }),
+            shm: shm.copied(),
             prefetch,
         })
     })?;
@@ -468,13 +469,4 @@ impl<'a> Gather<'a> {
             });
         }
     }
-}
-
-/// Creates a shared memory region of `n` f64, zero-filled and page-aligned (memfd-backed, so
-/// nothing is left behind in /dev/shm even if a process is killed).
-pub fn shm_region(n: usize) -> Result<IpcSharedMemory, RunError> {
-    let bytes = n
-        .checked_mul(8)
-        .ok_or_else(|| RunError::Shm(format!("{n} f64 do not fit in memory")))?;
-    Ok(IpcSharedMemory::from_byte(0, bytes))
 }

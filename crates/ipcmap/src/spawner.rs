@@ -167,6 +167,8 @@ pub struct SpawnSpec<'a> {
     pub count: usize,
     /// How long each may take to say hello.
     pub handshake_timeout: Duration,
+    /// Descriptors the workers inherit (shm mode's regions); everything else stays closed.
+    pub inherit_fds: &'a [i32],
 }
 
 struct Pending {
@@ -220,7 +222,26 @@ pub fn spawn_pool(
                 what: "one-shot server",
                 source,
             })?;
-        let child = Command::new(spec.worker_bin)
+        let mut command = Command::new(spec.worker_bin);
+        if !spec.inherit_fds.is_empty() {
+            let fds = spec.inherit_fds.to_vec();
+            // SAFETY: between fork and exec this only makes fcntl calls on descriptors we own
+            // (no allocation, no lock): the child keeps them open across exec.
+            unsafe {
+                command.pre_exec(move || {
+                    for &fd in &fds {
+                        let fd = std::os::fd::BorrowedFd::borrow_raw(fd);
+                        nix::fcntl::fcntl(
+                            fd,
+                            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+                        )
+                        .map_err(std::io::Error::from)?;
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = command
             .args(["--connect", &name, "--worker-id", &worker.to_string()])
             .args([
                 "--protocol",

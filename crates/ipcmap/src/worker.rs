@@ -172,9 +172,15 @@ pub fn run(args: &WorkerArgs) -> Result<(), WorkerError> {
         (WorkerMode::Split, _) => {
             Box::new(SplitCompute::new(setup.function, setup.work, setup.codec))
         }
-        (WorkerMode::Shm, Some(regions)) => {
-            Box::new(ShmCompute::new(setup.function, setup.work, regions))
-        }
+        (WorkerMode::Shm, Some(regions)) => Box::new(
+            ShmCompute::attach(setup.function, setup.work, regions).map_err(|message| {
+                WorkerError::Channel {
+                    worker,
+                    what: "mapping shared memory",
+                    message,
+                }
+            })?,
+        ),
         (WorkerMode::Echo, _) | (WorkerMode::Shm, None) => {
             return Err(WorkerError::Channel {
                 worker,

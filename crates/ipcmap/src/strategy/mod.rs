@@ -19,7 +19,6 @@ use crate::config::RunConfig;
 use crate::error::RunError;
 use crate::protocol::TaskHeader;
 use crate::report::Measurement;
-use ipc_channel::ipc::IpcSharedMemory;
 use serde::{Deserialize, Serialize};
 
 /// A strategy (`--mode`).
@@ -81,7 +80,7 @@ pub enum Output {
     /// A vector in the coordinator's memory.
     Owned(Vec<f64>),
     /// The shared output region of shm mode.
-    Shared(IpcSharedMemory),
+    Shared(shm::SharedRegion),
 }
 
 impl Output {
@@ -89,27 +88,9 @@ impl Output {
     pub fn as_slice(&self) -> Result<&[f64], RunError> {
         match self {
             Output::Owned(v) => Ok(v),
-            Output::Shared(shm) => f64s(shm),
+            Output::Shared(region) => Ok(region.as_f64s()),
         }
     }
-}
-
-/// A shared region viewed as f64s (an empty region has no mapping, hence no alignment).
-pub(crate) fn f64s(shm: &IpcSharedMemory) -> Result<&[f64], RunError> {
-    if shm.is_empty() {
-        return Ok(&[]);
-    }
-    bytemuck::try_cast_slice(shm)
-        .map_err(|e| RunError::Shm(format!("region is not a whole, aligned f64 array: {e}")))
-}
-
-/// Bytes of a shared region viewed as f64s, for writing.
-pub(crate) fn f64s_mut(bytes: &mut [u8]) -> Result<&mut [f64], RunError> {
-    if bytes.is_empty() {
-        return Ok(&mut []);
-    }
-    bytemuck::try_cast_slice_mut(bytes)
-        .map_err(|e| RunError::Shm(format!("region is not a whole, aligned f64 array: {e}")))
 }
 
 /// One run's result and what it measured.

@@ -1,9 +1,14 @@
-//! `shm`: input and output live in shared memory (ipc-channel's memfd-backed
-//! `IpcSharedMemory`). The coordinator generates the input in place, only (offset, length)
-//! ranges travel, and workers write their results in place: nothing is serialized or copied
-//! between processes, and the assembled result is the shared output region itself.
+//! `shm`: input and output live in shared memory. The coordinator generates the input in
+//! place, only (offset, length) ranges travel, and workers write their results in place:
+//! nothing is serialized or copied between processes, and the assembled result is the shared
+//! output region itself.
+//!
+//! The regions are memfds (nothing appears in /dev/shm, nothing outlives the last process that
+//! holds them), pre-faulted in bulk with `MAP_POPULATE` on both sides: this kernel gives shared
+//! memory no huge pages, and faulting 160 MB in 4 KiB pages one touch at a time would cost more
+//! than the math. Workers inherit the two descriptors when they are spawned.
 
-use super::{f64s, f64s_mut, ns_since, Compute, Outcome, Output, TaskTiming};
+use super::{ns_since, Compute, Outcome, Output, TaskTiming};
 use crate::codec::CodecError;
 use crate::config::RunConfig;
 use crate::data;
@@ -12,26 +17,127 @@ use crate::kernel::{self, Function};
 use crate::partition::Task;
 use crate::protocol::{ShmRegions, TaskHeader, WorkerMode};
 use crate::report::Measurement;
-use crate::scheduler::{run_on_pool, shm_region, ScatterGather};
+use crate::scheduler::{run_on_pool, ScatterGather};
+use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
+use std::ffi::c_void;
+use std::num::NonZeroUsize;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
 use std::time::Instant;
+
+/// A shared, mapped memfd holding f64 values.
+pub struct SharedRegion {
+    fd: OwnedFd,
+    map: Option<NonNull<c_void>>,
+    bytes: usize,
+}
+
+impl SharedRegion {
+    /// A new zeroed region of `n` f64, mapped and pre-faulted.
+    pub fn create(name: &str, n: usize) -> Result<SharedRegion, String> {
+        let bytes = n
+            .checked_mul(8)
+            .ok_or_else(|| format!("{n} f64 do not fit in memory"))?;
+        let fd = nix::sys::memfd::memfd_create(name, nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+            .map_err(|e| format!("memfd_create: {e}"))?;
+        let len = i64::try_from(bytes).map_err(|_| format!("{bytes} bytes is too large"))?;
+        nix::unistd::ftruncate(&fd, len)
+            .map_err(|e| format!("sizing the region to {bytes} bytes: {e}"))?;
+        SharedRegion::map(fd, bytes, true)
+    }
+
+    /// Maps an inherited region of at least `bytes` bytes (the worker's side).
+    ///
+    /// # Safety
+    /// `fd` must be an open descriptor that nothing else in this process owns.
+    pub unsafe fn adopt(fd: i32, bytes: usize) -> Result<SharedRegion, String> {
+        let fd = OwnedFd::from_raw_fd(fd);
+        let size = nix::sys::stat::fstat(&fd)
+            .map_err(|e| format!("descriptor {}: {e}", fd.as_raw_fd()))?
+            .st_size;
+        if usize::try_from(size).map_or(true, |size| size < bytes) {
+            return Err(format!(
+                "descriptor {} holds {size} bytes, {bytes} expected",
+                fd.as_raw_fd()
+            ));
+        }
+        SharedRegion::map(fd, bytes, false)
+    }
+
+    fn map(fd: OwnedFd, bytes: usize, populate: bool) -> Result<SharedRegion, String> {
+        let map = match NonZeroUsize::new(bytes) {
+            None => None,
+            Some(len) => {
+                let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+                let flags = if populate {
+                    MapFlags::MAP_SHARED | MapFlags::MAP_POPULATE
+                } else {
+                    MapFlags::MAP_SHARED
+                };
+                // SAFETY: a fresh shared mapping of a file we hold; unmapped in Drop.
+                Some(
+                    unsafe { mmap(None, len, prot, flags, &fd, 0) }
+                        .map_err(|e| format!("mapping {bytes} bytes: {e}"))?,
+                )
+            }
+        };
+        Ok(SharedRegion { fd, map, bytes })
+    }
+
+    /// The descriptor, to be inherited by workers.
+    pub fn raw_fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+
+    /// The values.
+    pub fn as_f64s(&self) -> &[f64] {
+        match self.map {
+            // SAFETY: the mapping is page-aligned, `bytes` long and lives as long as `self`.
+            Some(ptr) => unsafe {
+                std::slice::from_raw_parts(ptr.as_ptr() as *const f64, self.bytes / 8)
+            },
+            None => &[],
+        }
+    }
+
+    /// The values, for writing. Other processes may write other elements at the same time;
+    /// the scheduler gives each range to one worker at a time.
+    pub fn as_f64s_mut(&mut self) -> &mut [f64] {
+        match self.map {
+            // SAFETY: as in `as_f64s`, and `&mut self` makes this the process's only view.
+            Some(ptr) => unsafe {
+                std::slice::from_raw_parts_mut(ptr.as_ptr() as *mut f64, self.bytes / 8)
+            },
+            None => &mut [],
+        }
+    }
+}
+
+impl Drop for SharedRegion {
+    fn drop(&mut self) {
+        if let Some(ptr) = self.map.take() {
+            // SAFETY: mapped in `map` with this length and not unmapped since.
+            let _ = unsafe { munmap(ptr, self.bytes) };
+        }
+    }
+}
 
 /// Runs shm mode once.
 pub fn run(cfg: &RunConfig) -> Result<Outcome, RunError> {
     let mut m = Measurement::default();
     let start = Instant::now();
     let t = Instant::now();
-    let mut input = shm_region(cfg.n)?;
-    // SAFETY: the region was just created and is not yet shared with any process.
-    let input_f64 = unsafe { input.deref_mut() };
-    let input_f64 = f64s_mut(input_f64)?;
-    data::generate_into(cfg.seed, input_f64);
+    let mut input = SharedRegion::create("ipcmap-input", cfg.n).map_err(RunError::Shm)?;
+    data::generate_into(cfg.seed, input.as_f64s_mut());
     m.generate_ns = ns_since(t);
     let t = Instant::now();
-    let regions = ShmRegions {
-        input,
-        output: shm_region(cfg.n)?,
-    };
+    let output = SharedRegion::create("ipcmap-output", cfg.n).map_err(RunError::Shm)?;
     m.assemble_ns = ns_since(t);
+    let regions = ShmRegions {
+        input_fd: input.raw_fd(),
+        output_fd: output.raw_fd(),
+        bytes: (cfg.n * 8) as u64,
+    };
     let tasks = cfg.tasks_for(super::Mode::Shm);
     run_on_pool(
         &cfg.process_run(WorkerMode::Shm)?,
@@ -41,8 +147,9 @@ pub fn run(cfg: &RunConfig) -> Result<Outcome, RunError> {
         &mut m,
         start,
     )?;
+    drop(input);
     Ok(Outcome {
-        output: Output::Shared(regions.output),
+        output: Output::Shared(output),
         measurement: m,
     })
 }
@@ -70,17 +177,35 @@ impl ScatterGather for RangesOnly {
 pub struct ShmCompute {
     function: Function,
     work: u32,
-    regions: ShmRegions,
+    input: SharedRegion,
+    output: SharedRegion,
 }
 
 impl ShmCompute {
-    /// A worker half over the regions the coordinator sent.
-    pub fn new(function: Function, work: u32, regions: ShmRegions) -> Self {
-        ShmCompute {
+    /// Maps the regions the worker inherited.
+    pub fn attach(function: Function, work: u32, regions: ShmRegions) -> Result<Self, String> {
+        let bytes = usize::try_from(regions.bytes)
+            .map_err(|_| format!("{} bytes is too large", regions.bytes))?;
+        if regions.input_fd == regions.output_fd || regions.input_fd < 0 || regions.output_fd < 0 {
+            return Err(format!(
+                "bad descriptors {} and {}",
+                regions.input_fd, regions.output_fd
+            ));
+        }
+        // SAFETY: the coordinator made these descriptors inheritable for this process alone and
+        // nothing else in the worker owns them.
+        let (input, output) = unsafe {
+            (
+                SharedRegion::adopt(regions.input_fd, bytes)?,
+                SharedRegion::adopt(regions.output_fd, bytes)?,
+            )
+        };
+        Ok(ShmCompute {
             function,
             work,
-            regions,
-        }
+            input,
+            output,
+        })
     }
 }
 
@@ -98,8 +223,7 @@ impl Compute for ShmCompute {
                 payload.len()
             ));
         }
-        let input = f64s(&self.regions.input).map_err(|e| e.to_string())?;
-        let n = input.len();
+        let n = self.input.as_f64s().len();
         let range = usize::try_from(header.start)
             .ok()
             .zip(usize::try_from(header.len).ok())
@@ -111,22 +235,13 @@ impl Compute for ShmCompute {
                     header.start, header.len
                 )
             })?;
-        // SAFETY: the coordinator gives each range to one worker at a time and reads the output
-        // only after every result is in, so no one else touches these elements meanwhile.
-        let output = unsafe { self.regions.output.deref_mut() };
-        let output = f64s_mut(output).map_err(|e| e.to_string())?;
-        if output.len() != n {
-            return Err(format!(
-                "output region holds {} values, input {n}",
-                output.len()
-            ));
-        }
         let t = Instant::now();
+        let input = &self.input.as_f64s()[range.clone()];
         kernel::apply_work(
             self.function,
             self.work,
-            &input[range.clone()],
-            &mut output[range],
+            input,
+            &mut self.output.as_f64s_mut()[range],
         );
         timing.compute_ns = ns_since(t);
         Ok(())
@@ -136,13 +251,18 @@ impl Compute for ShmCompute {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ipc_channel::ipc::IpcSharedMemory;
     use proptest::prelude::*;
 
     fn compute(start: u64, len: u64, payload: &[u8]) -> Result<(), String> {
-        let regions = ShmRegions {
-            input: IpcSharedMemory::from_byte(0, 800),
-            output: IpcSharedMemory::from_byte(0, 800),
+        let (input, output) = (
+            SharedRegion::create("t-in", 100)?,
+            SharedRegion::create("t-out", 100)?,
+        );
+        let mut c = ShmCompute {
+            function: Function::Sqrt,
+            work: 1,
+            input,
+            output,
         };
         let header = TaskHeader {
             task: 0,
@@ -150,7 +270,7 @@ mod tests {
             len,
             parts: 1,
         };
-        ShmCompute::new(Function::Sqrt, 1, regions).compute(
+        c.compute(
             &header,
             payload,
             &mut Vec::new(),
@@ -165,6 +285,30 @@ mod tests {
         assert!(compute(90, 11, &[]).is_err());
         assert!(compute(u64::MAX, 2, &[]).is_err());
         assert!(compute(0, 1, &[1]).is_err(), "shm tasks carry no payload");
+    }
+
+    #[test]
+    fn a_region_is_shared_through_its_descriptor() {
+        let mut a = SharedRegion::create("t-share", 4).unwrap();
+        a.as_f64s_mut().copy_from_slice(&[1.0, 2.0, 3.0, 4.0]);
+        let dup = nix::unistd::dup(&a.fd).unwrap();
+        // SAFETY: `dup` is a fresh descriptor owned by nobody else.
+        let mut b =
+            unsafe { SharedRegion::adopt(std::os::fd::IntoRawFd::into_raw_fd(dup), 32) }.unwrap();
+        assert_eq!(b.as_f64s(), &[1.0, 2.0, 3.0, 4.0]);
+        b.as_f64s_mut()[0] = 9.0;
+        assert_eq!(a.as_f64s()[0], 9.0);
+        assert!(unsafe {
+            SharedRegion::adopt(
+                std::os::fd::IntoRawFd::into_raw_fd(nix::unistd::dup(&a.fd).unwrap()),
+                64,
+            )
+        }
+        .is_err());
+        assert!(SharedRegion::create("t-empty", 0)
+            .unwrap()
+            .as_f64s()
+            .is_empty());
     }
 
     proptest! {
