@@ -209,6 +209,7 @@ struct Gather<'a> {
     done: Vec<bool>,
     remaining: usize,
     policy: OnWorkerExit,
+    frame: Vec<u8>,
 }
 
 impl<'a> Gather<'a> {
@@ -239,6 +240,7 @@ impl<'a> Gather<'a> {
             done: vec![false; tasks.len()],
             remaining: tasks.len(),
             policy,
+            frame: Vec::new(),
         })
     }
 
@@ -373,18 +375,20 @@ impl<'a> Gather<'a> {
                 continue;
             }
             let task = &self.tasks[index];
-            let mut frame =
-                Vec::with_capacity(TaskHeader::SIZE + task.len() * 9 + task.parts.len() * 16);
+            // One frame buffer for the whole run: sends are synchronous, so it is free again
+            // as soon as `send` returns, and its pages are already faulted in.
+            let frame = &mut self.frame;
+            frame.clear();
             TaskHeader {
                 task: index as u32,
                 start: task.span().start as u64,
                 len: task.len() as u64,
                 parts: task.parts.len() as u32,
             }
-            .write(&mut frame);
+            .write(frame);
             let t = Instant::now();
             let payload = sg
-                .encode_task(task, &mut frame)
+                .encode_task(task, frame)
                 .map_err(|source| RunError::Codec {
                     task: index,
                     phase: "encode",
@@ -398,7 +402,7 @@ impl<'a> Gather<'a> {
             slot.in_flight.push(index);
             if let Some(sender) = &slot.sender {
                 let t = Instant::now();
-                if sender.send(&frame).is_err() {
+                if sender.send(frame).is_err() {
                     // Gone or broken: make sure it is dead, so the watchdog reports it.
                     let _ = kill_pid(slot.pid);
                 }

@@ -1,6 +1,6 @@
 //! The `bincode` codec: bincode 2 over serde, standard configuration.
 
-use super::{check_block, Codec, CodecError};
+use super::{check_block, Codec, CodecError, IntoSlice};
 use bincode::config::{self, Configuration};
 
 const NAME: &str = "bincode";
@@ -46,10 +46,9 @@ impl Codec for Bincode {
     }
 
     fn decode_block_into(&self, bytes: &[u8], out: &mut [f64]) -> Result<(), CodecError> {
-        let (values, used): (Vec<f64>, usize) =
-            bincode::serde::decode_from_slice(bytes, cfg()).map_err(malformed)?;
-        check_block(NAME, out.len(), values.len(), used, bytes.len())?;
-        out.copy_from_slice(&values);
-        Ok(())
+        let expected = out.len();
+        let (found, used) = bincode::serde::seed_decode_from_slice(IntoSlice(out), bytes, cfg())
+            .map_err(malformed)?;
+        check_block(NAME, expected, found, used, bytes.len())
     }
 }

@@ -98,6 +98,45 @@ impl std::fmt::Display for CodecKind {
     }
 }
 
+/// Deserializes a sequence of f64 straight into a slice, with no intermediate vector: the
+/// serde codecs decode blocks with it. Its value is the number of elements written.
+pub(crate) struct IntoSlice<'a>(pub &'a mut [f64]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for IntoSlice<'_> {
+    type Value = usize;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for IntoSlice<'_> {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a sequence of {} f64", self.0.len())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+        use serde::de::Error;
+        let expected = self.0.len();
+        if let Some(len) = seq.size_hint().filter(|&len| len != expected) {
+            return Err(A::Error::custom(format!(
+                "block holds {len} values, expected {expected}"
+            )));
+        }
+        let mut filled = 0;
+        while let Some(x) = seq.next_element::<f64>()? {
+            let slot = self.0.get_mut(filled).ok_or_else(|| {
+                A::Error::custom(format!("block holds more than {expected} values"))
+            })?;
+            *slot = x;
+            filled += 1;
+        }
+        Ok(filled)
+    }
+}
+
 /// Checks that a decoded block has the expected length and used every byte.
 fn check_block(
     codec: &'static str,

@@ -1,6 +1,6 @@
 //! The `postcard` codec: postcard over serde, the format ipc-channel itself uses.
 
-use super::{check_block, Codec, CodecError};
+use super::{check_block, Codec, CodecError, IntoSlice};
 
 const NAME: &str = "postcard";
 
@@ -44,15 +44,13 @@ impl Codec for Postcard {
     }
 
     fn decode_block_into(&self, bytes: &[u8], out: &mut [f64]) -> Result<(), CodecError> {
-        let (values, rest) = postcard::take_from_bytes::<Vec<f64>>(bytes).map_err(malformed)?;
-        check_block(
-            NAME,
-            out.len(),
-            values.len(),
-            bytes.len() - rest.len(),
-            bytes.len(),
-        )?;
-        out.copy_from_slice(&values);
-        Ok(())
+        use serde::de::DeserializeSeed;
+        let expected = out.len();
+        let mut deserializer = postcard::Deserializer::from_bytes(bytes);
+        let found = IntoSlice(out)
+            .deserialize(&mut deserializer)
+            .map_err(malformed)?;
+        let rest = deserializer.finalize().map_err(malformed)?;
+        check_block(NAME, expected, found, bytes.len() - rest.len(), bytes.len())
     }
 }
