@@ -113,6 +113,10 @@ pub struct CommonArgs {
     /// Skip checking results against the sequential result (the report says verified: null).
     #[arg(long)]
     pub no_verify: bool,
+    /// Keep input and output buffers from one run to the next (after the first run, times leave
+    /// out allocating and faulting in fresh memory; the report says buffers_reused: true).
+    #[arg(long)]
+    pub reuse_buffers: bool,
     /// Seconds a worker may take to connect and say hello.
     #[arg(long, default_value_t = 10.0)]
     pub handshake_timeout: f64,
@@ -262,6 +266,7 @@ impl CommonArgs {
             warmup: self.warmup,
             worker_bin: self.worker_bin.clone(),
             verify: !self.no_verify,
+            reuse_buffers: self.reuse_buffers,
             handshake_timeout: Duration::from_secs_f64(self.handshake_timeout),
             on_worker_exit: match self.on_worker_exit {
                 OnExitArg::Retry => OnWorkerExit::Retry,

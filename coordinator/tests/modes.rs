@@ -58,6 +58,15 @@ macro_rules! for_every_mode {
             }
 
             #[test]
+            fn reused_buffers_still_give_verified_results_and_say_so() {
+                let r = one(&["--mode", $mode, "--workers", "2", "--n", "3001", "--repeat", "3", "--reuse-buffers"]);
+                assert_eq!(r["verified"], true);
+                assert_eq!(r["buffers_reused"], true);
+                let r = one(&["--mode", $mode, "--workers", "2", "--n", "3001", "--repeat", "2"]);
+                assert_eq!(r["buffers_reused"], false);
+            }
+
+            #[test]
             fn no_verify_reports_null() {
                 let r = one(&["--mode", $mode, "--workers", "2", "--n", "1000", "--no-verify"]);
                 assert_eq!(r["verified"], Value::Null);

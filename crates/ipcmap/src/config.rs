@@ -50,6 +50,8 @@ pub struct RunRequest {
     pub worker_bin: Option<PathBuf>,
     /// Check every result against the sequential one.
     pub verify: bool,
+    /// Keep input and output buffers from one run to the next.
+    pub reuse_buffers: bool,
     /// How long a worker may take to say hello.
     pub handshake_timeout: Duration,
     /// What to do when a worker fails mid-run.
@@ -72,6 +74,7 @@ impl Default for RunRequest {
             warmup: 0,
             worker_bin: None,
             verify: true,
+            reuse_buffers: false,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             on_worker_exit: OnWorkerExit::Retry,
         }
@@ -149,6 +152,8 @@ pub struct RunConfig {
     pub worker_bin: Option<PathBuf>,
     /// Check results.
     pub verify: bool,
+    /// Keep buffers from one run to the next.
+    pub reuse_buffers: bool,
     /// Handshake timeout.
     pub handshake_timeout: Duration,
     /// Failure policy.
@@ -211,6 +216,7 @@ impl RunRequest {
             warmup: self.warmup,
             worker_bin,
             verify: self.verify,
+            reuse_buffers: self.reuse_buffers,
             handshake_timeout: self.handshake_timeout,
             on_worker_exit: self.on_worker_exit,
         })

@@ -7,6 +7,7 @@
 use crate::config::RunConfig;
 use crate::error::RunError;
 use crate::kernel::Function;
+use crate::memory::BufferPool;
 use crate::report::{ms, Millis, Report, ReportConfig};
 use crate::strategy::{self, sequential, Mode, Output};
 use crate::verify;
@@ -22,6 +23,7 @@ struct Reference {
 #[derive(Default)]
 pub struct Session {
     references: HashMap<(usize, Function, u64), Reference>,
+    pool: Option<BufferPool>,
 }
 
 impl Session {
@@ -38,13 +40,16 @@ impl Session {
     ) -> Result<Vec<Report>, RunError> {
         let key = (cfg.n, cfg.function, cfg.seed);
         if cfg.verify && !self.references.contains_key(&key) {
-            let outcome = sequential::run(cfg);
+            let outcome = sequential::run(cfg, &mut BufferPool::new(false));
             let reference = Reference {
                 wall_ms: ms(outcome.measurement.wall_ns),
                 output: outcome.output,
             };
             self.references.insert(key, reference);
         }
+        let pool = self
+            .pool
+            .get_or_insert_with(|| BufferPool::new(cfg.reuse_buffers));
         let reference = self.references.get(&key).filter(|_| cfg.verify);
         let expected = reference.map(|r| r.output.as_slice()).transpose()?;
         let mut reports = Vec::with_capacity(cfg.modes.len());
@@ -57,9 +62,13 @@ impl Session {
                     return Err(RunError::Interrupted { signal });
                 }
                 progress(mode, i, total);
-                let outcome = strategy::run_once(cfg, mode)?;
+                let outcome = strategy::run_once(cfg, mode, pool)?;
                 if let Some(expected) = expected {
                     verify::check(mode.name(), expected, outcome.output.as_slice()?)?;
+                }
+                match outcome.output {
+                    Output::Owned(v) => pool.give_vec(v),
+                    Output::Shared(r) => pool.give_region(r),
                 }
                 if i >= cfg.warmup {
                     let mut measurement = outcome.measurement;

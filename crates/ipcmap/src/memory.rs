@@ -42,6 +42,72 @@ pub fn advise_huge_pages(buf: &mut [f64]) {
     };
 }
 
+/// Buffers kept from one run to the next of a session (`--reuse-buffers`), so that steady
+/// state can be measured without allocating and faulting in fresh memory every run. Disabled,
+/// it allocates every time and keeps nothing.
+#[derive(Default)]
+pub struct BufferPool {
+    enabled: bool,
+    vecs: Vec<Vec<f64>>,
+    regions: Vec<crate::strategy::shm::SharedRegion>,
+    reused: bool,
+}
+
+impl BufferPool {
+    /// A pool that keeps buffers between runs when `enabled`.
+    pub fn new(enabled: bool) -> BufferPool {
+        BufferPool {
+            enabled,
+            ..BufferPool::default()
+        }
+    }
+
+    /// A vector of `n` values: a kept one (its old contents left in place) or a new zeroed one.
+    pub fn vec(&mut self, n: usize) -> Vec<f64> {
+        match self.vecs.iter().position(|v| v.len() == n) {
+            Some(i) => {
+                self.reused = true;
+                self.vecs.swap_remove(i)
+            }
+            None => zeroed(n),
+        }
+    }
+
+    /// Gives a vector back for the next run (kept only when enabled).
+    pub fn give_vec(&mut self, v: Vec<f64>) {
+        if self.enabled && self.vecs.len() < 4 {
+            self.vecs.push(v);
+        }
+    }
+
+    /// A shared region of `n` values: a kept one or a new one.
+    pub fn region(
+        &mut self,
+        name: &str,
+        n: usize,
+    ) -> Result<crate::strategy::shm::SharedRegion, String> {
+        match self.regions.iter().position(|r| r.as_f64s().len() == n) {
+            Some(i) => {
+                self.reused = true;
+                Ok(self.regions.swap_remove(i))
+            }
+            None => crate::strategy::shm::SharedRegion::create(name, n),
+        }
+    }
+
+    /// Gives a region back for the next run (kept only when enabled).
+    pub fn give_region(&mut self, r: crate::strategy::shm::SharedRegion) {
+        if self.enabled && self.regions.len() < 4 {
+            self.regions.push(r);
+        }
+    }
+
+    /// Whether a kept buffer was handed out since the last call.
+    pub fn take_reused(&mut self) -> bool {
+        std::mem::take(&mut self.reused)
+    }
+}
+
 /// Resets this process's peak resident set size to its current size (Linux: `clear_refs` 5),
 /// so that [`peak_rss_bytes`] then measures what follows. Best effort.
 pub fn reset_peak_rss() {
@@ -69,6 +135,23 @@ mod tests {
         let after = peak_rss_bytes().unwrap();
         assert!(after >= before + (48 << 20), "{before} -> {after}");
         drop(v);
+    }
+
+    #[test]
+    fn a_pool_keeps_buffers_only_when_enabled() {
+        let mut off = BufferPool::new(false);
+        let v = off.vec(10);
+        off.give_vec(v);
+        let _ = off.vec(10);
+        assert!(!off.take_reused());
+        let mut on = BufferPool::new(true);
+        let mut v = on.vec(10);
+        v[0] = 7.0;
+        on.give_vec(v);
+        assert_eq!(on.vec(10)[0], 7.0);
+        assert!(on.take_reused());
+        assert!(!on.take_reused());
+        assert_eq!(on.vec(11).len(), 11);
     }
 
     #[test]

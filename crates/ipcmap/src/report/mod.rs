@@ -62,6 +62,8 @@ pub struct Measurement {
     pub failures: Vec<WorkerFailure>,
     /// The coordinator's peak resident set size over this mode's runs, bytes.
     pub peak_rss_bytes: Option<u64>,
+    /// The run used buffers kept from an earlier run (`--reuse-buffers`).
+    pub buffers_reused: bool,
 }
 
 /// What one worker (process or thread) did.
@@ -180,6 +182,9 @@ pub struct Report {
     /// The coordinator's peak resident set size over this mode's runs, MB (the sequential
     /// reference kept for verification included; run with --no-verify to leave it out).
     pub coordinator_peak_rss_mb: Option<f64>,
+    /// Some measured run used input/output buffers kept from an earlier run
+    /// (`--reuse-buffers`): its times leave out allocating and faulting in fresh memory.
+    pub buffers_reused: bool,
     /// Every measured run equals the sequential result bit for bit; null when not checked.
     pub verified: Option<bool>,
 }
@@ -274,6 +279,7 @@ impl Report {
                 .filter_map(|r| r.peak_rss_bytes)
                 .max()
                 .map(|b| b as f64 / 1e6),
+            buffers_reused: runs.iter().any(|r| r.buffers_reused),
             verified,
         }
     }

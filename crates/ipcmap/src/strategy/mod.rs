@@ -17,6 +17,7 @@ pub mod threads;
 
 use crate::config::RunConfig;
 use crate::error::RunError;
+use crate::memory::BufferPool;
 use crate::protocol::TaskHeader;
 use crate::report::Measurement;
 use serde::{Deserialize, Serialize};
@@ -102,13 +103,14 @@ pub struct Outcome {
 }
 
 /// Runs `mode` once on `cfg`.
-pub fn run_once(cfg: &RunConfig, mode: Mode) -> Result<Outcome, RunError> {
+/// Buffers come from `pool` and go back to it (kept for the next run with `--reuse-buffers`).
+pub fn run_once(cfg: &RunConfig, mode: Mode, pool: &mut BufferPool) -> Result<Outcome, RunError> {
     match mode {
-        Mode::Sequential => Ok(sequential::run(cfg)),
-        Mode::Item => item::run(cfg),
-        Mode::Split => split::run(cfg),
-        Mode::Shm => shm::run(cfg),
-        Mode::Threads => Ok(threads::run(cfg)),
+        Mode::Sequential => Ok(sequential::run(cfg, pool)),
+        Mode::Item => item::run(cfg, pool),
+        Mode::Split => split::run(cfg, pool),
+        Mode::Shm => shm::run(cfg, pool),
+        Mode::Threads => Ok(threads::run(cfg, pool)),
     }
 }
 

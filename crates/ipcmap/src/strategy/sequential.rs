@@ -3,25 +3,29 @@
 
 use super::{ns_since, Outcome, Output};
 use crate::config::RunConfig;
+use crate::memory::BufferPool;
 use crate::report::Measurement;
 use crate::{data, kernel};
 use std::time::Instant;
 
 /// Runs the sequential baseline once.
-pub fn run(cfg: &RunConfig) -> Outcome {
+pub fn run(cfg: &RunConfig, pool: &mut BufferPool) -> Outcome {
     let mut m = Measurement::default();
     let start = Instant::now();
     let t = Instant::now();
-    let input = data::generate(cfg.seed, cfg.n);
+    let mut input = pool.vec(cfg.n);
+    data::generate_into(cfg.seed, &mut input);
     m.generate_ns = ns_since(t);
     let t = Instant::now();
-    let mut output = crate::memory::zeroed(cfg.n);
+    let mut output = pool.vec(cfg.n);
     m.assemble_ns = ns_since(t);
     let t = Instant::now();
     kernel::apply_work(cfg.function, cfg.work, &input, &mut output);
     m.compute_ns = ns_since(t);
     m.compute_max_ns = m.compute_ns;
     m.wall_ns = ns_since(start);
+    pool.give_vec(input);
+    m.buffers_reused = pool.take_reused();
     Outcome {
         output: Output::Owned(output),
         measurement: m,

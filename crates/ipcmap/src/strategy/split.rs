@@ -8,6 +8,7 @@ use crate::config::RunConfig;
 use crate::data;
 use crate::error::RunError;
 use crate::kernel::{self, Function};
+use crate::memory::BufferPool;
 use crate::partition::Task;
 use crate::protocol::{
     begin_block_frame, end_block_frame, read_block_frame, Reader, TaskHeader, WorkerMode,
@@ -17,14 +18,15 @@ use crate::scheduler::{run_on_pool, ScatterGather};
 use std::time::Instant;
 
 /// Runs split mode once.
-pub fn run(cfg: &RunConfig) -> Result<Outcome, RunError> {
+pub fn run(cfg: &RunConfig, pool: &mut BufferPool) -> Result<Outcome, RunError> {
     let mut m = Measurement::default();
     let start = Instant::now();
     let t = Instant::now();
-    let input = data::generate(cfg.seed, cfg.n);
+    let mut input = pool.vec(cfg.n);
+    data::generate_into(cfg.seed, &mut input);
     m.generate_ns = ns_since(t);
     let t = Instant::now();
-    let mut output = crate::memory::zeroed(cfg.n);
+    let mut output = pool.vec(cfg.n);
     m.assemble_ns = ns_since(t);
     let tasks = cfg.tasks_for(super::Mode::Split);
     let mut sg = SplitScatter {
@@ -40,6 +42,8 @@ pub fn run(cfg: &RunConfig) -> Result<Outcome, RunError> {
         &mut m,
         start,
     )?;
+    pool.give_vec(input);
+    m.buffers_reused = pool.take_reused();
     Ok(Outcome {
         output: Output::Owned(output),
         measurement: m,

@@ -3,6 +3,7 @@
 
 use super::{ns_since, Outcome, Output};
 use crate::config::RunConfig;
+use crate::memory::BufferPool;
 use crate::report::{ms, Measurement, WorkerReport};
 use crate::{data, kernel};
 use std::collections::VecDeque;
@@ -10,14 +11,15 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 /// Runs threads mode once.
-pub fn run(cfg: &RunConfig) -> Outcome {
+pub fn run(cfg: &RunConfig, pool: &mut BufferPool) -> Outcome {
     let mut m = Measurement::default();
     let start = Instant::now();
     let t = Instant::now();
-    let input = data::generate(cfg.seed, cfg.n);
+    let mut input = pool.vec(cfg.n);
+    data::generate_into(cfg.seed, &mut input);
     m.generate_ns = ns_since(t);
     let t = Instant::now();
-    let mut output = crate::memory::zeroed(cfg.n);
+    let mut output = pool.vec(cfg.n);
     m.assemble_ns = ns_since(t);
 
     // The queue of tasks: each a slice of input and the disjoint slice of output it fills.
@@ -70,6 +72,8 @@ pub fn run(cfg: &RunConfig) -> Outcome {
             exit: None,
         });
     }
+    pool.give_vec(input);
+    m.buffers_reused = pool.take_reused();
     Outcome {
         output: Output::Owned(output),
         measurement: m,
