@@ -72,6 +72,8 @@ def main():
     item1 = ipcmap("item_chunk1", "--mode", "item", "--chunksize", "1", "--codec", "raw", "--workers", w, n="200000")
     shm64 = ipcmap("shm_work64", "--mode", "shm", "--work", "64", "--workers", w)
     threads64 = ipcmap("threads_work64", "--mode", "threads", "--work", "64", "--workers", w)
+    shm_warm = ipcmap("shm_warm", "--mode", "shm", "--workers", w, "--reuse-buffers")
+    threads_warm = ipcmap("threads_warm", "--mode", "threads", "--workers", w, "--reuse-buffers")
     rss_split = ipcmap("rss_split", "--mode", "split", "--workers", w, "--no-verify")
     rss_shm = ipcmap("rss_shm", "--mode", "shm", "--workers", w, "--no-verify")
     probe = lines([str(COORDINATOR), "probe", "--workers", w, "--bytes", str(args.n // 64 * 8), "--format", "json"])[0]
@@ -83,6 +85,8 @@ def main():
         ("ipcmap sequential / numpy `exp(rand(n))`", 1.0, seq["wall_ms"] / numpy_seq, "<="),
         (f"ipcmap shm, {w} workers / numpy sequential", 0.8, shm["wall_ms"] / numpy_seq, "<="),
         ("ipcmap shm / ipcmap threads, same workers", 1.15, shm["wall_ms"] / threads["wall_ms"], "<="),
+        (f"warm (`--reuse-buffers`): ipcmap shm, {w} workers / numpy sequential", 0.8, shm_warm["wall_ms"] / numpy_seq, "<="),
+        ("warm (`--reuse-buffers`): ipcmap shm / ipcmap threads", 1.15, shm_warm["wall_ms"] / threads_warm["wall_ms"], "<="),
         ("ipcmap split (64 parts, raw) channel GB/s / raw echo GB/s", 0.8, split_raw["channel_gbps"] / probe["echo_gbps"], ">="),
         ("ipcmap item `--chunksize 1` µs per message / raw 8-byte echo", 1.5, item1["us_per_message"] / probe["echo8_us_per_message"], "<="),
         ("Python `split(data, 64)` / ipcmap split, same workers", 4.0, py_split / split["wall_ms"], ">="),
