@@ -101,12 +101,18 @@ const WORK_BLOCK: usize = 1024;
 
 /// Applies `function` `work` times per element, each time to `x + 0·y` where y is the last
 /// result: K times the cost, and for finite results the same value as [`apply`].
+///
+/// All K rounds run on one cache-sized block before the next block, so the extra work is math,
+/// not K passes over main memory: a long slice costs what many short ones do.
 pub fn apply_work(function: Function, work: u32, input: &[f64], output: &mut [f64]) {
-    apply(function, input, output);
+    if work <= 1 {
+        return apply(function, input, output);
+    }
     let mut shifted = [0.0; WORK_BLOCK];
-    for _ in 1..work {
-        for (x, y) in input.chunks(WORK_BLOCK).zip(output.chunks_mut(WORK_BLOCK)) {
-            let tmp = &mut shifted[..x.len()];
+    for (x, y) in input.chunks(WORK_BLOCK).zip(output.chunks_mut(WORK_BLOCK)) {
+        apply(function, x, y);
+        let tmp = &mut shifted[..x.len()];
+        for _ in 1..work {
             for ((t, &x), &y) in tmp.iter_mut().zip(x).zip(y.iter()) {
                 *t = x + y * 0.0;
             }
