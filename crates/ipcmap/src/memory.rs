@@ -85,13 +85,14 @@ impl BufferPool {
         &mut self,
         name: &str,
         n: usize,
+        populate: bool,
     ) -> Result<crate::strategy::shm::SharedRegion, String> {
         match self.regions.iter().position(|r| r.as_f64s().len() == n) {
             Some(i) => {
                 self.reused = true;
                 Ok(self.regions.swap_remove(i))
             }
-            None => crate::strategy::shm::SharedRegion::create(name, n),
+            None => crate::strategy::shm::SharedRegion::create(name, n, populate),
         }
     }
 

@@ -159,6 +159,43 @@ pub struct Pool {
     pub spawn_ns: u64,
 }
 
+/// Descriptors made inheritable (close-on-exec cleared) while the workers are spawned, and
+/// close-on-exec again when dropped, on every path: only the workers get them.
+struct Inheritable<'a>(&'a [i32]);
+
+impl<'a> Inheritable<'a> {
+    fn open(fds: &'a [i32]) -> std::io::Result<Self> {
+        for (k, &fd) in fds.iter().enumerate() {
+            if let Err(e) = set_cloexec(fd, false) {
+                drop(Inheritable(&fds[..k]));
+                return Err(e);
+            }
+        }
+        Ok(Inheritable(fds))
+    }
+}
+
+impl Drop for Inheritable<'_> {
+    fn drop(&mut self) {
+        for &fd in self.0 {
+            let _ = set_cloexec(fd, true);
+        }
+    }
+}
+
+fn set_cloexec(fd: i32, on: bool) -> std::io::Result<()> {
+    let flags = if on {
+        nix::fcntl::FdFlag::FD_CLOEXEC
+    } else {
+        nix::fcntl::FdFlag::empty()
+    };
+    // SAFETY: the caller's descriptors stay open for the guard's lifetime.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(flags))
+        .map(drop)
+        .map_err(std::io::Error::from)
+}
+
 /// What to start and how.
 pub struct SpawnSpec<'a> {
     /// The worker executable.
@@ -213,6 +250,14 @@ pub fn spawn_pool(
     let (accepted_tx, accepted_rx) = mpsc::channel::<Accepted>();
     let parent = std::process::id().to_string();
     let mut pending: Vec<Pending> = Vec::with_capacity(spec.count);
+    // No `pre_exec` hook: with none, std spawns with posix_spawn (vfork-like) instead of
+    // forking a copy of the coordinator's page tables, which costs milliseconds per worker
+    // once the coordinator holds hundreds of megabytes.
+    let inherited = Inheritable::open(spec.inherit_fds).map_err(|source| SpawnError::Channel {
+        worker: 0,
+        what: "inheritable descriptors",
+        source,
+    })?;
 
     for i in 0..spec.count {
         let worker = i as u32;
@@ -223,24 +268,6 @@ pub fn spawn_pool(
                 source,
             })?;
         let mut command = Command::new(spec.worker_bin);
-        if !spec.inherit_fds.is_empty() {
-            let fds = spec.inherit_fds.to_vec();
-            // SAFETY: between fork and exec this only makes fcntl calls on descriptors we own
-            // (no allocation, no lock): the child keeps them open across exec.
-            unsafe {
-                command.pre_exec(move || {
-                    for &fd in &fds {
-                        let fd = std::os::fd::BorrowedFd::borrow_raw(fd);
-                        nix::fcntl::fcntl(
-                            fd,
-                            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-                        )
-                        .map_err(std::io::Error::from)?;
-                    }
-                    Ok(())
-                });
-            }
-        }
         let child = command
             .args(["--connect", &name, "--worker-id", &worker.to_string()])
             .args([
@@ -279,6 +306,7 @@ pub fn spawn_pool(
         });
     }
     drop(accepted_tx);
+    drop(inherited);
 
     let mut hellos: Vec<Option<Hello>> = (0..spec.count).map(|_| None).collect();
     let mut remaining = spec.count;

@@ -4,10 +4,13 @@
 //! output region itself.
 //!
 //! The regions are memfds (nothing appears in /dev/shm, nothing outlives the last process that
-//! holds them), pre-faulted in bulk with `MAP_POPULATE` on both sides: this kernel gives shared
-//! memory no huge pages, and faulting 160 MB in 4 KiB pages one touch at a time would cost more
-//! than the math. Workers inherit the two descriptors when they are spawned and map them the
-//! same way, so their kernel runs on mapped pages, as fast as a thread's.
+//! holds them). Shared memory gets no huge pages on most kernels, and faulting 160 MB in 4 KiB
+//! pages one touch at a time costs more than the math, so pages are faulted in bulk: the
+//! coordinator pre-faults the input it generates (`MAP_POPULATE`); the output is left to the
+//! workers, which inherit both descriptors, map them lazily and pre-fault only the ranges of
+//! their tasks (`MADV_POPULATE_READ` / `MADV_POPULATE_WRITE`), in parallel, so the cost of
+//! allocating the output is spread over the workers instead of paid by the coordinator and
+//! no worker maps pages it never touches.
 
 use super::{ns_since, Compute, Outcome, Output, TaskTiming};
 use crate::codec::CodecError;
@@ -20,7 +23,7 @@ use crate::partition::Task;
 use crate::protocol::{ShmRegions, TaskHeader, WorkerMode};
 use crate::report::Measurement;
 use crate::scheduler::{run_on_pool, ScatterGather};
-use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
+use nix::sys::mman::{madvise, mmap, munmap, MapFlags, MmapAdvise, ProtFlags};
 use std::ffi::c_void;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -35,8 +38,8 @@ pub struct SharedRegion {
 }
 
 impl SharedRegion {
-    /// A new zeroed region of `n` f64, mapped and pre-faulted.
-    pub fn create(name: &str, n: usize) -> Result<SharedRegion, String> {
+    /// A new zeroed region of `n` f64, mapped, and pre-faulted when `populate` is set.
+    pub fn create(name: &str, n: usize, populate: bool) -> Result<SharedRegion, String> {
         let bytes = n
             .checked_mul(8)
             .ok_or_else(|| format!("{n} f64 do not fit in memory"))?;
@@ -45,7 +48,7 @@ impl SharedRegion {
         let len = i64::try_from(bytes).map_err(|_| format!("{bytes} bytes is too large"))?;
         nix::unistd::ftruncate(&fd, len)
             .map_err(|e| format!("sizing the region to {bytes} bytes: {e}"))?;
-        SharedRegion::map(fd, bytes, true)
+        SharedRegion::map(fd, bytes, populate)
     }
 
     /// Maps an inherited region of at least `bytes` bytes (the worker's side).
@@ -63,7 +66,33 @@ impl SharedRegion {
                 fd.as_raw_fd()
             ));
         }
-        SharedRegion::map(fd, bytes, true)
+        SharedRegion::map(fd, bytes, false)
+    }
+
+    /// Faults in the pages holding elements `range` in one call, for reading or for writing
+    /// (`MADV_POPULATE_*`, Linux 5.14+). Best effort: where the kernel lacks it, the kernel
+    /// loop faults the pages one touch at a time instead, with the same result.
+    pub fn prefault(&self, range: std::ops::Range<usize>, write: bool) {
+        let (Some(base), false) = (self.map, range.is_empty()) else {
+            return;
+        };
+        let page = 4096;
+        let start = (range.start * 8) / page * page;
+        let end = (range.end * 8).min(self.bytes);
+        let advice = if write {
+            MmapAdvise::MADV_POPULATE_WRITE
+        } else {
+            MmapAdvise::MADV_POPULATE_READ
+        };
+        // SAFETY: start is page-aligned and [start, end) lies inside our mapping; populating
+        // changes no contents.
+        let _ = unsafe {
+            madvise(
+                NonNull::new_unchecked(base.as_ptr().cast::<u8>().add(start).cast()),
+                end - start,
+                advice,
+            )
+        };
     }
 
     fn map(fd: OwnedFd, bytes: usize, populate: bool) -> Result<SharedRegion, String> {
@@ -129,11 +158,15 @@ pub fn run(cfg: &RunConfig, pool: &mut BufferPool) -> Result<Outcome, RunError> 
     let mut m = Measurement::default();
     let start = Instant::now();
     let t = Instant::now();
-    let mut input = pool.region("ipcmap-input", cfg.n).map_err(RunError::Shm)?;
+    let mut input = pool
+        .region("ipcmap-input", cfg.n, true)
+        .map_err(RunError::Shm)?;
     data::generate_into(cfg.seed, input.as_f64s_mut());
     m.generate_ns = ns_since(t);
     let t = Instant::now();
-    let output = pool.region("ipcmap-output", cfg.n).map_err(RunError::Shm)?;
+    let output = pool
+        .region("ipcmap-output", cfg.n, false)
+        .map_err(RunError::Shm)?;
     m.assemble_ns = ns_since(t);
     let regions = ShmRegions {
         input_fd: input.raw_fd(),
@@ -239,6 +272,8 @@ impl Compute for ShmCompute {
                 )
             })?;
         let t = Instant::now();
+        self.input.prefault(range.clone(), false);
+        self.output.prefault(range.clone(), true);
         let input = &self.input.as_f64s()[range.clone()];
         kernel::apply_work(
             self.function,
@@ -258,8 +293,8 @@ mod tests {
 
     fn compute(start: u64, len: u64, payload: &[u8]) -> Result<(), String> {
         let (input, output) = (
-            SharedRegion::create("t-in", 100)?,
-            SharedRegion::create("t-out", 100)?,
+            SharedRegion::create("t-in", 100, true)?,
+            SharedRegion::create("t-out", 100, false)?,
         );
         let mut c = ShmCompute {
             function: Function::Sqrt,
@@ -292,7 +327,7 @@ mod tests {
 
     #[test]
     fn a_region_is_shared_through_its_descriptor() {
-        let mut a = SharedRegion::create("t-share", 4).unwrap();
+        let mut a = SharedRegion::create("t-share", 4, false).unwrap();
         a.as_f64s_mut().copy_from_slice(&[1.0, 2.0, 3.0, 4.0]);
         let dup = nix::unistd::dup(&a.fd).unwrap();
         // SAFETY: `dup` is a fresh descriptor owned by nobody else.
@@ -308,7 +343,7 @@ mod tests {
             )
         }
         .is_err());
-        assert!(SharedRegion::create("t-empty", 0)
+        assert!(SharedRegion::create("t-empty", 0, true)
             .unwrap()
             .as_f64s()
             .is_empty());
