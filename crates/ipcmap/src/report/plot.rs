@@ -38,6 +38,7 @@ pub fn plot_sweep(reports: &[Report], axes: &[Axis], path: &Path) -> Result<(), 
     match axes {
         [] => line_chart(reports, None, path),
         [x] => line_chart(reports, Some(*x), path),
+        [Axis::Mode, x] | [x, Axis::Mode] => series_chart(reports, *x, Axis::Mode, path),
         [y, x] => heatmap(reports, *x, *y, path),
         more => Err(PlotError::TooManyAxes(
             more.iter().map(|a| a.name()).collect::<Vec<_>>().join(", "),
@@ -185,6 +186,91 @@ fn line_chart(reports: &[Report], x: Option<Axis>, path: &Path) -> Result<(), Pl
         .map_err(|e| err(e.to_string()))?;
     chart
         .draw_series(points.into_iter().map(|p| Circle::new(p, 4, BLUE.filled())))
+        .map_err(|e| err(e.to_string()))?;
+    root.present().map_err(|e| err(e.to_string()))
+}
+
+/// Colours of the series of a multi-line chart, in order.
+const SERIES_COLOURS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+/// One line per level of `series` (a strategy, most often) over `x`, wall ms on a log scale:
+/// the scaling view, where strategies differ by orders of magnitude.
+fn series_chart(reports: &[Report], x: Axis, series: Axis, path: &Path) -> Result<(), PlotError> {
+    let (min, max) = min_max(reports.iter().map(|r| r.wall_ms)).ok_or(PlotError::Empty)?;
+    let (xs, names) = (levels(reports, x), levels(reports, series));
+    let err = draw_err(path);
+    let root = SVGBackend::new(path, (360 + 70 * xs.len() as u32, 460)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let first = &reports[0];
+    let title = format!(
+        "wall ms (median, log scale), {} over {} f64",
+        first.function, first.n
+    );
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(
+            segments(xs.len()),
+            (min.max(1e-3) / 1.3..max * 1.3).log_scale().base(2.0),
+        )
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc(x.name())
+        .y_desc("wall ms")
+        .y_labels(8)
+        .y_label_formatter(&|v| super::table::fmt_ms(*v))
+        .x_labels(xs.len())
+        .x_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                xs.get(*i).cloned().unwrap_or_default()
+            }
+            SegmentValue::Last => String::new(),
+        })
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    for (k, name) in names.iter().enumerate() {
+        let colour = SERIES_COLOURS[k % SERIES_COLOURS.len()];
+        let points: Vec<_> = reports
+            .iter()
+            .filter(|r| series.label(r) == *name)
+            .filter_map(|r| {
+                let i = xs.iter().position(|l| *l == x.label(r))?;
+                Some((SegmentValue::CenterOf(i), r.wall_ms.max(1e-3)))
+            })
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
+            .map_err(|e| err(e.to_string()))?
+            .label(name.as_str())
+            .legend(move |(lx, ly)| {
+                PathElement::new(vec![(lx, ly), (lx + 18, ly)], colour.stroke_width(2))
+            });
+        chart
+            .draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 4, colour.filled())),
+            )
+            .map_err(|e| err(e.to_string()))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
         .map_err(|e| err(e.to_string()))?;
     root.present().map_err(|e| err(e.to_string()))
 }
@@ -340,6 +426,48 @@ mod tests {
             text.contains("> 15.0 <"),
             "each cell is labelled with its wall time"
         );
+    }
+
+    #[test]
+    fn a_sweep_over_strategies_draws_one_line_per_strategy() {
+        let mut reports = Vec::new();
+        for mode in ["split", "shm", "threads"] {
+            for w in [1usize, 2, 4] {
+                let mut r = super::super::tests::sample();
+                r.mode = mode.to_string();
+                r.workers = w;
+                r.wall_ms = 100.0 / w as f64;
+                reports.push(r);
+            }
+        }
+        let path = temp("series.svg");
+        plot_sweep(&reports, &[Axis::Mode, Axis::Workers], &path).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let text: String = svg.split_whitespace().collect::<Vec<_>>().join(" ");
+        for name in ["> split <", "> shm <", "> threads <", "> workers <"] {
+            assert!(text.contains(name), "legend and axis title {name}: {svg}");
+        }
+        for colour in &SERIES_COLOURS[..3] {
+            let stroke = format!(
+                "stroke=\"#{:02X}{:02X}{:02X}\"",
+                colour.0, colour.1, colour.2
+            );
+            let line = svg
+                .lines()
+                .find(|l| l.contains("<polyline") && l.contains(&stroke))
+                .unwrap_or_else(|| panic!("a line in {stroke}: {svg}"));
+            let points = line
+                .split("points=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_default();
+            assert_eq!(
+                points.split_whitespace().count(),
+                3,
+                "one point per worker count: {line}"
+            );
+        }
     }
 
     #[test]
