@@ -222,7 +222,8 @@ fn series_chart(reports: &[Report], x: Axis, series: Axis, path: &Path) -> Resul
         .y_label_area_size(64)
         .build_cartesian_2d(
             segments(xs.len()),
-            (min.max(1e-3) / 1.3..max * 1.3).log_scale().base(2.0),
+            // headroom above the data for the legend
+            (min.max(1e-3) / 1.3..max * 3.0).log_scale().base(2.0),
         )
         .map_err(|e| err(e.to_string()))?;
     chart
@@ -242,13 +243,25 @@ fn series_chart(reports: &[Report], x: Axis, series: Axis, path: &Path) -> Resul
         .map_err(|e| err(e.to_string()))?;
     for (k, name) in names.iter().enumerate() {
         let colour = SERIES_COLOURS[k % SERIES_COLOURS.len()];
-        let points: Vec<_> = reports
+        let mut points: Vec<(usize, f64)> = reports
             .iter()
             .filter(|r| series.label(r) == *name)
             .filter_map(|r| {
                 let i = xs.iter().position(|l| *l == x.label(r))?;
-                Some((SegmentValue::CenterOf(i), r.wall_ms.max(1e-3)))
+                Some((i, r.wall_ms.max(1e-3)))
             })
+            .collect();
+        // A strategy the parameter does not change (sequential over workers) is a reference:
+        // a flat line across the chart at the median of its runs.
+        if xs.len() > 1 && !points.is_empty() && points.iter().all(|p| p.0 == points[0].0) {
+            let mut walls: Vec<f64> = points.iter().map(|p| p.1).collect();
+            walls.sort_by(f64::total_cmp);
+            let median = walls[walls.len() / 2];
+            points = (0..xs.len()).map(|i| (i, median)).collect();
+        }
+        let points: Vec<_> = points
+            .into_iter()
+            .map(|(i, wall)| (SegmentValue::CenterOf(i), wall))
             .collect();
         chart
             .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
@@ -440,15 +453,26 @@ mod tests {
                 reports.push(r);
             }
         }
+        let mut sequential = super::super::tests::sample();
+        sequential.mode = "sequential".to_string();
+        sequential.workers = 1;
+        sequential.wall_ms = 50.0;
+        reports.push(sequential);
         let path = temp("series.svg");
         plot_sweep(&reports, &[Axis::Mode, Axis::Workers], &path).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         let text: String = svg.split_whitespace().collect::<Vec<_>>().join(" ");
-        for name in ["> split <", "> shm <", "> threads <", "> workers <"] {
+        for name in [
+            "> split <",
+            "> shm <",
+            "> threads <",
+            "> sequential <",
+            "> workers <",
+        ] {
             assert!(text.contains(name), "legend and axis title {name}: {svg}");
         }
-        for colour in &SERIES_COLOURS[..3] {
+        for colour in &SERIES_COLOURS[..4] {
             let stroke = format!(
                 "stroke=\"#{:02X}{:02X}{:02X}\"",
                 colour.0, colour.1, colour.2
@@ -465,7 +489,7 @@ mod tests {
             assert_eq!(
                 points.split_whitespace().count(),
                 3,
-                "one point per worker count: {line}"
+                "one point per worker count, the sequential reference drawn flat across: {line}"
             );
         }
     }
