@@ -58,6 +58,16 @@ fn levels(reports: &[Report], axis: Axis) -> Vec<String> {
     out
 }
 
+/// The label of a segment of a categorical axis.
+fn segment_label(levels: &[String], v: &SegmentValue<usize>) -> String {
+    match v {
+        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+            levels.get(*i).cloned().unwrap_or_default()
+        }
+        SegmentValue::Last => String::new(),
+    }
+}
+
 /// Green (fast) to red (slow), on a log scale between the fastest and slowest cell.
 fn heat(value: Millis, min: Millis, max: Millis) -> RGBColor {
     let t = if max > min {
@@ -94,12 +104,6 @@ fn heatmap(reports: &[Report], x: Axis, y: Axis, path: &Path) -> Result<(), Plot
         .y_label_area_size(64)
         .build_cartesian_2d(segments(xs.len()), segments(ys.len()))
         .map_err(|e| err(e.to_string()))?;
-    let label = |levels: &[String], v: &SegmentValue<usize>| match v {
-        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-            levels.get(*i).cloned().unwrap_or_default()
-        }
-        SegmentValue::Last => String::new(),
-    };
     chart
         .configure_mesh()
         .disable_mesh()
@@ -107,8 +111,8 @@ fn heatmap(reports: &[Report], x: Axis, y: Axis, path: &Path) -> Result<(), Plot
         .y_desc(y.name())
         .x_labels(xs.len())
         .y_labels(ys.len())
-        .x_label_formatter(&|v| label(&xs, v))
-        .y_label_formatter(&|v| label(&ys, v))
+        .x_label_formatter(&|v| segment_label(&xs, v))
+        .y_label_formatter(&|v| segment_label(&ys, v))
         .draw()
         .map_err(|e| err(e.to_string()))?;
     let cell = |r: &Report| {
@@ -163,12 +167,7 @@ fn line_chart(reports: &[Report], x: Option<Axis>, path: &Path) -> Result<(), Pl
         .x_desc(x.map_or("", Axis::name))
         .y_desc("wall ms")
         .x_labels(xs.len())
-        .x_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                xs.get(*i).cloned().unwrap_or_default()
-            }
-            SegmentValue::Last => String::new(),
-        })
+        .x_label_formatter(&|v| segment_label(&xs, v))
         .draw()
         .map_err(|e| err(e.to_string()))?;
     let points: Vec<_> = reports
@@ -233,12 +232,7 @@ fn series_chart(reports: &[Report], x: Axis, series: Axis, path: &Path) -> Resul
         .y_labels(8)
         .y_label_formatter(&|v| super::table::fmt_ms(*v))
         .x_labels(xs.len())
-        .x_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                xs.get(*i).cloned().unwrap_or_default()
-            }
-            SegmentValue::Last => String::new(),
-        })
+        .x_label_formatter(&|v| segment_label(&xs, v))
         .draw()
         .map_err(|e| err(e.to_string()))?;
     for (k, name) in names.iter().enumerate() {
