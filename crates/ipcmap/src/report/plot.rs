@@ -58,6 +58,15 @@ fn levels(reports: &[Report], axis: Axis) -> Vec<String> {
     out
 }
 
+/// " (--work K)" in a title when the work factor is above 1.
+fn work_suffix(work: u32) -> String {
+    if work > 1 {
+        format!(" (--work {work})")
+    } else {
+        String::new()
+    }
+}
+
 /// The label of a segment of a categorical axis.
 fn segment_label(levels: &[String], v: &SegmentValue<usize>) -> String {
     match v {
@@ -94,8 +103,12 @@ fn heatmap(reports: &[Report], x: Axis, y: Axis, path: &Path) -> Result<(), Plot
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let first = &reports[0];
     let title = format!(
-        "{} wall ms (median), {} over {} f64, {} workers",
-        first.mode, first.function, first.n, first.workers
+        "{} wall ms (median), {}{} over {} f64, {} workers",
+        first.mode,
+        first.function,
+        work_suffix(first.work),
+        first.n,
+        first.workers
     );
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
@@ -211,8 +224,10 @@ fn series_chart(reports: &[Report], x: Axis, series: Axis, path: &Path) -> Resul
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let first = &reports[0];
     let title = format!(
-        "wall ms (median, log scale), {} over {} f64",
-        first.function, first.n
+        "wall ms (median, log scale), {}{} over {} f64",
+        first.function,
+        work_suffix(first.work),
+        first.n
     );
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
@@ -444,6 +459,7 @@ mod tests {
                 r.mode = mode.to_string();
                 r.workers = w;
                 r.wall_ms = 100.0 / w as f64;
+                r.work = 64;
                 reports.push(r);
             }
         }
@@ -457,6 +473,10 @@ mod tests {
         let svg = std::fs::read_to_string(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         let text: String = svg.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            text.contains("(--work 64)"),
+            "the title says the work factor: {svg}"
+        );
         for name in [
             "> split <",
             "> shm <",
