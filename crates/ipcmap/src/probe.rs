@@ -146,16 +146,19 @@ fn echo(
         Some(u64::from_le_bytes(stats.get(..8)?.try_into().ok()?))
     });
     let message = vec![0x5A; bytes];
+    // The length of the next echoed message, in order.
+    let next_reply = || {
+        credits
+            .recv()
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
+            .map_err(channel_err("echo reply"))
+    };
     let start = Instant::now();
     let (mut received, mut send_ns) = (0, 0u64);
     for i in 0..messages {
         if i >= DEPTH {
-            let len = credits
-                .recv()
-                .map_err(|e| e.to_string())
-                .and_then(|r| r)
-                .map_err(channel_err("echo reply"))?;
-            received += len;
+            received += next_reply()?;
         }
         let t = Instant::now();
         sender
@@ -165,12 +168,7 @@ fn echo(
         send_ns += t.elapsed().as_nanos() as u64;
     }
     for _ in messages.saturating_sub(DEPTH)..messages {
-        let len = credits
-            .recv()
-            .map_err(|e| e.to_string())
-            .and_then(|r| r)
-            .map_err(channel_err("echo reply"))?;
-        received += len;
+        received += next_reply()?;
     }
     let wall = start.elapsed();
     if received != bytes * messages {
