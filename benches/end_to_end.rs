@@ -53,8 +53,8 @@ fn main() {
             modes: Mode::ALL.to_vec(),
             workers: Some(workers),
             n,
-            repeat,
-            warmup,
+            repeat: Some(repeat),
+            warmup: Some(warmup),
             worker_bin: Some(worker_bin.clone()),
             ..RunRequest::default()
         };
@@ -65,7 +65,7 @@ fn main() {
                 std::process::exit(2);
             }
         };
-        match session.run(&config, |_, _, _| {}) {
+        match session.run(&config, |_, _| {}) {
             Ok(r) => {
                 print!("{}", render_table(&r));
                 reports.extend(r);

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Side by side: the tutorial's Python programs and ipcmap, same n, same workers, same machine.
 
-    python3 scripts/compare.py --workers 2,4 --n 10000000 [--slow] [--out target/compare]
+    python3 scripts/compare.py --workers 2,4 --n 10000000 [--rounds 3] [--slow] [--out target/compare]
 
-Builds the workspace (release), runs scripts/tutorial.py (which sets up its own numpy) and the
-coordinator for each experiment, and writes to --out:
-- compare.md: experiment, the tutorial's published seconds, Python here, ipcmap here, ratio;
+Builds the workspace (release), then runs scripts/tutorial.py (which sets up its own numpy) and
+the coordinator for each experiment interleaved, round after round, both sides warmed up
+(scripts/measure.py), and writes to --out:
+- compare.md: experiment, the tutorial's published seconds, Python here and ipcmap here (median ±
+  MAD), Python / ipcmap with a 95% bootstrap interval;
 - python.jsonl and ipcmap.jsonl: every run's record;
 - phases-W.svg: where ipcmap's time goes, phase by phase, per strategy (coordinator --plot).
 The per-item Python programs take tens of seconds each and run only with --slow.
@@ -20,6 +22,8 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+from measure import figure, interleave, json_lines, ratio
 
 ROOT = Path(__file__).resolve().parent.parent
 COORDINATOR = ROOT / "target" / "release" / "coordinator"
@@ -36,11 +40,6 @@ EXPERIMENTS = [
 SLOW = {"item_default", "item_1000"}
 
 
-def run_json_lines(cmd):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
-    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
-
-
 def cpu_model():
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -55,7 +54,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--workers", default="2,4", help="comma-separated worker counts")
     p.add_argument("--n", type=int, default=10_000_000)
-    p.add_argument("--repeat", type=int, default=3, help="runs of each fast experiment (median reported)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each makes 2 measured runs a side")
     p.add_argument("--slow", action="store_true", help="also run Python's per-item programs (tens of seconds each)")
     p.add_argument("--out", default=str(ROOT / "target" / "compare"))
     p.add_argument("--no-build", action="store_true")
@@ -70,38 +69,61 @@ def main():
     python_rows, ipcmap_rows = [], []
     sections = []
     for w in workers:
-        py = run_json_lines([sys.executable, str(ROOT / "scripts" / "tutorial.py"), "--workers", str(w),
-                             "--n", str(args.n), "--repeat", str(args.repeat)])
-        if args.slow:
-            py += run_json_lines([sys.executable, str(ROOT / "scripts" / "tutorial.py"), "--workers", str(w),
-                                  "--n", str(args.n), "--slow", "--only", ",".join(sorted(SLOW))])
-        python_rows += py
+        def ipcmap(name, flags):
+            def measure():
+                rec = json_lines([str(COORDINATOR), *flags, "--workers", str(w), "--n", str(args.n),
+                                  "--repeat", "2", "--warmup", "1", "--format", "json"], ROOT)[0]
+                rec["experiment"] = name
+                ipcmap_rows.append(rec)
+                return rec["runs_ms"]
+            return measure
+
+        def python(name):
+            def measure():
+                recs = json_lines([sys.executable, str(ROOT / "scripts" / "tutorial.py"), "--workers", str(w),
+                                   "--n", str(args.n), "--only", name, "--repeat", "3"], ROOT)
+                python_rows.extend(recs)
+                return [r["wall_ms"] for r in recs[1:]]  # the first is the warm-up
+            return measure
+
+        measurements = {}
+        for name, _, _, flags in EXPERIMENTS:
+            if name not in SLOW:
+                measurements[("python", name)] = python(name)
+            measurements[("ipcmap", name)] = ipcmap(name, flags)
+        samples = interleave(measurements, args.rounds)
+        if args.slow:  # one cold run each: the tutorial's own timing, tens of seconds
+            for name in sorted(SLOW):
+                recs = json_lines([sys.executable, str(ROOT / "scripts" / "tutorial.py"), "--workers", str(w),
+                                   "--n", str(args.n), "--slow", "--only", name], ROOT)
+                python_rows.extend(recs)
+                samples[("python", name)] = [r["wall_ms"] for r in recs]
         lines = [
             f"### {w} workers, n = {args.n:,}",
             "",
-            "| experiment | tutorial (published, 4 workers) | Python here | ipcmap here | Python / ipcmap |",
+            "| experiment | tutorial (published, 4 workers) | Python here | ipcmap here | Python / ipcmap (95% interval) |",
             "|---|---:|---:|---:|---:|",
         ]
-        for name, what, published, flags in EXPERIMENTS:
-            rec = run_json_lines([str(COORDINATOR), *flags, "--workers", str(w), "--n", str(args.n),
-                                  "--repeat", str(args.repeat), "--format", "json"])[0]
-            rec["experiment"] = name
-            ipcmap_rows.append(rec)
-            walls = [r["wall_ms"] for r in py if r["experiment"] == name]
-            py_s = statistics.median(walls) / 1e3 if walls else None
-            ip_s = rec["wall_ms"] / 1e3
-            cell = lambda s: f"{s:.3f} s" if s is not None else "not run"  # noqa: E731
-            ratio = f"{py_s / ip_s:.1f}x" if py_s is not None and ip_s > 0 else "–"
-            lines.append(f"| `{what}` | {cell(published)} | {cell(py_s)} | {cell(ip_s)} | {ratio} |")
+        for name, what, published, _ in EXPERIMENTS:
+            py, ip = samples.get(("python", name)), samples[("ipcmap", name)]
+            pub = f"{published * 1e3:.0f} ms" if published is not None else "–"
+            if py:
+                value, low, high = ratio(py, ip)
+                interval = f" ({low:.1f}–{high:.1f})" if low is not None else " (1 cold Python run)"
+                cells = (figure(py), f"{value:.1f}x{interval}")
+            else:
+                cells = ("not run", "–")
+            lines.append(f"| `{what}` | {pub} | {cells[0]} | {figure(ip)} | {cells[1]} |")
         subprocess.run([str(COORDINATOR), "--mode", "all", "--workers", str(w), "--n", str(args.n),
-                        "--repeat", str(args.repeat), "--plot", str(out / f"phases-{w}.svg")],
+                        "--plot", str(out / f"phases-{w}.svg")],
                        check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         sections.append("\n".join(lines))
 
     header = (
         f"Measured {datetime.date.today().isoformat()} on {cpu_model()}, {os.cpu_count()} cores; "
         f"Python {platform.python_version()} with numpy, ipcmap release build, codec bincode; "
-        f"medians of {args.repeat} runs (per-item Python programs: 1 run)."
+        f"{args.rounds} interleaved rounds, each invocation warmed up; medians ± MAD "
+        "(per-item Python programs: 1 cold run)."
     )
     (out / "compare.md").write_text(header + "\n\n" + "\n\n".join(sections) + "\n")
     (out / "python.jsonl").write_text("".join(json.dumps(r) + "\n" for r in python_rows))

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """The performance targets, measured in one go on this machine, each ratio next to its target.
 
-    python3 scripts/targets.py [--n 10000000] [--workers 2] [--repeat 5] [--no-slow] [--out target/targets]
+    python3 scripts/targets.py [--n 10000000] [--workers 2] [--rounds 4] [--no-slow] [--out target/targets]
 
 Runs the Python reference (scripts/tutorial.py, which sets up its own numpy), the coordinator's
-strategies, and the raw ipc-channel probes (`coordinator probe`), then prints a Markdown table:
-ratio, target, measured, met or missed (and by how much). Writes the table and every raw record
-to --out. `--no-slow` skips Python's per-item pool.map (about 40 s at n = 10M).
+strategies, and the raw ipc-channel probes (`coordinator probe`) interleaved, round after round
+(scripts/measure.py: each invocation warms up first, every figure is a median with its spread,
+every ratio has a 95% bootstrap interval), then prints a Markdown table: ratio, target,
+measured, met or missed (and by how much). Writes the table and every raw sample to --out.
+`--no-slow` skips Python's per-item pool.map (about 40 s at n = 10M, one run).
 """
 
 import argparse
@@ -14,18 +16,14 @@ import datetime
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 
+from measure import figure, interleave, json_lines, ratio
+
 ROOT = Path(__file__).resolve().parent.parent
 COORDINATOR = ROOT / "target" / "release" / "coordinator"
-
-
-def lines(cmd):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
-    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
 def cpu_model():
@@ -39,86 +37,114 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=10_000_000)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=4, help="rounds of interleaved measurement")
     p.add_argument("--no-slow", action="store_true")
     p.add_argument("--out", default=str(ROOT / "target" / "targets"))
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], check=True, cwd=ROOT)
-    n, w, rep = str(args.n), str(args.workers), str(args.repeat)
+    n, w = str(args.n), str(args.workers)
     records = {}
 
-    def ipcmap(name, *flags, n=n):
-        r = lines([str(COORDINATOR), *flags, "--n", n, "--repeat", rep, "--warmup", "1", "--format", "json"])
-        records[name] = r
-        return r[0] if len(r) == 1 else r
+    def ipcmap(name, field, *flags, n=n):
+        """Two measured runs after one warm-up per invocation; samples of `field`."""
+        def measure():
+            r = json_lines([str(COORDINATOR), *flags, "--n", n, "--repeat", "2", "--warmup", "1",
+                            "--format", "json"], ROOT)[0]
+            records.setdefault(name, []).append(r)
+            return r["runs_ms"] if field == "wall_ms" else [r[field]]
+        return name, measure
 
-    def python(name, *flags):
-        r = lines([sys.executable, str(ROOT / "scripts" / "tutorial.py"), "--n", n, *flags])
-        records[name] = r
-        return statistics.median(x["wall_ms"] for x in r)
+    def python(name, *flags, warm=True):
+        """The tutorial's program twice in one process, the first a warm-up (unless warm=False)."""
+        def measure():
+            r = json_lines([sys.executable, str(ROOT / "scripts" / "tutorial.py"), "--n", n, *flags,
+                            "--repeat", "2" if warm else "1"], ROOT)
+            records.setdefault(name, []).extend(r)
+            return [x["wall_ms"] for x in r[1:] if warm] or [x["wall_ms"] for x in r]
+        return name, measure
 
-    numpy_seq = python("python_sequential", "--only", "sequential", "--repeat", rep)
-    py_split = python("python_split", "--only", "split_64", "--workers", w, "--repeat", "3")
-    py_item = None if args.no_slow else python("python_item", "--only", "item_default", "--slow", "--workers", w)
+    def probe():
+        r = json_lines([str(COORDINATOR), "probe", "--workers", w, "--bytes", str(args.n // 64 * 8),
+                        "--format", "json"], ROOT)[0]
+        records.setdefault("probe", []).append(r)
+        return [r]
 
-    seq = ipcmap("sequential", "--mode", "sequential")
-    shm = ipcmap("shm", "--mode", "shm", "--workers", w)
-    threads = ipcmap("threads", "--mode", "threads", "--workers", w)
-    split_raw = ipcmap("split_raw", "--mode", "split", "--codec", "raw", "--workers", w)
-    split = ipcmap("split", "--mode", "split", "--workers", w)
-    item = ipcmap("item", "--mode", "item", "--workers", w)
-    item1 = ipcmap("item_chunk1", "--mode", "item", "--chunksize", "1", "--codec", "raw", "--workers", w, n="200000")
-    shm64 = ipcmap("shm_work64", "--mode", "shm", "--work", "64", "--workers", w)
-    threads64 = ipcmap("threads_work64", "--mode", "threads", "--work", "64", "--workers", w)
-    shm_warm = ipcmap("shm_warm", "--mode", "shm", "--workers", w, "--reuse-buffers")
-    threads_warm = ipcmap("threads_warm", "--mode", "threads", "--workers", w, "--reuse-buffers")
-    rss_split = ipcmap("rss_split", "--mode", "split", "--workers", w, "--no-verify")
-    rss_shm = ipcmap("rss_shm", "--mode", "shm", "--workers", w, "--no-verify")
-    probe = lines([str(COORDINATOR), "probe", "--workers", w, "--bytes", str(args.n // 64 * 8), "--format", "json"])[0]
-    records["probe"] = [probe]
-    data_mb = args.n * 8 / 1e6
+    measurements = dict([
+        python("numpy", "--only", "sequential"),
+        python("python_split", "--only", "split_64", "--workers", w),
+        ipcmap("sequential", "wall_ms", "--mode", "sequential"),
+        ipcmap("shm", "wall_ms", "--mode", "shm", "--workers", w),
+        ipcmap("threads", "wall_ms", "--mode", "threads", "--workers", w),
+        ipcmap("split_raw_gbps", "channel_gbps", "--mode", "split", "--codec", "raw", "--workers", w),
+        ipcmap("split", "wall_ms", "--mode", "split", "--workers", w),
+        ipcmap("item", "wall_ms", "--mode", "item", "--workers", w),
+        ipcmap("item1_us", "us_per_message", "--mode", "item", "--chunksize", "1", "--codec", "raw",
+               "--workers", w, n="200000"),
+        ipcmap("shm64_speedup", "speedup", "--mode", "shm", "--work", "64", "--workers", w),
+        ipcmap("threads64_speedup", "speedup", "--mode", "threads", "--work", "64", "--workers", w),
+        ipcmap("shm_warm", "wall_ms", "--mode", "shm", "--workers", w, "--reuse-buffers"),
+        ipcmap("threads_warm", "wall_ms", "--mode", "threads", "--workers", w, "--reuse-buffers"),
+        ipcmap("rss_split", "coordinator_peak_rss_mb", "--mode", "split", "--workers", w, "--no-verify"),
+        ipcmap("rss_shm", "coordinator_peak_rss_mb", "--mode", "shm", "--workers", w, "--no-verify"),
+        ("probe", probe),
+    ])
+    raw = interleave(measurements, args.rounds)
+    probes = raw.pop("probe")
+    raw["echo_gbps"] = [p["echo_gbps"] for p in probes]
+    raw["echo8_us"] = [p["echo8_us_per_message"] for p in probes]
+    py_item = None
+    if not args.no_slow:  # one cold run: the tutorial's own timing, tens of seconds
+        _, slow = python("python_item", "--only", "item_default", "--slow", "--workers", w, warm=False)
+        py_item = slow()
+    data_mb = [args.n * 8 / 1e6] * 3
+    one = [1.0] * 3
 
-    # (ratio, target, measured, "<=" or ">=")
+    # (ratio, target, numerator samples, denominator samples, "<=" or ">=")
     rows = [
-        ("ipcmap sequential / numpy `exp(rand(n))`", 1.0, seq["wall_ms"] / numpy_seq, "<="),
-        (f"ipcmap shm, {w} workers / numpy sequential", 0.8, shm["wall_ms"] / numpy_seq, "<="),
-        ("ipcmap shm / ipcmap threads, same workers", 1.15, shm["wall_ms"] / threads["wall_ms"], "<="),
-        (f"warm (`--reuse-buffers`): ipcmap shm, {w} workers / numpy sequential", 0.8, shm_warm["wall_ms"] / numpy_seq, "<="),
-        ("warm (`--reuse-buffers`): ipcmap shm / ipcmap threads", 1.15, shm_warm["wall_ms"] / threads_warm["wall_ms"], "<="),
-        ("ipcmap split (64 parts, raw) channel GB/s / raw echo GB/s", 0.8, split_raw["channel_gbps"] / probe["echo_gbps"], ">="),
-        ("ipcmap item `--chunksize 1` µs per message / raw 8-byte echo", 1.5, item1["us_per_message"] / probe["echo8_us_per_message"], "<="),
-        ("Python `split(data, 64)` / ipcmap split, same workers", 4.0, py_split / split["wall_ms"], ">="),
-        ("Python `pool.map` default chunksize / ipcmap item default chunksize", 50.0,
-         None if py_item is None else py_item / item["wall_ms"], ">="),
-        (f"ipcmap shm `--work 64`, {w} workers: speedup over sequential", 1.8, shm64["speedup"], ">="),
-        (f"ipcmap threads `--work 64`, {w} workers: speedup over sequential", 1.8, threads64["speedup"], ">="),
-        ("coordinator peak RSS / data size, split", 2.5, rss_split["coordinator_peak_rss_mb"] / data_mb, "<="),
-        ("coordinator peak RSS / data size, shm", 2.2, rss_shm["coordinator_peak_rss_mb"] / data_mb, "<="),
+        ("ipcmap sequential / numpy `exp(rand(n))`", 1.0, raw["sequential"], raw["numpy"], "<="),
+        (f"ipcmap shm, {w} workers / numpy sequential", 0.8, raw["shm"], raw["numpy"], "<="),
+        ("ipcmap shm / ipcmap threads, same workers", 1.15, raw["shm"], raw["threads"], "<="),
+        (f"warm (`--reuse-buffers`): ipcmap shm, {w} workers / numpy sequential", 0.8, raw["shm_warm"], raw["numpy"], "<="),
+        ("warm (`--reuse-buffers`): ipcmap shm / ipcmap threads", 1.15, raw["shm_warm"], raw["threads_warm"], "<="),
+        ("ipcmap split (64 parts, raw) channel GB/s / raw echo GB/s", 0.8, raw["split_raw_gbps"], raw["echo_gbps"], ">="),
+        ("ipcmap item `--chunksize 1` µs per message / raw 8-byte echo", 1.5, raw["item1_us"], raw["echo8_us"], "<="),
+        ("Python `split(data, 64)` / ipcmap split, same workers", 4.0, raw["python_split"], raw["split"], ">="),
+        ("Python `pool.map` default chunksize (1 cold run) / ipcmap item default chunksize", 50.0, py_item, raw["item"], ">="),
+        (f"ipcmap shm `--work 64`, {w} workers: speedup over sequential", 1.8, raw["shm64_speedup"], one, ">="),
+        (f"ipcmap threads `--work 64`, {w} workers: speedup over sequential", 1.8, raw["threads64_speedup"], one, ">="),
+        ("coordinator peak RSS / data size, split", 2.5, raw["rss_split"], data_mb, "<="),
+        ("coordinator peak RSS / data size, shm", 2.2, raw["rss_shm"], data_mb, "<="),
     ]
+    seq_isa = records["sequential"][0].get("kernel_isa")
     table = [
         f"Measured {datetime.date.today().isoformat()} on {cpu_model()}, {os.cpu_count()} cores, "
-        f"n = {args.n:,}, exp, medians of {args.repeat} runs after 1 warm-up (kernel: {seq.get('kernel_isa')}).",
+        f"n = {args.n:,}, exp, kernel {seq_isa}: {args.rounds} interleaved rounds of every measurement, "
+        "each ipcmap invocation 1 warm-up + 2 measured runs, each Python one 1 warm-up + 1 measured run; "
+        "medians ± MAD, ratios of medians with 95% bootstrap intervals.",
         "",
-        f"Floors: numpy `exp(rand(n))` {numpy_seq:.1f} ms; raw echo {probe['echo_gbps']:.2f} GB/s "
-        f"({probe['echo_message_bytes']:,}-byte messages); 8-byte echo {probe['echo8_us_per_message']:.2f} µs per message; "
-        f"spawn-and-hello of {probe['workers']} workers {probe['spawn_hello_ms']:.2f} ms.",
+        f"Floors: numpy `exp(rand(n))` {figure(raw['numpy'])}; raw echo {figure(raw['echo_gbps'], 'GB/s', 2)} "
+        f"({probes[0]['echo_message_bytes']:,}-byte messages); 8-byte echo {figure(raw['echo8_us'], 'µs', 2)} "
+        f"per message; spawn-and-hello of {probes[0]['workers']} workers "
+        f"{figure([p['spawn_hello_ms'] for p in probes], 'ms', 2)}.",
         "",
-        "| ratio (same run) | target | measured | |",
-        "|---|---:|---:|---|",
+        "| ratio (interleaved) | target | measured | 95% interval | |",
+        "|---|---:|---:|---:|---|",
     ]
-    for name, target, value, op in rows:
-        if value is None:
-            table.append(f"| {name} | {op} {target:g} | not run | skipped (--no-slow) |")
+    for name, target, num, den, op in rows:
+        if num is None:
+            table.append(f"| {name} | {op} {target:g} | not run | | skipped (--no-slow) |")
             continue
+        value, low, high = ratio(num, den)
         met = value <= target if op == "<=" else value >= target
         verdict = "met" if met else (
             f"missed by {value / target - 1:.0%}" if op == "<=" else f"missed by {1 - value / target:.0%}")
-        table.append(f"| {name} | {op} {target:g} | {value:.2f} | {verdict} |")
+        interval = "–" if low is None else f"{low:.2f}–{high:.2f}"
+        table.append(f"| {name} | {op} {target:g} | {value:.2f} | {interval} | {verdict} |")
     text = "\n".join(table) + "\n"
     (out / "targets.md").write_text(text)
-    (out / "records.json").write_text(json.dumps(records, indent=1))
+    (out / "records.json").write_text(json.dumps({"samples": raw, "records": records}, indent=1))
     print(text)
 
 

@@ -101,12 +101,20 @@ pub struct CommonArgs {
     /// Seed of the random input (fixed by default, so two runs see the same data).
     #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
-    /// Measured runs per strategy; the report gives min, median and max.
-    #[arg(long, default_value_t = 1, value_parser = parse_count)]
-    pub repeat: usize,
-    /// Unmeasured warm-up runs before the measured ones.
-    #[arg(long, default_value_t = 0, value_parser = parse_count)]
-    pub warmup: usize,
+    /// Measured runs per strategy, exactly [default: at least 5, more until 0.5 s of runs,
+    /// at most 10]. The report gives every run, the median, the spread and min/max.
+    #[arg(long, value_parser = parse_count)]
+    pub repeat: Option<usize>,
+    /// Unmeasured warm-up runs before the measured ones [default: 1].
+    #[arg(long, value_parser = parse_count)]
+    pub warmup: Option<usize>,
+    /// The tutorial's own timing: one measured run, no warm-up, fresh memory
+    /// (= --repeat 1 --warmup 0). One cold sample: no interval, no verdict.
+    #[arg(long, conflicts_with_all = ["repeat", "warmup"])]
+    pub cold: bool,
+    /// Run each strategy's runs one after another (AAA BBB) instead of round-robin (A B, A B).
+    #[arg(long)]
+    pub no_interleave: bool,
     /// The worker executable [default: $IPCMAP_WORKER, else `worker` next to this executable].
     #[arg(long)]
     pub worker_bin: Option<PathBuf>,
@@ -260,10 +268,16 @@ impl CommonArgs {
         {
             return Err("--handshake-timeout must be a number of seconds above 0".into());
         }
+        let (repeat, warmup) = if self.cold {
+            (Some(1), Some(0))
+        } else {
+            (self.repeat, self.warmup)
+        };
         Ok(RunRequest {
             seed: self.seed,
-            repeat: self.repeat,
-            warmup: self.warmup,
+            repeat,
+            warmup,
+            interleave: !self.no_interleave,
             worker_bin: self.worker_bin.clone(),
             verify: !self.no_verify,
             reuse_buffers: self.reuse_buffers,

@@ -12,7 +12,7 @@ use ipcmap::config::RunConfig;
 use ipcmap::engine::Session;
 use ipcmap::error::RunError;
 use ipcmap::report::{
-    plot_phases, plot_sweep, render_sweep_summary, render_table, write_csv, write_json, Report,
+    plot_phases, plot_sweep, render_sweep_summary, render_table, write_csv, write_json,
 };
 use ipcmap::sweep::Axis;
 use std::io::Write;
@@ -130,36 +130,28 @@ fn check_output(path: Option<&Path>, flag: &str) -> Result<(), String> {
 }
 
 fn execute(plan: &Plan<'_>) -> anyhow::Result<()> {
+    // An upper bound: auto plans may stop before their maximum.
     let total: usize = plan
         .configs
         .iter()
-        .map(|c| c.modes.len() * (c.warmup + c.repeat))
+        .map(|c| c.modes.len() * (c.warmup + c.runs.max()))
         .sum();
     // indicatif draws nothing when stderr is not a terminal.
     let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} {pos}/{len} runs [{elapsed_precise}, eta {eta}] {msg}",
+            "{spinner} {pos}/{len} runs at most [{elapsed_precise}] {msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut session = Session::new();
-    let mut reports: Vec<Report> = Vec::new();
-    for config in &plan.configs {
-        let mut done_in_config = 0;
-        let result = session.run(config, |mode, i, _| {
-            bar.set_message(format!(
-                "{mode} (n={}, {} workers)",
-                config.n, config.workers
-            ));
-            if i > 0 || done_in_config > 0 {
-                bar.inc(1);
-            }
-            done_in_config += 1;
-        });
+    let reports = session.run_all(&plan.configs, |config, mode| {
+        bar.set_message(format!(
+            "{mode} (n={}, {} workers)",
+            config.n, config.workers
+        ));
         bar.inc(1);
-        reports.extend(result?);
-    }
+    })?;
     bar.finish_and_clear();
 
     if let Some(path) = plan.csv {
@@ -190,6 +182,14 @@ fn execute(plan: &Plan<'_>) -> anyhow::Result<()> {
         Format::Csv => write_csv(&reports, &mut stdout)?,
     }
     stdout.flush()?;
+    // After the report, like hyperfine: one line each, never a change of exit status.
+    let mut warned = Vec::new();
+    for w in reports.iter().flat_map(|r| &r.warnings) {
+        if !warned.contains(&w) {
+            eprintln!("warning: {w}");
+            warned.push(w);
+        }
+    }
     Ok(())
 }
 

@@ -5,9 +5,11 @@ mod common;
 use common::{run_json, run_with};
 use std::time::Duration;
 
+/// One run (`--cold`): every run of a faulty worker fails the same way, and these tests count
+/// the failures of one.
 fn faulty(args: &[&str], fault: &str) -> common::Run {
     let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
+    all.extend(["--cold", "--format", "json"]);
     run_with(&all, &[("IPCMAP_FAULT", fault)], Duration::from_secs(60))
 }
 
@@ -120,6 +122,7 @@ fn a_worker_killed_by_a_signal_is_reported_with_the_signal() {
         "2",
         "--n",
         "10000",
+        "--cold",
         "--format",
         "json",
     ])

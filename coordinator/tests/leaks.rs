@@ -46,13 +46,14 @@ fn run(repeat: usize, fault: Option<&str>) {
         workers: Some(2),
         n: 2000,
         splits: Some(8),
-        repeat,
+        repeat: Some(repeat),
+        warmup: Some(0),
         worker_bin: Some(worker_bin()),
         ..RunRequest::default()
     }
     .validate()
     .expect("valid request");
-    let reports = ipcmap::engine::run(&cfg, |_, _, _| {}).expect("runs succeed");
+    let reports = ipcmap::engine::run(&cfg, |_, _| {}).expect("runs succeed");
     assert!(reports.iter().all(|r| r.verified == Some(true)));
 }
 

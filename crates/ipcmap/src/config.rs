@@ -20,6 +20,78 @@ pub const DEFAULT_SPLITS: usize = 64;
 pub const DEFAULT_SEED: u64 = 1;
 /// The most workers a run may start.
 pub const MAX_WORKERS: usize = 512;
+/// The most measured runs a configuration may ask for (`--repeat`).
+pub const MAX_REPEAT: usize = 10_000;
+/// The most warm-up runs a configuration may ask for (`--warmup`).
+pub const MAX_WARMUP: usize = 1_000;
+/// The largest work factor (`--work`).
+pub const MAX_WORK: u32 = 1_000_000;
+/// Warm-up runs when `--warmup` is not given: one, so that no measured run is the first
+/// touch of fresh memory or a cold page cache.
+pub const DEFAULT_WARMUP: usize = 1;
+/// The measured runs when `--repeat` is not given, in hyperfine's shape: at least
+/// [`AutoRuns::min`] runs, more until [`AutoRuns::min_time`] of measured wall time has
+/// passed, never more than [`AutoRuns::max`].
+///
+/// Seven runs at least: with five, one stalled run (this machine's first touch of fresh memory
+/// can take 200 ms) lands in the bootstrap's resampled median about one time in twenty and
+/// stretches the speedup interval past 1; with seven, about one time in a hundred.
+pub const AUTO_RUNS: AutoRuns = AutoRuns {
+    min: 7,
+    max: 15,
+    min_time: Duration::from_millis(500),
+};
+
+/// Measured runs decided as the runs go: a minimum count and a minimum time, bounded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AutoRuns {
+    /// Fewest measured runs.
+    pub min: usize,
+    /// Most measured runs.
+    pub max: usize,
+    /// Measured wall time, summed over runs, to reach before stopping (between min and max).
+    pub min_time: Duration,
+}
+
+/// How many measured runs each configuration gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runs {
+    /// Exactly this many (`--repeat N`).
+    Exact(usize),
+    /// Decided by the measured time ([`AUTO_RUNS`]).
+    Auto(AutoRuns),
+}
+
+impl Runs {
+    /// True while a configuration with `done` measured runs totalling `measured` wants another.
+    pub fn wants_more(&self, done: usize, measured: Duration) -> bool {
+        match *self {
+            Runs::Exact(n) => done < n,
+            Runs::Auto(a) => done < a.min || (done < a.max && measured < a.min_time),
+        }
+    }
+
+    /// The most runs this plan can make.
+    pub fn max(&self) -> usize {
+        match *self {
+            Runs::Exact(n) => n,
+            Runs::Auto(a) => a.max,
+        }
+    }
+
+    /// "5–10 (until 0.5 s)" or "3".
+    pub fn describe(&self) -> String {
+        match *self {
+            Runs::Exact(n) => n.to_string(),
+            Runs::Auto(a) => format!(
+                "{}–{} (until {} s of runs)",
+                a.min,
+                a.max,
+                a.min_time.as_secs_f64()
+            ),
+        }
+    }
+}
 
 /// What the user asked for, before validation.
 #[derive(Clone, Debug)]
@@ -42,10 +114,12 @@ pub struct RunRequest {
     pub codec: CodecKind,
     /// Data seed.
     pub seed: u64,
-    /// Measured runs.
-    pub repeat: usize,
-    /// Unmeasured warm-up runs.
-    pub warmup: usize,
+    /// Measured runs; `None` = decided by time ([`AUTO_RUNS`]).
+    pub repeat: Option<usize>,
+    /// Unmeasured warm-up runs; `None` = [`DEFAULT_WARMUP`].
+    pub warmup: Option<usize>,
+    /// Run configurations round-robin (A B C, A B C) rather than one after another.
+    pub interleave: bool,
     /// Worker executable; `None` = `$IPCMAP_WORKER` or next to this executable.
     pub worker_bin: Option<PathBuf>,
     /// Check every result against the sequential one.
@@ -70,8 +144,9 @@ impl Default for RunRequest {
             chunksize: None,
             codec: CodecKind::Bincode,
             seed: DEFAULT_SEED,
-            repeat: 1,
-            warmup: 0,
+            repeat: None,
+            warmup: None,
+            interleave: true,
             worker_bin: None,
             verify: true,
             reuse_buffers: false,
@@ -105,6 +180,13 @@ pub enum ConfigError {
     /// `--repeat 0`.
     #[error("--repeat must be at least 1")]
     NoRepeat,
+    /// A count above its documented bound.
+    #[error("{flag} {value} is more than the limit of {limit}")]
+    TooMany {
+        flag: &'static str,
+        value: u64,
+        limit: u64,
+    },
     /// No mode.
     #[error("--mode names no strategy")]
     NoMode,
@@ -145,9 +227,11 @@ pub struct RunConfig {
     /// Data seed.
     pub seed: u64,
     /// Measured runs.
-    pub repeat: usize,
+    pub runs: Runs,
     /// Warm-up runs.
     pub warmup: usize,
+    /// Run configurations round-robin.
+    pub interleave: bool,
     /// Worker executable (resolved when a process mode runs).
     pub worker_bin: Option<PathBuf>,
     /// Check results.
@@ -187,8 +271,27 @@ impl RunRequest {
         if self.chunksize == Some(0) {
             return Err(ConfigError::NoChunksize);
         }
-        if self.repeat == 0 {
+        if self.repeat == Some(0) {
             return Err(ConfigError::NoRepeat);
+        }
+        let too_many = |flag, value: u64, limit: u64| {
+            (value > limit).then_some(ConfigError::TooMany { flag, value, limit })
+        };
+        if let Some(e) = too_many(
+            "--repeat",
+            self.repeat.unwrap_or(0) as u64,
+            MAX_REPEAT as u64,
+        )
+        .or_else(|| {
+            too_many(
+                "--warmup",
+                self.warmup.unwrap_or(0) as u64,
+                MAX_WARMUP as u64,
+            )
+        })
+        .or_else(|| too_many("--work", self.work.into(), MAX_WORK.into()))
+        {
+            return Err(e);
         }
         if self.work == 0 {
             return Err(ConfigError::NoWork);
@@ -212,8 +315,9 @@ impl RunRequest {
             chunksize: self.chunksize,
             codec: self.codec,
             seed: self.seed,
-            repeat: self.repeat,
-            warmup: self.warmup,
+            runs: self.repeat.map_or(Runs::Auto(AUTO_RUNS), Runs::Exact),
+            warmup: self.warmup.unwrap_or(DEFAULT_WARMUP),
+            interleave: self.interleave,
             worker_bin,
             verify: self.verify,
             reuse_buffers: self.reuse_buffers,
@@ -336,7 +440,19 @@ mod tests {
                 ..threads_only()
             },
             RunRequest {
-                repeat: 0,
+                repeat: Some(0),
+                ..threads_only()
+            },
+            RunRequest {
+                repeat: Some(usize::MAX),
+                ..threads_only()
+            },
+            RunRequest {
+                warmup: Some(usize::MAX),
+                ..threads_only()
+            },
+            RunRequest {
+                work: u32::MAX,
                 ..threads_only()
             },
             RunRequest {
@@ -364,6 +480,8 @@ mod tests {
         assert_eq!(cfg.chunksize_for(Mode::Item), Some(125));
         assert_eq!(cfg.chunksize_for(Mode::Split), Some(1));
         assert_eq!(cfg.tasks_for(Mode::Split).len(), 64);
+        assert_eq!(cfg.runs, Runs::Auto(AUTO_RUNS));
+        assert_eq!(cfg.warmup, DEFAULT_WARMUP);
         let tiny = RunRequest {
             n: 1,
             ..threads_only()
@@ -389,5 +507,24 @@ mod tests {
         };
         let err = request.validate().unwrap_err().to_string();
         assert!(err.contains("cargo build --release --workspace"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    #[test]
+    fn exact_runs_stop_at_the_count_and_auto_runs_follow_count_and_time() {
+        let exact = Runs::Exact(3);
+        assert!(exact.wants_more(2, Duration::from_secs(100)));
+        assert!(!exact.wants_more(3, Duration::ZERO));
+        let auto = Runs::Auto(AUTO_RUNS);
+        // Below the minimum count: more, however long it took.
+        assert!(auto.wants_more(AUTO_RUNS.min - 1, Duration::from_secs(100)));
+        // Past the minimum: more only while under the minimum time, up to the maximum.
+        assert!(auto.wants_more(AUTO_RUNS.min, Duration::ZERO));
+        assert!(!auto.wants_more(AUTO_RUNS.min, AUTO_RUNS.min_time));
+        assert!(!auto.wants_more(AUTO_RUNS.max, Duration::ZERO));
     }
 }

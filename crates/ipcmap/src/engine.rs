@@ -1,108 +1,238 @@
-//! The engine: runs each requested strategy (warm-ups, then measured repeats), checks every
-//! result against the sequential one, and builds the reports.
+//! The engine: runs configurations by their measurement plan (warm-ups, then measured runs),
+//! round-robin, checks every result against the sequential one, and builds the reports.
 //!
-//! A [`Session`] keeps the sequential reference of each (n, function, seed) it has seen, so a
-//! sweep over many configurations computes each reference once.
+//! Each (configuration, strategy) pair is a *cell*. Cells that share an input (n, function,
+//! seed) form a group: the group's sequential reference is computed once, its cells run in
+//! rounds (A B C, A B C, ...) so that drift and cold-memory stalls land on every strategy alike,
+//! and the reference is dropped before the next group starts, so a sweep over many `--n` holds
+//! one reference at a time. Where a group has no sequential cell of its own, a hidden one is
+//! run in the same rounds: every speedup is drawn from interleaved sequential runs, never from
+//! one cold sample.
 
-use crate::config::RunConfig;
+use crate::config::{available_cpus, RunConfig, Runs};
 use crate::error::RunError;
 use crate::kernel::Function;
 use crate::memory::BufferPool;
-use crate::report::{ms, Millis, Report, ReportConfig};
+use crate::report::{ms, Measurement, Report, ReportConfig};
 use crate::strategy::{self, sequential, Mode, Output};
 use crate::verify;
-use std::collections::HashMap;
+use std::time::Duration;
 
-/// The sequential result and wall time for one input.
-struct Reference {
-    output: Output,
-    wall_ms: Millis,
+/// How much slower than the rest a first measured run must be to draw a warning.
+const COLD_FIRST_RUN_FACTOR: f64 = 2.0;
+
+/// One (configuration, strategy) pair and what its runs measured.
+struct Cell {
+    cfg: RunConfig,
+    mode: Mode,
+    /// False for a sequential baseline run only to give speedups their runs.
+    visible: bool,
+    warmups_done: usize,
+    runs: Vec<Measurement>,
+    order: Vec<usize>,
+    measured: Duration,
 }
 
-/// Runs configurations one after another, sharing sequential references between them.
+impl Cell {
+    fn new(cfg: RunConfig, mode: Mode, visible: bool) -> Cell {
+        Cell {
+            cfg,
+            mode,
+            visible,
+            warmups_done: 0,
+            runs: Vec::new(),
+            order: Vec::new(),
+            measured: Duration::ZERO,
+        }
+    }
+
+    fn wants_run(&self) -> bool {
+        self.warmups_done < self.cfg.warmup
+            || self.cfg.runs.wants_more(self.runs.len(), self.measured)
+    }
+
+    /// The input this cell computes on: cells with the same key share a reference.
+    fn key(&self) -> (usize, Function, u64) {
+        (self.cfg.n, self.cfg.function, self.cfg.seed)
+    }
+
+    /// The cell whose runs are this one's baseline has the same key and work.
+    fn same_workload(&self, other: &Cell) -> bool {
+        self.key() == other.key() && self.cfg.work == other.cfg.work
+    }
+}
+
+/// Runs configurations, keeping buffers between runs when asked and numbering every run.
 #[derive(Default)]
 pub struct Session {
-    references: HashMap<(usize, Function, u64), Reference>,
     pool: Option<BufferPool>,
+    sequence: usize,
 }
 
 impl Session {
-    /// A session with no reference computed yet.
+    /// A session that has run nothing yet.
     pub fn new() -> Session {
         Session::default()
     }
 
-    /// Runs every mode of `cfg`; `progress` is told before each run (mode, run index, total).
+    /// Runs every mode of `cfg`; `progress` is told before each run.
     pub fn run(
         &mut self,
         cfg: &RunConfig,
-        mut progress: impl FnMut(Mode, usize, usize),
+        progress: impl FnMut(&RunConfig, Mode),
     ) -> Result<Vec<Report>, RunError> {
-        let key = (cfg.n, cfg.function, cfg.seed);
-        if cfg.verify && !self.references.contains_key(&key) {
-            let outcome = sequential::run(cfg, &mut BufferPool::new(false));
-            let reference = Reference {
-                wall_ms: ms(outcome.measurement.wall_ns),
-                output: outcome.output,
-            };
-            self.references.insert(key, reference);
+        self.run_all(std::slice::from_ref(cfg), progress)
+    }
+
+    /// Runs every mode of every configuration, interleaved within each input group (unless a
+    /// configuration asks otherwise); reports come back in configuration, then mode, order.
+    pub fn run_all(
+        &mut self,
+        configs: &[RunConfig],
+        mut progress: impl FnMut(&RunConfig, Mode),
+    ) -> Result<Vec<Report>, RunError> {
+        let busy = busy_machine();
+        let mut cells: Vec<Cell> = configs
+            .iter()
+            .flat_map(|cfg| cfg.modes.iter().map(|&m| Cell::new(cfg.clone(), m, true)))
+            .collect();
+        let mut keys = Vec::new();
+        for cell in &cells {
+            if !keys.contains(&cell.key()) {
+                keys.push(cell.key());
+            }
         }
-        let pool = self
-            .pool
-            .get_or_insert_with(|| BufferPool::new(cfg.reuse_buffers));
-        let reference = self.references.get(&key).filter(|_| cfg.verify);
-        let expected = reference.map(|r| r.output.as_slice()).transpose()?;
-        let mut reports = Vec::with_capacity(cfg.modes.len());
-        for &mode in &cfg.modes {
-            let total = cfg.warmup + cfg.repeat;
-            let mut runs = Vec::with_capacity(cfg.repeat);
-            crate::memory::reset_peak_rss();
-            for i in 0..total {
-                if let Some(signal) = crate::interrupt::requested() {
-                    return Err(RunError::Interrupted { signal });
-                }
-                progress(mode, i, total);
-                let outcome = strategy::run_once(cfg, mode, pool)?;
-                if let Some(expected) = expected {
-                    verify::check(mode.name(), expected, outcome.output.as_slice()?)?;
-                }
-                match outcome.output {
-                    Output::Owned(v) => pool.give_vec(v),
-                    Output::Shared(r) => pool.give_region(r),
-                }
-                if i >= cfg.warmup {
-                    let mut measurement = outcome.measurement;
-                    measurement.peak_rss_bytes = crate::memory::peak_rss_bytes();
-                    runs.push(measurement);
+        for key in keys {
+            let mut members: Vec<usize> = (0..cells.len())
+                .filter(|&i| cells[i].key() == key)
+                .collect();
+            // A hidden sequential baseline for each workload that has none of its own.
+            let mut baselines = Vec::new();
+            for &i in &members {
+                let has_own = members.iter().any(|&j| {
+                    cells[j].mode == Mode::Sequential && cells[j].same_workload(&cells[i])
+                });
+                let planned = baselines.iter().any(|b: &Cell| b.same_workload(&cells[i]));
+                if !has_own && !planned {
+                    baselines.push(Cell::new(cells[i].cfg.clone(), Mode::Sequential, false));
                 }
             }
-            reports.push(Report::new(
-                report_config(cfg, mode),
-                &runs,
-                cfg.verify.then_some(true),
-            ));
+            let first_hidden = cells.len();
+            cells.extend(baselines);
+            members.splice(0..0, first_hidden..cells.len());
+            self.run_group(&mut cells, &members, &mut progress)?;
         }
-        let baseline = reports
+
+        let cpus = available_cpus();
+        let reports = cells
             .iter()
-            .find(|r| r.mode == Mode::Sequential.name())
-            .map(|r| r.wall_ms)
-            .or(reference.map(|r| r.wall_ms));
-        Ok(reports
-            .into_iter()
-            .map(|r| r.with_baseline(baseline))
-            .collect())
+            .filter(|c| c.visible)
+            .map(|cell| {
+                let baseline = cells
+                    .iter()
+                    .find(|b| b.mode == Mode::Sequential && b.same_workload(cell))
+                    .map(|b| b.runs.iter().map(|r| ms(r.wall_ns)).collect::<Vec<_>>());
+                let mut report = Report::new(
+                    report_config(cell),
+                    &cell.runs,
+                    &cell.order,
+                    cell.cfg.verify.then_some(true),
+                )
+                .with_baseline(baseline.as_deref(), cell.mode == Mode::Sequential);
+                report.warnings = warnings(&report, cell, cpus, busy);
+                report
+            })
+            .collect();
+        Ok(reports)
+    }
+
+    /// Runs the cells of one input group to the end of their plans: round-robin when every
+    /// cell allows it, else each in turn.
+    fn run_group(
+        &mut self,
+        cells: &mut [Cell],
+        members: &[usize],
+        progress: &mut impl FnMut(&RunConfig, Mode),
+    ) -> Result<(), RunError> {
+        let first = &cells[members[0]].cfg;
+        let reference = if members.iter().any(|&i| cells[i].cfg.verify) {
+            check_interrupt()?;
+            Some(sequential::run(first, &mut BufferPool::new(false))?.output)
+        } else {
+            None
+        };
+        let expected = reference.as_ref().map(Output::as_slice).transpose()?;
+        let interleave = members.iter().all(|&i| cells[i].cfg.interleave);
+        loop {
+            let mut ran = false;
+            for &i in members {
+                while cells[i].wants_run() {
+                    self.run_cell(&mut cells[i], expected, progress)?;
+                    ran = true;
+                    if interleave {
+                        break;
+                    }
+                }
+            }
+            if !ran || !interleave {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One run of one cell: a warm-up or a measured run, verified either way.
+    fn run_cell(
+        &mut self,
+        cell: &mut Cell,
+        expected: Option<&[f64]>,
+        progress: &mut impl FnMut(&RunConfig, Mode),
+    ) -> Result<(), RunError> {
+        check_interrupt()?;
+        progress(&cell.cfg, cell.mode);
+        let pool = self
+            .pool
+            .get_or_insert_with(|| BufferPool::new(cell.cfg.reuse_buffers));
+        crate::memory::reset_peak_rss();
+        let outcome = strategy::run_once(&cell.cfg, cell.mode, pool)?;
+        if let Some(expected) = expected.filter(|_| cell.cfg.verify) {
+            verify::check(cell.mode.name(), expected, outcome.output.as_slice()?)?;
+        }
+        match outcome.output {
+            Output::Owned(v) => pool.give_vec(v),
+            Output::Shared(r) => pool.give_region(r),
+        }
+        let sequence = self.sequence;
+        self.sequence += 1;
+        if cell.warmups_done < cell.cfg.warmup {
+            cell.warmups_done += 1;
+            return Ok(());
+        }
+        let mut measurement = outcome.measurement;
+        measurement.peak_rss_bytes = crate::memory::peak_rss_bytes();
+        cell.measured += Duration::from_nanos(measurement.wall_ns);
+        cell.runs.push(measurement);
+        cell.order.push(sequence);
+        Ok(())
     }
 }
 
 /// Runs every mode of `cfg` in a fresh [`Session`].
 pub fn run(
     cfg: &RunConfig,
-    progress: impl FnMut(Mode, usize, usize),
+    progress: impl FnMut(&RunConfig, Mode),
 ) -> Result<Vec<Report>, RunError> {
     Session::new().run(cfg, progress)
 }
 
-fn report_config(cfg: &RunConfig, mode: Mode) -> ReportConfig {
+fn check_interrupt() -> Result<(), RunError> {
+    match crate::interrupt::requested() {
+        Some(signal) => Err(RunError::Interrupted { signal }),
+        None => Ok(()),
+    }
+}
+
+fn report_config(cell: &Cell) -> ReportConfig {
+    let (cfg, mode) = (&cell.cfg, cell.mode);
     ReportConfig {
         mode: mode.name().to_string(),
         workers: if mode == Mode::Sequential {
@@ -119,5 +249,66 @@ fn report_config(cfg: &RunConfig, mode: Mode) -> ReportConfig {
         tasks: cfg.tasks_for(mode).len(),
         seed: cfg.seed,
         warmup: cfg.warmup,
+        plan: match cfg.runs {
+            Runs::Exact(_) => "exact",
+            Runs::Auto(_) => "auto",
+        },
+        interleaved: cfg.interleave,
     }
+}
+
+/// The 1-minute load average when it is above the CPUs this process may use: (load, cpus).
+fn busy_machine() -> Option<(f64, usize)> {
+    let loadavg = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let load: f64 = loadavg.split_whitespace().next()?.parse().ok()?;
+    let cpus = available_cpus();
+    (load > cpus as f64).then_some((load, cpus))
+}
+
+/// What may make a report's figures misleading, one line each.
+fn warnings(r: &Report, cell: &Cell, cpus: usize, busy: Option<(f64, usize)>) -> Vec<String> {
+    let mut out = Vec::new();
+    let name = if r.mode == "sequential" {
+        "sequential".to_string()
+    } else {
+        format!("{} ({} workers)", r.mode, r.workers)
+    };
+    let outliers = crate::stats::outliers(&r.runs_ms);
+    if !outliers.is_empty() {
+        let distance = |&i: &usize| (r.runs_ms[i] - r.wall_ms).abs();
+        let worst = outliers
+            .iter()
+            .max_by(|a, b| distance(a).total_cmp(&distance(b)))
+            .map_or(r.wall_ms, |&i| r.runs_ms[i]);
+        out.push(format!(
+            "{name}: {} of {} runs are statistical outliers, the farthest {:.1} ms against a median of {:.1} ms ({:.1}x); rerun on a quieter machine or with more --repeat",
+            outliers.len(),
+            r.runs_ms.len(),
+            worst,
+            r.wall_ms,
+            worst / r.wall_ms.max(1e-9)
+        ));
+    }
+    if let Some((&first, rest)) = r.runs_ms.split_first().filter(|(_, rest)| rest.len() >= 2) {
+        let rest_median = crate::stats::median(rest).unwrap_or(first);
+        if first > COLD_FIRST_RUN_FACTOR * rest_median {
+            out.push(format!(
+                "{name}: the first measured run took {first:.1} ms, {:.1}x the median of the others: cold memory or caches; use --warmup {}",
+                first / rest_median.max(1e-9),
+                cell.cfg.warmup + 1
+            ));
+        }
+    }
+    if cell.mode != Mode::Sequential && cell.cfg.workers > cpus {
+        out.push(format!(
+            "{} workers on {cpus} CPU cores: oversubscribed, so the figures show contention, not scaling",
+            cell.cfg.workers
+        ));
+    }
+    if let Some((load, cpus)) = busy {
+        out.push(format!(
+            "the machine was busy: load average {load:.2} on {cpus} CPU cores when the run started; other work shares these figures"
+        ));
+    }
+    out
 }

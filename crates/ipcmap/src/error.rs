@@ -127,6 +127,9 @@ pub enum RunError {
     /// SIGINT or SIGTERM asked the run to stop.
     #[error("interrupted by signal {signal}; workers were stopped and no result is reported")]
     Interrupted { signal: i32 },
+    /// A compute thread of threads mode panicked.
+    #[error("threads: compute thread {thread} panicked: {message}")]
+    ThreadPanicked { thread: usize, message: String },
     /// The result has the wrong length.
     #[error("{mode} result has {got} values, expected {expected}")]
     WrongLength {

@@ -27,3 +27,10 @@ pub fn requested() -> Option<i32> {
         signal => Some(signal as i32),
     }
 }
+
+/// The error for a stop that was asked for (SIGTERM if the flag was cleared meanwhile).
+pub fn interrupted() -> crate::error::RunError {
+    crate::error::RunError::Interrupted {
+        signal: requested().unwrap_or(signal_hook::consts::SIGTERM),
+    }
+}

@@ -21,6 +21,7 @@ pub mod protocol;
 pub mod report;
 pub mod scheduler;
 pub mod spawner;
+pub mod stats;
 pub mod strategy;
 pub mod sweep;
 pub mod verify;

@@ -121,6 +121,27 @@ pub fn apply_work(function: Function, work: u32, input: &[f64], output: &mut [f6
     }
 }
 
+/// [`apply_work`] in pieces of a few thousand elements at most (fewer as `work` grows), asking
+/// `stop` between pieces so that a long compute answers a signal within milliseconds. Returns
+/// `false` when `stop` said yes: `output` is then only partly written. The pieces are whole
+/// [`apply_work`] blocks, so the bits are the same.
+pub fn apply_work_until(
+    function: Function,
+    work: u32,
+    input: &[f64],
+    output: &mut [f64],
+    stop: &dyn Fn() -> bool,
+) -> bool {
+    let piece = WORK_BLOCK * (64 / work.max(1) as usize).max(1);
+    for (x, y) in input.chunks(piece).zip(output.chunks_mut(piece)) {
+        if stop() {
+            return false;
+        }
+        apply_work(function, work, x, y);
+    }
+    true
+}
+
 /// [`apply_work`] for one value: the same computation, so the same bits.
 pub fn apply_one_work(function: Function, work: u32, x: f64) -> f64 {
     let mut y = apply_one(function, x);
@@ -140,6 +161,35 @@ pub fn apply_in_place(function: Function, data: &mut [f64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn work_in_pieces_gives_the_same_bits_and_stops_when_asked() {
+        let input: Vec<f64> = (0..100_003).map(|i| i as f64 / 99_991.0).collect();
+        for work in [1, 3, 70] {
+            let mut whole = vec![0.0; input.len()];
+            let mut pieces = vec![0.0; input.len()];
+            apply_work(Function::Exp, work, &input, &mut whole);
+            assert!(apply_work_until(
+                Function::Exp,
+                work,
+                &input,
+                &mut pieces,
+                &|| false
+            ));
+            assert!(whole
+                .iter()
+                .zip(&pieces)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+        let mut out = vec![0.0; input.len()];
+        assert!(!apply_work_until(
+            Function::Exp,
+            1,
+            &input,
+            &mut out,
+            &|| true
+        ));
+    }
 
     #[test]
     fn slice_and_single_element_paths_agree_bit_for_bit() {

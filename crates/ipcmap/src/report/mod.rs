@@ -14,6 +14,7 @@ pub use self::table::{render_sweep_summary, render_table};
 
 use crate::codec::CodecKind;
 use crate::kernel::Function;
+use crate::stats;
 use serde::Serialize;
 
 /// Milliseconds, as reported.
@@ -187,6 +188,34 @@ pub struct Report {
     pub buffers_reused: bool,
     /// Every measured run equals the sequential result bit for bit; null when not checked.
     pub verified: Option<bool>,
+    /// The measurement plan: "exact" (`--repeat N`) or "auto" (a minimum count and time).
+    pub plan: String,
+    /// Configurations were run round-robin (A B C, A B C) rather than one after another.
+    pub interleaved: bool,
+    /// Every measured run's wall time, ms, in the order they ran.
+    pub runs_ms: Vec<Millis>,
+    /// Each measured run's position in the invocation's sequence of runs (warm-ups and hidden
+    /// baseline runs included, 0-based): shows the interleaving.
+    pub runs_order: Vec<usize>,
+    /// Median absolute deviation of the runs' wall times, ms.
+    pub wall_ms_mad: Millis,
+    /// Standard deviation of the runs' wall times, ms; null for one run.
+    pub wall_ms_stddev: Option<Millis>,
+    /// Runs that are outliers by the modified z-score (above 14, as hyperfine).
+    pub outliers: usize,
+    /// Lower bound of the 95% bootstrap interval of `speedup`; null with fewer than 3 runs on
+    /// either side.
+    pub speedup_low: Option<f64>,
+    /// Upper bound of that interval.
+    pub speedup_high: Option<f64>,
+    /// Against sequential: "faster" or "slower" when the interval excludes 1, "no clear
+    /// difference" when it holds 1, "baseline" for sequential itself; null with no interval.
+    pub verdict: Option<String>,
+    /// Sequential runs behind `speedup` (interleaved with this configuration's runs).
+    pub baseline_runs: usize,
+    /// What may make these figures misleading (outliers, a cold first run, more workers than
+    /// cores, a busy machine): one line each, also printed on stderr.
+    pub warnings: Vec<String>,
 }
 
 /// Configuration fields of a report, filled in by the engine.
@@ -214,6 +243,10 @@ pub struct ReportConfig {
     pub seed: u64,
     /// Warm-up runs.
     pub warmup: usize,
+    /// "exact" or "auto".
+    pub plan: &'static str,
+    /// Run round-robin with the others.
+    pub interleaved: bool,
 }
 
 /// ns → ms.
@@ -222,12 +255,19 @@ pub fn ms(ns: u64) -> Millis {
 }
 
 impl Report {
-    /// Builds a report from measured runs (at least one); the phases come from the median run.
-    pub fn new(config: ReportConfig, runs: &[Measurement], verified: Option<bool>) -> Report {
-        let mut order: Vec<usize> = (0..runs.len()).collect();
-        order.sort_by_key(|&i| runs[i].wall_ns);
-        let median = &runs[order[order.len() / 2]];
-        let (min, max) = (&runs[order[0]], &runs[order[order.len() - 1]]);
+    /// Builds a report from measured runs (at least one) and each run's place in the sequence
+    /// of runs; the phases and traffic come from the median run.
+    pub fn new(
+        config: ReportConfig,
+        runs: &[Measurement],
+        order: &[usize],
+        verified: Option<bool>,
+    ) -> Report {
+        let mut sorted: Vec<usize> = (0..runs.len()).collect();
+        sorted.sort_by_key(|&i| runs[i].wall_ns);
+        let median = &runs[sorted[sorted.len() / 2]];
+        let (min, max) = (&runs[sorted[0]], &runs[sorted[sorted.len() - 1]]);
+        let runs_ms: Vec<Millis> = runs.iter().map(|r| ms(r.wall_ns)).collect();
         let bytes = median.bytes_sent + median.bytes_received;
         let messages = median.messages_sent + median.messages_received;
         Report {
@@ -244,10 +284,21 @@ impl Report {
             seed: config.seed,
             repeat: runs.len(),
             warmup: config.warmup,
-            wall_ms: ms(median.wall_ns),
+            plan: config.plan.to_string(),
+            interleaved: config.interleaved,
+            wall_ms: stats::median(&runs_ms).unwrap_or(0.0),
             wall_ms_min: ms(min.wall_ns),
             wall_ms_max: ms(max.wall_ns),
+            wall_ms_mad: stats::mad(&runs_ms).unwrap_or(0.0),
+            wall_ms_stddev: stats::stddev(&runs_ms),
+            outliers: stats::outliers(&runs_ms).len(),
+            runs_order: order.to_vec(),
+            runs_ms,
             speedup: None,
+            speedup_low: None,
+            speedup_high: None,
+            verdict: None,
+            baseline_runs: 0,
             phases_ms: Phases {
                 spawn: ms(median.spawn_ns),
                 generate: ms(median.generate_ns),
@@ -281,14 +332,43 @@ impl Report {
                 .map(|b| b as f64 / 1e6),
             buffers_reused: runs.iter().any(|r| r.buffers_reused),
             verified,
+            warnings: Vec::new(),
         }
     }
 
-    /// Sets `speedup` against a sequential median wall time.
-    pub fn with_baseline(mut self, sequential_wall_ms: Option<Millis>) -> Report {
-        self.speedup = sequential_wall_ms
+    /// Sets `speedup` (ratio of medians), its bootstrap interval and the verdict against the
+    /// wall times of the sequential runs, ms. `is_baseline` marks the sequential report those
+    /// runs came from.
+    pub fn with_baseline(
+        mut self,
+        sequential_runs_ms: Option<&[Millis]>,
+        is_baseline: bool,
+    ) -> Report {
+        (self.speedup, self.speedup_low, self.speedup_high) = (None, None, None);
+        (self.verdict, self.baseline_runs) = (None, 0);
+        let Some(base) = sequential_runs_ms.filter(|b| !b.is_empty()) else {
+            return self;
+        };
+        self.baseline_runs = base.len();
+        self.speedup = stats::median(base)
             .filter(|_| self.wall_ms > 0.0)
             .map(|s| s / self.wall_ms);
+        if is_baseline {
+            self.verdict = Some("baseline".into());
+            return self;
+        }
+        if let Some(interval) = stats::ratio_of_medians_interval(base, &self.runs_ms) {
+            self.speedup_low = Some(interval.low);
+            self.speedup_high = Some(interval.high);
+            self.verdict = Some(
+                match interval.compare(1.0) {
+                    std::cmp::Ordering::Less => "faster",
+                    std::cmp::Ordering::Greater => "slower",
+                    std::cmp::Ordering::Equal => "no clear difference",
+                }
+                .into(),
+            );
+        }
         self
     }
 }
@@ -310,6 +390,8 @@ pub(crate) mod tests {
             tasks: 4,
             seed: 1,
             warmup: 0,
+            plan: "exact",
+            interleaved: true,
         };
         let run = |wall_ns| Measurement {
             wall_ns,
@@ -330,9 +412,10 @@ pub(crate) mod tests {
         Report::new(
             config,
             &[run(3_000_000), run(1_000_000), run(2_000_000)],
+            &[1, 4, 7],
             Some(true),
         )
-        .with_baseline(Some(4.0))
+        .with_baseline(Some(&[4.0, 4.1, 3.9]), false)
     }
 
     #[test]
@@ -343,5 +426,22 @@ pub(crate) mod tests {
         assert_eq!(r.channel_gbps, Some(2.0));
         assert_eq!(r.us_per_message, Some(250.0));
         assert_eq!(r.repeat, 3);
+        assert_eq!(r.runs_ms, vec![3.0, 1.0, 2.0]);
+        assert_eq!(r.runs_order, vec![1, 4, 7]);
+        assert_eq!(r.wall_ms_mad, 1.0);
+        assert_eq!(r.wall_ms_stddev, Some(1.0));
+        let (low, high) = (r.speedup_low.unwrap(), r.speedup_high.unwrap());
+        assert!(low <= 2.0 && 2.0 <= high && low > 1.0, "{low} {high}");
+        assert_eq!(r.verdict.as_deref(), Some("faster"));
+        assert_eq!(r.baseline_runs, 3);
+    }
+
+    #[test]
+    fn one_run_gives_a_ratio_but_no_interval_and_no_verdict() {
+        let mut r = sample();
+        r.runs_ms = vec![2.0];
+        let r = r.with_baseline(Some(&[4.0]), false);
+        assert_eq!(r.speedup, Some(2.0));
+        assert_eq!((r.speedup_low, r.verdict.as_deref()), (None, None));
     }
 }

@@ -5,27 +5,64 @@ use crate::sweep::Axis;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
-/// Renders the reports as a titled time table, a traffic table and a worker summary.
+/// Renders the reports as a titled summary (runs, median and spread, speedup with its
+/// interval and verdict), a phase table, a traffic table and a worker summary. Every row names
+/// every parameter that varies among the reports.
 pub fn render_table(reports: &[Report]) -> String {
     let Some(first) = reports.first() else {
         return String::new();
     };
+    let labels = row_labels(reports);
     let workers = reports.iter().map(|r| r.workers).max().unwrap_or(1);
     let mut out = format!(
-        "ipcmap: {} over {} f64 (seed {}), {} worker(s), {} measured run(s) after {} warm-up; times are medians\n",
+        "ipcmap: {} over {} f64 (seed {}), {} worker(s)\n{}\n",
         first.function,
         group_digits(first.n as u64),
         first.seed,
         workers,
-        first.repeat,
-        first.warmup
+        describe_plan(reports),
+    );
+
+    let mut summary = new_table(&[
+        "strategy",
+        "runs",
+        "wall ms",
+        "± MAD",
+        "min–max ms",
+        "vs seq",
+        "95% interval",
+        "verdict",
+        "verified",
+    ]);
+    for (r, label) in reports.iter().zip(&labels) {
+        summary.add_row(vec![
+            label.clone(),
+            r.repeat.to_string(),
+            fmt_ms(r.wall_ms),
+            fmt_ms(r.wall_ms_mad),
+            format!("{}–{}", fmt_ms(r.wall_ms_min), fmt_ms(r.wall_ms_max)),
+            r.speedup.map_or("–".into(), |s| format!("{s:.2}x")),
+            match (r.speedup_low, r.speedup_high) {
+                (Some(low), Some(high)) => format!("{low:.2}–{high:.2}x"),
+                _ => "–".into(),
+            },
+            r.verdict.clone().unwrap_or_else(|| match r.repeat {
+                1 => "one run: none".into(),
+                _ => "–".into(),
+            }),
+            match r.verified {
+                Some(true) => "yes".into(),
+                Some(false) => "NO".into(),
+                None => "skipped".into(),
+            },
+        ]);
+    }
+    out += &format!(
+        "\nWall time (ms, median of the runs; vs seq = sequential median / this median)\n{summary}\n"
     );
 
     let mut time = new_table(&[
         "strategy",
-        "wall ms",
-        "min–max ms",
-        "vs seq",
         "spawn",
         "generate",
         "encode",
@@ -35,15 +72,11 @@ pub fn render_table(reports: &[Report]) -> String {
         "decode",
         "assemble",
         "wait",
-        "verified",
     ]);
-    for r in reports {
+    for (r, label) in reports.iter().zip(&labels) {
         let p = &r.phases_ms;
         time.add_row(vec![
-            label(r),
-            fmt_ms(r.wall_ms),
-            format!("{}–{}", fmt_ms(r.wall_ms_min), fmt_ms(r.wall_ms_max)),
-            r.speedup.map_or("–".into(), |s| format!("{s:.2}x")),
+            label.clone(),
             fmt_ms(p.spawn),
             fmt_ms(p.generate),
             fmt_ms(p.encode),
@@ -53,14 +86,11 @@ pub fn render_table(reports: &[Report]) -> String {
             fmt_ms(p.decode),
             fmt_ms(p.assemble),
             fmt_ms(p.wait),
-            match r.verified {
-                Some(true) => "yes".into(),
-                Some(false) => "NO".into(),
-                None => "skipped".into(),
-            },
         ]);
     }
-    out += &format!("\nTime (ms; phases are time spent and overlap across processes)\n{time}\n");
+    out += &format!(
+        "\nPhases of the median run (ms; time spent, overlapping across processes)\n{time}\n"
+    );
 
     let mut traffic = new_table(&[
         "strategy",
@@ -73,9 +103,9 @@ pub fn render_table(reports: &[Report]) -> String {
         "GB/s",
         "µs/msg",
     ]);
-    for r in reports {
+    for (r, label) in reports.iter().zip(&labels) {
         traffic.add_row(vec![
-            label(r),
+            label.clone(),
             group_digits(r.tasks as u64),
             group_digits(r.messages_sent),
             group_digits(r.messages_received),
@@ -92,9 +122,10 @@ pub fn render_table(reports: &[Report]) -> String {
     }
     out += &format!("\nTraffic across process boundaries\n{traffic}\n");
 
-    for r in reports
+    for (r, label) in reports
         .iter()
-        .filter(|r| r.worker_detail.iter().any(|w| w.exit.is_some()))
+        .zip(&labels)
+        .filter(|(r, _)| r.worker_detail.iter().any(|w| w.exit.is_some()))
     {
         let workers: Vec<String> = r
             .worker_detail
@@ -109,17 +140,95 @@ pub fn render_table(reports: &[Report]) -> String {
                 )
             })
             .collect();
-        out += &format!("{} workers: {}\n", r.mode, workers.join("; "));
+        out += &format!("{label} workers: {}\n", workers.join("; "));
     }
-    for r in reports {
+    for (r, label) in reports.iter().zip(&labels) {
         for f in &r.worker_failures {
             out += &format!(
-                "{}: worker {} (pid {}) {}; {} task(s) re-run on other workers\n",
-                r.mode, f.worker, f.pid, f.reason, f.tasks_rerun
+                "{label}: worker {} (pid {}) {}; {} task(s) re-run on other workers\n",
+                f.worker, f.pid, f.reason, f.tasks_rerun
             );
         }
     }
     out
+}
+
+/// "plan: 1 warm-up, then 5–10 measured runs (auto: ...), round-robin; ..." from the reports.
+fn describe_plan(reports: &[Report]) -> String {
+    let warmups: Vec<usize> = distinct(reports.iter().map(|r| r.warmup));
+    let warmup = match warmups.as_slice() {
+        [w] => format!("{w} warm-up run(s)"),
+        _ => "warm-up runs as set per configuration".into(),
+    };
+    let auto = crate::config::AUTO_RUNS;
+    let runs = if reports.iter().all(|r| r.plan == "exact") {
+        let counts = distinct(reports.iter().map(|r| r.repeat));
+        match counts.as_slice() {
+            [1] => "1 measured run (cold: one sample, no interval)".to_string(),
+            [n] => format!("{n} measured runs"),
+            _ => "measured runs as set per configuration".into(),
+        }
+    } else {
+        format!(
+            "{}–{} measured runs (at least {}, more until {} s of runs)",
+            auto.min,
+            auto.max,
+            auto.min,
+            auto.min_time.as_secs_f64()
+        )
+    };
+    let order = if reports.iter().all(|r| r.interleaved) {
+        "round-robin (A B C, A B C)"
+    } else {
+        "one strategy after another"
+    };
+    let baseline = reports.iter().map(|r| r.baseline_runs).max().unwrap_or(0);
+    format!(
+        "plan: {warmup}, then {runs} per strategy, {order}; speedups against {baseline} interleaved sequential run(s)"
+    )
+}
+
+fn distinct<T: PartialEq>(values: impl Iterator<Item = T>) -> Vec<T> {
+    let mut out = Vec::new();
+    for v in values {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// Row labels: the strategy and its own settings, plus every parameter that varies among the
+/// reports (sequential's single worker does not count as variation).
+fn row_labels(reports: &[Report]) -> Vec<String> {
+    let parallel: Vec<&Report> = reports.iter().filter(|r| r.mode != "sequential").collect();
+    let varies = |f: &dyn Fn(&Report) -> String, among: &[&Report]| {
+        distinct(among.iter().map(|r| f(r))).len() > 1
+    };
+    let all: Vec<&Report> = reports.iter().collect();
+    let workers = varies(&|r| r.workers.to_string(), &parallel);
+    let n = varies(&|r| r.n.to_string(), &all);
+    let function = varies(&|r| r.function.to_string(), &all);
+    let work = varies(&|r| r.work.to_string(), &all);
+    reports
+        .iter()
+        .map(|r| {
+            let mut label = label(r);
+            if workers && r.mode != "sequential" {
+                label += &format!(", {} workers", r.workers);
+            }
+            if n {
+                label += &format!(", n {}", group_digits(r.n as u64));
+            }
+            if function {
+                label += &format!(", {}", r.function);
+            }
+            if work {
+                label += &format!(", work {}", r.work);
+            }
+            label
+        })
+        .collect()
 }
 
 /// The fastest and slowest configuration of a sweep, named by the axes that vary.
@@ -223,5 +332,23 @@ mod tests {
         assert!(text.contains("split, raw, 4 splits, chunk 1"));
         assert!(text.contains("2.00x"));
         assert!(text.contains("GB/s"));
+        assert!(text.contains("faster"));
+        assert!(text.contains("plan: 0 warm-up run(s), then 3 measured runs"));
+    }
+
+    #[test]
+    fn rows_that_differ_only_in_workers_say_so() {
+        let one = super::super::tests::sample();
+        let mut two = one.clone();
+        two.workers = 4;
+        let text = render_table(&[one, two]);
+        assert!(
+            text.contains("split, raw, 4 splits, chunk 1, 2 workers"),
+            "{text}"
+        );
+        assert!(
+            text.contains("split, raw, 4 splits, chunk 1, 4 workers"),
+            "{text}"
+        );
     }
 }

@@ -106,11 +106,11 @@ pub struct Outcome {
 /// Buffers come from `pool` and go back to it (kept for the next run with `--reuse-buffers`).
 pub fn run_once(cfg: &RunConfig, mode: Mode, pool: &mut BufferPool) -> Result<Outcome, RunError> {
     match mode {
-        Mode::Sequential => Ok(sequential::run(cfg, pool)),
+        Mode::Sequential => sequential::run(cfg, pool),
         Mode::Item => item::run(cfg, pool),
         Mode::Split => split::run(cfg, pool),
         Mode::Shm => shm::run(cfg, pool),
-        Mode::Threads => Ok(threads::run(cfg, pool)),
+        Mode::Threads => threads::run(cfg, pool),
     }
 }
 

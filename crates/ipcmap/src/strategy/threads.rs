@@ -3,6 +3,7 @@
 
 use super::{ns_since, Outcome, Output};
 use crate::config::RunConfig;
+use crate::error::RunError;
 use crate::memory::BufferPool;
 use crate::report::{ms, Measurement, WorkerReport};
 use crate::{data, kernel};
@@ -10,8 +11,9 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// Runs threads mode once.
-pub fn run(cfg: &RunConfig, pool: &mut BufferPool) -> Outcome {
+/// Runs threads mode once. A SIGINT or SIGTERM stops every thread between blocks; a thread's
+/// panic is an error, never a partial result.
+pub fn run(cfg: &RunConfig, pool: &mut BufferPool) -> Result<Outcome, RunError> {
     let mut m = Measurement::default();
     let start = Instant::now();
     let t = Instant::now();
@@ -34,7 +36,8 @@ pub fn run(cfg: &RunConfig, pool: &mut BufferPool) -> Outcome {
     let queue = Mutex::new(queue);
     let (function, work) = (cfg.function, cfg.work);
 
-    let per_thread: Vec<(u64, u64)> = std::thread::scope(|scope| {
+    let stop = || crate::interrupt::requested().is_some();
+    let joined: Vec<std::thread::Result<(u64, u64)>> = std::thread::scope(|scope| {
         let t = Instant::now();
         let handles: Vec<_> = (0..cfg.workers)
             .map(|_| {
@@ -44,7 +47,9 @@ pub fn run(cfg: &RunConfig, pool: &mut BufferPool) -> Outcome {
                         let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
                         let Some((input, output)) = next else { break };
                         let t = Instant::now();
-                        kernel::apply_work(function, work, input, output);
+                        if !kernel::apply_work_until(function, work, input, output, &stop) {
+                            break;
+                        }
                         compute_ns += ns_since(t);
                         tasks += 1;
                     }
@@ -53,12 +58,27 @@ pub fn run(cfg: &RunConfig, pool: &mut BufferPool) -> Outcome {
             })
             .collect();
         m.spawn_ns = ns_since(t);
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or((0, 0)))
-            .collect()
+        handles.into_iter().map(|h| h.join()).collect()
     });
     m.wall_ns = ns_since(start);
+    pool.give_vec(input);
+    let mut per_thread = Vec::with_capacity(joined.len());
+    for (thread, result) in joined.into_iter().enumerate() {
+        match result {
+            Ok(counts) => per_thread.push(counts),
+            Err(panic) => {
+                pool.give_vec(output);
+                return Err(RunError::ThreadPanicked {
+                    thread,
+                    message: panic_message(panic.as_ref()),
+                });
+            }
+        }
+    }
+    if crate::interrupt::requested().is_some() {
+        pool.give_vec(output);
+        return Err(crate::interrupt::interrupted());
+    }
 
     let pid = std::process::id();
     for (id, &(tasks, compute_ns)) in per_thread.iter().enumerate() {
@@ -72,10 +92,18 @@ pub fn run(cfg: &RunConfig, pool: &mut BufferPool) -> Outcome {
             exit: None,
         });
     }
-    pool.give_vec(input);
     m.buffers_reused = pool.take_reused();
-    Outcome {
+    Ok(Outcome {
         output: Output::Owned(output),
         measurement: m,
-    }
+    })
+}
+
+/// The text of a panic payload (`&str` or `String`), or a placeholder.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".into())
 }

@@ -1,0 +1,245 @@
+//! The measurement plan: warm-ups and repeats by default, exact counts when asked, one cold run
+//! when asked, strategies interleaved round-robin (seen in `runs_order`, never in a timing),
+//! spread and speedup intervals in the JSON, and rows that name what varies.
+
+mod common;
+
+use common::{run, run_json};
+use serde_json::Value;
+
+fn order(r: &Value) -> Vec<u64> {
+    r["runs_order"]
+        .as_array()
+        .expect("runs_order is a list")
+        .iter()
+        .map(|v| v.as_u64().expect("a run index"))
+        .collect()
+}
+
+#[test]
+fn by_default_every_strategy_gets_a_warm_up_and_several_measured_runs() {
+    let reports = run_json(&["--mode", "all", "--workers", "2", "--n", "2000"]);
+    for r in &reports {
+        assert_eq!(r["plan"], "auto", "{r}");
+        assert_eq!(r["warmup"], 1, "{r}");
+        let runs = r["runs_ms"].as_array().expect("runs_ms is a list").len();
+        assert!((7..=15).contains(&runs), "{} made {runs} runs", r["mode"]);
+        assert_eq!(r["repeat"].as_u64(), Some(runs as u64));
+        assert!(r["wall_ms_mad"].is_number());
+        assert!(r["wall_ms_stddev"].is_number());
+        assert!(r["outliers"].is_number());
+        assert!(r["warnings"].is_array());
+    }
+}
+
+#[test]
+fn exact_counts_are_exact_and_every_run_is_listed_with_the_interval() {
+    let reports = run_json(&[
+        "--mode",
+        "all",
+        "--workers",
+        "2",
+        "--n",
+        "2000",
+        "--repeat",
+        "3",
+        "--warmup",
+        "0",
+    ]);
+    assert_eq!(reports.len(), 5);
+    for r in &reports {
+        assert_eq!(r["plan"], "exact");
+        assert_eq!(r["runs_ms"].as_array().map(Vec::len), Some(3), "{r}");
+        assert_eq!(r["repeat"], 3);
+        assert_eq!(r["warmup"], 0);
+        assert_eq!(r["baseline_runs"], 3);
+        let runs: Vec<f64> = r["runs_ms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let (min, max) = (
+            r["wall_ms_min"].as_f64().unwrap(),
+            r["wall_ms_max"].as_f64().unwrap(),
+        );
+        assert!(runs.iter().all(|&x| min <= x && x <= max));
+        if r["mode"] == "sequential" {
+            assert_eq!(r["verdict"], "baseline");
+        } else {
+            let (low, s, high) = (
+                r["speedup_low"].as_f64().expect("an interval with 3 runs"),
+                r["speedup"].as_f64().unwrap(),
+                r["speedup_high"].as_f64().unwrap(),
+            );
+            assert!(low <= s && s <= high, "{low} {s} {high}");
+            let verdict = r["verdict"].as_str().unwrap();
+            let expected = if low > 1.0 {
+                "faster"
+            } else if high < 1.0 {
+                "slower"
+            } else {
+                "no clear difference"
+            };
+            assert_eq!(verdict, expected);
+        }
+    }
+}
+
+#[test]
+fn strategies_run_round_robin_and_one_after_another_when_asked() {
+    let args = [
+        "--mode",
+        "all",
+        "--workers",
+        "2",
+        "--n",
+        "2000",
+        "--repeat",
+        "3",
+        "--warmup",
+        "1",
+    ];
+    let reports = run_json(&args);
+    // Round 0 is the warm-up round (runs 0..5); then A B C D E, A B C D E, ...
+    for (k, r) in reports.iter().enumerate() {
+        let k = k as u64;
+        assert_eq!(order(r), vec![5 + k, 10 + k, 15 + k], "{}", r["mode"]);
+        assert_eq!(r["interleaved"], true);
+    }
+    let mut flat = args.to_vec();
+    flat.push("--no-interleave");
+    let reports = run_json(&flat);
+    for (k, r) in reports.iter().enumerate() {
+        let first = 4 * k as u64 + 1; // one warm-up, then three measured runs, per strategy
+        assert_eq!(order(r), vec![first, first + 1, first + 2], "{}", r["mode"]);
+        assert_eq!(r["interleaved"], false);
+    }
+}
+
+#[test]
+fn a_strategy_alone_is_timed_against_hidden_interleaved_sequential_runs() {
+    let reports = run_json(&[
+        "--mode",
+        "split",
+        "--workers",
+        "2",
+        "--n",
+        "2000",
+        "--repeat",
+        "4",
+        "--warmup",
+        "0",
+    ]);
+    assert_eq!(reports.len(), 1);
+    let r = &reports[0];
+    assert_eq!(r["baseline_runs"], 4);
+    // The hidden baseline runs first in each round: split is every second run.
+    assert_eq!(order(r), vec![1, 3, 5, 7]);
+    assert!(r["speedup_low"].is_number());
+}
+
+#[test]
+fn cold_is_one_run_without_warm_up_and_claims_nothing() {
+    let reports = run_json(&["--mode", "split", "--workers", "2", "--n", "2000", "--cold"]);
+    let r = &reports[0];
+    assert_eq!(
+        (r["repeat"].as_u64(), r["warmup"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert!(r["speedup"].is_number());
+    assert!(r["speedup_low"].is_null() && r["verdict"].is_null(), "{r}");
+    let table = run(&["--mode", "split", "--workers", "2", "--n", "2000", "--cold"]);
+    assert!(
+        table.stdout.contains("cold: one sample"),
+        "{}",
+        table.stdout
+    );
+    let both = run(&["--n", "2000", "--cold", "--repeat", "3"]);
+    assert_eq!(both.status.code(), Some(2), "{}", both.stderr);
+    assert_eq!(both.stderr.trim().lines().count(), 1, "{}", both.stderr);
+}
+
+#[test]
+fn more_workers_than_cores_is_a_warning_not_a_failure() {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let workers = (cpus + 1).to_string();
+    let r = run(&[
+        "--mode",
+        "threads",
+        "--workers",
+        &workers,
+        "--n",
+        "2000",
+        "--repeat",
+        "3",
+    ]);
+    assert!(r.status.success(), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l.starts_with("warning:") && l.contains("oversubscribed")),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn sweep_rows_name_every_parameter_that_varies() {
+    let r = run(&[
+        "sweep",
+        "--mode",
+        "split",
+        "--workers",
+        "1,2",
+        "--splits",
+        "1",
+        "--n",
+        "2000",
+        "--repeat",
+        "3",
+    ]);
+    assert!(r.status.success(), "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("split, bincode, 1 splits, chunk 1, 1 workers"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("split, bincode, 1 splits, chunk 1, 2 workers"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_sweep_over_n_interleaves_within_each_input_and_keeps_one_reference_at_a_time() {
+    let reports = run_json(&[
+        "sweep",
+        "--mode",
+        "split,threads",
+        "--n",
+        "1000,2000",
+        "--workers",
+        "2",
+        "--repeat",
+        "2",
+        "--warmup",
+        "0",
+    ]);
+    // Points vary mode outermost: split n=1000, split n=2000, threads n=1000, threads n=2000.
+    // n=1000 runs first (hidden baseline, split, threads; twice), then n=2000.
+    let by = |mode: &str, n: u64| {
+        reports
+            .iter()
+            .find(|r| r["mode"] == mode && r["n"] == n)
+            .map(order)
+            .expect("a report per point")
+    };
+    assert_eq!(by("split", 1000), vec![1, 4]);
+    assert_eq!(by("threads", 1000), vec![2, 5]);
+    assert_eq!(by("split", 2000), vec![7, 10]);
+    assert_eq!(by("threads", 2000), vec![8, 11]);
+}
