@@ -5,7 +5,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipcmap::codec::CodecKind;
 use ipcmap::config::{RunRequest, DEFAULT_N, DEFAULT_SEED};
 use ipcmap::kernel::Function;
-use ipcmap::scheduler::OnWorkerExit;
+use ipcmap::scheduler::{OnWorkerExit, TaskTimeout};
 use ipcmap::strategy::Mode;
 use ipcmap::sweep::Grid;
 use std::path::PathBuf;
@@ -26,6 +26,10 @@ pub struct Cli {
     /// Also draw where each strategy's time went, phase by phase, as an SVG bar chart.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// After the run, print everything the workers wrote on stderr (kept in the run folder
+    /// otherwise, and summed up as one line per failed worker).
+    #[arg(long, global = true)]
+    pub verbose: bool,
 }
 
 /// Subcommands.
@@ -128,6 +132,10 @@ pub struct CommonArgs {
     /// Seconds a worker may take to connect and say hello.
     #[arg(long, default_value_t = 10.0)]
     pub handshake_timeout: f64,
+    /// Seconds a worker may hold a task before it is killed and its tasks re-run; 0 = no
+    /// deadline [default: 20 times the slowest task so far, at least 5 s].
+    #[arg(long, value_name = "SECONDS")]
+    pub task_timeout: Option<f64>,
     /// When a worker dies mid-run: hand its tasks to the others (retry) or stop (abort).
     #[arg(long, value_enum, default_value_t = OnExitArg::Retry)]
     pub on_worker_exit: OnExitArg,
@@ -268,6 +276,18 @@ impl CommonArgs {
         {
             return Err("--handshake-timeout must be a number of seconds above 0".into());
         }
+        let task_timeout =
+            match self.task_timeout {
+                None => TaskTimeout::Auto,
+                Some(0.0) => TaskTimeout::Off,
+                Some(s) if s.is_finite() && s > 0.0 && s < 1e6 => {
+                    TaskTimeout::After(Duration::from_secs_f64(s))
+                }
+                Some(_) => return Err(
+                    "--task-timeout must be 0 (no deadline) or a number of seconds below 1000000"
+                        .into(),
+                ),
+            };
         let (repeat, warmup) = if self.cold {
             (Some(1), Some(0))
         } else {
@@ -278,6 +298,7 @@ impl CommonArgs {
             repeat,
             warmup,
             interleave: !self.no_interleave,
+            task_timeout,
             worker_bin: self.worker_bin.clone(),
             verify: !self.no_verify,
             reuse_buffers: self.reuse_buffers,

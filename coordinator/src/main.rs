@@ -1,25 +1,57 @@
 //! The ipcmap coordinator: parse the command line, validate it, run, print the report.
 //! Exit status: 0 ok, 1 runtime failure (including a result that differs from sequential),
-//! 2 bad usage, 130 / 143 interrupted by SIGINT / SIGTERM. Every error is one line on stderr.
+//! 2 bad usage or an unusable environment, 130 / 143 interrupted by SIGINT / SIGTERM. Every
+//! error is one line on stderr, a panic included; nothing is left behind in TMPDIR.
 
 mod cli;
+mod output;
 
-use anyhow::Context;
 use clap::Parser;
 use cli::{Cli, Command, Format, ProbeArgs, SweepArgs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ipcmap::config::RunConfig;
 use ipcmap::engine::Session;
-use ipcmap::error::RunError;
+use ipcmap::error::{RunError, SpawnError};
 use ipcmap::report::{
     plot_phases, plot_sweep, render_sweep_summary, render_table, write_csv, write_json,
 };
+use ipcmap::rundir::RunDir;
 use ipcmap::sweep::Axis;
-use std::io::Write;
-use std::path::Path;
+use output::Output;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Mutex;
+
+/// The first panic's message, kept for the one-line error (the hook prints nothing).
+static PANIC: Mutex<Option<String>> = Mutex::new(None);
 
 fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        let message = ipcmap::strategy::threads::panic_message(info.payload());
+        let place = info
+            .location()
+            .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
+        if let Ok(mut first) = PANIC.lock() {
+            first.get_or_insert(format!("{message}{place}"));
+        }
+    }));
+    match std::panic::catch_unwind(run) {
+        Ok(code) => code,
+        Err(_) => {
+            let message = PANIC
+                .lock()
+                .ok()
+                .and_then(|m| m.clone())
+                .unwrap_or_else(|| "unknown".into());
+            say(&format!(
+                "error: internal error (a bug in ipcmap, please report it): {message}"
+            ));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
@@ -28,44 +60,47 @@ fn main() -> ExitCode {
         }
         Err(e) => return usage_error(&one_line(&e.render().to_string())),
     };
-    if let Some(Command::Probe(args)) = &cli.command {
-        return probe(args);
-    }
-    let plan = match plan(&cli) {
-        Ok(plan) => plan,
-        Err(message) => return usage_error(&message),
+    // Before any thread: it points TMPDIR at this run's own folder.
+    let rundir = match RunDir::create() {
+        Ok(dir) => dir,
+        Err(e) => return usage_error(&e.to_string()),
     };
     if let Err(e) = ipcmap::interrupt::install() {
-        eprintln!("error: cannot install signal handlers: {e}");
+        say(&format!("error: cannot install signal handlers: {e}"));
         return ExitCode::FAILURE;
     }
-    match execute(&plan) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // Library errors already name their cause: one line, no chain.
-            eprintln!("error: {e}");
-            match e.downcast_ref::<RunError>() {
-                Some(RunError::Interrupted { signal }) => {
-                    ExitCode::from(128u8.saturating_add(*signal as u8))
-                }
-                _ => ExitCode::FAILURE,
-            }
+    let verbose = cli.verbose;
+    let code = match &cli.command {
+        Some(Command::Probe(args)) => probe(args),
+        _ => match plan(&cli) {
+            Ok(plan) => finish(execute(plan)),
+            Err(message) => usage_error(&message),
+        },
+    };
+    if verbose {
+        for (path, text) in ipcmap::spawner::captured_stderr() {
+            let name = path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into());
+            say(&format!("--- {name} ---\n{}", text.trim_end()));
         }
     }
+    drop(rundir);
+    code
 }
 
-/// Everything checked and resolved before the first worker starts.
-struct Plan<'a> {
+/// Everything checked, resolved and opened before the first worker starts.
+struct Plan {
     configs: Vec<RunConfig>,
     /// Axes that vary (a sweep); `None` for a plain run.
     axes: Option<Vec<Axis>>,
     format: Format,
-    plot: Option<&'a Path>,
-    csv: Option<&'a Path>,
-    json: Option<&'a Path>,
+    plot: Option<Output>,
+    csv: Option<Output>,
+    json: Option<Output>,
 }
 
-fn plan(cli: &Cli) -> Result<Plan<'_>, String> {
+fn plan(cli: &Cli) -> Result<Plan, String> {
     match &cli.command {
         None => {
             let config = cli
@@ -73,12 +108,11 @@ fn plan(cli: &Cli) -> Result<Plan<'_>, String> {
                 .to_request()?
                 .validate()
                 .map_err(|e| e.to_string())?;
-            check_output(cli.plot.as_deref(), "--plot")?;
             Ok(Plan {
                 configs: vec![config],
                 axes: None,
                 format: cli.format,
-                plot: cli.plot.as_deref(),
+                plot: open(cli.plot.as_deref(), "--plot")?,
                 csv: None,
                 json: None,
             })
@@ -88,7 +122,7 @@ fn plan(cli: &Cli) -> Result<Plan<'_>, String> {
     }
 }
 
-fn plan_sweep(args: &SweepArgs) -> Result<Plan<'_>, String> {
+fn plan_sweep(args: &SweepArgs) -> Result<Plan, String> {
     let (grid, base) = args.to_grid()?;
     let configs = grid.configs(&base).map_err(|e| e.to_string())?;
     let axes = grid.varying();
@@ -99,43 +133,33 @@ fn plan_sweep(args: &SweepArgs) -> Result<Plan<'_>, String> {
             names.join(", ")
         ));
     }
-    check_output(args.plot.as_deref(), "--plot")?;
-    check_output(args.csv.as_deref(), "--csv")?;
-    check_output(args.json.as_deref(), "--json")?;
     Ok(Plan {
         configs,
         axes: Some(axes),
         format: args.format,
-        plot: args.plot.as_deref(),
-        csv: args.csv.as_deref(),
-        json: args.json.as_deref(),
+        plot: open(args.plot.as_deref(), "--plot")?,
+        csv: open(args.csv.as_deref(), "--csv")?,
+        json: open(args.json.as_deref(), "--json")?,
     })
 }
 
-/// Refuses an output file whose folder does not exist, before hours of work are spent.
-fn check_output(path: Option<&Path>, flag: &str) -> Result<(), String> {
-    let Some(path) = path else { return Ok(()) };
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !parent.is_dir() {
-        return Err(format!(
-            "{flag} {}: folder {} does not exist",
-            path.display(),
-            parent.display()
-        ));
-    }
-    Ok(())
+fn open(path: Option<&std::path::Path>, flag: &'static str) -> Result<Option<Output>, String> {
+    path.map(|p| Output::open(flag, p)).transpose()
 }
 
-fn execute(plan: &Plan<'_>) -> anyhow::Result<()> {
+fn execute(mut plan: Plan) -> anyhow::Result<()> {
     // An upper bound: auto plans may stop before their maximum.
     let total: usize = plan
         .configs
         .iter()
         .map(|c| c.modes.len() * (c.warmup + c.runs.max()))
         .sum();
+    if plan.axes.is_some() && std::io::stderr().is_terminal() {
+        say(&format!(
+            "sweep: {} configurations, at most {total} runs",
+            plan.configs.len()
+        ));
+    }
     // indicatif draws nothing when stderr is not a terminal.
     let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
     bar.set_style(
@@ -144,8 +168,7 @@ fn execute(plan: &Plan<'_>) -> anyhow::Result<()> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut session = Session::new();
-    let reports = session.run_all(&plan.configs, |config, mode| {
+    let reports = Session::new().run_all(&plan.configs, |config, mode| {
         bar.set_message(format!(
             "{mode} (n={}, {} workers)",
             config.n, config.workers
@@ -154,39 +177,38 @@ fn execute(plan: &Plan<'_>) -> anyhow::Result<()> {
     })?;
     bar.finish_and_clear();
 
-    if let Some(path) = plan.csv {
-        let mut file =
-            std::fs::File::create(path).with_context(|| format!("--csv {}", path.display()))?;
-        write_csv(&reports, &mut file).with_context(|| format!("--csv {}", path.display()))?;
+    if let Some(out) = plan.csv.as_mut() {
+        out.write_with(|w| write_csv(&reports, w))?;
     }
-    if let Some(path) = plan.json {
-        let mut file =
-            std::fs::File::create(path).with_context(|| format!("--json {}", path.display()))?;
-        write_json(&reports, &mut file).with_context(|| format!("--json {}", path.display()))?;
+    if let Some(out) = plan.json.as_mut() {
+        out.write_with(|w| write_json(&reports, w))?;
     }
-    if let Some(path) = plan.plot {
-        match &plan.axes {
-            Some(axes) => plot_sweep(&reports, axes, path)?,
-            None => plot_phases(&reports, path)?,
+    if let Some(out) = plan.plot.as_mut() {
+        let svg = match &plan.axes {
+            Some(axes) => plot_sweep(&reports, axes),
+            None => plot_phases(&reports),
         }
+        .map_err(|e| anyhow::anyhow!("--plot {}: {e}", out.path().display()))?;
+        out.write_with(|w| w.write_all(svg.as_bytes()))?;
     }
     let mut stdout = std::io::stdout().lock();
-    match plan.format {
+    let written = match plan.format {
         Format::Table => {
-            write!(stdout, "{}", render_table(&reports))?;
-            if let Some(axes) = &plan.axes {
-                write!(stdout, "{}", render_sweep_summary(&reports, axes))?;
-            }
+            write!(stdout, "{}", render_table(&reports)).and_then(|()| match &plan.axes {
+                Some(axes) => write!(stdout, "{}", render_sweep_summary(&reports, axes)),
+                None => Ok(()),
+            })
         }
-        Format::Json => write_json(&reports, &mut stdout)?,
-        Format::Csv => write_csv(&reports, &mut stdout)?,
+        Format::Json => write_json(&reports, &mut stdout),
+        Format::Csv => write_csv(&reports, &mut stdout),
     }
-    stdout.flush()?;
+    .and_then(|()| stdout.flush());
+    written.map_err(|e| anyhow::anyhow!("writing the report to stdout: {e}"))?;
     // After the report, like hyperfine: one line each, never a change of exit status.
     let mut warned = Vec::new();
     for w in reports.iter().flat_map(|r| &r.warnings) {
         if !warned.contains(&w) {
-            eprintln!("warning: {w}");
+            say(&format!("warning: {w}"));
             warned.push(w);
         }
     }
@@ -201,30 +223,56 @@ fn probe(args: &ProbeArgs) -> ExitCode {
             ipcmap::config::MAX_WORKERS
         ));
     }
-    if args.bytes == 0 {
-        return usage_error("--bytes must be at least 1");
+    if args.bytes == 0 || args.bytes > ipcmap::probe::MAX_MESSAGE_BYTES {
+        return usage_error(&format!(
+            "--bytes must be between 1 and {} (1 GiB)",
+            ipcmap::probe::MAX_MESSAGE_BYTES
+        ));
+    }
+    if let Err(e) = ipcmap::config::check_open_files(workers) {
+        return usage_error(&e.to_string());
     }
     let worker_bin = match ipcmap::spawner::locate_worker(args.worker_bin.as_deref()) {
         Ok(path) => path,
         Err(e) => return usage_error(&format!("--worker-bin: {e}")),
     };
     let timeout = ipcmap::spawner::DEFAULT_HANDSHAKE_TIMEOUT;
-    match ipcmap::probe::run(&worker_bin, workers, args.bytes, timeout) {
-        Ok(p) => {
+    let result = ipcmap::probe::run(&worker_bin, workers, args.bytes, timeout)
+        .map_err(anyhow::Error::from)
+        .and_then(|p| {
+            let mut stdout = std::io::stdout().lock();
             match args.format {
-                Format::Json | Format::Csv => println!("{}", serde_json::to_string(&p).unwrap_or_default()),
-                Format::Table => println!(
-                    "spawn-and-hello of {} workers: {:.2} ms\necho of {} x {} bytes (2 in flight): {:.2} GB/s both ways in send time ({:.2} GB/s of wall time)\necho of {} x 8 bytes (2 in flight): {:.2} µs per one-way message",
-                    p.workers, p.spawn_hello_ms, p.echo_messages, p.echo_message_bytes, p.echo_gbps, p.echo_wall_gbps, p.echo8_messages, p.echo8_us_per_message
-                ),
+                Format::Json => ipcmap::probe::write_json(&p, &mut stdout),
+                Format::Csv => ipcmap::probe::write_csv(&p, &mut stdout),
+                Format::Table => ipcmap::probe::write_text(&p, &mut stdout),
             }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+            .and_then(|()| stdout.flush())
+            .map_err(|e| anyhow::anyhow!("writing the probe to stdout: {e}"))
+        });
+    finish(result)
+}
+
+/// Maps the outcome to an exit status, with the error on one line.
+fn finish(result: anyhow::Result<()>) -> ExitCode {
+    let Err(e) = result else {
+        return ExitCode::SUCCESS;
+    };
+    // Library errors already name their cause: one line, no chain.
+    say(&format!("error: {e}"));
+    let signal = match e.downcast_ref::<RunError>() {
+        Some(RunError::Interrupted { signal })
+        | Some(RunError::Spawn(SpawnError::Interrupted { signal })) => Some(*signal),
+        _ => None,
+    };
+    match signal {
+        Some(signal) => ExitCode::from(128u8.saturating_add(signal as u8)),
+        None => ExitCode::FAILURE,
     }
+}
+
+/// One line on stderr; a closed or full stderr is not worth a panic.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// clap's multi-line error as one line: "error: ... [possible values: ...]".
@@ -241,6 +289,6 @@ fn one_line(rendered: &str) -> String {
 }
 
 fn usage_error(message: &str) -> ExitCode {
-    eprintln!("error: {message}");
+    say(&format!("error: {message}"));
     ExitCode::from(2)
 }

@@ -19,6 +19,11 @@ fn main() -> ExitCode {
             eprintln!("worker {}: {e}", args.worker_id);
             ExitCode::from(EXIT_PROTOCOL as u8)
         }
+        // These already name the worker.
+        Err(e @ (WorkerError::Channel { .. } | WorkerError::BadTask { .. })) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("worker {}: {e}", args.worker_id);
             ExitCode::FAILURE

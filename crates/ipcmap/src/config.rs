@@ -6,7 +6,7 @@ use crate::error::{RunError, SpawnError};
 use crate::kernel::Function;
 use crate::partition::{self, Task};
 use crate::protocol::WorkerMode;
-use crate::scheduler::{OnWorkerExit, ProcessRun};
+use crate::scheduler::{OnWorkerExit, ProcessRun, TaskTimeout};
 use crate::spawner::{self, DEFAULT_HANDSHAKE_TIMEOUT};
 use crate::strategy::Mode;
 use std::path::PathBuf;
@@ -130,6 +130,8 @@ pub struct RunRequest {
     pub handshake_timeout: Duration,
     /// What to do when a worker fails mid-run.
     pub on_worker_exit: OnWorkerExit,
+    /// How long a worker may hold a task before it is written off.
+    pub task_timeout: TaskTimeout,
 }
 
 impl Default for RunRequest {
@@ -152,6 +154,7 @@ impl Default for RunRequest {
             reuse_buffers: false,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             on_worker_exit: OnWorkerExit::Retry,
+            task_timeout: TaskTimeout::Auto,
         }
     }
 }
@@ -200,6 +203,13 @@ pub enum ConfigError {
         need_mib: u64,
         available_mib: u64,
     },
+    /// The open-file limit is too low for the pool.
+    #[error("--workers {workers} needs about {need} open files, but the limit is {limit} (ulimit -n): raise it or use fewer workers")]
+    TooFewFiles {
+        workers: usize,
+        need: u64,
+        limit: u64,
+    },
     /// The worker executable is missing or unusable.
     #[error("--worker-bin: {0}")]
     Worker(#[from] SpawnError),
@@ -242,6 +252,8 @@ pub struct RunConfig {
     pub handshake_timeout: Duration,
     /// Failure policy.
     pub on_worker_exit: OnWorkerExit,
+    /// Task deadline.
+    pub task_timeout: TaskTimeout,
 }
 
 impl RunRequest {
@@ -300,6 +312,9 @@ impl RunRequest {
             return Err(ConfigError::NoHandshakeTime);
         }
         check_memory(self.n, self.verify)?;
+        if self.modes.iter().any(|m| m.uses_processes()) {
+            check_open_files(workers)?;
+        }
         let worker_bin = if self.modes.iter().any(|m| m.uses_processes()) {
             Some(spawner::locate_worker(self.worker_bin.as_deref())?)
         } else {
@@ -323,6 +338,7 @@ impl RunRequest {
             reuse_buffers: self.reuse_buffers,
             handshake_timeout: self.handshake_timeout,
             on_worker_exit: self.on_worker_exit,
+            task_timeout: self.task_timeout,
         })
     }
 }
@@ -350,12 +366,56 @@ fn check_memory(n: usize, verify: bool) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// `MemAvailable` from /proc/meminfo, in bytes.
+/// What this process may still allocate, in bytes: `MemAvailable` from /proc/meminfo, or less
+/// when an address-space limit (`ulimit -v`, RLIMIT_AS) leaves less room above what is
+/// already mapped.
 pub fn available_memory_bytes() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    let available = kib * 1024;
+    Some(address_space_left().map_or(available, |left| left.min(available)))
+}
+
+/// Bytes left under RLIMIT_AS above this process's current virtual size; `None` if unlimited.
+fn address_space_left() -> Option<u64> {
+    let (soft, _) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_AS).ok()?;
+    if soft == nix::sys::resource::RLIM_INFINITY {
+        return None;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmSize:"))?;
+    let used = line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024;
+    Some(soft.saturating_sub(used))
+}
+
+/// Open files a pool of `workers` needs in the coordinator, about: the handshake server and
+/// connection, the task and result channels and a reader thread's wake-up per worker, and a
+/// margin for the process itself.
+pub fn files_needed(workers: usize) -> u64 {
+    32 + 6 * workers as u64
+}
+
+/// Raises the soft open-file limit to the hard limit, then checks that `workers` fit under it.
+pub fn check_open_files(workers: usize) -> Result<(), ConfigError> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return Ok(());
+    };
+    let need = files_needed(workers);
+    let limit = if soft < need && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    if limit < need {
+        return Err(ConfigError::TooFewFiles {
+            workers,
+            need,
+            limit,
+        });
+    }
+    Ok(())
 }
 
 impl RunConfig {
@@ -395,6 +455,7 @@ impl RunConfig {
             workers: self.workers,
             handshake_timeout: self.handshake_timeout,
             on_worker_exit: self.on_worker_exit,
+            task_timeout: self.task_timeout,
             mode,
             function: self.function,
             work: self.work,

@@ -35,13 +35,20 @@ pub enum SpawnError {
         source: std::io::Error,
     },
     /// The worker exited before saying hello.
-    #[error("worker {worker} (pid {pid}) exited before the handshake ({status}); is {path} an ipcmap worker of this build? {BUILD_HINT}")]
+    #[error("worker {worker} (pid {pid}) exited before the handshake ({status}{stderr}); is {path} an ipcmap worker of this build? {BUILD_HINT}")]
     ExitedEarly {
         worker: u32,
         pid: u32,
         status: String,
+        /// The worker's last words on stderr, as ": ..." (empty when it said nothing).
+        stderr: String,
         path: PathBuf,
     },
+    /// SIGINT or SIGTERM arrived while the workers were starting.
+    #[error(
+        "interrupted by signal {signal} while starting workers; every started worker was stopped"
+    )]
+    Interrupted { signal: i32 },
     /// The worker did not say hello in time.
     #[error("worker {worker} (pid {pid}) did not complete the handshake within {timeout_ms} ms; is {path} an ipcmap worker? {BUILD_HINT}")]
     HandshakeTimeout {

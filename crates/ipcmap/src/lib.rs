@@ -19,6 +19,7 @@ pub mod partition;
 pub mod probe;
 pub mod protocol;
 pub mod report;
+pub mod rundir;
 pub mod scheduler;
 pub mod spawner;
 pub mod stats;

@@ -18,6 +18,9 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// The largest echoed message (`probe --bytes`): 1 GiB.
+pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
+
 /// What the probes measured.
 #[derive(Clone, Debug, Serialize)]
 pub struct ProbeReport {
@@ -47,6 +50,18 @@ pub fn run(
     message_bytes: usize,
     timeout: Duration,
 ) -> Result<ProbeReport, RunError> {
+    // The message, its echo and the channel's copies in flight.
+    let need = (message_bytes as u64).saturating_mul(2 + 2 * DEPTH as u64);
+    if let Some(available) = crate::config::available_memory_bytes().filter(|&a| need > a) {
+        return Err(RunError::Channel {
+            what: format!("echo of {message_bytes}-byte messages"),
+            message: format!(
+                "needs about {} MiB, but only {} MiB is available",
+                need >> 20,
+                available >> 20
+            ),
+        });
+    }
     let (pool, _) = echo_pool(worker_bin, workers, timeout)?;
     let spawn_hello_ms = pool.spawn_ns as f64 / 1e6;
     drop(pool);
@@ -157,6 +172,11 @@ fn echo(
     let start = Instant::now();
     let (mut received, mut send_ns) = (0, 0u64);
     for i in 0..messages {
+        if i % 1024 == 0 {
+            if let Some(signal) = crate::interrupt::requested() {
+                return Err(RunError::Interrupted { signal });
+            }
+        }
         if i >= DEPTH {
             received += next_reply()?;
         }
@@ -192,4 +212,36 @@ fn echo(
         wall,
         send_ns: send_ns + worker_send_ns,
     })
+}
+
+/// Writes the probe as CSV: a header and one row.
+pub fn write_csv(report: &ProbeReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.serialize(report)?;
+    writer.flush()
+}
+
+/// Writes the probe as one JSON object on one line.
+pub fn write_json(report: &ProbeReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, report)?;
+    writeln!(out)
+}
+
+/// Writes the probe as lines for people.
+pub fn write_text(p: &ProbeReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "spawn-and-hello of {} workers: {:.2} ms",
+        p.workers, p.spawn_hello_ms
+    )?;
+    writeln!(
+        out,
+        "echo of {} x {} bytes (2 in flight): {:.2} GB/s both ways in send time ({:.2} GB/s of wall time)",
+        p.echo_messages, p.echo_message_bytes, p.echo_gbps, p.echo_wall_gbps
+    )?;
+    writeln!(
+        out,
+        "echo of {} x 8 bytes (2 in flight): {:.2} µs per one-way message",
+        p.echo8_messages, p.echo8_us_per_message
+    )
 }

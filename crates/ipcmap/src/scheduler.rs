@@ -37,8 +37,31 @@ const TICK: Duration = Duration::from_millis(50);
 /// How long a worker whose result channel closed has to be seen exiting.
 const CLOSED_GRACE: Duration = Duration::from_secs(1);
 
-/// How long workers get to send their stats once their task channels close.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long workers get to send their stats once their task channels close; a worker still
+/// silent then is killed. None at all once SIGINT or SIGTERM asked the run to stop.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// The shortest automatic task deadline.
+pub const TASK_TIMEOUT_FLOOR: Duration = Duration::from_secs(5);
+
+/// The automatic task deadline is this many times the slowest task completed so far.
+pub const TASK_TIMEOUT_FACTOR: u32 = 20;
+
+/// Before any task has completed, the deadline allows this much per element and work round
+/// (about 20 times the cost of `exp` on one element), so long tasks are not cut short.
+const FIRST_TASK_NS_PER_ELEMENT: u64 = 100;
+
+/// How long a worker may hold a task without returning a result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TaskTimeout {
+    /// [`TASK_TIMEOUT_FACTOR`] times the slowest task so far, at least [`TASK_TIMEOUT_FLOOR`].
+    #[default]
+    Auto,
+    /// A fixed deadline (`--task-timeout SECONDS`).
+    After(Duration),
+    /// No deadline (`--task-timeout 0`).
+    Off,
+}
 
 /// What to do when a worker dies or misbehaves mid-run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -68,6 +91,8 @@ pub struct ProcessRun<'a> {
     pub handshake_timeout: Duration,
     /// What to do when a worker fails.
     pub on_worker_exit: OnWorkerExit,
+    /// How long a worker may hold a task.
+    pub task_timeout: TaskTimeout,
     /// Which worker half to run.
     pub mode: WorkerMode,
     /// The function.
@@ -166,14 +191,30 @@ pub fn run_on_pool(
     .map_err(channel_err("watchdog thread"))?;
     drop(events_tx);
 
+    let first_deadline = Duration::from_nanos(
+        (max_task as u64)
+            .saturating_mul(run.work.into())
+            .saturating_mul(FIRST_TASK_NS_PER_ELEMENT),
+    )
+    .max(TASK_TIMEOUT_FLOOR);
     let mut gather = Gather::new(&mut pool, tasks, run.on_worker_exit)?;
+    gather.deadline = Deadline {
+        policy: run.task_timeout,
+        before_first: first_deadline,
+        slowest: None,
+    };
     let result = gather.run(sg, &events, m);
     m.wall_ns = wall_start.elapsed().as_nanos() as u64;
     let shutdown = Instant::now();
     gather.shutdown(&events, m);
     drop(gather);
+    let grace = if crate::interrupt::requested().is_some() {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(1)
+    };
     for w in &mut pool.workers {
-        let exit = w.reap(Duration::from_secs(1));
+        let exit = w.reap(grace);
         if let Some(report) = m.workers.iter_mut().find(|r| r.id == w.id) {
             report.exit = Some(exit);
         }
@@ -195,13 +236,39 @@ struct Slot {
     alive: bool,
     closed_at: Option<Instant>,
     in_flight: Vec<usize>,
+    /// Since when the worker has held tasks without returning a result.
+    waiting_since: Option<Instant>,
+    stderr: Option<std::path::PathBuf>,
     tasks_done: u64,
     compute_ns: u64,
     sender: Option<IpcBytesSender>,
     stats: Option<WorkerStats>,
 }
 
+/// The task deadline in force.
+struct Deadline {
+    policy: TaskTimeout,
+    /// Until a first task completes (automatic policy).
+    before_first: Duration,
+    /// The slowest task completed so far, from send (or the previous result) to result.
+    slowest: Option<Duration>,
+}
+
+impl Deadline {
+    fn current(&self) -> Option<Duration> {
+        match self.policy {
+            TaskTimeout::Off => None,
+            TaskTimeout::After(d) => Some(d),
+            TaskTimeout::Auto => Some(match self.slowest {
+                Some(slowest) => (slowest * TASK_TIMEOUT_FACTOR).max(TASK_TIMEOUT_FLOOR),
+                None => self.before_first,
+            }),
+        }
+    }
+}
+
 struct Gather<'a> {
+    deadline: Deadline,
     pool: &'a mut Pool,
     tasks: &'a [Task],
     slots: Vec<Slot>,
@@ -226,6 +293,8 @@ impl<'a> Gather<'a> {
                 alive: true,
                 closed_at: None,
                 in_flight: Vec::with_capacity(DEPTH),
+                waiting_since: None,
+                stderr: w.stderr.clone(),
                 tasks_done: 0,
                 compute_ns: 0,
                 sender: Some(sender),
@@ -233,6 +302,11 @@ impl<'a> Gather<'a> {
             });
         }
         Ok(Gather {
+            deadline: Deadline {
+                policy: TaskTimeout::Off,
+                before_first: TASK_TIMEOUT_FLOOR,
+                slowest: None,
+            },
             pool,
             tasks,
             slots,
@@ -270,7 +344,12 @@ impl<'a> Gather<'a> {
                 Ok(Event::Exited(exited)) => {
                     let w = exited.worker as usize;
                     if self.slots[w].alive {
-                        self.fail(w, exited.to_string(), m)?;
+                        let gist = self.slots[w]
+                            .stderr
+                            .as_deref()
+                            .and_then(crate::spawner::stderr_gist)
+                            .map_or_else(String::new, |g| format!(" ({g})"));
+                        self.fail(w, format!("{exited}{gist}"), m)?;
                     }
                 }
                 Ok(Event::Closed(w)) => {
@@ -284,6 +363,7 @@ impl<'a> Gather<'a> {
                     })
                 }
             }
+            self.enforce_deadline(m)?;
             // A worker that hung up on its result channel but is still running is broken.
             for w in 0..self.slots.len() {
                 let slot = &self.slots[w];
@@ -292,6 +372,30 @@ impl<'a> Gather<'a> {
                 }
             }
             self.refill_all(sg, m)?;
+        }
+        Ok(())
+    }
+
+    /// Writes off every worker that has held a task past the deadline: it is killed, and its
+    /// tasks go back to the queue (or the run stops under `Abort`).
+    fn enforce_deadline(&mut self, m: &mut Measurement) -> Result<(), RunError> {
+        let Some(deadline) = self.deadline.current() else {
+            return Ok(());
+        };
+        for w in 0..self.slots.len() {
+            let slot = &self.slots[w];
+            let (Some(since), Some(&task)) = (slot.waiting_since, slot.in_flight.first()) else {
+                continue;
+            };
+            let held = since.elapsed();
+            if slot.alive && held > deadline {
+                let reason = format!(
+                    "no result for task {task} after {:.1} s (task deadline {:.1} s; --task-timeout sets it)",
+                    held.as_secs_f64(),
+                    deadline.as_secs_f64()
+                );
+                self.fail(w, reason, m)?;
+            }
         }
         Ok(())
     }
@@ -343,6 +447,11 @@ impl<'a> Gather<'a> {
         m.messages_received += 1;
         let slot = &mut self.slots[w];
         slot.in_flight.swap_remove(position);
+        if let Some(since) = slot.waiting_since {
+            let took = since.elapsed();
+            self.deadline.slowest = Some(self.deadline.slowest.map_or(took, |s| s.max(took)));
+        }
+        slot.waiting_since = (!slot.in_flight.is_empty()).then(Instant::now);
         slot.tasks_done += 1;
         slot.compute_ns += header.compute_ns;
         self.done[task] = true;
@@ -400,6 +509,7 @@ impl<'a> Gather<'a> {
             m.messages_sent += 1;
             let slot = &mut self.slots[w];
             slot.in_flight.push(index);
+            slot.waiting_since.get_or_insert_with(Instant::now);
             if let Some(sender) = &slot.sender {
                 let t = Instant::now();
                 if sender.send(frame).is_err() {
@@ -417,6 +527,7 @@ impl<'a> Gather<'a> {
         let slot = &mut self.slots[w];
         slot.alive = false;
         slot.sender = None;
+        slot.waiting_since = None;
         let _ = kill_pid(slot.pid);
         let unfinished = std::mem::take(&mut slot.in_flight);
         m.failures.push(WorkerFailure {
@@ -447,7 +558,10 @@ impl<'a> Gather<'a> {
             process.close_tasks();
         }
         let deadline = Instant::now() + SHUTDOWN_GRACE;
-        while self.slots.iter().any(|s| s.alive && s.stats.is_none()) && Instant::now() < deadline {
+        while self.slots.iter().any(|s| s.alive && s.stats.is_none())
+            && Instant::now() < deadline
+            && crate::interrupt::requested().is_none()
+        {
             match events.recv_timeout(TICK) {
                 Ok(Event::Frame(w, frame)) => {
                     if let Ok(Inbound::Stats(stats)) = Inbound::read(&frame) {

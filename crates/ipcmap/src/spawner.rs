@@ -15,7 +15,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -41,7 +41,63 @@ pub fn locate_worker(explicit: Option<&Path>) -> Result<PathBuf, SpawnError> {
         }
     };
     check_executable(&path)?;
-    Ok(path)
+    // Execute exactly what was checked: a bare `worker` would otherwise be looked up on PATH.
+    std::fs::canonicalize(&path).map_err(|_| SpawnError::NotFound { path })
+}
+
+/// Numbers the stderr files of the workers of this process.
+static STDERR_FILES: AtomicUsize = AtomicUsize::new(0);
+
+/// Where a new worker's stderr goes: a fresh file in the run folder when there is one (the
+/// coordinator binary makes one), else the coordinator's own stderr (library use, tests).
+fn stderr_sink() -> (Stdio, Option<PathBuf>) {
+    let Some(dir) = crate::rundir::current() else {
+        return (Stdio::inherit(), None);
+    };
+    let k = STDERR_FILES.fetch_add(1, Ordering::Relaxed);
+    let path = dir.join(format!("worker-{k}.stderr"));
+    match std::fs::File::create(&path) {
+        Ok(file) => (Stdio::from(file), Some(path)),
+        Err(_) => (Stdio::null(), None),
+    }
+}
+
+/// The gist of what a worker wrote on stderr: a panic's message, else its last line that is
+/// not a note or a backtrace frame; at most 300 characters.
+pub fn stderr_gist(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let gist = match lines.iter().position(|l| l.contains("panicked at")) {
+        Some(i) => format!("panicked: {}", lines.get(i + 1).copied().unwrap_or("")),
+        None => lines
+            .iter()
+            .rev()
+            .find(|l| {
+                !l.starts_with("note:")
+                    && !l.starts_with("at ")
+                    && !l.starts_with(|c: char| c.is_ascii_digit())
+            })?
+            .to_string(),
+    };
+    Some(gist.chars().take(300).collect())
+}
+
+/// Every stderr file of this process's workers that is not empty, oldest first: (path, text).
+pub fn captured_stderr() -> Vec<(PathBuf, String)> {
+    let Some(dir) = crate::rundir::current() else {
+        return Vec::new();
+    };
+    (0..STDERR_FILES.load(Ordering::Relaxed))
+        .map(|k| dir.join(format!("worker-{k}.stderr")))
+        .filter_map(|p| {
+            let text = std::fs::read_to_string(&p).ok()?;
+            (!text.trim().is_empty()).then_some((p, text))
+        })
+        .collect()
 }
 
 /// Errors unless `path` is a regular file with an execute bit.
@@ -65,6 +121,8 @@ pub struct WorkerProcess {
     pub pid: u32,
     /// Sending end of the worker's task channel (`None` once closed).
     pub tasks: Option<IpcBytesSender>,
+    /// The file its stderr goes to, if captured.
+    pub stderr: Option<PathBuf>,
     child: Child,
     reaped: Option<String>,
 }
@@ -88,7 +146,7 @@ impl WorkerProcess {
                     std::thread::sleep(Duration::from_millis(1))
                 }
                 Ok(None) => {
-                    let _ = self.child.kill();
+                    let _ = kill_pid(self.pid);
                     break self
                         .child
                         .wait()
@@ -106,7 +164,7 @@ impl Drop for WorkerProcess {
     fn drop(&mut self) {
         self.tasks = None;
         if self.reaped.is_none() {
-            let _ = self.child.kill();
+            let _ = kill_pid(self.pid);
             let _ = self.child.wait();
         }
     }
@@ -213,6 +271,7 @@ struct Pending {
     name: String,
     child: Option<Child>,
     pid: u32,
+    stderr: Option<PathBuf>,
     accept: Option<JoinHandle<()>>,
 }
 
@@ -220,7 +279,8 @@ impl Pending {
     /// Unblocks the accepting thread (connecting and hanging up ends its wait) and joins it.
     fn abandon(&mut self) {
         if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
+            // The whole group: a script that never execs leaves no child of its own behind.
+            let _ = kill_pid(self.pid);
             let _ = child.wait();
         }
         if let Some(handle) = self.accept.take() {
@@ -268,6 +328,7 @@ pub fn spawn_pool(
                 source,
             })?;
         let mut command = Command::new(spec.worker_bin);
+        let (stderr, stderr_path) = stderr_sink();
         let child = command
             .args(["--connect", &name, "--worker-id", &worker.to_string()])
             .args([
@@ -278,6 +339,7 @@ pub fn spawn_pool(
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
+            .stderr(stderr)
             // A group of its own: Ctrl-C reaches the coordinator, which then stops its workers.
             .process_group(0)
             .spawn()
@@ -302,6 +364,7 @@ pub fn spawn_pool(
             name,
             pid: child.id(),
             child: Some(child),
+            stderr: stderr_path,
             accept: Some(accept),
         });
     }
@@ -312,6 +375,9 @@ pub fn spawn_pool(
     let mut remaining = spec.count;
     let deadline = Instant::now() + spec.handshake_timeout;
     while remaining > 0 {
+        if let Some(signal) = crate::interrupt::requested() {
+            return Err(SpawnError::Interrupted { signal });
+        }
         match accepted_rx.recv_timeout(Duration::from_millis(20)) {
             Ok((worker, result)) => {
                 let p = &mut pending[worker as usize];
@@ -373,6 +439,7 @@ pub fn spawn_pool(
             id: p.worker,
             pid: p.pid,
             tasks: Some(hello.tasks),
+            stderr: p.stderr.take(),
             child,
             reaped: None,
         };
@@ -401,6 +468,11 @@ fn early_exit(p: &mut Pending, path: &Path) -> Option<SpawnError> {
         worker: p.worker,
         pid: p.pid,
         status: describe_status(status),
+        stderr: p
+            .stderr
+            .as_deref()
+            .and_then(stderr_gist)
+            .map_or_else(String::new, |g| format!(": {g}")),
         path: path.to_path_buf(),
     })
 }
@@ -485,7 +557,12 @@ fn peek_exit(pid: u32) -> Option<(i32, i32)> {
     }
 }
 
-/// Sends SIGKILL to `pid`; used by tests and fault injection.
+/// Sends SIGKILL to worker `pid` and to its process group (each worker leads one), so that
+/// whatever it started goes too.
 pub fn kill_pid(pid: u32) -> nix::Result<()> {
+    if pid <= 1 || pid > i32::MAX as u32 {
+        return Err(nix::errno::Errno::ESRCH);
+    }
+    let _ = kill(Pid::from_raw(-(pid as i32)), Signal::SIGKILL);
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL)
 }

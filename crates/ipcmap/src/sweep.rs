@@ -8,6 +8,9 @@ use crate::kernel::Function;
 use crate::report::Report;
 use crate::strategy::Mode;
 
+/// The most configurations a sweep may hold; a bigger grid is refused before it is expanded.
+pub const MAX_SWEEP_POINTS: usize = 4096;
+
 /// The tutorial's values for both `--splits` and `--chunksize`: 1, 2, 4, ..., 128.
 pub const TUTORIAL_VALUES: [usize; 8] = [1, 2, 4, 8, 16, 32, 64, 128];
 
@@ -94,6 +97,17 @@ pub struct PointError {
     pub source: ConfigError,
 }
 
+/// A sweep that cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// Too many configurations.
+    #[error("this sweep holds {points} configurations, more than the limit of {MAX_SWEEP_POINTS}: give fewer values per list, or split it into several sweeps")]
+    TooBig { points: usize },
+    /// One configuration is invalid.
+    #[error(transparent)]
+    Point(#[from] PointError),
+}
+
 impl Grid {
     /// The tutorial's grid: split mode, splits x chunksize over 1, 2, 4, ..., 128.
     pub fn tutorial() -> Grid {
@@ -121,6 +135,22 @@ impl Grid {
         .filter(|&(_, len)| len > 1)
         .map(|(axis, _)| axis)
         .collect()
+    }
+
+    /// How many configurations the grid holds (saturating), computed without expanding it.
+    pub fn size(&self) -> usize {
+        [
+            self.modes.len(),
+            self.workers.len(),
+            self.n.len(),
+            self.functions.len(),
+            self.works.len(),
+            self.codecs.len(),
+            self.splits.len(),
+            self.chunksizes.len(),
+        ]
+        .into_iter()
+        .fold(1usize, |acc, len| acc.saturating_mul(len.max(1)))
     }
 
     /// Every combination, as requests built on `base`; the last list varies fastest.
@@ -162,15 +192,21 @@ impl Grid {
         out
     }
 
-    /// Validates every point before anything runs.
-    pub fn configs(&self, base: &RunRequest) -> Result<Vec<RunConfig>, PointError> {
+    /// Validates every point before anything runs; refuses a grid of more than
+    /// [`MAX_SWEEP_POINTS`] before expanding it.
+    pub fn configs(&self, base: &RunRequest) -> Result<Vec<RunConfig>, SweepError> {
+        let size = self.size();
+        if size > MAX_SWEEP_POINTS {
+            return Err(SweepError::TooBig { points: size });
+        }
         self.points(base)
             .into_iter()
             .map(|r| {
                 let point = describe(&r);
                 r.validate().map_err(|source| PointError { point, source })
             })
-            .collect()
+            .collect::<Result<_, _>>()
+            .map_err(SweepError::Point)
     }
 }
 
@@ -222,6 +258,26 @@ mod tests {
         assert!(points
             .iter()
             .all(|p| p.modes == vec![Mode::Split] && p.n == RunRequest::default().n));
+    }
+
+    #[test]
+    fn a_huge_grid_is_refused_before_it_is_expanded() {
+        let hundred: Vec<usize> = (1..=100).collect();
+        let grid = Grid {
+            workers: hundred.clone(),
+            splits: hundred.clone(),
+            chunksizes: hundred,
+            ..Grid::default()
+        };
+        assert_eq!(grid.size(), 1_000_000);
+        let err = grid
+            .configs(&RunRequest::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("1000000 configurations") && err.contains("4096"),
+            "{err}"
+        );
     }
 
     #[test]

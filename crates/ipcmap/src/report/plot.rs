@@ -7,7 +7,6 @@ use crate::sweep::Axis;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use std::path::Path;
 
 /// Opacity of heatmap cells; the SVG carries it on every cell, one `<rect>` per grid point.
 pub const CELL_OPACITY: f64 = 0.92;
@@ -21,29 +20,29 @@ pub enum PlotError {
     /// The grid varies more parameters than one plot shows.
     #[error("--plot draws a sweep of one or two varying parameters; this one varies {0}")]
     TooManyAxes(String),
-    /// plotters failed (most often: the file could not be written).
-    #[error("drawing {path}: {message}")]
-    Draw { path: String, message: String },
+    /// plotters failed.
+    #[error("drawing the plot: {message}")]
+    Draw { message: String },
 }
 
-fn draw_err(path: &Path) -> impl Fn(String) -> PlotError + '_ {
-    move |message| PlotError::Draw {
-        path: path.display().to_string(),
-        message,
-    }
+fn draw_err() -> impl Fn(String) -> PlotError {
+    move |message| PlotError::Draw { message }
 }
 
-/// Draws the sweep's median wall times: a heatmap over two varying axes, a line over one.
-pub fn plot_sweep(reports: &[Report], axes: &[Axis], path: &Path) -> Result<(), PlotError> {
+/// Draws the sweep's median wall times as SVG text: a heatmap over two varying axes, a line
+/// over one. The caller writes it where it belongs (and checks that write).
+pub fn plot_sweep(reports: &[Report], axes: &[Axis]) -> Result<String, PlotError> {
+    let mut svg = String::new();
     match axes {
-        [] => line_chart(reports, None, path),
-        [x] => line_chart(reports, Some(*x), path),
-        [Axis::Mode, x] | [x, Axis::Mode] => series_chart(reports, *x, Axis::Mode, path),
-        [y, x] => heatmap(reports, *x, *y, path),
+        [] => line_chart(reports, None, &mut svg),
+        [x] => line_chart(reports, Some(*x), &mut svg),
+        [Axis::Mode, x] | [x, Axis::Mode] => series_chart(reports, *x, Axis::Mode, &mut svg),
+        [y, x] => heatmap(reports, *x, *y, &mut svg),
         more => Err(PlotError::TooManyAxes(
             more.iter().map(|a| a.name()).collect::<Vec<_>>().join(", "),
         )),
-    }
+    }?;
+    Ok(svg)
 }
 
 /// Distinct labels of `axis` in report order.
@@ -88,12 +87,12 @@ fn heat(value: Millis, min: Millis, max: Millis) -> RGBColor {
     RGBColor(lerp(46.0, 215.0), lerp(160.0, 48.0), lerp(90.0, 39.0))
 }
 
-fn heatmap(reports: &[Report], x: Axis, y: Axis, path: &Path) -> Result<(), PlotError> {
+fn heatmap(reports: &[Report], x: Axis, y: Axis, svg: &mut String) -> Result<(), PlotError> {
     let (xs, ys) = (levels(reports, x), levels(reports, y));
     let (min, max) = min_max(reports.iter().map(|r| r.wall_ms)).ok_or(PlotError::Empty)?;
-    let err = draw_err(path);
-    let root = SVGBackend::new(
-        path,
+    let err = draw_err();
+    let root = SVGBackend::with_string(
+        svg,
         (
             560.max(140 + 90 * xs.len() as u32),
             200.max(120 + 48 * ys.len() as u32),
@@ -162,11 +161,11 @@ fn heatmap(reports: &[Report], x: Axis, y: Axis, path: &Path) -> Result<(), Plot
     root.present().map_err(|e| err(e.to_string()))
 }
 
-fn line_chart(reports: &[Report], x: Option<Axis>, path: &Path) -> Result<(), PlotError> {
+fn line_chart(reports: &[Report], x: Option<Axis>, svg: &mut String) -> Result<(), PlotError> {
     let (_, max) = min_max(reports.iter().map(|r| r.wall_ms)).ok_or(PlotError::Empty)?;
     let xs = x.map_or_else(|| vec![reports[0].mode.clone()], |x| levels(reports, x));
-    let err = draw_err(path);
-    let root = SVGBackend::new(path, (200 + 70 * xs.len() as u32, 420)).into_drawing_area();
+    let err = draw_err();
+    let root = SVGBackend::with_string(svg, (200 + 70 * xs.len() as u32, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let mut chart = ChartBuilder::on(&root)
         .caption("wall ms (median)", ("sans-serif", 18))
@@ -216,11 +215,16 @@ const SERIES_COLOURS: [RGBColor; 8] = [
 
 /// One line per level of `series` (a strategy, most often) over `x`, wall ms on a log scale:
 /// the scaling view, where strategies differ by orders of magnitude.
-fn series_chart(reports: &[Report], x: Axis, series: Axis, path: &Path) -> Result<(), PlotError> {
+fn series_chart(
+    reports: &[Report],
+    x: Axis,
+    series: Axis,
+    svg: &mut String,
+) -> Result<(), PlotError> {
     let (min, max) = min_max(reports.iter().map(|r| r.wall_ms)).ok_or(PlotError::Empty)?;
     let (xs, names) = (levels(reports, x), levels(reports, series));
-    let err = draw_err(path);
-    let root = SVGBackend::new(path, (360 + 70 * xs.len() as u32, 460)).into_drawing_area();
+    let err = draw_err();
+    let root = SVGBackend::with_string(svg, (360 + 70 * xs.len() as u32, 460)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let first = &reports[0];
     let title = format!(
@@ -298,11 +302,17 @@ fn series_chart(reports: &[Report], x: Axis, series: Axis, path: &Path) -> Resul
 }
 
 /// The phases stacked per strategy (time spent, summed over processes), with a black mark at
-/// each strategy's wall time.
-pub fn plot_phases(reports: &[Report], path: &Path) -> Result<(), PlotError> {
+/// each strategy's wall time, as SVG text.
+pub fn plot_phases(reports: &[Report]) -> Result<String, PlotError> {
     if reports.is_empty() {
         return Err(PlotError::Empty);
     }
+    let mut svg = String::new();
+    draw_phases(reports, &mut svg)?;
+    Ok(svg)
+}
+
+fn draw_phases(reports: &[Report], svg: &mut String) -> Result<(), PlotError> {
     let phases: [(&str, PhaseOf); 8] = [
         ("spawn", |r| r.phases_ms.spawn),
         ("generate", |r| r.phases_ms.generate),
@@ -316,9 +326,9 @@ pub fn plot_phases(reports: &[Report], path: &Path) -> Result<(), PlotError> {
     let total = |r: &Report| phases.iter().map(|(_, f)| f(r)).sum::<f64>().max(r.wall_ms);
     let max = reports.iter().map(total).fold(0.0, f64::max);
     let labels: Vec<String> = reports.iter().map(|r| r.mode.clone()).collect();
-    let err = draw_err(path);
-    let root =
-        SVGBackend::new(path, (900, 260.max(120 + 60 * reports.len() as u32))).into_drawing_area();
+    let err = draw_err();
+    let root = SVGBackend::with_string(svg, (900, 260.max(120 + 60 * reports.len() as u32)))
+        .into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let first = &reports[0];
     let mut chart = ChartBuilder::on(&root)
@@ -426,16 +436,9 @@ mod tests {
         out
     }
 
-    fn temp(name: &str) -> std::path::PathBuf {
-        std::env::temp_dir().join(format!("ipcmap-plot-{}-{name}", std::process::id()))
-    }
-
     #[test]
     fn heatmap_has_one_cell_per_grid_point() {
-        let path = temp("heat.svg");
-        plot_sweep(&grid_reports(), &[Axis::Splits, Axis::Chunksize], &path).unwrap();
-        let svg = std::fs::read_to_string(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
+        let svg = plot_sweep(&grid_reports(), &[Axis::Splits, Axis::Chunksize]).unwrap();
         let cells = svg.matches(&format!("opacity=\"{CELL_OPACITY}\"")).count();
         assert_eq!(cells, 6, "{svg}");
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
@@ -468,10 +471,7 @@ mod tests {
         sequential.workers = 1;
         sequential.wall_ms = 50.0;
         reports.push(sequential);
-        let path = temp("series.svg");
-        plot_sweep(&reports, &[Axis::Mode, Axis::Workers], &path).unwrap();
-        let svg = std::fs::read_to_string(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
+        let svg = plot_sweep(&reports, &[Axis::Mode, Axis::Workers]).unwrap();
         let text: String = svg.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
             text.contains("(--work 64)"),
@@ -513,7 +513,6 @@ mod tests {
         let err = plot_sweep(
             &grid_reports(),
             &[Axis::Workers, Axis::Splits, Axis::Chunksize],
-            &temp("x.svg"),
         )
         .unwrap_err();
         assert!(err.to_string().contains("workers, splits, chunksize"));
@@ -523,18 +522,10 @@ mod tests {
     #[test]
     fn line_and_phase_charts_are_svg() {
         for (name, result) in [
-            (
-                "line.svg",
-                plot_sweep(&grid_reports()[..2], &[Axis::Chunksize], &temp("line.svg")),
-            ),
-            (
-                "phases.svg",
-                plot_phases(&grid_reports(), &temp("phases.svg")),
-            ),
+            ("line", plot_sweep(&grid_reports()[..2], &[Axis::Chunksize])),
+            ("phases", plot_phases(&grid_reports())),
         ] {
-            result.unwrap();
-            let svg = std::fs::read_to_string(temp(name)).unwrap();
-            std::fs::remove_file(temp(name)).unwrap();
+            let svg = result.unwrap();
             assert!(svg.starts_with("<svg") && svg.contains("</svg>"), "{name}");
         }
     }
