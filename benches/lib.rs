@@ -10,7 +10,7 @@ pub fn input(n: usize) -> Vec<f64> {
 /// The `worker` executable of the same profile as the running benchmark
 /// (`target/<profile>/deps/<bench>` → `target/<profile>/worker`), or `$IPCMAP_WORKER`.
 pub fn worker_bin() -> Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os(ipcmap::spawner::WORKER_ENV) {
+    if let Some(path) = std::env::var_os(ipcmap::transport::spawner::WORKER_ENV) {
         return Ok(PathBuf::from(path));
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -19,6 +19,6 @@ pub fn worker_bin() -> Result<PathBuf, String> {
         .and_then(|deps| deps.parent())
         .ok_or("no target folder")?;
     let worker = profile_dir.join("worker");
-    ipcmap::spawner::check_executable(&worker).map_err(|e| e.to_string())?;
+    ipcmap::transport::spawner::check_executable(&worker).map_err(|e| e.to_string())?;
     Ok(worker)
 }

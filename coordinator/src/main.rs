@@ -78,7 +78,7 @@ fn run() -> ExitCode {
         },
     };
     if verbose {
-        for (path, text) in ipcmap::spawner::captured_stderr() {
+        for (path, text) in ipcmap::transport::spawner::captured_stderr() {
             let name = path
                 .file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into());
@@ -232,11 +232,11 @@ fn probe(args: &ProbeArgs) -> ExitCode {
     if let Err(e) = ipcmap::config::check_open_files(workers) {
         return usage_error(&e.to_string());
     }
-    let worker_bin = match ipcmap::spawner::locate_worker(args.worker_bin.as_deref()) {
+    let worker_bin = match ipcmap::transport::spawner::locate_worker(args.worker_bin.as_deref()) {
         Ok(path) => path,
         Err(e) => return usage_error(&format!("--worker-bin: {e}")),
     };
-    let timeout = ipcmap::spawner::DEFAULT_HANDSHAKE_TIMEOUT;
+    let timeout = ipcmap::transport::spawner::DEFAULT_HANDSHAKE_TIMEOUT;
     let result = ipcmap::probe::run(&worker_bin, workers, args.bytes, timeout)
         .map_err(anyhow::Error::from)
         .and_then(|p| {

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
             eprintln!("worker {}: {e}", args.worker_id);
             ExitCode::from(EXIT_PROTOCOL as u8)
         }
+        Err(WorkerError::InjectedExit { code, .. }) => ExitCode::from(code),
         // These already name the worker.
         Err(e @ (WorkerError::Channel { .. } | WorkerError::BadTask { .. })) => {
             eprintln!("{e}");

@@ -7,8 +7,8 @@ use crate::kernel::Function;
 use crate::partition::{self, Task};
 use crate::protocol::WorkerMode;
 use crate::scheduler::{OnWorkerExit, ProcessRun, TaskTimeout};
-use crate::spawner::{self, DEFAULT_HANDSHAKE_TIMEOUT};
 use crate::strategy::Mode;
+use crate::transport::spawner::{self, DEFAULT_HANDSHAKE_TIMEOUT};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -451,6 +451,7 @@ impl RunConfig {
             path: PathBuf::from("worker"),
         })?;
         Ok(ProcessRun {
+            transport: &crate::transport::local::LocalTransport,
             worker_bin,
             workers: self.workers,
             handshake_timeout: self.handshake_timeout,

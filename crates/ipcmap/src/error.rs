@@ -162,6 +162,9 @@ pub enum WorkerError {
         what: &'static str,
         message: String,
     },
+    /// An injected fault (tests) asked the worker to exit with `code`.
+    #[error("worker {worker}: injected fault: exit with code {code}")]
+    InjectedExit { worker: u32, code: u8 },
     /// A task frame could not be decoded.
     #[error("worker {worker}, task {task}: {message}")]
     BadTask {

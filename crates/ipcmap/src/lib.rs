@@ -3,7 +3,7 @@
 //! The `coordinator` binary applies a math function ([`kernel`]) to a vector ([`data`]) with one
 //! of several [`strategy`] modules: sequentially, on threads, or on real worker processes that
 //! receive individual floats or whole sub-vectors encoded by a [`codec`], or share memory. The
-//! [`spawner`] starts the workers, the [`scheduler`] scatters tasks and gathers results over the
+//! [`transport`] starts the workers and carries their frames, the [`scheduler`] scatters tasks and gathers results over the
 //! [`protocol`], and every phase lands in the [`report`] model. [`engine`] ties them together;
 //! [`worker`] is the worker process's side.
 
@@ -21,9 +21,9 @@ pub mod protocol;
 pub mod report;
 pub mod rundir;
 pub mod scheduler;
-pub mod spawner;
 pub mod stats;
 pub mod strategy;
 pub mod sweep;
+pub mod transport;
 pub mod verify;
 pub mod worker;

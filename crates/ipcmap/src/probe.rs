@@ -11,11 +11,10 @@ use crate::error::RunError;
 use crate::kernel::Function;
 use crate::protocol::{Setup, WorkerMode};
 use crate::scheduler::DEPTH;
-use crate::spawner::{spawn_pool, Pool, SpawnSpec};
-use ipc_channel::ipc::{self, IpcBytesReceiver};
+use crate::transport::local::LocalTransport;
+use crate::transport::{Event, Pool, PoolSpec, Transport};
 use serde::Serialize;
 use std::path::Path;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// The largest echoed message (`probe --bytes`): 1 GiB.
@@ -62,8 +61,8 @@ pub fn run(
             ),
         });
     }
-    let (pool, _) = echo_pool(worker_bin, workers, timeout)?;
-    let spawn_hello_ms = pool.spawn_ns as f64 / 1e6;
+    let pool = echo_pool(worker_bin, workers, timeout)?;
+    let spawn_hello_ms = pool.spawn_ns() as f64 / 1e6;
     drop(pool);
 
     let echo_messages = 64;
@@ -87,28 +86,22 @@ fn echo_pool(
     worker_bin: &Path,
     count: usize,
     timeout: Duration,
-) -> Result<(Pool, Vec<IpcBytesReceiver>), RunError> {
-    let mut receivers = Vec::new();
-    let spec = SpawnSpec {
+) -> Result<Box<dyn Pool>, RunError> {
+    let spec = PoolSpec {
         worker_bin,
         count,
         handshake_timeout: timeout,
         inherit_fds: &[],
     };
-    let pool = spawn_pool(&spec, |_| {
-        let (results, rx) = ipc::bytes_channel().ok()?;
-        receivers.push(rx);
-        Some(Setup {
-            mode: WorkerMode::Echo,
-            function: Function::Exp,
-            work: 1,
-            codec: CodecKind::Raw,
-            results,
-            shm: None,
-            prefetch: false,
-        })
-    })?;
-    Ok((pool, receivers))
+    let setup = |_| Setup {
+        mode: WorkerMode::Echo,
+        function: Function::Exp,
+        work: 1,
+        codec: CodecKind::Raw,
+        shm: None,
+        prefetch: false,
+    };
+    Ok(LocalTransport.start(&spec, &setup)?)
 }
 
 /// What one echo exchange took.
@@ -119,76 +112,56 @@ struct Echoed {
     send_ns: u64,
 }
 
+/// How long to wait for one echoed frame before calling the worker lost.
+const ECHO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The next frame from the echo worker; its end or silence is an error.
+fn next_frame(pool: &mut dyn Pool) -> Result<Vec<u8>, RunError> {
+    let lost = |message: String| RunError::Channel {
+        what: "echo probe".into(),
+        message,
+    };
+    let deadline = Instant::now() + ECHO_TIMEOUT;
+    loop {
+        if let Some(signal) = crate::interrupt::requested() {
+            return Err(RunError::Interrupted { signal });
+        }
+        match pool.next_event(Duration::from_millis(50)) {
+            Some(Event::Frame(_, frame)) => return Ok(frame),
+            Some(Event::Exited { how, .. }) => return Err(lost(format!("the echo worker {how}"))),
+            Some(Event::Closed(_)) => return Err(lost("the echo worker hung up".into())),
+            None if Instant::now() > deadline => return Err(lost("no echo within 10 s".into())),
+            None => {}
+        }
+    }
+}
+
 /// Round-trips `messages` messages of `bytes` bytes through one echo worker, [`DEPTH`] in
-/// flight.
+/// flight. The pool's reader thread drains replies, so a big send never waits on our reads.
 fn echo(
     worker_bin: &Path,
     bytes: usize,
     messages: usize,
     timeout: Duration,
 ) -> Result<Echoed, RunError> {
-    let (mut pool, mut receivers) = echo_pool(worker_bin, 1, timeout)?;
-    let receiver = receivers.pop().ok_or_else(|| RunError::Channel {
-        what: "echo probe".into(),
-        message: "no result channel".into(),
-    })?;
-    let sender = pool.workers[0]
-        .tasks
-        .clone()
-        .ok_or_else(|| RunError::Channel {
-            what: "echo probe".into(),
-            message: "no task channel".into(),
-        })?;
-    let channel_err = |what: &str| {
-        let what = what.to_string();
-        move |e: String| RunError::Channel {
-            what: what.clone(),
-            message: e,
-        }
+    let mut pool = echo_pool(worker_bin, 1, timeout)?;
+    let send_err = |e: String| RunError::Channel {
+        what: "echo send".into(),
+        message: e,
     };
-    // Replies are read on their own thread: a big send blocks until the peer reads it.
-    let (credit_tx, credits) = mpsc::channel::<Result<usize, String>>();
-    let reader = std::thread::spawn(move || {
-        for _ in 0..messages {
-            let reply = receiver.recv().map(|r| r.len()).map_err(|e| e.to_string());
-            let failed = reply.is_err();
-            if credit_tx.send(reply).is_err() || failed {
-                return None;
-            }
-        }
-        // The worker's send time comes last, once its channel closes.
-        let stats = receiver.recv().ok()?;
-        Some(u64::from_le_bytes(stats.get(..8)?.try_into().ok()?))
-    });
     let message = vec![0x5A; bytes];
-    // The length of the next echoed message, in order.
-    let next_reply = || {
-        credits
-            .recv()
-            .map_err(|e| e.to_string())
-            .and_then(|r| r)
-            .map_err(channel_err("echo reply"))
-    };
     let start = Instant::now();
     let (mut received, mut send_ns) = (0, 0u64);
     for i in 0..messages {
-        if i % 1024 == 0 {
-            if let Some(signal) = crate::interrupt::requested() {
-                return Err(RunError::Interrupted { signal });
-            }
-        }
         if i >= DEPTH {
-            received += next_reply()?;
+            received += next_frame(pool.as_mut())?.len();
         }
         let t = Instant::now();
-        sender
-            .send(&message)
-            .map_err(|e| e.to_string())
-            .map_err(channel_err("echo send"))?;
+        pool.send(0, &message).map_err(send_err)?;
         send_ns += t.elapsed().as_nanos() as u64;
     }
     for _ in messages.saturating_sub(DEPTH)..messages {
-        received += next_reply()?;
+        received += next_frame(pool.as_mut())?.len();
     }
     let wall = start.elapsed();
     if received != bytes * messages {
@@ -197,17 +170,18 @@ fn echo(
             message: format!("{received} bytes came back, {} sent", bytes * messages),
         });
     }
-    drop(sender);
-    pool.workers[0].close_tasks();
-    let worker_send_ns = reader
-        .join()
-        .ok()
-        .flatten()
+    // The worker's send time comes last, once its channel closes.
+    pool.close(0);
+    let stats = next_frame(pool.as_mut())?;
+    let worker_send_ns = stats
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes)
         .ok_or_else(|| RunError::Channel {
             what: "echo probe".into(),
             message: "the worker did not report its send time".into(),
         })?;
-    pool.workers[0].reap(Duration::from_secs(1));
+    pool.reap(0, Duration::from_secs(1));
     Ok(Echoed {
         wall,
         send_ns: send_ns + worker_send_ns,

@@ -1,14 +1,10 @@
 //! The wire protocol between the coordinator and its workers.
 //!
-//! Bootstrap (typed ipc-channel messages, serialized by ipc-channel itself):
-//! 1. the coordinator opens an `IpcOneShotServer<Hello>` per worker and passes its name on the
-//!    worker's command line (`--connect NAME`), with `--protocol` [`PROTOCOL_VERSION`];
-//! 2. the worker connects and sends [`Hello`]: its protocol version, id, pid, and the sending
-//!    ends of its task channel and its setup channel;
-//! 3. the coordinator checks the version and sends [`Setup`]: mode, function, codec, the
-//!    worker's result channel and, for shm, the shared memory regions.
+//! Bootstrap: the transport connects each worker and checks its [`PROTOCOL_VERSION`] (the local
+//! transport's handshake is in `transport/local.rs`); then the first frame to every worker is
+//! its [`Setup`]: mode, function, work, codec and, for shm, the shared memory regions.
 //!
-//! Data (plain bytes over `IpcBytesSender`, so the codec is what is measured):
+//! Data (plain bytes whatever the transport, so the codec is what is measured):
 //! - coordinator → worker: a task frame, [`TaskHeader`] then the strategy's payload;
 //! - worker → coordinator: a result frame ([`ResultHeader`] then the payload), and when the task
 //!   channel closes, one [`WorkerStats`] frame before the worker exits.
@@ -18,11 +14,11 @@
 
 use crate::codec::CodecKind;
 use crate::kernel::Function;
-use ipc_channel::ipc::{IpcBytesSender, IpcSender};
 use serde::{Deserialize, Serialize};
 
 /// Version of this protocol; a worker of another version is refused at the handshake.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 3: the setup is the first frame on the task channel, and the worker makes its result channel.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Which strategy's worker half a worker runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,23 +33,8 @@ pub enum WorkerMode {
     Echo,
 }
 
-/// Worker → coordinator, first message, over the one-shot server.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Hello {
-    /// The worker's [`PROTOCOL_VERSION`]; first, so that it decodes whatever follows.
-    pub protocol_version: u32,
-    /// The id the coordinator gave this worker on its command line.
-    pub worker: u32,
-    /// The worker's process id.
-    pub pid: u32,
-    /// Sending end of the worker's task channel.
-    pub tasks: IpcBytesSender,
-    /// Sending end of the worker's setup channel.
-    pub setup: IpcSender<Setup>,
-}
-
-/// Coordinator → worker, once, after a valid [`Hello`].
-#[derive(Debug, Serialize, Deserialize)]
+/// Coordinator → worker, the first frame on the task channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Setup {
     /// The strategy's worker half to run.
     pub mode: WorkerMode,
@@ -63,14 +44,25 @@ pub struct Setup {
     pub work: u32,
     /// How payloads are encoded.
     pub codec: CodecKind,
-    /// Where this worker's results go (a channel of its own, so every frame is attributable).
-    pub results: IpcBytesSender,
     /// Input and output regions, for [`WorkerMode::Shm`] only.
     pub shm: Option<ShmRegions>,
     /// Read tasks ahead on a separate thread. Set when task frames are big: ipc-channel sends
     /// them in fragments that block the sender until the receiver reads, so a worker that
     /// drains its channel while computing keeps the coordinator's sends as short as the copy.
     pub prefetch: bool,
+}
+
+impl Setup {
+    /// The setup frame.
+    pub fn to_frame(&self) -> Vec<u8> {
+        // A struct of plain fields: postcard cannot fail on it.
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    /// Reads a setup frame; any bytes may arrive, so a bad frame is an error.
+    pub fn from_frame(frame: &[u8]) -> Result<Setup, ProtocolError> {
+        postcard::from_bytes(frame).map_err(|e| ProtocolError::Setup(e.to_string()))
+    }
 }
 
 /// The shared memory of shm mode: two memfds the worker inherited when it was spawned (their
@@ -103,6 +95,9 @@ pub enum ProtocolError {
     /// A field whose value makes no sense (a length beyond the frame, say).
     #[error("invalid {field}: {value}")]
     Invalid { field: &'static str, value: u64 },
+    /// The setup frame could not be read.
+    #[error("unreadable setup frame: {0}")]
+    Setup(String),
 }
 
 /// Reads little-endian fields off the front of a frame, with bounds checks.

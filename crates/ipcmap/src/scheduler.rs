@@ -1,12 +1,11 @@
 //! The scheduler: dynamic scatter/gather over a pool of worker processes, as `Pool.map` does it.
 //!
 //! Each worker holds at most [`DEPTH`] tasks; it gets its next task when it hands back a result,
-//! and results are placed by task index. Each worker has a result channel of its own, drained by
-//! a reader thread into one event queue, together with the [`Watchdog`]'s exit reports: every
-//! frame is attributable to its sender, a big result's send lasts only as long as its copy,
-//! and the gather loop never blocks without a timeout. When a worker dies or misbehaves, its
-//! unfinished tasks are handed to the others ([`OnWorkerExit::Retry`]) or the run stops
-//! ([`OnWorkerExit::Abort`]).
+//! and results are placed by task index. The scheduler sees the workers only through a
+//! [`Pool`] of the run's [`Transport`]: frames to worker i, and events (a frame from worker i,
+//! its channel closed, its end) with a timeout, so the gather loop never blocks for ever. When a
+//! worker dies, misbehaves or holds a task past its deadline, its unfinished tasks are handed
+//! to the others ([`OnWorkerExit::Retry`]) or the run stops ([`OnWorkerExit::Abort`]).
 
 use crate::codec::{CodecError, CodecKind};
 use crate::error::RunError;
@@ -16,11 +15,9 @@ use crate::protocol::{
     Inbound, ResultHeader, Setup, ShmRegions, TaskHeader, WorkerMode, WorkerStats,
 };
 use crate::report::{ms, Measurement, WorkerFailure, WorkerReport};
-use crate::spawner::{kill_pid, spawn_pool, Exited, Pool, SpawnSpec, Watchdog};
-use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender};
+use crate::transport::{Event, Pool, PoolSpec, Transport};
 use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Tasks a worker holds at once: one computing, one queued behind it.
@@ -83,6 +80,8 @@ pub trait ScatterGather {
 
 /// How a process run is set up.
 pub struct ProcessRun<'a> {
+    /// How workers are started and reached.
+    pub transport: &'a dyn Transport,
     /// The worker executable.
     pub worker_bin: &'a Path,
     /// Worker processes.
@@ -103,17 +102,7 @@ pub struct ProcessRun<'a> {
     pub codec: CodecKind,
 }
 
-/// What the gather loop hears about.
-enum Event {
-    /// A frame from worker `.0`'s result channel.
-    Frame(usize, Vec<u8>),
-    /// Worker `.0`'s result channel closed (or broke).
-    Closed(usize),
-    /// A worker process ended.
-    Exited(Exited),
-}
-
-/// Spawns the pool, scatters `tasks`, gathers every result through `sg`, and shuts the pool
+/// Starts the pool, scatters `tasks`, gathers every result through `sg`, and shuts the pool
 /// down. Sets `wall_ns` (from `wall_start`) when the last result is placed, before shutdown.
 pub fn run_on_pool(
     run: &ProcessRun<'_>,
@@ -125,71 +114,25 @@ pub fn run_on_pool(
 ) -> Result<(), RunError> {
     let max_task = tasks.iter().map(Task::len).max().unwrap_or(0);
     let prefetch = run.mode != WorkerMode::Shm && max_task.saturating_mul(8) > PREFETCH_ABOVE;
-    let mut receivers: Vec<IpcBytesReceiver> = Vec::with_capacity(run.workers);
-    let mut channel_error = None;
     let inherit: Vec<i32> = shm
         .map(|r| vec![r.input_fd, r.output_fd])
         .unwrap_or_default();
-    let spec = SpawnSpec {
+    let spec = PoolSpec {
         worker_bin: run.worker_bin,
         count: run.workers,
         handshake_timeout: run.handshake_timeout,
         inherit_fds: &inherit,
     };
-    let mut pool = spawn_pool(&spec, |_| {
-        let results = match ipc::bytes_channel() {
-            Ok((tx, rx)) => {
-                receivers.push(rx);
-                Some(tx)
-            }
-            Err(e) => {
-                channel_error.get_or_insert(e);
-                None
-            }
-        };
-        results.map(|results| Setup {
-            mode: run.mode,
-            function: run.function,
-            work: run.work,
-            codec: run.codec,
-            results,
-            shm: shm.copied(),
-            prefetch,
-        })
-    })?;
-    if let Some(e) = channel_error {
-        return Err(channel_err("result channel")(e));
-    }
-    m.spawn_ns = pool.spawn_ns;
-
-    let (events_tx, events) = mpsc::channel::<Event>();
-    for (w, receiver) in receivers.into_iter().enumerate() {
-        let tx = events_tx.clone();
-        // Ends by itself when the worker's side of the channel closes.
-        std::thread::Builder::new()
-            .name(format!("gather-{w}"))
-            .spawn(move || loop {
-                match receiver.recv() {
-                    Ok(frame) => {
-                        if tx.send(Event::Frame(w, frame)).is_err() {
-                            break;
-                        }
-                    }
-                    Err(_) => {
-                        let _ = tx.send(Event::Closed(w));
-                        break;
-                    }
-                }
-            })
-            .map_err(channel_err("gather thread"))?;
-    }
-    let pids = pool.workers.iter().map(|w| (w.id, w.pid)).collect();
-    let exits = events_tx.clone();
-    let _watchdog = Watchdog::start(pids, move |exited| {
-        let _ = exits.send(Event::Exited(exited));
-    })
-    .map_err(channel_err("watchdog thread"))?;
-    drop(events_tx);
+    let setup = |_| Setup {
+        mode: run.mode,
+        function: run.function,
+        work: run.work,
+        codec: run.codec,
+        shm: shm.copied(),
+        prefetch,
+    };
+    let mut pool = run.transport.start(&spec, &setup)?;
+    m.spawn_ns = pool.spawn_ns();
 
     let first_deadline = Duration::from_nanos(
         (max_task as u64)
@@ -197,37 +140,30 @@ pub fn run_on_pool(
             .saturating_mul(FIRST_TASK_NS_PER_ELEMENT),
     )
     .max(TASK_TIMEOUT_FLOOR);
-    let mut gather = Gather::new(&mut pool, tasks, run.on_worker_exit)?;
-    gather.deadline = Deadline {
+    let deadline = Deadline {
         policy: run.task_timeout,
         before_first: first_deadline,
         slowest: None,
     };
-    let result = gather.run(sg, &events, m);
+    let mut gather = Gather::new(pool.as_mut(), tasks, run.on_worker_exit, deadline);
+    let result = gather.run(sg, m);
     m.wall_ns = wall_start.elapsed().as_nanos() as u64;
     let shutdown = Instant::now();
-    gather.shutdown(&events, m);
+    gather.shutdown(m);
     drop(gather);
     let grace = if crate::interrupt::requested().is_some() {
         Duration::ZERO
     } else {
         Duration::from_secs(1)
     };
-    for w in &mut pool.workers {
-        let exit = w.reap(grace);
-        if let Some(report) = m.workers.iter_mut().find(|r| r.id == w.id) {
+    for w in 0..pool.workers().len() {
+        let exit = pool.reap(w, grace);
+        if let Some(report) = m.workers.get_mut(w) {
             report.exit = Some(exit);
         }
     }
     m.shutdown_ns = shutdown.elapsed().as_nanos() as u64;
     result
-}
-
-fn channel_err(what: &'static str) -> impl Fn(std::io::Error) -> RunError {
-    move |e| RunError::Channel {
-        what: what.to_string(),
-        message: e.to_string(),
-    }
 }
 
 struct Slot {
@@ -238,10 +174,8 @@ struct Slot {
     in_flight: Vec<usize>,
     /// Since when the worker has held tasks without returning a result.
     waiting_since: Option<Instant>,
-    stderr: Option<std::path::PathBuf>,
     tasks_done: u64,
     compute_ns: u64,
-    sender: Option<IpcBytesSender>,
     stats: Option<WorkerStats>,
 }
 
@@ -269,7 +203,7 @@ impl Deadline {
 
 struct Gather<'a> {
     deadline: Deadline,
-    pool: &'a mut Pool,
+    pool: &'a mut dyn Pool,
     tasks: &'a [Task],
     slots: Vec<Slot>,
     queue: VecDeque<usize>,
@@ -280,33 +214,29 @@ struct Gather<'a> {
 }
 
 impl<'a> Gather<'a> {
-    fn new(pool: &'a mut Pool, tasks: &'a [Task], policy: OnWorkerExit) -> Result<Self, RunError> {
-        let mut slots = Vec::with_capacity(pool.workers.len());
-        for w in &pool.workers {
-            let sender = w.tasks.clone().ok_or_else(|| RunError::Channel {
-                what: format!("task channel of worker {} (pid {})", w.id, w.pid),
-                message: "already closed".into(),
-            })?;
-            slots.push(Slot {
+    fn new(
+        pool: &'a mut dyn Pool,
+        tasks: &'a [Task],
+        policy: OnWorkerExit,
+        deadline: Deadline,
+    ) -> Self {
+        let slots = pool
+            .workers()
+            .iter()
+            .map(|w| Slot {
                 id: w.id,
                 pid: w.pid,
                 alive: true,
                 closed_at: None,
                 in_flight: Vec::with_capacity(DEPTH),
                 waiting_since: None,
-                stderr: w.stderr.clone(),
                 tasks_done: 0,
                 compute_ns: 0,
-                sender: Some(sender),
                 stats: None,
-            });
-        }
-        Ok(Gather {
-            deadline: Deadline {
-                policy: TaskTimeout::Off,
-                before_first: TASK_TIMEOUT_FLOOR,
-                slowest: None,
-            },
+            })
+            .collect();
+        Gather {
+            deadline,
             pool,
             tasks,
             slots,
@@ -315,25 +245,20 @@ impl<'a> Gather<'a> {
             remaining: tasks.len(),
             policy,
             frame: Vec::new(),
-        })
+        }
     }
 
-    fn run(
-        &mut self,
-        sg: &mut dyn ScatterGather,
-        events: &mpsc::Receiver<Event>,
-        m: &mut Measurement,
-    ) -> Result<(), RunError> {
+    fn run(&mut self, sg: &mut dyn ScatterGather, m: &mut Measurement) -> Result<(), RunError> {
         self.refill_all(sg, m)?;
         while self.remaining > 0 {
             if let Some(signal) = crate::interrupt::requested() {
                 return Err(RunError::Interrupted { signal });
             }
             let t = Instant::now();
-            let event = events.recv_timeout(TICK);
+            let event = self.pool.next_event(TICK);
             m.wait_ns += t.elapsed().as_nanos() as u64;
             match event {
-                Ok(Event::Frame(w, frame)) => {
+                Some(Event::Frame(w, frame)) => {
                     if !self.slots[w].alive {
                         continue; // a late frame from a worker already written off
                     }
@@ -341,34 +266,21 @@ impl<'a> Gather<'a> {
                         self.fail(w, format!("sent a malformed frame: {reason}"), m)?;
                     }
                 }
-                Ok(Event::Exited(exited)) => {
-                    let w = exited.worker as usize;
-                    if self.slots[w].alive {
-                        let gist = self.slots[w]
-                            .stderr
-                            .as_deref()
-                            .and_then(crate::spawner::stderr_gist)
-                            .map_or_else(String::new, |g| format!(" ({g})"));
-                        self.fail(w, format!("{exited}{gist}"), m)?;
-                    }
+                Some(Event::Exited { worker, how }) if self.slots[worker].alive => {
+                    self.fail(worker, how, m)?;
                 }
-                Ok(Event::Closed(w)) => {
+                Some(Event::Exited { .. }) => {}
+                Some(Event::Closed(w)) => {
                     self.slots[w].closed_at.get_or_insert_with(Instant::now);
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(RunError::Channel {
-                        what: "gathering results".into(),
-                        message: "every channel closed".into(),
-                    })
-                }
+                None => {}
             }
             self.enforce_deadline(m)?;
-            // A worker that hung up on its result channel but is still running is broken.
+            // A worker that hung up on a channel but is still running is broken.
             for w in 0..self.slots.len() {
                 let slot = &self.slots[w];
                 if slot.alive && slot.closed_at.is_some_and(|t| t.elapsed() > CLOSED_GRACE) {
-                    self.fail(w, "closed its result channel".into(), m)?;
+                    self.fail(w, "closed its channels but did not exit".into(), m)?;
                 }
             }
             self.refill_all(sg, m)?;
@@ -476,7 +388,10 @@ impl<'a> Gather<'a> {
         sg: &mut dyn ScatterGather,
         m: &mut Measurement,
     ) -> Result<(), RunError> {
-        while self.slots[w].alive && self.slots[w].in_flight.len() < DEPTH {
+        while self.slots[w].alive
+            && self.slots[w].closed_at.is_none()
+            && self.slots[w].in_flight.len() < DEPTH
+        {
             let Some(index) = self.queue.pop_front() else {
                 break;
             };
@@ -510,13 +425,15 @@ impl<'a> Gather<'a> {
             let slot = &mut self.slots[w];
             slot.in_flight.push(index);
             slot.waiting_since.get_or_insert_with(Instant::now);
-            if let Some(sender) = &slot.sender {
-                let t = Instant::now();
-                if sender.send(frame).is_err() {
-                    // Gone or broken: make sure it is dead, so the watchdog reports it.
-                    let _ = kill_pid(slot.pid);
-                }
-                m.transfer_ns += t.elapsed().as_nanos() as u64;
+            let t = Instant::now();
+            let sent = self.pool.send(w, frame);
+            m.transfer_ns += t.elapsed().as_nanos() as u64;
+            if sent.is_err() {
+                // Gone or going: send it nothing more and give it a moment to be seen ending,
+                // so that it is written off with its real reason (an exit code, a signal);
+                // one still running after that is killed as broken.
+                self.slots[w].closed_at.get_or_insert_with(Instant::now);
+                break;
             }
         }
         Ok(())
@@ -524,11 +441,10 @@ impl<'a> Gather<'a> {
 
     /// Writes worker `w` off: kills it, requeues its tasks, or stops the run under `Abort`.
     fn fail(&mut self, w: usize, reason: String, m: &mut Measurement) -> Result<(), RunError> {
+        self.pool.kill(w);
         let slot = &mut self.slots[w];
         slot.alive = false;
-        slot.sender = None;
         slot.waiting_since = None;
-        let _ = kill_pid(slot.pid);
         let unfinished = std::mem::take(&mut slot.in_flight);
         m.failures.push(WorkerFailure {
             worker: slot.id,
@@ -552,25 +468,23 @@ impl<'a> Gather<'a> {
     }
 
     /// Closes every task channel, collects the workers' stats, and fills in the report.
-    fn shutdown(&mut self, events: &mpsc::Receiver<Event>, m: &mut Measurement) {
-        for (slot, process) in self.slots.iter_mut().zip(self.pool.workers.iter_mut()) {
-            slot.sender = None;
-            process.close_tasks();
+    fn shutdown(&mut self, m: &mut Measurement) {
+        for w in 0..self.slots.len() {
+            self.pool.close(w);
         }
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         while self.slots.iter().any(|s| s.alive && s.stats.is_none())
             && Instant::now() < deadline
             && crate::interrupt::requested().is_none()
         {
-            match events.recv_timeout(TICK) {
-                Ok(Event::Frame(w, frame)) => {
+            match self.pool.next_event(TICK) {
+                Some(Event::Frame(w, frame)) => {
                     if let Ok(Inbound::Stats(stats)) = Inbound::read(&frame) {
                         self.slots[w].stats = Some(stats);
                     }
                 }
-                Ok(Event::Exited(exited)) => self.slots[exited.worker as usize].alive = false,
-                Ok(Event::Closed(_)) | Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Some(Event::Exited { worker, .. }) => self.slots[worker].alive = false,
+                Some(Event::Closed(_)) | None => {}
             }
         }
         for slot in &self.slots {
@@ -586,5 +500,227 @@ impl<'a> Gather<'a> {
                 exit: None,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The scheduler's behaviour, written once and run for every transport: the in-process
+    //! fake always, real worker processes when the worker executable is built beside the test.
+    use super::*;
+    use crate::codec::CodecKind;
+    use crate::partition;
+    use crate::strategy::split::SplitScatter;
+    use crate::transport::local::LocalTransport;
+    use crate::transport::memory::MemoryTransport;
+    use crate::worker::Fault;
+
+    const N: usize = 10_007;
+
+    /// What one scheduled run gave.
+    struct Outcome {
+        result: Result<(), RunError>,
+        output: Vec<f64>,
+        expected: Vec<f64>,
+        m: Measurement,
+    }
+
+    fn schedule(
+        transport: &dyn Transport,
+        worker_bin: &Path,
+        workers: usize,
+        policy: OnWorkerExit,
+        task_timeout: TaskTimeout,
+    ) -> Outcome {
+        let input: Vec<f64> = (0..N).map(|i| i as f64 / N as f64).collect();
+        let mut expected = vec![0.0; N];
+        crate::kernel::apply(Function::Exp, &input, &mut expected);
+        let mut output = vec![0.0; N];
+        let tasks = partition::group(partition::array_split(N, 32), 1);
+        let run = ProcessRun {
+            transport,
+            worker_bin,
+            workers,
+            handshake_timeout: Duration::from_secs(10),
+            on_worker_exit: policy,
+            task_timeout,
+            mode: WorkerMode::Split,
+            function: Function::Exp,
+            work: 1,
+            codec: CodecKind::Raw,
+        };
+        let mut sg = SplitScatter {
+            codec: CodecKind::Raw.codec(),
+            input: &input,
+            output: &mut output,
+        };
+        let mut m = Measurement::default();
+        let result = run_on_pool(&run, &tasks, &mut sg, None, &mut m, Instant::now());
+        Outcome {
+            result,
+            output,
+            expected,
+            m,
+        }
+    }
+
+    /// Every transport the behaviour tests run on here: (name, transport with `faults`, path).
+    fn transports(faults: Vec<Option<Fault>>) -> Vec<(&'static str, Box<dyn Transport>, PathBuf)> {
+        let mut out: Vec<(&'static str, Box<dyn Transport>, PathBuf)> = vec![(
+            "memory",
+            Box::new(MemoryTransport {
+                faults: faults.clone(),
+            }),
+            PathBuf::from("in-process"),
+        )];
+        // target/<profile>/deps/ipcmap-HASH -> target/<profile>/worker; processes take their
+        // faults from the environment, so only fault-free cases run on them.
+        let worker = std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.parent()?.join("worker")));
+        match worker.filter(|w| w.exists()) {
+            Some(w) if faults.iter().all(Option::is_none) => {
+                out.push(("local", Box::new(LocalTransport), w));
+            }
+            Some(_) => {}
+            None => eprintln!("worker executable not built: local transport cases skipped"),
+        }
+        out
+    }
+
+    use std::path::PathBuf;
+
+    #[test]
+    fn every_task_is_computed_once_and_placed_by_index() {
+        for (name, transport, bin) in transports(vec![]) {
+            let o = schedule(
+                transport.as_ref(),
+                &bin,
+                3,
+                OnWorkerExit::Retry,
+                TaskTimeout::Auto,
+            );
+            o.result.unwrap();
+            assert!(
+                o.output
+                    .iter()
+                    .zip(&o.expected)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{name}"
+            );
+            assert_eq!(o.m.messages_sent, 32, "{name}");
+            assert_eq!(o.m.messages_received, 32, "{name}");
+            assert_eq!(o.m.payload_bytes_sent, 8 * N as u64, "{name}");
+            assert_eq!(
+                o.m.workers.iter().map(|w| w.tasks).sum::<u64>(),
+                32,
+                "{name}"
+            );
+            assert!(o.m.failures.is_empty(), "{name}");
+            assert!(
+                o.m.workers
+                    .iter()
+                    .all(|w| w.exit.as_deref() == Some("exited with code 0")),
+                "{name}: {:?}",
+                o.m.workers
+            );
+        }
+    }
+
+    #[test]
+    fn a_worker_that_exits_has_its_tasks_rerun_on_the_others() {
+        for (name, transport, bin) in transports(vec![None, Some(Fault::ExitAfter(2))]) {
+            let o = schedule(
+                transport.as_ref(),
+                &bin,
+                2,
+                OnWorkerExit::Retry,
+                TaskTimeout::Auto,
+            );
+            o.result.unwrap();
+            assert_eq!(o.output, o.expected, "{name}");
+            assert_eq!(o.m.failures.len(), 1, "{name}");
+            assert_eq!(o.m.failures[0].worker, 1);
+            assert!(
+                o.m.failures[0].reason.contains("injected fault"),
+                "{:?}",
+                o.m.failures
+            );
+            assert_eq!(o.m.workers[1].tasks, 2, "{name}");
+        }
+    }
+
+    #[test]
+    fn abort_stops_at_the_first_failure() {
+        for (_, transport, bin) in transports(vec![Some(Fault::ExitAfter(1)), None]) {
+            let o = schedule(
+                transport.as_ref(),
+                &bin,
+                2,
+                OnWorkerExit::Abort,
+                TaskTimeout::Auto,
+            );
+            assert!(
+                matches!(o.result, Err(RunError::WorkerDied { worker: 0, .. })),
+                "{:?}",
+                o.result.err()
+            );
+        }
+    }
+
+    #[test]
+    fn a_hung_worker_is_written_off_at_the_deadline() {
+        let faults = vec![Some(Fault::HangAfter(1)), None, None];
+        for (name, transport, bin) in transports(faults) {
+            let timeout = TaskTimeout::After(Duration::from_millis(200));
+            let o = schedule(transport.as_ref(), &bin, 3, OnWorkerExit::Retry, timeout);
+            o.result.unwrap();
+            assert_eq!(o.output, o.expected, "{name}");
+            assert!(
+                o.m.failures[0].reason.contains("no result for task"),
+                "{:?}",
+                o.m.failures
+            );
+            assert_eq!(o.m.failures[0].worker, 0);
+        }
+    }
+
+    #[test]
+    fn with_no_worker_left_the_run_fails() {
+        let faults = vec![Some(Fault::ExitAfter(0)), Some(Fault::PanicAfter(0))];
+        for (_, transport, bin) in transports(faults) {
+            let o = schedule(
+                transport.as_ref(),
+                &bin,
+                2,
+                OnWorkerExit::Retry,
+                TaskTimeout::Auto,
+            );
+            assert!(
+                matches!(o.result, Err(RunError::WorkerDied { .. })),
+                "{:?}",
+                o.result.err()
+            );
+            assert_eq!(o.m.failures.len(), 2);
+        }
+    }
+
+    #[test]
+    fn the_automatic_deadline_follows_the_slowest_task_with_a_floor() {
+        let mut d = Deadline {
+            policy: TaskTimeout::Auto,
+            before_first: Duration::from_secs(7),
+            slowest: None,
+        };
+        assert_eq!(d.current(), Some(Duration::from_secs(7)));
+        d.slowest = Some(Duration::from_millis(10));
+        assert_eq!(d.current(), Some(TASK_TIMEOUT_FLOOR));
+        d.slowest = Some(Duration::from_secs(1));
+        assert_eq!(
+            d.current(),
+            Some(Duration::from_secs(TASK_TIMEOUT_FACTOR.into()))
+        );
+        d.policy = TaskTimeout::Off;
+        assert_eq!(d.current(), None);
     }
 }

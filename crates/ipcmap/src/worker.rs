@@ -6,17 +6,14 @@
 //! (see [`Fault`]).
 
 use crate::error::WorkerError;
-use crate::protocol::{
-    Hello, ResultHeader, Setup, TaskHeader, WorkerMode, WorkerStats, PROTOCOL_VERSION,
-};
+use crate::protocol::{ResultHeader, Setup, TaskHeader, WorkerMode, WorkerStats, PROTOCOL_VERSION};
 use crate::strategy::item::ItemCompute;
 use crate::strategy::shm::ShmCompute;
 use crate::strategy::split::SplitCompute;
 use crate::strategy::{ns_since, Compute, TaskTiming};
-use ipc_channel::ipc::{self, IpcBytesReceiver, IpcSender};
-use ipc_channel::IpcError;
+use crate::transport::{Inbox, Outbox};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Exit code of a worker refused for a protocol mismatch.
 pub const EXIT_PROTOCOL: i32 = 3;
@@ -117,7 +114,7 @@ impl Fault {
     }
 }
 
-/// Runs a worker to completion.
+/// Runs a worker process to completion: connects over the local transport, then [`serve`]s.
 pub fn run(args: &WorkerArgs) -> Result<(), WorkerError> {
     die_with_parent(args.parent_pid);
     if args.protocol != PROTOCOL_VERSION {
@@ -128,42 +125,38 @@ pub fn run(args: &WorkerArgs) -> Result<(), WorkerError> {
     }
     let worker = args.worker_id;
     let fault = Fault::from_env(worker);
+    let announced = match fault {
+        Some(Fault::Protocol(v)) => v,
+        _ => PROTOCOL_VERSION,
+    };
+    let (inbox, outbox) = crate::transport::local::connect(&args.connect, worker, announced)?;
+    serve(worker, fault, inbox, outbox)
+}
+
+/// The worker loop, whatever the transport: reads the [`Setup`] frame, then computes task
+/// after task until the coordinator closes the inbox, and sends its stats last.
+pub fn serve(
+    worker: u32,
+    fault: Option<Fault>,
+    mut inbox: Box<dyn Inbox>,
+    mut outbox: Box<dyn Outbox>,
+) -> Result<(), WorkerError> {
     let channel = |what: &'static str| {
-        move |e: std::io::Error| WorkerError::Channel {
+        move |message: String| WorkerError::Channel {
             worker,
             what,
-            message: e.to_string(),
+            message,
         }
     };
-
-    let (task_tx, task_rx) = ipc::bytes_channel().map_err(channel("task channel"))?;
-    let (setup_tx, setup_rx) = ipc::channel::<Setup>().map_err(channel("setup channel"))?;
-    let hello = Hello {
-        protocol_version: match fault {
-            Some(Fault::Protocol(v)) => v,
-            _ => PROTOCOL_VERSION,
-        },
-        worker,
-        pid: std::process::id(),
-        tasks: task_tx,
-        setup: setup_tx,
-    };
-    IpcSender::<Hello>::connect(args.connect.clone())
-        .map_err(channel("connecting to the coordinator"))?
-        .send(hello)
-        .map_err(|e| WorkerError::Channel {
-            worker,
-            what: "sending hello",
-            message: e.to_string(),
-        })?;
-    let setup = setup_rx.recv().map_err(|e| WorkerError::Channel {
-        worker,
-        what: "receiving setup",
-        message: e.to_string(),
-    })?;
+    let setup_frame = inbox
+        .recv()
+        .map_err(channel("receiving setup"))?
+        .ok_or_else(|| channel("receiving setup")("the coordinator hung up".into()))?;
+    let setup =
+        Setup::from_frame(&setup_frame).map_err(|e| channel("receiving setup")(e.to_string()))?;
 
     if setup.mode == WorkerMode::Echo {
-        return echo(worker, &task_rx, &setup.results);
+        return echo(worker, inbox.as_mut(), outbox.as_mut());
     }
     let mut compute: Box<dyn Compute> = match (setup.mode, setup.shm) {
         (WorkerMode::Item, _) => {
@@ -190,7 +183,8 @@ pub fn run(args: &WorkerArgs) -> Result<(), WorkerError> {
         }
     };
 
-    let tasks = TaskSource::new(task_rx, setup.prefetch).map_err(channel("prefetch thread"))?;
+    let tasks = TaskSource::new(inbox, setup.prefetch)
+        .map_err(|e| channel("prefetch thread")(e.to_string()))?;
     let mut stats = WorkerStats {
         worker,
         ..WorkerStats::default()
@@ -215,7 +209,11 @@ pub fn run(args: &WorkerArgs) -> Result<(), WorkerError> {
             task: 0,
             message: e.to_string(),
         })?;
-        inject(fault, stats.tasks, &mut out);
+        match inject(fault, stats.tasks, &tasks) {
+            Injected::Nothing => {}
+            Injected::End => return Ok(()),
+            Injected::Exit(code) => return Err(WorkerError::InjectedExit { worker, code }),
+        }
 
         out.clear();
         ResultHeader {
@@ -243,74 +241,67 @@ pub fn run(args: &WorkerArgs) -> Result<(), WorkerError> {
         }
 
         let t = Instant::now();
-        setup
-            .results
-            .send(&out)
-            .map_err(channel("sending a result"))?;
+        outbox.send(&out).map_err(channel("sending a result"))?;
         stats.send_ns += ns_since(t);
         stats.tasks += 1;
     }
-    setup
-        .results
+    outbox
         .send(&stats.to_frame())
         .map_err(channel("sending stats"))?;
     Ok(())
 }
 
 /// The raw probe: every frame goes straight back, no header, no decoding, no copy but the
-/// channel's own; when the channel closes, one 8-byte frame with the ns spent sending.
-fn echo(
-    worker: u32,
-    tasks: &IpcBytesReceiver,
-    results: &ipc::IpcBytesSender,
-) -> Result<(), WorkerError> {
+/// channel's own; when the inbox closes, one 8-byte frame with the ns spent sending.
+fn echo(worker: u32, inbox: &mut dyn Inbox, outbox: &mut dyn Outbox) -> Result<(), WorkerError> {
     let mut send_ns = 0u64;
-    let send_err = |e: std::io::Error| WorkerError::Channel {
-        worker,
-        what: "echoing a frame",
-        message: e.to_string(),
-    };
     loop {
-        match tasks.recv() {
-            Ok(frame) => {
+        match inbox.recv() {
+            Ok(Some(frame)) => {
                 let t = Instant::now();
-                results.send(&frame).map_err(send_err)?;
+                outbox
+                    .send(&frame)
+                    .map_err(|message| WorkerError::Channel {
+                        worker,
+                        what: "echoing a frame",
+                        message,
+                    })?;
                 send_ns += ns_since(t);
             }
             // Last, the time spent sending, so the probe measures as the strategies do. A
             // coordinator that no longer listens (the spawn probe) is a clean shutdown too.
-            Err(IpcError::Disconnected) => {
-                let _ = results.send(&send_ns.to_le_bytes());
+            Ok(None) => {
+                let _ = outbox.send(&send_ns.to_le_bytes());
                 return Ok(());
             }
-            Err(e) => {
+            Err(message) => {
                 return Err(WorkerError::Channel {
                     worker,
                     what: "receiving a frame",
-                    message: e.to_string(),
+                    message,
                 })
             }
         }
     }
 }
 
-/// Where task frames come from: the channel, or a thread that reads it ahead.
+/// Where task frames come from: the inbox, or a thread that reads it ahead.
 enum TaskSource {
-    Direct(IpcBytesReceiver),
-    Prefetched(mpsc::Receiver<Result<Vec<u8>, IpcError>>),
+    Direct(std::cell::RefCell<Box<dyn Inbox>>),
+    Prefetched(mpsc::Receiver<Result<Option<Vec<u8>>, String>>),
 }
 
 impl TaskSource {
-    fn new(receiver: IpcBytesReceiver, prefetch: bool) -> std::io::Result<TaskSource> {
+    fn new(mut inbox: Box<dyn Inbox>, prefetch: bool) -> std::io::Result<TaskSource> {
         if !prefetch {
-            return Ok(TaskSource::Direct(receiver));
+            return Ok(TaskSource::Direct(std::cell::RefCell::new(inbox)));
         }
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("prefetch".into())
             .spawn(move || loop {
-                let frame = receiver.recv();
-                let last = frame.is_err();
+                let frame = inbox.recv();
+                let last = !matches!(frame, Ok(Some(_)));
                 if tx.send(frame).is_err() || last {
                     break;
                 }
@@ -318,28 +309,36 @@ impl TaskSource {
         Ok(TaskSource::Prefetched(rx))
     }
 
-    /// The next frame, or `None` once the coordinator closed the channel.
+    /// The next frame, or `None` once the coordinator closed the inbox.
     fn next(&self) -> Result<Option<Vec<u8>>, String> {
-        let frame = match self {
-            TaskSource::Direct(receiver) => receiver.recv(),
-            TaskSource::Prefetched(rx) => rx.recv().unwrap_or(Err(IpcError::Disconnected)),
-        };
-        match frame {
-            Ok(frame) => Ok(Some(frame)),
-            Err(IpcError::Disconnected) => Ok(None),
-            Err(e) => Err(e.to_string()),
+        match self {
+            TaskSource::Direct(inbox) => inbox.borrow_mut().recv(),
+            TaskSource::Prefetched(rx) => rx.recv().unwrap_or(Ok(None)),
         }
     }
 }
 
-fn inject(fault: Option<Fault>, done: u64, _out: &mut [u8]) {
+/// What an injected fault makes the worker do next.
+enum Injected {
+    Nothing,
+    /// End quietly.
+    End,
+    /// Exit with this code (the worker binary's exit status).
+    Exit(u8),
+}
+
+/// Misbehaves as `fault` says once `done` tasks are done. A hang stops answering for real:
+/// it computes and returns nothing more, and only ends once the coordinator closes the inbox
+/// (or kills the worker).
+fn inject(fault: Option<Fault>, done: u64, tasks: &TaskSource) -> Injected {
     match fault {
-        Some(Fault::ExitAfter(k)) if done >= k => std::process::exit(70),
+        Some(Fault::ExitAfter(k)) if done >= k => Injected::Exit(70),
         Some(Fault::PanicAfter(k)) if done >= k => panic!("injected fault: panic after {k} tasks"),
-        Some(Fault::HangAfter(k)) if done >= k => loop {
-            std::thread::sleep(Duration::from_secs(3600));
-        },
-        _ => {}
+        Some(Fault::HangAfter(k)) if done >= k => {
+            while let Ok(Some(_)) = tasks.next() {}
+            Injected::End
+        }
+        _ => Injected::Nothing,
     }
 }
 

@@ -50,10 +50,11 @@ pub fn run(cfg: &RunConfig, pool: &mut BufferPool) -> Result<Outcome, RunError> 
     })
 }
 
-struct SplitScatter<'a> {
-    codec: &'static dyn Codec,
-    input: &'a [f64],
-    output: &'a mut [f64],
+/// The coordinator half of split mode: parts of `input` out, results into `output`.
+pub(crate) struct SplitScatter<'a> {
+    pub(crate) codec: &'static dyn Codec,
+    pub(crate) input: &'a [f64],
+    pub(crate) output: &'a mut [f64],
 }
 
 impl ScatterGather for SplitScatter<'_> {

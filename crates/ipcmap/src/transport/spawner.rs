@@ -1,13 +1,12 @@
-//! The spawner: finds the worker executable, starts worker processes, performs the handshake,
-//! and makes sure no worker outlives its run.
+//! The spawner: finds the worker executable, holds started worker processes, captures their
+//! stderr, watches their pids, and makes sure no worker outlives its run. Transport-neutral:
+//! the handshake over a channel is the transport's ([`super::local`]).
 //!
 //! Every [`WorkerProcess`] is killed and reaped when dropped, so an error anywhere never leaves
 //! an orphan. A [`Watchdog`] thread watches the pids and reports each exit (code or signal)
 //! within milliseconds, without reaping, so the owner still reaps its own children.
 
 use crate::error::SpawnError;
-use crate::protocol::{Hello, Setup, PROTOCOL_VERSION};
-use ipc_channel::ipc::{IpcBytesSender, IpcOneShotServer, IpcReceiver, IpcSender};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -16,7 +15,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -113,14 +112,12 @@ pub fn check_executable(path: &Path) -> Result<(), SpawnError> {
     Ok(())
 }
 
-/// A running worker process; killed and reaped when dropped.
+/// A running worker process; killed (with its process group) and reaped when dropped.
 pub struct WorkerProcess {
     /// Worker id, 0-based.
     pub id: u32,
     /// OS process id.
     pub pid: u32,
-    /// Sending end of the worker's task channel (`None` once closed).
-    pub tasks: Option<IpcBytesSender>,
     /// The file its stderr goes to, if captured.
     pub stderr: Option<PathBuf>,
     child: Child,
@@ -128,9 +125,44 @@ pub struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    /// Closes the task channel: the worker finishes, sends its stats and exits.
-    pub fn close_tasks(&mut self) {
-        self.tasks = None;
+    /// Starts worker `id` from `worker_bin` with `args`: no stdin or stdout, stderr captured
+    /// in the run folder, a process group of its own (Ctrl-C reaches the coordinator, which
+    /// then stops its workers; killing the group stops whatever the worker started). No
+    /// `pre_exec` hook, so std spawns with posix_spawn (vfork-like) instead of forking a copy
+    /// of the coordinator's page tables, which costs milliseconds per worker once the
+    /// coordinator holds hundreds of megabytes.
+    pub fn start(worker_bin: &Path, id: u32, args: &[&str]) -> Result<WorkerProcess, SpawnError> {
+        let (stderr, stderr_path) = stderr_sink();
+        let child = Command::new(worker_bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .process_group(0)
+            .spawn()
+            .map_err(|source| SpawnError::Start {
+                worker: id,
+                path: worker_bin.to_path_buf(),
+                source,
+            })?;
+        Ok(WorkerProcess {
+            id,
+            pid: child.id(),
+            stderr: stderr_path,
+            child,
+            reaped: None,
+        })
+    }
+
+    /// How it ended, if it has (without blocking).
+    pub fn try_exited(&mut self) -> Option<String> {
+        let status = self.child.try_wait().ok()??;
+        Some(describe_status(status))
+    }
+
+    /// The gist of what it wrote on stderr.
+    pub fn last_words(&self) -> Option<String> {
+        self.stderr.as_deref().and_then(stderr_gist)
     }
 
     /// Waits up to `timeout` for the process to exit, then kills it; returns how it ended.
@@ -162,7 +194,6 @@ impl WorkerProcess {
 
 impl Drop for WorkerProcess {
     fn drop(&mut self) {
-        self.tasks = None;
         if self.reaped.is_none() {
             let _ = kill_pid(self.pid);
             let _ = self.child.wait();
@@ -209,20 +240,13 @@ impl std::fmt::Display for Exited {
     }
 }
 
-/// A started pool: processes in id order and how long starting them took.
-pub struct Pool {
-    /// The workers, index = id.
-    pub workers: Vec<WorkerProcess>,
-    /// From the first spawn until the last worker's hello, ns.
-    pub spawn_ns: u64,
-}
-
 /// Descriptors made inheritable (close-on-exec cleared) while the workers are spawned, and
 /// close-on-exec again when dropped, on every path: only the workers get them.
-struct Inheritable<'a>(&'a [i32]);
+pub struct Inheritable<'a>(&'a [i32]);
 
 impl<'a> Inheritable<'a> {
-    fn open(fds: &'a [i32]) -> std::io::Result<Self> {
+    /// Clears close-on-exec on `fds` until dropped.
+    pub fn open(fds: &'a [i32]) -> std::io::Result<Self> {
         for (k, &fd) in fds.iter().enumerate() {
             if let Err(e) = set_cloexec(fd, false) {
                 drop(Inheritable(&fds[..k]));
@@ -252,248 +276,6 @@ fn set_cloexec(fd: i32, on: bool) -> std::io::Result<()> {
     nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(flags))
         .map(drop)
         .map_err(std::io::Error::from)
-}
-
-/// What to start and how.
-pub struct SpawnSpec<'a> {
-    /// The worker executable.
-    pub worker_bin: &'a Path,
-    /// How many workers.
-    pub count: usize,
-    /// How long each may take to say hello.
-    pub handshake_timeout: Duration,
-    /// Descriptors the workers inherit (shm mode's regions); everything else stays closed.
-    pub inherit_fds: &'a [i32],
-}
-
-struct Pending {
-    worker: u32,
-    name: String,
-    child: Option<Child>,
-    pid: u32,
-    stderr: Option<PathBuf>,
-    accept: Option<JoinHandle<()>>,
-}
-
-impl Pending {
-    /// Unblocks the accepting thread (connecting and hanging up ends its wait) and joins it.
-    fn abandon(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            // The whole group: a script that never execs leaves no child of its own behind.
-            let _ = kill_pid(self.pid);
-            let _ = child.wait();
-        }
-        if let Some(handle) = self.accept.take() {
-            if !handle.is_finished() {
-                drop(IpcSender::<Hello>::connect(self.name.clone()));
-            }
-            let _ = handle.join();
-        }
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        self.abandon();
-    }
-}
-
-type Accepted = (u32, Result<(IpcReceiver<Hello>, Hello), String>);
-
-/// Starts `spec.count` workers, completes each handshake, and sends each the [`Setup`] that
-/// `setup(worker_id)` makes (`None` stops the spawn). On any failure every started worker is killed and reaped.
-pub fn spawn_pool(
-    spec: &SpawnSpec<'_>,
-    mut setup: impl FnMut(u32) -> Option<Setup>,
-) -> Result<Pool, SpawnError> {
-    let started = Instant::now();
-    let (accepted_tx, accepted_rx) = mpsc::channel::<Accepted>();
-    let parent = std::process::id().to_string();
-    let mut pending: Vec<Pending> = Vec::with_capacity(spec.count);
-    // No `pre_exec` hook: with none, std spawns with posix_spawn (vfork-like) instead of
-    // forking a copy of the coordinator's page tables, which costs milliseconds per worker
-    // once the coordinator holds hundreds of megabytes.
-    let inherited = Inheritable::open(spec.inherit_fds).map_err(|source| SpawnError::Channel {
-        worker: 0,
-        what: "inheritable descriptors",
-        source,
-    })?;
-
-    for i in 0..spec.count {
-        let worker = i as u32;
-        let (server, name) =
-            IpcOneShotServer::<Hello>::new().map_err(|source| SpawnError::Channel {
-                worker,
-                what: "one-shot server",
-                source,
-            })?;
-        let mut command = Command::new(spec.worker_bin);
-        let (stderr, stderr_path) = stderr_sink();
-        let child = command
-            .args(["--connect", &name, "--worker-id", &worker.to_string()])
-            .args([
-                "--protocol",
-                &PROTOCOL_VERSION.to_string(),
-                "--parent-pid",
-                &parent,
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            // A group of its own: Ctrl-C reaches the coordinator, which then stops its workers.
-            .process_group(0)
-            .spawn()
-            .map_err(|source| SpawnError::Start {
-                worker,
-                path: spec.worker_bin.to_path_buf(),
-                source,
-            })?;
-        let tx = accepted_tx.clone();
-        let accept = std::thread::Builder::new()
-            .name(format!("accept-{worker}"))
-            .spawn(move || {
-                let _ = tx.send((worker, server.accept().map_err(|e| e.to_string())));
-            })
-            .map_err(|source| SpawnError::Channel {
-                worker,
-                what: "accept thread",
-                source,
-            })?;
-        pending.push(Pending {
-            worker,
-            name,
-            pid: child.id(),
-            child: Some(child),
-            stderr: stderr_path,
-            accept: Some(accept),
-        });
-    }
-    drop(accepted_tx);
-    drop(inherited);
-
-    let mut hellos: Vec<Option<Hello>> = (0..spec.count).map(|_| None).collect();
-    let mut remaining = spec.count;
-    let deadline = Instant::now() + spec.handshake_timeout;
-    while remaining > 0 {
-        if let Some(signal) = crate::interrupt::requested() {
-            return Err(SpawnError::Interrupted { signal });
-        }
-        match accepted_rx.recv_timeout(Duration::from_millis(20)) {
-            Ok((worker, result)) => {
-                let p = &mut pending[worker as usize];
-                let hello = match result {
-                    Ok((_receiver, hello)) => hello,
-                    Err(message) => {
-                        // Usually the worker hung up by exiting: give it a moment to be seen.
-                        let until = Instant::now() + Duration::from_millis(500);
-                        while Instant::now() < until {
-                            if let Some(err) = early_exit(p, spec.worker_bin) {
-                                return Err(err);
-                            }
-                            std::thread::sleep(Duration::from_millis(5));
-                        }
-                        return Err(SpawnError::BadHello {
-                            worker,
-                            pid: p.pid,
-                            message,
-                        });
-                    }
-                };
-                check_hello(p, &hello)?;
-                hellos[worker as usize] = Some(hello);
-                remaining -= 1;
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                for p in pending
-                    .iter_mut()
-                    .filter(|p| hellos[p.worker as usize].is_none())
-                {
-                    if let Some(err) = early_exit(p, spec.worker_bin) {
-                        return Err(err);
-                    }
-                }
-                if Instant::now() >= deadline {
-                    let p = pending.iter().find(|p| hellos[p.worker as usize].is_none());
-                    let (worker, pid) = p.map_or((0, 0), |p| (p.worker, p.pid));
-                    return Err(SpawnError::HandshakeTimeout {
-                        worker,
-                        pid,
-                        timeout_ms: spec.handshake_timeout.as_millis(),
-                        path: spec.worker_bin.to_path_buf(),
-                    });
-                }
-            }
-        }
-    }
-
-    let mut workers = Vec::with_capacity(spec.count);
-    for (mut p, hello) in pending.into_iter().zip(hellos) {
-        let Some(hello) = hello else { continue };
-        if let Some(handle) = p.accept.take() {
-            let _ = handle.join();
-        }
-        let Some(child) = p.child.take() else {
-            continue;
-        };
-        let process = WorkerProcess {
-            id: p.worker,
-            pid: p.pid,
-            tasks: Some(hello.tasks),
-            stderr: p.stderr.take(),
-            child,
-            reaped: None,
-        };
-        let message = setup(p.worker).ok_or_else(|| SpawnError::Setup {
-            worker: p.worker,
-            pid: p.pid,
-            message: "no setup could be made".into(),
-        })?;
-        hello.setup.send(message).map_err(|e| SpawnError::Setup {
-            worker: p.worker,
-            pid: p.pid,
-            message: e.to_string(),
-        })?;
-        workers.push(process);
-    }
-    Ok(Pool {
-        workers,
-        spawn_ns: started.elapsed().as_nanos() as u64,
-    })
-}
-
-fn early_exit(p: &mut Pending, path: &Path) -> Option<SpawnError> {
-    let child = p.child.as_mut()?;
-    let status = child.try_wait().ok()??;
-    Some(SpawnError::ExitedEarly {
-        worker: p.worker,
-        pid: p.pid,
-        status: describe_status(status),
-        stderr: p
-            .stderr
-            .as_deref()
-            .and_then(stderr_gist)
-            .map_or_else(String::new, |g| format!(": {g}")),
-        path: path.to_path_buf(),
-    })
-}
-
-fn check_hello(p: &Pending, hello: &Hello) -> Result<(), SpawnError> {
-    if hello.protocol_version != PROTOCOL_VERSION {
-        return Err(SpawnError::ProtocolMismatch {
-            worker: p.worker,
-            pid: p.pid,
-            theirs: hello.protocol_version,
-            ours: PROTOCOL_VERSION,
-        });
-    }
-    if hello.worker != p.worker {
-        return Err(SpawnError::WrongId {
-            worker: p.worker,
-            pid: p.pid,
-            claimed: hello.worker,
-        });
-    }
-    Ok(())
 }
 
 /// Watches worker pids without reaping them and reports each exit once, within a few ms.

@@ -1,0 +1,104 @@
+//! Transports: how task and result frames move between the coordinator and its workers, and
+//! how workers are started, watched and stopped. The scheduler and the worker loop see only
+//! the traits here; each backend is one file, as ipc-channel's own `platform/` does it.
+//!
+//! - [`local`]: real worker processes started with posix_spawn, over ipc-channel (the only
+//!   module of the library that names `ipc_channel`), with a watchdog on their pids;
+//! - [`memory`]: an in-process fake, the real worker loop on threads over std channels, so
+//!   the scheduler's logic (refill, retry, abort, deadlines) is tested without processes.
+//!
+//! A frame is plain bytes: the [`crate::protocol`] headers and a strategy's payload, so the
+//! codec is what is measured, whatever carries it.
+
+pub mod local;
+pub mod memory;
+pub mod spawner;
+
+use crate::error::SpawnError;
+use crate::protocol::Setup;
+use std::path::Path;
+use std::time::Duration;
+
+/// What to start and how.
+pub struct PoolSpec<'a> {
+    /// The worker executable (local processes).
+    pub worker_bin: &'a Path,
+    /// How many workers.
+    pub count: usize,
+    /// How long each may take to say hello.
+    pub handshake_timeout: Duration,
+    /// Descriptors the workers inherit (shm mode's regions); everything else stays closed.
+    pub inherit_fds: &'a [i32],
+}
+
+/// A started worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkerInfo {
+    /// Worker id, 0-based, its index in the pool.
+    pub id: u32,
+    /// Process id (the coordinator's own for in-process workers).
+    pub pid: u32,
+}
+
+/// What the coordinator hears from a pool.
+#[derive(Debug)]
+pub enum Event {
+    /// A frame from worker `.0`.
+    Frame(usize, Vec<u8>),
+    /// Worker `.0` closed (or broke) its result channel.
+    Closed(usize),
+    /// Worker `worker` ended; `how` says how ("exited with code 0", "was killed by signal 9
+    /// (SIGKILL)") with its last words on stderr where there were any.
+    Exited {
+        /// Worker id.
+        worker: usize,
+        /// How it ended.
+        how: String,
+    },
+}
+
+/// The coordinator's side of a started pool of workers. Dropping it stops every worker.
+pub trait Pool {
+    /// The workers, in id order.
+    fn workers(&self) -> &[WorkerInfo];
+    /// From the first start until the last worker was ready, ns.
+    fn spawn_ns(&self) -> u64;
+    /// Sends one frame to `worker`; an error means the worker is gone or broken.
+    fn send(&mut self, worker: usize, frame: &[u8]) -> Result<(), String>;
+    /// The next event, or `None` when `timeout` passed without one (or no event can come).
+    fn next_event(&mut self, timeout: Duration) -> Option<Event>;
+    /// Closes `worker`'s task channel: it finishes, sends its stats and ends.
+    fn close(&mut self, worker: usize);
+    /// Stops `worker` at once, whatever it is doing.
+    fn kill(&mut self, worker: usize);
+    /// Waits up to `grace` for `worker` to end, then stops it; says how it ended.
+    fn reap(&mut self, worker: usize, grace: Duration) -> String;
+    /// The gist of what `worker` wrote on stderr, if captured and not empty.
+    fn last_words(&self, worker: usize) -> Option<String>;
+}
+
+/// A way of starting pools.
+pub trait Transport {
+    /// Starts `spec.count` workers, completes each handshake and sends each the [`Setup`]
+    /// frame `setup(id)` makes. On any failure every started worker is stopped.
+    fn start(
+        &self,
+        spec: &PoolSpec<'_>,
+        setup: &dyn Fn(u32) -> Setup,
+    ) -> Result<Box<dyn Pool>, SpawnError>;
+}
+
+/// The worker's receiving side: task frames in order, `None` once the coordinator closed it.
+pub trait Inbox: Send {
+    /// The next frame.
+    fn recv(&mut self) -> Result<Option<Vec<u8>>, String>;
+}
+
+/// A worker's two ends, as a transport connects them.
+pub type WorkerEnds = (Box<dyn Inbox>, Box<dyn Outbox>);
+
+/// The worker's sending side: result frames.
+pub trait Outbox {
+    /// Sends one frame.
+    fn send(&mut self, frame: &[u8]) -> Result<(), String>;
+}
