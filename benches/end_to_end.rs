@@ -50,7 +50,7 @@ fn main() {
     let mut reports = Vec::new();
     for workers in env_list("IPCMAP_BENCH_WORKERS", "2,4") {
         let request = RunRequest {
-            modes: Mode::ALL.to_vec(),
+            modes: Mode::all(),
             workers: Some(workers),
             n,
             repeat: Some(repeat),

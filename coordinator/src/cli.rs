@@ -1,12 +1,13 @@
 //! The coordinator's command line (a contract: scripts and tests depend on it), and its
 //! translation into the library's [`RunRequest`].
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipcmap::codec::CodecKind;
 use ipcmap::config::{RunRequest, DEFAULT_N, DEFAULT_SEED};
 use ipcmap::kernel::Function;
 use ipcmap::scheduler::{OnWorkerExit, TaskTimeout};
-use ipcmap::strategy::Mode;
+use ipcmap::strategy::{Mode, REGISTRY};
 use ipcmap::sweep::Grid;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -65,10 +66,8 @@ pub struct ProbeArgs {
 /// The flags of one run.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Strategy: sequential (baseline, no IPC), item (every float its own value, like
-    /// pool.map(exp, data)), split (sub-vectors as blocks, like pool.map(exp, split(data, S))),
-    /// shm (shared memory, only ranges travel), threads (split on OS threads), or all of them.
-    #[arg(long, value_enum, default_value_t = ModeArg::Split)]
+    /// Strategy, or all of them.
+    #[arg(long, default_value = "split", value_parser = mode_values())]
     pub mode: ModeArg,
     /// Worker processes (or threads) [default: the number of available CPUs].
     #[arg(long)]
@@ -145,7 +144,7 @@ pub struct CommonArgs {
 #[derive(Debug, Args)]
 pub struct SweepArgs {
     /// Strategies (comma-separated; `all` = every strategy).
-    #[arg(long, value_enum, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = mode_values())]
     pub mode: Vec<ModeArg>,
     /// Worker counts.
     #[arg(long, value_delimiter = ',', value_parser = parse_count)]
@@ -192,15 +191,18 @@ pub enum Format {
     Csv,
 }
 
-/// `--mode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ModeArg {
-    Sequential,
-    Item,
-    Split,
-    Shm,
-    Threads,
-    All,
+/// `--mode`: a strategy's name, or `all`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModeArg(pub String);
+
+/// The values of `--mode`: every strategy of the registry, with its help line, and `all`.
+fn mode_values() -> impl clap::builder::TypedValueParser<Value = ModeArg> {
+    let mut values: Vec<PossibleValue> = REGISTRY
+        .iter()
+        .map(|s| PossibleValue::new(s.name()).help(s.about()))
+        .collect();
+    values.push(PossibleValue::new("all").help("every strategy, one table"));
+    PossibleValuesParser::new(values).map(ModeArg)
 }
 
 /// `--fn`.
@@ -234,14 +236,10 @@ fn parse_count(s: &str) -> Result<usize, String> {
 }
 
 impl ModeArg {
-    fn modes(self) -> Vec<Mode> {
-        match self {
-            ModeArg::Sequential => vec![Mode::Sequential],
-            ModeArg::Item => vec![Mode::Item],
-            ModeArg::Split => vec![Mode::Split],
-            ModeArg::Shm => vec![Mode::Shm],
-            ModeArg::Threads => vec![Mode::Threads],
-            ModeArg::All => Mode::ALL.to_vec(),
+    fn modes(&self) -> Vec<Mode> {
+        match self.0.as_str() {
+            "all" => Mode::all(),
+            name => Mode::named(name).into_iter().collect(),
         }
     }
 }
@@ -350,7 +348,7 @@ impl SweepArgs {
             chunksizes: self.chunksize.clone(),
         };
         // Nothing varies and the grid's own axes are free: the tutorial's 8x8 grid.
-        let split_only = grid.modes.iter().all(|&m| m == Mode::Split);
+        let split_only = grid.modes.iter().all(|m| m.name() == "split");
         if grid.varying().is_empty()
             && grid.splits.is_empty()
             && grid.chunksizes.is_empty()
@@ -380,7 +378,7 @@ mod tests {
         let cli =
             Cli::try_parse_from(["coordinator", "--workers", "4", "--mode", "split"]).unwrap();
         assert_eq!(cli.run.workers, Some(4));
-        assert_eq!(cli.run.mode, ModeArg::Split);
+        assert_eq!(cli.run.mode, ModeArg("split".into()));
         assert_eq!(cli.run.n, 10_000_000);
         let cli = Cli::try_parse_from(["coordinator", "--n", "1_000"]).unwrap();
         assert_eq!(cli.run.n, 1000);

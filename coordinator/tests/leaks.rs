@@ -42,7 +42,7 @@ fn run(repeat: usize, fault: Option<&str>) {
         None => std::env::remove_var("IPCMAP_FAULT"),
     }
     let cfg = RunRequest {
-        modes: Mode::ALL.to_vec(),
+        modes: Mode::all(),
         workers: Some(2),
         n: 2000,
         splits: Some(8),

@@ -4,8 +4,7 @@
 use crate::codec::CodecKind;
 use crate::error::{RunError, SpawnError};
 use crate::kernel::Function;
-use crate::partition::{self, Task};
-use crate::protocol::WorkerMode;
+use crate::partition::Task;
 use crate::scheduler::{OnWorkerExit, ProcessRun, TaskTimeout};
 use crate::strategy::Mode;
 use crate::transport::spawner::{self, DEFAULT_HANDSHAKE_TIMEOUT};
@@ -134,10 +133,15 @@ pub struct RunRequest {
     pub task_timeout: TaskTimeout,
 }
 
+/// The default strategy, `split`.
+fn split() -> Mode {
+    Mode::named("split").unwrap_or(Mode::SEQUENTIAL)
+}
+
 impl Default for RunRequest {
     fn default() -> Self {
         RunRequest {
-            modes: vec![Mode::Split],
+            modes: vec![split()],
             workers: None,
             n: DEFAULT_N,
             function: Function::Exp,
@@ -419,34 +423,28 @@ pub fn check_open_files(workers: usize) -> Result<(), ConfigError> {
 }
 
 impl RunConfig {
-    /// The chunksize `mode` runs with: explicit, else `Pool.map`'s rule for item, else 1.
+    /// The chunksize `mode` runs with: explicit, else the strategy's default; `None` where
+    /// it has no tasks.
     pub fn chunksize_for(&self, mode: Mode) -> Option<usize> {
-        match mode {
-            Mode::Sequential => None,
-            Mode::Item => Some(
-                self.chunksize
-                    .unwrap_or_else(|| partition::pool_map_default_chunksize(self.n, self.workers)),
-            ),
-            _ => Some(self.chunksize.unwrap_or(1)),
-        }
+        let default = mode.strategy().default_chunksize(self.n, self.workers)?;
+        Some(self.chunksize.unwrap_or(default))
     }
 
     /// The parts `mode` splits the input into (`None` where it does not split).
     pub fn splits_for(&self, mode: Mode) -> Option<usize> {
-        matches!(mode, Mode::Split | Mode::Shm | Mode::Threads).then_some(self.splits)
+        mode.strategy().uses_splits().then_some(self.splits)
     }
 
     /// The tasks of one run of `mode`.
     pub fn tasks_for(&self, mode: Mode) -> Vec<Task> {
-        match (mode, self.chunksize_for(mode)) {
-            (Mode::Item, Some(c)) => partition::item_tasks(self.n, c),
-            (_, Some(c)) => partition::group(partition::array_split(self.n, self.splits), c),
-            (_, None) => Vec::new(),
+        match self.chunksize_for(mode) {
+            Some(c) => mode.strategy().tasks(self.n, self.splits, c),
+            None => Vec::new(),
         }
     }
 
     /// The process settings of a process strategy.
-    pub fn process_run(&self, mode: WorkerMode) -> Result<ProcessRun<'_>, RunError> {
+    pub fn process_run(&self, mode: Mode) -> Result<ProcessRun<'_>, RunError> {
         let worker_bin = self.worker_bin.as_deref().ok_or(SpawnError::NotFound {
             path: PathBuf::from("worker"),
         })?;
@@ -471,7 +469,7 @@ mod tests {
 
     fn threads_only() -> RunRequest {
         RunRequest {
-            modes: vec![Mode::Threads],
+            modes: vec![Mode::named("threads").unwrap()],
             workers: Some(2),
             n: 1000,
             ..RunRequest::default()
@@ -539,9 +537,9 @@ mod tests {
     fn defaults_resolve() {
         let cfg = threads_only().validate().unwrap();
         assert_eq!(cfg.splits, 64);
-        assert_eq!(cfg.chunksize_for(Mode::Item), Some(125));
-        assert_eq!(cfg.chunksize_for(Mode::Split), Some(1));
-        assert_eq!(cfg.tasks_for(Mode::Split).len(), 64);
+        assert_eq!(cfg.chunksize_for(Mode::named("item").unwrap()), Some(125));
+        assert_eq!(cfg.chunksize_for(split()), Some(1));
+        assert_eq!(cfg.tasks_for(split()).len(), 64);
         assert_eq!(cfg.runs, Runs::Auto(AUTO_RUNS));
         assert_eq!(cfg.warmup, DEFAULT_WARMUP);
         let tiny = RunRequest {
@@ -557,13 +555,13 @@ mod tests {
         }
         .validate()
         .unwrap();
-        assert_eq!(empty.tasks_for(Mode::Item).len(), 0);
+        assert_eq!(empty.tasks_for(Mode::named("item").unwrap()).len(), 0);
     }
 
     #[test]
     fn a_missing_worker_binary_is_refused_before_anything_runs() {
         let request = RunRequest {
-            modes: vec![Mode::Split],
+            modes: vec![split()],
             worker_bin: Some(PathBuf::from("/nonexistent/worker")),
             ..threads_only()
         };

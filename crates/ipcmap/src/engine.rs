@@ -14,7 +14,7 @@ use crate::error::RunError;
 use crate::kernel::Function;
 use crate::memory::BufferPool;
 use crate::report::{ms, Measurement, Report, ReportConfig};
-use crate::strategy::{self, sequential, Mode, Output};
+use crate::strategy::{self, Buffer, Mode};
 use crate::verify;
 use std::time::Duration;
 
@@ -110,11 +110,11 @@ impl Session {
             let mut baselines = Vec::new();
             for &i in &members {
                 let has_own = members.iter().any(|&j| {
-                    cells[j].mode == Mode::Sequential && cells[j].same_workload(&cells[i])
+                    cells[j].mode == Mode::SEQUENTIAL && cells[j].same_workload(&cells[i])
                 });
                 let planned = baselines.iter().any(|b: &Cell| b.same_workload(&cells[i]));
                 if !has_own && !planned {
-                    baselines.push(Cell::new(cells[i].cfg.clone(), Mode::Sequential, false));
+                    baselines.push(Cell::new(cells[i].cfg.clone(), Mode::SEQUENTIAL, false));
                 }
             }
             let first_hidden = cells.len();
@@ -130,7 +130,7 @@ impl Session {
             .map(|cell| {
                 let baseline = cells
                     .iter()
-                    .find(|b| b.mode == Mode::Sequential && b.same_workload(cell))
+                    .find(|b| b.mode == Mode::SEQUENTIAL && b.same_workload(cell))
                     .map(|b| b.runs.iter().map(|r| ms(r.wall_ns)).collect::<Vec<_>>());
                 let mut report = Report::new(
                     report_config(cell),
@@ -138,7 +138,7 @@ impl Session {
                     &cell.order,
                     cell.cfg.verify.then_some(true),
                 )
-                .with_baseline(baseline.as_deref(), cell.mode == Mode::Sequential);
+                .with_baseline(baseline.as_deref(), cell.mode == Mode::SEQUENTIAL);
                 report.warnings = warnings(&report, cell, cpus, busy);
                 report
             })
@@ -157,11 +157,11 @@ impl Session {
         let first = &cells[members[0]].cfg;
         let reference = if members.iter().any(|&i| cells[i].cfg.verify) {
             check_interrupt()?;
-            Some(sequential::run(first, &mut BufferPool::new(false))?.output)
+            Some(strategy::run_once(first, Mode::SEQUENTIAL, &mut BufferPool::new(false))?.output)
         } else {
             None
         };
-        let expected = reference.as_ref().map(Output::as_slice).transpose()?;
+        let expected = reference.as_ref().map(Buffer::as_slice);
         let interleave = members.iter().all(|&i| cells[i].cfg.interleave);
         loop {
             let mut ran = false;
@@ -195,12 +195,9 @@ impl Session {
         crate::memory::reset_peak_rss();
         let outcome = strategy::run_once(&cell.cfg, cell.mode, pool)?;
         if let Some(expected) = expected.filter(|_| cell.cfg.verify) {
-            verify::check(cell.mode.name(), expected, outcome.output.as_slice()?)?;
+            verify::check(cell.mode.name(), expected, outcome.output.as_slice())?;
         }
-        match outcome.output {
-            Output::Owned(v) => pool.give_vec(v),
-            Output::Shared(r) => pool.give_region(r),
-        }
+        strategy::give_back(pool, outcome.output);
         let sequence = self.sequence;
         self.sequence += 1;
         if cell.warmups_done < cell.cfg.warmup {
@@ -235,7 +232,7 @@ fn report_config(cell: &Cell) -> ReportConfig {
     let (cfg, mode) = (&cell.cfg, cell.mode);
     ReportConfig {
         mode: mode.name().to_string(),
-        workers: if mode == Mode::Sequential {
+        workers: if mode == Mode::SEQUENTIAL {
             1
         } else {
             cfg.workers
@@ -299,7 +296,7 @@ fn warnings(r: &Report, cell: &Cell, cpus: usize, busy: Option<(f64, usize)>) ->
             ));
         }
     }
-    if cell.mode != Mode::Sequential && cell.cfg.workers > cpus {
+    if cell.mode != Mode::SEQUENTIAL && cell.cfg.workers > cpus {
         out.push(format!(
             "{} workers on {cpus} CPU cores: oversubscribed, so the figures show contention, not scaling",
             cell.cfg.workers

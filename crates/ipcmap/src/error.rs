@@ -119,8 +119,8 @@ pub enum RunError {
     #[error("{what}: {message}")]
     Channel { what: String, message: String },
     /// Shared memory could not be set up.
-    #[error("shared memory: {0}")]
-    Shm(String),
+    #[error(transparent)]
+    Shm(#[from] crate::shared::SharedError),
     /// A parallel result differs from the sequential one.
     #[error("{mode} result differs from the sequential result at index {index}: {got:e} (bits {got_bits:#018x}) instead of {expected:e} (bits {expected_bits:#018x})")]
     Mismatch {

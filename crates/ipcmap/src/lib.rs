@@ -21,6 +21,7 @@ pub mod protocol;
 pub mod report;
 pub mod rundir;
 pub mod scheduler;
+pub mod shared;
 pub mod stats;
 pub mod strategy;
 pub mod sweep;

@@ -49,7 +49,7 @@ pub fn advise_huge_pages(buf: &mut [f64]) {
 pub struct BufferPool {
     enabled: bool,
     vecs: Vec<Vec<f64>>,
-    regions: Vec<crate::strategy::shm::SharedRegion>,
+    regions: Vec<crate::shared::SharedRegion>,
     reused: bool,
 }
 
@@ -86,18 +86,18 @@ impl BufferPool {
         name: &str,
         n: usize,
         populate: bool,
-    ) -> Result<crate::strategy::shm::SharedRegion, String> {
+    ) -> Result<crate::shared::SharedRegion, crate::shared::SharedError> {
         match self.regions.iter().position(|r| r.as_f64s().len() == n) {
             Some(i) => {
                 self.reused = true;
                 Ok(self.regions.swap_remove(i))
             }
-            None => crate::strategy::shm::SharedRegion::create(name, n, populate),
+            None => crate::shared::SharedRegion::create(name, n, populate),
         }
     }
 
     /// Gives a region back for the next run (kept only when enabled).
-    pub fn give_region(&mut self, r: crate::strategy::shm::SharedRegion) {
+    pub fn give_region(&mut self, r: crate::shared::SharedRegion) {
         if self.enabled && self.regions.len() < 4 {
             self.regions.push(r);
         }

@@ -9,7 +9,7 @@
 use crate::codec::CodecKind;
 use crate::error::RunError;
 use crate::kernel::Function;
-use crate::protocol::{Setup, WorkerMode};
+use crate::protocol::{Setup, ECHO};
 use crate::scheduler::DEPTH;
 use crate::transport::local::LocalTransport;
 use crate::transport::{Event, Pool, PoolSpec, Transport};
@@ -94,7 +94,7 @@ fn echo_pool(
         inherit_fds: &[],
     };
     let setup = |_| Setup {
-        mode: WorkerMode::Echo,
+        mode: ECHO.to_string(),
         function: Function::Exp,
         work: 1,
         codec: CodecKind::Raw,

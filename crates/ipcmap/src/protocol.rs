@@ -20,24 +20,14 @@ use serde::{Deserialize, Serialize};
 /// 3: the setup is the first frame on the task channel, and the worker makes its result channel.
 pub const PROTOCOL_VERSION: u32 = 3;
 
-/// Which strategy's worker half a worker runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum WorkerMode {
-    /// Items, each encoded on its own.
-    Item,
-    /// Sub-vectors, each encoded as one block.
-    Split,
-    /// Ranges over shared memory; nothing is encoded.
-    Shm,
-    /// Sends every frame straight back, untouched: the raw channel probe.
-    Echo,
-}
+/// The setup's `mode` of the raw channel probe's echo worker (not a strategy).
+pub const ECHO: &str = "echo";
 
 /// Coordinator → worker, the first frame on the task channel.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Setup {
-    /// The strategy's worker half to run.
-    pub mode: WorkerMode,
+    /// The strategy whose worker half to run, by name, or [`ECHO`].
+    pub mode: String,
     /// The function to apply.
     pub function: Function,
     /// Times the function is applied per element (`--work`).

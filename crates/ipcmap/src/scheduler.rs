@@ -11,10 +11,9 @@ use crate::codec::{CodecError, CodecKind};
 use crate::error::RunError;
 use crate::kernel::Function;
 use crate::partition::Task;
-use crate::protocol::{
-    Inbound, ResultHeader, Setup, ShmRegions, TaskHeader, WorkerMode, WorkerStats,
-};
+use crate::protocol::{Inbound, ResultHeader, Setup, ShmRegions, TaskHeader, WorkerStats};
 use crate::report::{ms, Measurement, WorkerFailure, WorkerReport};
+use crate::strategy::Mode;
 use crate::transport::{Event, Pool, PoolSpec, Transport};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -92,8 +91,8 @@ pub struct ProcessRun<'a> {
     pub on_worker_exit: OnWorkerExit,
     /// How long a worker may hold a task.
     pub task_timeout: TaskTimeout,
-    /// Which worker half to run.
-    pub mode: WorkerMode,
+    /// Whose worker half to run.
+    pub mode: Mode,
     /// The function.
     pub function: Function,
     /// Times the function is applied per element.
@@ -113,7 +112,8 @@ pub fn run_on_pool(
     wall_start: Instant,
 ) -> Result<(), RunError> {
     let max_task = tasks.iter().map(Task::len).max().unwrap_or(0);
-    let prefetch = run.mode != WorkerMode::Shm && max_task.saturating_mul(8) > PREFETCH_ABOVE;
+    // Tasks that carry their data (not shm's ranges) and are big.
+    let prefetch = run.mode.uses_codec() && max_task.saturating_mul(8) > PREFETCH_ABOVE;
     let inherit: Vec<i32> = shm
         .map(|r| vec![r.input_fd, r.output_fd])
         .unwrap_or_default();
@@ -124,7 +124,7 @@ pub fn run_on_pool(
         inherit_fds: &inherit,
     };
     let setup = |_| Setup {
-        mode: run.mode,
+        mode: run.mode.name().to_string(),
         function: run.function,
         work: run.work,
         codec: run.codec,
@@ -544,7 +544,7 @@ mod tests {
             handshake_timeout: Duration::from_secs(10),
             on_worker_exit: policy,
             task_timeout,
-            mode: WorkerMode::Split,
+            mode: Mode::named("split").unwrap(),
             function: Function::Exp,
             work: 1,
             codec: CodecKind::Raw,

@@ -112,7 +112,7 @@ impl Grid {
     /// The tutorial's grid: split mode, splits x chunksize over 1, 2, 4, ..., 128.
     pub fn tutorial() -> Grid {
         Grid {
-            modes: vec![Mode::Split],
+            modes: Mode::named("split").into_iter().collect(),
             splits: TUTORIAL_VALUES.to_vec(),
             chunksizes: TUTORIAL_VALUES.to_vec(),
             ..Grid::default()
@@ -257,7 +257,7 @@ mod tests {
         assert_eq!(points.len(), 9);
         assert!(points
             .iter()
-            .all(|p| p.modes == vec![Mode::Split] && p.n == RunRequest::default().n));
+            .all(|p| p.modes == RunRequest::default().modes && p.n == RunRequest::default().n));
     }
 
     #[test]
@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn a_bad_point_is_refused_by_name_before_anything_runs() {
         let grid = Grid {
-            modes: vec![Mode::Threads],
+            modes: Mode::named("threads").into_iter().collect(),
             splits: vec![4, 5000],
             ..Grid::default()
         };

@@ -6,11 +6,8 @@
 //! (see [`Fault`]).
 
 use crate::error::WorkerError;
-use crate::protocol::{ResultHeader, Setup, TaskHeader, WorkerMode, WorkerStats, PROTOCOL_VERSION};
-use crate::strategy::item::ItemCompute;
-use crate::strategy::shm::ShmCompute;
-use crate::strategy::split::SplitCompute;
-use crate::strategy::{ns_since, Compute, TaskTiming};
+use crate::protocol::{ResultHeader, Setup, TaskHeader, WorkerStats, ECHO, PROTOCOL_VERSION};
+use crate::strategy::{ns_since, Mode, TaskTiming};
 use crate::transport::{Inbox, Outbox};
 use std::sync::mpsc;
 use std::time::Instant;
@@ -155,33 +152,13 @@ pub fn serve(
     let setup =
         Setup::from_frame(&setup_frame).map_err(|e| channel("receiving setup")(e.to_string()))?;
 
-    if setup.mode == WorkerMode::Echo {
+    if setup.mode == ECHO {
         return echo(worker, inbox.as_mut(), outbox.as_mut());
     }
-    let mut compute: Box<dyn Compute> = match (setup.mode, setup.shm) {
-        (WorkerMode::Item, _) => {
-            Box::new(ItemCompute::new(setup.function, setup.work, setup.codec))
-        }
-        (WorkerMode::Split, _) => {
-            Box::new(SplitCompute::new(setup.function, setup.work, setup.codec))
-        }
-        (WorkerMode::Shm, Some(regions)) => Box::new(
-            ShmCompute::attach(setup.function, setup.work, regions).map_err(|message| {
-                WorkerError::Channel {
-                    worker,
-                    what: "mapping shared memory",
-                    message,
-                }
-            })?,
-        ),
-        (WorkerMode::Echo, _) | (WorkerMode::Shm, None) => {
-            return Err(WorkerError::Channel {
-                worker,
-                what: "setup",
-                message: "shm mode without regions".into(),
-            })
-        }
-    };
+    let strategy = Mode::named(&setup.mode)
+        .ok_or_else(|| channel("setup")(format!("no strategy called {:?}", setup.mode)))?
+        .strategy();
+    let mut compute = strategy.worker(&setup).map_err(channel("setup"))?;
 
     let tasks = TaskSource::new(inbox, setup.prefetch)
         .map_err(|e| channel("prefetch thread")(e.to_string()))?;

@@ -2,55 +2,72 @@
 //! value (one codec call per float, like pickling each one), the worker applies the function
 //! item by item, and the results come back item by item.
 
-use super::{ns_since, Compute, Outcome, Output, TaskTiming};
+use super::{ns_since, Compute, Run, Strategy, TaskTiming};
 use crate::codec::{Codec, CodecError, CodecKind, MIN_BYTES_PER_VALUE};
-use crate::config::RunConfig;
-use crate::data;
 use crate::error::RunError;
 use crate::kernel::{self, Function};
-use crate::memory::BufferPool;
 use crate::partition::{self, Task};
-use crate::protocol::{TaskHeader, WorkerMode};
-use crate::report::Measurement;
+use crate::protocol::{Setup, TaskHeader};
 use crate::scheduler::{run_on_pool, ScatterGather};
 use std::time::Instant;
 
-/// The tasks of an item run: `chunksize` items each.
-pub fn tasks(n: usize, chunksize: usize) -> Vec<Task> {
-    partition::item_tasks(n, chunksize)
-}
+/// `pool.map(f, data, chunksize=C)`: items encoded one by one.
+pub struct Item;
 
-/// Runs item mode once.
-pub fn run(cfg: &RunConfig, pool: &mut BufferPool) -> Result<Outcome, RunError> {
-    let mut m = Measurement::default();
-    let start = Instant::now();
-    let t = Instant::now();
-    let mut input = pool.vec(cfg.n);
-    data::generate_into(cfg.seed, &mut input);
-    m.generate_ns = ns_since(t);
-    let t = Instant::now();
-    let mut output = pool.vec(cfg.n);
-    m.assemble_ns = ns_since(t);
-    let tasks = cfg.tasks_for(super::Mode::Item);
-    let mut sg = ItemScatter {
-        codec: cfg.codec.codec(),
-        input: &input,
-        output: &mut output,
-    };
-    run_on_pool(
-        &cfg.process_run(WorkerMode::Item)?,
-        &tasks,
-        &mut sg,
-        None,
-        &mut m,
-        start,
-    )?;
-    pool.give_vec(input);
-    m.buffers_reused = pool.take_reused();
-    Ok(Outcome {
-        output: Output::Owned(output),
-        measurement: m,
-    })
+impl Strategy for Item {
+    fn name(&self) -> &'static str {
+        "item"
+    }
+
+    fn about(&self) -> &'static str {
+        "every float its own value, like pool.map(exp, data, chunksize=C)"
+    }
+
+    fn uses_processes(&self) -> bool {
+        true
+    }
+
+    fn uses_codec(&self) -> bool {
+        true
+    }
+
+    fn uses_splits(&self) -> bool {
+        false
+    }
+
+    /// `Pool.map`'s own rule: ceil(n / (4 * workers)).
+    fn default_chunksize(&self, n: usize, workers: usize) -> Option<usize> {
+        Some(partition::pool_map_default_chunksize(n, workers))
+    }
+
+    fn tasks(&self, n: usize, _splits: usize, chunksize: usize) -> Vec<Task> {
+        partition::item_tasks(n, chunksize)
+    }
+
+    fn run(&self, run: &mut Run<'_>) -> Result<(), RunError> {
+        let tasks = run.cfg.tasks_for(run.mode);
+        let mut sg = ItemScatter {
+            codec: run.cfg.codec.codec(),
+            input: run.input.as_slice(),
+            output: run.output.as_mut_slice(),
+        };
+        run_on_pool(
+            &run.cfg.process_run(run.mode)?,
+            &tasks,
+            &mut sg,
+            None,
+            run.m,
+            run.start,
+        )
+    }
+
+    fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, String> {
+        Ok(Box::new(ItemCompute::new(
+            setup.function,
+            setup.work,
+            setup.codec,
+        )))
+    }
 }
 
 struct ItemScatter<'a> {

@@ -1,5 +1,6 @@
-//! Strategies: the ways of applying the kernel to the data, one file each, each holding its
-//! coordinator half and (for process strategies) its worker half.
+//! Strategies: the ways of applying the kernel to the data, one file each. A file holds the
+//! whole of its strategy: name and help text, defaults (splits, chunksize), what it needs
+//! (processes, a codec, shared memory), its coordinator half and its worker half.
 //!
 //! | strategy     | where it computes   | what crosses a process boundary        |
 //! |--------------|---------------------|----------------------------------------|
@@ -8,6 +9,9 @@
 //! | `split`      | worker processes    | sub-vectors, each encoded as one block |
 //! | `shm`        | worker processes    | (offset, length) only; data is shared  |
 //! | `threads`    | coordinator threads | nothing (one address space)            |
+//!
+//! To add one: a new file implementing [`Strategy`], and its line in [`REGISTRY`]. The command
+//! line (`--mode`), `--mode all`, the worker's dispatch and the reports all read the registry.
 
 pub mod item;
 pub mod sequential;
@@ -18,55 +22,127 @@ pub mod threads;
 use crate::config::RunConfig;
 use crate::error::RunError;
 use crate::memory::BufferPool;
-use crate::protocol::TaskHeader;
+use crate::partition::{self, Task};
+use crate::protocol::{Setup, TaskHeader};
 use crate::report::Measurement;
-use serde::{Deserialize, Serialize};
+use crate::shared::{SharedError, SharedRegion};
+use std::time::Instant;
 
-/// A strategy (`--mode`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// In the coordinator, no IPC: the baseline.
-    Sequential,
-    /// `pool.map(f, data, chunksize=C)`: items encoded one by one.
-    Item,
-    /// `pool.map(f, split(data, S), chunksize=C)`: sub-vectors encoded as blocks.
-    Split,
-    /// Shared memory in and out; only ranges travel.
-    Shm,
-    /// The split scheduling on OS threads.
-    Threads,
+/// Every strategy, in the order `--mode all` runs them. One line per strategy.
+pub static REGISTRY: &[&dyn Strategy] = &[
+    &sequential::Sequential,
+    &item::Item,
+    &split::Split,
+    &shm::Shm,
+    &threads::Threads,
+];
+
+/// Where a strategy wants its input and output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Memory {
+    /// The coordinator's private (huge-page) buffers.
+    Private,
+    /// Shared memory regions that worker processes inherit.
+    Shared,
 }
 
-impl Mode {
-    /// Every strategy, in the order `--mode all` runs them.
-    pub const ALL: [Mode; 5] = [
-        Mode::Sequential,
-        Mode::Item,
-        Mode::Split,
-        Mode::Shm,
-        Mode::Threads,
-    ];
+/// One strategy, whole: what it is, what it needs, and both of its halves.
+pub trait Strategy: Sync {
+    /// The name on the command line and in reports.
+    fn name(&self) -> &'static str;
+    /// One line for `--help`: the tutorial's program it stands for.
+    fn about(&self) -> &'static str;
+    /// It starts worker processes.
+    fn uses_processes(&self) -> bool {
+        false
+    }
+    /// It encodes payloads with `--codec`.
+    fn uses_codec(&self) -> bool {
+        false
+    }
+    /// It cuts the input into `--splits` parts (else `splits` is null in its report).
+    fn uses_splits(&self) -> bool {
+        true
+    }
+    /// Where its input and output live.
+    fn memory(&self) -> Memory {
+        Memory::Private
+    }
+    /// Its chunksize when none is given; `None` where it has no tasks.
+    fn default_chunksize(&self, _n: usize, _workers: usize) -> Option<usize> {
+        Some(1)
+    }
+    /// The tasks of one run: by default `chunksize` of the `splits` array_split parts each.
+    fn tasks(&self, n: usize, splits: usize, chunksize: usize) -> Vec<Task> {
+        partition::group(partition::array_split(n, splits), chunksize)
+    }
+    /// The coordinator half: computes `run.input` into `run.output`, filling in `run.m`.
+    /// The engine has generated the input and timed it; a strategy that stops the clock
+    /// itself (before shutting its pool down) sets `run.m.wall_ns`.
+    fn run(&self, run: &mut Run<'_>) -> Result<(), RunError>;
+    /// The worker half, made from the worker's [`Setup`]; strategies without worker
+    /// processes have none.
+    fn worker(&self, _setup: &Setup) -> Result<Box<dyn Compute>, String> {
+        Err(format!("{} has no worker half", self.name()))
+    }
+}
 
-    /// The name used on the command line and in reports.
+/// A strategy, as configurations and reports name it: a handle on a [`REGISTRY`] entry.
+#[derive(Clone, Copy)]
+pub struct Mode(&'static dyn Strategy);
+
+impl Mode {
+    /// The baseline every speedup is measured against and every result checked with.
+    pub const SEQUENTIAL: Mode = Mode(&sequential::Sequential);
+
+    /// Every strategy, in registry order.
+    pub fn all() -> Vec<Mode> {
+        REGISTRY.iter().map(|&s| Mode(s)).collect()
+    }
+
+    /// The strategy called `name`.
+    pub fn named(name: &str) -> Option<Mode> {
+        REGISTRY.iter().find(|s| s.name() == name).map(|&s| Mode(s))
+    }
+
+    /// The strategy itself.
+    pub fn strategy(self) -> &'static dyn Strategy {
+        self.0
+    }
+
+    /// Its name.
     pub fn name(self) -> &'static str {
-        match self {
-            Mode::Sequential => "sequential",
-            Mode::Item => "item",
-            Mode::Split => "split",
-            Mode::Shm => "shm",
-            Mode::Threads => "threads",
-        }
+        self.0.name()
     }
 
     /// True for the strategies that spawn worker processes.
     pub fn uses_processes(self) -> bool {
-        matches!(self, Mode::Item | Mode::Split | Mode::Shm)
+        self.0.uses_processes()
     }
 
     /// True for the strategies that encode payloads with a codec.
     pub fn uses_codec(self) -> bool {
-        matches!(self, Mode::Item | Mode::Split)
+        self.0.uses_codec()
+    }
+}
+
+impl PartialEq for Mode {
+    fn eq(&self, other: &Mode) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for Mode {}
+
+impl std::hash::Hash for Mode {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name().hash(state);
+    }
+}
+
+impl std::fmt::Debug for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -76,41 +152,116 @@ impl std::fmt::Display for Mode {
     }
 }
 
-/// The assembled result of a run.
-pub enum Output {
+/// A buffer of f64: the coordinator's own memory, or a shared region.
+pub enum Buffer {
     /// A vector in the coordinator's memory.
     Owned(Vec<f64>),
-    /// The shared output region of shm mode.
-    Shared(shm::SharedRegion),
+    /// A shared memory region (shm mode).
+    Shared(SharedRegion),
 }
 
-impl Output {
+impl Buffer {
     /// The values.
-    pub fn as_slice(&self) -> Result<&[f64], RunError> {
+    pub fn as_slice(&self) -> &[f64] {
         match self {
-            Output::Owned(v) => Ok(v),
-            Output::Shared(region) => Ok(region.as_f64s()),
+            Buffer::Owned(v) => v,
+            Buffer::Shared(region) => region.as_f64s(),
         }
     }
+
+    /// The values, writable.
+    pub fn as_mut_slice(&mut self) -> &mut [f64] {
+        match self {
+            Buffer::Owned(v) => v,
+            Buffer::Shared(region) => region.as_f64s_mut(),
+        }
+    }
+
+    /// The region, for a strategy that shares it.
+    pub fn region(&self) -> Option<&SharedRegion> {
+        match self {
+            Buffer::Shared(region) => Some(region),
+            Buffer::Owned(_) => None,
+        }
+    }
+}
+
+/// One run in progress, as the engine hands it to a strategy.
+pub struct Run<'a> {
+    /// The configuration.
+    pub cfg: &'a RunConfig,
+    /// The strategy running.
+    pub mode: Mode,
+    /// The generated input.
+    pub input: &'a Buffer,
+    /// Where the result goes.
+    pub output: &'a mut Buffer,
+    /// What is measured.
+    pub m: &'a mut Measurement,
+    /// When the run started (its wall time counts from here).
+    pub start: Instant,
 }
 
 /// One run's result and what it measured.
 pub struct Outcome {
     /// The assembled result.
-    pub output: Output,
+    pub output: Buffer,
     /// What was measured.
     pub measurement: Measurement,
 }
 
-/// Runs `mode` once on `cfg`.
-/// Buffers come from `pool` and go back to it (kept for the next run with `--reuse-buffers`).
+/// Runs `mode` once on `cfg`: the prologue every strategy shares (its buffers from `pool`,
+/// the input generated into them, both timed), the strategy, and the buffers given back
+/// (kept for the next run with `--reuse-buffers`).
 pub fn run_once(cfg: &RunConfig, mode: Mode, pool: &mut BufferPool) -> Result<Outcome, RunError> {
-    match mode {
-        Mode::Sequential => sequential::run(cfg, pool),
-        Mode::Item => item::run(cfg, pool),
-        Mode::Split => split::run(cfg, pool),
-        Mode::Shm => shm::run(cfg, pool),
-        Mode::Threads => threads::run(cfg, pool),
+    let strategy = mode.strategy();
+    let mut m = Measurement::default();
+    let start = Instant::now();
+    let t = Instant::now();
+    let mut input = buffer(pool, strategy.memory(), "ipcmap-input", cfg.n, true)?;
+    crate::data::generate_into(cfg.seed, input.as_mut_slice());
+    m.generate_ns = ns_since(t);
+    let t = Instant::now();
+    let mut output = buffer(pool, strategy.memory(), "ipcmap-output", cfg.n, false)?;
+    m.assemble_ns = ns_since(t);
+    strategy.run(&mut Run {
+        cfg,
+        mode,
+        input: &input,
+        output: &mut output,
+        m: &mut m,
+        start,
+    })?;
+    if m.wall_ns == 0 {
+        m.wall_ns = ns_since(start);
+    }
+    give_back(pool, input);
+    m.buffers_reused = pool.take_reused();
+    Ok(Outcome {
+        output,
+        measurement: m,
+    })
+}
+
+/// A buffer of `n` values from `pool`; a shared one is pre-faulted when `populate` is set.
+fn buffer(
+    pool: &mut BufferPool,
+    memory: Memory,
+    name: &str,
+    n: usize,
+    populate: bool,
+) -> Result<Buffer, SharedError> {
+    Ok(match memory {
+        Memory::Private => Buffer::Owned(pool.vec(n)),
+        Memory::Shared => Buffer::Shared(pool.region(name, n, populate)?),
+    })
+}
+
+/// Gives a buffer back to `pool`.
+pub fn give_back(pool: &mut BufferPool, buffer: Buffer) {
+    match buffer {
+        Buffer::Owned(v) => pool.give_vec(v),
+        Buffer::Shared(r) => pool.give_region(r),
     }
 }
 
@@ -141,4 +292,20 @@ pub trait Compute {
 /// Nanoseconds since `t`.
 pub(crate) fn ns_since(t: std::time::Instant) -> u64 {
     t.elapsed().as_nanos() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_names_each_strategy_once_and_modes_round_trip() {
+        let names: Vec<&str> = REGISTRY.iter().map(|s| s.name()).collect();
+        assert_eq!(names, ["sequential", "item", "split", "shm", "threads"]);
+        for mode in Mode::all() {
+            assert_eq!(Mode::named(mode.name()), Some(mode));
+        }
+        assert_eq!(Mode::named("nope"), None);
+        assert_eq!(Mode::SEQUENTIAL, Mode::named("sequential").unwrap());
+    }
 }

@@ -2,52 +2,61 @@
 //! (like `numpy.array_split`), each part is encoded as one contiguous block, C parts travel in
 //! one task message, and the worker applies the kernel to whole slices.
 
-use super::{ns_since, Compute, Outcome, Output, TaskTiming};
+use super::{ns_since, Compute, Run, Strategy, TaskTiming};
 use crate::codec::{Codec, CodecError, CodecKind, MIN_BYTES_PER_VALUE};
-use crate::config::RunConfig;
-use crate::data;
 use crate::error::RunError;
 use crate::kernel::{self, Function};
-use crate::memory::BufferPool;
 use crate::partition::Task;
 use crate::protocol::{
-    begin_block_frame, end_block_frame, read_block_frame, Reader, TaskHeader, WorkerMode,
+    begin_block_frame, end_block_frame, read_block_frame, Reader, Setup, TaskHeader,
 };
-use crate::report::Measurement;
 use crate::scheduler::{run_on_pool, ScatterGather};
 use std::time::Instant;
 
-/// Runs split mode once.
-pub fn run(cfg: &RunConfig, pool: &mut BufferPool) -> Result<Outcome, RunError> {
-    let mut m = Measurement::default();
-    let start = Instant::now();
-    let t = Instant::now();
-    let mut input = pool.vec(cfg.n);
-    data::generate_into(cfg.seed, &mut input);
-    m.generate_ns = ns_since(t);
-    let t = Instant::now();
-    let mut output = pool.vec(cfg.n);
-    m.assemble_ns = ns_since(t);
-    let tasks = cfg.tasks_for(super::Mode::Split);
-    let mut sg = SplitScatter {
-        codec: cfg.codec.codec(),
-        input: &input,
-        output: &mut output,
-    };
-    run_on_pool(
-        &cfg.process_run(WorkerMode::Split)?,
-        &tasks,
-        &mut sg,
-        None,
-        &mut m,
-        start,
-    )?;
-    pool.give_vec(input);
-    m.buffers_reused = pool.take_reused();
-    Ok(Outcome {
-        output: Output::Owned(output),
-        measurement: m,
-    })
+/// `pool.map(f, split(data, S), chunksize=C)`: sub-vectors encoded as blocks.
+pub struct Split;
+
+impl Strategy for Split {
+    fn name(&self) -> &'static str {
+        "split"
+    }
+
+    fn about(&self) -> &'static str {
+        "sub-vectors as blocks, like pool.map(exp, split(data, S), chunksize=C)"
+    }
+
+    fn uses_processes(&self) -> bool {
+        true
+    }
+
+    fn uses_codec(&self) -> bool {
+        true
+    }
+
+    fn run(&self, run: &mut Run<'_>) -> Result<(), RunError> {
+        let tasks = run.cfg.tasks_for(run.mode);
+        let mut sg = SplitScatter {
+            codec: run.cfg.codec.codec(),
+            input: run.input.as_slice(),
+            output: run.output.as_mut_slice(),
+        };
+        run_on_pool(
+            &run.cfg.process_run(run.mode)?,
+            &tasks,
+            &mut sg,
+            None,
+            run.m,
+            run.start,
+        )
+    }
+
+    fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, String> {
+        Ok(Box::new(SplitCompute::new(
+            setup.function,
+            setup.work,
+            setup.codec,
+        )))
+    }
 }
 
 /// The coordinator half of split mode: parts of `input` out, results into `output`.

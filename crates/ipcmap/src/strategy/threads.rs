@@ -1,33 +1,41 @@
 //! `threads`: the split scheduling on OS threads inside the coordinator. One address space, so
 //! nothing is encoded, sent or copied: the process-versus-thread comparison.
 
-use super::{ns_since, Outcome, Output};
-use crate::config::RunConfig;
+use super::{ns_since, Run, Strategy};
 use crate::error::RunError;
-use crate::memory::BufferPool;
-use crate::report::{ms, Measurement, WorkerReport};
-use crate::{data, kernel};
+use crate::kernel;
+use crate::report::{ms, WorkerReport};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// Runs threads mode once. A SIGINT or SIGTERM stops every thread between blocks; a thread's
-/// panic is an error, never a partial result.
-pub fn run(cfg: &RunConfig, pool: &mut BufferPool) -> Result<Outcome, RunError> {
-    let mut m = Measurement::default();
-    let start = Instant::now();
-    let t = Instant::now();
-    let mut input = pool.vec(cfg.n);
-    data::generate_into(cfg.seed, &mut input);
-    m.generate_ns = ns_since(t);
-    let t = Instant::now();
-    let mut output = pool.vec(cfg.n);
-    m.assemble_ns = ns_since(t);
+/// The split scheduling on OS threads.
+pub struct Threads;
 
+impl Strategy for Threads {
+    fn name(&self) -> &'static str {
+        "threads"
+    }
+
+    fn about(&self) -> &'static str {
+        "split on OS threads: ThreadPool over split(data, S), nothing copied"
+    }
+
+    /// A SIGINT or SIGTERM stops every thread between blocks; a thread's panic is an error,
+    /// never a partial result.
+    fn run(&self, run: &mut Run<'_>) -> Result<(), RunError> {
+        run_threads(run)
+    }
+}
+
+fn run_threads(run: &mut Run<'_>) -> Result<(), RunError> {
+    let (cfg, m) = (run.cfg, &mut *run.m);
+    let input = run.input.as_slice();
+    let output = run.output.as_mut_slice();
     // The queue of tasks: each a slice of input and the disjoint slice of output it fills.
-    let tasks = cfg.tasks_for(super::Mode::Threads);
+    let tasks = cfg.tasks_for(run.mode);
     let mut queue = VecDeque::with_capacity(tasks.len());
-    let mut rest: &mut [f64] = &mut output;
+    let mut rest: &mut [f64] = output;
     for task in &tasks {
         let (mine, tail) = rest.split_at_mut(task.len());
         queue.push_back((&input[task.span()], mine));
@@ -60,14 +68,11 @@ pub fn run(cfg: &RunConfig, pool: &mut BufferPool) -> Result<Outcome, RunError> 
         m.spawn_ns = ns_since(t);
         handles.into_iter().map(|h| h.join()).collect()
     });
-    m.wall_ns = ns_since(start);
-    pool.give_vec(input);
     let mut per_thread = Vec::with_capacity(joined.len());
     for (thread, result) in joined.into_iter().enumerate() {
         match result {
             Ok(counts) => per_thread.push(counts),
             Err(panic) => {
-                pool.give_vec(output);
                 return Err(RunError::ThreadPanicked {
                     thread,
                     message: panic_message(panic.as_ref()),
@@ -76,7 +81,6 @@ pub fn run(cfg: &RunConfig, pool: &mut BufferPool) -> Result<Outcome, RunError> 
         }
     }
     if crate::interrupt::requested().is_some() {
-        pool.give_vec(output);
         return Err(crate::interrupt::interrupted());
     }
 
@@ -92,11 +96,7 @@ pub fn run(cfg: &RunConfig, pool: &mut BufferPool) -> Result<Outcome, RunError> 
             exit: None,
         });
     }
-    m.buffers_reused = pool.take_reused();
-    Ok(Outcome {
-        output: Output::Owned(output),
-        measurement: m,
-    })
+    Ok(())
 }
 
 /// The text of a panic payload (`&str` or `String`), or a placeholder.

@@ -1,0 +1,177 @@
+//! Shared memory regions: memfd-backed, mapped f64 buffers that worker processes inherit by
+//! descriptor. Nothing appears in /dev/shm, and nothing outlives the last process holding one.
+//! A leaf: the buffer pool keeps them between runs, and shm mode hands them to its workers.
+
+use nix::sys::mman::{madvise, mmap, munmap, MapFlags, MmapAdvise, ProtFlags};
+use std::ffi::c_void;
+use std::num::NonZeroUsize;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+
+/// A shared region could not be made or mapped.
+#[derive(Debug, thiserror::Error)]
+#[error("shared memory: {what}: {reason}")]
+pub struct SharedError {
+    /// What was being done ("memfd_create", "mapping 80000000 bytes", ...).
+    pub what: String,
+    /// Why it failed.
+    pub reason: String,
+}
+
+fn shared_err(what: impl Into<String>) -> impl FnOnce(String) -> SharedError {
+    let what = what.into();
+    move |reason| SharedError { what, reason }
+}
+
+/// A shared, mapped memfd holding f64 values.
+pub struct SharedRegion {
+    fd: OwnedFd,
+    map: Option<NonNull<c_void>>,
+    bytes: usize,
+}
+
+impl SharedRegion {
+    /// A new zeroed region of `n` f64, mapped, and pre-faulted when `populate` is set.
+    pub fn create(name: &str, n: usize, populate: bool) -> Result<SharedRegion, SharedError> {
+        let bytes = n
+            .checked_mul(8)
+            .ok_or_else(|| shared_err(format!("a region of {n} f64"))("too large".into()))?;
+        let fd = nix::sys::memfd::memfd_create(name, nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+            .map_err(|e| shared_err("memfd_create")(e.to_string()))?;
+        let len = i64::try_from(bytes)
+            .map_err(|_| shared_err(format!("a region of {bytes} bytes"))("too large".into()))?;
+        nix::unistd::ftruncate(&fd, len).map_err(|e| {
+            shared_err(format!("sizing the region to {bytes} bytes"))(e.to_string())
+        })?;
+        SharedRegion::map(fd, bytes, populate)
+    }
+
+    /// Maps an inherited region of at least `bytes` bytes (the worker's side).
+    ///
+    /// # Safety
+    /// `fd` must be an open descriptor that nothing else in this process owns.
+    pub unsafe fn adopt(fd: i32, bytes: usize) -> Result<SharedRegion, SharedError> {
+        let fd = OwnedFd::from_raw_fd(fd);
+        let size = nix::sys::stat::fstat(&fd)
+            .map_err(|e| shared_err(format!("descriptor {}", fd.as_raw_fd()))(e.to_string()))?
+            .st_size;
+        if usize::try_from(size).map_or(true, |size| size < bytes) {
+            return Err(shared_err(format!("descriptor {}", fd.as_raw_fd()))(
+                format!("holds {size} bytes, {bytes} expected"),
+            ));
+        }
+        SharedRegion::map(fd, bytes, false)
+    }
+
+    /// Faults in the pages holding elements `range` in one call, for reading or for writing
+    /// (`MADV_POPULATE_*`, Linux 5.14+). Best effort: where the kernel lacks it, the kernel
+    /// loop faults the pages one touch at a time instead, with the same result.
+    pub fn prefault(&self, range: std::ops::Range<usize>, write: bool) {
+        let (Some(base), false) = (self.map, range.is_empty()) else {
+            return;
+        };
+        let page = 4096;
+        let start = (range.start * 8) / page * page;
+        let end = (range.end * 8).min(self.bytes);
+        let advice = if write {
+            MmapAdvise::MADV_POPULATE_WRITE
+        } else {
+            MmapAdvise::MADV_POPULATE_READ
+        };
+        // SAFETY: start is page-aligned and [start, end) lies inside our mapping; populating
+        // changes no contents.
+        let _ = unsafe {
+            madvise(
+                NonNull::new_unchecked(base.as_ptr().cast::<u8>().add(start).cast()),
+                end - start,
+                advice,
+            )
+        };
+    }
+
+    fn map(fd: OwnedFd, bytes: usize, populate: bool) -> Result<SharedRegion, SharedError> {
+        let map = match NonZeroUsize::new(bytes) {
+            None => None,
+            Some(len) => {
+                let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+                let flags = if populate {
+                    MapFlags::MAP_SHARED | MapFlags::MAP_POPULATE
+                } else {
+                    MapFlags::MAP_SHARED
+                };
+                // SAFETY: a fresh shared mapping of a file we hold; unmapped in Drop.
+                Some(
+                    unsafe { mmap(None, len, prot, flags, &fd, 0) }
+                        .map_err(|e| shared_err(format!("mapping {bytes} bytes"))(e.to_string()))?,
+                )
+            }
+        };
+        Ok(SharedRegion { fd, map, bytes })
+    }
+
+    /// The descriptor, to be inherited by workers.
+    pub fn raw_fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+
+    /// The values.
+    pub fn as_f64s(&self) -> &[f64] {
+        match self.map {
+            // SAFETY: the mapping is page-aligned, `bytes` long and lives as long as `self`.
+            Some(ptr) => unsafe {
+                std::slice::from_raw_parts(ptr.as_ptr() as *const f64, self.bytes / 8)
+            },
+            None => &[],
+        }
+    }
+
+    /// The values, for writing. Other processes may write other elements at the same time;
+    /// the scheduler gives each range to one worker at a time.
+    pub fn as_f64s_mut(&mut self) -> &mut [f64] {
+        match self.map {
+            // SAFETY: as in `as_f64s`, and `&mut self` makes this the process's only view.
+            Some(ptr) => unsafe {
+                std::slice::from_raw_parts_mut(ptr.as_ptr() as *mut f64, self.bytes / 8)
+            },
+            None => &mut [],
+        }
+    }
+}
+
+impl Drop for SharedRegion {
+    fn drop(&mut self) {
+        if let Some(ptr) = self.map.take() {
+            // SAFETY: mapped in `map` with this length and not unmapped since.
+            let _ = unsafe { munmap(ptr, self.bytes) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_region_is_shared_through_its_descriptor() {
+        let mut a = SharedRegion::create("t-share", 4, false).unwrap();
+        a.as_f64s_mut().copy_from_slice(&[1.0, 2.0, 3.0, 4.0]);
+        let dup = nix::unistd::dup(&a.fd).unwrap();
+        // SAFETY: `dup` is a fresh descriptor owned by nobody else.
+        let mut b =
+            unsafe { SharedRegion::adopt(std::os::fd::IntoRawFd::into_raw_fd(dup), 32) }.unwrap();
+        assert_eq!(b.as_f64s(), &[1.0, 2.0, 3.0, 4.0]);
+        b.as_f64s_mut()[0] = 9.0;
+        assert_eq!(a.as_f64s()[0], 9.0);
+        assert!(unsafe {
+            SharedRegion::adopt(
+                std::os::fd::IntoRawFd::into_raw_fd(nix::unistd::dup(&a.fd).unwrap()),
+                64,
+            )
+        }
+        .is_err());
+        assert!(SharedRegion::create("t-empty", 0, true)
+            .unwrap()
+            .as_f64s()
+            .is_empty());
+    }
+}
