@@ -2,10 +2,10 @@
 //! [`RunConfig`] before anything is allocated or spawned.
 
 use crate::codec::CodecKind;
-use crate::error::{RunError, SpawnError};
+use crate::error::SpawnError;
 use crate::kernel::Function;
 use crate::partition::Task;
-use crate::scheduler::{OnWorkerExit, ProcessRun, TaskTimeout};
+use crate::settings::{OnWorkerExit, Settings, TaskTimeout};
 use crate::strategy::Mode;
 use crate::transport::spawner::{self, DEFAULT_HANDSHAKE_TIMEOUT};
 use std::path::PathBuf;
@@ -25,72 +25,7 @@ pub const MAX_REPEAT: usize = 10_000;
 pub const MAX_WARMUP: usize = 1_000;
 /// The largest work factor (`--work`).
 pub const MAX_WORK: u32 = 1_000_000;
-/// Warm-up runs when `--warmup` is not given: one, so that no measured run is the first
-/// touch of fresh memory or a cold page cache.
-pub const DEFAULT_WARMUP: usize = 1;
-/// The measured runs when `--repeat` is not given, in hyperfine's shape: at least
-/// [`AutoRuns::min`] runs, more until [`AutoRuns::min_time`] of measured wall time has
-/// passed, never more than [`AutoRuns::max`].
-///
-/// Seven runs at least: with five, one stalled run (this machine's first touch of fresh memory
-/// can take 200 ms) lands in the bootstrap's resampled median about one time in twenty and
-/// stretches the speedup interval past 1; with seven, about one time in a hundred.
-pub const AUTO_RUNS: AutoRuns = AutoRuns {
-    min: 7,
-    max: 15,
-    min_time: Duration::from_millis(500),
-};
-
-/// Measured runs decided as the runs go: a minimum count and a minimum time, bounded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AutoRuns {
-    /// Fewest measured runs.
-    pub min: usize,
-    /// Most measured runs.
-    pub max: usize,
-    /// Measured wall time, summed over runs, to reach before stopping (between min and max).
-    pub min_time: Duration,
-}
-
-/// How many measured runs each configuration gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Runs {
-    /// Exactly this many (`--repeat N`).
-    Exact(usize),
-    /// Decided by the measured time ([`AUTO_RUNS`]).
-    Auto(AutoRuns),
-}
-
-impl Runs {
-    /// True while a configuration with `done` measured runs totalling `measured` wants another.
-    pub fn wants_more(&self, done: usize, measured: Duration) -> bool {
-        match *self {
-            Runs::Exact(n) => done < n,
-            Runs::Auto(a) => done < a.min || (done < a.max && measured < a.min_time),
-        }
-    }
-
-    /// The most runs this plan can make.
-    pub fn max(&self) -> usize {
-        match *self {
-            Runs::Exact(n) => n,
-            Runs::Auto(a) => a.max,
-        }
-    }
-
-    /// "5–10 (until 0.5 s)" or "3".
-    pub fn describe(&self) -> String {
-        match *self {
-            Runs::Exact(n) => n.to_string(),
-            Runs::Auto(a) => format!(
-                "{}–{} (until {} s of runs)",
-                a.min,
-                a.max,
-                a.min_time.as_secs_f64()
-            ),
-        }
-    }
-}
+pub use crate::plan::{AutoRuns, Runs, AUTO_RUNS, DEFAULT_WARMUP};
 
 /// What the user asked for, before validation.
 #[derive(Clone, Debug)]
@@ -219,45 +154,32 @@ pub enum ConfigError {
     Worker(#[from] SpawnError),
 }
 
-/// Validated settings of a run; every field has its final value.
+/// A validated run: the strategies to run, how to measure them, and the [`Settings`] each
+/// strategy reads (through `Deref`, so `cfg.n` reads the settings' `n`).
 #[derive(Clone, Debug)]
 pub struct RunConfig {
     /// Strategies to run, in order.
     pub modes: Vec<Mode>,
-    /// Workers.
-    pub workers: usize,
-    /// Elements.
-    pub n: usize,
-    /// Function.
-    pub function: Function,
-    /// Times the function is applied per element.
-    pub work: u32,
-    /// Parts.
-    pub splits: usize,
-    /// Explicit chunksize, if given.
-    pub chunksize: Option<usize>,
-    /// Codec.
-    pub codec: CodecKind,
-    /// Data seed.
-    pub seed: u64,
+    /// What the strategies read.
+    pub settings: Settings,
     /// Measured runs.
     pub runs: Runs,
     /// Warm-up runs.
     pub warmup: usize,
     /// Run configurations round-robin.
     pub interleave: bool,
-    /// Worker executable (resolved when a process mode runs).
-    pub worker_bin: Option<PathBuf>,
     /// Check results.
     pub verify: bool,
     /// Keep buffers from one run to the next.
     pub reuse_buffers: bool,
-    /// Handshake timeout.
-    pub handshake_timeout: Duration,
-    /// Failure policy.
-    pub on_worker_exit: OnWorkerExit,
-    /// Task deadline.
-    pub task_timeout: TaskTimeout,
+}
+
+impl std::ops::Deref for RunConfig {
+    type Target = Settings;
+
+    fn deref(&self) -> &Settings {
+        &self.settings
+    }
 }
 
 impl RunRequest {
@@ -326,23 +248,25 @@ impl RunRequest {
         };
         Ok(RunConfig {
             modes: self.modes,
-            workers,
-            n: self.n,
-            function: self.function,
-            work: self.work,
-            splits,
-            chunksize: self.chunksize,
-            codec: self.codec,
-            seed: self.seed,
+            settings: Settings {
+                workers,
+                n: self.n,
+                function: self.function,
+                work: self.work,
+                splits,
+                chunksize: self.chunksize,
+                codec: self.codec,
+                seed: self.seed,
+                worker_bin,
+                handshake_timeout: self.handshake_timeout,
+                on_worker_exit: self.on_worker_exit,
+                task_timeout: self.task_timeout,
+            },
             runs: self.repeat.map_or(Runs::Auto(AUTO_RUNS), Runs::Exact),
             warmup: self.warmup.unwrap_or(DEFAULT_WARMUP),
             interleave: self.interleave,
-            worker_bin,
             verify: self.verify,
             reuse_buffers: self.reuse_buffers,
-            handshake_timeout: self.handshake_timeout,
-            on_worker_exit: self.on_worker_exit,
-            task_timeout: self.task_timeout,
         })
     }
 }
@@ -423,43 +347,19 @@ pub fn check_open_files(workers: usize) -> Result<(), ConfigError> {
 }
 
 impl RunConfig {
-    /// The chunksize `mode` runs with: explicit, else the strategy's default; `None` where
-    /// it has no tasks.
+    /// The chunksize `mode` runs with; `None` where it has no tasks.
     pub fn chunksize_for(&self, mode: Mode) -> Option<usize> {
-        let default = mode.strategy().default_chunksize(self.n, self.workers)?;
-        Some(self.chunksize.unwrap_or(default))
+        mode.chunksize(&self.settings)
     }
 
     /// The parts `mode` splits the input into (`None` where it does not split).
     pub fn splits_for(&self, mode: Mode) -> Option<usize> {
-        mode.strategy().uses_splits().then_some(self.splits)
+        mode.splits(&self.settings)
     }
 
     /// The tasks of one run of `mode`.
     pub fn tasks_for(&self, mode: Mode) -> Vec<Task> {
-        match self.chunksize_for(mode) {
-            Some(c) => mode.strategy().tasks(self.n, self.splits, c),
-            None => Vec::new(),
-        }
-    }
-
-    /// The process settings of a process strategy.
-    pub fn process_run(&self, mode: Mode) -> Result<ProcessRun<'_>, RunError> {
-        let worker_bin = self.worker_bin.as_deref().ok_or(SpawnError::NotFound {
-            path: PathBuf::from("worker"),
-        })?;
-        Ok(ProcessRun {
-            transport: &crate::transport::local::LocalTransport,
-            worker_bin,
-            workers: self.workers,
-            handshake_timeout: self.handshake_timeout,
-            on_worker_exit: self.on_worker_exit,
-            task_timeout: self.task_timeout,
-            mode,
-            function: self.function,
-            work: self.work,
-            codec: self.codec,
-        })
+        mode.tasks(&self.settings)
     }
 }
 
@@ -567,24 +467,5 @@ mod tests {
         };
         let err = request.validate().unwrap_err().to_string();
         assert!(err.contains("cargo build --release --workspace"), "{err}");
-    }
-}
-
-#[cfg(test)]
-mod plan_tests {
-    use super::*;
-
-    #[test]
-    fn exact_runs_stop_at_the_count_and_auto_runs_follow_count_and_time() {
-        let exact = Runs::Exact(3);
-        assert!(exact.wants_more(2, Duration::from_secs(100)));
-        assert!(!exact.wants_more(3, Duration::ZERO));
-        let auto = Runs::Auto(AUTO_RUNS);
-        // Below the minimum count: more, however long it took.
-        assert!(auto.wants_more(AUTO_RUNS.min - 1, Duration::from_secs(100)));
-        // Past the minimum: more only while under the minimum time, up to the maximum.
-        assert!(auto.wants_more(AUTO_RUNS.min, Duration::ZERO));
-        assert!(!auto.wants_more(AUTO_RUNS.min, AUTO_RUNS.min_time));
-        assert!(!auto.wants_more(AUTO_RUNS.max, Duration::ZERO));
     }
 }

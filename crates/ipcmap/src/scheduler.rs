@@ -13,7 +13,7 @@ use crate::kernel::Function;
 use crate::partition::Task;
 use crate::protocol::{Inbound, ResultHeader, Setup, ShmRegions, TaskHeader, WorkerStats};
 use crate::report::{ms, Measurement, WorkerFailure, WorkerReport};
-use crate::strategy::Mode;
+use crate::settings::Settings;
 use crate::transport::{Event, Pool, PoolSpec, Transport};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -47,27 +47,7 @@ pub const TASK_TIMEOUT_FACTOR: u32 = 20;
 /// (about 20 times the cost of `exp` on one element), so long tasks are not cut short.
 const FIRST_TASK_NS_PER_ELEMENT: u64 = 100;
 
-/// How long a worker may hold a task without returning a result.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum TaskTimeout {
-    /// [`TASK_TIMEOUT_FACTOR`] times the slowest task so far, at least [`TASK_TIMEOUT_FLOOR`].
-    #[default]
-    Auto,
-    /// A fixed deadline (`--task-timeout SECONDS`).
-    After(Duration),
-    /// No deadline (`--task-timeout 0`).
-    Off,
-}
-
-/// What to do when a worker dies or misbehaves mid-run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OnWorkerExit {
-    /// Hand its unfinished tasks to the surviving workers.
-    #[default]
-    Retry,
-    /// Stop the run with an error.
-    Abort,
-}
+pub use crate::settings::{OnWorkerExit, TaskTimeout};
 
 /// The coordinator half of a process strategy: how tasks become payloads and results land.
 pub trait ScatterGather {
@@ -91,14 +71,47 @@ pub struct ProcessRun<'a> {
     pub on_worker_exit: OnWorkerExit,
     /// How long a worker may hold a task.
     pub task_timeout: TaskTimeout,
-    /// Whose worker half to run.
-    pub mode: Mode,
+    /// The strategy whose worker half to run, by name.
+    pub strategy: &'static str,
+    /// Its tasks carry their data (big ones are read ahead on a thread by the worker).
+    pub carries_payload: bool,
     /// The function.
     pub function: Function,
     /// Times the function is applied per element.
     pub work: u32,
     /// The codec.
     pub codec: CodecKind,
+}
+
+impl<'a> ProcessRun<'a> {
+    /// The process settings of strategy `strategy` (whose tasks carry their data when
+    /// `carries_payload`) on local worker processes.
+    pub fn new(
+        settings: &'a Settings,
+        strategy: &'static str,
+        carries_payload: bool,
+    ) -> Result<ProcessRun<'a>, RunError> {
+        let worker_bin =
+            settings
+                .worker_bin
+                .as_deref()
+                .ok_or(crate::error::SpawnError::NotFound {
+                    path: std::path::PathBuf::from("worker"),
+                })?;
+        Ok(ProcessRun {
+            transport: &crate::transport::local::LocalTransport,
+            worker_bin,
+            workers: settings.workers,
+            handshake_timeout: settings.handshake_timeout,
+            on_worker_exit: settings.on_worker_exit,
+            task_timeout: settings.task_timeout,
+            strategy,
+            carries_payload,
+            function: settings.function,
+            work: settings.work,
+            codec: settings.codec,
+        })
+    }
 }
 
 /// Starts the pool, scatters `tasks`, gathers every result through `sg`, and shuts the pool
@@ -112,8 +125,7 @@ pub fn run_on_pool(
     wall_start: Instant,
 ) -> Result<(), RunError> {
     let max_task = tasks.iter().map(Task::len).max().unwrap_or(0);
-    // Tasks that carry their data (not shm's ranges) and are big.
-    let prefetch = run.mode.uses_codec() && max_task.saturating_mul(8) > PREFETCH_ABOVE;
+    let prefetch = run.carries_payload && max_task.saturating_mul(8) > PREFETCH_ABOVE;
     let inherit: Vec<i32> = shm
         .map(|r| vec![r.input_fd, r.output_fd])
         .unwrap_or_default();
@@ -124,7 +136,7 @@ pub fn run_on_pool(
         inherit_fds: &inherit,
     };
     let setup = |_| Setup {
-        mode: run.mode.name().to_string(),
+        mode: run.strategy.to_string(),
         function: run.function,
         work: run.work,
         codec: run.codec,
@@ -544,7 +556,8 @@ mod tests {
             handshake_timeout: Duration::from_secs(10),
             on_worker_exit: policy,
             task_timeout,
-            mode: Mode::named("split").unwrap(),
+            strategy: "split",
+            carries_payload: true,
             function: Function::Exp,
             work: 1,
             codec: CodecKind::Raw,
@@ -569,6 +582,7 @@ mod tests {
         let mut out: Vec<(&'static str, Box<dyn Transport>, PathBuf)> = vec![(
             "memory",
             Box::new(MemoryTransport {
+                serve: crate::worker::serve,
                 faults: faults.clone(),
             }),
             PathBuf::from("in-process"),

@@ -5,7 +5,6 @@
 use crate::codec::CodecKind;
 use crate::config::{ConfigError, RunConfig, RunRequest};
 use crate::kernel::Function;
-use crate::report::Report;
 use crate::strategy::Mode;
 
 /// The most configurations a sweep may hold; a bigger grid is refused before it is expanded.
@@ -14,57 +13,7 @@ pub const MAX_SWEEP_POINTS: usize = 4096;
 /// The tutorial's values for both `--splits` and `--chunksize`: 1, 2, 4, ..., 128.
 pub const TUTORIAL_VALUES: [usize; 8] = [1, 2, 4, 8, 16, 32, 64, 128];
 
-/// A parameter a sweep can vary.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Axis {
-    /// `--mode`.
-    Mode,
-    /// `--workers`.
-    Workers,
-    /// `--n`.
-    N,
-    /// `--fn`.
-    Function,
-    /// `--work`.
-    Work,
-    /// `--codec`.
-    Codec,
-    /// `--splits`.
-    Splits,
-    /// `--chunksize`.
-    Chunksize,
-}
-
-impl Axis {
-    /// The flag's name, as axis titles and messages show it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Axis::Mode => "mode",
-            Axis::Workers => "workers",
-            Axis::N => "n",
-            Axis::Function => "fn",
-            Axis::Work => "work",
-            Axis::Codec => "codec",
-            Axis::Splits => "splits",
-            Axis::Chunksize => "chunksize",
-        }
-    }
-
-    /// This axis's value in a report, as a label.
-    pub fn label(self, r: &Report) -> String {
-        let opt = |v: Option<usize>| v.map_or("–".to_string(), |v| v.to_string());
-        match self {
-            Axis::Mode => r.mode.clone(),
-            Axis::Workers => r.workers.to_string(),
-            Axis::N => r.n.to_string(),
-            Axis::Function => r.function.to_string(),
-            Axis::Work => r.work.to_string(),
-            Axis::Codec => r.codec.map_or("–".to_string(), |c| c.to_string()),
-            Axis::Splits => opt(r.splits),
-            Axis::Chunksize => opt(r.chunksize),
-        }
-    }
-}
+pub use crate::report::Axis;
 
 /// The lists a sweep runs every combination of; an empty list means "the run default".
 #[derive(Clone, Debug, Default)]

@@ -15,8 +15,7 @@ use std::time::Instant;
 /// Exit code of a worker refused for a protocol mismatch.
 pub const EXIT_PROTOCOL: i32 = 3;
 
-/// Environment variable naming a fault to inject (tests only).
-pub const FAULT_ENV: &str = "IPCMAP_FAULT";
+pub use crate::fault::FAULT_ENV;
 
 /// The worker's command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,45 +70,7 @@ impl WorkerArgs {
     }
 }
 
-/// A deliberate misbehaviour, for tests: `exit-after=K`, `panic-after=K`, `garbage-after=K`,
-/// `hang-after=K` (after K tasks), or `protocol=V` (announce version V in the hello).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
-    /// Exit with code 70 after K tasks.
-    ExitAfter(u64),
-    /// Panic after K tasks.
-    PanicAfter(u64),
-    /// Send a malformed result after K tasks.
-    GarbageAfter(u64),
-    /// Stop responding after K tasks.
-    HangAfter(u64),
-    /// Claim another protocol version.
-    Protocol(u32),
-}
-
-impl Fault {
-    /// The fault named by `$IPCMAP_FAULT` for this worker (`FAULT` or `FAULT@WORKER_ID`).
-    pub fn from_env(worker: u32) -> Option<Fault> {
-        let spec = std::env::var(FAULT_ENV).ok()?;
-        let (fault, only) = match spec.split_once('@') {
-            Some((f, w)) => (f.to_string(), w.parse::<u32>().ok()),
-            None => (spec.clone(), None),
-        };
-        if only.is_some_and(|w| w != worker) {
-            return None;
-        }
-        let (name, k) = fault.split_once('=')?;
-        let k: u64 = k.parse().ok()?;
-        match name {
-            "exit-after" => Some(Fault::ExitAfter(k)),
-            "panic-after" => Some(Fault::PanicAfter(k)),
-            "garbage-after" => Some(Fault::GarbageAfter(k)),
-            "hang-after" => Some(Fault::HangAfter(k)),
-            "protocol" => u32::try_from(k).ok().map(Fault::Protocol),
-            _ => None,
-        }
-    }
-}
+pub use crate::fault::Fault;
 
 /// Runs a worker process to completion: connects over the local transport, then [`serve`]s.
 pub fn run(args: &WorkerArgs) -> Result<(), WorkerError> {

@@ -2,11 +2,13 @@
 //! ([`Report`]). The table, JSON and CSV writers all read [`Report`]; nothing is printed that is
 //! not in it.
 
+mod axis;
 mod csv;
 mod json;
 mod plot;
 mod table;
 
+pub use self::axis::Axis;
 pub use self::csv::write_csv;
 pub use self::json::write_json;
 pub use self::plot::{plot_phases, plot_sweep, PlotError, CELL_OPACITY};

@@ -1,7 +1,7 @@
 //! Tables for people: where the time went, and what crossed process boundaries, with units.
 
+use super::Axis;
 use super::{Millis, Report};
-use crate::sweep::Axis;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
@@ -160,7 +160,7 @@ fn describe_plan(reports: &[Report]) -> String {
         [w] => format!("{w} warm-up run(s)"),
         _ => "warm-up runs as set per configuration".into(),
     };
-    let auto = crate::config::AUTO_RUNS;
+    let auto = crate::plan::AUTO_RUNS;
     let runs = if reports.iter().all(|r| r.plan == "exact") {
         let counts = distinct(reports.iter().map(|r| r.repeat));
         match counts.as_slice() {

@@ -8,7 +8,7 @@ use crate::error::RunError;
 use crate::kernel::{self, Function};
 use crate::partition::{self, Task};
 use crate::protocol::{Setup, TaskHeader};
-use crate::scheduler::{run_on_pool, ScatterGather};
+use crate::scheduler::{run_on_pool, ProcessRun, ScatterGather};
 use std::time::Instant;
 
 /// `pool.map(f, data, chunksize=C)`: items encoded one by one.
@@ -45,14 +45,14 @@ impl Strategy for Item {
     }
 
     fn run(&self, run: &mut Run<'_>) -> Result<(), RunError> {
-        let tasks = run.cfg.tasks_for(run.mode);
+        let tasks = run.mode.tasks(run.cfg);
         let mut sg = ItemScatter {
             codec: run.cfg.codec.codec(),
             input: run.input.as_slice(),
             output: run.output.as_mut_slice(),
         };
         run_on_pool(
-            &run.cfg.process_run(run.mode)?,
+            &ProcessRun::new(run.cfg, self.name(), self.uses_codec())?,
             &tasks,
             &mut sg,
             None,

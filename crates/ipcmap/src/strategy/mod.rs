@@ -19,12 +19,12 @@ pub mod shm;
 pub mod split;
 pub mod threads;
 
-use crate::config::RunConfig;
 use crate::error::RunError;
 use crate::memory::BufferPool;
 use crate::partition::{self, Task};
 use crate::protocol::{Setup, TaskHeader};
 use crate::report::Measurement;
+use crate::settings::Settings;
 use crate::shared::{SharedError, SharedRegion};
 use std::time::Instant;
 
@@ -124,6 +124,26 @@ impl Mode {
     pub fn uses_codec(self) -> bool {
         self.0.uses_codec()
     }
+
+    /// The chunksize it runs with under `s`: explicit, else its default; `None` where it has
+    /// no tasks.
+    pub fn chunksize(self, s: &Settings) -> Option<usize> {
+        let default = self.0.default_chunksize(s.n, s.workers)?;
+        Some(s.chunksize.unwrap_or(default))
+    }
+
+    /// The parts it splits the input into under `s` (`None` where it does not split).
+    pub fn splits(self, s: &Settings) -> Option<usize> {
+        self.0.uses_splits().then_some(s.splits)
+    }
+
+    /// The tasks of one run under `s`.
+    pub fn tasks(self, s: &Settings) -> Vec<Task> {
+        match self.chunksize(s) {
+            Some(c) => self.0.tasks(s.n, s.splits, c),
+            None => Vec::new(),
+        }
+    }
 }
 
 impl PartialEq for Mode {
@@ -188,8 +208,8 @@ impl Buffer {
 
 /// One run in progress, as the engine hands it to a strategy.
 pub struct Run<'a> {
-    /// The configuration.
-    pub cfg: &'a RunConfig,
+    /// The settings.
+    pub cfg: &'a Settings,
     /// The strategy running.
     pub mode: Mode,
     /// The generated input.
@@ -213,7 +233,7 @@ pub struct Outcome {
 /// Runs `mode` once on `cfg`: the prologue every strategy shares (its buffers from `pool`,
 /// the input generated into them, both timed), the strategy, and the buffers given back
 /// (kept for the next run with `--reuse-buffers`).
-pub fn run_once(cfg: &RunConfig, mode: Mode, pool: &mut BufferPool) -> Result<Outcome, RunError> {
+pub fn run_once(cfg: &Settings, mode: Mode, pool: &mut BufferPool) -> Result<Outcome, RunError> {
     let strategy = mode.strategy();
     let mut m = Measurement::default();
     let start = Instant::now();

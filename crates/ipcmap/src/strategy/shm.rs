@@ -18,7 +18,7 @@ use crate::error::RunError;
 use crate::kernel::{self, Function};
 use crate::partition::Task;
 use crate::protocol::{Setup, ShmRegions, TaskHeader};
-use crate::scheduler::{run_on_pool, ScatterGather};
+use crate::scheduler::{run_on_pool, ProcessRun, ScatterGather};
 use crate::shared::SharedRegion;
 use std::time::Instant;
 
@@ -54,8 +54,8 @@ impl Strategy for Shm {
             output_fd: output.raw_fd(),
             bytes: (run.cfg.n * 8) as u64,
         };
-        let tasks = run.cfg.tasks_for(run.mode);
-        let process = run.cfg.process_run(run.mode)?;
+        let tasks = run.mode.tasks(run.cfg);
+        let process = ProcessRun::new(run.cfg, self.name(), self.uses_codec())?;
         run_on_pool(
             &process,
             &tasks,

@@ -10,7 +10,7 @@ use crate::partition::Task;
 use crate::protocol::{
     begin_block_frame, end_block_frame, read_block_frame, Reader, Setup, TaskHeader,
 };
-use crate::scheduler::{run_on_pool, ScatterGather};
+use crate::scheduler::{run_on_pool, ProcessRun, ScatterGather};
 use std::time::Instant;
 
 /// `pool.map(f, split(data, S), chunksize=C)`: sub-vectors encoded as blocks.
@@ -34,14 +34,14 @@ impl Strategy for Split {
     }
 
     fn run(&self, run: &mut Run<'_>) -> Result<(), RunError> {
-        let tasks = run.cfg.tasks_for(run.mode);
+        let tasks = run.mode.tasks(run.cfg);
         let mut sg = SplitScatter {
             codec: run.cfg.codec.codec(),
             input: run.input.as_slice(),
             output: run.output.as_mut_slice(),
         };
         run_on_pool(
-            &run.cfg.process_run(run.mode)?,
+            &ProcessRun::new(run.cfg, self.name(), self.uses_codec())?,
             &tasks,
             &mut sg,
             None,

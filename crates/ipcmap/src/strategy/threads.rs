@@ -33,7 +33,7 @@ fn run_threads(run: &mut Run<'_>) -> Result<(), RunError> {
     let input = run.input.as_slice();
     let output = run.output.as_mut_slice();
     // The queue of tasks: each a slice of input and the disjoint slice of output it fills.
-    let tasks = cfg.tasks_for(run.mode);
+    let tasks = run.mode.tasks(cfg);
     let mut queue = VecDeque::with_capacity(tasks.len());
     let mut rest: &mut [f64] = output;
     for task in &tasks {
@@ -99,11 +99,4 @@ fn run_threads(run: &mut Run<'_>) -> Result<(), RunError> {
     Ok(())
 }
 
-/// The text of a panic payload (`&str` or `String`), or a placeholder.
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic with no message".into())
-}
+pub use crate::error::panic_message;

@@ -1,5 +1,5 @@
 //! The memory transport: an in-process fake of a pool. Each worker is the real worker loop
-//! ([`crate::worker::serve`]) on a thread of its own, its inbox and outbox std channels, so the
+//! (`worker::serve`) on a thread of its own, its inbox and outbox std channels, so the
 //! scheduler's logic (dynamic refill, retry, abort, deadlines) is tested in milliseconds,
 //! without processes. A worker may be given a [`Fault`] to misbehave as a process would.
 //!
@@ -7,8 +7,9 @@
 
 use super::{Event, Inbox, Outbox, Pool, PoolSpec, Transport, WorkerInfo};
 use crate::error::SpawnError;
+use crate::error::WorkerError;
+use crate::fault::Fault;
 use crate::protocol::Setup;
-use crate::worker::{serve, Fault};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -16,9 +17,15 @@ use std::time::{Duration, Instant};
 /// How a killed in-process worker is reported.
 const KILLED: &str = "was killed";
 
+/// The worker loop the fake runs on each thread: `worker::serve`, handed in by the
+/// caller (the worker layer sits above the transports).
+pub type Serve = fn(u32, Option<Fault>, Box<dyn Inbox>, Box<dyn Outbox>) -> Result<(), WorkerError>;
+
 /// In-process workers on threads; `faults[i]` (if any) is worker i's misbehaviour.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct MemoryTransport {
+    /// The worker loop.
+    pub serve: Serve,
     /// Per worker id, a fault to inject.
     pub faults: Vec<Option<Fault>>,
 }
@@ -83,6 +90,7 @@ impl Transport for MemoryTransport {
             });
             let exits = events_tx.clone();
             let fault = self.faults.get(w).copied().flatten();
+            let serve = self.serve;
             let thread = std::thread::Builder::new()
                 .name(format!("memory-worker-{w}"))
                 .spawn(move || {
@@ -94,7 +102,7 @@ impl Transport for MemoryTransport {
                         Ok(Err(e)) => format!("exited with code 1 ({e})"),
                         Err(panic) => format!(
                             "exited with code 101 (panicked: {})",
-                            crate::strategy::threads::panic_message(panic.as_ref())
+                            crate::error::panic_message(panic.as_ref())
                         ),
                     };
                     let _ = exits.send(Event::Exited { worker: w, how });

@@ -1,0 +1,46 @@
+//! Injected faults, for tests only: `IPCMAP_FAULT` makes a worker misbehave on purpose (exit,
+//! panic, send garbage, stop answering, claim another protocol), so the coordinator's handling
+//! of each is tested against the real thing.
+
+/// Environment variable naming a fault to inject (tests only).
+pub const FAULT_ENV: &str = "IPCMAP_FAULT";
+
+/// A deliberate misbehaviour, for tests: `exit-after=K`, `panic-after=K`, `garbage-after=K`,
+/// `hang-after=K` (after K tasks), or `protocol=V` (announce version V in the hello).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Exit with code 70 after K tasks.
+    ExitAfter(u64),
+    /// Panic after K tasks.
+    PanicAfter(u64),
+    /// Send a malformed result after K tasks.
+    GarbageAfter(u64),
+    /// Stop responding after K tasks.
+    HangAfter(u64),
+    /// Claim another protocol version.
+    Protocol(u32),
+}
+
+impl Fault {
+    /// The fault named by `$IPCMAP_FAULT` for this worker (`FAULT` or `FAULT@WORKER_ID`).
+    pub fn from_env(worker: u32) -> Option<Fault> {
+        let spec = std::env::var(FAULT_ENV).ok()?;
+        let (fault, only) = match spec.split_once('@') {
+            Some((f, w)) => (f.to_string(), w.parse::<u32>().ok()),
+            None => (spec.clone(), None),
+        };
+        if only.is_some_and(|w| w != worker) {
+            return None;
+        }
+        let (name, k) = fault.split_once('=')?;
+        let k: u64 = k.parse().ok()?;
+        match name {
+            "exit-after" => Some(Fault::ExitAfter(k)),
+            "panic-after" => Some(Fault::PanicAfter(k)),
+            "garbage-after" => Some(Fault::GarbageAfter(k)),
+            "hang-after" => Some(Fault::HangAfter(k)),
+            "protocol" => u32::try_from(k).ok().map(Fault::Protocol),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! The parameters a sweep can vary, as axes of its tables and plots.
+
+use super::Report;
+
+/// A parameter a sweep can vary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Axis {
+    /// `--mode`.
+    Mode,
+    /// `--workers`.
+    Workers,
+    /// `--n`.
+    N,
+    /// `--fn`.
+    Function,
+    /// `--work`.
+    Work,
+    /// `--codec`.
+    Codec,
+    /// `--splits`.
+    Splits,
+    /// `--chunksize`.
+    Chunksize,
+}
+
+impl Axis {
+    /// The flag's name, as axis titles and messages show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Axis::Mode => "mode",
+            Axis::Workers => "workers",
+            Axis::N => "n",
+            Axis::Function => "fn",
+            Axis::Work => "work",
+            Axis::Codec => "codec",
+            Axis::Splits => "splits",
+            Axis::Chunksize => "chunksize",
+        }
+    }
+
+    /// This axis's value in a report, as a label.
+    pub fn label(self, r: &Report) -> String {
+        let opt = |v: Option<usize>| v.map_or("–".to_string(), |v| v.to_string());
+        match self {
+            Axis::Mode => r.mode.clone(),
+            Axis::Workers => r.workers.to_string(),
+            Axis::N => r.n.to_string(),
+            Axis::Function => r.function.to_string(),
+            Axis::Work => r.work.to_string(),
+            Axis::Codec => r.codec.map_or("–".to_string(), |c| c.to_string()),
+            Axis::Splits => opt(r.splits),
+            Axis::Chunksize => opt(r.chunksize),
+        }
+    }
+}
