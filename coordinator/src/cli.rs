@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipcmap::codec::CodecKind;
 use ipcmap::config::{RunRequest, DEFAULT_N, DEFAULT_SEED};
 use ipcmap::kernel::Function;
+use ipcmap::report::{Exporter, EXPORTERS};
 use ipcmap::scheduler::{OnWorkerExit, TaskTimeout};
 use ipcmap::strategy::{Mode, REGISTRY};
 use ipcmap::sweep::Grid;
@@ -21,8 +22,8 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub run: RunArgs,
-    /// Output: a table for people, or JSON (one object per line) or CSV for programs.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    /// Output format.
+    #[arg(long, default_value = "table", value_parser = format_values())]
     pub format: Format,
     /// Also draw where each strategy's time went, phase by phase, as an SVG bar chart.
     #[arg(long, value_name = "FILE.svg")]
@@ -58,8 +59,8 @@ pub struct ProbeArgs {
     /// The worker executable [default: $IPCMAP_WORKER, else `worker` next to this executable].
     #[arg(long)]
     pub worker_bin: Option<PathBuf>,
-    /// Output: a few lines for people, or one JSON object.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    /// Output format.
+    #[arg(long, default_value = "table", value_parser = format_values())]
     pub format: Format,
 }
 
@@ -179,16 +180,28 @@ pub struct SweepArgs {
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
     /// What to print on stdout.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, default_value = "table", value_parser = format_values())]
     pub format: Format,
 }
 
-/// `--format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-    Csv,
+/// `--format`: an exporter's name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Format(pub String);
+
+impl Format {
+    /// The exporter it names (always one: the parser accepts registry names only).
+    pub fn exporter(&self) -> &'static dyn Exporter {
+        ipcmap::report::exporter(&self.0).unwrap_or(ipcmap::report::EXPORTERS[0])
+    }
+}
+
+/// The values of `--format`: every exporter of the registry, with its help line.
+fn format_values() -> impl clap::builder::TypedValueParser<Value = Format> {
+    let values: Vec<PossibleValue> = EXPORTERS
+        .iter()
+        .map(|e| PossibleValue::new(e.name()).help(e.about()))
+        .collect();
+    PossibleValuesParser::new(values).map(Format)
 }
 
 /// `--mode`: a strategy's name, or `all`.

@@ -1,24 +1,12 @@
-//! The ipcmap coordinator: parse the command line, validate it, run, print the report.
+//! The ipcmap coordinator: parse the command line, run, map the outcome to an exit status.
 //! Exit status: 0 ok, 1 runtime failure (including a result that differs from sequential),
 //! 2 bad usage or an unusable environment, 130 / 143 interrupted by SIGINT / SIGTERM. Every
 //! error is one line on stderr, a panic included; nothing is left behind in TMPDIR.
 
+mod app;
 mod cli;
 mod output;
 
-use clap::Parser;
-use cli::{Cli, Command, Format, ProbeArgs, SweepArgs};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use ipcmap::config::RunConfig;
-use ipcmap::engine::Session;
-use ipcmap::error::{RunError, SpawnError};
-use ipcmap::report::{
-    plot_phases, plot_sweep, render_sweep_summary, render_table, write_csv, write_json,
-};
-use ipcmap::rundir::RunDir;
-use ipcmap::sweep::Axis;
-use output::Output;
-use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Mutex;
 
@@ -27,7 +15,7 @@ static PANIC: Mutex<Option<String>> = Mutex::new(None);
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
-        let message = ipcmap::strategy::threads::panic_message(info.payload());
+        let message = ipcmap::error::panic_message(info.payload());
         let place = info
             .location()
             .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
@@ -35,260 +23,15 @@ fn main() -> ExitCode {
             first.get_or_insert(format!("{message}{place}"));
         }
     }));
-    match std::panic::catch_unwind(run) {
+    match std::panic::catch_unwind(app::run) {
         Ok(code) => code,
         Err(_) => {
-            let message = PANIC
-                .lock()
-                .ok()
-                .and_then(|m| m.clone())
-                .unwrap_or_else(|| "unknown".into());
-            say(&format!(
-                "error: internal error (a bug in ipcmap, please report it): {message}"
+            let message = PANIC.lock().ok().and_then(|m| m.clone());
+            app::say(&format!(
+                "error: internal error (a bug in ipcmap, please report it): {}",
+                message.as_deref().unwrap_or("unknown")
             ));
             ExitCode::FAILURE
         }
     }
-}
-
-fn run() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => return usage_error(&one_line(&e.render().to_string())),
-    };
-    // Before any thread: it points TMPDIR at this run's own folder.
-    let rundir = match RunDir::create() {
-        Ok(dir) => dir,
-        Err(e) => return usage_error(&e.to_string()),
-    };
-    if let Err(e) = ipcmap::interrupt::install() {
-        say(&format!("error: cannot install signal handlers: {e}"));
-        return ExitCode::FAILURE;
-    }
-    let verbose = cli.verbose;
-    let code = match &cli.command {
-        Some(Command::Probe(args)) => probe(args),
-        _ => match plan(&cli) {
-            Ok(plan) => finish(execute(plan)),
-            Err(message) => usage_error(&message),
-        },
-    };
-    if verbose {
-        for (path, text) in ipcmap::transport::spawner::captured_stderr() {
-            let name = path
-                .file_name()
-                .map_or_else(String::new, |n| n.to_string_lossy().into());
-            say(&format!("--- {name} ---\n{}", text.trim_end()));
-        }
-    }
-    drop(rundir);
-    code
-}
-
-/// Everything checked, resolved and opened before the first worker starts.
-struct Plan {
-    configs: Vec<RunConfig>,
-    /// Axes that vary (a sweep); `None` for a plain run.
-    axes: Option<Vec<Axis>>,
-    format: Format,
-    plot: Option<Output>,
-    csv: Option<Output>,
-    json: Option<Output>,
-}
-
-fn plan(cli: &Cli) -> Result<Plan, String> {
-    match &cli.command {
-        None => {
-            let config = cli
-                .run
-                .to_request()?
-                .validate()
-                .map_err(|e| e.to_string())?;
-            Ok(Plan {
-                configs: vec![config],
-                axes: None,
-                format: cli.format,
-                plot: open(cli.plot.as_deref(), "--plot")?,
-                csv: None,
-                json: None,
-            })
-        }
-        Some(Command::Sweep(args)) => plan_sweep(args),
-        Some(Command::Probe(_)) => Err("probe is not a run".into()),
-    }
-}
-
-fn plan_sweep(args: &SweepArgs) -> Result<Plan, String> {
-    let (grid, base) = args.to_grid()?;
-    let configs = grid.configs(&base).map_err(|e| e.to_string())?;
-    let axes = grid.varying();
-    if args.plot.is_some() && axes.len() > 2 {
-        let names: Vec<_> = axes.iter().map(|a| a.name()).collect();
-        return Err(format!(
-            "--plot draws a sweep of one or two varying parameters; this one varies {}",
-            names.join(", ")
-        ));
-    }
-    Ok(Plan {
-        configs,
-        axes: Some(axes),
-        format: args.format,
-        plot: open(args.plot.as_deref(), "--plot")?,
-        csv: open(args.csv.as_deref(), "--csv")?,
-        json: open(args.json.as_deref(), "--json")?,
-    })
-}
-
-fn open(path: Option<&std::path::Path>, flag: &'static str) -> Result<Option<Output>, String> {
-    path.map(|p| Output::open(flag, p)).transpose()
-}
-
-fn execute(mut plan: Plan) -> anyhow::Result<()> {
-    // An upper bound: auto plans may stop before their maximum.
-    let total: usize = plan
-        .configs
-        .iter()
-        .map(|c| c.modes.len() * (c.warmup + c.runs.max()))
-        .sum();
-    if plan.axes.is_some() && std::io::stderr().is_terminal() {
-        say(&format!(
-            "sweep: {} configurations, at most {total} runs",
-            plan.configs.len()
-        ));
-    }
-    // indicatif draws nothing when stderr is not a terminal.
-    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {pos}/{len} runs at most [{elapsed_precise}] {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let reports = Session::new().run_all(&plan.configs, |config, mode| {
-        bar.set_message(format!(
-            "{mode} (n={}, {} workers)",
-            config.n, config.workers
-        ));
-        bar.inc(1);
-    })?;
-    bar.finish_and_clear();
-
-    if let Some(out) = plan.csv.as_mut() {
-        out.write_with(|w| write_csv(&reports, w))?;
-    }
-    if let Some(out) = plan.json.as_mut() {
-        out.write_with(|w| write_json(&reports, w))?;
-    }
-    if let Some(out) = plan.plot.as_mut() {
-        let svg = match &plan.axes {
-            Some(axes) => plot_sweep(&reports, axes),
-            None => plot_phases(&reports),
-        }
-        .map_err(|e| anyhow::anyhow!("--plot {}: {e}", out.path().display()))?;
-        out.write_with(|w| w.write_all(svg.as_bytes()))?;
-    }
-    let mut stdout = std::io::stdout().lock();
-    let written = match plan.format {
-        Format::Table => {
-            write!(stdout, "{}", render_table(&reports)).and_then(|()| match &plan.axes {
-                Some(axes) => write!(stdout, "{}", render_sweep_summary(&reports, axes)),
-                None => Ok(()),
-            })
-        }
-        Format::Json => write_json(&reports, &mut stdout),
-        Format::Csv => write_csv(&reports, &mut stdout),
-    }
-    .and_then(|()| stdout.flush());
-    written.map_err(|e| anyhow::anyhow!("writing the report to stdout: {e}"))?;
-    // After the report, like hyperfine: one line each, never a change of exit status.
-    let mut warned = Vec::new();
-    for w in reports.iter().flat_map(|r| &r.warnings) {
-        if !warned.contains(&w) {
-            say(&format!("warning: {w}"));
-            warned.push(w);
-        }
-    }
-    Ok(())
-}
-
-fn probe(args: &ProbeArgs) -> ExitCode {
-    let workers = args.workers.unwrap_or_else(ipcmap::config::available_cpus);
-    if workers == 0 || workers > ipcmap::config::MAX_WORKERS {
-        return usage_error(&format!(
-            "--workers must be between 1 and {}",
-            ipcmap::config::MAX_WORKERS
-        ));
-    }
-    if args.bytes == 0 || args.bytes > ipcmap::probe::MAX_MESSAGE_BYTES {
-        return usage_error(&format!(
-            "--bytes must be between 1 and {} (1 GiB)",
-            ipcmap::probe::MAX_MESSAGE_BYTES
-        ));
-    }
-    if let Err(e) = ipcmap::config::check_open_files(workers) {
-        return usage_error(&e.to_string());
-    }
-    let worker_bin = match ipcmap::transport::spawner::locate_worker(args.worker_bin.as_deref()) {
-        Ok(path) => path,
-        Err(e) => return usage_error(&format!("--worker-bin: {e}")),
-    };
-    let timeout = ipcmap::transport::spawner::DEFAULT_HANDSHAKE_TIMEOUT;
-    let result = ipcmap::probe::run(&worker_bin, workers, args.bytes, timeout)
-        .map_err(anyhow::Error::from)
-        .and_then(|p| {
-            let mut stdout = std::io::stdout().lock();
-            match args.format {
-                Format::Json => ipcmap::probe::write_json(&p, &mut stdout),
-                Format::Csv => ipcmap::probe::write_csv(&p, &mut stdout),
-                Format::Table => ipcmap::probe::write_text(&p, &mut stdout),
-            }
-            .and_then(|()| stdout.flush())
-            .map_err(|e| anyhow::anyhow!("writing the probe to stdout: {e}"))
-        });
-    finish(result)
-}
-
-/// Maps the outcome to an exit status, with the error on one line.
-fn finish(result: anyhow::Result<()>) -> ExitCode {
-    let Err(e) = result else {
-        return ExitCode::SUCCESS;
-    };
-    // Library errors already name their cause: one line, no chain.
-    say(&format!("error: {e}"));
-    let signal = match e.downcast_ref::<RunError>() {
-        Some(RunError::Interrupted { signal })
-        | Some(RunError::Spawn(SpawnError::Interrupted { signal })) => Some(*signal),
-        _ => None,
-    };
-    match signal {
-        Some(signal) => ExitCode::from(128u8.saturating_add(signal as u8)),
-        None => ExitCode::FAILURE,
-    }
-}
-
-/// One line on stderr; a closed or full stderr is not worth a panic.
-fn say(line: &str) {
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-/// clap's multi-line error as one line: "error: ... [possible values: ...]".
-fn one_line(rendered: &str) -> String {
-    rendered
-        .lines()
-        .map(str::trim)
-        .take_while(|l| !l.starts_with("For more information"))
-        .filter(|l| !l.is_empty() && !l.starts_with("Usage:"))
-        .collect::<Vec<_>>()
-        .join(" ")
-        .trim_start_matches("error: ")
-        .to_string()
-}
-
-fn usage_error(message: &str) -> ExitCode {
-    say(&format!("error: {message}"));
-    ExitCode::from(2)
 }

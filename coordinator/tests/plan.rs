@@ -243,3 +243,36 @@ fn a_sweep_over_n_interleaves_within_each_input_and_keeps_one_reference_at_a_tim
     assert_eq!(by("split", 2000), vec![7, 10]);
     assert_eq!(by("threads", 2000), vec![8, 11]);
 }
+
+#[test]
+fn markdown_gives_one_row_per_strategy_and_the_probe_speaks_every_format() {
+    let r = run(&[
+        "--mode",
+        "all",
+        "--workers",
+        "2",
+        "--n",
+        "2000",
+        "--repeat",
+        "3",
+        "--format",
+        "markdown",
+    ]);
+    assert!(r.status.success(), "{}", r.stderr);
+    let rows: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("| `")).collect();
+    assert_eq!(rows.len(), 5, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("| Strategy | Median [ms]"),
+        "{}",
+        r.stdout
+    );
+    let csv = run(&["probe", "--workers", "1", "--format", "csv"]);
+    assert!(csv.status.success(), "{}", csv.stderr);
+    let lines: Vec<&str> = csv.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "a header and one row: {}", csv.stdout);
+    assert!(
+        lines[0].starts_with("workers,spawn_hello_ms"),
+        "{}",
+        lines[0]
+    );
+}

@@ -13,34 +13,13 @@ use crate::protocol::{Setup, ECHO};
 use crate::scheduler::DEPTH;
 use crate::transport::local::LocalTransport;
 use crate::transport::{Event, Pool, PoolSpec, Transport};
-use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The largest echoed message (`probe --bytes`): 1 GiB.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
 
-/// What the probes measured.
-#[derive(Clone, Debug, Serialize)]
-pub struct ProbeReport {
-    /// Workers started by the spawn probe.
-    pub workers: usize,
-    /// Spawning them until every one said hello, ms.
-    pub spawn_hello_ms: f64,
-    /// Bytes per message of the echo probe.
-    pub echo_message_bytes: usize,
-    /// Messages echoed.
-    pub echo_messages: usize,
-    /// Bytes both ways per second spent inside sends (both sides), GB/s: the same measure as
-    /// a report's `channel_gbps`.
-    pub echo_gbps: f64,
-    /// Bytes both ways per second of wall time, GB/s.
-    pub echo_wall_gbps: f64,
-    /// 8-byte messages echoed.
-    pub echo8_messages: usize,
-    /// Wall time per one-way 8-byte message, µs.
-    pub echo8_us_per_message: f64,
-}
+pub use crate::report::ProbeReport;
 
 /// Runs every probe: `workers` for the spawn probe, `message_bytes` for the echo probe.
 pub fn run(
@@ -186,36 +165,4 @@ fn echo(
         wall,
         send_ns: send_ns + worker_send_ns,
     })
-}
-
-/// Writes the probe as CSV: a header and one row.
-pub fn write_csv(report: &ProbeReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    let mut writer = csv::Writer::from_writer(out);
-    writer.serialize(report)?;
-    writer.flush()
-}
-
-/// Writes the probe as one JSON object on one line.
-pub fn write_json(report: &ProbeReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *out, report)?;
-    writeln!(out)
-}
-
-/// Writes the probe as lines for people.
-pub fn write_text(p: &ProbeReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "spawn-and-hello of {} workers: {:.2} ms",
-        p.workers, p.spawn_hello_ms
-    )?;
-    writeln!(
-        out,
-        "echo of {} x {} bytes (2 in flight): {:.2} GB/s both ways in send time ({:.2} GB/s of wall time)",
-        p.echo_messages, p.echo_message_bytes, p.echo_gbps, p.echo_wall_gbps
-    )?;
-    writeln!(
-        out,
-        "echo of {} x 8 bytes (2 in flight): {:.2} µs per one-way message",
-        p.echo8_messages, p.echo8_us_per_message
-    )
 }

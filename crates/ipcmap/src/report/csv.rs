@@ -1,9 +1,37 @@
 //! CSV output: a header row, then one row per report. Nested fields are flattened with dots
 //! (`phases_ms.spawn`); lists are written as JSON text in one cell.
 
-use super::Report;
+use super::{Axis, Exporter, ProbeReport, Report};
 use serde_json::{Map, Value};
 use std::io::Write;
+
+/// `--format csv`.
+pub struct CsvExporter;
+
+impl Exporter for CsvExporter {
+    fn name(&self) -> &'static str {
+        "csv"
+    }
+
+    fn about(&self) -> &'static str {
+        "a header and one row per report, nested fields flattened with dots, for programs"
+    }
+
+    fn reports(
+        &self,
+        reports: &[Report],
+        _: Option<&[Axis]>,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        write_csv(reports, out)
+    }
+
+    fn probe(&self, probe: &ProbeReport, out: &mut dyn Write) -> std::io::Result<()> {
+        let mut writer = csv::Writer::from_writer(out);
+        writer.serialize(probe)?;
+        writer.flush()
+    }
+}
 
 /// Writes a header and one row per report.
 pub fn write_csv(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {

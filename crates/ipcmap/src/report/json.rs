@@ -1,7 +1,34 @@
 //! JSON output: one object per report, one per line (JSON Lines).
 
-use super::Report;
+use super::{Axis, Exporter, ProbeReport, Report};
 use std::io::Write;
+
+/// `--format json`.
+pub struct JsonExporter;
+
+impl Exporter for JsonExporter {
+    fn name(&self) -> &'static str {
+        "json"
+    }
+
+    fn about(&self) -> &'static str {
+        "one JSON object per report, one per line, for programs"
+    }
+
+    fn reports(
+        &self,
+        reports: &[Report],
+        _: Option<&[Axis]>,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        write_json(reports, out)
+    }
+
+    fn probe(&self, probe: &ProbeReport, out: &mut dyn Write) -> std::io::Result<()> {
+        serde_json::to_writer(&mut *out, probe)?;
+        writeln!(out)
+    }
+}
 
 /// Writes each report as one JSON object on its own line.
 pub fn write_json(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {

@@ -1,12 +1,46 @@
 //! The result model: what one run measured ([`Measurement`]) and what a configuration reports
-//! ([`Report`]). The table, JSON and CSV writers all read [`Report`]; nothing is printed that is
-//! not in it.
+//! ([`Report`]), and the [`Exporter`]s that write it, one file per format. Every exporter reads
+//! the model; nothing is printed that is not in it.
+//!
+//! To add an output format: a new file implementing [`Exporter`], and its line in [`EXPORTERS`].
+//! `--format` (its values and help) reads the registry.
 
 mod axis;
 mod csv;
 mod json;
+mod markdown;
 mod plot;
 mod table;
+
+/// Every output format, `--format`'s values in this order. One line per format.
+pub static EXPORTERS: &[&dyn Exporter] = &[
+    &table::TableExporter,
+    &json::JsonExporter,
+    &csv::CsvExporter,
+    &markdown::MarkdownExporter,
+];
+
+/// The exporter called `name`.
+pub fn exporter(name: &str) -> Option<&'static dyn Exporter> {
+    EXPORTERS.iter().find(|e| e.name() == name).copied()
+}
+
+/// One output format: the reports of a run or sweep, and the probe, written for a reader.
+pub trait Exporter: Sync {
+    /// Its `--format` name.
+    fn name(&self) -> &'static str;
+    /// One line for `--help`.
+    fn about(&self) -> &'static str;
+    /// Writes `reports`; `axes` are the parameters a sweep varied (`None` for a plain run).
+    fn reports(
+        &self,
+        reports: &[Report],
+        axes: Option<&[Axis]>,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()>;
+    /// Writes the raw channel probe.
+    fn probe(&self, probe: &ProbeReport, out: &mut dyn std::io::Write) -> std::io::Result<()>;
+}
 
 pub use self::axis::Axis;
 pub use self::csv::write_csv;
@@ -249,6 +283,28 @@ pub struct ReportConfig {
     pub plan: &'static str,
     /// Run round-robin with the others.
     pub interleaved: bool,
+}
+
+/// What the probes measured.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ProbeReport {
+    /// Workers started by the spawn probe.
+    pub workers: usize,
+    /// Spawning them until every one said hello, ms.
+    pub spawn_hello_ms: f64,
+    /// Bytes per message of the echo probe.
+    pub echo_message_bytes: usize,
+    /// Messages echoed.
+    pub echo_messages: usize,
+    /// Bytes both ways per second spent inside sends (both sides), GB/s: the same measure as
+    /// a report's `channel_gbps`.
+    pub echo_gbps: f64,
+    /// Bytes both ways per second of wall time, GB/s.
+    pub echo_wall_gbps: f64,
+    /// 8-byte messages echoed.
+    pub echo8_messages: usize,
+    /// Wall time per one-way 8-byte message, µs.
+    pub echo8_us_per_message: f64,
 }
 
 /// ns → ms.

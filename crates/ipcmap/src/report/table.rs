@@ -1,9 +1,53 @@
 //! Tables for people: where the time went, and what crossed process boundaries, with units.
 
 use super::Axis;
-use super::{Millis, Report};
+use super::{Exporter, Millis, ProbeReport, Report};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
+
+/// `--format table`: for people.
+pub struct TableExporter;
+
+impl Exporter for TableExporter {
+    fn name(&self) -> &'static str {
+        "table"
+    }
+
+    fn about(&self) -> &'static str {
+        "tables with units, for people"
+    }
+
+    fn reports(
+        &self,
+        reports: &[Report],
+        axes: Option<&[Axis]>,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        write!(out, "{}", render_table(reports))?;
+        if let Some(axes) = axes {
+            write!(out, "{}", render_sweep_summary(reports, axes))?;
+        }
+        Ok(())
+    }
+
+    fn probe(&self, p: &ProbeReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "spawn-and-hello of {} workers: {:.2} ms",
+            p.workers, p.spawn_hello_ms
+        )?;
+        writeln!(
+            out,
+            "echo of {} x {} bytes (2 in flight): {:.2} GB/s both ways in send time ({:.2} GB/s of wall time)",
+            p.echo_messages, p.echo_message_bytes, p.echo_gbps, p.echo_wall_gbps
+        )?;
+        writeln!(
+            out,
+            "echo of {} x 8 bytes (2 in flight): {:.2} µs per one-way message",
+            p.echo8_messages, p.echo8_us_per_message
+        )
+    }
+}
 
 /// Renders the reports as a titled summary (runs, median and spread, speedup with its
 /// interval and verdict), a phase table, a traffic table and a worker summary. Every row names
@@ -154,7 +198,7 @@ pub fn render_table(reports: &[Report]) -> String {
 }
 
 /// "plan: 1 warm-up, then 5–10 measured runs (auto: ...), round-robin; ..." from the reports.
-fn describe_plan(reports: &[Report]) -> String {
+pub(super) fn describe_plan(reports: &[Report]) -> String {
     let warmups: Vec<usize> = distinct(reports.iter().map(|r| r.warmup));
     let warmup = match warmups.as_slice() {
         [w] => format!("{w} warm-up run(s)"),
@@ -200,7 +244,7 @@ fn distinct<T: PartialEq>(values: impl Iterator<Item = T>) -> Vec<T> {
 
 /// Row labels: the strategy and its own settings, plus every parameter that varies among the
 /// reports (sequential's single worker does not count as variation).
-fn row_labels(reports: &[Report]) -> Vec<String> {
+pub(super) fn row_labels(reports: &[Report]) -> Vec<String> {
     let parallel: Vec<&Report> = reports.iter().filter(|r| r.mode != "sequential").collect();
     let varies = |f: &dyn Fn(&Report) -> String, among: &[&Report]| {
         distinct(among.iter().map(|r| f(r))).len() > 1
