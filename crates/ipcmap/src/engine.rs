@@ -13,7 +13,7 @@ use crate::config::{available_cpus, RunConfig, Runs};
 use crate::error::RunError;
 use crate::kernel::Function;
 use crate::memory::BufferPool;
-use crate::report::{ms, Measurement, Report, ReportConfig};
+use crate::report::{ms, Measurement, PlanUsed, Report, ReportConfig};
 use crate::strategy::{self, Buffer, Mode};
 use crate::verify;
 use std::time::Duration;
@@ -134,6 +134,14 @@ impl Session {
                     .map(|b| b.runs.iter().map(|r| ms(r.wall_ns)).collect::<Vec<_>>());
                 let mut report = Report::new(
                     report_config(cell),
+                    PlanUsed {
+                        warmup: cell.cfg.warmup,
+                        plan: match cell.cfg.runs {
+                            Runs::Exact(_) => "exact",
+                            Runs::Auto(_) => "auto",
+                        },
+                        interleaved: cell.cfg.interleave,
+                    },
                     &cell.runs,
                     &cell.order,
                     cell.cfg.verify.then_some(true),
@@ -240,17 +248,12 @@ fn report_config(cell: &Cell) -> ReportConfig {
         n: cfg.n,
         function: cfg.function,
         work: cfg.work,
+        kernel_isa: crate::kernel::isa().to_string(),
         codec: mode.uses_codec().then_some(cfg.codec),
         splits: cfg.splits_for(mode),
         chunksize: cfg.chunksize_for(mode),
         tasks: cfg.tasks_for(mode).len(),
         seed: cfg.seed,
-        warmup: cfg.warmup,
-        plan: match cfg.runs {
-            Runs::Exact(_) => "exact",
-            Runs::Auto(_) => "auto",
-        },
-        interleaved: cfg.interleave,
     }
 }
 

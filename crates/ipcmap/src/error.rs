@@ -1,7 +1,6 @@
 //! Errors of each failure area, with the worker, pid, task and phase they concern.
 
 use crate::codec::CodecError;
-use crate::protocol::ProtocolError;
 use std::path::PathBuf;
 
 /// How to build the worker, named in every error about a missing or wrong worker binary.
@@ -98,16 +97,6 @@ pub enum RunError {
         status: String,
         in_flight: usize,
     },
-    /// A worker sent a frame that is not valid here.
-    #[error("worker {worker} (pid {pid}) sent a malformed frame: {message}")]
-    Malformed {
-        worker: u32,
-        pid: u32,
-        message: String,
-    },
-    /// A frame arrived that names no known worker.
-    #[error("malformed frame on the result channel: {0}")]
-    Frame(#[from] ProtocolError),
     /// A payload could not be encoded or decoded.
     #[error("task {task} ({phase}): {source}")]
     Codec {

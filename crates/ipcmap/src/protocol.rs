@@ -310,8 +310,6 @@ impl<'a> Inbound<'a> {
 }
 
 /// Per-block framing inside a split payload: element count, then the block's byte length.
-pub const BLOCK_FRAME_SIZE: usize = 16;
-
 /// Starts a block frame: writes the element count and a placeholder for the byte length; the
 /// caller appends the block, then calls [`end_block_frame`] with the returned position.
 pub fn begin_block_frame(out: &mut Vec<u8>, elements: usize) -> usize {

@@ -160,28 +160,10 @@ pub struct Phases {
 /// Everything reported for one configuration (one mode), over its measured repeats.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Report {
-    /// Strategy: sequential, item, split, shm or threads.
-    pub mode: String,
-    /// Worker processes or threads (1 for sequential).
-    pub workers: usize,
-    /// Elements.
-    pub n: usize,
-    /// The function applied.
-    pub function: Function,
-    /// Times the function is applied per element (`--work`).
-    pub work: u32,
-    /// The instruction set the kernel ran with (`avx2+fma` or `scalar`).
-    pub kernel_isa: String,
-    /// Codec of item and split payloads; null where nothing is encoded.
-    pub codec: Option<CodecKind>,
-    /// Parts the input is split into; null for sequential and item.
-    pub splits: Option<usize>,
-    /// Items (item) or parts (split, shm, threads) per task; null for sequential.
-    pub chunksize: Option<usize>,
-    /// Tasks per run.
-    pub tasks: usize,
-    /// Seed of the input data.
-    pub seed: u64,
+    /// The configuration: mode, workers, n, function, work, kernel_isa, codec, splits,
+    /// chunksize, tasks, seed (flattened: the same keys, in this order, in JSON and CSV).
+    #[serde(flatten)]
+    pub config: ReportConfig,
     /// Measured runs.
     pub repeat: usize,
     /// Unmeasured warm-up runs before them.
@@ -254,35 +236,56 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
-/// Configuration fields of a report, filled in by the engine.
-#[derive(Clone, Debug)]
+/// The configuration a report describes, filled in by the engine.
+#[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct ReportConfig {
-    /// Strategy name.
+    /// Strategy: sequential, item, split, shm or threads.
     pub mode: String,
-    /// Workers.
+    /// Worker processes or threads (1 for sequential).
     pub workers: usize,
     /// Elements.
     pub n: usize,
-    /// Function.
+    /// The function applied.
     pub function: Function,
-    /// Work factor.
+    /// Times the function is applied per element (`--work`).
     pub work: u32,
-    /// Codec, where used.
+    /// The instruction set the kernel ran with (`avx2+fma` or `scalar`).
+    pub kernel_isa: String,
+    /// Codec of item and split payloads; null where nothing is encoded.
     pub codec: Option<CodecKind>,
-    /// Splits, where used.
+    /// Parts the input is split into; null for sequential and item.
     pub splits: Option<usize>,
-    /// Chunksize, where used.
+    /// Items (item) or parts (split, shm, threads) per task; null for sequential.
     pub chunksize: Option<usize>,
     /// Tasks per run.
     pub tasks: usize,
-    /// Seed.
+    /// Seed of the input data.
     pub seed: u64,
+}
+
+/// How a report's runs were planned, filled in by the engine.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanUsed {
     /// Warm-up runs.
     pub warmup: usize,
     /// "exact" or "auto".
     pub plan: &'static str,
     /// Run round-robin with the others.
     pub interleaved: bool,
+}
+
+impl std::ops::Deref for Report {
+    type Target = ReportConfig;
+
+    fn deref(&self) -> &ReportConfig {
+        &self.config
+    }
+}
+
+impl std::ops::DerefMut for Report {
+    fn deref_mut(&mut self) -> &mut ReportConfig {
+        &mut self.config
+    }
 }
 
 /// What the probes measured.
@@ -317,6 +320,7 @@ impl Report {
     /// of runs; the phases and traffic come from the median run.
     pub fn new(
         config: ReportConfig,
+        planned: PlanUsed,
         runs: &[Measurement],
         order: &[usize],
         verified: Option<bool>,
@@ -329,21 +333,11 @@ impl Report {
         let bytes = median.bytes_sent + median.bytes_received;
         let messages = median.messages_sent + median.messages_received;
         Report {
-            mode: config.mode,
-            workers: config.workers,
-            n: config.n,
-            function: config.function,
-            work: config.work,
-            kernel_isa: crate::kernel::isa().to_string(),
-            codec: config.codec,
-            splits: config.splits,
-            chunksize: config.chunksize,
-            tasks: config.tasks,
-            seed: config.seed,
+            config,
             repeat: runs.len(),
-            warmup: config.warmup,
-            plan: config.plan.to_string(),
-            interleaved: config.interleaved,
+            warmup: planned.warmup,
+            plan: planned.plan.to_string(),
+            interleaved: planned.interleaved,
             wall_ms: stats::median(&runs_ms).unwrap_or(0.0),
             wall_ms_min: ms(min.wall_ns),
             wall_ms_max: ms(max.wall_ns),
@@ -442,11 +436,14 @@ pub(crate) mod tests {
             n: 100,
             function: Function::Exp,
             work: 1,
+            kernel_isa: "scalar".into(),
             codec: Some(CodecKind::Raw),
             splits: Some(4),
             chunksize: Some(1),
             tasks: 4,
             seed: 1,
+        };
+        let planned = PlanUsed {
             warmup: 0,
             plan: "exact",
             interleaved: true,
@@ -469,6 +466,7 @@ pub(crate) mod tests {
         };
         Report::new(
             config,
+            planned,
             &[run(3_000_000), run(1_000_000), run(2_000_000)],
             &[1, 4, 7],
             Some(true),

@@ -2,13 +2,13 @@
 //! value (one codec call per float, like pickling each one), the worker applies the function
 //! item by item, and the results come back item by item.
 
-use super::{ns_since, Compute, Run, Strategy, TaskTiming};
+use super::{ns_since, on_processes, Compute, Run, Strategy, TaskTiming};
 use crate::codec::{Codec, CodecError, CodecKind, MIN_BYTES_PER_VALUE};
 use crate::error::RunError;
 use crate::kernel::{self, Function};
 use crate::partition::{self, Task};
 use crate::protocol::{Setup, TaskHeader};
-use crate::scheduler::{run_on_pool, ProcessRun, ScatterGather};
+use crate::scheduler::ScatterGather;
 use std::time::Instant;
 
 /// `pool.map(f, data, chunksize=C)`: items encoded one by one.
@@ -44,21 +44,21 @@ impl Strategy for Item {
         partition::item_tasks(n, chunksize)
     }
 
-    fn run(&self, run: &mut Run<'_>) -> Result<(), RunError> {
-        let tasks = run.mode.tasks(run.cfg);
+    fn run(&self, run: Run<'_>) -> Result<(), RunError> {
+        let Run {
+            cfg,
+            mode,
+            input,
+            output,
+            m,
+            start,
+        } = run;
         let mut sg = ItemScatter {
-            codec: run.cfg.codec.codec(),
-            input: run.input.as_slice(),
-            output: run.output.as_mut_slice(),
+            codec: cfg.codec.codec(),
+            input: input.as_slice(),
+            output: output.as_mut_slice(),
         };
-        run_on_pool(
-            &ProcessRun::new(run.cfg, self.name(), self.uses_codec())?,
-            &tasks,
-            &mut sg,
-            None,
-            run.m,
-            run.start,
-        )
+        on_processes(cfg, mode, &mut sg, None, m, start)
     }
 
     fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, String> {

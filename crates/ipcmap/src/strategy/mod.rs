@@ -79,7 +79,7 @@ pub trait Strategy: Sync {
     /// The coordinator half: computes `run.input` into `run.output`, filling in `run.m`.
     /// The engine has generated the input and timed it; a strategy that stops the clock
     /// itself (before shutting its pool down) sets `run.m.wall_ns`.
-    fn run(&self, run: &mut Run<'_>) -> Result<(), RunError>;
+    fn run(&self, run: Run<'_>) -> Result<(), RunError>;
     /// The worker half, made from the worker's [`Setup`]; strategies without worker
     /// processes have none.
     fn worker(&self, _setup: &Setup) -> Result<Box<dyn Compute>, String> {
@@ -222,6 +222,22 @@ pub struct Run<'a> {
     pub start: Instant,
 }
 
+/// The coordinator half every process strategy shares: the tasks of `mode` under `cfg`
+/// scattered over a pool of its workers through `sg` (which holds the run's buffers), the
+/// results gathered into `m` (`shm`: the shared regions the workers inherit).
+pub fn on_processes(
+    cfg: &Settings,
+    mode: Mode,
+    sg: &mut dyn crate::scheduler::ScatterGather,
+    shm: Option<&crate::protocol::ShmRegions>,
+    m: &mut Measurement,
+    start: Instant,
+) -> Result<(), RunError> {
+    let tasks = mode.tasks(cfg);
+    let process = crate::scheduler::ProcessRun::new(cfg, mode.name(), mode.uses_codec())?;
+    crate::scheduler::run_on_pool(&process, &tasks, sg, shm, m, start)
+}
+
 /// One run's result and what it measured.
 pub struct Outcome {
     /// The assembled result.
@@ -244,7 +260,7 @@ pub fn run_once(cfg: &Settings, mode: Mode, pool: &mut BufferPool) -> Result<Out
     let t = Instant::now();
     let mut output = buffer(pool, strategy.memory(), "ipcmap-output", cfg.n, false)?;
     m.assemble_ns = ns_since(t);
-    strategy.run(&mut Run {
+    strategy.run(Run {
         cfg,
         mode,
         input: &input,

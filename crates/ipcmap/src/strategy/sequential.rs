@@ -31,7 +31,7 @@ impl Strategy for Sequential {
     }
 
     /// A SIGINT or SIGTERM stops the compute between blocks.
-    fn run(&self, run: &mut Run<'_>) -> Result<(), RunError> {
+    fn run(&self, run: Run<'_>) -> Result<(), RunError> {
         let (cfg, m) = (run.cfg, &mut *run.m);
         let t = Instant::now();
         let stop = || crate::interrupt::requested().is_some();

@@ -12,13 +12,13 @@
 //! allocating the output is spread over the workers instead of paid by the coordinator and
 //! no worker maps pages it never touches.
 
-use super::{ns_since, Compute, Memory, Run, Strategy, TaskTiming};
+use super::{ns_since, on_processes, Compute, Memory, Run, Strategy, TaskTiming};
 use crate::codec::CodecError;
 use crate::error::RunError;
 use crate::kernel::{self, Function};
 use crate::partition::Task;
 use crate::protocol::{Setup, ShmRegions, TaskHeader};
-use crate::scheduler::{run_on_pool, ProcessRun, ScatterGather};
+use crate::scheduler::ScatterGather;
 use crate::shared::SharedRegion;
 use std::time::Instant;
 
@@ -42,7 +42,7 @@ impl Strategy for Shm {
         Memory::Shared
     }
 
-    fn run(&self, run: &mut Run<'_>) -> Result<(), RunError> {
+    fn run(&self, run: Run<'_>) -> Result<(), RunError> {
         let (Some(input), Some(output)) = (run.input.region(), run.output.region()) else {
             return Err(RunError::Channel {
                 what: "shm".into(),
@@ -54,11 +54,9 @@ impl Strategy for Shm {
             output_fd: output.raw_fd(),
             bytes: (run.cfg.n * 8) as u64,
         };
-        let tasks = run.mode.tasks(run.cfg);
-        let process = ProcessRun::new(run.cfg, self.name(), self.uses_codec())?;
-        run_on_pool(
-            &process,
-            &tasks,
+        on_processes(
+            run.cfg,
+            run.mode,
             &mut RangesOnly,
             Some(&regions),
             run.m,

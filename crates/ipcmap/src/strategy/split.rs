@@ -2,7 +2,7 @@
 //! (like `numpy.array_split`), each part is encoded as one contiguous block, C parts travel in
 //! one task message, and the worker applies the kernel to whole slices.
 
-use super::{ns_since, Compute, Run, Strategy, TaskTiming};
+use super::{ns_since, on_processes, Compute, Run, Strategy, TaskTiming};
 use crate::codec::{Codec, CodecError, CodecKind, MIN_BYTES_PER_VALUE};
 use crate::error::RunError;
 use crate::kernel::{self, Function};
@@ -10,7 +10,7 @@ use crate::partition::Task;
 use crate::protocol::{
     begin_block_frame, end_block_frame, read_block_frame, Reader, Setup, TaskHeader,
 };
-use crate::scheduler::{run_on_pool, ProcessRun, ScatterGather};
+use crate::scheduler::ScatterGather;
 use std::time::Instant;
 
 /// `pool.map(f, split(data, S), chunksize=C)`: sub-vectors encoded as blocks.
@@ -33,21 +33,21 @@ impl Strategy for Split {
         true
     }
 
-    fn run(&self, run: &mut Run<'_>) -> Result<(), RunError> {
-        let tasks = run.mode.tasks(run.cfg);
+    fn run(&self, run: Run<'_>) -> Result<(), RunError> {
+        let Run {
+            cfg,
+            mode,
+            input,
+            output,
+            m,
+            start,
+        } = run;
         let mut sg = SplitScatter {
-            codec: run.cfg.codec.codec(),
-            input: run.input.as_slice(),
-            output: run.output.as_mut_slice(),
+            codec: cfg.codec.codec(),
+            input: input.as_slice(),
+            output: output.as_mut_slice(),
         };
-        run_on_pool(
-            &ProcessRun::new(run.cfg, self.name(), self.uses_codec())?,
-            &tasks,
-            &mut sg,
-            None,
-            run.m,
-            run.start,
-        )
+        on_processes(cfg, mode, &mut sg, None, m, start)
     }
 
     fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, String> {

@@ -23,12 +23,12 @@ impl Strategy for Threads {
 
     /// A SIGINT or SIGTERM stops every thread between blocks; a thread's panic is an error,
     /// never a partial result.
-    fn run(&self, run: &mut Run<'_>) -> Result<(), RunError> {
+    fn run(&self, run: Run<'_>) -> Result<(), RunError> {
         run_threads(run)
     }
 }
 
-fn run_threads(run: &mut Run<'_>) -> Result<(), RunError> {
+fn run_threads(run: Run<'_>) -> Result<(), RunError> {
     let (cfg, m) = (run.cfg, &mut *run.m);
     let input = run.input.as_slice();
     let output = run.output.as_mut_slice();
