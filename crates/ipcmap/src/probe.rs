@@ -101,16 +101,26 @@ fn next_frame(pool: &mut dyn Pool) -> Result<Vec<u8>, RunError> {
         message,
     };
     let deadline = Instant::now() + ECHO_TIMEOUT;
+    // An exit can overtake the worker's last frame (the watchdog and the reader thread race):
+    // after one, frames still in flight are drained before the worker is called lost.
+    let mut ended: Option<String> = None;
     loop {
         if let Some(signal) = crate::interrupt::requested() {
             return Err(RunError::Interrupted { signal });
         }
         match pool.next_event(Duration::from_millis(50)) {
             Some(Event::Frame(_, frame)) => return Ok(frame),
-            Some(Event::Exited { how, .. }) => return Err(lost(format!("the echo worker {how}"))),
-            Some(Event::Closed(_)) => return Err(lost("the echo worker hung up".into())),
-            None if Instant::now() > deadline => return Err(lost("no echo within 10 s".into())),
-            None => {}
+            Some(Event::Exited { how, .. }) => ended = Some(how),
+            Some(Event::Closed(_)) => {
+                ended.get_or_insert_with(|| "hung up".into());
+            }
+            None => match ended {
+                Some(how) => return Err(lost(format!("the echo worker {how}"))),
+                None if Instant::now() > deadline => {
+                    return Err(lost("no echo within 10 s".into()))
+                }
+                None => {}
+            },
         }
     }
 }

@@ -366,9 +366,9 @@ impl<'a> Gather<'a> {
         m.decode_ns += t.elapsed().as_nanos() as u64 + header.decode_ns;
         m.encode_ns += header.encode_ns;
         m.compute_ns += header.compute_ns;
-        m.bytes_received += frame_len as u64;
-        m.payload_bytes_received += payload_bytes;
-        m.messages_received += 1;
+        m.traffic.bytes_received += frame_len as u64;
+        m.traffic.payload_bytes_received += payload_bytes;
+        m.traffic.messages_received += 1;
         let slot = &mut self.slots[w];
         slot.in_flight.swap_remove(position);
         if let Some(since) = slot.waiting_since {
@@ -431,9 +431,9 @@ impl<'a> Gather<'a> {
                     source,
                 })?;
             m.encode_ns += t.elapsed().as_nanos() as u64;
-            m.bytes_sent += frame.len() as u64;
-            m.payload_bytes_sent += payload;
-            m.messages_sent += 1;
+            m.traffic.bytes_sent += frame.len() as u64;
+            m.traffic.payload_bytes_sent += payload;
+            m.traffic.messages_sent += 1;
             let slot = &mut self.slots[w];
             slot.in_flight.push(index);
             slot.waiting_since.get_or_insert_with(Instant::now);
@@ -622,9 +622,9 @@ mod tests {
                     .all(|(a, b)| a.to_bits() == b.to_bits()),
                 "{name}"
             );
-            assert_eq!(o.m.messages_sent, 32, "{name}");
-            assert_eq!(o.m.messages_received, 32, "{name}");
-            assert_eq!(o.m.payload_bytes_sent, 8 * N as u64, "{name}");
+            assert_eq!(o.m.traffic.messages_sent, 32, "{name}");
+            assert_eq!(o.m.traffic.messages_received, 32, "{name}");
+            assert_eq!(o.m.traffic.payload_bytes_sent, 8 * N as u64, "{name}");
             assert_eq!(
                 o.m.workers.iter().map(|w| w.tasks).sum::<u64>(),
                 32,

@@ -81,9 +81,24 @@ pub struct Measurement {
     pub wait_ns: u64,
     /// Closing channels and reaping workers, after the result was assembled (not in `wall_ns`).
     pub shutdown_ns: u64,
-    /// Bytes of task frames sent (headers and payload).
+    /// What crossed process boundaries.
+    pub traffic: Traffic,
+    /// One entry per worker.
+    pub workers: Vec<WorkerReport>,
+    /// Workers that failed during the run.
+    pub failures: Vec<WorkerFailure>,
+    /// The coordinator's peak resident set size over this mode's runs, bytes.
+    pub peak_rss_bytes: Option<u64>,
+    /// The run used buffers kept from an earlier run (`--reuse-buffers`).
+    pub buffers_reused: bool,
+}
+
+/// What crossed process boundaries in one run.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub struct Traffic {
+    /// Bytes of task frames sent, headers included.
     pub bytes_sent: u64,
-    /// Bytes of result frames received (headers and payload).
+    /// Bytes of result frames received, headers included.
     pub bytes_received: u64,
     /// Codec output bytes in task frames.
     pub payload_bytes_sent: u64,
@@ -93,14 +108,6 @@ pub struct Measurement {
     pub messages_sent: u64,
     /// Result frames received.
     pub messages_received: u64,
-    /// One entry per worker.
-    pub workers: Vec<WorkerReport>,
-    /// Workers that failed during the run.
-    pub failures: Vec<WorkerFailure>,
-    /// The coordinator's peak resident set size over this mode's runs, bytes.
-    pub peak_rss_bytes: Option<u64>,
-    /// The run used buffers kept from an earlier run (`--reuse-buffers`).
-    pub buffers_reused: bool,
 }
 
 /// What one worker (process or thread) did.
@@ -178,18 +185,11 @@ pub struct Report {
     pub speedup: Option<f64>,
     /// Phases of the median run.
     pub phases_ms: Phases,
-    /// Bytes of task frames sent, headers included.
-    pub bytes_sent: u64,
-    /// Bytes of result frames received, headers included.
-    pub bytes_received: u64,
-    /// Codec output bytes sent.
-    pub payload_bytes_sent: u64,
-    /// Codec output bytes received.
-    pub payload_bytes_received: u64,
-    /// Task frames sent.
-    pub messages_sent: u64,
-    /// Result frames received.
-    pub messages_received: u64,
+    /// What crossed process boundaries in the median run: bytes_sent, bytes_received,
+    /// payload_bytes_sent, payload_bytes_received, messages_sent, messages_received
+    /// (flattened: the same keys in JSON and CSV).
+    #[serde(flatten)]
+    pub traffic: Traffic,
     /// Bytes both ways divided by transfer time, GB/s; null with no traffic.
     pub channel_gbps: Option<f64>,
     /// Wall time divided by messages both ways, µs; null with no messages.
@@ -330,8 +330,11 @@ impl Report {
         let median = &runs[sorted[sorted.len() / 2]];
         let (min, max) = (&runs[sorted[0]], &runs[sorted[sorted.len() - 1]]);
         let runs_ms: Vec<Millis> = runs.iter().map(|r| ms(r.wall_ns)).collect();
-        let bytes = median.bytes_sent + median.bytes_received;
-        let messages = median.messages_sent + median.messages_received;
+        let t = median.traffic;
+        let (bytes, messages) = (
+            t.bytes_sent + t.bytes_received,
+            t.messages_sent + t.messages_received,
+        );
         Report {
             config,
             repeat: runs.len(),
@@ -363,12 +366,7 @@ impl Report {
                 wait: ms(median.wait_ns),
                 shutdown: ms(median.shutdown_ns),
             },
-            bytes_sent: median.bytes_sent,
-            bytes_received: median.bytes_received,
-            payload_bytes_sent: median.payload_bytes_sent,
-            payload_bytes_received: median.payload_bytes_received,
-            messages_sent: median.messages_sent,
-            messages_received: median.messages_received,
+            traffic: t,
             channel_gbps: (bytes > 0 && median.transfer_ns > 0)
                 .then(|| bytes as f64 / median.transfer_ns as f64),
             us_per_message: (messages > 0).then(|| median.wall_ns as f64 / 1e3 / messages as f64),
@@ -451,10 +449,13 @@ pub(crate) mod tests {
         let run = |wall_ns| Measurement {
             wall_ns,
             transfer_ns: 1000,
-            bytes_sent: 1000,
-            bytes_received: 1000,
-            messages_sent: 4,
-            messages_received: 4,
+            traffic: Traffic {
+                bytes_sent: 1000,
+                bytes_received: 1000,
+                messages_sent: 4,
+                messages_received: 4,
+                ..Traffic::default()
+            },
             workers: vec![WorkerReport {
                 id: 0,
                 pid: 42,

@@ -151,14 +151,14 @@ pub fn render_table(reports: &[Report]) -> String {
         traffic.add_row(vec![
             label.clone(),
             group_digits(r.tasks as u64),
-            group_digits(r.messages_sent),
-            group_digits(r.messages_received),
-            fmt_mb(r.bytes_sent),
-            fmt_mb(r.bytes_received),
+            group_digits(r.traffic.messages_sent),
+            group_digits(r.traffic.messages_received),
+            fmt_mb(r.traffic.bytes_sent),
+            fmt_mb(r.traffic.bytes_received),
             format!(
                 "{} / {}",
-                fmt_mb(r.payload_bytes_sent),
-                fmt_mb(r.payload_bytes_received)
+                fmt_mb(r.traffic.payload_bytes_sent),
+                fmt_mb(r.traffic.payload_bytes_received)
             ),
             r.channel_gbps.map_or("–".into(), |g| format!("{g:.2}")),
             r.us_per_message.map_or("–".into(), |u| format!("{u:.2}")),

@@ -2,7 +2,7 @@
 //! value (one codec call per float, like pickling each one), the worker applies the function
 //! item by item, and the results come back item by item.
 
-use super::{ns_since, on_processes, Compute, Run, Strategy, TaskTiming};
+use super::{ns_since, on_processes_encoded, Compute, Run, Strategy, TaskTiming};
 use crate::codec::{Codec, CodecError, CodecKind, MIN_BYTES_PER_VALUE};
 use crate::error::RunError;
 use crate::kernel::{self, Function};
@@ -45,20 +45,13 @@ impl Strategy for Item {
     }
 
     fn run(&self, run: Run<'_>) -> Result<(), RunError> {
-        let Run {
-            cfg,
-            mode,
-            input,
-            output,
-            m,
-            start,
-        } = run;
-        let mut sg = ItemScatter {
-            codec: cfg.codec.codec(),
-            input: input.as_slice(),
-            output: output.as_mut_slice(),
-        };
-        on_processes(cfg, mode, &mut sg, None, m, start)
+        on_processes_encoded(run, |codec, input, output| {
+            Box::new(ItemScatter {
+                codec,
+                input,
+                output,
+            })
+        })
     }
 
     fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, String> {

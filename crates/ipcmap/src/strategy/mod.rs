@@ -222,6 +222,28 @@ pub struct Run<'a> {
     pub start: Instant,
 }
 
+/// The coordinator half of a strategy whose tasks carry encoded data (item, split): `scatter`
+/// makes its scatter/gather from the codec and the run's buffers, then [`on_processes`].
+pub fn on_processes_encoded<'a>(
+    run: Run<'a>,
+    scatter: impl FnOnce(
+        &'static dyn crate::codec::Codec,
+        &'a [f64],
+        &'a mut [f64],
+    ) -> Box<dyn crate::scheduler::ScatterGather + 'a>,
+) -> Result<(), RunError> {
+    let Run {
+        cfg,
+        mode,
+        input,
+        output,
+        m,
+        start,
+    } = run;
+    let mut sg = scatter(cfg.codec.codec(), input.as_slice(), output.as_mut_slice());
+    on_processes(cfg, mode, sg.as_mut(), None, m, start)
+}
+
 /// The coordinator half every process strategy shares: the tasks of `mode` under `cfg`
 /// scattered over a pool of its workers through `sg` (which holds the run's buffers), the
 /// results gathered into `m` (`shm`: the shared regions the workers inherit).

@@ -2,7 +2,7 @@
 //! (like `numpy.array_split`), each part is encoded as one contiguous block, C parts travel in
 //! one task message, and the worker applies the kernel to whole slices.
 
-use super::{ns_since, on_processes, Compute, Run, Strategy, TaskTiming};
+use super::{ns_since, on_processes_encoded, Compute, Run, Strategy, TaskTiming};
 use crate::codec::{Codec, CodecError, CodecKind, MIN_BYTES_PER_VALUE};
 use crate::error::RunError;
 use crate::kernel::{self, Function};
@@ -34,20 +34,13 @@ impl Strategy for Split {
     }
 
     fn run(&self, run: Run<'_>) -> Result<(), RunError> {
-        let Run {
-            cfg,
-            mode,
-            input,
-            output,
-            m,
-            start,
-        } = run;
-        let mut sg = SplitScatter {
-            codec: cfg.codec.codec(),
-            input: input.as_slice(),
-            output: output.as_mut_slice(),
-        };
-        on_processes(cfg, mode, &mut sg, None, m, start)
+        on_processes_encoded(run, |codec, input, output| {
+            Box::new(SplitScatter {
+                codec,
+                input,
+                output,
+            })
+        })
     }
 
     fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, String> {
