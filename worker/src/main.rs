@@ -21,7 +21,11 @@ fn main() -> ExitCode {
         }
         Err(WorkerError::InjectedExit { code, .. }) => ExitCode::from(code),
         // These already name the worker.
-        Err(e @ (WorkerError::Channel { .. } | WorkerError::BadTask { .. })) => {
+        Err(
+            e @ (WorkerError::Channel { .. }
+            | WorkerError::BadTask { .. }
+            | WorkerError::Setup { .. }),
+        ) => {
             eprintln!("{e}");
             ExitCode::FAILURE
         }

@@ -7,6 +7,34 @@ use std::path::PathBuf;
 pub const BUILD_HINT: &str =
     "build it with `cargo build --release --workspace` (or pass --worker-bin PATH)";
 
+/// A task or result payload that cannot be used (any bytes may arrive from a peer), or a
+/// worker half that cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    /// A frame or block header is malformed.
+    #[error(transparent)]
+    Frame(#[from] crate::protocol::ProtocolError),
+    /// The codec refused the bytes.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// Shared memory could not be mapped.
+    #[error(transparent)]
+    Shared(#[from] crate::shared::SharedError),
+    /// A count or size other than the task's.
+    #[error("{what}: {got}, expected {expected}")]
+    Mismatch {
+        what: &'static str,
+        got: u64,
+        expected: u64,
+    },
+    /// A range outside the data.
+    #[error("range {start}+{len} is outside the {n} elements")]
+    OutOfRange { start: u64, len: u64, n: u64 },
+    /// The setup names no usable worker half.
+    #[error("setup: {0}")]
+    Setup(String),
+}
+
 /// Starting the worker pool failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
@@ -154,13 +182,16 @@ pub enum WorkerError {
     /// An injected fault (tests) asked the worker to exit with `code`.
     #[error("worker {worker}: injected fault: exit with code {code}")]
     InjectedExit { worker: u32, code: u8 },
-    /// A task frame could not be decoded.
-    #[error("worker {worker}, task {task}: {message}")]
+    /// A task frame could not be decoded or computed.
+    #[error("worker {worker}, task {task}: {source}")]
     BadTask {
         worker: u32,
         task: u32,
-        message: String,
+        source: PayloadError,
     },
+    /// The setup names no worker half this worker can run.
+    #[error("worker {worker}: {source}")]
+    Setup { worker: u32, source: PayloadError },
 }
 
 /// The text of a panic payload (`&str` or `String`), or a placeholder.

@@ -8,7 +8,7 @@
 //! to the others ([`OnWorkerExit::Retry`]) or the run stops ([`OnWorkerExit::Abort`]).
 
 use crate::codec::{CodecError, CodecKind};
-use crate::error::RunError;
+use crate::error::{PayloadError, RunError};
 use crate::kernel::Function;
 use crate::partition::Task;
 use crate::protocol::{Inbound, ResultHeader, Setup, ShmRegions, TaskHeader, WorkerStats};
@@ -54,7 +54,7 @@ pub trait ScatterGather {
     /// Appends the payload of `task` (after its header) to `out`; returns the codec bytes written.
     fn encode_task(&mut self, task: &Task, out: &mut Vec<u8>) -> Result<u64, CodecError>;
     /// Places the result payload of `task`; returns the codec bytes read.
-    fn decode_result(&mut self, task: &Task, payload: &[u8]) -> Result<u64, String>;
+    fn decode_result(&mut self, task: &Task, payload: &[u8]) -> Result<u64, PayloadError>;
 }
 
 /// How a process run is set up.
@@ -362,7 +362,9 @@ impl<'a> Gather<'a> {
             .position(|&t| t == task)
             .ok_or_else(|| format!("result for task {task}, which it was not given"))?;
         let t = Instant::now();
-        let payload_bytes = sg.decode_result(&self.tasks[task], payload)?;
+        let payload_bytes = sg
+            .decode_result(&self.tasks[task], payload)
+            .map_err(|e| format!("task {task}: {e}"))?;
         m.decode_ns += t.elapsed().as_nanos() as u64 + header.decode_ns;
         m.encode_ns += header.encode_ns;
         m.compute_ns += header.compute_ns;

@@ -119,7 +119,9 @@ pub fn serve(
     let strategy = Mode::named(&setup.mode)
         .ok_or_else(|| channel("setup")(format!("no strategy called {:?}", setup.mode)))?
         .strategy();
-    let mut compute = strategy.worker(&setup).map_err(channel("setup"))?;
+    let mut compute = strategy
+        .worker(&setup)
+        .map_err(|source| WorkerError::Setup { worker, source })?;
 
     let tasks = TaskSource::new(inbox, setup.prefetch)
         .map_err(|e| channel("prefetch thread")(e.to_string()))?;
@@ -145,7 +147,7 @@ pub fn serve(
         let (header, payload) = TaskHeader::read(&frame).map_err(|e| WorkerError::BadTask {
             worker,
             task: 0,
-            message: e.to_string(),
+            source: e.into(),
         })?;
         match inject(fault, stats.tasks, &tasks) {
             Injected::Nothing => {}
@@ -163,10 +165,10 @@ pub fn serve(
         let mut timing = TaskTiming::default();
         compute
             .compute(&header, payload, &mut out, &mut timing)
-            .map_err(|message| WorkerError::BadTask {
+            .map_err(|source| WorkerError::BadTask {
                 worker,
                 task: header.task,
-                message,
+                source,
             })?;
         ResultHeader::patch_timing(
             &mut out,

@@ -4,7 +4,7 @@
 
 use super::{ns_since, on_processes_encoded, Compute, Run, Strategy, TaskTiming};
 use crate::codec::{Codec, CodecError, CodecKind, MIN_BYTES_PER_VALUE};
-use crate::error::RunError;
+use crate::error::{PayloadError, RunError};
 use crate::kernel::{self, Function};
 use crate::partition::{self, Task};
 use crate::protocol::{Setup, TaskHeader};
@@ -54,7 +54,7 @@ impl Strategy for Item {
         })
     }
 
-    fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, String> {
+    fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, PayloadError> {
         Ok(Box::new(ItemCompute::new(
             setup.function,
             setup.work,
@@ -76,9 +76,8 @@ impl ScatterGather for ItemScatter<'_> {
         Ok((out.len() - before) as u64)
     }
 
-    fn decode_result(&mut self, task: &Task, payload: &[u8]) -> Result<u64, String> {
-        decode_items(self.codec, payload, &mut self.output[task.span()])
-            .map_err(|e| e.to_string())?;
+    fn decode_result(&mut self, task: &Task, payload: &[u8]) -> Result<u64, PayloadError> {
+        decode_items(self.codec, payload, &mut self.output[task.span()])?;
         Ok(payload.len() as u64)
     }
 }
@@ -134,20 +133,19 @@ impl Compute for ItemCompute {
         payload: &[u8],
         out: &mut Vec<u8>,
         timing: &mut TaskTiming,
-    ) -> Result<(), String> {
+    ) -> Result<(), PayloadError> {
+        let fits = payload.len() / MIN_BYTES_PER_VALUE;
         let len = usize::try_from(header.len)
             .ok()
-            .filter(|&len| len <= payload.len() / MIN_BYTES_PER_VALUE)
-            .ok_or_else(|| {
-                format!(
-                    "{} items cannot fit in {} payload bytes",
-                    header.len,
-                    payload.len()
-                )
+            .filter(|&len| len <= fits)
+            .ok_or(PayloadError::Mismatch {
+                what: "items that fit in the payload",
+                got: fits as u64,
+                expected: header.len,
             })?;
         let t = Instant::now();
         self.input.resize(len, 0.0);
-        decode_items(self.codec, payload, &mut self.input).map_err(|e| e.to_string())?;
+        decode_items(self.codec, payload, &mut self.input)?;
         timing.decode_ns = ns_since(t);
 
         let t = Instant::now();
@@ -158,7 +156,7 @@ impl Compute for ItemCompute {
         timing.compute_ns = ns_since(t);
 
         let t = Instant::now();
-        encode_items(self.codec, &self.output, out).map_err(|e| e.to_string())?;
+        encode_items(self.codec, &self.output, out)?;
         timing.encode_ns = ns_since(t);
         Ok(())
     }

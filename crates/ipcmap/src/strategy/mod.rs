@@ -19,7 +19,7 @@ pub mod shm;
 pub mod split;
 pub mod threads;
 
-use crate::error::RunError;
+use crate::error::{PayloadError, RunError};
 use crate::memory::BufferPool;
 use crate::partition::{self, Task};
 use crate::protocol::{Setup, TaskHeader};
@@ -82,8 +82,11 @@ pub trait Strategy: Sync {
     fn run(&self, run: Run<'_>) -> Result<(), RunError>;
     /// The worker half, made from the worker's [`Setup`]; strategies without worker
     /// processes have none.
-    fn worker(&self, _setup: &Setup) -> Result<Box<dyn Compute>, String> {
-        Err(format!("{} has no worker half", self.name()))
+    fn worker(&self, _setup: &Setup) -> Result<Box<dyn Compute>, PayloadError> {
+        Err(PayloadError::Setup(format!(
+            "{} has no worker half",
+            self.name()
+        )))
     }
 }
 
@@ -344,7 +347,7 @@ pub trait Compute {
         payload: &[u8],
         out: &mut Vec<u8>,
         timing: &mut TaskTiming,
-    ) -> Result<(), String>;
+    ) -> Result<(), PayloadError>;
 }
 
 /// Nanoseconds since `t`.

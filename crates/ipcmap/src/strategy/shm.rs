@@ -14,7 +14,7 @@
 
 use super::{ns_since, on_processes, Compute, Memory, Run, Strategy, TaskTiming};
 use crate::codec::CodecError;
-use crate::error::RunError;
+use crate::error::{PayloadError, RunError};
 use crate::kernel::{self, Function};
 use crate::partition::Task;
 use crate::protocol::{Setup, ShmRegions, TaskHeader};
@@ -64,10 +64,11 @@ impl Strategy for Shm {
         )
     }
 
-    fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, String> {
-        let regions = setup.shm.ok_or("shm mode without regions")?;
-        let compute = ShmCompute::attach(setup.function, setup.work, regions)
-            .map_err(|e| format!("mapping shared memory: {e}"))?;
+    fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, PayloadError> {
+        let regions = setup
+            .shm
+            .ok_or_else(|| PayloadError::Setup("shm mode without regions".into()))?;
+        let compute = ShmCompute::attach(setup.function, setup.work, regions)?;
         Ok(Box::new(compute))
     }
 }
@@ -80,12 +81,13 @@ impl ScatterGather for RangesOnly {
         Ok(0)
     }
 
-    fn decode_result(&mut self, _task: &Task, payload: &[u8]) -> Result<u64, String> {
+    fn decode_result(&mut self, _task: &Task, payload: &[u8]) -> Result<u64, PayloadError> {
         if !payload.is_empty() {
-            return Err(format!(
-                "shm result carries {} payload bytes, expected none",
-                payload.len()
-            ));
+            return Err(PayloadError::Mismatch {
+                what: "payload bytes of an shm result",
+                got: payload.len() as u64,
+                expected: 0,
+            });
         }
         Ok(0)
     }
@@ -101,21 +103,25 @@ pub struct ShmCompute {
 
 impl ShmCompute {
     /// Maps the regions the worker inherited.
-    pub fn attach(function: Function, work: u32, regions: ShmRegions) -> Result<Self, String> {
+    pub fn attach(
+        function: Function,
+        work: u32,
+        regions: ShmRegions,
+    ) -> Result<Self, PayloadError> {
         let bytes = usize::try_from(regions.bytes)
-            .map_err(|_| format!("{} bytes is too large", regions.bytes))?;
+            .map_err(|_| PayloadError::Setup(format!("{} bytes is too large", regions.bytes)))?;
         if regions.input_fd == regions.output_fd || regions.input_fd < 0 || regions.output_fd < 0 {
-            return Err(format!(
+            return Err(PayloadError::Setup(format!(
                 "bad descriptors {} and {}",
                 regions.input_fd, regions.output_fd
-            ));
+            )));
         }
         // SAFETY: the coordinator made these descriptors inheritable for this process alone and
         // nothing else in the worker owns them.
         let (input, output) = unsafe {
             (
-                SharedRegion::adopt(regions.input_fd, bytes).map_err(|e| e.to_string())?,
-                SharedRegion::adopt(regions.output_fd, bytes).map_err(|e| e.to_string())?,
+                SharedRegion::adopt(regions.input_fd, bytes)?,
+                SharedRegion::adopt(regions.output_fd, bytes)?,
             )
         };
         Ok(ShmCompute {
@@ -134,12 +140,13 @@ impl Compute for ShmCompute {
         payload: &[u8],
         _out: &mut Vec<u8>,
         timing: &mut TaskTiming,
-    ) -> Result<(), String> {
+    ) -> Result<(), PayloadError> {
         if !payload.is_empty() {
-            return Err(format!(
-                "shm task carries {} payload bytes, expected none",
-                payload.len()
-            ));
+            return Err(PayloadError::Mismatch {
+                what: "payload bytes of an shm task",
+                got: payload.len() as u64,
+                expected: 0,
+            });
         }
         let n = self.input.as_f64s().len();
         let range = usize::try_from(header.start)
@@ -147,11 +154,10 @@ impl Compute for ShmCompute {
             .zip(usize::try_from(header.len).ok())
             .and_then(|(start, len)| Some(start..start.checked_add(len)?))
             .filter(|r| r.end <= n)
-            .ok_or_else(|| {
-                format!(
-                    "range {}+{} outside the {n}-element region",
-                    header.start, header.len
-                )
+            .ok_or(PayloadError::OutOfRange {
+                start: header.start,
+                len: header.len,
+                n: n as u64,
             })?;
         let t = Instant::now();
         self.input.prefault(range.clone(), false);
@@ -173,10 +179,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn compute(start: u64, len: u64, payload: &[u8]) -> Result<(), String> {
+    fn compute(start: u64, len: u64, payload: &[u8]) -> Result<(), PayloadError> {
         let (input, output) = (
-            SharedRegion::create("t-in", 100, true).map_err(|e| e.to_string())?,
-            SharedRegion::create("t-out", 100, false).map_err(|e| e.to_string())?,
+            SharedRegion::create("t-in", 100, true)?,
+            SharedRegion::create("t-out", 100, false)?,
         );
         let mut c = ShmCompute {
             function: Function::Sqrt,

@@ -4,7 +4,7 @@
 
 use super::{ns_since, on_processes_encoded, Compute, Run, Strategy, TaskTiming};
 use crate::codec::{Codec, CodecError, CodecKind, MIN_BYTES_PER_VALUE};
-use crate::error::RunError;
+use crate::error::{PayloadError, RunError};
 use crate::kernel::{self, Function};
 use crate::partition::Task;
 use crate::protocol::{
@@ -43,7 +43,7 @@ impl Strategy for Split {
         })
     }
 
-    fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, String> {
+    fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, PayloadError> {
         Ok(Box::new(SplitCompute::new(
             setup.function,
             setup.work,
@@ -68,25 +68,28 @@ impl ScatterGather for SplitScatter<'_> {
         Ok(payload as u64)
     }
 
-    fn decode_result(&mut self, task: &Task, payload: &[u8]) -> Result<u64, String> {
+    fn decode_result(&mut self, task: &Task, payload: &[u8]) -> Result<u64, PayloadError> {
         let mut r = Reader::new(payload);
         let mut bytes = 0;
         for part in &task.parts {
-            let (elements, block) =
-                read_block_frame(&mut r, part.len()).map_err(|e| e.to_string())?;
+            let (elements, block) = read_block_frame(&mut r, part.len())?;
             if elements != part.len() {
-                return Err(format!(
-                    "block of {elements} values for a part of {}",
-                    part.len()
-                ));
+                return Err(PayloadError::Mismatch {
+                    what: "values in a result block",
+                    got: elements as u64,
+                    expected: part.len() as u64,
+                });
             }
             self.codec
-                .decode_block_into(block, &mut self.output[part.clone()])
-                .map_err(|e| e.to_string())?;
+                .decode_block_into(block, &mut self.output[part.clone()])?;
             bytes += block.len();
         }
         if r.remaining() != 0 {
-            return Err(format!("{} bytes after the last block", r.remaining()));
+            return Err(PayloadError::Mismatch {
+                what: "bytes after the last block",
+                got: r.remaining() as u64,
+                expected: 0,
+            });
         }
         Ok(bytes as u64)
     }
@@ -128,16 +131,14 @@ impl Compute for SplitCompute {
         payload: &[u8],
         out: &mut Vec<u8>,
         timing: &mut TaskTiming,
-    ) -> Result<(), String> {
+    ) -> Result<(), PayloadError> {
         let mut r = Reader::new(payload);
         for _ in 0..header.parts {
             let max = r.remaining() / MIN_BYTES_PER_VALUE;
-            let (elements, block) = read_block_frame(&mut r, max).map_err(|e| e.to_string())?;
+            let (elements, block) = read_block_frame(&mut r, max)?;
             let t = Instant::now();
             self.input.resize(elements, 0.0);
-            self.codec
-                .decode_block_into(block, &mut self.input)
-                .map_err(|e| e.to_string())?;
+            self.codec.decode_block_into(block, &mut self.input)?;
             timing.decode_ns += ns_since(t);
 
             let t = Instant::now();
@@ -146,15 +147,15 @@ impl Compute for SplitCompute {
             timing.compute_ns += ns_since(t);
 
             let t = Instant::now();
-            encode_block(self.codec, &self.output, out).map_err(|e| e.to_string())?;
+            encode_block(self.codec, &self.output, out)?;
             timing.encode_ns += ns_since(t);
         }
         if r.remaining() != 0 {
-            return Err(format!(
-                "{} bytes after the last of {} blocks",
-                r.remaining(),
-                header.parts
-            ));
+            return Err(PayloadError::Mismatch {
+                what: "bytes after the last block",
+                got: r.remaining() as u64,
+                expected: 0,
+            });
         }
         Ok(())
     }
