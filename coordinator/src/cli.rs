@@ -251,7 +251,7 @@ fn parse_count(s: &str) -> Result<usize, String> {
 impl ModeArg {
     fn modes(&self) -> Vec<Mode> {
         match self.0.as_str() {
-            "all" => Mode::all(),
+            "all" => Mode::available(),
             name => Mode::named(name).into_iter().collect(),
         }
     }

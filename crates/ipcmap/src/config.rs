@@ -149,6 +149,9 @@ pub enum ConfigError {
         need: u64,
         limit: u64,
     },
+    /// The strategy cannot run on this machine.
+    #[error("--mode {mode}: not available here: {reason}")]
+    Unavailable { mode: String, reason: String },
     /// The worker executable is missing or unusable.
     #[error("--worker-bin: {0}")]
     Worker(#[from] SpawnError),
@@ -208,6 +211,14 @@ impl RunRequest {
         };
         if self.chunksize == Some(0) {
             return Err(ConfigError::NoChunksize);
+        }
+        for mode in &self.modes {
+            if let Err(reason) = mode.strategy().available() {
+                return Err(ConfigError::Unavailable {
+                    mode: mode.name().to_string(),
+                    reason,
+                });
+            }
         }
         if self.repeat == Some(0) {
             return Err(ConfigError::NoRepeat);

@@ -77,7 +77,7 @@ fn echo_pool(
         function: Function::Exp,
         work: 1,
         codec: CodecKind::Raw,
-        shm: None,
+        extra: Vec::new(),
         prefetch: false,
     };
     Ok(LocalTransport.start(&spec, &setup)?)

@@ -2,7 +2,7 @@
 //!
 //! Bootstrap: the transport connects each worker and checks its [`PROTOCOL_VERSION`] (the local
 //! transport's handshake is in `transport/local.rs`); then the first frame to every worker is
-//! its [`Setup`]: mode, function, work, codec and, for shm, the shared memory regions.
+//! its [`Setup`]: mode, function, work, codec and what the strategy adds (shm: its regions).
 //!
 //! Data (plain bytes whatever the transport, so the codec is what is measured):
 //! - coordinator → worker: a task frame, [`TaskHeader`] then the strategy's payload;
@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 /// Version of this protocol; a worker of another version is refused at the handshake.
 /// 3: the setup is the first frame on the task channel, and the worker makes its result channel.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// 4: the setup carries a strategy's own `extra` bytes instead of shm's regions.
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The setup's `mode` of the raw channel probe's echo worker (not a strategy).
 pub const ECHO: &str = "echo";
@@ -34,8 +35,9 @@ pub struct Setup {
     pub work: u32,
     /// How payloads are encoded.
     pub codec: CodecKind,
-    /// Input and output regions, for [`WorkerMode::Shm`] only.
-    pub shm: Option<ShmRegions>,
+    /// What the strategy's worker half needs beyond this (shm: its regions' descriptors;
+    /// cma: the coordinator's pid and buffer addresses), in the strategy's own encoding.
+    pub extra: Vec<u8>,
     /// Read tasks ahead on a separate thread. Set when task frames are big: ipc-channel sends
     /// them in fragments that block the sender until the receiver reads, so a worker that
     /// drains its channel while computing keeps the coordinator's sends as short as the copy.
@@ -53,19 +55,6 @@ impl Setup {
     pub fn from_frame(frame: &[u8]) -> Result<Setup, ProtocolError> {
         postcard::from_bytes(frame).map_err(|e| ProtocolError::Setup(e.to_string()))
     }
-}
-
-/// The shared memory of shm mode: two memfds the worker inherited when it was spawned (their
-/// numbers are the same in both processes), input written by the coordinator, output by the
-/// workers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShmRegions {
-    /// File descriptor of the input region.
-    pub input_fd: i32,
-    /// File descriptor of the output region.
-    pub output_fd: i32,
-    /// Bytes of each region (8 a value).
-    pub bytes: u64,
 }
 
 /// A frame that could not be decoded.
@@ -334,6 +323,16 @@ pub fn read_block_frame<'a>(
     let elements = r.len("block elements", max_elements)?;
     let bytes = r.len("block bytes", r.remaining().saturating_sub(8))?;
     Ok((elements, r.take("block", bytes)?))
+}
+
+/// Encodes a strategy's setup `extra` (postcard); a plain struct cannot fail to encode.
+pub fn encode_extra<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_allocvec(value).unwrap_or_default()
+}
+
+/// Decodes a strategy's setup `extra`; any bytes may arrive, so a bad one is an error.
+pub fn decode_extra<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ProtocolError> {
+    postcard::from_bytes(bytes).map_err(|e| ProtocolError::Setup(e.to_string()))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::codec::{CodecError, CodecKind};
 use crate::error::{PayloadError, RunError};
 use crate::kernel::Function;
 use crate::partition::Task;
-use crate::protocol::{Inbound, ResultHeader, Setup, ShmRegions, TaskHeader, WorkerStats};
+use crate::protocol::{Inbound, ResultHeader, Setup, TaskHeader, WorkerStats};
 use crate::report::{ms, Measurement, WorkerFailure, WorkerReport};
 use crate::settings::Settings;
 use crate::transport::{Event, Pool, PoolSpec, Transport};
@@ -114,33 +114,39 @@ impl<'a> ProcessRun<'a> {
     }
 }
 
+/// What a strategy hands its workers beyond the common setup.
+#[derive(Clone, Debug, Default)]
+pub struct Attach {
+    /// The setup's `extra` bytes, in the strategy's encoding.
+    pub setup: Vec<u8>,
+    /// Descriptors the workers inherit (shm's regions).
+    pub inherit_fds: Vec<i32>,
+}
+
 /// Starts the pool, scatters `tasks`, gathers every result through `sg`, and shuts the pool
 /// down. Sets `wall_ns` (from `wall_start`) when the last result is placed, before shutdown.
 pub fn run_on_pool(
     run: &ProcessRun<'_>,
     tasks: &[Task],
     sg: &mut dyn ScatterGather,
-    shm: Option<&ShmRegions>,
+    attach: &Attach,
     m: &mut Measurement,
     wall_start: Instant,
 ) -> Result<(), RunError> {
     let max_task = tasks.iter().map(Task::len).max().unwrap_or(0);
     let prefetch = run.carries_payload && max_task.saturating_mul(8) > PREFETCH_ABOVE;
-    let inherit: Vec<i32> = shm
-        .map(|r| vec![r.input_fd, r.output_fd])
-        .unwrap_or_default();
     let spec = PoolSpec {
         worker_bin: run.worker_bin,
         count: run.workers,
         handshake_timeout: run.handshake_timeout,
-        inherit_fds: &inherit,
+        inherit_fds: &attach.inherit_fds,
     };
     let setup = |_| Setup {
         mode: run.strategy.to_string(),
         function: run.function,
         work: run.work,
         codec: run.codec,
-        shm: shm.copied(),
+        extra: attach.setup.clone(),
         prefetch,
     };
     let mut pool = run.transport.start(&spec, &setup)?;
@@ -570,7 +576,14 @@ mod tests {
             output: &mut output,
         };
         let mut m = Measurement::default();
-        let result = run_on_pool(&run, &tasks, &mut sg, None, &mut m, Instant::now());
+        let result = run_on_pool(
+            &run,
+            &tasks,
+            &mut sg,
+            &Attach::default(),
+            &mut m,
+            Instant::now(),
+        );
         Outcome {
             result,
             output,

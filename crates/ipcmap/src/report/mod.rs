@@ -83,6 +83,9 @@ pub struct Measurement {
     pub shutdown_ns: u64,
     /// What crossed process boundaries.
     pub traffic: Traffic,
+    /// Bytes copied straight between address spaces (cma: process_vm_readv/writev), as the
+    /// workers counted them.
+    pub bytes_copied: u64,
     /// One entry per worker.
     pub workers: Vec<WorkerReport>,
     /// Workers that failed during the run.
@@ -231,6 +234,9 @@ pub struct Report {
     pub verdict: Option<String>,
     /// Sequential runs behind `speedup` (interleaved with this configuration's runs).
     pub baseline_runs: usize,
+    /// Bytes copied straight between address spaces in the median run (cma:
+    /// process_vm_readv/writev, as the workers counted them); 0 for the other strategies.
+    pub bytes_copied: u64,
     /// What may make these figures misleading (outliers, a cold first run, more workers than
     /// cores, a busy machine): one line each, also printed on stderr.
     pub warnings: Vec<String>,
@@ -382,6 +388,7 @@ impl Report {
                 .map(|b| b as f64 / 1e6),
             buffers_reused: runs.iter().any(|r| r.buffers_reused),
             verified,
+            bytes_copied: median.bytes_copied,
             warnings: Vec::new(),
         }
     }

@@ -80,6 +80,11 @@ pub trait Strategy: Sync {
     /// The engine has generated the input and timed it; a strategy that stops the clock
     /// itself (before shutting its pool down) sets `run.m.wall_ns`.
     fn run(&self, run: Run<'_>) -> Result<(), RunError>;
+    /// Whether it can run on this machine; `Err` says why not (`--mode all` leaves it out,
+    /// and asking for it by name is refused with that reason).
+    fn available(&self) -> Result<(), String> {
+        Ok(())
+    }
     /// The worker half, made from the worker's [`Setup`]; strategies without worker
     /// processes have none.
     fn worker(&self, _setup: &Setup) -> Result<Box<dyn Compute>, PayloadError> {
@@ -101,6 +106,14 @@ impl Mode {
     /// Every strategy, in registry order.
     pub fn all() -> Vec<Mode> {
         REGISTRY.iter().map(|&s| Mode(s)).collect()
+    }
+
+    /// Every strategy that can run on this machine, in registry order (`--mode all`).
+    pub fn available() -> Vec<Mode> {
+        Mode::all()
+            .into_iter()
+            .filter(|m| m.0.available().is_ok())
+            .collect()
     }
 
     /// The strategy called `name`.
@@ -244,23 +257,23 @@ pub fn on_processes_encoded<'a>(
         start,
     } = run;
     let mut sg = scatter(cfg.codec.codec(), input.as_slice(), output.as_mut_slice());
-    on_processes(cfg, mode, sg.as_mut(), None, m, start)
+    on_processes(cfg, mode, sg.as_mut(), &Default::default(), m, start)
 }
 
 /// The coordinator half every process strategy shares: the tasks of `mode` under `cfg`
 /// scattered over a pool of its workers through `sg` (which holds the run's buffers), the
-/// results gathered into `m` (`shm`: the shared regions the workers inherit).
+/// results gathered into `m` (`attach`: what the workers get beyond the common setup).
 pub fn on_processes(
     cfg: &Settings,
     mode: Mode,
     sg: &mut dyn crate::scheduler::ScatterGather,
-    shm: Option<&crate::protocol::ShmRegions>,
+    attach: &crate::scheduler::Attach,
     m: &mut Measurement,
     start: Instant,
 ) -> Result<(), RunError> {
     let tasks = mode.tasks(cfg);
     let process = crate::scheduler::ProcessRun::new(cfg, mode.name(), mode.uses_codec())?;
-    crate::scheduler::run_on_pool(&process, &tasks, sg, shm, m, start)
+    crate::scheduler::run_on_pool(&process, &tasks, sg, attach, m, start)
 }
 
 /// One run's result and what it measured.
@@ -362,7 +375,13 @@ mod tests {
     #[test]
     fn the_registry_names_each_strategy_once_and_modes_round_trip() {
         let names: Vec<&str> = REGISTRY.iter().map(|s| s.name()).collect();
-        assert_eq!(names, ["sequential", "item", "split", "shm", "threads"]);
+        assert_eq!(
+            &names[..5],
+            ["sequential", "item", "split", "shm", "threads"]
+        );
+        for (i, name) in names.iter().enumerate() {
+            assert!(!names[..i].contains(name), "{name} twice in the registry");
+        }
         for mode in Mode::all() {
             assert_eq!(Mode::named(mode.name()), Some(mode));
         }

@@ -17,10 +17,25 @@ use crate::codec::CodecError;
 use crate::error::{PayloadError, RunError};
 use crate::kernel::{self, Function};
 use crate::partition::Task;
-use crate::protocol::{Setup, ShmRegions, TaskHeader};
+use crate::protocol::{decode_extra, encode_extra, Setup, TaskHeader};
+use crate::scheduler::Attach;
 use crate::scheduler::ScatterGather;
 use crate::shared::SharedRegion;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
+
+/// The shared memory of shm mode: two memfds the worker inherited when it was spawned (their
+/// numbers are the same in both processes), input written by the coordinator, output by the
+/// workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShmRegions {
+    /// File descriptor of the input region.
+    pub input_fd: i32,
+    /// File descriptor of the output region.
+    pub output_fd: i32,
+    /// Bytes of each region (8 a value).
+    pub bytes: u64,
+}
 
 /// Shared memory in and out; only ranges travel.
 pub struct Shm;
@@ -54,20 +69,22 @@ impl Strategy for Shm {
             output_fd: output.raw_fd(),
             bytes: (run.cfg.n * 8) as u64,
         };
+        let attach = Attach {
+            setup: encode_extra(&regions),
+            inherit_fds: vec![regions.input_fd, regions.output_fd],
+        };
         on_processes(
             run.cfg,
             run.mode,
             &mut RangesOnly,
-            Some(&regions),
+            &attach,
             run.m,
             run.start,
         )
     }
 
     fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, PayloadError> {
-        let regions = setup
-            .shm
-            .ok_or_else(|| PayloadError::Setup("shm mode without regions".into()))?;
+        let regions: ShmRegions = decode_extra(&setup.extra)?;
         let compute = ShmCompute::attach(setup.function, setup.work, regions)?;
         Ok(Box::new(compute))
     }
