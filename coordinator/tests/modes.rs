@@ -6,7 +6,7 @@ mod common;
 use common::{run, run_json};
 use serde_json::Value;
 
-const MODES: [&str; 5] = ["sequential", "item", "split", "shm", "threads"];
+const MODES: [&str; 6] = ["sequential", "item", "split", "shm", "threads", "cma"];
 
 fn one(args: &[&str]) -> Value {
     let mut reports = run_json(args);
@@ -81,6 +81,7 @@ for_every_mode! {
     split: "split",
     shm: "shm",
     threads: "threads",
+    cma: "cma",
 }
 
 #[test]
@@ -134,6 +135,25 @@ fn item_default_chunksize_is_pool_maps_rule() {
     assert_eq!(r["chunksize"], 626); // ceil(10001 / 16)
     assert_eq!(r["tasks"], 16);
     assert_eq!(r["messages_sent"], 16);
+}
+
+#[test]
+fn cma_sends_ranges_and_copies_each_value_once_each_way() {
+    let r = one(&[
+        "--mode",
+        "cma",
+        "--workers",
+        "2",
+        "--n",
+        "100003",
+        "--repeat",
+        "3",
+    ]);
+    assert_eq!(r["payload_bytes_sent"], 0);
+    assert_eq!(r["payload_bytes_received"], 0);
+    assert_eq!(r["messages_sent"], 64);
+    assert_eq!(r["bytes_copied"], 2 * 8 * 100_003);
+    assert_eq!(r["verified"], true);
 }
 
 #[test]

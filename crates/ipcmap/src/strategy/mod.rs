@@ -9,10 +9,12 @@
 //! | `split`      | worker processes    | sub-vectors, each encoded as one block |
 //! | `shm`        | worker processes    | (offset, length) only; data is shared  |
 //! | `threads`    | coordinator threads | nothing (one address space)            |
+//! | `cma`        | worker processes    | ranges; workers copy data in and out   |
 //!
 //! To add one: a new file implementing [`Strategy`], and its line in [`REGISTRY`]. The command
 //! line (`--mode`), `--mode all`, the worker's dispatch and the reports all read the registry.
 
+pub mod cma;
 pub mod item;
 pub mod sequential;
 pub mod shm;
@@ -35,6 +37,7 @@ pub static REGISTRY: &[&dyn Strategy] = &[
     &split::Split,
     &shm::Shm,
     &threads::Threads,
+    &cma::Cma,
 ];
 
 /// Where a strategy wants its input and output.

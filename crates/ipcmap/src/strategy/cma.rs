@@ -1,0 +1,248 @@
+//! `cma`: single copy, as MPI does it inside one node (Open MPI vader's CMA path). The
+//! coordinator keeps input and output in its own private (huge-page) buffers; only (offset,
+//! length) ranges travel. Each worker pulls its range of the input straight out of the
+//! coordinator's memory with `process_vm_readv` into a buffer of its own, computes, and
+//! pushes the result straight into the coordinator's output with `process_vm_writev`. It sits
+//! between shm (zero copies, shared pages) and split (two copies through a socket, plus the
+//! codec).
+//!
+//! In the phases, a worker's copy in shows as `decode` and its copy out as `encode`; the bytes
+//! copied, as the workers counted them, are the report's `bytes_copied`. The coordinator
+//! grants the access with `prctl(PR_SET_PTRACER, ANY)` for the run where Yama asks for it;
+//! where the kernel or a container refuses cross-memory attach, the strategy is unavailable
+//! and says why.
+
+use super::{ns_since, on_processes, Compute, Run, Strategy, TaskTiming};
+use crate::codec::CodecError;
+use crate::error::{PayloadError, RunError};
+use crate::kernel::{self, Function};
+use crate::partition::Task;
+use crate::protocol::{decode_extra, encode_extra, Setup, TaskHeader};
+use crate::scheduler::{Attach, ScatterGather};
+use nix::sys::uio::{process_vm_readv, process_vm_writev, RemoteIoVec};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+use std::io::{IoSlice, IoSliceMut};
+use std::time::Instant;
+
+/// Single copy with `process_vm_readv` / `process_vm_writev`.
+pub struct Cma;
+
+/// Where the workers find the coordinator's buffers.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct Peer {
+    pid: i32,
+    input_addr: u64,
+    output_addr: u64,
+    n: u64,
+}
+
+impl Strategy for Cma {
+    fn name(&self) -> &'static str {
+        "cma"
+    }
+
+    fn about(&self) -> &'static str {
+        "single copy: workers read and write the coordinator's memory (process_vm_readv/writev)"
+    }
+
+    fn uses_processes(&self) -> bool {
+        true
+    }
+
+    fn available(&self) -> Result<(), String> {
+        let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope");
+        if scope.is_ok_and(|s| s.trim() == "3") {
+            return Err(
+                "Yama forbids every cross-process memory access (kernel.yama.ptrace_scope = 3)"
+                    .into(),
+            );
+        }
+        // A kernel without CMA, or a seccomp filter, refuses even a read of our own memory.
+        let probe = [0x5Au8; 8];
+        let mut into = [0u8; 8];
+        let remote = [RemoteIoVec {
+            base: probe.as_ptr() as usize,
+            len: probe.len(),
+        }];
+        match process_vm_readv(Pid::this(), &mut [IoSliceMut::new(&mut into)], &remote) {
+            Ok(8) if into == probe => Ok(()),
+            Ok(got) => Err(format!("process_vm_readv copied {got} of 8 bytes")),
+            Err(e) => Err(format!(
+                "process_vm_readv is refused here ({e}): a container without ptrace rights?"
+            )),
+        }
+    }
+
+    fn run(&self, run: Run<'_>) -> Result<(), RunError> {
+        let peer = Peer {
+            pid: Pid::this().as_raw(),
+            input_addr: run.input.as_slice().as_ptr() as u64,
+            // The workers write here while the run holds the buffer; nothing in this process
+            // reads or moves it until every result is in (run_on_pool has returned).
+            output_addr: run.output.as_mut_slice().as_mut_ptr() as u64,
+            n: run.cfg.n as u64,
+        };
+        let attach = Attach {
+            setup: encode_extra(&peer),
+            inherit_fds: Vec::new(),
+        };
+        let _grant = PtracerGrant::any();
+        let mut sg = CopiedRanges { copied: 0 };
+        on_processes(run.cfg, run.mode, &mut sg, &attach, run.m, run.start)?;
+        run.m.bytes_copied = sg.copied;
+        Ok(())
+    }
+
+    fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, PayloadError> {
+        let peer: Peer = decode_extra(&setup.extra)?;
+        Ok(Box::new(CmaCompute {
+            function: setup.function,
+            work: setup.work,
+            peer,
+            input: Vec::new(),
+            output: Vec::new(),
+        }))
+    }
+}
+
+/// Lets any process of ours read and write this one's memory while held, where Yama asks for
+/// consent (`PR_SET_PTRACER`); without Yama the call is refused and nothing changes.
+struct PtracerGrant;
+
+impl PtracerGrant {
+    fn any() -> PtracerGrant {
+        // SAFETY: prctl with integer arguments only.
+        unsafe {
+            nix::libc::prctl(
+                nix::libc::PR_SET_PTRACER,
+                nix::libc::PR_SET_PTRACER_ANY,
+                0,
+                0,
+                0,
+            )
+        };
+        PtracerGrant
+    }
+}
+
+impl Drop for PtracerGrant {
+    fn drop(&mut self) {
+        // SAFETY: as above; 0 withdraws the grant.
+        unsafe { nix::libc::prctl(nix::libc::PR_SET_PTRACER, 0, 0, 0, 0) };
+    }
+}
+
+/// The coordinator half: tasks are ranges; a result says how many bytes its worker copied.
+struct CopiedRanges {
+    copied: u64,
+}
+
+impl ScatterGather for CopiedRanges {
+    fn encode_task(&mut self, _task: &Task, _out: &mut Vec<u8>) -> Result<u64, CodecError> {
+        Ok(0)
+    }
+
+    fn decode_result(&mut self, task: &Task, payload: &[u8]) -> Result<u64, PayloadError> {
+        let count = |at: usize| {
+            payload
+                .get(at..at + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_le_bytes)
+        };
+        let expected = task.len() as u64 * 8;
+        match (payload.len(), count(0), count(8)) {
+            (16, Some(read), Some(written)) if read == expected && written == expected => {
+                self.copied += read + written;
+                Ok(0)
+            }
+            _ => Err(PayloadError::Mismatch {
+                what: "bytes a cma result says were copied",
+                got: count(0).unwrap_or(0),
+                expected,
+            }),
+        }
+    }
+}
+
+/// The worker half: copy in, compute, copy out.
+struct CmaCompute {
+    function: Function,
+    work: u32,
+    peer: Peer,
+    input: Vec<f64>,
+    output: Vec<f64>,
+}
+
+impl CmaCompute {
+    fn refused(&self, call: &str, e: nix::Error) -> PayloadError {
+        PayloadError::Setup(format!(
+            "cma: {call} on the coordinator (pid {}) failed: {e}; cross-memory attach needs ptrace rights over it",
+            self.peer.pid
+        ))
+    }
+}
+
+impl Compute for CmaCompute {
+    fn compute(
+        &mut self,
+        header: &TaskHeader,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+        timing: &mut TaskTiming,
+    ) -> Result<(), PayloadError> {
+        let out_of_range = PayloadError::OutOfRange {
+            start: header.start,
+            len: header.len,
+            n: self.peer.n,
+        };
+        if !payload.is_empty() {
+            return Err(PayloadError::Mismatch {
+                what: "payload bytes of a cma task",
+                got: payload.len() as u64,
+                expected: 0,
+            });
+        }
+        let end = header.start.checked_add(header.len).ok_or(out_of_range)?;
+        if end > self.peer.n {
+            return Err(PayloadError::OutOfRange {
+                start: header.start,
+                len: header.len,
+                n: self.peer.n,
+            });
+        }
+        let len = header.len as usize;
+        let bytes = len * 8;
+        let offset = header.start as usize * 8;
+        let pid = Pid::from_raw(self.peer.pid);
+
+        let t = Instant::now();
+        self.input.resize(len, 0.0);
+        let remote = [RemoteIoVec {
+            base: self.peer.input_addr as usize + offset,
+            len: bytes,
+        }];
+        let local = bytemuck::cast_slice_mut::<f64, u8>(&mut self.input);
+        let read = process_vm_readv(pid, &mut [IoSliceMut::new(local)], &remote)
+            .map_err(|e| self.refused("process_vm_readv", e))?;
+        timing.decode_ns = ns_since(t);
+
+        let t = Instant::now();
+        self.output.resize(len, 0.0);
+        kernel::apply_work(self.function, self.work, &self.input, &mut self.output);
+        timing.compute_ns = ns_since(t);
+
+        let t = Instant::now();
+        let remote = [RemoteIoVec {
+            base: self.peer.output_addr as usize + offset,
+            len: bytes,
+        }];
+        let local = bytemuck::cast_slice::<f64, u8>(&self.output);
+        let written = process_vm_writev(pid, &[IoSlice::new(local)], &remote)
+            .map_err(|e| self.refused("process_vm_writev", e))?;
+        timing.encode_ns = ns_since(t);
+        out.extend_from_slice(&(read as u64).to_le_bytes());
+        out.extend_from_slice(&(written as u64).to_le_bytes());
+        Ok(())
+    }
+}
