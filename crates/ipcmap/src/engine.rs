@@ -299,6 +299,15 @@ fn warnings(r: &Report, cell: &Cell, cpus: usize, busy: Option<(f64, usize)>) ->
             ));
         }
     }
+    if r.shm_huge_pages == Some(false) {
+        let setting = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled")
+            .ok()
+            .and_then(|s| Some(s.split('[').nth(1)?.split(']').next()?.to_string()))
+            .unwrap_or_else(|| "unknown".into());
+        out.push(format!(
+            "shm: its shared memory got 4 KiB pages (transparent_hugepage/shmem_enabled is '{setting}'); as root, 'echo advise > /sys/kernel/mm/transparent_hugepage/shmem_enabled' lets shm's MADV_HUGEPAGE take effect (system-wide, for every program that advises shared memory)"
+        ));
+    }
     if cell.mode != Mode::SEQUENTIAL && cell.cfg.workers > cpus {
         out.push(format!(
             "{} workers on {cpus} CPU cores: oversubscribed, so the figures show contention, not scaling",

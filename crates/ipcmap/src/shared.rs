@@ -89,24 +89,41 @@ impl SharedRegion {
         };
     }
 
+    /// Maps `bytes` of `fd`, advised for huge pages (`MADV_HUGEPAGE`: taken where the
+    /// kernel's `transparent_hugepage/shmem_enabled` allows it, harmlessly refused elsewhere)
+    /// before any page is touched, and pre-faulted in one call when `populate` is set.
     fn map(fd: OwnedFd, bytes: usize, populate: bool) -> Result<SharedRegion, SharedError> {
         let map = match NonZeroUsize::new(bytes) {
             None => None,
             Some(len) => {
                 let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
-                let flags = if populate {
-                    MapFlags::MAP_SHARED | MapFlags::MAP_POPULATE
-                } else {
-                    MapFlags::MAP_SHARED
-                };
                 // SAFETY: a fresh shared mapping of a file we hold; unmapped in Drop.
-                Some(
-                    unsafe { mmap(None, len, prot, flags, &fd, 0) }
-                        .map_err(|e| shared_err(format!("mapping {bytes} bytes"))(e.to_string()))?,
-                )
+                let ptr = unsafe { mmap(None, len, prot, MapFlags::MAP_SHARED, &fd, 0) }
+                    .map_err(|e| shared_err(format!("mapping {bytes} bytes"))(e.to_string()))?;
+                // SAFETY: the whole fresh mapping; the advice changes page sizes, not contents.
+                let _ = unsafe { madvise(ptr, bytes, MmapAdvise::MADV_HUGEPAGE) };
+                Some(ptr)
             }
         };
-        Ok(SharedRegion { fd, map, bytes })
+        let region = SharedRegion { fd, map, bytes };
+        if populate {
+            region.prefault(0..bytes / 8, true);
+        }
+        Ok(region)
+    }
+
+    /// Whether this process's mapping of the region is backed by huge pages (`ShmemPmdMapped`
+    /// of its mapping in /proc/self/smaps); `None` where that cannot be read.
+    pub fn huge_pages(&self) -> Option<bool> {
+        let base = self.map?.as_ptr() as usize;
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        // Our mapping's header line ("start-end perms ..."), then its fields, the first
+        // ShmemPmdMapped among them being ours.
+        let ours = format!("{base:x}-");
+        let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&ours)).skip(1);
+        let kb = lines.find_map(|l| l.strip_prefix("ShmemPmdMapped:"))?;
+        let kb: u64 = kb.trim().trim_end_matches("kB").trim().parse().ok()?;
+        Some(kb > 0)
     }
 
     /// The descriptor, to be inherited by workers.
@@ -150,6 +167,15 @@ impl Drop for SharedRegion {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_region_says_whether_it_got_huge_pages() {
+        let region = SharedRegion::create("t-huge", 1 << 20, true).unwrap();
+        assert!(
+            region.huge_pages().is_some(),
+            "its mapping is found in smaps"
+        );
+    }
 
     #[test]
     fn a_region_is_shared_through_its_descriptor() {

@@ -86,6 +86,8 @@ pub struct Measurement {
     /// Bytes copied straight between address spaces (cma: process_vm_readv/writev), as the
     /// workers counted them.
     pub bytes_copied: u64,
+    /// The shared regions were backed by huge pages (shm), as /proc/self/smaps showed.
+    pub shm_huge_pages: Option<bool>,
     /// One entry per worker.
     pub workers: Vec<WorkerReport>,
     /// Workers that failed during the run.
@@ -237,6 +239,9 @@ pub struct Report {
     /// Bytes copied straight between address spaces in the median run (cma:
     /// process_vm_readv/writev, as the workers counted them); 0 for the other strategies.
     pub bytes_copied: u64,
+    /// shm's shared regions got huge pages in the median run (`ShmemPmdMapped` in
+    /// /proc/self/smaps); null for the other strategies.
+    pub shm_huge_pages: Option<bool>,
     /// What may make these figures misleading (outliers, a cold first run, more workers than
     /// cores, a busy machine): one line each, also printed on stderr.
     pub warnings: Vec<String>,
@@ -389,6 +394,7 @@ impl Report {
             buffers_reused: runs.iter().any(|r| r.buffers_reused),
             verified,
             bytes_copied: median.bytes_copied,
+            shm_huge_pages: median.shm_huge_pages,
             warnings: Vec::new(),
         }
     }

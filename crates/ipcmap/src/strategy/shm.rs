@@ -73,6 +73,7 @@ impl Strategy for Shm {
             setup: encode_extra(&regions),
             inherit_fds: vec![regions.input_fd, regions.output_fd],
         };
+        let huge_pages = input.huge_pages();
         on_processes(
             run.cfg,
             run.mode,
@@ -80,7 +81,9 @@ impl Strategy for Shm {
             &attach,
             run.m,
             run.start,
-        )
+        )?;
+        run.m.shm_huge_pages = huge_pages;
+        Ok(())
     }
 
     fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, PayloadError> {
