@@ -40,6 +40,21 @@ fn assert_one_line_error(r: &Run, code: i32, needle: &str) {
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
 }
 
+/// A cold split run of 20,000 values on 2 workers with `fault` injected, plus `extra` flags.
+fn split_with_fault(fault: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "--mode",
+        "split",
+        "--workers",
+        "2",
+        "--n",
+        "20000",
+        "--cold",
+    ];
+    args.extend_from_slice(extra);
+    run(&args, &[("IPCMAP_FAULT", fault)])
+}
+
 fn json(r: &Run) -> serde_json::Value {
     assert!(r.status.success(), "{}", r.stderr);
     serde_json::from_str(r.stdout.trim()).expect("one JSON report")
@@ -81,20 +96,7 @@ fn a_worker_that_stops_answering_is_killed_at_the_deadline_and_its_tasks_rerun()
 
 #[test]
 fn the_default_deadline_ends_a_hang_too() {
-    let r = run(
-        &[
-            "--mode",
-            "split",
-            "--workers",
-            "2",
-            "--n",
-            "20000",
-            "--cold",
-            "--format",
-            "json",
-        ],
-        &[("IPCMAP_FAULT", "hang-after=1@1")],
-    );
+    let r = split_with_fault("hang-after=1@1", &["--format", "json"]);
     let report = json(&r);
     assert_eq!(report["verified"], true);
     assert!(report["worker_failures"][0]["reason"]
@@ -105,21 +107,9 @@ fn the_default_deadline_ends_a_hang_too() {
 
 #[test]
 fn a_hang_under_abort_stops_the_run_with_one_line() {
-    let r = run(
-        &[
-            "--mode",
-            "split",
-            "--workers",
-            "2",
-            "--n",
-            "20000",
-            "--task-timeout",
-            "1",
-            "--cold",
-            "--on-worker-exit",
-            "abort",
-        ],
-        &[("IPCMAP_FAULT", "hang-after=1@0")],
+    let r = split_with_fault(
+        "hang-after=1@0",
+        &["--task-timeout", "1", "--on-worker-exit", "abort"],
     );
     assert_one_line_error(&r, 1, "no result for task");
     assert!(r.stdout.is_empty());
@@ -471,20 +461,7 @@ fn a_successful_probe_is_silent_and_a_panicking_worker_is_one_line_in_the_report
     let r = run(&["probe", "--workers", "2"], &[]);
     assert!(r.status.success(), "{}", r.stderr);
     assert_eq!(r.stderr, "", "a clean probe says nothing on stderr");
-    let r = run(
-        &[
-            "--mode",
-            "split",
-            "--workers",
-            "2",
-            "--n",
-            "20000",
-            "--cold",
-            "--format",
-            "json",
-        ],
-        &[("IPCMAP_FAULT", "panic-after=1@0")],
-    );
+    let r = split_with_fault("panic-after=1@0", &["--format", "json"]);
     let report = json(&r);
     assert!(
         !r.stderr.contains("panicked"),
@@ -493,19 +470,7 @@ fn a_successful_probe_is_silent_and_a_panicking_worker_is_one_line_in_the_report
     );
     let reason = report["worker_failures"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("panicked: injected fault"), "{reason}");
-    let verbose = run(
-        &[
-            "--mode",
-            "split",
-            "--workers",
-            "2",
-            "--n",
-            "20000",
-            "--cold",
-            "--verbose",
-        ],
-        &[("IPCMAP_FAULT", "panic-after=1@0")],
-    );
+    let verbose = split_with_fault("panic-after=1@0", &["--verbose"]);
     assert!(
         verbose.stderr.contains("injected fault"),
         "{}",
