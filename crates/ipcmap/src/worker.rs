@@ -7,7 +7,7 @@
 
 use crate::error::WorkerError;
 use crate::protocol::{ResultHeader, Setup, TaskHeader, WorkerStats, ECHO, PROTOCOL_VERSION};
-use crate::strategy::{ns_since, Mode, TaskTiming};
+use crate::strategy::{ns_since, Mode, TaskIn, TaskOut, TaskTiming};
 use crate::transport::{Inbox, Outbox};
 use std::sync::mpsc;
 use std::time::Instant;
@@ -164,7 +164,16 @@ pub fn serve(
         .write(&mut out);
         let mut timing = TaskTiming::default();
         compute
-            .compute(&header, payload, &mut out, &mut timing)
+            .compute(
+                TaskIn {
+                    header: &header,
+                    payload,
+                },
+                TaskOut {
+                    bytes: &mut out,
+                    timing: &mut timing,
+                },
+            )
             .map_err(|source| WorkerError::BadTask {
                 worker,
                 task: header.task,

@@ -9,12 +9,11 @@ use std::io::Write;
 pub struct CsvExporter;
 
 impl Exporter for CsvExporter {
-    fn name(&self) -> &'static str {
-        "csv"
-    }
-
-    fn about(&self) -> &'static str {
-        "a header and one row per report, nested fields flattened with dots, for programs"
+    fn id(&self) -> (&'static str, &'static str) {
+        (
+            "csv",
+            "a header and one row per report, nested fields flattened with dots, for programs",
+        )
     }
 
     fn reports(

@@ -7,12 +7,11 @@ use std::io::Write;
 pub struct JsonExporter;
 
 impl Exporter for JsonExporter {
-    fn name(&self) -> &'static str {
-        "json"
-    }
-
-    fn about(&self) -> &'static str {
-        "one JSON object per report, one per line, for programs"
+    fn id(&self) -> (&'static str, &'static str) {
+        (
+            "json",
+            "one JSON object per report, one per line, for programs",
+        )
     }
 
     fn reports(

@@ -9,12 +9,11 @@ use std::io::Write;
 pub struct MarkdownExporter;
 
 impl Exporter for MarkdownExporter {
-    fn name(&self) -> &'static str {
-        "markdown"
-    }
-
-    fn about(&self) -> &'static str {
-        "a Markdown table (hyperfine's --export-markdown shape), for READMEs and issues"
+    fn id(&self) -> (&'static str, &'static str) {
+        (
+            "markdown",
+            "a Markdown table (hyperfine's --export-markdown shape), for READMEs and issues",
+        )
     }
 
     fn reports(

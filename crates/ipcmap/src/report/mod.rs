@@ -27,10 +27,16 @@ pub fn exporter(name: &str) -> Option<&'static dyn Exporter> {
 
 /// One output format: the reports of a run or sweep, and the probe, written for a reader.
 pub trait Exporter: Sync {
+    /// Its `--format` name and its line for `--help`.
+    fn id(&self) -> (&'static str, &'static str);
     /// Its `--format` name.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.id().0
+    }
     /// One line for `--help`.
-    fn about(&self) -> &'static str;
+    fn about(&self) -> &'static str {
+        self.id().1
+    }
     /// Writes `reports`; `axes` are the parameters a sweep varied (`None` for a plain run).
     fn reports(
         &self,

@@ -9,12 +9,8 @@ use comfy_table::{CellAlignment, Table};
 pub struct TableExporter;
 
 impl Exporter for TableExporter {
-    fn name(&self) -> &'static str {
-        "table"
-    }
-
-    fn about(&self) -> &'static str {
-        "tables with units, for people"
+    fn id(&self) -> (&'static str, &'static str) {
+        ("table", "tables with units, for people")
     }
 
     fn reports(

@@ -12,12 +12,12 @@
 //! where the kernel or a container refuses cross-memory attach, the strategy is unavailable
 //! and says why.
 
-use super::{ns_since, on_processes, Compute, Run, Strategy, TaskTiming};
+use super::{ns_since, on_processes, Compute, Info, Run, Strategy, TaskIn, TaskOut};
 use crate::codec::CodecError;
 use crate::error::{PayloadError, RunError};
 use crate::kernel::{self, Function};
 use crate::partition::Task;
-use crate::protocol::{decode_extra, encode_extra, Setup, TaskHeader};
+use crate::protocol::{decode_extra, encode_extra, Setup};
 use crate::scheduler::{Attach, ScatterGather};
 use nix::sys::uio::{process_vm_readv, process_vm_writev, RemoteIoVec};
 use nix::unistd::Pid;
@@ -37,17 +37,13 @@ struct Peer {
     n: u64,
 }
 
+/// Its `--help` line.
+const ABOUT: &str =
+    "single copy: workers read and write the coordinator's memory (process_vm_readv/writev)";
+
 impl Strategy for Cma {
-    fn name(&self) -> &'static str {
-        "cma"
-    }
-
-    fn about(&self) -> &'static str {
-        "single copy: workers read and write the coordinator's memory (process_vm_readv/writev)"
-    }
-
-    fn uses_processes(&self) -> bool {
-        true
+    fn info(&self) -> Info {
+        Info::local("cma", ABOUT).on_processes()
     }
 
     fn available(&self) -> Result<(), String> {
@@ -184,13 +180,8 @@ impl CmaCompute {
 }
 
 impl Compute for CmaCompute {
-    fn compute(
-        &mut self,
-        header: &TaskHeader,
-        payload: &[u8],
-        out: &mut Vec<u8>,
-        timing: &mut TaskTiming,
-    ) -> Result<(), PayloadError> {
+    fn compute(&mut self, task: TaskIn<'_>, out: TaskOut<'_>) -> Result<(), PayloadError> {
+        let (TaskIn { header, payload }, TaskOut { bytes: out, timing }) = (task, out);
         let out_of_range = PayloadError::OutOfRange {
             start: header.start,
             len: header.len,

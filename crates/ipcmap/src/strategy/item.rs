@@ -2,37 +2,27 @@
 //! value (one codec call per float, like pickling each one), the worker applies the function
 //! item by item, and the results come back item by item.
 
-use super::{ns_since, on_processes_encoded, Compute, Run, Strategy, TaskTiming};
+use super::{ns_since, on_processes_encoded, Compute, Info, Run, Strategy, TaskIn, TaskOut};
 use crate::codec::{Codec, CodecError, CodecKind, MIN_BYTES_PER_VALUE};
 use crate::error::{PayloadError, RunError};
 use crate::kernel::{self, Function};
 use crate::partition::{self, Task};
-use crate::protocol::{Setup, TaskHeader};
+use crate::protocol::Setup;
 use crate::scheduler::ScatterGather;
 use std::time::Instant;
 
 /// `pool.map(f, data, chunksize=C)`: items encoded one by one.
 pub struct Item;
 
+/// Its `--help` line.
+const ABOUT: &str = "every float its own value, like pool.map(exp, data, chunksize=C)";
+
 impl Strategy for Item {
-    fn name(&self) -> &'static str {
-        "item"
-    }
-
-    fn about(&self) -> &'static str {
-        "every float its own value, like pool.map(exp, data, chunksize=C)"
-    }
-
-    fn uses_processes(&self) -> bool {
-        true
-    }
-
-    fn uses_codec(&self) -> bool {
-        true
-    }
-
-    fn uses_splits(&self) -> bool {
-        false
+    fn info(&self) -> Info {
+        Info::local("item", ABOUT)
+            .on_processes()
+            .encoded()
+            .unsplit()
     }
 
     /// `Pool.map`'s own rule: ceil(n / (4 * workers)).
@@ -127,13 +117,8 @@ impl ItemCompute {
 }
 
 impl Compute for ItemCompute {
-    fn compute(
-        &mut self,
-        header: &TaskHeader,
-        payload: &[u8],
-        out: &mut Vec<u8>,
-        timing: &mut TaskTiming,
-    ) -> Result<(), PayloadError> {
+    fn compute(&mut self, task: TaskIn<'_>, out: TaskOut<'_>) -> Result<(), PayloadError> {
+        let (TaskIn { header, payload }, TaskOut { bytes: out, timing }) = (task, out);
         let fits = payload.len() / MIN_BYTES_PER_VALUE;
         let len = usize::try_from(header.len)
             .ok()
@@ -165,6 +150,8 @@ impl Compute for ItemCompute {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::TaskHeader;
+    use crate::strategy::ComputeOnce;
 
     #[test]
     fn worker_half_computes_what_the_kernel_computes() {
@@ -180,7 +167,7 @@ mod tests {
             };
             let mut out = Vec::new();
             ItemCompute::new(Function::Exp, 1, codec)
-                .compute(&header, &payload, &mut out, &mut TaskTiming::default())
+                .once(&header, &payload, &mut out)
                 .unwrap();
             let mut got = [0.0; 3];
             decode_items(codec.codec(), &out, &mut got).unwrap();
@@ -197,14 +184,7 @@ mod tests {
             parts: 1,
         };
         let mut c = ItemCompute::new(Function::Exp, 1, CodecKind::Raw);
-        assert!(c
-            .compute(
-                &header,
-                &[0; 16],
-                &mut Vec::new(),
-                &mut TaskTiming::default()
-            )
-            .is_err());
+        assert!(c.once(&header, &[0; 16], &mut Vec::new()).is_err());
     }
 
     mod fuzz {
@@ -219,7 +199,7 @@ mod tests {
             fn worker_half_never_panics(len in 0u64..64, payload in proptest::collection::vec(any::<u8>(), 0..600)) {
                 for codec in CodecKind::ALL {
                     let header = TaskHeader { task: 0, start: 0, len, parts: 1 };
-                    let _ = ItemCompute::new(Function::Exp, 1, codec).compute(&header, &payload, &mut Vec::new(), &mut TaskTiming::default());
+                    let _ = ItemCompute::new(Function::Exp, 1, codec).once(&header, &payload, &mut Vec::new());
                 }
             }
 

@@ -49,27 +49,96 @@ pub enum Memory {
     Shared,
 }
 
+/// What a strategy is and needs, declared in one value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Info {
+    /// The name on the command line and in reports.
+    pub name: &'static str,
+    /// One line for `--help`: the tutorial's program it stands for.
+    pub about: &'static str,
+    /// It starts worker processes.
+    pub processes: bool,
+    /// It encodes payloads with `--codec`.
+    pub codec: bool,
+    /// It cuts the input into `--splits` parts (else `splits` is null in its report).
+    pub splits: bool,
+    /// Where its input and output live.
+    pub memory: Memory,
+}
+
+impl Info {
+    /// A strategy that computes in the coordinator, on split parts, in private memory.
+    pub const fn local(name: &'static str, about: &'static str) -> Info {
+        Info {
+            name,
+            about,
+            processes: false,
+            codec: false,
+            splits: true,
+            memory: Memory::Private,
+        }
+    }
+
+    /// The same on worker processes.
+    pub const fn on_processes(self) -> Info {
+        Info {
+            processes: true,
+            ..self
+        }
+    }
+
+    /// Its tasks carry data encoded with `--codec`.
+    pub const fn encoded(self) -> Info {
+        Info {
+            codec: true,
+            ..self
+        }
+    }
+
+    /// It does not split the input into parts.
+    pub const fn unsplit(self) -> Info {
+        Info {
+            splits: false,
+            ..self
+        }
+    }
+
+    /// Its input and output are shared regions.
+    pub const fn shared(self) -> Info {
+        Info {
+            memory: Memory::Shared,
+            ..self
+        }
+    }
+}
+
 /// One strategy, whole: what it is, what it needs, and both of its halves.
 pub trait Strategy: Sync {
+    /// What it is and needs.
+    fn info(&self) -> Info;
     /// The name on the command line and in reports.
-    fn name(&self) -> &'static str;
-    /// One line for `--help`: the tutorial's program it stands for.
-    fn about(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.info().name
+    }
+    /// One line for `--help`.
+    fn about(&self) -> &'static str {
+        self.info().about
+    }
     /// It starts worker processes.
     fn uses_processes(&self) -> bool {
-        false
+        self.info().processes
     }
     /// It encodes payloads with `--codec`.
     fn uses_codec(&self) -> bool {
-        false
+        self.info().codec
     }
-    /// It cuts the input into `--splits` parts (else `splits` is null in its report).
+    /// It cuts the input into `--splits` parts.
     fn uses_splits(&self) -> bool {
-        true
+        self.info().splits
     }
     /// Where its input and output live.
     fn memory(&self) -> Memory {
-        Memory::Private
+        self.info().memory
     }
     /// Its chunksize when none is given; `None` where it has no tasks.
     fn default_chunksize(&self, _n: usize, _workers: usize) -> Option<usize> {
@@ -357,13 +426,47 @@ pub struct TaskTiming {
 pub trait Compute {
     /// Computes the task whose header and payload are given, appending the result payload to
     /// `out`. Any bytes may arrive here: malformed input is an error, never a panic.
-    fn compute(
+    fn compute(&mut self, task: TaskIn<'_>, out: TaskOut<'_>) -> Result<(), PayloadError>;
+}
+
+/// A task as a worker's compute gets it: its header and payload.
+pub struct TaskIn<'a> {
+    /// The task's header.
+    pub header: &'a TaskHeader,
+    /// The strategy's payload (any bytes may arrive).
+    pub payload: &'a [u8],
+}
+
+/// Where a worker's compute puts its result: the payload bytes and the time it took.
+pub struct TaskOut<'a> {
+    /// The result payload, appended to.
+    pub bytes: &'a mut Vec<u8>,
+    /// Decode, compute and encode time.
+    pub timing: &'a mut TaskTiming,
+}
+
+/// Tests: one task through a worker half, timing thrown away.
+#[cfg(test)]
+pub(crate) trait ComputeOnce {
+    fn once(
         &mut self,
         header: &TaskHeader,
         payload: &[u8],
         out: &mut Vec<u8>,
-        timing: &mut TaskTiming,
     ) -> Result<(), PayloadError>;
+}
+
+#[cfg(test)]
+impl<C: Compute + ?Sized> ComputeOnce for C {
+    fn once(
+        &mut self,
+        header: &TaskHeader,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), PayloadError> {
+        let timing = &mut TaskTiming::default();
+        self.compute(TaskIn { header, payload }, TaskOut { bytes: out, timing })
+    }
 }
 
 /// Nanoseconds since `t`.

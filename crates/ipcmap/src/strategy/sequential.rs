@@ -1,7 +1,7 @@
 //! `sequential`: generate and compute in the coordinator, no IPC. Every speedup is measured
 //! against it and every parallel result is checked against its output.
 
-use super::{ns_since, Run, Strategy};
+use super::{ns_since, Info, Run, Strategy};
 use crate::error::RunError;
 use crate::kernel;
 use std::time::Instant;
@@ -9,17 +9,12 @@ use std::time::Instant;
 /// The baseline: `exp(rand(n))` in one process.
 pub struct Sequential;
 
+/// Its `--help` line.
+const ABOUT: &str = "the baseline, no IPC: exp(rand(n)) in the coordinator";
+
 impl Strategy for Sequential {
-    fn name(&self) -> &'static str {
-        "sequential"
-    }
-
-    fn about(&self) -> &'static str {
-        "the baseline, no IPC: exp(rand(n)) in the coordinator"
-    }
-
-    fn uses_splits(&self) -> bool {
-        false
+    fn info(&self) -> Info {
+        Info::local("sequential", ABOUT).unsplit()
     }
 
     fn default_chunksize(&self, _n: usize, _workers: usize) -> Option<usize> {

@@ -12,12 +12,12 @@
 //! allocating the output is spread over the workers instead of paid by the coordinator and
 //! no worker maps pages it never touches.
 
-use super::{ns_since, on_processes, Compute, Memory, Run, Strategy, TaskTiming};
+use super::{ns_since, on_processes, Compute, Info, Run, Strategy, TaskIn, TaskOut};
 use crate::codec::CodecError;
 use crate::error::{PayloadError, RunError};
 use crate::kernel::{self, Function};
 use crate::partition::Task;
-use crate::protocol::{decode_extra, encode_extra, Setup, TaskHeader};
+use crate::protocol::{decode_extra, encode_extra, Setup};
 use crate::scheduler::Attach;
 use crate::scheduler::ScatterGather;
 use crate::shared::SharedRegion;
@@ -40,21 +40,12 @@ pub struct ShmRegions {
 /// Shared memory in and out; only ranges travel.
 pub struct Shm;
 
+/// Its `--help` line.
+const ABOUT: &str = "shared memory in and out, only (offset, length) ranges travel";
+
 impl Strategy for Shm {
-    fn name(&self) -> &'static str {
-        "shm"
-    }
-
-    fn about(&self) -> &'static str {
-        "shared memory in and out, only (offset, length) ranges travel"
-    }
-
-    fn uses_processes(&self) -> bool {
-        true
-    }
-
-    fn memory(&self) -> Memory {
-        Memory::Shared
+    fn info(&self) -> Info {
+        Info::local("shm", ABOUT).on_processes().shared()
     }
 
     fn run(&self, run: Run<'_>) -> Result<(), RunError> {
@@ -154,13 +145,8 @@ impl ShmCompute {
 }
 
 impl Compute for ShmCompute {
-    fn compute(
-        &mut self,
-        header: &TaskHeader,
-        payload: &[u8],
-        _out: &mut Vec<u8>,
-        timing: &mut TaskTiming,
-    ) -> Result<(), PayloadError> {
+    fn compute(&mut self, task: TaskIn<'_>, out: TaskOut<'_>) -> Result<(), PayloadError> {
+        let (TaskIn { header, payload }, TaskOut { timing, .. }) = (task, out);
         if !payload.is_empty() {
             return Err(PayloadError::Mismatch {
                 what: "payload bytes of an shm task",
@@ -197,6 +183,8 @@ impl Compute for ShmCompute {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::TaskHeader;
+    use crate::strategy::TaskTiming;
     use proptest::prelude::*;
 
     fn compute(start: u64, len: u64, payload: &[u8]) -> Result<(), PayloadError> {
@@ -217,10 +205,14 @@ mod tests {
             parts: 1,
         };
         c.compute(
-            &header,
-            payload,
-            &mut Vec::new(),
-            &mut TaskTiming::default(),
+            TaskIn {
+                header: &header,
+                payload,
+            },
+            TaskOut {
+                bytes: &mut Vec::new(),
+                timing: &mut TaskTiming::default(),
+            },
         )
     }
 

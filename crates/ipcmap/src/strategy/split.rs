@@ -2,35 +2,24 @@
 //! (like `numpy.array_split`), each part is encoded as one contiguous block, C parts travel in
 //! one task message, and the worker applies the kernel to whole slices.
 
-use super::{ns_since, on_processes_encoded, Compute, Run, Strategy, TaskTiming};
+use super::{ns_since, on_processes_encoded, Compute, Info, Run, Strategy, TaskIn, TaskOut};
 use crate::codec::{Codec, CodecError, CodecKind, MIN_BYTES_PER_VALUE};
 use crate::error::{PayloadError, RunError};
 use crate::kernel::{self, Function};
 use crate::partition::Task;
-use crate::protocol::{
-    begin_block_frame, end_block_frame, read_block_frame, Reader, Setup, TaskHeader,
-};
+use crate::protocol::{begin_block_frame, end_block_frame, read_block_frame, Reader, Setup};
 use crate::scheduler::ScatterGather;
 use std::time::Instant;
 
 /// `pool.map(f, split(data, S), chunksize=C)`: sub-vectors encoded as blocks.
 pub struct Split;
 
+/// Its `--help` line.
+const ABOUT: &str = "sub-vectors as blocks, like pool.map(exp, split(data, S), chunksize=C)";
+
 impl Strategy for Split {
-    fn name(&self) -> &'static str {
-        "split"
-    }
-
-    fn about(&self) -> &'static str {
-        "sub-vectors as blocks, like pool.map(exp, split(data, S), chunksize=C)"
-    }
-
-    fn uses_processes(&self) -> bool {
-        true
-    }
-
-    fn uses_codec(&self) -> bool {
-        true
+    fn info(&self) -> Info {
+        Info::local("split", ABOUT).on_processes().encoded()
     }
 
     fn run(&self, run: Run<'_>) -> Result<(), RunError> {
@@ -125,13 +114,8 @@ impl SplitCompute {
 }
 
 impl Compute for SplitCompute {
-    fn compute(
-        &mut self,
-        header: &TaskHeader,
-        payload: &[u8],
-        out: &mut Vec<u8>,
-        timing: &mut TaskTiming,
-    ) -> Result<(), PayloadError> {
+    fn compute(&mut self, task: TaskIn<'_>, out: TaskOut<'_>) -> Result<(), PayloadError> {
+        let (TaskIn { header, payload }, TaskOut { bytes: out, timing }) = (task, out);
         let mut r = Reader::new(payload);
         for _ in 0..header.parts {
             let max = r.remaining() / MIN_BYTES_PER_VALUE;
@@ -165,6 +149,8 @@ impl Compute for SplitCompute {
 mod tests {
     use super::*;
     use crate::partition::{array_split, group};
+    use crate::protocol::TaskHeader;
+    use crate::strategy::ComputeOnce;
 
     #[test]
     fn both_halves_round_trip_a_task_of_several_parts() {
@@ -190,7 +176,7 @@ mod tests {
             };
             let mut result = Vec::new();
             SplitCompute::new(Function::Sqrt, 1, codec)
-                .compute(&header, &frame, &mut result, &mut TaskTiming::default())
+                .once(&header, &frame, &mut result)
                 .unwrap();
             sg.decode_result(&task, &result).unwrap();
             for i in task.span() {
@@ -214,13 +200,9 @@ mod tests {
             len: 2,
             parts: 2,
         };
-        assert!(c
-            .compute(&two, &frame, &mut Vec::new(), &mut TaskTiming::default())
-            .is_err());
+        assert!(c.once(&two, &frame, &mut Vec::new()).is_err());
         let zero = TaskHeader { parts: 0, ..two };
-        assert!(c
-            .compute(&zero, &frame, &mut Vec::new(), &mut TaskTiming::default())
-            .is_err());
+        assert!(c.once(&zero, &frame, &mut Vec::new()).is_err());
     }
 
     mod fuzz {
@@ -234,7 +216,7 @@ mod tests {
             fn worker_half_never_panics(parts in 0u32..8, payload in proptest::collection::vec(any::<u8>(), 0..600)) {
                 for codec in CodecKind::ALL {
                     let header = TaskHeader { task: 0, start: 0, len: 10, parts };
-                    let _ = SplitCompute::new(Function::Exp, 1, codec).compute(&header, &payload, &mut Vec::new(), &mut TaskTiming::default());
+                    let _ = SplitCompute::new(Function::Exp, 1, codec).once(&header, &payload, &mut Vec::new());
                 }
             }
 
@@ -245,7 +227,7 @@ mod tests {
                 payload.extend_from_slice(&tail);
                 for codec in CodecKind::ALL {
                     let header = TaskHeader { task: 0, start: 0, len: 10, parts: 1 };
-                    let _ = SplitCompute::new(Function::Exp, 1, codec).compute(&header, &payload, &mut Vec::new(), &mut TaskTiming::default());
+                    let _ = SplitCompute::new(Function::Exp, 1, codec).once(&header, &payload, &mut Vec::new());
                 }
             }
 

@@ -1,7 +1,7 @@
 //! `threads`: the split scheduling on OS threads inside the coordinator. One address space, so
 //! nothing is encoded, sent or copied: the process-versus-thread comparison.
 
-use super::{ns_since, Run, Strategy};
+use super::{ns_since, Info, Run, Strategy};
 use crate::error::RunError;
 use crate::kernel;
 use crate::report::{ms, WorkerReport};
@@ -12,13 +12,12 @@ use std::time::Instant;
 /// The split scheduling on OS threads.
 pub struct Threads;
 
-impl Strategy for Threads {
-    fn name(&self) -> &'static str {
-        "threads"
-    }
+/// Its `--help` line.
+const ABOUT: &str = "split on OS threads: ThreadPool over split(data, S), nothing copied";
 
-    fn about(&self) -> &'static str {
-        "split on OS threads: ThreadPool over split(data, S), nothing copied"
+impl Strategy for Threads {
+    fn info(&self) -> Info {
+        Info::local("threads", ABOUT)
     }
 
     /// A SIGINT or SIGTERM stops every thread between blocks; a thread's panic is an error,
