@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ipcmap::config::RunConfig;
 use ipcmap::engine::Session;
 use ipcmap::error::{RunError, SpawnError};
-use ipcmap::report::{plot_phases, plot_sweep, write_csv, write_json};
+use ipcmap::report::{plot_phases, plot_sweep, write_csv, write_json, Export};
 use ipcmap::rundir::RunDir;
 use ipcmap::sweep::Axis;
 use std::io::{IsTerminal, Write};
@@ -159,7 +159,13 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
     let written = plan
         .format
         .exporter()
-        .reports(&reports, plan.axes.as_deref(), &mut stdout)
+        .reports(
+            Export {
+                reports: &reports,
+                axes: plan.axes.as_deref(),
+            },
+            &mut stdout,
+        )
         .and_then(|()| stdout.flush());
     written.map_err(|e| anyhow::anyhow!("writing the report to stdout: {e}"))?;
     // After the report, like hyperfine: one line each, never a change of exit status.

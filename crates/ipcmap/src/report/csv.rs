@@ -1,7 +1,7 @@
 //! CSV output: a header row, then one row per report. Nested fields are flattened with dots
 //! (`phases_ms.spawn`); lists are written as JSON text in one cell.
 
-use super::{Axis, Exporter, ProbeReport, Report};
+use super::{Export, Exporter, ProbeReport, Report};
 use serde_json::{Map, Value};
 use std::io::Write;
 
@@ -16,12 +16,8 @@ impl Exporter for CsvExporter {
         )
     }
 
-    fn reports(
-        &self,
-        reports: &[Report],
-        _: Option<&[Axis]>,
-        out: &mut dyn Write,
-    ) -> std::io::Result<()> {
+    fn reports(&self, export: Export<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+        let reports = export.reports;
         write_csv(reports, out)
     }
 

@@ -1,6 +1,6 @@
 //! JSON output: one object per report, one per line (JSON Lines).
 
-use super::{Axis, Exporter, ProbeReport, Report};
+use super::{Export, Exporter, ProbeReport, Report};
 use std::io::Write;
 
 /// `--format json`.
@@ -14,12 +14,8 @@ impl Exporter for JsonExporter {
         )
     }
 
-    fn reports(
-        &self,
-        reports: &[Report],
-        _: Option<&[Axis]>,
-        out: &mut dyn Write,
-    ) -> std::io::Result<()> {
+    fn reports(&self, export: Export<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+        let reports = export.reports;
         write_json(reports, out)
     }
 

@@ -2,7 +2,7 @@
 //! issues: one row per report, the median with its spread, and the speedup with its interval.
 
 use super::table::{describe_plan, fmt_ms, row_labels};
-use super::{Axis, Exporter, ProbeReport, Report};
+use super::{Export, Exporter, ProbeReport};
 use std::io::Write;
 
 /// `--format markdown`.
@@ -16,12 +16,8 @@ impl Exporter for MarkdownExporter {
         )
     }
 
-    fn reports(
-        &self,
-        reports: &[Report],
-        _: Option<&[Axis]>,
-        out: &mut dyn Write,
-    ) -> std::io::Result<()> {
+    fn reports(&self, export: Export<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+        let reports = export.reports;
         if let Some(first) = reports.first() {
             writeln!(
                 out,
@@ -85,7 +81,13 @@ mod tests {
     fn one_markdown_row_per_report_under_a_header() {
         let mut out = Vec::new();
         MarkdownExporter
-            .reports(&[super::super::tests::sample()], None, &mut out)
+            .reports(
+                Export {
+                    reports: &[super::super::tests::sample()],
+                    axes: None,
+                },
+                &mut out,
+            )
             .unwrap();
         let text = String::from_utf8(out).unwrap();
         let rows: Vec<&str> = text.lines().filter(|l| l.starts_with('|')).collect();

@@ -25,6 +25,15 @@ pub fn exporter(name: &str) -> Option<&'static dyn Exporter> {
     EXPORTERS.iter().find(|e| e.name() == name).copied()
 }
 
+/// What an exporter writes: the reports, and the parameters a sweep varied (`None` for a run).
+#[derive(Clone, Copy)]
+pub struct Export<'a> {
+    /// One per configuration and strategy.
+    pub reports: &'a [Report],
+    /// The sweep's varying parameters.
+    pub axes: Option<&'a [Axis]>,
+}
+
 /// One output format: the reports of a run or sweep, and the probe, written for a reader.
 pub trait Exporter: Sync {
     /// Its `--format` name and its line for `--help`.
@@ -38,12 +47,7 @@ pub trait Exporter: Sync {
         self.id().1
     }
     /// Writes `reports`; `axes` are the parameters a sweep varied (`None` for a plain run).
-    fn reports(
-        &self,
-        reports: &[Report],
-        axes: Option<&[Axis]>,
-        out: &mut dyn std::io::Write,
-    ) -> std::io::Result<()>;
+    fn reports(&self, export: Export<'_>, out: &mut dyn std::io::Write) -> std::io::Result<()>;
     /// Writes the raw channel probe.
     fn probe(&self, probe: &ProbeReport, out: &mut dyn std::io::Write) -> std::io::Result<()>;
 }

@@ -1,7 +1,7 @@
 //! Tables for people: where the time went, and what crossed process boundaries, with units.
 
 use super::Axis;
-use super::{Exporter, Millis, ProbeReport, Report};
+use super::{Export, Exporter, Millis, ProbeReport, Report};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
@@ -13,12 +13,8 @@ impl Exporter for TableExporter {
         ("table", "tables with units, for people")
     }
 
-    fn reports(
-        &self,
-        reports: &[Report],
-        axes: Option<&[Axis]>,
-        out: &mut dyn std::io::Write,
-    ) -> std::io::Result<()> {
+    fn reports(&self, export: Export<'_>, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let Export { reports, axes } = export;
         write!(out, "{}", render_table(reports))?;
         if let Some(axes) = axes {
             write!(out, "{}", render_sweep_summary(reports, axes))?;
