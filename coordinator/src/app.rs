@@ -10,6 +10,7 @@ use ipcmap::engine::Session;
 use ipcmap::error::{RunError, SpawnError};
 use ipcmap::report::{plot_phases, plot_sweep, write_csv, write_json, Export};
 use ipcmap::rundir::RunDir;
+use ipcmap::strategy::Mode;
 use ipcmap::sweep::Axis;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -113,11 +114,24 @@ fn open(path: Option<&std::path::Path>, flag: &'static str) -> Result<Option<Out
 
 fn execute(mut plan: Plan) -> anyhow::Result<()> {
     // An upper bound: auto plans may stop before their maximum.
-    let total: usize = plan
+    let mut total: usize = plan
         .configs
         .iter()
         .map(|c| c.modes.len() * (c.warmup + c.runs.max()))
         .sum();
+    // The engine adds hidden sequential runs for each workload without a sequential of its own.
+    let mut baselines = Vec::new();
+    for c in plan
+        .configs
+        .iter()
+        .filter(|c| !c.modes.contains(&Mode::SEQUENTIAL))
+    {
+        let workload = (c.n, c.function, c.seed, c.work);
+        if !baselines.contains(&workload) {
+            baselines.push(workload);
+            total += c.warmup + c.runs.max();
+        }
+    }
     if plan.axes.is_some() && std::io::stderr().is_terminal() {
         say(&format!(
             "sweep: {} configurations, at most {total} runs",
@@ -128,7 +142,7 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
     let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} {pos}/{len} runs at most [{elapsed_precise}] {msg}",
+            "{spinner} {pos}/{len} runs at most [{elapsed_precise}, at most {eta} left] {msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
