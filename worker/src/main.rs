@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         // These already name the worker.
         Err(
             e @ (WorkerError::Channel { .. }
+            | WorkerError::Link { .. }
             | WorkerError::BadTask { .. }
             | WorkerError::Setup { .. }),
         ) => {

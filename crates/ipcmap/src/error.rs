@@ -35,6 +35,20 @@ pub enum PayloadError {
     Setup(String),
 }
 
+/// A transport's link between the coordinator and a worker failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The other side is gone (closed its end, or exited).
+    #[error("the other side hung up")]
+    Closed,
+    /// The operating system refused (a broken pipe, say).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The channel reported another failure, in its own words.
+    #[error("{0}")]
+    Channel(String),
+}
+
 /// Starting the worker pool failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
@@ -172,6 +186,13 @@ pub enum WorkerError {
     /// The coordinator speaks another protocol.
     #[error("this worker speaks protocol v{ours}, the coordinator v{theirs}: rebuild both with `cargo build --release --workspace`")]
     ProtocolMismatch { ours: u32, theirs: u32 },
+    /// A link to the coordinator failed.
+    #[error("worker {worker}: {what}: {source}")]
+    Link {
+        worker: u32,
+        what: &'static str,
+        source: LinkError,
+    },
     /// Connecting or talking to the coordinator failed.
     #[error("worker {worker}: {what}: {message}")]
     Channel {

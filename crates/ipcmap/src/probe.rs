@@ -134,9 +134,9 @@ fn echo(
     timeout: Duration,
 ) -> Result<Echoed, RunError> {
     let mut pool = echo_pool(worker_bin, 1, timeout)?;
-    let send_err = |e: String| RunError::Channel {
+    let send_err = |e: crate::error::LinkError| RunError::Channel {
         what: "echo send".into(),
-        message: e,
+        message: e.to_string(),
     };
     let message = vec![0x5A; bytes];
     let start = Instant::now();

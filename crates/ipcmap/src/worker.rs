@@ -5,7 +5,7 @@
 //! orphan. For fault-injection tests only, `IPCMAP_FAULT` makes a worker misbehave on purpose
 //! (see [`Fault`]).
 
-use crate::error::WorkerError;
+use crate::error::{LinkError, PayloadError, WorkerError};
 use crate::protocol::{ResultHeader, Setup, TaskHeader, WorkerStats, ECHO, PROTOCOL_VERSION};
 use crate::strategy::{ns_since, Mode, TaskIn, TaskOut, TaskTiming};
 use crate::transport::{Inbox, Outbox};
@@ -99,32 +99,37 @@ pub fn serve(
     mut inbox: Box<dyn Inbox>,
     mut outbox: Box<dyn Outbox>,
 ) -> Result<(), WorkerError> {
-    let channel = |what: &'static str| {
-        move |message: String| WorkerError::Channel {
+    let link = |what: &'static str| {
+        move |source: LinkError| WorkerError::Link {
             worker,
             what,
-            message,
+            source,
         }
     };
     let setup_frame = inbox
         .recv()
-        .map_err(channel("receiving setup"))?
-        .ok_or_else(|| channel("receiving setup")("the coordinator hung up".into()))?;
-    let setup =
-        Setup::from_frame(&setup_frame).map_err(|e| channel("receiving setup")(e.to_string()))?;
+        .map_err(link("receiving setup"))?
+        .ok_or_else(|| link("receiving setup")(LinkError::Closed))?;
+    let setup = Setup::from_frame(&setup_frame).map_err(|e| WorkerError::Setup {
+        worker,
+        source: e.into(),
+    })?;
 
     if setup.mode == ECHO {
         return echo(worker, inbox.as_mut(), outbox.as_mut());
     }
     let strategy = Mode::named(&setup.mode)
-        .ok_or_else(|| channel("setup")(format!("no strategy called {:?}", setup.mode)))?
+        .ok_or_else(|| WorkerError::Setup {
+            worker,
+            source: PayloadError::Setup(format!("no strategy called {:?}", setup.mode)),
+        })?
         .strategy();
     let mut compute = strategy
         .worker(&setup)
         .map_err(|source| WorkerError::Setup { worker, source })?;
 
-    let tasks = TaskSource::new(inbox, setup.prefetch)
-        .map_err(|e| channel("prefetch thread")(e.to_string()))?;
+    let tasks =
+        TaskSource::new(inbox, setup.prefetch).map_err(|e| link("prefetch thread")(e.into()))?;
     let mut stats = WorkerStats {
         worker,
         ..WorkerStats::default()
@@ -135,11 +140,11 @@ pub fn serve(
         let frame = match tasks.next() {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
-            Err(message) => {
-                return Err(WorkerError::Channel {
+            Err(source) => {
+                return Err(WorkerError::Link {
                     worker,
                     what: "receiving a task",
-                    message,
+                    source,
                 })
             }
         };
@@ -190,13 +195,13 @@ pub fn serve(
         }
 
         let t = Instant::now();
-        outbox.send(&out).map_err(channel("sending a result"))?;
+        outbox.send(&out).map_err(link("sending a result"))?;
         stats.send_ns += ns_since(t);
         stats.tasks += 1;
     }
     outbox
         .send(&stats.to_frame())
-        .map_err(channel("sending stats"))?;
+        .map_err(link("sending stats"))?;
     Ok(())
 }
 
@@ -208,13 +213,11 @@ fn echo(worker: u32, inbox: &mut dyn Inbox, outbox: &mut dyn Outbox) -> Result<(
         match inbox.recv() {
             Ok(Some(frame)) => {
                 let t = Instant::now();
-                outbox
-                    .send(&frame)
-                    .map_err(|message| WorkerError::Channel {
-                        worker,
-                        what: "echoing a frame",
-                        message,
-                    })?;
+                outbox.send(&frame).map_err(|source| WorkerError::Link {
+                    worker,
+                    what: "echoing a frame",
+                    source,
+                })?;
                 send_ns += ns_since(t);
             }
             // Last, the time spent sending, so the probe measures as the strategies do. A
@@ -223,11 +226,11 @@ fn echo(worker: u32, inbox: &mut dyn Inbox, outbox: &mut dyn Outbox) -> Result<(
                 let _ = outbox.send(&send_ns.to_le_bytes());
                 return Ok(());
             }
-            Err(message) => {
-                return Err(WorkerError::Channel {
+            Err(source) => {
+                return Err(WorkerError::Link {
                     worker,
                     what: "receiving a frame",
-                    message,
+                    source,
                 })
             }
         }
@@ -237,7 +240,7 @@ fn echo(worker: u32, inbox: &mut dyn Inbox, outbox: &mut dyn Outbox) -> Result<(
 /// Where task frames come from: the inbox, or a thread that reads it ahead.
 enum TaskSource {
     Direct(std::cell::RefCell<Box<dyn Inbox>>),
-    Prefetched(mpsc::Receiver<Result<Option<Vec<u8>>, String>>),
+    Prefetched(mpsc::Receiver<Result<Option<Vec<u8>>, LinkError>>),
 }
 
 impl TaskSource {
@@ -259,7 +262,7 @@ impl TaskSource {
     }
 
     /// The next frame, or `None` once the coordinator closed the inbox.
-    fn next(&self) -> Result<Option<Vec<u8>>, String> {
+    fn next(&self) -> Result<Option<Vec<u8>>, LinkError> {
         match self {
             TaskSource::Direct(inbox) => inbox.borrow_mut().recv(),
             TaskSource::Prefetched(rx) => rx.recv().unwrap_or(Ok(None)),

@@ -15,7 +15,7 @@
 
 use super::spawner::{Inheritable, Watchdog, WorkerProcess};
 use super::{Event, Inbox, Outbox, Pool, PoolSpec, Transport, WorkerEnds, WorkerInfo};
-use crate::error::{SpawnError, WorkerError};
+use crate::error::{LinkError, SpawnError, WorkerError};
 use crate::protocol::{Setup, PROTOCOL_VERSION};
 use ipc_channel::ipc::{
     self, IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcReceiver, IpcSender,
@@ -65,13 +65,13 @@ impl Pool for LocalPool {
         self.spawn_ns
     }
 
-    fn send(&mut self, worker: usize, frame: &[u8]) -> Result<(), String> {
+    fn send(&mut self, worker: usize, frame: &[u8]) -> Result<(), LinkError> {
         let sender = self
             .senders
             .get(worker)
             .and_then(Option::as_ref)
-            .ok_or_else(|| format!("worker {worker}'s task channel is closed"))?;
-        sender.send(frame).map_err(|e| e.to_string())
+            .ok_or(LinkError::Closed)?;
+        Ok(sender.send(frame)?)
     }
 
     fn next_event(&mut self, timeout: Duration) -> Option<Event> {
@@ -407,11 +407,12 @@ pub fn connect(name: &str, worker: u32, protocol_version: u32) -> Result<WorkerE
 struct LocalInbox(IpcBytesReceiver);
 
 impl Inbox for LocalInbox {
-    fn recv(&mut self) -> Result<Option<Vec<u8>>, String> {
+    fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
         match self.0.recv() {
             Ok(frame) => Ok(Some(frame)),
             Err(IpcError::Disconnected) => Ok(None),
-            Err(e) => Err(e.to_string()),
+            Err(IpcError::Io(e)) => Err(LinkError::Io(e)),
+            Err(e) => Err(LinkError::Channel(e.to_string())),
         }
     }
 }
@@ -419,7 +420,7 @@ impl Inbox for LocalInbox {
 struct LocalOutbox(IpcBytesSender);
 
 impl Outbox for LocalOutbox {
-    fn send(&mut self, frame: &[u8]) -> Result<(), String> {
-        self.0.send(frame).map_err(|e| e.to_string())
+    fn send(&mut self, frame: &[u8]) -> Result<(), LinkError> {
+        Ok(self.0.send(frame)?)
     }
 }

@@ -6,8 +6,8 @@
 //! Nothing here claims to be a process: reports made over it carry the coordinator's pid.
 
 use super::{Event, Inbox, Outbox, Pool, PoolSpec, Transport, WorkerInfo};
-use crate::error::SpawnError;
 use crate::error::WorkerError;
+use crate::error::{LinkError, SpawnError};
 use crate::fault::Fault;
 use crate::protocol::Setup;
 use std::sync::mpsc;
@@ -45,7 +45,7 @@ pub struct MemoryPool {
 struct ChannelInbox(mpsc::Receiver<Vec<u8>>);
 
 impl Inbox for ChannelInbox {
-    fn recv(&mut self) -> Result<Option<Vec<u8>>, String> {
+    fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
         Ok(self.0.recv().ok())
     }
 }
@@ -56,10 +56,10 @@ struct ChannelOutbox {
 }
 
 impl Outbox for ChannelOutbox {
-    fn send(&mut self, frame: &[u8]) -> Result<(), String> {
+    fn send(&mut self, frame: &[u8]) -> Result<(), LinkError> {
         self.events
             .send(Event::Frame(self.worker, frame.to_vec()))
-            .map_err(|_| "the coordinator hung up".to_string())
+            .map_err(|_| LinkError::Closed)
     }
 }
 
@@ -133,15 +133,13 @@ impl Pool for MemoryPool {
         self.spawn_ns
     }
 
-    fn send(&mut self, worker: usize, frame: &[u8]) -> Result<(), String> {
+    fn send(&mut self, worker: usize, frame: &[u8]) -> Result<(), LinkError> {
         let sender = self
             .senders
             .get(worker)
             .and_then(Option::as_ref)
-            .ok_or_else(|| format!("worker {worker}'s inbox is closed"))?;
-        sender
-            .send(frame.to_vec())
-            .map_err(|_| format!("worker {worker} is gone"))
+            .ok_or(LinkError::Closed)?;
+        sender.send(frame.to_vec()).map_err(|_| LinkError::Closed)
     }
 
     fn next_event(&mut self, timeout: Duration) -> Option<Event> {

@@ -14,7 +14,7 @@ pub mod local;
 pub mod memory;
 pub mod spawner;
 
-use crate::error::SpawnError;
+use crate::error::{LinkError, SpawnError};
 use crate::protocol::Setup;
 use std::path::Path;
 use std::time::Duration;
@@ -64,7 +64,7 @@ pub trait Pool {
     /// From the first start until the last worker was ready, ns.
     fn spawn_ns(&self) -> u64;
     /// Sends one frame to `worker`; an error means the worker is gone or broken.
-    fn send(&mut self, worker: usize, frame: &[u8]) -> Result<(), String>;
+    fn send(&mut self, worker: usize, frame: &[u8]) -> Result<(), LinkError>;
     /// The next event, or `None` when `timeout` passed without one (or no event can come).
     fn next_event(&mut self, timeout: Duration) -> Option<Event>;
     /// Closes `worker`'s task channel: it finishes, sends its stats and ends.
@@ -91,7 +91,7 @@ pub trait Transport {
 /// The worker's receiving side: task frames in order, `None` once the coordinator closed it.
 pub trait Inbox: Send {
     /// The next frame.
-    fn recv(&mut self) -> Result<Option<Vec<u8>>, String>;
+    fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError>;
 }
 
 /// A worker's two ends, as a transport connects them.
@@ -100,5 +100,5 @@ pub type WorkerEnds = (Box<dyn Inbox>, Box<dyn Outbox>);
 /// The worker's sending side: result frames.
 pub trait Outbox {
     /// Sends one frame.
-    fn send(&mut self, frame: &[u8]) -> Result<(), String>;
+    fn send(&mut self, frame: &[u8]) -> Result<(), LinkError>;
 }
