@@ -63,6 +63,8 @@ struct Plan {
     plot: Option<Output>,
     csv: Option<Output>,
     json: Option<Output>,
+    /// Print the explanation after the report.
+    explain: bool,
 }
 
 fn plan(cli: &Cli) -> Result<Plan, String> {
@@ -73,6 +75,9 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
                 .to_request()?
                 .validate()
                 .map_err(|e| e.to_string())?;
+            if cli.explain && !matches!(cli.format.0.as_str(), "table" | "markdown") {
+                return Err("--explain goes with --format table or markdown (stdout is for programs otherwise)".into());
+            }
             Ok(Plan {
                 configs: vec![config],
                 axes: None,
@@ -80,6 +85,7 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
                 plot: open(cli.plot.as_deref(), "--plot")?,
                 csv: None,
                 json: None,
+                explain: cli.explain,
             })
         }
         Some(Command::Sweep(args)) => plan_sweep(args),
@@ -105,6 +111,7 @@ fn plan_sweep(args: &SweepArgs) -> Result<Plan, String> {
         plot: open(args.plot.as_deref(), "--plot")?,
         csv: open(args.csv.as_deref(), "--csv")?,
         json: open(args.json.as_deref(), "--json")?,
+        explain: false,
     })
 }
 
@@ -180,6 +187,10 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
             },
             &mut stdout,
         )
+        .and_then(|()| match plan.explain {
+            true => write!(stdout, "{}", ipcmap::report::explain(&reports)),
+            false => Ok(()),
+        })
         .and_then(|()| stdout.flush());
     written.map_err(|e| anyhow::anyhow!("writing the report to stdout: {e}"))?;
     // After the report, like hyperfine: one line each, never a change of exit status.

@@ -28,6 +28,10 @@ pub struct Cli {
     /// Also draw where each strategy's time went, phase by phase, as an SVG bar chart.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// After the table, the figures told in sentences: where each strategy's time went, its
+    /// largest cost, and the --work from which it would match the sequential run.
+    #[arg(long)]
+    pub explain: bool,
     /// After the run, print everything the workers wrote on stderr (kept in the run folder
     /// otherwise, and summed up as one line per failed worker).
     #[arg(long, global = true)]

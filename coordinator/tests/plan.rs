@@ -287,3 +287,29 @@ fn markdown_gives_one_row_per_strategy_and_the_probe_speaks_every_format() {
         lines[0]
     );
 }
+
+#[test]
+fn explain_tells_the_table_in_sentences_and_only_where_stdout_is_for_people() {
+    let r = run(&[
+        "--mode",
+        "all",
+        "--workers",
+        "2",
+        "--n",
+        "20000",
+        "--repeat",
+        "3",
+        "--explain",
+    ]);
+    assert!(r.status.success(), "{}", r.stderr);
+    let text = &r.stdout[r
+        .stdout
+        .find("What the figures say")
+        .expect("the explanation")..];
+    assert!(text.contains("sequential: "), "{text}");
+    assert!(text.contains("split (2 workers): "), "{text}");
+    assert!(text.contains("Its largest cost: "), "{text}");
+    let refused = run(&["--n", "2000", "--explain", "--format", "json"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", refused.stderr);
+    assert_eq!(refused.stderr.trim().lines().count(), 1);
+}

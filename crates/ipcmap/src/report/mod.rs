@@ -7,6 +7,7 @@
 
 mod axis;
 mod csv;
+mod explain;
 mod json;
 mod markdown;
 mod plot;
@@ -54,6 +55,7 @@ pub trait Exporter: Sync {
 
 pub use self::axis::Axis;
 pub use self::csv::write_csv;
+pub use self::explain::explain;
 pub use self::json::write_json;
 pub use self::plot::{plot_phases, plot_sweep, PlotError, CELL_OPACITY};
 pub use self::table::{render_sweep_summary, render_table};

@@ -1,0 +1,206 @@
+//! `--explain`: the table told in sentences, computed from the reports and never written by
+//! hand. For each strategy: where its wall time went, which cost dominates (moving data, memory,
+//! spawning, or the math), and the `--work` factor from which it would match the sequential
+//! run, estimated from its measured fixed and per-unit costs. Every figure comes from the
+//! report (or is derived from it).
+
+use super::table::fmt_ms;
+use super::{Millis, Report};
+
+/// The explanation of `reports` (of one input; the sequential report, if any, is the baseline).
+pub fn explain(reports: &[Report]) -> String {
+    let baseline = reports.iter().find(|r| r.mode == "sequential");
+    let mut out = String::from("\nWhat the figures say (every number from the report above):\n");
+    for r in reports {
+        out += &format!("- {}\n", sentence(r, baseline));
+    }
+    out
+}
+
+/// The costs of one report, ms of time spent (phases overlap across processes).
+struct Costs {
+    spawn: Millis,
+    data: Millis,
+    memory: Millis,
+    /// The busiest worker's math: what grows with `--work`.
+    math: Millis,
+}
+
+fn costs(r: &Report, baseline: Option<&Report>) -> Costs {
+    let p = &r.phases_ms;
+    let data = p.encode + p.transfer + p.decode;
+    let Some(b) = baseline else {
+        return Costs {
+            spawn: p.spawn,
+            data,
+            memory: 0.0,
+            math: p.compute_max,
+        };
+    };
+    // The same input costs more to generate only where its memory does (shared pages). There
+    // the workers fault their output pages in as they compute, too: their compute beyond their
+    // share of the sequential math (scaled to this work factor) is memory, which does not grow
+    // with --work. Elsewhere the compute is math as measured (item's per-float path is slower).
+    let extra_generate = (p.generate - b.phases_ms.generate).max(0.0);
+    let share = b.phases_ms.compute_max / f64::from(b.work.max(1)) * f64::from(r.work.max(1))
+        / r.workers.max(1) as f64;
+    let math = if extra_generate > 0.1 * b.phases_ms.generate {
+        p.compute_max.min(share)
+    } else {
+        p.compute_max
+    };
+    Costs {
+        spawn: p.spawn,
+        data,
+        memory: extra_generate + (p.compute_max - math),
+        math,
+    }
+}
+
+fn sentence(r: &Report, baseline: Option<&Report>) -> String {
+    let p = &r.phases_ms;
+    if r.mode == "sequential" {
+        return format!(
+            "sequential: {} ms, of which {} ms generating the input and {} ms of math: the baseline.",
+            fmt_ms(r.wall_ms),
+            fmt_ms(p.generate),
+            fmt_ms(p.compute_max)
+        );
+    }
+    let c = costs(r, baseline);
+    let versus = match (r.speedup, r.verdict.as_deref()) {
+        (Some(s), Some(v)) => format!("{s:.2}x sequential ({v})"),
+        (Some(s), None) => format!("{s:.2}x sequential"),
+        _ => "no sequential run to compare with".into(),
+    };
+    let mut text = format!(
+        "{} ({} workers): {} ms wall, {versus}. Spawning took {} ms, generating the input {} ms; ",
+        r.mode,
+        r.workers,
+        fmt_ms(r.wall_ms),
+        fmt_ms(c.spawn),
+        fmt_ms(p.generate)
+    );
+    let t = &r.traffic;
+    let bytes = (t.payload_bytes_sent + t.payload_bytes_received).max(r.bytes_copied);
+    if bytes > 0 {
+        text += &format!(
+            "moving the data took {} ms of time spent (encode {}, inside sends {}, decode {}) for {:.1} MB",
+            fmt_ms(c.data),
+            fmt_ms(p.encode),
+            fmt_ms(p.transfer),
+            fmt_ms(p.decode),
+            bytes as f64 / 1e6
+        );
+        if let Some(gbps) = r.channel_gbps.filter(|g| *g >= 0.01) {
+            text += &format!(" ({gbps:.2} GB/s in sends)");
+        }
+        text += "; ";
+    }
+    text += &format!("the busiest worker computed {} ms.", fmt_ms(p.compute_max));
+    let memory = "memory (generating and computing cost more here than their share in the \
+                  sequential run: page faults, contention)";
+    let (what, ms) = [
+        ("moving the data", c.data),
+        (memory, c.memory),
+        ("spawning", c.spawn),
+        ("the math", c.math),
+    ]
+    .into_iter()
+    .fold(("the math", f64::MIN), |a, b| if b.1 > a.1 { b } else { a });
+    text += &format!(" Its largest cost: {what}, {} ms.", fmt_ms(ms));
+    if let Some(b) = baseline {
+        text += &format!(" {}", break_even(r, &c, b));
+    }
+    text
+}
+
+/// From which `--work` this strategy matches sequential: wall(K) = fixed + K · per-unit math,
+/// for both, with fixed = wall − math and per-unit = math / work ([`Costs::math`]).
+fn break_even(r: &Report, c: &Costs, b: &Report) -> String {
+    let (fixed, unit) = (r.wall_ms - c.math, c.math / f64::from(r.work.max(1)));
+    let base_math = b.phases_ms.compute_max;
+    let (base_fixed, base_unit) = (b.wall_ms - base_math, base_math / f64::from(b.work.max(1)));
+    if unit >= base_unit {
+        return "Its busiest worker's math is no faster than sequential's, so by these costs \
+                heavier work would not make it pay."
+            .into();
+    }
+    let k = (fixed - base_fixed) / (base_unit - unit);
+    if k <= 1.0 {
+        return "By the measured costs it already pays at --work 1.".into();
+    }
+    format!(
+        "By the measured costs (fixed {} ms against {} ms, math {} ms against {} ms per unit of \
+         work) it would match sequential from about --work {k:.1}.",
+        fmt_ms(fixed),
+        fmt_ms(base_fixed),
+        fmt_ms(unit),
+        fmt_ms(base_unit)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (Report, Report) {
+        let mut split = super::super::tests::sample();
+        split.wall_ms = 100.0;
+        split.phases_ms.generate = 20.0;
+        split.phases_ms.encode = 25.0;
+        split.phases_ms.transfer = 40.0;
+        split.phases_ms.decode = 35.0;
+        split.phases_ms.compute_max = 10.0;
+        split.phases_ms.spawn = 4.0;
+        split.traffic.payload_bytes_sent = 80_000_000;
+        split.traffic.payload_bytes_received = 80_000_000;
+        let mut seq = split.clone();
+        seq.mode = "sequential".into();
+        seq.wall_ms = 60.0;
+        seq.phases_ms.compute_max = 40.0;
+        (seq, split)
+    }
+
+    #[test]
+    fn the_dominant_cost_and_the_break_even_come_from_the_report() {
+        let (seq, split) = pair();
+        let text = explain(&[seq, split]);
+        assert!(
+            text.contains("sequential: 60.0 ms, of which 20.0 ms generating"),
+            "{text}"
+        );
+        assert!(text.contains("moving the data took 100 ms"), "{text}");
+        assert!(
+            text.contains("Its largest cost: moving the data, 100 ms"),
+            "{text}"
+        );
+        // fixed 90 against 20, per unit 10 against 40: K = 70 / 30 = 2.3
+        assert!(text.contains("from about --work 2.3"), "{text}");
+    }
+
+    #[test]
+    fn a_strategy_whose_math_is_not_faster_never_breaks_even() {
+        let (seq, mut split) = pair();
+        split.phases_ms.compute_max = 50.0;
+        assert!(explain(&[seq, split]).contains("would not make it pay"));
+    }
+
+    #[test]
+    fn shared_memory_faults_are_memory_not_math_and_do_not_block_the_break_even() {
+        let (seq, mut shm) = pair();
+        shm.mode = "shm".into();
+        shm.traffic = Default::default();
+        shm.phases_ms.generate = 40.0; // 20 ms more than sequential: shared pages
+        shm.phases_ms.compute_max = 35.0; // its share of 40 ms on 2 workers is 20
+        shm.phases_ms.encode = 0.0;
+        shm.phases_ms.transfer = 1.0;
+        shm.phases_ms.decode = 0.0;
+        shm.wall_ms = 80.0;
+        let text = explain(&[seq, shm]);
+        assert!(text.contains("Its largest cost: memory"), "{text}");
+        assert!(!text.contains("MB"), "no payload moved: {text}");
+        // fixed 80 - 20 = 60 against 20, per unit 20 against 40: K = 40 / 20 = 2.0
+        assert!(text.contains("from about --work 2.0"), "{text}");
+    }
+}
