@@ -55,6 +55,21 @@ fn split_with_fault(fault: &str, extra: &[&str]) -> Run {
     run(&args, &[("IPCMAP_FAULT", fault)])
 }
 
+/// A split run whose worker executable is `sleeper`, a script that never connects.
+fn never_connecting<'a>(sleeper: &'a Path, handshake_timeout: &'a str) -> [&'a str; 8] {
+    let sleeper = sleeper.to_str().expect("a UTF-8 path");
+    [
+        "--n",
+        "1000",
+        "--mode",
+        "split",
+        "--worker-bin",
+        sleeper,
+        "--handshake-timeout",
+        handshake_timeout,
+    ]
+}
+
 fn json(r: &Run) -> serde_json::Value {
     assert!(r.status.success(), "{}", r.stderr);
     serde_json::from_str(r.stdout.trim()).expect("one JSON report")
@@ -232,16 +247,7 @@ fn sigint_during_the_handshake_stops_a_never_connecting_worker_at_once() {
     let sleeper = dir.join("sleeper.sh");
     script(&sleeper, "sleep 1000");
     let r = signalled(
-        &[
-            "--n",
-            "1000",
-            "--mode",
-            "split",
-            "--worker-bin",
-            sleeper.to_str().unwrap(),
-            "--handshake-timeout",
-            "100000",
-        ],
+        &never_connecting(&sleeper, "100000"),
         &[],
         "-INT",
         has_children,
@@ -522,16 +528,7 @@ fn a_sigkilled_handshake_leaves_a_run_folder_that_the_next_run_removes() {
     std::fs::create_dir_all(&tmpdir).unwrap();
     let tmpdir_s = tmpdir.to_str().unwrap().to_string();
     let r = signalled(
-        &[
-            "--n",
-            "1000",
-            "--mode",
-            "split",
-            "--worker-bin",
-            sleeper.to_str().unwrap(),
-            "--handshake-timeout",
-            "1000",
-        ],
+        &never_connecting(&sleeper, "1000"),
         &[("TMPDIR", &tmpdir_s)],
         "-KILL",
         has_children,

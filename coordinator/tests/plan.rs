@@ -7,6 +7,13 @@ mod common;
 use common::{run, run_json};
 use serde_json::Value;
 
+/// `--mode MODE --workers 2 --n 2000`, then `extra`: the small run most of these tests make.
+fn small<'a>(mode: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--mode", mode, "--workers", "2", "--n", "2000"];
+    args.extend_from_slice(extra);
+    args
+}
+
 fn order(r: &Value) -> Vec<u64> {
     r["runs_order"]
         .as_array()
@@ -34,18 +41,7 @@ fn by_default_every_strategy_gets_a_warm_up_and_several_measured_runs() {
 
 #[test]
 fn exact_counts_are_exact_and_every_run_is_listed_with_the_interval() {
-    let reports = run_json(&[
-        "--mode",
-        "all",
-        "--workers",
-        "2",
-        "--n",
-        "2000",
-        "--repeat",
-        "3",
-        "--warmup",
-        "0",
-    ]);
+    let reports = run_json(&small("all", &["--repeat", "3", "--warmup", "0"]));
     assert!(reports.len() >= 5, "every strategy available here");
     for r in &reports {
         assert_eq!(r["plan"], "exact");
@@ -88,18 +84,7 @@ fn exact_counts_are_exact_and_every_run_is_listed_with_the_interval() {
 
 #[test]
 fn strategies_run_round_robin_and_one_after_another_when_asked() {
-    let args = [
-        "--mode",
-        "all",
-        "--workers",
-        "2",
-        "--n",
-        "2000",
-        "--repeat",
-        "3",
-        "--warmup",
-        "1",
-    ];
+    let args = small("all", &["--repeat", "3", "--warmup", "1"]);
     let reports = run_json(&args);
     let s = reports.len() as u64;
     // Round 0 is the warm-up round (runs 0..s); then A B C ..., A B C ..., ...
@@ -120,18 +105,7 @@ fn strategies_run_round_robin_and_one_after_another_when_asked() {
 
 #[test]
 fn a_strategy_alone_is_timed_against_hidden_interleaved_sequential_runs() {
-    let reports = run_json(&[
-        "--mode",
-        "split",
-        "--workers",
-        "2",
-        "--n",
-        "2000",
-        "--repeat",
-        "4",
-        "--warmup",
-        "0",
-    ]);
+    let reports = run_json(&small("split", &["--repeat", "4", "--warmup", "0"]));
     assert_eq!(reports.len(), 1);
     let r = &reports[0];
     assert_eq!(r["baseline_runs"], 4);
@@ -247,30 +221,10 @@ fn a_sweep_over_n_interleaves_within_each_input_and_keeps_one_reference_at_a_tim
 
 #[test]
 fn markdown_gives_one_row_per_strategy_and_the_probe_speaks_every_format() {
-    let r = run(&[
-        "--mode",
-        "all",
-        "--workers",
-        "2",
-        "--n",
-        "2000",
-        "--repeat",
-        "3",
-        "--format",
-        "markdown",
-    ]);
+    let r = run(&small("all", &["--repeat", "3", "--format", "markdown"]));
     assert!(r.status.success(), "{}", r.stderr);
     let rows: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("| `")).collect();
-    let json = run_json(&[
-        "--mode",
-        "all",
-        "--workers",
-        "2",
-        "--n",
-        "2000",
-        "--repeat",
-        "1",
-    ]);
+    let json = run_json(&small("all", &["--repeat", "1"]));
     assert_eq!(rows.len(), json.len(), "{}", r.stdout);
     assert!(
         r.stdout.contains("| Strategy | Median [ms]"),
