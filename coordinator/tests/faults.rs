@@ -27,7 +27,7 @@ fn a_worker_that_exits_mid_run_has_its_tasks_rerun() {
                 "--chunksize",
                 "2",
             ],
-            "exit-after=2@1",
+            "exit-after=1@1",
         );
         assert!(r.status.success(), "{mode}: {}", r.stderr);
         let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();

@@ -94,7 +94,7 @@ fn a_worker_that_stops_answering_is_killed_at_the_deadline_and_its_tasks_rerun()
                 "--format",
                 "json",
             ],
-            &[("IPCMAP_FAULT", "hang-after=2@0")],
+            &[("IPCMAP_FAULT", "hang-after=1@0")],
         );
         let report = json(&r);
         assert_eq!(report["verified"], true, "{mode}");
