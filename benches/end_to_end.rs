@@ -10,6 +10,7 @@
 use ipcmap::config::RunRequest;
 use ipcmap::engine::Session;
 use ipcmap::report::{render_table, write_json};
+use ipcmap::settings::TransportKind;
 use ipcmap::strategy::Mode;
 use std::path::PathBuf;
 
@@ -50,7 +51,7 @@ fn main() {
     let mut reports = Vec::new();
     for workers in env_list("IPCMAP_BENCH_WORKERS", "2,4") {
         let request = RunRequest {
-            modes: Mode::all(),
+            modes: Mode::available(TransportKind::Local),
             workers: Some(workers),
             n,
             repeat: Some(repeat),

@@ -10,6 +10,7 @@ use ipcmap::engine::Session;
 use ipcmap::error::{RunError, SpawnError};
 use ipcmap::report::{plot_phases, plot_sweep, write_csv, write_json, Export};
 use ipcmap::rundir::RunDir;
+use ipcmap::settings::TransportKind;
 use ipcmap::strategy::Mode;
 use ipcmap::sweep::Axis;
 use std::io::{IsTerminal, Write};
@@ -17,14 +18,38 @@ use std::process::ExitCode;
 
 /// Parses the command line and does what it says; the exit status says how it went.
 pub fn run() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
+        // Under a launcher every rank parses the same line: rank 0 alone says what is wrong.
+        Err(_) if crate::mpi::launched_rank().is_some_and(|r| r != 0) => return ExitCode::from(2),
         Err(e) => return usage_error(&one_line(&e.render().to_string())),
     };
+    if cli.transport() == TransportKind::Mpi {
+        let session = match crate::mpi::start() {
+            Ok(session) => session,
+            Err(message) => return usage_error(&message),
+        };
+        if !crate::mpi::is_coordinator(&session) {
+            return ExitCode::from(crate::mpi::serve(session));
+        }
+        let code = match crate::mpi::fit_workers(&mut cli) {
+            Ok(()) => run_parsed(&cli),
+            Err(message) => {
+                say(&format!("error: {message}"));
+                2
+            }
+        };
+        return ExitCode::from(crate::mpi::finish(session, code));
+    }
+    ExitCode::from(run_parsed(&cli))
+}
+
+/// Runs a parsed command line (on rank 0 under MPI); returns the exit status.
+fn run_parsed(cli: &Cli) -> u8 {
     // Before any thread: it points TMPDIR at this run's own folder.
     let rundir = match RunDir::create() {
         Ok(dir) => dir,
@@ -32,12 +57,12 @@ pub fn run() -> ExitCode {
     };
     if let Err(e) = ipcmap::interrupt::install() {
         say(&format!("error: cannot install signal handlers: {e}"));
-        return ExitCode::FAILURE;
+        return 1;
     }
     let verbose = cli.verbose;
     let code = match &cli.command {
         Some(Command::Probe(args)) => probe(args),
-        _ => match plan(&cli) {
+        _ => match plan(cli) {
             Ok(plan) => finish(execute(plan)),
             Err(message) => usage_error(&message),
         },
@@ -204,7 +229,7 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn probe(args: &ProbeArgs) -> ExitCode {
+fn probe(args: &ProbeArgs) -> u8 {
     let workers = args.workers.unwrap_or_else(ipcmap::config::available_cpus);
     if workers == 0 || workers > ipcmap::config::MAX_WORKERS {
         return usage_error(&format!(
@@ -218,16 +243,35 @@ fn probe(args: &ProbeArgs) -> ExitCode {
             ipcmap::probe::MAX_MESSAGE_BYTES
         ));
     }
-    if let Err(e) = ipcmap::config::check_open_files(workers) {
+    let local = args.transport == crate::cli::TransportArg::Local;
+    let files = match local {
+        true => ipcmap::config::check_open_files(workers),
+        false => Ok(()),
+    };
+    if let Err(e) = files {
         return usage_error(&e.to_string());
     }
-    let worker_bin = match ipcmap::transport::spawner::locate_worker(args.worker_bin.as_deref()) {
-        Ok(path) => path,
-        Err(e) => return usage_error(&format!("--worker-bin: {e}")),
+    let worker_bin = match local {
+        true => match ipcmap::transport::spawner::locate_worker(args.worker_bin.as_deref()) {
+            Ok(path) => path,
+            Err(e) => return usage_error(&format!("--worker-bin: {e}")),
+        },
+        false => std::path::PathBuf::from("mpi rank"),
     };
     let timeout = ipcmap::transport::spawner::DEFAULT_HANDSHAKE_TIMEOUT;
-    let result = ipcmap::probe::run(&worker_bin, workers, args.bytes, timeout)
+    let transport = match ipcmap::transport::of_kind(args.transport.into()) {
+        Ok(t) => t,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let result = ipcmap::probe::run(transport, &worker_bin, workers, args.bytes, timeout)
         .map_err(anyhow::Error::from)
+        .map(|mut p| {
+            if !local {
+                p.transport = TransportKind::Mpi;
+                p.spawn_hello_ms = crate::mpi::init_ms().unwrap_or(p.spawn_hello_ms);
+            }
+            p
+        })
         .and_then(|p| {
             let mut stdout = std::io::stdout().lock();
             args.format
@@ -240,9 +284,9 @@ fn probe(args: &ProbeArgs) -> ExitCode {
 }
 
 /// Maps the outcome to an exit status, with the error on one line.
-fn finish(result: anyhow::Result<()>) -> ExitCode {
+fn finish(result: anyhow::Result<()>) -> u8 {
     let Err(e) = result else {
-        return ExitCode::SUCCESS;
+        return 0;
     };
     // Library errors already name their cause: one line, no chain.
     say(&format!("error: {e}"));
@@ -252,8 +296,8 @@ fn finish(result: anyhow::Result<()>) -> ExitCode {
         _ => None,
     };
     match signal {
-        Some(signal) => ExitCode::from(128u8.saturating_add(signal as u8)),
-        None => ExitCode::FAILURE,
+        Some(signal) => 128u8.saturating_add(signal as u8),
+        None => 1,
     }
 }
 
@@ -275,7 +319,7 @@ fn one_line(rendered: &str) -> String {
         .to_string()
 }
 
-fn usage_error(message: &str) -> ExitCode {
+pub fn usage_error<T: From<u8>>(message: &str) -> T {
     say(&format!("error: {message}"));
-    ExitCode::from(2)
+    T::from(2)
 }

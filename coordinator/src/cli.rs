@@ -8,6 +8,7 @@ use ipcmap::config::{RunRequest, DEFAULT_N, DEFAULT_SEED};
 use ipcmap::kernel::Function;
 use ipcmap::report::{Exporter, EXPORTERS};
 use ipcmap::scheduler::{OnWorkerExit, TaskTimeout};
+use ipcmap::settings::TransportKind;
 use ipcmap::strategy::{Mode, REGISTRY};
 use ipcmap::sweep::Grid;
 use std::path::PathBuf;
@@ -38,6 +39,17 @@ pub struct Cli {
     pub verbose: bool,
 }
 
+impl Cli {
+    /// The transport the command line asks for.
+    pub fn transport(&self) -> TransportKind {
+        match &self.command {
+            None => self.run.common.transport.into(),
+            Some(Command::Sweep(args)) => args.common.transport.into(),
+            Some(Command::Probe(args)) => args.transport.into(),
+        }
+    }
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -66,6 +78,10 @@ pub struct ProbeArgs {
     /// Output format.
     #[arg(long, default_value = "table", value_parser = format_values())]
     pub format: Format,
+    /// Probe local processes over ipc-channel, or MPI ranks (under mpirun; spawn becomes
+    /// MPI's init time).
+    #[arg(long, value_enum, default_value_t = TransportArg::Local)]
+    pub transport: TransportArg,
 }
 
 /// The flags of one run.
@@ -143,6 +159,27 @@ pub struct CommonArgs {
     /// When a worker dies mid-run: hand its tasks to the others (retry) or stop (abort).
     #[arg(long, value_enum, default_value_t = OnExitArg::Retry)]
     pub on_worker_exit: OnExitArg,
+    /// How workers are started and reached: local processes over ipc-channel, or the ranks of
+    /// an MPI job (run under `mpirun -np N`: rank 0 coordinates, ranks 1..N-1 work; needs a
+    /// build with --features mpi).
+    #[arg(long, value_enum, default_value_t = TransportArg::Local)]
+    pub transport: TransportArg,
+}
+
+/// `--transport`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    Local,
+    Mpi,
+}
+
+impl From<TransportArg> for TransportKind {
+    fn from(t: TransportArg) -> TransportKind {
+        match t {
+            TransportArg::Local => TransportKind::Local,
+            TransportArg::Mpi => TransportKind::Mpi,
+        }
+    }
 }
 
 /// The flags of a sweep: lists where a run takes one value.
@@ -253,9 +290,9 @@ fn parse_count(s: &str) -> Result<usize, String> {
 }
 
 impl ModeArg {
-    fn modes(&self) -> Vec<Mode> {
+    fn modes(&self, transport: TransportKind) -> Vec<Mode> {
         match self.0.as_str() {
-            "all" => Mode::available(),
+            "all" => Mode::available(transport),
             name => Mode::named(name).into_iter().collect(),
         }
     }
@@ -322,6 +359,7 @@ impl CommonArgs {
                 OnExitArg::Retry => OnWorkerExit::Retry,
                 OnExitArg::Abort => OnWorkerExit::Abort,
             },
+            transport: self.transport.into(),
             ..RunRequest::default()
         })
     }
@@ -331,7 +369,7 @@ impl RunArgs {
     /// The library's request, not yet validated.
     pub fn to_request(&self) -> Result<RunRequest, String> {
         Ok(RunRequest {
-            modes: self.mode.modes(),
+            modes: self.mode.modes(self.common.transport.into()),
             workers: self.workers,
             n: self.n,
             function: self.function.into(),
@@ -349,7 +387,11 @@ impl SweepArgs {
     pub fn to_grid(&self) -> Result<(Grid, RunRequest), String> {
         let base = self.common.to_request()?;
         let mut modes: Vec<Mode> = Vec::new();
-        for m in self.mode.iter().flat_map(|m| m.modes()) {
+        for m in self
+            .mode
+            .iter()
+            .flat_map(|m| m.modes(self.common.transport.into()))
+        {
             if !modes.contains(&m) {
                 modes.push(m);
             }

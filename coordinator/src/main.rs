@@ -5,6 +5,7 @@
 
 mod app;
 mod cli;
+mod mpi;
 mod output;
 
 use std::process::ExitCode;

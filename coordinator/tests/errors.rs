@@ -24,6 +24,22 @@ fn assert_usage_error(args: &[&str], needle: &str) {
 }
 
 #[test]
+fn mpi_only_strategies_and_builds_without_mpi_are_refused() {
+    assert_usage_error(&["--mode", "scatterv", "--n", "100"], "mpirun");
+    #[cfg(not(feature = "mpi"))]
+    {
+        assert_usage_error(&["--transport", "mpi"], "--features mpi");
+        assert_usage_error(&["probe", "--transport", "mpi"], "--features mpi");
+    }
+    // `--mode all` on local processes leaves the MPI-only strategy out.
+    let r = run(&[
+        "--mode", "all", "--n", "100", "--repeat", "1", "--warmup", "0",
+    ]);
+    assert!(r.status.success(), "{}", r.stderr);
+    assert!(!r.stdout.contains("scatterv"), "{}", r.stdout);
+}
+
+#[test]
 fn bad_arguments_exit_2_with_one_line_each() {
     assert_usage_error(&["--workers", "0"], "--workers");
     assert_usage_error(&["--workers", "100000"], "--workers");

@@ -6,6 +6,7 @@ mod common;
 
 use common::{children_of, eventually, worker_bin};
 use ipcmap::config::RunRequest;
+use ipcmap::settings::TransportKind;
 use ipcmap::strategy::Mode;
 use std::time::Duration;
 
@@ -42,7 +43,7 @@ fn run(repeat: usize, fault: Option<&str>) {
         None => std::env::remove_var("IPCMAP_FAULT"),
     }
     let cfg = RunRequest {
-        modes: Mode::all(),
+        modes: Mode::available(TransportKind::Local),
         workers: Some(2),
         n: 2000,
         splits: Some(8),

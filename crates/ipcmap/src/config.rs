@@ -5,7 +5,7 @@ use crate::codec::CodecKind;
 use crate::error::SpawnError;
 use crate::kernel::Function;
 use crate::partition::Task;
-use crate::settings::{OnWorkerExit, Settings, TaskTimeout};
+use crate::settings::{OnWorkerExit, Settings, TaskTimeout, TransportKind};
 use crate::strategy::Mode;
 use crate::transport::spawner::{self, DEFAULT_HANDSHAKE_TIMEOUT};
 use std::path::PathBuf;
@@ -66,6 +66,8 @@ pub struct RunRequest {
     pub on_worker_exit: OnWorkerExit,
     /// How long a worker may hold a task before it is written off.
     pub task_timeout: TaskTimeout,
+    /// How workers are started and reached.
+    pub transport: TransportKind,
 }
 
 /// The default strategy, `split`.
@@ -94,6 +96,7 @@ impl Default for RunRequest {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             on_worker_exit: OnWorkerExit::Retry,
             task_timeout: TaskTimeout::Auto,
+            transport: TransportKind::Local,
         }
     }
 }
@@ -213,7 +216,11 @@ impl RunRequest {
             return Err(ConfigError::NoChunksize);
         }
         for mode in &self.modes {
-            if let Err(reason) = mode.strategy().available() {
+            if let Err(reason) = mode
+                .strategy()
+                .available()
+                .and_then(|()| mode.strategy().runs_over(self.transport))
+            {
                 return Err(ConfigError::Unavailable {
                     mode: mode.name().to_string(),
                     reason,
@@ -249,10 +256,13 @@ impl RunRequest {
             return Err(ConfigError::NoHandshakeTime);
         }
         check_memory(self.n, self.verify)?;
-        if self.modes.iter().any(|m| m.uses_processes()) {
+        // MPI ranks are started by the launcher, not by this process.
+        let spawns =
+            self.transport == TransportKind::Local && self.modes.iter().any(|m| m.uses_processes());
+        if spawns {
             check_open_files(workers)?;
         }
-        let worker_bin = if self.modes.iter().any(|m| m.uses_processes()) {
+        let worker_bin = if spawns {
             Some(spawner::locate_worker(self.worker_bin.as_deref())?)
         } else {
             self.worker_bin
@@ -272,6 +282,7 @@ impl RunRequest {
                 handshake_timeout: self.handshake_timeout,
                 on_worker_exit: self.on_worker_exit,
                 task_timeout: self.task_timeout,
+                transport: self.transport,
             },
             runs: self.repeat.map_or(Runs::Auto(AUTO_RUNS), Runs::Exact),
             warmup: self.warmup.unwrap_or(DEFAULT_WARMUP),

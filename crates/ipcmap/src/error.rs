@@ -61,6 +61,9 @@ pub enum SpawnError {
     /// The coordinator's own path could not be found, to look for the worker beside it.
     #[error("cannot locate the coordinator's own executable to find the worker beside it: {0}")]
     CurrentExe(std::io::Error),
+    /// The MPI job cannot host the pool.
+    #[error("MPI: {0}")]
+    Mpi(String),
     /// The OS refused to start the process.
     #[error("starting worker {worker} from {path}: {source}")]
     Start {

@@ -11,7 +11,6 @@ use crate::error::RunError;
 use crate::kernel::Function;
 use crate::protocol::{Setup, ECHO};
 use crate::scheduler::DEPTH;
-use crate::transport::local::LocalTransport;
 use crate::transport::{Event, Pool, PoolSpec, Transport};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -21,8 +20,10 @@ pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
 
 pub use crate::report::ProbeReport;
 
-/// Runs every probe: `workers` for the spawn probe, `message_bytes` for the echo probe.
+/// Runs every probe over `transport`: `workers` for the spawn probe, `message_bytes` for the
+/// echo probe.
 pub fn run(
+    transport: &dyn Transport,
     worker_bin: &Path,
     workers: usize,
     message_bytes: usize,
@@ -40,14 +41,20 @@ pub fn run(
             ),
         });
     }
-    let pool = echo_pool(worker_bin, workers, timeout)?;
+    let mut pool = echo_pool(transport, worker_bin, workers, timeout)?;
     let spawn_hello_ms = pool.spawn_ns() as f64 / 1e6;
+    for w in 0..workers {
+        pool.close(w);
+    }
+    for w in 0..workers {
+        pool.reap(w, Duration::from_secs(1));
+    }
     drop(pool);
 
     let echo_messages = 64;
-    let big = echo(worker_bin, message_bytes, echo_messages, timeout)?;
+    let big = echo(transport, worker_bin, message_bytes, echo_messages, timeout)?;
     let echo8_messages = 100_000;
-    let small = echo(worker_bin, 8, echo8_messages, timeout)?;
+    let small = echo(transport, worker_bin, 8, echo8_messages, timeout)?;
     Ok(ProbeReport {
         workers,
         spawn_hello_ms,
@@ -58,10 +65,12 @@ pub fn run(
             / big.wall.as_nanos().max(1) as f64,
         echo8_messages,
         echo8_us_per_message: small.wall.as_nanos() as f64 / 1e3 / (2 * echo8_messages) as f64,
+        transport: crate::settings::TransportKind::Local,
     })
 }
 
 fn echo_pool(
+    transport: &dyn Transport,
     worker_bin: &Path,
     count: usize,
     timeout: Duration,
@@ -80,7 +89,7 @@ fn echo_pool(
         extra: Vec::new(),
         prefetch: false,
     };
-    Ok(LocalTransport.start(&spec, &setup)?)
+    Ok(transport.start(&spec, &setup)?)
 }
 
 /// What one echo exchange took.
@@ -128,12 +137,13 @@ fn next_frame(pool: &mut dyn Pool) -> Result<Vec<u8>, RunError> {
 /// Round-trips `messages` messages of `bytes` bytes through one echo worker, [`DEPTH`] in
 /// flight. The pool's reader thread drains replies, so a big send never waits on our reads.
 fn echo(
+    transport: &dyn Transport,
     worker_bin: &Path,
     bytes: usize,
     messages: usize,
     timeout: Duration,
 ) -> Result<Echoed, RunError> {
-    let mut pool = echo_pool(worker_bin, 1, timeout)?;
+    let mut pool = echo_pool(transport, worker_bin, 1, timeout)?;
     let send_err = |e: crate::error::LinkError| RunError::Channel {
         what: "echo send".into(),
         message: e.to_string(),

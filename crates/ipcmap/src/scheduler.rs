@@ -75,6 +75,8 @@ pub struct ProcessRun<'a> {
     pub strategy: &'static str,
     /// Its tasks carry their data (big ones are read ahead on a thread by the worker).
     pub carries_payload: bool,
+    /// One task per worker, all sent by one collective call ([`Pool::scatter`]).
+    pub collective: bool,
     /// The function.
     pub function: Function,
     /// Times the function is applied per element.
@@ -85,21 +87,28 @@ pub struct ProcessRun<'a> {
 
 impl<'a> ProcessRun<'a> {
     /// The process settings of strategy `strategy` (whose tasks carry their data when
-    /// `carries_payload`) on local worker processes.
+    /// `carries_payload`, all sent at once by a collective when `collective`) on the
+    /// settings' transport.
     pub fn new(
         settings: &'a Settings,
         strategy: &'static str,
         carries_payload: bool,
+        collective: bool,
     ) -> Result<ProcessRun<'a>, RunError> {
-        let worker_bin =
-            settings
-                .worker_bin
-                .as_deref()
-                .ok_or(crate::error::SpawnError::NotFound {
-                    path: std::path::PathBuf::from("worker"),
-                })?;
+        let worker_bin = match settings.transport {
+            // MPI ranks run the coordinator's own binary, started by the launcher.
+            crate::settings::TransportKind::Mpi => Path::new("mpi rank"),
+            crate::settings::TransportKind::Local => {
+                settings
+                    .worker_bin
+                    .as_deref()
+                    .ok_or(crate::error::SpawnError::NotFound {
+                        path: std::path::PathBuf::from("worker"),
+                    })?
+            }
+        };
         Ok(ProcessRun {
-            transport: &crate::transport::local::LocalTransport,
+            transport: crate::transport::of_kind(settings.transport)?,
             worker_bin,
             workers: settings.workers,
             handshake_timeout: settings.handshake_timeout,
@@ -107,6 +116,7 @@ impl<'a> ProcessRun<'a> {
             task_timeout: settings.task_timeout,
             strategy,
             carries_payload,
+            collective,
             function: settings.function,
             work: settings.work,
             codec: settings.codec,
@@ -134,7 +144,9 @@ pub fn run_on_pool(
     wall_start: Instant,
 ) -> Result<(), RunError> {
     let max_task = tasks.iter().map(Task::len).max().unwrap_or(0);
-    let prefetch = run.carries_payload && max_task.saturating_mul(8) > PREFETCH_ABOVE;
+    let prefetch = run.carries_payload
+        && max_task.saturating_mul(8) > PREFETCH_ABOVE
+        && !run.transport.one_thread();
     let spec = PoolSpec {
         worker_bin: run.worker_bin,
         count: run.workers,
@@ -164,7 +176,10 @@ pub fn run_on_pool(
         slowest: None,
     };
     let mut gather = Gather::new(pool.as_mut(), tasks, run.on_worker_exit, deadline);
-    let result = gather.run(sg, m);
+    let result = match run.collective {
+        true => gather.scatter_all(sg, m).and_then(|()| gather.run(sg, m)),
+        false => gather.run(sg, m),
+    };
     m.wall_ns = wall_start.elapsed().as_nanos() as u64;
     let shutdown = Instant::now();
     gather.shutdown(m);
@@ -459,6 +474,62 @@ impl<'a> Gather<'a> {
         Ok(())
     }
 
+    /// Sends task i to worker i, every task in one collective call; the gather loop then
+    /// collects the results as usual (and has nothing to refill).
+    fn scatter_all(
+        &mut self,
+        sg: &mut dyn ScatterGather,
+        m: &mut Measurement,
+    ) -> Result<(), RunError> {
+        if self.tasks.len() != self.slots.len() {
+            return Err(RunError::Channel {
+                what: "a collective scatter".into(),
+                message: format!(
+                    "{} tasks for {} workers: a collective sends one task to each",
+                    self.tasks.len(),
+                    self.slots.len()
+                ),
+            });
+        }
+        let mut lens = Vec::with_capacity(self.tasks.len());
+        let frames = &mut self.frame;
+        frames.clear();
+        for (index, task) in self.tasks.iter().enumerate() {
+            let at = frames.len();
+            TaskHeader {
+                task: index as u32,
+                start: task.span().start as u64,
+                len: task.len() as u64,
+                parts: task.parts.len() as u32,
+            }
+            .write(frames);
+            let t = Instant::now();
+            let payload = sg
+                .encode_task(task, frames)
+                .map_err(|source| RunError::Codec {
+                    task: index,
+                    phase: "encode",
+                    source,
+                })?;
+            m.encode_ns += t.elapsed().as_nanos() as u64;
+            lens.push(frames.len() - at);
+            m.traffic.bytes_sent += (frames.len() - at) as u64;
+            m.traffic.payload_bytes_sent += payload;
+            m.traffic.messages_sent += 1;
+            let slot = &mut self.slots[index];
+            slot.in_flight.push(index);
+            slot.waiting_since = Some(Instant::now());
+        }
+        self.queue.clear();
+        let t = Instant::now();
+        let sent = self.pool.scatter(&self.frame, &lens);
+        m.transfer_ns += t.elapsed().as_nanos() as u64;
+        sent.map_err(|e| RunError::Channel {
+            what: "a collective scatter".into(),
+            message: e.to_string(),
+        })
+    }
+
     /// Writes worker `w` off: kills it, requeues its tasks, or stops the run under `Abort`.
     fn fail(&mut self, w: usize, reason: String, m: &mut Measurement) -> Result<(), RunError> {
         self.pool.kill(w);
@@ -512,12 +583,15 @@ impl<'a> Gather<'a> {
                 m.transfer_ns += stats.send_ns;
             }
             m.compute_max_ns = m.compute_max_ns.max(slot.compute_ns);
+            let (rank, host) = self.pool.placement(m.workers.len()).unzip();
             m.workers.push(WorkerReport {
                 id: slot.id,
                 pid: slot.pid,
                 tasks: slot.tasks_done,
                 compute_ms: ms(slot.compute_ns),
                 exit: None,
+                rank,
+                host,
             });
         }
     }
@@ -566,6 +640,7 @@ mod tests {
             task_timeout,
             strategy: "split",
             carries_payload: true,
+            collective: false,
             function: Function::Exp,
             work: 1,
             codec: CodecKind::Raw,

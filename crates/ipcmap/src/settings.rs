@@ -34,6 +34,37 @@ pub struct Settings {
     pub on_worker_exit: OnWorkerExit,
     /// How long a worker may hold a task.
     pub task_timeout: TaskTimeout,
+    /// How workers are started and reached.
+    pub transport: TransportKind,
+}
+
+/// How worker processes are started and reached.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// Processes started on this machine, over ipc-channel.
+    #[default]
+    Local,
+    /// MPI ranks started by `mpirun` (or `srun`), on one host or many; rank 0 coordinates.
+    Mpi,
+}
+
+impl TransportKind {
+    /// Its name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransportKind::Local => "local",
+            TransportKind::Mpi => "mpi",
+        }
+    }
+}
+
+impl std::fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// How long a worker may hold a task without returning a result.

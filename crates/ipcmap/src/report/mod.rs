@@ -62,6 +62,7 @@ pub use self::table::{render_sweep_summary, render_table};
 
 use crate::codec::CodecKind;
 use crate::kernel::Function;
+use crate::settings::TransportKind;
 use crate::stats;
 use serde::Serialize;
 
@@ -140,6 +141,10 @@ pub struct WorkerReport {
     pub compute_ms: Millis,
     /// How the process ended ("exited with code 0"); null for threads.
     pub exit: Option<String>,
+    /// Its MPI rank (`--transport mpi`); null otherwise.
+    pub rank: Option<u32>,
+    /// The host it ran on (`--transport mpi`); null otherwise.
+    pub host: Option<String>,
 }
 
 /// A worker that failed mid-run and what was done about it.
@@ -257,6 +262,44 @@ pub struct Report {
     /// What may make these figures misleading (outliers, a cold first run, more workers than
     /// cores, a busy machine): one line each, also printed on stderr.
     pub warnings: Vec<String>,
+    /// How the workers were reached: "local" (processes over ipc-channel) or "mpi".
+    pub transport: TransportKind,
+    /// The MPI library, in its own words ("Open MPI v4.1.4"), under `--transport mpi`; null
+    /// otherwise (as are the other `mpi_` fields).
+    pub mpi_library: Option<String>,
+    /// Ranks in `MPI_COMM_WORLD` (the coordinator and its workers).
+    pub mpi_ranks: Option<usize>,
+    /// Distinct hosts the ranks ran on, rank 0's first.
+    pub mpi_hosts: Option<Vec<String>>,
+    /// `MPI_Init_thread` and every rank's hello, ms: what spawning costs under MPI, paid once
+    /// per job (each run's `spawn` is only its setup messages).
+    pub mpi_init_ms: Option<Millis>,
+}
+
+/// The MPI job a report ran in (its `mpi_` fields).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MpiJob {
+    /// The MPI library.
+    pub library: String,
+    /// Ranks in `MPI_COMM_WORLD`.
+    pub ranks: usize,
+    /// Distinct hosts, rank 0's first.
+    pub hosts: Vec<String>,
+    /// Init and hellos, ms.
+    pub init_ms: Millis,
+}
+
+impl Report {
+    /// Fills in the `mpi_` fields.
+    pub fn set_mpi(&mut self, job: Option<MpiJob>) {
+        let Some(job) = job else {
+            return;
+        };
+        self.mpi_library = Some(job.library);
+        self.mpi_ranks = Some(job.ranks);
+        self.mpi_hosts = Some(job.hosts);
+        self.mpi_init_ms = Some(job.init_ms);
+    }
 }
 
 /// The configuration a report describes, filled in by the engine.
@@ -331,6 +374,9 @@ pub struct ProbeReport {
     pub echo8_messages: usize,
     /// Wall time per one-way 8-byte message, µs.
     pub echo8_us_per_message: f64,
+    /// The transport probed: "local" or "mpi" (where `spawn_hello_ms` is MPI's init time,
+    /// paid once per job, and a run's spawn is only its setup messages).
+    pub transport: TransportKind,
 }
 
 /// ns → ms.
@@ -408,6 +454,11 @@ impl Report {
             bytes_copied: median.bytes_copied,
             shm_huge_pages: median.shm_huge_pages,
             warnings: Vec::new(),
+            transport: TransportKind::Local,
+            mpi_library: None,
+            mpi_ranks: None,
+            mpi_hosts: None,
+            mpi_init_ms: None,
         }
     }
 
@@ -487,6 +538,8 @@ pub(crate) mod tests {
                 tasks: 4,
                 compute_ms: 0.1,
                 exit: None,
+                rank: None,
+                host: None,
             }],
             ..Measurement::default()
         };

@@ -43,7 +43,7 @@ const ABOUT: &str =
 
 impl Strategy for Cma {
     fn info(&self) -> Info {
-        Info::local("cma", ABOUT).on_processes()
+        Info::local("cma", ABOUT).on_processes().one_host()
     }
 
     fn available(&self) -> Result<(), String> {

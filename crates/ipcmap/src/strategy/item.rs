@@ -30,8 +30,8 @@ impl Strategy for Item {
         Some(partition::pool_map_default_chunksize(n, workers))
     }
 
-    fn tasks(&self, n: usize, _splits: usize, chunksize: usize) -> Vec<Task> {
-        partition::item_tasks(n, chunksize)
+    fn tasks(&self, s: &crate::settings::Settings, chunksize: usize) -> Vec<Task> {
+        partition::item_tasks(s.n, chunksize)
     }
 
     fn run(&self, run: Run<'_>) -> Result<(), RunError> {

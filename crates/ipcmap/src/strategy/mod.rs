@@ -10,12 +10,14 @@
 //! | `shm`        | worker processes    | (offset, length) only; data is shared  |
 //! | `threads`    | coordinator threads | nothing (one address space)            |
 //! | `cma`        | worker processes    | ranges; workers copy data in and out   |
+//! | `scatterv`   | MPI ranks           | one part per rank, by MPI collectives  |
 //!
 //! To add one: a new file implementing [`Strategy`], and its line in [`REGISTRY`]. The command
 //! line (`--mode`), `--mode all`, the worker's dispatch and the reports all read the registry.
 
 pub mod cma;
 pub mod item;
+pub mod scatterv;
 pub mod sequential;
 pub mod shm;
 pub mod split;
@@ -26,7 +28,7 @@ use crate::memory::BufferPool;
 use crate::partition::{self, Task};
 use crate::protocol::{Setup, TaskHeader};
 use crate::report::Measurement;
-use crate::settings::Settings;
+use crate::settings::{Settings, TransportKind};
 use crate::shared::{SharedError, SharedRegion};
 use std::time::Instant;
 
@@ -38,6 +40,7 @@ pub static REGISTRY: &[&dyn Strategy] = &[
     &shm::Shm,
     &threads::Threads,
     &cma::Cma,
+    &scatterv::Scatterv,
 ];
 
 /// Where a strategy wants its input and output.
@@ -64,6 +67,10 @@ pub struct Info {
     pub splits: bool,
     /// Where its input and output live.
     pub memory: Memory,
+    /// It shares memory or an address space with its workers, so they must be on one host.
+    pub one_host: bool,
+    /// It moves its data with a transport's collectives (MPI's Scatterv/Gatherv).
+    pub collective: bool,
 }
 
 impl Info {
@@ -76,6 +83,25 @@ impl Info {
             codec: false,
             splits: true,
             memory: Memory::Private,
+            one_host: false,
+            collective: false,
+        }
+    }
+
+    /// It shares memory or an address space with its workers (threads, shared regions,
+    /// cross-memory attach): not across hosts.
+    pub const fn one_host(self) -> Info {
+        Info {
+            one_host: true,
+            ..self
+        }
+    }
+
+    /// Its data moves by collectives, one call for all workers each way.
+    pub const fn collective(self) -> Info {
+        Info {
+            collective: true,
+            ..self
         }
     }
 
@@ -103,10 +129,11 @@ impl Info {
         }
     }
 
-    /// Its input and output are shared regions.
+    /// Its input and output are shared regions (so its workers are on one host).
     pub const fn shared(self) -> Info {
         Info {
             memory: Memory::Shared,
+            one_host: true,
             ..self
         }
     }
@@ -144,9 +171,10 @@ pub trait Strategy: Sync {
     fn default_chunksize(&self, _n: usize, _workers: usize) -> Option<usize> {
         Some(1)
     }
-    /// The tasks of one run: by default `chunksize` of the `splits` array_split parts each.
-    fn tasks(&self, n: usize, splits: usize, chunksize: usize) -> Vec<Task> {
-        partition::group(partition::array_split(n, splits), chunksize)
+    /// The tasks of one run under `s`: by default `chunksize` of the `s.splits` array_split
+    /// parts each.
+    fn tasks(&self, s: &Settings, chunksize: usize) -> Vec<Task> {
+        partition::group(partition::array_split(s.n, s.splits), chunksize)
     }
     /// The coordinator half: computes `run.input` into `run.output`, filling in `run.m`.
     /// The engine has generated the input and timed it; a strategy that stops the clock
@@ -156,6 +184,23 @@ pub trait Strategy: Sync {
     /// and asking for it by name is refused with that reason).
     fn available(&self) -> Result<(), String> {
         Ok(())
+    }
+    /// Whether it can run over `transport`; `Err` says why not.
+    fn runs_over(&self, transport: TransportKind) -> Result<(), String> {
+        let info = self.info();
+        match transport {
+            TransportKind::Mpi if info.one_host => Err(format!(
+                "{} shares memory with its workers, which MPI ranks on other hosts do not have; \
+                 over MPI run sequential, item, split or scatterv",
+                info.name
+            )),
+            TransportKind::Local if info.collective => Err(format!(
+                "{} moves data with MPI collectives (Scatterv/Gatherv): run it under mpirun with \
+                 --transport mpi, from a build with --features mpi",
+                info.name
+            )),
+            _ => Ok(()),
+        }
     }
     /// The worker half, made from the worker's [`Setup`]; strategies without worker
     /// processes have none.
@@ -180,11 +225,12 @@ impl Mode {
         REGISTRY.iter().map(|&s| Mode(s)).collect()
     }
 
-    /// Every strategy that can run on this machine, in registry order (`--mode all`).
-    pub fn available() -> Vec<Mode> {
+    /// Every strategy that can run on this machine over `transport`, in registry order
+    /// (`--mode all`).
+    pub fn available(transport: TransportKind) -> Vec<Mode> {
         Mode::all()
             .into_iter()
-            .filter(|m| m.0.available().is_ok())
+            .filter(|m| m.0.available().is_ok() && m.0.runs_over(transport).is_ok())
             .collect()
     }
 
@@ -228,7 +274,7 @@ impl Mode {
     /// The tasks of one run under `s`.
     pub fn tasks(self, s: &Settings) -> Vec<Task> {
         match self.chunksize(s) {
-            Some(c) => self.0.tasks(s.n, s.splits, c),
+            Some(c) => self.0.tasks(s, c),
             None => Vec::new(),
         }
     }
@@ -344,7 +390,8 @@ pub fn on_processes(
     start: Instant,
 ) -> Result<(), RunError> {
     let tasks = mode.tasks(cfg);
-    let process = crate::scheduler::ProcessRun::new(cfg, mode.name(), mode.uses_codec())?;
+    let info = mode.strategy().info();
+    let process = crate::scheduler::ProcessRun::new(cfg, mode.name(), info.codec, info.collective)?;
     crate::scheduler::run_on_pool(&process, &tasks, sg, attach, m, start)
 }
 

@@ -21,7 +21,11 @@ impl Strategy for Sequential {
         None
     }
 
-    fn tasks(&self, _n: usize, _splits: usize, _chunksize: usize) -> Vec<crate::partition::Task> {
+    fn tasks(
+        &self,
+        _s: &crate::settings::Settings,
+        _chunksize: usize,
+    ) -> Vec<crate::partition::Task> {
         Vec::new()
     }
 

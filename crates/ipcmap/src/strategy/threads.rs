@@ -17,7 +17,7 @@ const ABOUT: &str = "split on OS threads: ThreadPool over split(data, S), nothin
 
 impl Strategy for Threads {
     fn info(&self) -> Info {
-        Info::local("threads", ABOUT)
+        Info::local("threads", ABOUT).one_host()
     }
 
     /// A SIGINT or SIGTERM stops every thread between blocks; a thread's panic is an error,
@@ -93,6 +93,8 @@ fn run_threads(run: Run<'_>) -> Result<(), RunError> {
             tasks,
             compute_ms: ms(compute_ns),
             exit: None,
+            rank: None,
+            host: None,
         });
     }
     Ok(())

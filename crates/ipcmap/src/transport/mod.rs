@@ -4,6 +4,8 @@
 //!
 //! - [`local`]: real worker processes started with posix_spawn, over ipc-channel (the only
 //!   module of the library that names `ipc_channel`), with a watchdog on their pids;
+//! - `mpi` (cargo feature `mpi`): the ranks of an MPI job started by `mpirun` or `srun`, on
+//!   one host or many; rank 0 coordinates;
 //! - [`memory`]: an in-process fake, the real worker loop on threads over std channels, so
 //!   the scheduler's logic (refill, retry, abort, deadlines) is tested without processes.
 //!
@@ -12,10 +14,13 @@
 
 pub mod local;
 pub mod memory;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod spawner;
 
 use crate::error::{LinkError, SpawnError};
 use crate::protocol::Setup;
+use crate::settings::TransportKind;
 use std::path::Path;
 use std::time::Duration;
 
@@ -75,6 +80,18 @@ pub trait Pool {
     fn reap(&mut self, worker: usize, grace: Duration) -> String;
     /// The gist of what `worker` wrote on stderr, if captured and not empty.
     fn last_words(&self, worker: usize) -> Option<String>;
+    /// Where `worker` runs, where the transport knows: its MPI rank and host.
+    fn placement(&self, _worker: usize) -> Option<(u32, String)> {
+        None
+    }
+    /// Sends frame i (bytes `lens[..i].sum()..` of `frames`) to worker i, every worker in one
+    /// collective call, where the transport has collectives (MPI's Scatterv); each worker's
+    /// next result then comes back by the matching gather.
+    fn scatter(&mut self, _frames: &[u8], _lens: &[usize]) -> Result<(), LinkError> {
+        Err(LinkError::Channel(
+            "this transport has no collectives".into(),
+        ))
+    }
 }
 
 /// A way of starting pools.
@@ -86,7 +103,26 @@ pub trait Transport {
         spec: &PoolSpec<'_>,
         setup: &dyn Fn(u32) -> Setup,
     ) -> Result<Box<dyn Pool>, SpawnError>;
+    /// Its links must be used from one thread only (MPI): workers do not read ahead.
+    fn one_thread(&self) -> bool {
+        false
+    }
 }
+
+/// The transport of `kind`: `Err` says why it is not in this build.
+pub fn of_kind(kind: TransportKind) -> Result<&'static dyn Transport, SpawnError> {
+    match kind {
+        TransportKind::Local => Ok(&local::LocalTransport),
+        #[cfg(feature = "mpi")]
+        TransportKind::Mpi => Ok(&mpi::MpiTransport),
+        #[cfg(not(feature = "mpi"))]
+        TransportKind::Mpi => Err(SpawnError::Mpi(MPI_MISSING.into())),
+    }
+}
+
+/// Why `--transport mpi` cannot run in a build without the `mpi` feature.
+pub const MPI_MISSING: &str = "this coordinator was built without MPI: build it with \
+`cargo build --release -p coordinator --features mpi` (needs Open MPI and libclang)";
 
 /// The worker's receiving side: task frames in order, `None` once the coordinator closed it.
 pub trait Inbox: Send {

@@ -1,0 +1,121 @@
+//! `--transport mpi`: the coordinator binary as every rank of an MPI job. Rank 0 coordinates
+//! (the usual run, sweep or probe); the other ranks serve as its workers until it shuts the
+//! job down. Without the `mpi` feature the flag is refused with one line that says how to
+//! build it.
+
+use crate::cli::{Cli, Command};
+
+/// This process's rank as the launcher announced it in the environment (Open MPI, MPICH and
+/// Slurm), before MPI is initialised; `None` outside a launcher.
+pub fn launched_rank() -> Option<u32> {
+    [
+        "OMPI_COMM_WORLD_RANK",
+        "PMI_RANK",
+        "PMIX_RANK",
+        "SLURM_PROCID",
+    ]
+    .iter()
+    .find_map(|v| std::env::var(v).ok()?.parse().ok())
+}
+
+#[cfg(feature = "mpi")]
+pub use ipcmap::transport::mpi::Session;
+
+/// Without the feature there is never a session.
+#[cfg(not(feature = "mpi"))]
+pub enum Session {}
+
+/// Initialises MPI (every rank).
+pub fn start() -> Result<Session, String> {
+    #[cfg(feature = "mpi")]
+    {
+        ipcmap::transport::mpi::init().map_err(|e| e.to_string())
+    }
+    #[cfg(not(feature = "mpi"))]
+    Err(format!(
+        "--transport mpi: {}",
+        ipcmap::transport::MPI_MISSING
+    ))
+}
+
+/// Rank 0.
+pub fn is_coordinator(session: &Session) -> bool {
+    #[cfg(feature = "mpi")]
+    {
+        session.rank() == 0
+    }
+    #[cfg(not(feature = "mpi"))]
+    match *session {}
+}
+
+/// A worker rank's whole life; returns its exit status.
+pub fn serve(session: Session) -> u8 {
+    #[cfg(feature = "mpi")]
+    {
+        session.serve(ipcmap::worker::serve)
+    }
+    #[cfg(not(feature = "mpi"))]
+    match session {}
+}
+
+/// Rank 0's end of the job: a clean shutdown, or `MPI_Abort` when a worker rank is stuck.
+pub fn finish(session: Session, code: u8) -> u8 {
+    #[cfg(feature = "mpi")]
+    {
+        session.finish(code)
+    }
+    #[cfg(not(feature = "mpi"))]
+    {
+        let _ = code;
+        match session {}
+    }
+}
+
+/// MPI's init time, ms (`MPI_Init_thread` and every rank's hello).
+pub fn init_ms() -> Option<f64> {
+    #[cfg(feature = "mpi")]
+    {
+        ipcmap::transport::mpi::world().map(|w| w.init_ns as f64 / 1e6)
+    }
+    #[cfg(not(feature = "mpi"))]
+    None
+}
+
+/// The worker ranks the job has.
+fn worker_ranks() -> usize {
+    #[cfg(feature = "mpi")]
+    {
+        ipcmap::transport::mpi::world().map_or(0, |w| w.workers.len())
+    }
+    #[cfg(not(feature = "mpi"))]
+    0
+}
+
+/// Sets the worker count to the job's worker ranks; a `--workers` that disagrees is refused.
+pub fn fit_workers(cli: &mut Cli) -> Result<(), String> {
+    let ranks = worker_ranks();
+    let disagree = |asked: usize| {
+        format!(
+            "--workers {asked} does not match this MPI job's {ranks} worker ranks (mpirun -np {}: \
+             rank 0 coordinates): leave --workers out or make them agree",
+            ranks + 1
+        )
+    };
+    match &mut cli.command {
+        None => match cli.run.workers {
+            Some(w) if w != ranks => return Err(disagree(w)),
+            _ => cli.run.workers = Some(ranks),
+        },
+        Some(Command::Sweep(args)) => {
+            if let Some(&w) = args.workers.iter().find(|&&w| w != ranks) {
+                return Err(disagree(w));
+            }
+            args.workers = vec![ranks];
+        }
+        Some(Command::Probe(args)) => match args.workers {
+            Some(w) if w != ranks => return Err(disagree(w)),
+            _ => args.workers = Some(ranks),
+        },
+    }
+    Ok(())
+}

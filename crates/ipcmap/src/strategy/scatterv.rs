@@ -1,0 +1,85 @@
+//! `scatterv`: mpi4py's idiom, `comm.Scatterv` of the `numpy.array_split` parts, compute,
+//! `comm.Gatherv` of the results. One part per worker rank, each encoded as one block with the
+//! codec (split's framing), sent to every rank in one collective call and gathered back in
+//! another: static scheduling, where split hands out parts one by one as results return.
+//!
+//! It runs only over a transport with collectives (`--transport mpi`); the scheduler asks the
+//! pool to [`scatter`](crate::transport::Pool::scatter) the task frames, and the results come
+//! back as frames like any other strategy's.
+
+use super::split::{SplitCompute, SplitScatter};
+use super::{on_processes_encoded, Compute, Info, Run, Strategy};
+use crate::error::{PayloadError, RunError};
+use crate::partition::{self, Task};
+use crate::protocol::Setup;
+use crate::settings::Settings;
+
+/// `comm.Scatterv(array_split(data, ranks))`, compute, `comm.Gatherv`.
+pub struct Scatterv;
+
+/// Its `--help` line.
+const ABOUT: &str =
+    "one array_split part per MPI rank by Scatterv/Gatherv, like mpi4py (--transport mpi)";
+
+impl Strategy for Scatterv {
+    fn info(&self) -> Info {
+        Info::local("scatterv", ABOUT)
+            .on_processes()
+            .encoded()
+            .unsplit()
+            .collective()
+    }
+
+    /// One task per worker: the whole of its part.
+    fn tasks(&self, s: &Settings, _chunksize: usize) -> Vec<Task> {
+        partition::group(partition::array_split(s.n, s.workers.min(s.n).max(1)), 1)
+    }
+
+    fn run(&self, run: Run<'_>) -> Result<(), RunError> {
+        on_processes_encoded(run, |codec, input, output| {
+            Box::new(SplitScatter {
+                codec,
+                input,
+                output,
+            })
+        })
+    }
+
+    fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, PayloadError> {
+        Ok(Box::new(SplitCompute::new(
+            setup.function,
+            setup.work,
+            setup.codec,
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::TransportKind;
+
+    #[test]
+    fn one_part_per_worker_and_only_over_mpi() {
+        let s = Settings {
+            workers: 3,
+            n: 10,
+            ..crate::config::RunRequest {
+                modes: vec![crate::strategy::Mode::SEQUENTIAL],
+                ..Default::default()
+            }
+            .validate()
+            .map(|c| c.settings)
+            .unwrap()
+        };
+        let tasks = Scatterv.tasks(&s, 1);
+        let lens: Vec<usize> = tasks.iter().map(Task::len).collect();
+        assert_eq!(lens, [4, 3, 3]);
+        assert!(Scatterv.runs_over(TransportKind::Local).is_err());
+        assert!(Scatterv.runs_over(TransportKind::Mpi).is_ok());
+        assert!(crate::strategy::shm::Shm
+            .runs_over(TransportKind::Mpi)
+            .unwrap_err()
+            .contains("MPI"));
+    }
+}

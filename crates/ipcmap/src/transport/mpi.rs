@@ -1,0 +1,657 @@
+//! The MPI transport (cargo feature `mpi`): the ranks `mpirun` (or `srun`) started, on one
+//! host or many. Rank 0 is the coordinator; ranks 1..N are its workers 0..N-1, running the same
+//! worker loop (`worker::serve`) as local worker processes, over MPI messages.
+//!
+//! Ranks live for the whole job, so a "pool" is one run's conversation with them:
+//! 1. [`init`] (every rank, first thing): `MPI_Init_thread` (funneled: MPI is called from one
+//!    thread only), then each worker rank sends rank 0 its pid and host name;
+//! 2. per run, rank 0 sends each worker the [`Setup`] frame ([`TAG_TASK`]), then task frames
+//!    (non-blocking sends from staging buffers, so that a big task to a worker and that
+//!    worker's big result never wait on each other), and at the end [`TAG_CLOSE`]; the worker
+//!    answers result frames ([`TAG_RESULT`]), its stats, and [`TAG_DONE`];
+//! 3. at the end of the job rank 0 sends [`TAG_SHUTDOWN`] and every rank finalises.
+//!
+//! Collectives (the `scatterv` strategy): rank 0 announces each worker's part length
+//! ([`TAG_SCATTER`]) and calls `MPI_Scatterv`; each worker announces its result's length
+//! ([`TAG_GATHER`]) and calls `MPI_Gatherv`, which rank 0 joins once every announcement is in,
+//! so that waiting stays a poll with a deadline.
+//!
+//! What MPI does not survive: a rank that dies ends the whole job (the launcher kills every
+//! rank), and a rank cannot be stopped on its own. A worker written off at its task deadline is
+//! left to finish; if it never reports done, the job ends with `MPI_Abort` instead of a clean
+//! shutdown.
+
+use super::{Event, Inbox, Outbox, Pool, PoolSpec, Transport, WorkerInfo};
+use crate::error::{LinkError, SpawnError, WorkerError};
+use crate::protocol::Setup;
+use mpi::datatype::{Partition, PartitionMut};
+use mpi::ffi;
+use mpi::point_to_point::{MatchedReceiveVec, Message, Status};
+use mpi::raw::AsRaw;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::*;
+use mpi::Threading;
+use std::collections::VecDeque;
+use std::os::raw::{c_int, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Coordinator → worker: a frame (the setup first, then tasks).
+pub const TAG_TASK: i32 = 1;
+/// Coordinator → worker: no more tasks in this run.
+pub const TAG_CLOSE: i32 = 2;
+/// Coordinator → worker: the job is over; finalise and exit.
+pub const TAG_SHUTDOWN: i32 = 3;
+/// Coordinator → worker: the next frame comes by `MPI_Scatterv`; 8 bytes, its length.
+pub const TAG_SCATTER: i32 = 4;
+/// Worker → coordinator: a frame (a result or the stats).
+pub const TAG_RESULT: i32 = 10;
+/// Worker → coordinator: the next frame goes by `MPI_Gatherv`; 8 bytes, its length.
+pub const TAG_GATHER: i32 = 11;
+/// Worker → coordinator: it has finished this run (after its stats).
+pub const TAG_DONE: i32 = 12;
+/// Worker → coordinator: the run failed on its side; the error, one line.
+pub const TAG_FAILED: i32 = 13;
+/// Worker → coordinator, once at init: "PID HOST".
+const TAG_HELLO: i32 = 14;
+
+/// The largest message: MPI counts are C ints.
+pub const MAX_MESSAGE_BYTES: usize = i32::MAX as usize;
+
+/// What rank 0 learnt at init.
+#[derive(Clone, Debug)]
+pub struct MpiWorld {
+    /// Each worker: its rank, pid and host, in worker order.
+    pub workers: Vec<RankInfo>,
+    /// Rank 0's host.
+    pub host: String,
+    /// The MPI library, in its own words ("Open MPI v4.1.4").
+    pub library: String,
+    /// From before `MPI_Init_thread` until every worker rank had said hello, ns.
+    pub init_ns: u64,
+}
+
+/// One worker rank.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RankInfo {
+    /// Its rank in `MPI_COMM_WORLD`.
+    pub rank: u32,
+    /// Its process id (on its host).
+    pub pid: u32,
+    /// Its host (`MPI_Get_processor_name`).
+    pub host: String,
+}
+
+static WORLD: OnceLock<MpiWorld> = OnceLock::new();
+
+/// Every worker rank is idle (between runs): the job can end with a clean shutdown.
+static CLEAN: AtomicBool = AtomicBool::new(true);
+
+/// The job's MPI world, once [`init`] ran on rank 0.
+pub fn world() -> Option<&'static MpiWorld> {
+    WORLD.get()
+}
+
+/// MPI could not start, or the job cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum MpiError {
+    /// `MPI_Init` failed or ran twice.
+    #[error("MPI could not be initialised (is this running under mpirun or srun?)")]
+    Init,
+    /// Only one rank: nobody to work.
+    #[error("--transport mpi needs at least 2 ranks (rank 0 coordinates, the others work); start it with mpirun -np N (N >= 2)")]
+    TooFewRanks,
+    /// A worker rank's hello made no sense.
+    #[error("MPI rank {rank} sent a hello this coordinator cannot read; is every rank running the same coordinator binary?")]
+    BadHello { rank: i32 },
+}
+
+/// This process's MPI session: finalised when dropped (after [`Session::finish`]).
+pub struct Session {
+    universe: Option<mpi::environment::Universe>,
+    rank: i32,
+}
+
+/// Initialises MPI; on rank 0, collects every worker rank's hello into [`world`].
+pub fn init() -> Result<Session, MpiError> {
+    let started = Instant::now();
+    let (universe, _) =
+        mpi::initialize_with_threading(Threading::Funneled).ok_or(MpiError::Init)?;
+    let comm = universe.world();
+    let (rank, size) = (comm.rank(), comm.size());
+    let session = Session {
+        universe: Some(universe),
+        rank,
+    };
+    if size < 2 {
+        return Err(MpiError::TooFewRanks);
+    }
+    let host = mpi::environment::processor_name().unwrap_or_else(|_| "?".into());
+    if rank != 0 {
+        let hello = format!("{} {host}", std::process::id());
+        comm.process_at_rank(0)
+            .send_with_tag(hello.as_bytes(), TAG_HELLO);
+        return Ok(session);
+    }
+    let mut workers = Vec::with_capacity(size as usize - 1);
+    for r in 1..size {
+        let (bytes, _) = comm
+            .process_at_rank(r)
+            .receive_vec_with_tag::<u8>(TAG_HELLO);
+        let text = String::from_utf8(bytes).map_err(|_| MpiError::BadHello { rank: r })?;
+        let (pid, host) = text
+            .split_once(' ')
+            .and_then(|(pid, host)| Some((pid.parse().ok()?, host.to_string())))
+            .ok_or(MpiError::BadHello { rank: r })?;
+        workers.push(RankInfo {
+            rank: r as u32,
+            pid,
+            host,
+        });
+    }
+    let library = mpi::environment::library_version()
+        .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let _ = WORLD.set(MpiWorld {
+        workers,
+        host,
+        library,
+        init_ns: started.elapsed().as_nanos() as u64,
+    });
+    Ok(session)
+}
+
+impl Session {
+    /// This process's rank; rank 0 coordinates.
+    pub fn rank(&self) -> i32 {
+        self.rank
+    }
+
+    /// A worker rank's life: `serve` (the worker loop, `worker::serve`, handed in by the
+    /// caller) run after run until the coordinator shuts the job down. Returns the exit status.
+    pub fn serve(self, serve: super::memory::Serve) -> u8 {
+        let worker = (self.rank - 1) as u32;
+        let fault = crate::fault::Fault::from_env(worker);
+        let code = loop {
+            let comm = SimpleCommunicator::world();
+            // A plain probe: the message stays for the inbox (or the receive below).
+            let status = comm.process_at_rank(0).probe();
+            if status.tag() == TAG_SHUTDOWN {
+                let _ = comm
+                    .process_at_rank(0)
+                    .receive_vec_with_tag::<u8>(TAG_SHUTDOWN);
+                break 0;
+            }
+            let gather_next = Arc::new(AtomicBool::new(false));
+            let inbox = Box::new(MpiInbox {
+                closed: false,
+                gather_next: gather_next.clone(),
+            });
+            let outbox = Box::new(MpiOutbox { gather_next });
+            match serve(worker, fault, inbox, outbox) {
+                Ok(()) => {}
+                // A rank that dies, for real: the launcher then ends the job.
+                Err(WorkerError::InjectedExit { code, .. }) => std::process::exit(code.into()),
+                Err(e) => {
+                    let line = e.to_string();
+                    comm.process_at_rank(0)
+                        .send_with_tag(line.as_bytes(), TAG_FAILED);
+                    drain_until_close();
+                }
+            }
+            comm.process_at_rank(0)
+                .send_with_tag(&[0u8; 0][..], TAG_DONE);
+        };
+        drop(self);
+        code
+    }
+
+    /// Rank 0's end of the job with exit status `code`: a clean shutdown of every worker rank
+    /// and `MPI_Finalize` when they are all idle, else `MPI_Abort` (which ends every rank).
+    pub fn finish(mut self, code: u8) -> u8 {
+        let comm = SimpleCommunicator::world();
+        if !CLEAN.load(Ordering::SeqCst) {
+            comm.abort(c_int::from(code.max(1)));
+        }
+        for r in 1..comm.size() {
+            comm.process_at_rank(r)
+                .send_with_tag(&[0u8; 0][..], TAG_SHUTDOWN);
+        }
+        drop(self.universe.take());
+        code
+    }
+
+    /// Ends the job at once with exit status `code`, every rank with it (`MPI_Abort`).
+    pub fn abort(self, code: u8) -> ! {
+        SimpleCommunicator::world().abort(c_int::from(code.max(1)))
+    }
+}
+
+/// After a failure on a worker rank: throws away task frames until the run's close.
+fn drain_until_close() {
+    let comm = SimpleCommunicator::world();
+    loop {
+        let (msg, status) = comm.process_at_rank(0).matched_probe();
+        let (bytes, status): (Vec<u8>, Status) = (msg, status).matched_receive_vec();
+        match status.tag() {
+            TAG_CLOSE | TAG_SHUTDOWN => return,
+            // The coordinator is in a Scatterv: join it, or it waits for ever.
+            TAG_SCATTER => drop(scatter_receive(&comm, length_of(&bytes).unwrap_or(0))),
+            _ => {}
+        }
+    }
+}
+
+/// This worker's part of the coordinator's `MPI_Scatterv`, `len` bytes.
+fn scatter_receive(comm: &SimpleCommunicator, len: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; len];
+    comm.process_at_rank(0).scatter_varcount_into(&mut buf[..]);
+    buf
+}
+
+fn length_of(bytes: &[u8]) -> Option<usize> {
+    Some(u64::from_le_bytes(bytes.try_into().ok()?) as usize)
+}
+
+/// A worker rank's task side.
+struct MpiInbox {
+    closed: bool,
+    gather_next: Arc<AtomicBool>,
+}
+
+impl Inbox for MpiInbox {
+    fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
+        if self.closed {
+            return Ok(None);
+        }
+        let comm = SimpleCommunicator::world();
+        let (msg, status) = comm.process_at_rank(0).matched_probe();
+        let (bytes, status): (Vec<u8>, Status) = (msg, status).matched_receive_vec();
+        match status.tag() {
+            TAG_TASK => Ok(Some(bytes)),
+            TAG_CLOSE => {
+                self.closed = true;
+                Ok(None)
+            }
+            TAG_SCATTER => {
+                let len = length_of(&bytes)
+                    .ok_or_else(|| LinkError::Channel("a malformed scatter notice".into()))?;
+                let frame = scatter_receive(&comm, len);
+                self.gather_next.store(true, Ordering::SeqCst);
+                Ok(Some(frame))
+            }
+            TAG_SHUTDOWN => Err(LinkError::Channel(
+                "the coordinator ended the job in the middle of a run".into(),
+            )),
+            tag => Err(LinkError::Channel(format!("an MPI message with tag {tag}"))),
+        }
+    }
+}
+
+/// A worker rank's result side.
+struct MpiOutbox {
+    gather_next: Arc<AtomicBool>,
+}
+
+impl Outbox for MpiOutbox {
+    fn send(&mut self, frame: &[u8]) -> Result<(), LinkError> {
+        check_size(frame.len())?;
+        let comm = SimpleCommunicator::world();
+        let root = comm.process_at_rank(0);
+        if self.gather_next.swap(false, Ordering::SeqCst) {
+            root.send_with_tag(&(frame.len() as u64).to_le_bytes()[..], TAG_GATHER);
+            root.gather_varcount_into(frame);
+        } else {
+            root.send_with_tag(frame, TAG_RESULT);
+        }
+        Ok(())
+    }
+}
+
+fn check_size(len: usize) -> Result<(), LinkError> {
+    if len > MAX_MESSAGE_BYTES {
+        return Err(LinkError::Channel(format!(
+            "a {len}-byte frame is over MPI's limit of {MAX_MESSAGE_BYTES} bytes per message"
+        )));
+    }
+    Ok(())
+}
+
+/// The worker ranks of `MPI_COMM_WORLD`, reached from rank 0.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MpiTransport;
+
+impl Transport for MpiTransport {
+    fn start(
+        &self,
+        spec: &PoolSpec<'_>,
+        setup: &dyn Fn(u32) -> Setup,
+    ) -> Result<Box<dyn Pool>, SpawnError> {
+        let started = Instant::now();
+        let mpi_world = world().ok_or_else(|| SpawnError::Mpi("MPI is not initialised".into()))?;
+        if !CLEAN.load(Ordering::SeqCst) {
+            return Err(SpawnError::Mpi(
+                "a worker rank written off in an earlier run is still busy, and MPI cannot \
+                 stop one rank: the job ends here"
+                    .into(),
+            ));
+        }
+        if spec.count > mpi_world.workers.len() {
+            return Err(SpawnError::Mpi(format!(
+                "{} workers asked for, but the job has {} worker ranks",
+                spec.count,
+                mpi_world.workers.len()
+            )));
+        }
+        let ranks = mpi_world.workers[..spec.count].to_vec();
+        let comm = SimpleCommunicator::world();
+        for (w, r) in ranks.iter().enumerate() {
+            let frame = setup(w as u32).to_frame();
+            check_size(frame.len()).map_err(|e| SpawnError::Mpi(e.to_string()))?;
+            comm.process_at_rank(r.rank as i32)
+                .send_with_tag(&frame[..], TAG_TASK);
+        }
+        CLEAN.store(false, Ordering::SeqCst);
+        Ok(Box::new(MpiPool {
+            infos: (0..spec.count)
+                .map(|w| WorkerInfo {
+                    id: w as u32,
+                    pid: ranks[w].pid,
+                })
+                .collect(),
+            ranks,
+            spawn_ns: started.elapsed().as_nanos() as u64,
+            done: vec![false; spec.count],
+            closed: vec![false; spec.count],
+            events: VecDeque::new(),
+            gather: vec![None; spec.count],
+            sends: Vec::new(),
+            spare: Vec::new(),
+        }))
+    }
+
+    fn one_thread(&self) -> bool {
+        true
+    }
+}
+
+/// A task frame on its way: the staging buffer must live until the send completes.
+struct InFlight {
+    buf: Vec<u8>,
+    request: ffi::MPI_Request,
+}
+
+/// One run's conversation with the worker ranks.
+struct MpiPool {
+    infos: Vec<WorkerInfo>,
+    ranks: Vec<RankInfo>,
+    spawn_ns: u64,
+    done: Vec<bool>,
+    closed: Vec<bool>,
+    events: VecDeque<Event>,
+    /// Announced lengths of the results coming by `MPI_Gatherv`.
+    gather: Vec<Option<usize>>,
+    sends: Vec<InFlight>,
+    /// Staging buffers whose sends completed, for reuse.
+    spare: Vec<Vec<u8>>,
+}
+
+impl MpiPool {
+    /// The worker behind `source`, a rank of this pool.
+    fn worker_of(&self, source: i32) -> Option<usize> {
+        self.ranks.iter().position(|r| r.rank as i32 == source)
+    }
+
+    /// Retires completed sends, keeping their buffers.
+    fn progress_sends(&mut self) {
+        let mut i = 0;
+        while i < self.sends.len() {
+            let mut flag: c_int = 0;
+            // SAFETY: the request came from MPI_Isend and has not completed yet.
+            unsafe {
+                ffi::MPI_Test(
+                    &mut self.sends[i].request,
+                    &mut flag,
+                    ffi::RSMPI_STATUS_IGNORE,
+                );
+            }
+            if flag != 0 {
+                let done = self.sends.swap_remove(i);
+                self.spare.push(done.buf);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Takes one matched message and turns it into events.
+    fn take(&mut self, msg: Message, status: Status) {
+        let (bytes, status): (Vec<u8>, Status) = (msg, status).matched_receive_vec();
+        let Some(w) = self.worker_of(status.source_rank()) else {
+            return; // a rank outside this pool has nothing to say
+        };
+        match status.tag() {
+            TAG_RESULT => self.events.push_back(Event::Frame(w, bytes)),
+            TAG_DONE => {
+                self.done[w] = true;
+                self.events.push_back(Event::Closed(w));
+            }
+            TAG_FAILED => self.events.push_back(Event::Exited {
+                worker: w,
+                how: format!(
+                    "failed on rank {}: {}",
+                    self.ranks[w].rank,
+                    String::from_utf8_lossy(&bytes)
+                ),
+            }),
+            TAG_GATHER => {
+                self.gather[w] = length_of(&bytes);
+                if self.gather.iter().all(Option::is_some) {
+                    self.gatherv();
+                }
+            }
+            tag => self.events.push_back(Event::Exited {
+                worker: w,
+                how: format!("sent an MPI message with tag {tag}"),
+            }),
+        }
+    }
+
+    /// Joins the `MPI_Gatherv` every worker announced; each result becomes a frame event.
+    fn gatherv(&mut self) {
+        let comm = SimpleCommunicator::world();
+        let size = comm.size() as usize;
+        let mut counts = vec![0 as c_int; size];
+        for (w, r) in self.ranks.iter().enumerate() {
+            counts[r.rank as usize] = self.gather[w].take().unwrap_or(0) as c_int;
+        }
+        let displs: Vec<c_int> = counts
+            .iter()
+            .scan(0, |at, &c| {
+                let d = *at;
+                *at += c;
+                Some(d)
+            })
+            .collect();
+        let total = counts.iter().map(|&c| c as usize).sum();
+        let mut buf = vec![0u8; total];
+        {
+            let mut partition = PartitionMut::new(&mut buf[..], &counts[..], &displs[..]);
+            comm.this_process()
+                .gather_varcount_into_root(&[0u8; 0][..], &mut partition);
+        }
+        for (w, r) in self.ranks.iter().enumerate() {
+            let (at, len) = (
+                displs[r.rank as usize] as usize,
+                counts[r.rank as usize] as usize,
+            );
+            self.events
+                .push_back(Event::Frame(w, buf[at..at + len].to_vec()));
+        }
+    }
+
+    /// Polls once; true if a message was taken.
+    fn poll(&mut self) -> bool {
+        self.progress_sends();
+        let comm = SimpleCommunicator::world();
+        match comm.any_process().immediate_matched_probe() {
+            Some((msg, status)) => {
+                self.take(msg, status);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Pool for MpiPool {
+    fn workers(&self) -> &[WorkerInfo] {
+        &self.infos
+    }
+
+    fn spawn_ns(&self) -> u64 {
+        self.spawn_ns
+    }
+
+    fn send(&mut self, worker: usize, frame: &[u8]) -> Result<(), LinkError> {
+        check_size(frame.len())?;
+        let rank = self.ranks.get(worker).ok_or(LinkError::Closed)?.rank as c_int;
+        if self.closed[worker] {
+            return Err(LinkError::Closed);
+        }
+        self.progress_sends();
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(frame);
+        let mut request: ffi::MPI_Request = unsafe { std::mem::zeroed() };
+        // SAFETY: `buf` stays alive (in `self.sends`, or leaked) until the request completes.
+        let rc = unsafe {
+            ffi::MPI_Isend(
+                buf.as_ptr() as *const c_void,
+                buf.len() as c_int,
+                ffi::RSMPI_UINT8_T,
+                rank,
+                TAG_TASK,
+                SimpleCommunicator::world().as_raw(),
+                &mut request,
+            )
+        };
+        if rc != 0 {
+            return Err(LinkError::Channel(format!("MPI_Isend returned {rc}")));
+        }
+        self.sends.push(InFlight { buf, request });
+        Ok(())
+    }
+
+    fn next_event(&mut self, timeout: Duration) -> Option<Event> {
+        let deadline = Instant::now() + timeout;
+        let mut idle = 0u32;
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Some(event);
+            }
+            if self.poll() {
+                idle = 0;
+                continue;
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            // Spin briefly (a result is usually microseconds away), then back off.
+            idle += 1;
+            if idle < 2_000 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+    }
+
+    fn close(&mut self, worker: usize) {
+        if let (Some(r), Some(false)) = (self.ranks.get(worker), self.closed.get(worker)) {
+            self.closed[worker] = true;
+            SimpleCommunicator::world()
+                .process_at_rank(r.rank as i32)
+                .send_with_tag(&[0u8; 0][..], TAG_CLOSE);
+        }
+    }
+
+    /// MPI cannot stop one rank: it is closed and left to finish; if it never does, the job
+    /// ends with `MPI_Abort`.
+    fn kill(&mut self, worker: usize) {
+        self.close(worker);
+    }
+
+    fn reap(&mut self, worker: usize, grace: Duration) -> String {
+        let deadline = Instant::now() + grace;
+        while !self.done[worker] && Instant::now() < deadline {
+            if !self.poll() {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+        let r = &self.ranks[worker];
+        match self.done[worker] {
+            true => format!("finished (rank {} on {})", r.rank, r.host),
+            false => format!(
+                "still busy (rank {} on {}); MPI cannot stop one rank, so the job will be aborted",
+                r.rank, r.host
+            ),
+        }
+    }
+
+    fn last_words(&self, _worker: usize) -> Option<String> {
+        None // a rank's stderr goes to the launcher's terminal
+    }
+
+    fn placement(&self, worker: usize) -> Option<(u32, String)> {
+        let r = self.ranks.get(worker)?;
+        Some((r.rank, r.host.clone()))
+    }
+
+    fn scatter(&mut self, frames: &[u8], lens: &[usize]) -> Result<(), LinkError> {
+        let comm = SimpleCommunicator::world();
+        if lens.len() != self.ranks.len() || self.ranks.len() + 1 != comm.size() as usize {
+            return Err(LinkError::Channel(format!(
+                "a collective needs every rank: {} parts for {} worker ranks",
+                lens.len(),
+                comm.size() - 1
+            )));
+        }
+        let mut counts = vec![0 as c_int; comm.size() as usize];
+        for (r, &len) in self.ranks.iter().zip(lens) {
+            check_size(len)?;
+            counts[r.rank as usize] = len as c_int;
+            comm.process_at_rank(r.rank as i32)
+                .send_with_tag(&(len as u64).to_le_bytes()[..], TAG_SCATTER);
+        }
+        let displs: Vec<c_int> = counts
+            .iter()
+            .scan(0, |at, &c| {
+                let d = *at;
+                *at += c;
+                Some(d)
+            })
+            .collect();
+        let partition = Partition::new(frames, &counts[..], &displs[..]);
+        let mut own = [0u8; 0];
+        comm.this_process()
+            .scatter_varcount_into_root(&partition, &mut own[..]);
+        Ok(())
+    }
+}
+
+impl Drop for MpiPool {
+    /// Sends still in flight are waited for briefly, then given up (their buffers leaked,
+    /// since MPI may still read them); the job is clean only if every worker said done.
+    fn drop(&mut self) {
+        let until = Instant::now() + Duration::from_secs(1);
+        while !self.sends.is_empty() && Instant::now() < until {
+            self.progress_sends();
+        }
+        for stuck in self.sends.drain(..) {
+            std::mem::forget(stuck.buf);
+        }
+        CLEAN.store(self.done.iter().all(|&d| d), Ordering::SeqCst);
+    }
+}
