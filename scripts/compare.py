@@ -11,6 +11,11 @@ the coordinator for each experiment interleaved, round after round, both sides w
 - python.jsonl and ipcmap.jsonl: every run's record;
 - phases-W.svg: where ipcmap's time goes, phase by phase, per strategy (coordinator --plot).
 The per-item Python programs take tens of seconds each and run only with --slow.
+
+Where `mpirun` is on the PATH (and unless --no-mpi), it also builds the coordinator with the `mpi`
+feature and compares, over Open MPI's shared memory with W+1 ranks, scripts/tutorial_mpi.py's
+mpi4py split program (buffer Scatterv/Gatherv, and pickled scatter/gather) with
+`coordinator --transport mpi --mode scatterv` (raw and bincode) and `--mode split`.
 """
 
 import argparse
@@ -18,6 +23,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -39,6 +45,66 @@ EXPERIMENTS = [
 ]
 SLOW = {"item_default", "item_1000"}
 
+# MPI experiment: (mpi4py's form or None, what it is, coordinator flags under --transport mpi)
+MPI_EXPERIMENTS = [
+    ("mpi_scatterv", "mpi4py Scatterv/Gatherv of float64 buffers", ["--mode", "scatterv", "--codec", "raw"]),
+    ("mpi_pickled", "mpi4py scatter/gather of pickled array_split parts", ["--mode", "scatterv", "--codec", "bincode"]),
+    (None, "ipcmap split (64 parts, dynamic) over MPI", ["--mode", "split", "--codec", "raw"]),
+]
+MPIRUN = ["mpirun", "--oversubscribe", "--mca", "btl", "self,vader", "--mca", "btl_vader_single_copy_mechanism", "none"]
+MPI_ENV = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+
+
+def mpi_section(w, n, rounds):
+    """mpi4py against ipcmap over MPI with w worker ranks: markdown lines and every record."""
+    np_ = ["-np", str(w + 1)]
+    rows = []
+
+    def ipcmap(name, flags):
+        def measure():
+            out = subprocess.run([*MPIRUN, *np_, str(COORDINATOR), *flags, "--transport", "mpi", "--n", str(n),
+                                  "--repeat", "2", "--warmup", "1", "--format", "json"],
+                                 check=True, capture_output=True, text=True, cwd=ROOT, env=MPI_ENV)
+            rec = json.loads(out.stdout.splitlines()[0])
+            rec["experiment"] = name
+            rows.append(rec)
+            return rec["runs_ms"]
+        return measure
+
+    def mpi4py(form):
+        def measure():
+            out = subprocess.run([*MPIRUN, *np_, str(ROOT / "scripts" / ".venv" / "bin" / "python"),
+                                  str(ROOT / "scripts" / "tutorial_mpi.py"), "--n", str(n), "--only", form,
+                                  "--repeat", "3"], check=True, capture_output=True, text=True, cwd=ROOT, env=MPI_ENV)
+            recs = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+            rows.extend(recs)
+            return [r["wall_ms"] for r in recs[1:]]  # the first is the warm-up
+        return measure
+
+    measurements = {}
+    for i, (name, _, flags) in enumerate(MPI_EXPERIMENTS):
+        if name:
+            measurements[("mpi4py", name)] = mpi4py(name.removeprefix("mpi_"))
+        measurements[("ipcmap", i)] = ipcmap(name or "mpi_split", flags)
+    samples = interleave(measurements, rounds)
+    lines = [
+        f"### Over MPI: {w} worker ranks + rank 0, Open MPI shared memory (vader), n = {n:,}",
+        "",
+        "| experiment | mpi4py here | ipcmap here (flags) | mpi4py / ipcmap (95% interval) |",
+        "|---|---:|---:|---:|",
+    ]
+    for i, (name, what, flags) in enumerate(MPI_EXPERIMENTS):
+        ip = samples[("ipcmap", i)]
+        py = samples.get(("mpi4py", name))
+        if py:
+            value, low, high = ratio(py, ip)
+            interval = f" ({low:.1f}–{high:.1f})" if low is not None else ""
+            cells = (figure(py), f"{value:.1f}x{interval}")
+        else:
+            cells = ("–", "–")
+        lines.append(f"| {what} | {cells[0]} | {figure(ip)} (`{' '.join(flags)}`) | {cells[1]} |")
+    return lines, rows
+
 
 def cpu_model():
     try:
@@ -58,13 +124,20 @@ def main():
     p.add_argument("--slow", action="store_true", help="also run Python's per-item programs (tens of seconds each)")
     p.add_argument("--out", default=str(ROOT / "target" / "compare"))
     p.add_argument("--no-build", action="store_true")
+    p.add_argument("--no-mpi", action="store_true", help="leave out the MPI comparison even where mpirun exists")
     args = p.parse_args()
+    use_mpi = not args.no_mpi and shutil.which("mpirun") is not None
     workers = [int(w) for w in args.workers.split(",") if w]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], check=True, cwd=ROOT)
+        if use_mpi:
+            subprocess.run(["cargo", "build", "--release", "-p", "coordinator", "--features", "mpi", "--quiet"],
+                           check=True, cwd=ROOT)
+    if use_mpi:
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "tutorial_mpi.py"), "--setup"], check=True)
 
     python_rows, ipcmap_rows = [], []
     sections = []
@@ -118,6 +191,11 @@ def main():
                         "--plot", str(out / f"phases-{w}.svg")],
                        check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         sections.append("\n".join(lines))
+        if use_mpi:
+            mpi_lines, mpi_rows = mpi_section(w, args.n, args.rounds)
+            sections.append("\n".join(mpi_lines))
+            python_rows.extend(r for r in mpi_rows if r.get("impl") == "mpi4py")
+            ipcmap_rows.extend(r for r in mpi_rows if r.get("impl") != "mpi4py")
 
     header = (
         f"Measured {datetime.date.today().isoformat()} on {cpu_model()}, {os.cpu_count()} cores; "

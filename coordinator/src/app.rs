@@ -90,16 +90,18 @@ struct Plan {
     json: Option<Output>,
     /// Print the explanation after the report.
     explain: bool,
+    /// `--trace`: the spans as a Chrome trace.
+    trace: Option<Output>,
+    /// `--timeline`: the spans as a Gantt chart.
+    timeline: Option<Output>,
 }
 
 fn plan(cli: &Cli) -> Result<Plan, String> {
     match &cli.command {
         None => {
-            let config = cli
-                .run
-                .to_request()?
-                .validate()
-                .map_err(|e| e.to_string())?;
+            let mut request = cli.run.to_request()?;
+            request.trace = cli.trace.is_some() || cli.timeline.is_some();
+            let config = request.validate().map_err(|e| e.to_string())?;
             if cli.explain && !matches!(cli.format.0.as_str(), "table" | "markdown") {
                 return Err("--explain goes with --format table or markdown (stdout is for programs otherwise)".into());
             }
@@ -111,6 +113,8 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
                 csv: None,
                 json: None,
                 explain: cli.explain,
+                trace: open(cli.trace.as_deref(), "--trace")?,
+                timeline: open(cli.timeline.as_deref(), "--timeline")?,
             })
         }
         Some(Command::Sweep(args)) => plan_sweep(args),
@@ -137,6 +141,8 @@ fn plan_sweep(args: &SweepArgs) -> Result<Plan, String> {
         csv: open(args.csv.as_deref(), "--csv")?,
         json: open(args.json.as_deref(), "--json")?,
         explain: false,
+        trace: None,
+        timeline: None,
     })
 }
 
@@ -192,6 +198,14 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
     }
     if let Some(out) = plan.json.as_mut() {
         out.write_with(|w| write_json(&reports, w))?;
+    }
+    if let Some(out) = plan.trace.as_mut() {
+        out.write_with(|w| ipcmap::report::write_trace(&reports, w))?;
+    }
+    if let Some(out) = plan.timeline.as_mut() {
+        let svg = ipcmap::report::plot_timeline(&reports)
+            .map_err(|e| anyhow::anyhow!("--timeline {}: {e}", out.path().display()))?;
+        out.write_with(|w| w.write_all(svg.as_bytes()))?;
     }
     if let Some(out) = plan.plot.as_mut() {
         let svg = match &plan.axes {

@@ -29,6 +29,14 @@ pub struct Cli {
     /// Also draw where each strategy's time went, phase by phase, as an SVG bar chart.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Record what every process did per task and write it as a Chrome trace (open it in
+    /// ui.perfetto.dev or chrome://tracing): one track per process, one span per phase per task.
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<PathBuf>,
+    /// Record the same spans and draw the median run of each strategy as a timeline SVG: one
+    /// row per process, colored by phase, the wall time marked.
+    #[arg(long, value_name = "FILE.svg")]
+    pub timeline: Option<PathBuf>,
     /// After the table, the figures told in sentences: where each strategy's time went, its
     /// largest cost, and the --work from which it would match the sequential run.
     #[arg(long)]

@@ -68,6 +68,8 @@ pub struct RunRequest {
     pub task_timeout: TaskTimeout,
     /// How workers are started and reached.
     pub transport: TransportKind,
+    /// Record spans for a timeline.
+    pub trace: bool,
 }
 
 /// The default strategy, `split`.
@@ -97,6 +99,7 @@ impl Default for RunRequest {
             on_worker_exit: OnWorkerExit::Retry,
             task_timeout: TaskTimeout::Auto,
             transport: TransportKind::Local,
+            trace: false,
         }
     }
 }
@@ -283,6 +286,7 @@ impl RunRequest {
                 on_worker_exit: self.on_worker_exit,
                 task_timeout: self.task_timeout,
                 transport: self.transport,
+                trace: self.trace,
             },
             runs: self.repeat.map_or(Runs::Auto(AUTO_RUNS), Runs::Exact),
             warmup: self.warmup.unwrap_or(DEFAULT_WARMUP),

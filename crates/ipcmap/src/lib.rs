@@ -28,6 +28,7 @@ pub mod shared;
 pub mod stats;
 pub mod strategy;
 pub mod sweep;
+pub mod trace;
 pub mod transport;
 pub mod verify;
 pub mod worker;

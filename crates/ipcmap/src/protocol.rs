@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 /// Version of this protocol; a worker of another version is refused at the handshake.
 /// 3: the setup is the first frame on the task channel, and the worker makes its result channel.
 /// 4: the setup carries a strategy's own `extra` bytes instead of shm's regions.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The setup's `mode` of the raw channel probe's echo worker (not a strategy).
 pub const ECHO: &str = "echo";
@@ -208,11 +208,16 @@ pub struct ResultHeader {
     pub compute_ns: u64,
     /// Worker time encoding the result payload, ns.
     pub encode_ns: u64,
+    /// When the task frame arrived, ns on the worker's `CLOCK_MONOTONIC` (shared by every
+    /// process of one machine); decode, compute and encode followed it in that order.
+    pub received_at_ns: u64,
+    /// How long the worker waited for the task frame before it arrived, ns.
+    pub idle_ns: u64,
 }
 
 impl ResultHeader {
     /// Encoded size in bytes, kind byte included.
-    pub const SIZE: usize = 1 + 4 + 4 + 8 * 3;
+    pub const SIZE: usize = 1 + 4 + 4 + 8 * 5;
 
     /// Appends the frame kind and header to `out`.
     pub fn write(&self, out: &mut Vec<u8>) {
@@ -222,6 +227,8 @@ impl ResultHeader {
         out.extend_from_slice(&self.decode_ns.to_le_bytes());
         out.extend_from_slice(&self.compute_ns.to_le_bytes());
         out.extend_from_slice(&self.encode_ns.to_le_bytes());
+        out.extend_from_slice(&self.received_at_ns.to_le_bytes());
+        out.extend_from_slice(&self.idle_ns.to_le_bytes());
     }
 
     /// Overwrites the timing fields of a header already written at the start of `frame`.
@@ -284,6 +291,8 @@ impl<'a> Inbound<'a> {
                     decode_ns: r.u64("decode_ns")?,
                     compute_ns: r.u64("compute_ns")?,
                     encode_ns: r.u64("encode_ns")?,
+                    received_at_ns: r.u64("received_at_ns")?,
+                    idle_ns: r.u64("idle_ns")?,
                 };
                 Ok(Inbound::Result(header, r.rest()))
             }
@@ -362,6 +371,8 @@ mod tests {
             decode_ns: 1,
             compute_ns: 2,
             encode_ns: 3,
+            received_at_ns: 4,
+            idle_ns: 5,
         };
         let mut frame = Vec::new();
         ResultHeader {

@@ -14,6 +14,7 @@ use crate::partition::Task;
 use crate::protocol::{Inbound, ResultHeader, Setup, TaskHeader, WorkerStats};
 use crate::report::{ms, Measurement, WorkerFailure, WorkerReport};
 use crate::settings::Settings;
+use crate::trace::Phase;
 use crate::transport::{Event, Pool, PoolSpec, Transport};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -161,8 +162,16 @@ pub fn run_on_pool(
         extra: attach.setup.clone(),
         prefetch,
     };
+    let spawn_at = crate::trace::now_ns();
     let mut pool = run.transport.start(&spec, &setup)?;
     m.spawn_ns = pool.spawn_ns();
+    m.record(
+        (std::process::id(), None),
+        Phase::Spawn,
+        None,
+        spawn_at,
+        spawn_at + m.spawn_ns,
+    );
 
     let first_deadline = Duration::from_nanos(
         (max_task as u64)
@@ -209,6 +218,10 @@ struct Slot {
     waiting_since: Option<Instant>,
     tasks_done: u64,
     compute_ns: u64,
+    /// Decoding, computing and encoding, as its result headers said.
+    busy_ns: u64,
+    /// Waiting for tasks, as its result headers said.
+    idle_ns: u64,
     stats: Option<WorkerStats>,
 }
 
@@ -265,6 +278,8 @@ impl<'a> Gather<'a> {
                 waiting_since: None,
                 tasks_done: 0,
                 compute_ns: 0,
+                busy_ns: 0,
+                idle_ns: 0,
                 stats: None,
             })
             .collect();
@@ -386,7 +401,32 @@ impl<'a> Gather<'a> {
         let payload_bytes = sg
             .decode_result(&self.tasks[task], payload)
             .map_err(|e| format!("task {task}: {e}"))?;
-        m.decode_ns += t.elapsed().as_nanos() as u64 + header.decode_ns;
+        let decoded_ns = t.elapsed().as_nanos() as u64;
+        m.decode_ns += decoded_ns + header.decode_ns;
+        if m.tracing {
+            let end = crate::trace::now_ns();
+            let me = (std::process::id(), None);
+            m.record(me, Phase::Decode, Some(header.task), end - decoded_ns, end);
+            let slot = &self.slots[w];
+            let them = (slot.pid, Some(slot.id));
+            let mut at = header.received_at_ns;
+            let task = Some(header.task);
+            m.record(
+                them,
+                Phase::Receive,
+                task,
+                at.saturating_sub(header.idle_ns),
+                at,
+            );
+            for (phase, ns) in [
+                (Phase::Decode, header.decode_ns),
+                (Phase::Compute, header.compute_ns),
+                (Phase::Encode, header.encode_ns),
+            ] {
+                m.record(them, phase, task, at, at + ns);
+                at += ns;
+            }
+        }
         m.encode_ns += header.encode_ns;
         m.compute_ns += header.compute_ns;
         m.traffic.bytes_received += frame_len as u64;
@@ -401,6 +441,8 @@ impl<'a> Gather<'a> {
         slot.waiting_since = (!slot.in_flight.is_empty()).then(Instant::now);
         slot.tasks_done += 1;
         slot.compute_ns += header.compute_ns;
+        slot.busy_ns += header.decode_ns + header.compute_ns + header.encode_ns;
+        slot.idle_ns += header.idle_ns;
         self.done[task] = true;
         self.remaining -= 1;
         Ok(())
@@ -453,7 +495,8 @@ impl<'a> Gather<'a> {
                     phase: "encode",
                     source,
                 })?;
-            m.encode_ns += t.elapsed().as_nanos() as u64;
+            let encoded_ns = t.elapsed().as_nanos() as u64;
+            m.encode_ns += encoded_ns;
             m.traffic.bytes_sent += frame.len() as u64;
             m.traffic.payload_bytes_sent += payload;
             m.traffic.messages_sent += 1;
@@ -462,7 +505,15 @@ impl<'a> Gather<'a> {
             slot.waiting_since.get_or_insert_with(Instant::now);
             let t = Instant::now();
             let sent = self.pool.send(w, frame);
-            m.transfer_ns += t.elapsed().as_nanos() as u64;
+            let sent_ns = t.elapsed().as_nanos() as u64;
+            m.transfer_ns += sent_ns;
+            if m.tracing {
+                let end = crate::trace::now_ns();
+                let (me, task) = ((std::process::id(), None), Some(index as u32));
+                let sent_at = end - sent_ns;
+                m.record(me, Phase::Encode, task, sent_at - encoded_ns, sent_at);
+                m.record(me, Phase::Send, task, sent_at, end);
+            }
             if sent.is_err() {
                 // Gone or going: send it nothing more and give it a moment to be seen ending,
                 // so that it is written off with its real reason (an exit code, a signal);
@@ -591,6 +642,8 @@ impl<'a> Gather<'a> {
                 compute_ms: ms(slot.compute_ns),
                 exit: None,
                 rank,
+                busy_ms: ms(slot.busy_ns),
+                idle_ms: ms(slot.idle_ns),
                 host,
             });
         }

@@ -36,6 +36,8 @@ pub struct Settings {
     pub task_timeout: TaskTimeout,
     /// How workers are started and reached.
     pub transport: TransportKind,
+    /// Record spans for a timeline (`--trace`, `--timeline`).
+    pub trace: bool,
 }
 
 /// How worker processes are started and reached.

@@ -148,7 +148,9 @@ pub fn serve(
                 })
             }
         };
-        stats.idle_ns += ns_since(t);
+        let idle_ns = ns_since(t);
+        stats.idle_ns += idle_ns;
+        let received_at_ns = crate::trace::now_ns();
         let (header, payload) = TaskHeader::read(&frame).map_err(|e| WorkerError::BadTask {
             worker,
             task: 0,
@@ -164,6 +166,8 @@ pub fn serve(
         ResultHeader {
             worker,
             task: header.task,
+            received_at_ns,
+            idle_ns,
             ..ResultHeader::default()
         }
         .write(&mut out);

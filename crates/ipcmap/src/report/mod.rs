@@ -10,8 +10,10 @@ mod csv;
 mod explain;
 mod json;
 mod markdown;
+mod perfetto;
 mod plot;
 mod table;
+mod timeline;
 
 /// Every output format, `--format`'s values in this order. One line per format.
 pub static EXPORTERS: &[&dyn Exporter] = &[
@@ -57,13 +59,16 @@ pub use self::axis::Axis;
 pub use self::csv::write_csv;
 pub use self::explain::explain;
 pub use self::json::write_json;
+pub use self::perfetto::write_trace;
 pub use self::plot::{plot_phases, plot_sweep, PlotError, CELL_OPACITY};
 pub use self::table::{render_sweep_summary, render_table};
+pub use self::timeline::plot_timeline;
 
 use crate::codec::CodecKind;
 use crate::kernel::Function;
 use crate::settings::TransportKind;
 use crate::stats;
+use crate::trace::{Phase, Span};
 use serde::Serialize;
 
 /// Milliseconds, as reported.
@@ -109,6 +114,35 @@ pub struct Measurement {
     pub peak_rss_bytes: Option<u64>,
     /// The run used buffers kept from an earlier run (`--reuse-buffers`).
     pub buffers_reused: bool,
+    /// Record spans (`--trace`, `--timeline`).
+    pub tracing: bool,
+    /// When the run started, ns on `CLOCK_MONOTONIC` (set when tracing).
+    pub started_at_ns: u64,
+    /// The spans recorded (empty unless tracing).
+    pub spans: Vec<Span>,
+}
+
+impl Measurement {
+    /// Records a span of the coordinator (`worker` None) or a worker, when tracing.
+    pub fn record(
+        &mut self,
+        (pid, worker): (u32, Option<u32>),
+        phase: Phase,
+        task: Option<u32>,
+        start_ns: u64,
+        end_ns: u64,
+    ) {
+        if self.tracing {
+            self.spans.push(Span {
+                pid,
+                worker,
+                phase,
+                task,
+                start_ns,
+                end_ns,
+            });
+        }
+    }
 }
 
 /// What crossed process boundaries in one run.
@@ -143,6 +177,10 @@ pub struct WorkerReport {
     pub exit: Option<String>,
     /// Its MPI rank (`--transport mpi`); null otherwise.
     pub rank: Option<u32>,
+    /// Time it spent decoding, computing and encoding tasks, ms.
+    pub busy_ms: Millis,
+    /// Time it spent waiting for its next task (for the coordinator), ms.
+    pub idle_ms: Millis,
     /// The host it ran on (`--transport mpi`); null otherwise.
     pub host: Option<String>,
 }
@@ -274,6 +312,19 @@ pub struct Report {
     /// `MPI_Init_thread` and every rank's hello, ms: what spawning costs under MPI, paid once
     /// per job (each run's `spawn` is only its setup messages).
     pub mpi_init_ms: Option<Millis>,
+    /// The coordinator's busy fraction of the median run: its wall time less its time blocked
+    /// waiting for results (null without workers).
+    pub coordinator_busy: Option<f64>,
+    /// The workers' mean busy fraction: decoding, computing and encoding over the wall time.
+    pub workers_busy: Option<f64>,
+    /// Time the workers spent waiting for their next task, summed over workers, ms: idle,
+    /// waiting for the coordinator.
+    pub workers_idle_ms: Option<Millis>,
+    /// Time the coordinator spent waiting for results, ms: idle, waiting for the workers.
+    pub coordinator_wait_ms: Option<Millis>,
+    /// The spans of each measured run, when recorded (`--trace`, `--timeline`); not in JSON.
+    #[serde(skip)]
+    pub traces: Vec<crate::trace::RunTrace>,
 }
 
 /// The MPI job a report ran in (its `mpi_` fields).
@@ -290,6 +341,23 @@ pub struct MpiJob {
 }
 
 impl Report {
+    /// Fills in the utilisation figures from run `m` (the median).
+    fn with_utilisation(mut self, m: &Measurement) -> Report {
+        if m.workers.is_empty() || m.wall_ns == 0 {
+            return self;
+        }
+        let wall = m.wall_ns as f64;
+        let workers = &m.workers;
+        let busy: f64 = workers.iter().map(|w| w.busy_ms).sum();
+        self.workers_busy = Some(busy * 1e6 / wall / workers.len() as f64);
+        self.workers_idle_ms = Some(workers.iter().map(|w| w.idle_ms).sum());
+        self.coordinator_wait_ms = Some(ms(m.wait_ns));
+        // The coordinator is one thread: whenever it is not blocked waiting for an event, it is
+        // generating, encoding, sending, decoding or assembling.
+        self.coordinator_busy = Some((1.0 - m.wait_ns as f64 / wall).clamp(0.0, 1.0));
+        self
+    }
+
     /// Fills in the `mpi_` fields.
     pub fn set_mpi(&mut self, job: Option<MpiJob>) {
         let Some(job) = job else {
@@ -459,7 +527,23 @@ impl Report {
             mpi_ranks: None,
             mpi_hosts: None,
             mpi_init_ms: None,
+            coordinator_busy: None,
+            workers_busy: None,
+            workers_idle_ms: None,
+            coordinator_wait_ms: None,
+            traces: runs
+                .iter()
+                .zip(order)
+                .filter(|(r, _)| r.tracing)
+                .map(|(r, &run)| crate::trace::RunTrace {
+                    run,
+                    start_ns: r.started_at_ns,
+                    end_ns: r.started_at_ns + r.wall_ns,
+                    spans: r.spans.clone(),
+                })
+                .collect(),
         }
+        .with_utilisation(median)
     }
 
     /// Sets `speedup` (ratio of medians), its bootstrap interval and the verdict against the
@@ -539,6 +623,8 @@ pub(crate) mod tests {
                 compute_ms: 0.1,
                 exit: None,
                 rank: None,
+                busy_ms: 0.1,
+                idle_ms: 0.0,
                 host: None,
             }],
             ..Measurement::default()

@@ -158,6 +158,33 @@ pub fn render_table(reports: &[Report]) -> String {
     }
     out += &format!("\nTraffic across process boundaries\n{traffic}\n");
 
+    let busy: Vec<(&Report, &String)> = reports
+        .iter()
+        .zip(&labels)
+        .filter(|(r, _)| r.workers_busy.is_some())
+        .collect();
+    if !busy.is_empty() {
+        let mut table = new_table(&[
+            "strategy",
+            "coordinator busy",
+            "workers busy (mean)",
+            "workers idle, waiting for the coordinator",
+            "coordinator waiting for workers",
+        ]);
+        let pct = |f: Option<f64>| f.map_or("–".into(), |f| format!("{:.0}%", f * 100.0));
+        let ms = |v: Option<f64>| v.map_or("–".into(), |v| format!("{} ms", fmt_ms(v)));
+        for (r, label) in busy {
+            table.add_row(vec![
+                label.clone(),
+                pct(r.coordinator_busy),
+                pct(r.workers_busy),
+                ms(r.workers_idle_ms),
+                ms(r.coordinator_wait_ms),
+            ]);
+        }
+        out += &format!("\nWho was busy in the median run (share of its wall time)\n{table}\n");
+    }
+
     for (r, label) in reports
         .iter()
         .zip(&labels)

@@ -408,15 +408,29 @@ pub struct Outcome {
 /// (kept for the next run with `--reuse-buffers`).
 pub fn run_once(cfg: &Settings, mode: Mode, pool: &mut BufferPool) -> Result<Outcome, RunError> {
     let strategy = mode.strategy();
-    let mut m = Measurement::default();
+    let mut m = Measurement {
+        tracing: cfg.trace,
+        ..Measurement::default()
+    };
+    let me = (std::process::id(), None);
     let start = Instant::now();
+    m.started_at_ns = crate::trace::now_ns();
     let t = Instant::now();
     let mut input = buffer(pool, strategy.memory(), "ipcmap-input", cfg.n, true)?;
     crate::data::generate_into(cfg.seed, input.as_mut_slice());
     m.generate_ns = ns_since(t);
+    let at = m.started_at_ns + m.generate_ns;
+    m.record(me, crate::trace::Phase::Generate, None, m.started_at_ns, at);
     let t = Instant::now();
     let mut output = buffer(pool, strategy.memory(), "ipcmap-output", cfg.n, false)?;
     m.assemble_ns = ns_since(t);
+    m.record(
+        me,
+        crate::trace::Phase::Assemble,
+        None,
+        at,
+        at + m.assemble_ns,
+    );
     strategy.run(Run {
         cfg,
         mode,

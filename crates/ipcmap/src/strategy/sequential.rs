@@ -32,7 +32,7 @@ impl Strategy for Sequential {
     /// A SIGINT or SIGTERM stops the compute between blocks.
     fn run(&self, run: Run<'_>) -> Result<(), RunError> {
         let (cfg, m) = (run.cfg, &mut *run.m);
-        let t = Instant::now();
+        let (t, at) = (Instant::now(), crate::trace::now_ns());
         let stop = || crate::interrupt::requested().is_some();
         let input = run.input.as_slice();
         if !kernel::apply_work_until(
@@ -45,6 +45,14 @@ impl Strategy for Sequential {
             return Err(crate::interrupt::interrupted());
         }
         m.compute_ns = ns_since(t);
+        let me = (std::process::id(), None);
+        m.record(
+            me,
+            crate::trace::Phase::Compute,
+            None,
+            at,
+            at + m.compute_ns,
+        );
         m.compute_max_ns = m.compute_ns;
         Ok(())
     }

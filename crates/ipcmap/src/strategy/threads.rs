@@ -5,6 +5,7 @@ use super::{ns_since, Info, Run, Strategy};
 use crate::error::RunError;
 use crate::kernel;
 use crate::report::{ms, WorkerReport};
+use crate::trace::Phase;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -44,23 +45,29 @@ fn run_threads(run: Run<'_>) -> Result<(), RunError> {
     let (function, work) = (cfg.function, cfg.work);
 
     let stop = || crate::interrupt::requested().is_some();
-    let joined: Vec<std::thread::Result<(u64, u64)>> = std::thread::scope(|scope| {
+    let tracing = m.tracing;
+    type Done = (u64, u64, Vec<(u64, u64)>);
+    let joined: Vec<std::thread::Result<Done>> = std::thread::scope(|scope| {
         let t = Instant::now();
         let handles: Vec<_> = (0..cfg.workers)
             .map(|_| {
                 scope.spawn(|| {
-                    let (mut tasks, mut compute_ns) = (0u64, 0u64);
+                    let (mut tasks, mut compute_ns, mut spans) = (0u64, 0u64, Vec::new());
                     loop {
                         let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
                         let Some((input, output)) = next else { break };
-                        let t = Instant::now();
+                        let (t, at) = (Instant::now(), crate::trace::now_ns());
                         if !kernel::apply_work_until(function, work, input, output, &stop) {
                             break;
                         }
-                        compute_ns += ns_since(t);
+                        let took = ns_since(t);
+                        compute_ns += took;
                         tasks += 1;
+                        if tracing {
+                            spans.push((at, at + took));
+                        }
                     }
-                    (tasks, compute_ns)
+                    (tasks, compute_ns, spans)
                 })
             })
             .collect();
@@ -84,7 +91,11 @@ fn run_threads(run: Run<'_>) -> Result<(), RunError> {
     }
 
     let pid = std::process::id();
-    for (id, &(tasks, compute_ns)) in per_thread.iter().enumerate() {
+    for (id, (tasks, compute_ns, spans)) in per_thread.into_iter().enumerate() {
+        for (task, (start, end)) in spans.into_iter().enumerate() {
+            let thread = (pid, Some(id as u32));
+            m.record(thread, Phase::Compute, Some(task as u32), start, end);
+        }
         m.compute_ns += compute_ns;
         m.compute_max_ns = m.compute_max_ns.max(compute_ns);
         m.workers.push(WorkerReport {
@@ -94,6 +105,8 @@ fn run_threads(run: Run<'_>) -> Result<(), RunError> {
             compute_ms: ms(compute_ns),
             exit: None,
             rank: None,
+            busy_ms: ms(compute_ns),
+            idle_ms: 0.0,
             host: None,
         });
     }

@@ -1,0 +1,132 @@
+//! `--trace` and `--timeline` from real runs: the trace parses, every worker process has spans,
+//! spans on one track do not overlap, the workers' compute spans add up to the report's
+//! compute_ms, and the timeline SVG is well formed with one row per process.
+
+mod common;
+
+use common::run;
+use serde_json::Value;
+use std::collections::HashMap;
+
+fn temp(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("ipcmap-test-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn the_trace_has_every_process_and_adds_up_to_the_report() {
+    let (trace, json) = (temp("trace.json"), temp("report.json"));
+    let args = [
+        "--mode",
+        "split",
+        "--workers",
+        "2",
+        "--n",
+        "200000",
+        "--splits",
+        "16",
+        "--repeat",
+        "1",
+        "--warmup",
+        "0",
+        "--format",
+        "json",
+        "--trace",
+        trace.to_str().unwrap(),
+    ];
+    let r = run(&args);
+    assert!(r.status.success(), "{}", r.stderr);
+    let report: Value = serde_json::from_str(r.stdout.lines().next().unwrap()).unwrap();
+    let text = std::fs::read_to_string(&trace).expect("trace written");
+    let _ = std::fs::remove_file(&trace);
+    let _ = std::fs::remove_file(&json);
+    let doc: Value = serde_json::from_str(&text).expect("the trace parses as JSON");
+    let events = doc["traceEvents"].as_array().expect("traceEvents");
+    let spans: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["cat"] == "phase")
+        .collect();
+
+    // Every worker's pid has spans, of every worker phase.
+    for w in report["worker_detail"].as_array().unwrap() {
+        let pid = &w["pid"];
+        let phases: Vec<&str> = spans
+            .iter()
+            .filter(|s| &s["pid"] == pid)
+            .filter_map(|s| s["name"].as_str())
+            .collect();
+        for phase in ["receive", "decode", "compute", "encode"] {
+            assert!(phases.contains(&phase), "worker pid {pid} lacks {phase}");
+        }
+        // Its compute spans add up to its compute_ms.
+        let compute_ms: f64 = spans
+            .iter()
+            .filter(|s| &s["pid"] == pid && s["name"] == "compute")
+            .map(|s| s["dur"].as_f64().unwrap() / 1e3)
+            .sum();
+        let reported = w["compute_ms"].as_f64().unwrap();
+        assert!(
+            (compute_ms - reported).abs() < 0.01 + reported * 1e-6,
+            "pid {pid}: spans {compute_ms} ms, report {reported} ms"
+        );
+    }
+    // Spans on one track never overlap.
+    let mut tracks: HashMap<(u64, u64), Vec<(f64, f64)>> = HashMap::new();
+    for s in &spans {
+        let key = (s["pid"].as_u64().unwrap(), s["tid"].as_u64().unwrap());
+        let ts = s["ts"].as_f64().unwrap();
+        tracks
+            .entry(key)
+            .or_default()
+            .push((ts, ts + s["dur"].as_f64().unwrap()));
+    }
+    for (track, mut list) in tracks {
+        list.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for pair in list.windows(2) {
+            assert!(
+                pair[1].0 >= pair[0].1 - 0.002,
+                "track {track:?}: {:?} overlaps {:?}",
+                pair[0],
+                pair[1]
+            );
+        }
+    }
+    // Every process is named.
+    let named = events
+        .iter()
+        .filter(|e| e["name"] == "process_name")
+        .count();
+    assert!(named >= 3, "coordinator and two workers: {named}");
+}
+
+#[test]
+fn the_timeline_is_an_svg_with_a_row_per_process() {
+    let svg = temp("timeline.svg");
+    let r = run(&[
+        "--mode",
+        "split",
+        "--workers",
+        "3",
+        "--n",
+        "100000",
+        "--repeat",
+        "1",
+        "--warmup",
+        "0",
+        "--timeline",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", r.stderr);
+    let text = std::fs::read_to_string(&svg).expect("timeline written");
+    let _ = std::fs::remove_file(&svg);
+    let doc = roxmltree::Document::parse(&text).expect("well-formed SVG");
+    let labels: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(str::trim)
+        .collect();
+    for row in ["coordinator", "worker 0", "worker 1", "worker 2"] {
+        assert!(labels.contains(&row), "no row {row}: {labels:?}");
+    }
+    assert!(!labels.contains(&"worker 3"));
+}

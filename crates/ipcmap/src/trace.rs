@@ -1,0 +1,125 @@
+//! Spans: what each process was doing when, per task, for the timeline (`--trace`,
+//! `--timeline`). Recorded only when asked for (`Settings::trace`): item mode at chunksize 1
+//! has millions of tasks. The utilisation figures come from the same per-task timings, which
+//! every result header carries, so they are in every report.
+//!
+//! Times are ns on `CLOCK_MONOTONIC`, which every process of one machine shares, so worker
+//! spans (stamped by the workers, sent back in their result headers) and coordinator spans
+//! line up without any alignment. Across hosts (MPI) each host's clock differs: a span records
+//! the pid it came from, and an MPI timeline would align each host by an offset measured at
+//! start; ipcmap does not draw multi-host timelines yet.
+
+use serde::Serialize;
+
+/// Now, ns on `CLOCK_MONOTONIC`.
+pub fn now_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
+        t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+    })
+}
+
+/// What a process was doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Starting the workers until each is ready.
+    Spawn,
+    /// Generating the input.
+    Generate,
+    /// Encoding a task (coordinator) or a result (worker).
+    Encode,
+    /// Inside a send.
+    Send,
+    /// Waiting for a task (worker) with nothing to do.
+    Receive,
+    /// Decoding a task (worker) or placing a result (coordinator).
+    Decode,
+    /// In the kernel.
+    Compute,
+    /// Allocating and assembling the output.
+    Assemble,
+}
+
+impl Phase {
+    /// Every phase, in drawing order.
+    pub const ALL: [Phase; 8] = [
+        Phase::Spawn,
+        Phase::Generate,
+        Phase::Encode,
+        Phase::Send,
+        Phase::Receive,
+        Phase::Decode,
+        Phase::Compute,
+        Phase::Assemble,
+    ];
+
+    /// Its name in traces and legends.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Spawn => "spawn",
+            Phase::Generate => "generate",
+            Phase::Encode => "encode",
+            Phase::Send => "send",
+            Phase::Receive => "receive",
+            Phase::Decode => "decode",
+            Phase::Compute => "compute",
+            Phase::Assemble => "assemble",
+        }
+    }
+
+    /// Whether the process is working (not waiting) in it.
+    pub fn busy(self) -> bool {
+        !matches!(self, Phase::Receive)
+    }
+}
+
+/// One span of one process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Span {
+    /// The process (the coordinator's pid, or a worker's).
+    pub pid: u32,
+    /// Worker id, or `None` for the coordinator.
+    pub worker: Option<u32>,
+    /// What it was doing.
+    pub phase: Phase,
+    /// The task, where the span belongs to one.
+    pub task: Option<u32>,
+    /// Start, ns on `CLOCK_MONOTONIC`.
+    pub start_ns: u64,
+    /// End, ns on `CLOCK_MONOTONIC`.
+    pub end_ns: u64,
+}
+
+/// The spans of one measured run, with where the run began and ended.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RunTrace {
+    /// The run's place in the invocation's sequence of runs (as `runs_order`).
+    pub run: usize,
+    /// Start of the run, ns on `CLOCK_MONOTONIC`.
+    pub start_ns: u64,
+    /// End of the run (its wall time), ns.
+    pub end_ns: u64,
+    /// Its spans.
+    pub spans: Vec<Span>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_moves_forward() {
+        let (a, b) = (now_ns(), now_ns());
+        assert!(a > 0 && b >= a);
+        let span = Span {
+            pid: 1,
+            worker: None,
+            phase: Phase::Encode,
+            task: Some(0),
+            start_ns: a,
+            end_ns: b,
+        };
+        assert!(span.end_ns >= span.start_ns);
+        assert!(!Phase::Receive.busy() && Phase::Compute.busy());
+    }
+}
