@@ -23,11 +23,18 @@ impl Exporter for TableExporter {
     }
 
     fn probe(&self, p: &ProbeReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        writeln!(
-            out,
-            "spawn-and-hello of {} workers: {:.2} ms",
-            p.workers, p.spawn_hello_ms
-        )?;
+        match p.transport {
+            crate::settings::TransportKind::Mpi => writeln!(
+                out,
+                "MPI init of {} worker ranks (MPI_Init_thread and every rank's hello, once per job): {:.2} ms",
+                p.workers, p.spawn_hello_ms
+            )?,
+            crate::settings::TransportKind::Local => writeln!(
+                out,
+                "spawn-and-hello of {} workers: {:.2} ms",
+                p.workers, p.spawn_hello_ms
+            )?,
+        }
         writeln!(
             out,
             "echo of {} x {} bytes (2 in flight): {:.2} GB/s both ways in send time ({:.2} GB/s of wall time)",
