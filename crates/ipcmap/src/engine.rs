@@ -149,7 +149,7 @@ impl Session {
                 .with_baseline(baseline.as_deref(), cell.mode == Mode::SEQUENTIAL);
                 report.warnings = warnings(&report, cell, cpus, busy);
                 report.transport = cell.cfg.transport;
-                report.set_mpi(mpi_job(cell.cfg.transport));
+                report.set_mpi(crate::transport::job(cell.cfg.transport));
                 report
             })
             .collect();
@@ -236,31 +236,6 @@ fn check_interrupt() -> Result<(), RunError> {
         Some(signal) => Err(RunError::Interrupted { signal }),
         None => Ok(()),
     }
-}
-
-/// The MPI job the reports ran in, under `--transport mpi`.
-fn mpi_job(transport: crate::settings::TransportKind) -> Option<crate::report::MpiJob> {
-    if transport != crate::settings::TransportKind::Mpi {
-        return None;
-    }
-    #[cfg(feature = "mpi")]
-    {
-        let world = crate::transport::mpi::world()?;
-        let mut hosts = vec![world.host.clone()];
-        for w in &world.workers {
-            if !hosts.contains(&w.host) {
-                hosts.push(w.host.clone());
-            }
-        }
-        Some(crate::report::MpiJob {
-            library: world.library.clone(),
-            ranks: world.workers.len() + 1,
-            hosts,
-            init_ms: crate::report::ms(world.init_ns),
-        })
-    }
-    #[cfg(not(feature = "mpi"))]
-    None
 }
 
 fn report_config(cell: &Cell) -> ReportConfig {

@@ -475,31 +475,11 @@ impl<'a> Gather<'a> {
             if self.done[index] {
                 continue;
             }
-            let task = &self.tasks[index];
             // One frame buffer for the whole run: sends are synchronous, so it is free again
             // as soon as `send` returns, and its pages are already faulted in.
-            let frame = &mut self.frame;
-            frame.clear();
-            TaskHeader {
-                task: index as u32,
-                start: task.span().start as u64,
-                len: task.len() as u64,
-                parts: task.parts.len() as u32,
-            }
-            .write(frame);
-            let t = Instant::now();
-            let payload = sg
-                .encode_task(task, frame)
-                .map_err(|source| RunError::Codec {
-                    task: index,
-                    phase: "encode",
-                    source,
-                })?;
-            let encoded_ns = t.elapsed().as_nanos() as u64;
-            m.encode_ns += encoded_ns;
-            m.traffic.bytes_sent += frame.len() as u64;
-            m.traffic.payload_bytes_sent += payload;
-            m.traffic.messages_sent += 1;
+            self.frame.clear();
+            let encoded_ns = Self::encode_frame(&self.tasks[index], index, sg, &mut self.frame, m)?;
+            let frame = &self.frame;
             let slot = &mut self.slots[w];
             slot.in_flight.push(index);
             slot.waiting_since.get_or_insert_with(Instant::now);
@@ -547,26 +527,8 @@ impl<'a> Gather<'a> {
         frames.clear();
         for (index, task) in self.tasks.iter().enumerate() {
             let at = frames.len();
-            TaskHeader {
-                task: index as u32,
-                start: task.span().start as u64,
-                len: task.len() as u64,
-                parts: task.parts.len() as u32,
-            }
-            .write(frames);
-            let t = Instant::now();
-            let payload = sg
-                .encode_task(task, frames)
-                .map_err(|source| RunError::Codec {
-                    task: index,
-                    phase: "encode",
-                    source,
-                })?;
-            m.encode_ns += t.elapsed().as_nanos() as u64;
+            Self::encode_frame(task, index, sg, frames, m)?;
             lens.push(frames.len() - at);
-            m.traffic.bytes_sent += (frames.len() - at) as u64;
-            m.traffic.payload_bytes_sent += payload;
-            m.traffic.messages_sent += 1;
             let slot = &mut self.slots[index];
             slot.in_flight.push(index);
             slot.waiting_since = Some(Instant::now());
@@ -579,6 +541,39 @@ impl<'a> Gather<'a> {
             what: "a collective scatter".into(),
             message: e.to_string(),
         })
+    }
+
+    /// Appends task `index`'s frame (its header, then its payload from `sg`) to `out`, counting
+    /// the encode time and the traffic in `m`; returns the encode time, ns.
+    fn encode_frame(
+        task: &Task,
+        index: usize,
+        sg: &mut dyn ScatterGather,
+        out: &mut Vec<u8>,
+        m: &mut Measurement,
+    ) -> Result<u64, RunError> {
+        let at = out.len();
+        TaskHeader {
+            task: index as u32,
+            start: task.span().start as u64,
+            len: task.len() as u64,
+            parts: task.parts.len() as u32,
+        }
+        .write(out);
+        let t = Instant::now();
+        let payload = sg
+            .encode_task(task, out)
+            .map_err(|source| RunError::Codec {
+                task: index,
+                phase: "encode",
+                source,
+            })?;
+        let encoded_ns = t.elapsed().as_nanos() as u64;
+        m.encode_ns += encoded_ns;
+        m.traffic.bytes_sent += (out.len() - at) as u64;
+        m.traffic.payload_bytes_sent += payload;
+        m.traffic.messages_sent += 1;
+        Ok(encoded_ns)
     }
 
     /// Writes worker `w` off: kills it, requeues its tasks, or stops the run under `Abort`.

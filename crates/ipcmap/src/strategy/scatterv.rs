@@ -7,8 +7,8 @@
 //! pool to [`scatter`](crate::transport::Pool::scatter) the task frames, and the results come
 //! back as frames like any other strategy's.
 
-use super::split::{SplitCompute, SplitScatter};
-use super::{on_processes_encoded, Compute, Info, Run, Strategy};
+use super::split::Split;
+use super::{Compute, Info, Run, Strategy};
 use crate::error::{PayloadError, RunError};
 use crate::partition::{self, Task};
 use crate::protocol::Setup;
@@ -35,22 +35,13 @@ impl Strategy for Scatterv {
         partition::group(partition::array_split(s.n, s.workers.min(s.n).max(1)), 1)
     }
 
+    /// Split's halves: parts encoded as blocks; only how they travel differs.
     fn run(&self, run: Run<'_>) -> Result<(), RunError> {
-        on_processes_encoded(run, |codec, input, output| {
-            Box::new(SplitScatter {
-                codec,
-                input,
-                output,
-            })
-        })
+        Split.run(run)
     }
 
     fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, PayloadError> {
-        Ok(Box::new(SplitCompute::new(
-            setup.function,
-            setup.work,
-            setup.codec,
-        )))
+        Split.worker(setup)
     }
 }
 

@@ -120,6 +120,31 @@ pub fn of_kind(kind: TransportKind) -> Result<&'static dyn Transport, SpawnError
     }
 }
 
+/// The MPI job the reports ran in, under `--transport mpi`.
+pub fn job(transport: crate::settings::TransportKind) -> Option<crate::report::MpiJob> {
+    if transport != crate::settings::TransportKind::Mpi {
+        return None;
+    }
+    #[cfg(feature = "mpi")]
+    {
+        let world = mpi::world()?;
+        let mut hosts = vec![world.host.clone()];
+        for w in &world.workers {
+            if !hosts.contains(&w.host) {
+                hosts.push(w.host.clone());
+            }
+        }
+        Some(crate::report::MpiJob {
+            library: world.library.clone(),
+            ranks: world.workers.len() + 1,
+            hosts,
+            init_ms: crate::report::ms(world.init_ns),
+        })
+    }
+    #[cfg(not(feature = "mpi"))]
+    None
+}
+
 /// Why `--transport mpi` cannot run in a build without the `mpi` feature.
 pub const MPI_MISSING: &str = "this coordinator was built without MPI: build it with \
 `cargo build --release -p coordinator --features mpi` (needs Open MPI and libclang)";
