@@ -54,7 +54,7 @@ fn the_trace_has_every_process_and_adds_up_to_the_report() {
             .filter(|s| &s["pid"] == pid)
             .filter_map(|s| s["name"].as_str())
             .collect();
-        for phase in ["receive", "decode", "compute", "encode"] {
+        for phase in ["spawn", "receive", "decode", "compute", "encode", "send"] {
             assert!(phases.contains(&phase), "worker pid {pid} lacks {phase}");
         }
         // Its compute spans add up to its compute_ms.

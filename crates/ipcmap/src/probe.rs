@@ -88,6 +88,7 @@ fn echo_pool(
         codec: CodecKind::Raw,
         extra: Vec::new(),
         prefetch: false,
+        trace: false,
     };
     Ok(transport.start(&spec, &setup)?)
 }

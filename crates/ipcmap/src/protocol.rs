@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 /// Version of this protocol; a worker of another version is refused at the handshake.
 /// 3: the setup is the first frame on the task channel, and the worker makes its result channel.
 /// 4: the setup carries a strategy's own `extra` bytes instead of shm's regions.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// The setup's `mode` of the raw channel probe's echo worker (not a strategy).
 pub const ECHO: &str = "echo";
@@ -42,6 +42,9 @@ pub struct Setup {
     /// them in fragments that block the sender until the receiver reads, so a worker that
     /// drains its channel while computing keeps the coordinator's sends as short as the copy.
     pub prefetch: bool,
+    /// Stamp every task on `CLOCK_MONOTONIC` and send the stamps with the stats (`--trace`,
+    /// `--timeline`).
+    pub trace: bool,
 }
 
 impl Setup {
@@ -208,16 +211,11 @@ pub struct ResultHeader {
     pub compute_ns: u64,
     /// Worker time encoding the result payload, ns.
     pub encode_ns: u64,
-    /// When the task frame arrived, ns on the worker's `CLOCK_MONOTONIC` (shared by every
-    /// process of one machine); decode, compute and encode followed it in that order.
-    pub received_at_ns: u64,
-    /// How long the worker waited for the task frame before it arrived, ns.
-    pub idle_ns: u64,
 }
 
 impl ResultHeader {
     /// Encoded size in bytes, kind byte included.
-    pub const SIZE: usize = 1 + 4 + 4 + 8 * 5;
+    pub const SIZE: usize = 1 + 4 + 4 + 8 * 3;
 
     /// Appends the frame kind and header to `out`.
     pub fn write(&self, out: &mut Vec<u8>) {
@@ -227,8 +225,6 @@ impl ResultHeader {
         out.extend_from_slice(&self.decode_ns.to_le_bytes());
         out.extend_from_slice(&self.compute_ns.to_le_bytes());
         out.extend_from_slice(&self.encode_ns.to_le_bytes());
-        out.extend_from_slice(&self.received_at_ns.to_le_bytes());
-        out.extend_from_slice(&self.idle_ns.to_le_bytes());
     }
 
     /// Overwrites the timing fields of a header already written at the start of `frame`.
@@ -270,13 +266,48 @@ impl WorkerStats {
     }
 }
 
+/// When one task arrived at a worker and when its result left, ns on the worker's
+/// `CLOCK_MONOTONIC` (one clock for every process of a machine). Sent after the stats, one per
+/// task, only when the setup asks for them (`Setup::trace`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskStamp {
+    /// Task index.
+    pub task: u32,
+    /// When the task frame arrived; decode, compute and encode followed in that order.
+    pub received_at_ns: u64,
+    /// How long the worker had waited for it.
+    pub idle_ns: u64,
+    /// When the result's send began.
+    pub sent_at_ns: u64,
+    /// How long the send took.
+    pub send_ns: u64,
+}
+
+impl TaskStamp {
+    /// Encoded size in bytes.
+    pub const SIZE: usize = 4 + 8 * 4;
+
+    /// Appends it to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.task.to_le_bytes());
+        for v in [
+            self.received_at_ns,
+            self.idle_ns,
+            self.sent_at_ns,
+            self.send_ns,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+}
+
 /// A decoded frame from the result channel.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Inbound<'a> {
     /// A task's result and its payload.
     Result(ResultHeader, &'a [u8]),
-    /// A worker's totals.
-    Stats(WorkerStats),
+    /// A worker's totals, and its task stamps when tracing.
+    Stats(WorkerStats, Vec<TaskStamp>),
 }
 
 impl<'a> Inbound<'a> {
@@ -291,17 +322,28 @@ impl<'a> Inbound<'a> {
                     decode_ns: r.u64("decode_ns")?,
                     compute_ns: r.u64("compute_ns")?,
                     encode_ns: r.u64("encode_ns")?,
-                    received_at_ns: r.u64("received_at_ns")?,
-                    idle_ns: r.u64("idle_ns")?,
                 };
                 Ok(Inbound::Result(header, r.rest()))
             }
-            kind::STATS => Ok(Inbound::Stats(WorkerStats {
-                worker: r.u32("worker")?,
-                tasks: r.u64("tasks")?,
-                send_ns: r.u64("send_ns")?,
-                idle_ns: r.u64("idle_ns")?,
-            })),
+            kind::STATS => {
+                let stats = WorkerStats {
+                    worker: r.u32("worker")?,
+                    tasks: r.u64("tasks")?,
+                    send_ns: r.u64("send_ns")?,
+                    idle_ns: r.u64("idle_ns")?,
+                };
+                let mut stamps = Vec::with_capacity(r.remaining() / TaskStamp::SIZE);
+                while r.remaining() > 0 {
+                    stamps.push(TaskStamp {
+                        task: r.u32("stamp task")?,
+                        received_at_ns: r.u64("received_at_ns")?,
+                        idle_ns: r.u64("stamp idle_ns")?,
+                        sent_at_ns: r.u64("sent_at_ns")?,
+                        send_ns: r.u64("stamp send_ns")?,
+                    });
+                }
+                Ok(Inbound::Stats(stats, stamps))
+            }
             other => Err(ProtocolError::UnknownKind(other)),
         }
     }
@@ -371,8 +413,6 @@ mod tests {
             decode_ns: 1,
             compute_ns: 2,
             encode_ns: 3,
-            received_at_ns: 4,
-            idle_ns: 5,
         };
         let mut frame = Vec::new();
         ResultHeader {
@@ -394,7 +434,24 @@ mod tests {
             idle_ns: 6,
         };
         assert_eq!(s.to_frame().len(), WorkerStats::SIZE);
-        assert_eq!(Inbound::read(&s.to_frame()).unwrap(), Inbound::Stats(s));
+        assert_eq!(
+            Inbound::read(&s.to_frame()).unwrap(),
+            Inbound::Stats(s, Vec::new())
+        );
+        let stamp = TaskStamp {
+            task: 7,
+            received_at_ns: 1,
+            idle_ns: 2,
+            sent_at_ns: 3,
+            send_ns: 4,
+        };
+        let mut frame = s.to_frame();
+        stamp.write(&mut frame);
+        assert_eq!(
+            Inbound::read(&frame).unwrap(),
+            Inbound::Stats(s, vec![stamp])
+        );
+        assert!(Inbound::read(&frame[..frame.len() - 1]).is_err());
     }
 
     #[test]

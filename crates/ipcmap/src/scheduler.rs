@@ -161,6 +161,7 @@ pub fn run_on_pool(
         codec: run.codec,
         extra: attach.setup.clone(),
         prefetch,
+        trace: m.tracing,
     };
     let spawn_at = crate::trace::now_ns();
     let mut pool = run.transport.start(&spec, &setup)?;
@@ -172,6 +173,11 @@ pub fn run_on_pool(
         spawn_at,
         spawn_at + m.spawn_ns,
     );
+    // Each worker's own start: from its spawn until its hello.
+    for w in pool.workers().iter().filter(|w| w.ready_at_ns > 0) {
+        let them = (w.pid, Some(w.id));
+        m.record(them, Phase::Spawn, None, w.started_at_ns, w.ready_at_ns);
+    }
 
     let first_deadline = Duration::from_nanos(
         (max_task as u64)
@@ -220,8 +226,6 @@ struct Slot {
     compute_ns: u64,
     /// Decoding, computing and encoding, as its result headers said.
     busy_ns: u64,
-    /// Waiting for tasks, as its result headers said.
-    idle_ns: u64,
     stats: Option<WorkerStats>,
 }
 
@@ -257,6 +261,10 @@ struct Gather<'a> {
     remaining: usize,
     policy: OnWorkerExit,
     frame: Vec<u8>,
+    /// When tracing: each result's worker-side (decode, compute, encode) ns, found by (worker,
+    /// task), for the worker spans drawn once its stamps arrive with its stats.
+    timings: Vec<(u64, u64, u64)>,
+    timing_of: std::collections::HashMap<(usize, u32), usize>,
 }
 
 impl<'a> Gather<'a> {
@@ -279,7 +287,6 @@ impl<'a> Gather<'a> {
                 tasks_done: 0,
                 compute_ns: 0,
                 busy_ns: 0,
-                idle_ns: 0,
                 stats: None,
             })
             .collect();
@@ -293,6 +300,8 @@ impl<'a> Gather<'a> {
             remaining: tasks.len(),
             policy,
             frame: Vec::new(),
+            timings: Vec::new(),
+            timing_of: std::collections::HashMap::new(),
         }
     }
 
@@ -302,9 +311,17 @@ impl<'a> Gather<'a> {
             if let Some(signal) = crate::interrupt::requested() {
                 return Err(RunError::Interrupted { signal });
             }
-            let t = Instant::now();
+            let (t, at) = (Instant::now(), crate::trace::now_ns());
             let event = self.pool.next_event(TICK);
-            m.wait_ns += t.elapsed().as_nanos() as u64;
+            let waited = t.elapsed().as_nanos() as u64;
+            m.wait_ns += waited;
+            m.record(
+                (std::process::id(), None),
+                Phase::Wait,
+                None,
+                at,
+                at + waited,
+            );
             match event {
                 Some(Event::Frame(w, frame)) => {
                     if !self.slots[w].alive {
@@ -369,8 +386,8 @@ impl<'a> Gather<'a> {
         m: &mut Measurement,
     ) -> Result<(), String> {
         match Inbound::read(frame).map_err(|e| e.to_string())? {
-            Inbound::Stats(stats) => {
-                self.slots[w].stats = Some(stats);
+            Inbound::Stats(stats, stamps) => {
+                self.take_stats(w, stats, &stamps, m);
                 Ok(())
             }
             Inbound::Result(header, payload) => {
@@ -407,25 +424,10 @@ impl<'a> Gather<'a> {
             let end = crate::trace::now_ns();
             let me = (std::process::id(), None);
             m.record(me, Phase::Decode, Some(header.task), end - decoded_ns, end);
-            let slot = &self.slots[w];
-            let them = (slot.pid, Some(slot.id));
-            let mut at = header.received_at_ns;
-            let task = Some(header.task);
-            m.record(
-                them,
-                Phase::Receive,
-                task,
-                at.saturating_sub(header.idle_ns),
-                at,
-            );
-            for (phase, ns) in [
-                (Phase::Decode, header.decode_ns),
-                (Phase::Compute, header.compute_ns),
-                (Phase::Encode, header.encode_ns),
-            ] {
-                m.record(them, phase, task, at, at + ns);
-                at += ns;
-            }
+            self.timings
+                .push((header.decode_ns, header.compute_ns, header.encode_ns));
+            self.timing_of
+                .insert((w, header.task), self.timings.len() - 1);
         }
         m.encode_ns += header.encode_ns;
         m.compute_ns += header.compute_ns;
@@ -442,7 +444,6 @@ impl<'a> Gather<'a> {
         slot.tasks_done += 1;
         slot.compute_ns += header.compute_ns;
         slot.busy_ns += header.decode_ns + header.compute_ns + header.encode_ns;
-        slot.idle_ns += header.idle_ns;
         self.done[task] = true;
         self.remaining -= 1;
         Ok(())
@@ -503,6 +504,46 @@ impl<'a> Gather<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Keeps worker `w`'s stats and, when tracing, turns its task stamps into its spans:
+    /// waiting for the task, decoding, computing and encoding it, sending the result.
+    fn take_stats(
+        &mut self,
+        w: usize,
+        stats: WorkerStats,
+        stamps: &[crate::protocol::TaskStamp],
+        m: &mut Measurement,
+    ) {
+        self.slots[w].stats = Some(stats);
+        let them = (self.slots[w].pid, Some(self.slots[w].id));
+        for s in stamps {
+            let task = Some(s.task);
+            let at = s.received_at_ns;
+            m.record(them, Phase::Receive, task, at.saturating_sub(s.idle_ns), at);
+            if let Some(&(decode, compute, encode)) = self
+                .timing_of
+                .get(&(w, s.task))
+                .and_then(|&i| self.timings.get(i))
+            {
+                let mut t = at;
+                for (phase, ns) in [
+                    (Phase::Decode, decode),
+                    (Phase::Compute, compute),
+                    (Phase::Encode, encode),
+                ] {
+                    m.record(them, phase, task, t, t + ns);
+                    t += ns;
+                }
+            }
+            m.record(
+                them,
+                Phase::Send,
+                task,
+                s.sent_at_ns,
+                s.sent_at_ns + s.send_ns,
+            );
+        }
     }
 
     /// Sends task i to worker i, every task in one collective call; the gather loop then
@@ -616,8 +657,8 @@ impl<'a> Gather<'a> {
         {
             match self.pool.next_event(TICK) {
                 Some(Event::Frame(w, frame)) => {
-                    if let Ok(Inbound::Stats(stats)) = Inbound::read(&frame) {
-                        self.slots[w].stats = Some(stats);
+                    if let Ok(Inbound::Stats(stats, stamps)) = Inbound::read(&frame) {
+                        self.take_stats(w, stats, &stamps, m);
                     }
                 }
                 Some(Event::Exited { worker, .. }) => self.slots[worker].alive = false,
@@ -638,7 +679,7 @@ impl<'a> Gather<'a> {
                 exit: None,
                 rank,
                 busy_ms: ms(slot.busy_ns),
-                idle_ms: ms(slot.idle_ns),
+                idle_ms: ms(slot.stats.map_or(0, |s| s.idle_ns)),
                 host,
             });
         }

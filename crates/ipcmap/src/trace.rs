@@ -38,11 +38,13 @@ pub enum Phase {
     Compute,
     /// Allocating and assembling the output.
     Assemble,
+    /// The coordinator, waiting for results.
+    Wait,
 }
 
 impl Phase {
     /// Every phase, in drawing order.
-    pub const ALL: [Phase; 8] = [
+    pub const ALL: [Phase; 9] = [
         Phase::Spawn,
         Phase::Generate,
         Phase::Encode,
@@ -51,6 +53,7 @@ impl Phase {
         Phase::Decode,
         Phase::Compute,
         Phase::Assemble,
+        Phase::Wait,
     ];
 
     /// Its name in traces and legends.
@@ -64,12 +67,13 @@ impl Phase {
             Phase::Decode => "decode",
             Phase::Compute => "compute",
             Phase::Assemble => "assemble",
+            Phase::Wait => "wait",
         }
     }
 
     /// Whether the process is working (not waiting) in it.
     pub fn busy(self) -> bool {
-        !matches!(self, Phase::Receive)
+        !matches!(self, Phase::Receive | Phase::Wait)
     }
 }
 

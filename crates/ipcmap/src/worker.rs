@@ -6,7 +6,9 @@
 //! (see [`Fault`]).
 
 use crate::error::{LinkError, PayloadError, WorkerError};
-use crate::protocol::{ResultHeader, Setup, TaskHeader, WorkerStats, ECHO, PROTOCOL_VERSION};
+use crate::protocol::{
+    ResultHeader, Setup, TaskHeader, TaskStamp, WorkerStats, ECHO, PROTOCOL_VERSION,
+};
 use crate::strategy::{ns_since, Mode, TaskIn, TaskOut, TaskTiming};
 use crate::transport::{Inbox, Outbox};
 use std::sync::mpsc;
@@ -135,6 +137,7 @@ pub fn serve(
         ..WorkerStats::default()
     };
     let mut out = Vec::new();
+    let mut stamps: Vec<TaskStamp> = Vec::new();
     loop {
         let t = Instant::now();
         let frame = match tasks.next() {
@@ -150,7 +153,7 @@ pub fn serve(
         };
         let idle_ns = ns_since(t);
         stats.idle_ns += idle_ns;
-        let received_at_ns = crate::trace::now_ns();
+        let received_at_ns = stamp_now(setup.trace);
         let (header, payload) = TaskHeader::read(&frame).map_err(|e| WorkerError::BadTask {
             worker,
             task: 0,
@@ -166,8 +169,6 @@ pub fn serve(
         ResultHeader {
             worker,
             task: header.task,
-            received_at_ns,
-            idle_ns,
             ..ResultHeader::default()
         }
         .write(&mut out);
@@ -198,15 +199,36 @@ pub fn serve(
             out.truncate(3);
         }
 
-        let t = Instant::now();
+        let (t, sent_at_ns) = (Instant::now(), stamp_now(setup.trace));
         outbox.send(&out).map_err(link("sending a result"))?;
-        stats.send_ns += ns_since(t);
+        let send_ns = ns_since(t);
+        stats.send_ns += send_ns;
         stats.tasks += 1;
+        if setup.trace {
+            stamps.push(TaskStamp {
+                task: header.task,
+                received_at_ns,
+                idle_ns,
+                sent_at_ns,
+                send_ns,
+            });
+        }
     }
-    outbox
-        .send(&stats.to_frame())
-        .map_err(link("sending stats"))?;
+    let mut frame = stats.to_frame();
+    for stamp in &stamps {
+        stamp.write(&mut frame);
+    }
+    outbox.send(&frame).map_err(link("sending stats"))?;
     Ok(())
+}
+
+/// Now on `CLOCK_MONOTONIC` when tracing (a clock read per task otherwise saved).
+fn stamp_now(trace: bool) -> u64 {
+    if trace {
+        crate::trace::now_ns()
+    } else {
+        0
+    }
 }
 
 /// The raw probe: every frame goes straight back, no header, no decoding, no copy but the

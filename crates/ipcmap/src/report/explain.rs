@@ -14,6 +14,71 @@ pub fn explain(reports: &[Report]) -> String {
     for r in reports {
         out += &format!("- {}\n", sentence(r, baseline));
     }
+    let held = conclusions(reports);
+    if !held.is_empty() {
+        out += "\nThe tutorial's conclusions, checked against these runs:\n";
+        for line in held {
+            out += &format!("- {line}\n");
+        }
+    }
+    out
+}
+
+/// The tutorial's conclusions that these reports can check, each with whether it holds here.
+fn conclusions(reports: &[Report]) -> Vec<String> {
+    let find = |mode: &str| reports.iter().find(|r| r.mode == mode);
+    let verdict = |holds: bool| if holds { "holds" } else { "does not hold" };
+    let mut out = Vec::new();
+    if let (Some(seq), Some(item)) = (find("sequential"), find("item")) {
+        let p = &item.phases_ms;
+        let moving = p.encode + p.transfer + p.decode;
+        out.push(format!(
+            "\"Sending every value to the workers costs more than the math\": {} ({}: {} ms \
+             moving data against {} ms of math in the busiest worker; {} ms against {} ms \
+             sequential).",
+            verdict(moving > p.compute_max && item.wall_ms > seq.wall_ms),
+            item.mode,
+            fmt_ms(moving),
+            fmt_ms(p.compute_max),
+            fmt_ms(item.wall_ms),
+            fmt_ms(seq.wall_ms)
+        ));
+    }
+    if let (Some(item), Some(split)) = (find("item"), find("split")) {
+        out.push(format!(
+            "\"Splitting into sub-vectors is far faster than sending items\": {} (split {} ms, \
+             item {} ms).",
+            verdict(split.wall_ms < item.wall_ms),
+            fmt_ms(split.wall_ms),
+            fmt_ms(item.wall_ms)
+        ));
+    }
+    if let (Some(seq), Some(split)) = (find("sequential"), find("split")) {
+        let slower = split.verdict.as_deref() == Some("slower")
+            || (split.verdict.is_none() && split.wall_ms > seq.wall_ms);
+        out.push(format!(
+            "\"Even split, processes lose to the plain sequential call for a function as cheap \
+             as exp\": {} (split {} ms, sequential {} ms, verdict: {}).",
+            verdict(slower),
+            fmt_ms(split.wall_ms),
+            fmt_ms(seq.wall_ms),
+            split.verdict.as_deref().unwrap_or("one sample, none")
+        ));
+    }
+    let processes = reports
+        .iter()
+        .filter(|r| !matches!(r.mode.as_str(), "sequential" | "threads"))
+        .min_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
+    if let (Some(threads), Some(best)) = (find("threads"), processes) {
+        out.push(format!(
+            "\"Threads beat processes here, since numpy releases the GIL\": {} (threads {} ms, \
+             the fastest process strategy, {}, {} ms).",
+            verdict(threads.wall_ms < best.wall_ms),
+            fmt_ms(threads.wall_ms),
+            best.mode,
+            fmt_ms(best.wall_ms)
+        ));
+    }
     out
 }
 
@@ -177,6 +242,38 @@ mod tests {
         );
         // fixed 90 against 20, per unit 10 against 40: K = 70 / 30 = 2.3
         assert!(text.contains("from about --work 2.3"), "{text}");
+    }
+
+    #[test]
+    fn the_tutorials_conclusions_are_checked_against_the_figures() {
+        let (seq, mut split) = pair();
+        split.verdict = Some("slower".into());
+        let mut item = split.clone();
+        item.mode = "item".into();
+        item.wall_ms = 300.0;
+        let mut threads = seq.clone();
+        threads.mode = "threads".into();
+        threads.wall_ms = 40.0;
+        let text = explain(&[seq, item, split.clone(), threads]);
+        assert!(
+            text.contains("than the math\": holds (item: 100 ms moving data against 10.0 ms"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sending items\": holds (split 100 ms, item 300 ms)"),
+            "{text}"
+        );
+        assert!(text.contains("as cheap as exp\": holds"), "{text}");
+        assert!(
+            text.contains("releases the GIL\": holds (threads 40.0 ms, the fastest process strategy, split, 100 ms)"),
+            "{text}"
+        );
+        let mut fast = split;
+        fast.wall_ms = 30.0;
+        fast.verdict = Some("faster".into());
+        let (seq, _) = pair();
+        let text = explain(&[seq, fast]);
+        assert!(text.contains("as cheap as exp\": does not hold"), "{text}");
     }
 
     #[test]

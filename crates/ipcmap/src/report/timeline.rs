@@ -31,7 +31,7 @@ fn color(phase: Phase) -> RGBColor {
         Phase::Generate => RGBColor(188, 189, 34),
         Phase::Encode => RGBColor(31, 119, 180),
         Phase::Send => RGBColor(148, 103, 189),
-        Phase::Receive => RGBColor(220, 220, 220),
+        Phase::Receive | Phase::Wait => RGBColor(220, 220, 220),
         Phase::Decode => RGBColor(255, 127, 14),
         Phase::Compute => RGBColor(44, 160, 44),
         Phase::Assemble => RGBColor(140, 86, 75),

@@ -107,6 +107,9 @@ struct Pending {
     process: Option<WorkerProcess>,
     name: String,
     accept: Option<JoinHandle<()>>,
+    /// When its start began and when its hello came, ns on `CLOCK_MONOTONIC`.
+    started_at_ns: u64,
+    ready_at_ns: u64,
 }
 
 impl Drop for Pending {
@@ -143,6 +146,7 @@ impl Transport for LocalTransport {
             })?;
         for i in 0..spec.count {
             let worker = i as u32;
+            let started_at_ns = crate::trace::now_ns();
             let (server, name) =
                 IpcOneShotServer::<Hello>::new().map_err(|source| SpawnError::Channel {
                     worker,
@@ -177,6 +181,8 @@ impl Transport for LocalTransport {
                 process: Some(process),
                 name,
                 accept: Some(accept),
+                started_at_ns,
+                ready_at_ns: 0,
             });
         }
         drop(accepted_tx);
@@ -208,7 +214,12 @@ impl Transport for LocalTransport {
                     source,
                 }
             })?;
-            infos.push(WorkerInfo { id: worker, pid });
+            infos.push(WorkerInfo {
+                id: worker,
+                pid,
+                started_at_ns: p.started_at_ns,
+                ready_at_ns: p.ready_at_ns,
+            });
             senders.push(Some(hello.tasks));
             processes.push(process);
         }
@@ -283,6 +294,7 @@ fn await_hellos(
                 };
                 check_hello(worker, p, &hello)?;
                 hellos[worker as usize] = Some(hello);
+                p.ready_at_ns = crate::trace::now_ns();
                 remaining -= 1;
             }
             Err(mpsc::RecvTimeoutError::Timeout) | Err(mpsc::RecvTimeoutError::Disconnected) => {

@@ -115,6 +115,8 @@ impl Transport for MemoryTransport {
             pool.infos.push(WorkerInfo {
                 id: w as u32,
                 pid: std::process::id(),
+                started_at_ns: 0,
+                ready_at_ns: 0,
             });
             pool.senders.push(Some(task_tx));
             pool.threads.push(Some(thread));

@@ -43,6 +43,11 @@ pub struct WorkerInfo {
     pub id: u32,
     /// Process id (the coordinator's own for in-process workers).
     pub pid: u32,
+    /// When its start began and when it was ready (said hello), ns on `CLOCK_MONOTONIC`;
+    /// 0 where the transport did not start it (MPI ranks, in-process workers).
+    pub started_at_ns: u64,
+    /// See `started_at_ns`.
+    pub ready_at_ns: u64,
 }
 
 /// What the coordinator hears from a pool.

@@ -358,6 +358,8 @@ impl Transport for MpiTransport {
                 .map(|w| WorkerInfo {
                     id: w as u32,
                     pid: ranks[w].pid,
+                    started_at_ns: 0,
+                    ready_at_ns: 0,
                 })
                 .collect(),
             ranks,
