@@ -9,6 +9,7 @@ mod common;
 
 use common::coordinator_bin;
 use serde_json::Value;
+use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -98,24 +99,38 @@ fn mpirun(np: usize, fabric: Fabric, args: &[&str], env: &[(&str, &str)]) -> Lau
     let started = Instant::now();
     let mut child = cmd.spawn().expect("start mpirun");
     let pgid = child.id() as i32;
-    while child.try_wait().expect("poll mpirun").is_none() {
+    // Drained while it runs, so that a big report never blocks on a full pipe.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll mpirun") {
+            break status;
+        }
         if started.elapsed() > limit {
             let _ = Command::new("kill")
                 .args(["-9", &format!("-{pgid}")])
                 .status();
-            let out = child.wait_with_output().expect("collect output");
+            let _ = child.wait();
             panic!(
                 "mpirun {args:?} still running after {limit:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
+                stderr.join().unwrap_or_default()
             );
         }
         std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = child.wait_with_output().expect("collect output");
+    };
     Launched {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
+        code: status.code(),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
         took: started.elapsed(),
     }
 }

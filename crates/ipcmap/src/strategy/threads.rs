@@ -45,7 +45,7 @@ fn run_threads(run: Run<'_>) -> Result<(), RunError> {
     let (function, work) = (cfg.function, cfg.work);
 
     let stop = || crate::interrupt::requested().is_some();
-    let tracing = m.tracing;
+    let (tracing, pid) = (m.tracing, std::process::id());
     type Done = (u64, u64, Vec<(u64, u64)>);
     let joined: Vec<std::thread::Result<Done>> = std::thread::scope(|scope| {
         let t = Instant::now();
@@ -72,7 +72,12 @@ fn run_threads(run: Run<'_>) -> Result<(), RunError> {
             })
             .collect();
         m.spawn_ns = ns_since(t);
-        handles.into_iter().map(|h| h.join()).collect()
+        // The coordinator's thread now only waits for its workers, as in the process strategies.
+        let (t, at) = (Instant::now(), crate::trace::now_ns());
+        let joined = handles.into_iter().map(|h| h.join()).collect();
+        m.wait_ns = ns_since(t);
+        m.record((pid, None), Phase::Wait, None, at, at + m.wait_ns);
+        joined
     });
     let mut per_thread = Vec::with_capacity(joined.len());
     for (thread, result) in joined.into_iter().enumerate() {
@@ -90,7 +95,6 @@ fn run_threads(run: Run<'_>) -> Result<(), RunError> {
         return Err(crate::interrupt::interrupted());
     }
 
-    let pid = std::process::id();
     for (id, (tasks, compute_ns, spans)) in per_thread.into_iter().enumerate() {
         for (task, (start, end)) in spans.into_iter().enumerate() {
             let thread = (pid, Some(id as u32));
