@@ -9,7 +9,6 @@ mod common;
 
 use common::coordinator_bin;
 use serde_json::Value;
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -99,18 +98,7 @@ fn mpirun(np: usize, fabric: Fabric, args: &[&str], env: &[(&str, &str)]) -> Lau
     let started = Instant::now();
     let mut child = cmd.spawn().expect("start mpirun");
     let pgid = child.id() as i32;
-    // Drained while it runs, so that a big report never blocks on a full pipe.
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
-    };
-    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
-    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let (stdout, stderr) = common::drain(&mut child);
     let status = loop {
         if let Some(status) = child.try_wait().expect("poll mpirun") {
             break status;

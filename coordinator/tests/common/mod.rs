@@ -5,6 +5,7 @@ use serde_json::Value;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The coordinator executable built for these tests.
@@ -49,18 +50,7 @@ pub fn run_with(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
         .spawn()
         .expect("start coordinator");
     let pid = child.id();
-    // Drained while it runs: a report bigger than a pipe's 64 KiB must not block its writer.
-    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
-    };
-    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
-    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let (stdout, stderr) = drain(&mut child);
     let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(status) = child.try_wait().expect("poll coordinator") {
@@ -82,6 +72,21 @@ pub fn run_with(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
         stderr: stderr.join().unwrap_or_default(),
         pid,
     }
+}
+
+/// Reads `child`'s stdout and stderr on threads while it runs, so that a report bigger than a
+/// pipe's 64 KiB never blocks its writer; join them once it has exited.
+pub fn drain(child: &mut std::process::Child) -> (JoinHandle<String>, JoinHandle<String>) {
+    fn read(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    }
+    (read(child.stdout.take()), read(child.stderr.take()))
 }
 
 /// Runs the coordinator with a one-minute limit.
