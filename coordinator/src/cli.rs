@@ -172,6 +172,11 @@ pub struct CommonArgs {
     /// build with --features mpi).
     #[arg(long, value_enum, default_value_t = TransportArg::Local)]
     pub transport: TransportArg,
+    /// Threads that decode big results (over 64 KiB) into place off the coordinator's gather
+    /// thread; 0 = all on the gather thread [default: one per worker, on the cores left after
+    /// the gather thread and one worker: none on 2 cores].
+    #[arg(long, value_name = "N", value_parser = parse_decode_threads)]
+    pub decode_threads: Option<usize>,
 }
 
 /// `--transport`.
@@ -291,6 +296,13 @@ pub enum OnExitArg {
     Abort,
 }
 
+fn parse_decode_threads(s: &str) -> Result<usize, String> {
+    match parse_count(s)? {
+        n if n <= 256 => Ok(n),
+        n => Err(format!("{n} decoder threads is more than 256")),
+    }
+}
+
 fn parse_count(s: &str) -> Result<usize, String> {
     s.replace('_', "")
         .parse::<usize>()
@@ -368,6 +380,7 @@ impl CommonArgs {
                 OnExitArg::Abort => OnWorkerExit::Abort,
             },
             transport: self.transport.into(),
+            decode_threads: self.decode_threads,
             ..RunRequest::default()
         })
     }

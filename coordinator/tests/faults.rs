@@ -57,6 +57,45 @@ fn a_worker_that_sends_garbage_is_written_off() {
         .contains("malformed"));
 }
 
+/// Results of 400 KB are decoded on the coordinator's decoder threads: a payload refused
+/// there writes its worker off and the task is rerun, as on the gather thread.
+#[test]
+fn a_worker_whose_big_results_do_not_decode_is_written_off() {
+    let r = faulty(
+        &[
+            "--mode",
+            "split",
+            "--workers",
+            "2",
+            "--n",
+            "400000",
+            "--splits",
+            "8",
+            "--codec",
+            "raw",
+            "--decode-threads",
+            "2",
+        ],
+        "corrupt-after=1@1",
+    );
+    assert!(r.status.success(), "{}", r.stderr);
+    let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(report["verified"], true);
+    let failures = report["worker_failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0]["worker"], 1);
+    let reason = failures[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("malformed") && reason.contains("task"),
+        "{reason}"
+    );
+    assert!(
+        failures[0]["tasks_rerun"].as_u64() >= Some(1),
+        "{failures:?}"
+    );
+    assert_eq!(report["decode_threads"], 2);
+}
+
 #[test]
 fn abort_policy_stops_with_one_line() {
     let r = run_with(

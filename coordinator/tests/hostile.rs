@@ -151,6 +151,8 @@ fn every_count_has_an_upper_bound() {
         (&["--work", "4000000000"][..], "--work"),
         (&["probe", "--bytes", "1000000000000"][..], "--bytes"),
         (&["--task-timeout=-1"][..], "--task-timeout"),
+        (&["--decode-threads", "1000"][..], "--decode-threads"),
+        (&["--decode-threads=-1"][..], "--decode-threads"),
     ] {
         let r = run(args, &[]);
         assert_one_line_error(&r, 2, needle);

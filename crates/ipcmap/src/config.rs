@@ -70,6 +70,8 @@ pub struct RunRequest {
     pub transport: TransportKind,
     /// Record spans for a timeline.
     pub trace: bool,
+    /// Decoder threads; `None` = automatic.
+    pub decode_threads: Option<usize>,
 }
 
 /// The default strategy, `split`.
@@ -100,6 +102,7 @@ impl Default for RunRequest {
             task_timeout: TaskTimeout::Auto,
             transport: TransportKind::Local,
             trace: false,
+            decode_threads: None,
         }
     }
 }
@@ -287,6 +290,7 @@ impl RunRequest {
                 task_timeout: self.task_timeout,
                 transport: self.transport,
                 trace: self.trace,
+                decode_threads: self.decode_threads,
             },
             runs: self.repeat.map_or(Runs::Auto(AUTO_RUNS), Runs::Exact),
             warmup: self.warmup.unwrap_or(DEFAULT_WARMUP),

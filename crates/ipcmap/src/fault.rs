@@ -6,7 +6,8 @@
 pub const FAULT_ENV: &str = "IPCMAP_FAULT";
 
 /// A deliberate misbehaviour, for tests: `exit-after=K`, `panic-after=K`, `garbage-after=K`,
-/// `hang-after=K` (after K tasks), or `protocol=V` (announce version V in the hello).
+/// `corrupt-after=K`, `hang-after=K` (after K tasks), or `protocol=V` (announce version V in
+/// the hello).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
     /// Exit with code 70 after K tasks.
@@ -15,6 +16,9 @@ pub enum Fault {
     PanicAfter(u64),
     /// Send a malformed result after K tasks.
     GarbageAfter(u64),
+    /// Send results with a valid header but a payload one byte short after K tasks (caught
+    /// only when the payload is decoded).
+    CorruptAfter(u64),
     /// Stop responding after K tasks.
     HangAfter(u64),
     /// Claim another protocol version.
@@ -38,6 +42,7 @@ impl Fault {
             "exit-after" => Some(Fault::ExitAfter(k)),
             "panic-after" => Some(Fault::PanicAfter(k)),
             "garbage-after" => Some(Fault::GarbageAfter(k)),
+            "corrupt-after" => Some(Fault::CorruptAfter(k)),
             "hang-after" => Some(Fault::HangAfter(k)),
             "protocol" => u32::try_from(k).ok().map(Fault::Protocol),
             _ => None,

@@ -8,6 +8,7 @@
 //! to the others ([`OnWorkerExit::Retry`]) or the run stops ([`OnWorkerExit::Abort`]).
 
 use crate::codec::{CodecError, CodecKind};
+use crate::decoders::{self, Decoded, Decoders, Job, OFFLOAD_ABOVE};
 use crate::error::{PayloadError, RunError};
 use crate::kernel::Function;
 use crate::partition::Task;
@@ -51,11 +52,19 @@ const FIRST_TASK_NS_PER_ELEMENT: u64 = 100;
 pub use crate::settings::{OnWorkerExit, TaskTimeout};
 
 /// The coordinator half of a process strategy: how tasks become payloads and results land.
-pub trait ScatterGather {
+/// Results are decoded on [decoder threads](crate::decoders), several tasks at once.
+pub trait ScatterGather: Sync {
     /// Appends the payload of `task` (after its header) to `out`; returns the codec bytes written.
-    fn encode_task(&mut self, task: &Task, out: &mut Vec<u8>) -> Result<u64, CodecError>;
-    /// Places the result payload of `task`; returns the codec bytes read.
-    fn decode_result(&mut self, task: &Task, payload: &[u8]) -> Result<u64, PayloadError>;
+    fn encode_task(&self, task: &Task, out: &mut Vec<u8>) -> Result<u64, CodecError>;
+    /// Places the result payload of `task` into `out`, the task's span of the output (empty
+    /// for a strategy whose results do not pass through the coordinator's output); returns the
+    /// codec bytes read.
+    fn decode_result(
+        &self,
+        task: &Task,
+        payload: &[u8],
+        out: &mut [f64],
+    ) -> Result<u64, PayloadError>;
 }
 
 /// How a process run is set up.
@@ -84,6 +93,8 @@ pub struct ProcessRun<'a> {
     pub work: u32,
     /// The codec.
     pub codec: CodecKind,
+    /// Decoder threads; `None` = automatic.
+    pub decode_threads: Option<usize>,
 }
 
 impl<'a> ProcessRun<'a> {
@@ -121,6 +132,7 @@ impl<'a> ProcessRun<'a> {
             function: settings.function,
             work: settings.work,
             codec: settings.codec,
+            decode_threads: settings.decode_threads,
         })
     }
 }
@@ -134,12 +146,14 @@ pub struct Attach {
     pub inherit_fds: Vec<i32>,
 }
 
-/// Starts the pool, scatters `tasks`, gathers every result through `sg`, and shuts the pool
-/// down. Sets `wall_ns` (from `wall_start`) when the last result is placed, before shutdown.
+/// Starts the pool, scatters `tasks`, gathers every result through `sg` into `output` (big
+/// results on [decoder threads](crate::decoders)), and shuts the pool down. Sets `wall_ns`
+/// (from `wall_start`) when the last result is placed, before shutdown.
 pub fn run_on_pool(
     run: &ProcessRun<'_>,
     tasks: &[Task],
-    sg: &mut dyn ScatterGather,
+    sg: &dyn ScatterGather,
+    output: &mut [f64],
     attach: &Attach,
     m: &mut Measurement,
     wall_start: Instant,
@@ -190,15 +204,33 @@ pub fn run_on_pool(
         before_first: first_deadline,
         slowest: None,
     };
-    let mut gather = Gather::new(pool.as_mut(), tasks, run.on_worker_exit, deadline);
-    let result = match run.collective {
-        true => gather.scatter_all(sg, m).and_then(|()| gather.run(sg, m)),
-        false => gather.run(sg, m),
+    let slices = decoders::task_slices(output, tasks).map_err(|message| RunError::Channel {
+        what: "placing results".into(),
+        message,
+    })?;
+    // Results big enough to be worth a hop are decoded off the gather thread.
+    let threads = match run.carries_payload && max_task.saturating_mul(8) > OFFLOAD_ABOVE {
+        true => run
+            .decode_threads
+            .unwrap_or_else(|| decoders::auto_threads(run.workers)),
+        false => 0,
     };
-    m.wall_ns = wall_start.elapsed().as_nanos() as u64;
-    let shutdown = Instant::now();
-    gather.shutdown(m);
-    drop(gather);
+    let shutdown = std::thread::scope(|scope| {
+        let decoders = Decoders::start(scope, threads, sg, tasks);
+        m.decode_threads = decoders.as_ref().map_or(0, Decoders::threads);
+        let pool = pool.as_mut();
+        let mut gather = Gather::new(pool, tasks, sg, slices, decoders, run.on_worker_exit);
+        gather.deadline = deadline;
+        let result = match run.collective {
+            true => gather.scatter_all(m).and_then(|()| gather.run(m)),
+            false => gather.run(m),
+        };
+        m.wall_ns = wall_start.elapsed().as_nanos() as u64;
+        let shutdown = Instant::now();
+        gather.shutdown(m);
+        (shutdown, result)
+    });
+    let (shutdown, result) = shutdown;
     let grace = if crate::interrupt::requested().is_some() {
         Duration::ZERO
     } else {
@@ -255,6 +287,11 @@ struct Gather<'a> {
     deadline: Deadline,
     pool: &'a mut dyn Pool,
     tasks: &'a [Task],
+    sg: &'a dyn ScatterGather,
+    /// Each task's span of the output, while it is not out with a decoder thread.
+    slices: Vec<Option<&'a mut [f64]>>,
+    /// Decoder threads, where results are big enough to be worth the hop.
+    decoders: Option<Decoders<'a>>,
     slots: Vec<Slot>,
     queue: VecDeque<usize>,
     done: Vec<bool>,
@@ -271,8 +308,10 @@ impl<'a> Gather<'a> {
     fn new(
         pool: &'a mut dyn Pool,
         tasks: &'a [Task],
+        sg: &'a dyn ScatterGather,
+        slices: Vec<&'a mut [f64]>,
+        decoders: Option<Decoders<'a>>,
         policy: OnWorkerExit,
-        deadline: Deadline,
     ) -> Self {
         let slots = pool
             .workers()
@@ -291,9 +330,16 @@ impl<'a> Gather<'a> {
             })
             .collect();
         Gather {
-            deadline,
+            deadline: Deadline {
+                policy: TaskTimeout::Auto,
+                before_first: TASK_TIMEOUT_FLOOR,
+                slowest: None,
+            },
             pool,
             tasks,
+            sg,
+            slices: slices.into_iter().map(Some).collect(),
+            decoders,
             slots,
             queue: (0..tasks.len()).collect(),
             done: vec![false; tasks.len()],
@@ -305,14 +351,29 @@ impl<'a> Gather<'a> {
         }
     }
 
-    fn run(&mut self, sg: &mut dyn ScatterGather, m: &mut Measurement) -> Result<(), RunError> {
-        self.refill_all(sg, m)?;
+    fn run(&mut self, m: &mut Measurement) -> Result<(), RunError> {
+        self.refill_all(m)?;
         while self.remaining > 0 {
             if let Some(signal) = crate::interrupt::requested() {
                 return Err(RunError::Interrupted { signal });
             }
+            while let Some(decoded) = self.decoders.as_mut().and_then(|d| d.next(Duration::ZERO)) {
+                self.placed(decoded, m)?;
+            }
+            if self.remaining == 0 {
+                break;
+            }
+            // Every result is in and only decodes are left: wait for the decoders.
+            let decoding = self.decoders.as_ref().map_or(0, Decoders::pending);
+            let only_decodes = decoding > 0 && self.slots.iter().all(|s| s.in_flight.is_empty());
             let (t, at) = (Instant::now(), crate::trace::now_ns());
-            let event = self.pool.next_event(TICK);
+            let event = match only_decodes {
+                true => {
+                    let decoded = self.decoders.as_mut().and_then(|d| d.next(TICK));
+                    decoded.map(Ok)
+                }
+                false => self.pool.next_event(TICK).map(Err),
+            };
             let waited = t.elapsed().as_nanos() as u64;
             m.wait_ns += waited;
             m.record(
@@ -323,19 +384,20 @@ impl<'a> Gather<'a> {
                 at + waited,
             );
             match event {
-                Some(Event::Frame(w, frame)) => {
+                Some(Ok(decoded)) => self.placed(decoded, m)?,
+                Some(Err(Event::Frame(w, frame))) => {
                     if !self.slots[w].alive {
                         continue; // a late frame from a worker already written off
                     }
-                    if let Err(reason) = self.accept(w, &frame, sg, m) {
+                    if let Err(reason) = self.accept(w, frame, m) {
                         self.fail(w, format!("sent a malformed frame: {reason}"), m)?;
                     }
                 }
-                Some(Event::Exited { worker, how }) if self.slots[worker].alive => {
+                Some(Err(Event::Exited { worker, how })) if self.slots[worker].alive => {
                     self.fail(worker, how, m)?;
                 }
-                Some(Event::Exited { .. }) => {}
-                Some(Event::Closed(w)) => {
+                Some(Err(Event::Exited { .. })) => {}
+                Some(Err(Event::Closed(w))) => {
                     self.slots[w].closed_at.get_or_insert_with(Instant::now);
                 }
                 None => {}
@@ -348,7 +410,7 @@ impl<'a> Gather<'a> {
                     self.fail(w, "closed its channels but did not exit".into(), m)?;
                 }
             }
-            self.refill_all(sg, m)?;
+            self.refill_all(m)?;
         }
         Ok(())
     }
@@ -378,31 +440,28 @@ impl<'a> Gather<'a> {
     }
 
     /// Takes one frame from worker `w`; an error means the worker broke the protocol.
-    fn accept(
-        &mut self,
-        w: usize,
-        frame: &[u8],
-        sg: &mut dyn ScatterGather,
-        m: &mut Measurement,
-    ) -> Result<(), String> {
-        match Inbound::read(frame).map_err(|e| e.to_string())? {
+    fn accept(&mut self, w: usize, frame: Vec<u8>, m: &mut Measurement) -> Result<(), String> {
+        let (header, payload) = match Inbound::read(&frame).map_err(|e| e.to_string())? {
             Inbound::Stats(stats, stamps) => {
                 self.take_stats(w, stats, &stamps, m);
-                Ok(())
+                return Ok(());
             }
             Inbound::Result(header, payload) => {
-                self.accept_result(w, &header, payload, frame.len(), sg, m)
+                let at = payload.as_ptr() as usize - frame.as_ptr() as usize;
+                (header, at..at + payload.len())
             }
-        }
+        };
+        self.accept_result(w, &header, frame, payload, m)
     }
 
+    /// Checks and accounts a result from worker `w`, frees its slot, and decodes the result
+    /// (`frame[payload]`) on a decoder thread, or here when it is small.
     fn accept_result(
         &mut self,
         w: usize,
         header: &ResultHeader,
-        payload: &[u8],
-        frame_len: usize,
-        sg: &mut dyn ScatterGather,
+        frame: Vec<u8>,
+        payload: std::ops::Range<usize>,
         m: &mut Measurement,
     ) -> Result<(), String> {
         if header.worker as usize != w {
@@ -414,16 +473,11 @@ impl<'a> Gather<'a> {
             .iter()
             .position(|&t| t == task)
             .ok_or_else(|| format!("result for task {task}, which it was not given"))?;
-        let t = Instant::now();
-        let payload_bytes = sg
-            .decode_result(&self.tasks[task], payload)
-            .map_err(|e| format!("task {task}: {e}"))?;
-        let decoded_ns = t.elapsed().as_nanos() as u64;
-        m.decode_ns += decoded_ns + header.decode_ns;
+        let out = self.slices[task]
+            .take()
+            .ok_or_else(|| format!("a second result for task {task}"))?;
+        m.decode_ns += header.decode_ns;
         if m.tracing {
-            let end = crate::trace::now_ns();
-            let me = (std::process::id(), None);
-            m.record(me, Phase::Decode, Some(header.task), end - decoded_ns, end);
             self.timings
                 .push((header.decode_ns, header.compute_ns, header.encode_ns));
             self.timing_of
@@ -431,8 +485,7 @@ impl<'a> Gather<'a> {
         }
         m.encode_ns += header.encode_ns;
         m.compute_ns += header.compute_ns;
-        m.traffic.bytes_received += frame_len as u64;
-        m.traffic.payload_bytes_received += payload_bytes;
+        m.traffic.bytes_received += frame.len() as u64;
         m.traffic.messages_received += 1;
         let slot = &mut self.slots[w];
         slot.in_flight.swap_remove(position);
@@ -444,28 +497,71 @@ impl<'a> Gather<'a> {
         slot.tasks_done += 1;
         slot.compute_ns += header.compute_ns;
         slot.busy_ns += header.decode_ns + header.compute_ns + header.encode_ns;
-        self.done[task] = true;
-        self.remaining -= 1;
-        Ok(())
+        let job = Job {
+            worker: w,
+            task,
+            frame,
+            payload,
+            out,
+        };
+        let job = match self.decoders.as_mut() {
+            Some(decoders) if job.payload.len() > OFFLOAD_ABOVE => match decoders.submit(job) {
+                Ok(()) => return Ok(()),
+                Err(job) => job,
+            },
+            _ => job,
+        };
+        let decoded = decoders::decode(self.sg, self.tasks, job, None);
+        self.placed(decoded, m).map_err(|e| e.to_string())
     }
 
-    fn refill_all(
-        &mut self,
-        sg: &mut dyn ScatterGather,
-        m: &mut Measurement,
-    ) -> Result<(), RunError> {
+    /// Takes a decoded result: the task is done, or (its payload refused) its worker is
+    /// written off and the task goes back to the queue with its slice.
+    fn placed(&mut self, d: Decoded<'a>, m: &mut Measurement) -> Result<(), RunError> {
+        let ns = d.end_ns - d.start_ns;
+        m.decode_ns += ns;
+        match d.result {
+            Ok(bytes) => {
+                m.traffic.payload_bytes_received += bytes;
+                let (task, span) = (Some(d.task as u32), (d.start_ns, d.end_ns));
+                match d.thread {
+                    Some(t) => m.record_helper(t, Phase::Decode, task, span.0, span.1),
+                    None => m.record(
+                        (std::process::id(), None),
+                        Phase::Decode,
+                        task,
+                        span.0,
+                        span.1,
+                    ),
+                }
+                self.done[d.task] = true;
+                self.remaining -= 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.slices[d.task] = Some(d.out);
+                let slot = &mut self.slots[d.worker];
+                slot.tasks_done -= 1;
+                if !slot.alive {
+                    self.queue.push_front(d.task);
+                    return Ok(());
+                }
+                // Back in its hands, so that writing it off requeues the task with the rest.
+                slot.in_flight.push(d.task);
+                let reason = format!("sent a malformed frame: task {}: {e}", d.task);
+                self.fail(d.worker, reason, m)
+            }
+        }
+    }
+
+    fn refill_all(&mut self, m: &mut Measurement) -> Result<(), RunError> {
         for w in 0..self.slots.len() {
-            self.refill(w, sg, m)?;
+            self.refill(w, m)?;
         }
         Ok(())
     }
 
-    fn refill(
-        &mut self,
-        w: usize,
-        sg: &mut dyn ScatterGather,
-        m: &mut Measurement,
-    ) -> Result<(), RunError> {
+    fn refill(&mut self, w: usize, m: &mut Measurement) -> Result<(), RunError> {
         while self.slots[w].alive
             && self.slots[w].closed_at.is_none()
             && self.slots[w].in_flight.len() < DEPTH
@@ -479,7 +575,8 @@ impl<'a> Gather<'a> {
             // One frame buffer for the whole run: sends are synchronous, so it is free again
             // as soon as `send` returns, and its pages are already faulted in.
             self.frame.clear();
-            let encoded_ns = Self::encode_frame(&self.tasks[index], index, sg, &mut self.frame, m)?;
+            let encoded_ns =
+                Self::encode_frame(&self.tasks[index], index, self.sg, &mut self.frame, m)?;
             let frame = &self.frame;
             let slot = &mut self.slots[w];
             slot.in_flight.push(index);
@@ -548,11 +645,7 @@ impl<'a> Gather<'a> {
 
     /// Sends task i to worker i, every task in one collective call; the gather loop then
     /// collects the results as usual (and has nothing to refill).
-    fn scatter_all(
-        &mut self,
-        sg: &mut dyn ScatterGather,
-        m: &mut Measurement,
-    ) -> Result<(), RunError> {
+    fn scatter_all(&mut self, m: &mut Measurement) -> Result<(), RunError> {
         if self.tasks.len() != self.slots.len() {
             return Err(RunError::Channel {
                 what: "a collective scatter".into(),
@@ -568,7 +661,7 @@ impl<'a> Gather<'a> {
         frames.clear();
         for (index, task) in self.tasks.iter().enumerate() {
             let at = frames.len();
-            Self::encode_frame(task, index, sg, frames, m)?;
+            Self::encode_frame(task, index, self.sg, frames, m)?;
             lens.push(frames.len() - at);
             let slot = &mut self.slots[index];
             slot.in_flight.push(index);
@@ -589,7 +682,7 @@ impl<'a> Gather<'a> {
     fn encode_frame(
         task: &Task,
         index: usize,
-        sg: &mut dyn ScatterGather,
+        sg: &dyn ScatterGather,
         out: &mut Vec<u8>,
         m: &mut Measurement,
     ) -> Result<u64, RunError> {
@@ -715,11 +808,23 @@ mod tests {
         policy: OnWorkerExit,
         task_timeout: TaskTimeout,
     ) -> Outcome {
-        let input: Vec<f64> = (0..N).map(|i| i as f64 / N as f64).collect();
-        let mut expected = vec![0.0; N];
+        schedule_n(N, transport, worker_bin, workers, policy, task_timeout)
+    }
+
+    /// As `schedule`, over `n` elements in 32 tasks.
+    fn schedule_n(
+        n: usize,
+        transport: &dyn Transport,
+        worker_bin: &Path,
+        workers: usize,
+        policy: OnWorkerExit,
+        task_timeout: TaskTimeout,
+    ) -> Outcome {
+        let input: Vec<f64> = (0..n).map(|i| i as f64 / n as f64).collect();
+        let mut expected = vec![0.0; n];
         crate::kernel::apply(Function::Exp, &input, &mut expected);
-        let mut output = vec![0.0; N];
-        let tasks = partition::group(partition::array_split(N, 32), 1);
+        let mut output = vec![0.0; n];
+        let tasks = partition::group(partition::array_split(n, 32), 1);
         let run = ProcessRun {
             transport,
             worker_bin,
@@ -733,17 +838,19 @@ mod tests {
             function: Function::Exp,
             work: 1,
             codec: CodecKind::Raw,
+            // Used only where results are big: a 2-core machine would have none by default.
+            decode_threads: Some(2),
         };
-        let mut sg = SplitScatter {
+        let sg = SplitScatter {
             codec: CodecKind::Raw.codec(),
             input: &input,
-            output: &mut output,
         };
         let mut m = Measurement::default();
         let result = run_on_pool(
             &run,
             &tasks,
-            &mut sg,
+            &sg,
+            &mut output,
             &Attach::default(),
             &mut m,
             Instant::now(),
@@ -817,6 +924,31 @@ mod tests {
                 "{name}: {:?}",
                 o.m.workers
             );
+        }
+    }
+
+    /// Tasks of 160 KB: results decoded on the decoder threads, a refused one rerun.
+    #[test]
+    fn big_results_are_placed_by_decoder_threads_and_refusals_rerun() {
+        let n = 32 * 20_000;
+        for faults in [vec![], vec![None, Some(Fault::CorruptAfter(1))]] {
+            for (name, transport, bin) in transports(faults.clone()) {
+                let (retry, timeout) = (OnWorkerExit::Retry, TaskTimeout::Auto);
+                let o = schedule_n(n, transport.as_ref(), &bin, 2, retry, timeout);
+                o.result.unwrap();
+                assert!(o.output == o.expected, "{name}: {faults:?}");
+                assert_eq!(o.m.traffic.payload_bytes_received, 8 * n as u64, "{name}");
+                assert_eq!(o.m.decode_threads, 2, "{name}");
+                match faults.is_empty() {
+                    true => assert!(o.m.failures.is_empty(), "{name}"),
+                    false => {
+                        assert_eq!(o.m.failures.len(), 1, "{name}");
+                        assert_eq!(o.m.failures[0].worker, 1);
+                        let reason = &o.m.failures[0].reason;
+                        assert!(reason.contains("malformed frame: task"), "{reason}");
+                    }
+                }
+            }
         }
     }
 

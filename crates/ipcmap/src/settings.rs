@@ -38,6 +38,9 @@ pub struct Settings {
     pub transport: TransportKind,
     /// Record spans for a timeline (`--trace`, `--timeline`).
     pub trace: bool,
+    /// Threads that decode big results off the gather thread; `None` = automatic (one per
+    /// worker on the cores left after the gather thread and one worker).
+    pub decode_threads: Option<usize>,
 }
 
 /// How worker processes are started and reached.

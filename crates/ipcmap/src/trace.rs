@@ -84,6 +84,9 @@ pub struct Span {
     pub pid: u32,
     /// Worker id, or `None` for the coordinator.
     pub worker: Option<u32>,
+    /// A helper thread of the coordinator (its decoder threads), `None` for its main thread.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread: Option<u32>,
     /// What it was doing.
     pub phase: Phase,
     /// The task, where the span belongs to one.
@@ -118,6 +121,7 @@ mod tests {
         let span = Span {
             pid: 1,
             worker: None,
+            thread: None,
             phase: Phase::Encode,
             task: Some(0),
             start_ns: a,

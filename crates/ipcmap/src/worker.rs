@@ -195,8 +195,10 @@ pub fn serve(
             timing.compute_ns,
             timing.encode_ns,
         );
-        if matches!(fault, Some(Fault::GarbageAfter(k)) if stats.tasks >= k) {
-            out.truncate(3);
+        match fault {
+            Some(Fault::GarbageAfter(k)) if stats.tasks >= k => out.truncate(3),
+            Some(Fault::CorruptAfter(k)) if stats.tasks >= k => drop(out.pop()),
+            _ => {}
         }
 
         let (t, sent_at_ns) = (Instant::now(), stamp_now(setup.trace));

@@ -32,7 +32,7 @@ const LAYERS: &[&[&str]] = &[
     // moving frames between processes
     &["transport"],
     // scatter and gather over a pool
-    &["scheduler"],
+    &["scheduler", "decoders"],
     // the strategies, one file each
     &["strategy"],
     // the worker process's loop; a run's validated configuration

@@ -106,6 +106,8 @@ pub struct Measurement {
     pub bytes_copied: u64,
     /// The shared regions were backed by huge pages (shm), as /proc/self/smaps showed.
     pub shm_huge_pages: Option<bool>,
+    /// Threads that decoded big results off the gather thread (0: all on the gather thread).
+    pub decode_threads: usize,
     /// One entry per worker.
     pub workers: Vec<WorkerReport>,
     /// Workers that failed during the run.
@@ -136,11 +138,27 @@ impl Measurement {
             self.spans.push(Span {
                 pid,
                 worker,
+                thread: None,
                 phase,
                 task,
                 start_ns,
                 end_ns,
             });
+        }
+    }
+
+    /// Records a span of the coordinator's helper thread `thread` (a decoder), when tracing.
+    pub fn record_helper(
+        &mut self,
+        thread: u32,
+        phase: Phase,
+        task: Option<u32>,
+        start_ns: u64,
+        end_ns: u64,
+    ) {
+        self.record((std::process::id(), None), phase, task, start_ns, end_ns);
+        if let Some(span) = self.spans.last_mut().filter(|_| self.tracing) {
+            span.thread = Some(thread);
         }
     }
 }
@@ -322,6 +340,9 @@ pub struct Report {
     pub workers_idle_ms: Option<Millis>,
     /// Time the coordinator spent waiting for results, ms: idle, waiting for the workers.
     pub coordinator_wait_ms: Option<Millis>,
+    /// Threads of the coordinator that decoded big results off its gather thread in the median
+    /// run (`--decode-threads`); 0: every result was decoded on the gather thread.
+    pub decode_threads: usize,
     /// The spans of each measured run, when recorded (`--trace`, `--timeline`); not in JSON.
     #[serde(skip)]
     pub traces: Vec<crate::trace::RunTrace>,
@@ -531,6 +552,7 @@ impl Report {
             workers_busy: None,
             workers_idle_ms: None,
             coordinator_wait_ms: None,
+            decode_threads: median.decode_threads,
             traces: runs
                 .iter()
                 .zip(order)

@@ -1,13 +1,16 @@
 //! `--trace FILE.json`: the spans of every measured run in the Chrome trace-event format, which
 //! Perfetto (ui.perfetto.dev) and chrome://tracing open. One process track per OS process (the
 //! coordinator, each worker process of each run), a thread track per worker thread of the
-//! threads strategy, one complete event ("ph": "X") per phase per task; each event's args name
+//! threads strategy and per decoder thread of the coordinator, one complete event ("ph": "X") per phase per task; each event's args name
 //! the strategy, the run and the task. Times are µs on `CLOCK_MONOTONIC`.
 
 use super::Report;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::io::Write;
+
+/// Track ids of the coordinator's decoder threads: this plus the thread's index.
+const DECODER_TIDS: u32 = 2000;
 
 /// One trace event.
 #[derive(Serialize)]
@@ -37,10 +40,18 @@ pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<(
         }
     };
     name(&mut events, me, format!("coordinator (pid {me})"));
+    let mut decoders: Vec<u32> = Vec::new();
     for r in reports {
         for run in &r.traces {
             for s in &run.spans {
                 let (pid, tid) = match s.worker {
+                    None if s.thread.is_some() => {
+                        let t = s.thread.unwrap_or(0);
+                        if !decoders.contains(&t) {
+                            decoders.push(t);
+                        }
+                        (me, DECODER_TIDS + t)
+                    }
                     Some(w) if s.pid == me => (me, w + 1), // a thread of the threads strategy
                     Some(w) => {
                         name(
@@ -75,6 +86,12 @@ pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<(
         json!({"name": "thread_name", "ph": "M", "pid": me, "tid": 1000,
                        "args": {"name": "runs (wall time)"}}),
     );
+    for t in decoders {
+        events.push(
+            json!({"name": "thread_name", "ph": "M", "pid": me, "tid": DECODER_TIDS + t,
+                           "args": {"name": format!("decoder {t}")}}),
+        );
+    }
     serde_json::to_writer(
         &mut *out,
         &json!({"traceEvents": events, "displayTimeUnit": "ms"}),

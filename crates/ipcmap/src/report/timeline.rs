@@ -133,7 +133,10 @@ pub fn plot_timeline(reports: &[Report]) -> Result<String, PlotError> {
                 .map_err(|e| err(e.to_string()))?;
             let row_of = |w: Option<u32>| lanes.iter().position(|l| *l == w).unwrap_or(0);
             let n = lanes.len() as f64;
-            let spans = run.spans.iter().map(|s| {
+            // Waits first: a decoder thread's span lies over its gather thread's wait.
+            let mut ordered: Vec<&crate::trace::Span> = run.spans.iter().collect();
+            ordered.sort_by_key(|s| s.phase != crate::trace::Phase::Wait);
+            let spans = ordered.into_iter().map(|s| {
                 let row = n - 1.0 - row_of(s.worker) as f64;
                 let x0 = s.start_ns.saturating_sub(run.start_ns) as f64 / 1e6;
                 let x1 = s.end_ns.saturating_sub(run.start_ns) as f64 / 1e6;

@@ -84,9 +84,12 @@ impl Strategy for Cma {
             inherit_fds: Vec::new(),
         };
         let _grant = PtracerGrant::any();
-        let mut sg = CopiedRanges { copied: 0 };
-        on_processes(run.cfg, run.mode, &mut sg, &attach, run.m, run.start)?;
-        run.m.bytes_copied = sg.copied;
+        let sg = CopiedRanges {
+            copied: Default::default(),
+        };
+        // The workers write the output themselves: nothing passes through a slice here.
+        on_processes(run.cfg, run.mode, &sg, &mut [], &attach, run.m, run.start)?;
+        run.m.bytes_copied = sg.copied.into_inner();
         Ok(())
     }
 
@@ -131,15 +134,20 @@ impl Drop for PtracerGrant {
 
 /// The coordinator half: tasks are ranges; a result says how many bytes its worker copied.
 struct CopiedRanges {
-    copied: u64,
+    copied: std::sync::atomic::AtomicU64,
 }
 
 impl ScatterGather for CopiedRanges {
-    fn encode_task(&mut self, _task: &Task, _out: &mut Vec<u8>) -> Result<u64, CodecError> {
+    fn encode_task(&self, _task: &Task, _out: &mut Vec<u8>) -> Result<u64, CodecError> {
         Ok(0)
     }
 
-    fn decode_result(&mut self, task: &Task, payload: &[u8]) -> Result<u64, PayloadError> {
+    fn decode_result(
+        &self,
+        task: &Task,
+        payload: &[u8],
+        _out: &mut [f64],
+    ) -> Result<u64, PayloadError> {
         let count = |at: usize| {
             payload
                 .get(at..at + 8)
@@ -149,7 +157,8 @@ impl ScatterGather for CopiedRanges {
         let expected = task.len() as u64 * 8;
         match (payload.len(), count(0), count(8)) {
             (16, Some(read), Some(written)) if read == expected && written == expected => {
-                self.copied += read + written;
+                self.copied
+                    .fetch_add(read + written, std::sync::atomic::Ordering::Relaxed);
                 Ok(0)
             }
             _ => Err(PayloadError::Mismatch {

@@ -35,13 +35,7 @@ impl Strategy for Item {
     }
 
     fn run(&self, run: Run<'_>) -> Result<(), RunError> {
-        on_processes_encoded(run, |codec, input, output| {
-            Box::new(ItemScatter {
-                codec,
-                input,
-                output,
-            })
-        })
+        on_processes_encoded(run, |codec, input| Box::new(ItemScatter { codec, input }))
     }
 
     fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, PayloadError> {
@@ -56,18 +50,29 @@ impl Strategy for Item {
 struct ItemScatter<'a> {
     codec: &'static dyn Codec,
     input: &'a [f64],
-    output: &'a mut [f64],
 }
 
 impl ScatterGather for ItemScatter<'_> {
-    fn encode_task(&mut self, task: &Task, out: &mut Vec<u8>) -> Result<u64, CodecError> {
+    fn encode_task(&self, task: &Task, out: &mut Vec<u8>) -> Result<u64, CodecError> {
         let before = out.len();
         encode_items(self.codec, &self.input[task.span()], out)?;
         Ok((out.len() - before) as u64)
     }
 
-    fn decode_result(&mut self, task: &Task, payload: &[u8]) -> Result<u64, PayloadError> {
-        decode_items(self.codec, payload, &mut self.output[task.span()])?;
+    fn decode_result(
+        &self,
+        task: &Task,
+        payload: &[u8],
+        out: &mut [f64],
+    ) -> Result<u64, PayloadError> {
+        if out.len() != task.len() {
+            return Err(PayloadError::Mismatch {
+                what: "output values for a task's result",
+                got: out.len() as u64,
+                expected: task.len() as u64,
+            });
+        }
+        decode_items(self.codec, payload, out)?;
         Ok(payload.len() as u64)
     }
 }
@@ -210,13 +215,13 @@ mod tests {
                 let task = crate::partition::item_tasks(40, 40).remove(0);
                 for codec in CodecKind::ALL {
                     let mut output = vec![0.0; 40];
-                    let mut sg = ItemScatter { codec: codec.codec(), input: &input, output: &mut output };
-                    let _ = sg.decode_result(&task, &payload);
+                    let sg = ItemScatter { codec: codec.codec(), input: &input };
+                    let _ = sg.decode_result(&task, &payload, &mut output);
                     // A valid result, truncated anywhere, is refused.
                     let mut valid = Vec::new();
                     encode_items(codec.codec(), &input, &mut valid).unwrap();
                     let cut = cut.min(valid.len().saturating_sub(1));
-                    prop_assert!(sg.decode_result(&task, &valid[..cut]).is_err());
+                    prop_assert!(sg.decode_result(&task, &valid[..cut], &mut output).is_err());
                 }
             }
         }

@@ -363,7 +363,6 @@ pub fn on_processes_encoded<'a>(
     scatter: impl FnOnce(
         &'static dyn crate::codec::Codec,
         &'a [f64],
-        &'a mut [f64],
     ) -> Box<dyn crate::scheduler::ScatterGather + 'a>,
 ) -> Result<(), RunError> {
     let Run {
@@ -374,17 +373,28 @@ pub fn on_processes_encoded<'a>(
         m,
         start,
     } = run;
-    let mut sg = scatter(cfg.codec.codec(), input.as_slice(), output.as_mut_slice());
-    on_processes(cfg, mode, sg.as_mut(), &Default::default(), m, start)
+    let sg = scatter(cfg.codec.codec(), input.as_slice());
+    let output = output.as_mut_slice();
+    on_processes(
+        cfg,
+        mode,
+        sg.as_ref(),
+        output,
+        &Default::default(),
+        m,
+        start,
+    )
 }
 
 /// The coordinator half every process strategy shares: the tasks of `mode` under `cfg`
-/// scattered over a pool of its workers through `sg` (which holds the run's buffers), the
-/// results gathered into `m` (`attach`: what the workers get beyond the common setup).
+/// scattered over a pool of its workers through `sg` (which reads the run's input), the
+/// results decoded into `output` (empty where the workers place them themselves), the figures
+/// into `m` (`attach`: what the workers get beyond the common setup).
 pub fn on_processes(
     cfg: &Settings,
     mode: Mode,
-    sg: &mut dyn crate::scheduler::ScatterGather,
+    sg: &dyn crate::scheduler::ScatterGather,
+    output: &mut [f64],
     attach: &crate::scheduler::Attach,
     m: &mut Measurement,
     start: Instant,
@@ -392,7 +402,7 @@ pub fn on_processes(
     let tasks = mode.tasks(cfg);
     let info = mode.strategy().info();
     let process = crate::scheduler::ProcessRun::new(cfg, mode.name(), info.codec, info.collective)?;
-    crate::scheduler::run_on_pool(&process, &tasks, sg, attach, m, start)
+    crate::scheduler::run_on_pool(&process, &tasks, sg, output, attach, m, start)
 }
 
 /// One run's result and what it measured.

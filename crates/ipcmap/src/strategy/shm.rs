@@ -68,7 +68,8 @@ impl Strategy for Shm {
         on_processes(
             run.cfg,
             run.mode,
-            &mut RangesOnly,
+            &RangesOnly,
+            &mut [],
             &attach,
             run.m,
             run.start,
@@ -88,11 +89,16 @@ impl Strategy for Shm {
 struct RangesOnly;
 
 impl ScatterGather for RangesOnly {
-    fn encode_task(&mut self, _task: &Task, _out: &mut Vec<u8>) -> Result<u64, CodecError> {
+    fn encode_task(&self, _task: &Task, _out: &mut Vec<u8>) -> Result<u64, CodecError> {
         Ok(0)
     }
 
-    fn decode_result(&mut self, _task: &Task, payload: &[u8]) -> Result<u64, PayloadError> {
+    fn decode_result(
+        &self,
+        _task: &Task,
+        payload: &[u8],
+        _out: &mut [f64],
+    ) -> Result<u64, PayloadError> {
         if !payload.is_empty() {
             return Err(PayloadError::Mismatch {
                 what: "payload bytes of an shm result",

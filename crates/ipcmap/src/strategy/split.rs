@@ -23,13 +23,7 @@ impl Strategy for Split {
     }
 
     fn run(&self, run: Run<'_>) -> Result<(), RunError> {
-        on_processes_encoded(run, |codec, input, output| {
-            Box::new(SplitScatter {
-                codec,
-                input,
-                output,
-            })
-        })
+        on_processes_encoded(run, |codec, input| Box::new(SplitScatter { codec, input }))
     }
 
     fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, PayloadError> {
@@ -45,11 +39,10 @@ impl Strategy for Split {
 pub(crate) struct SplitScatter<'a> {
     pub(crate) codec: &'static dyn Codec,
     pub(crate) input: &'a [f64],
-    pub(crate) output: &'a mut [f64],
 }
 
 impl ScatterGather for SplitScatter<'_> {
-    fn encode_task(&mut self, task: &Task, out: &mut Vec<u8>) -> Result<u64, CodecError> {
+    fn encode_task(&self, task: &Task, out: &mut Vec<u8>) -> Result<u64, CodecError> {
         let mut payload = 0;
         for part in &task.parts {
             payload += encode_block(self.codec, &self.input[part.clone()], out)?;
@@ -57,7 +50,20 @@ impl ScatterGather for SplitScatter<'_> {
         Ok(payload as u64)
     }
 
-    fn decode_result(&mut self, task: &Task, payload: &[u8]) -> Result<u64, PayloadError> {
+    fn decode_result(
+        &self,
+        task: &Task,
+        payload: &[u8],
+        out: &mut [f64],
+    ) -> Result<u64, PayloadError> {
+        if out.len() != task.len() {
+            return Err(PayloadError::Mismatch {
+                what: "output values for a task's result",
+                got: out.len() as u64,
+                expected: task.len() as u64,
+            });
+        }
+        let base = task.span().start;
         let mut r = Reader::new(payload);
         let mut bytes = 0;
         for part in &task.parts {
@@ -70,7 +76,7 @@ impl ScatterGather for SplitScatter<'_> {
                 });
             }
             self.codec
-                .decode_block_into(block, &mut self.output[part.clone()])?;
+                .decode_block_into(block, &mut out[part.start - base..part.end - base])?;
             bytes += block.len();
         }
         if r.remaining() != 0 {
@@ -158,10 +164,9 @@ mod tests {
         let task = group(array_split(103, 4), 3).remove(0);
         for codec in CodecKind::ALL {
             let mut output = vec![0.0; 103];
-            let mut sg = SplitScatter {
+            let sg = SplitScatter {
                 codec: codec.codec(),
                 input: &input,
-                output: &mut output,
             };
             let mut frame = Vec::new();
             let payload = sg.encode_task(&task, &mut frame).unwrap();
@@ -178,7 +183,8 @@ mod tests {
             SplitCompute::new(Function::Sqrt, 1, codec)
                 .once(&header, &frame, &mut result)
                 .unwrap();
-            sg.decode_result(&task, &result).unwrap();
+            sg.decode_result(&task, &result, &mut output[task.span()])
+                .unwrap();
             for i in task.span() {
                 assert_eq!(
                     output[i].to_bits(),
@@ -237,12 +243,13 @@ mod tests {
                 let task = group(array_split(30, 3), 3).remove(0);
                 for codec in CodecKind::ALL {
                     let mut output = vec![0.0; 30];
-                    let mut sg = SplitScatter { codec: codec.codec(), input: &input, output: &mut output };
-                    let _ = sg.decode_result(&task, &payload);
+                    let sg = SplitScatter { codec: codec.codec(), input: &input };
+                    let out = &mut output[task.span()];
+                    let _ = sg.decode_result(&task, &payload, out);
                     let mut valid = Vec::new();
                     sg.encode_task(&task, &mut valid).unwrap();
                     let cut = cut.min(valid.len().saturating_sub(1));
-                    prop_assert!(sg.decode_result(&task, &valid[..cut]).is_err());
+                    prop_assert!(sg.decode_result(&task, &valid[..cut], out).is_err());
                 }
             }
         }
