@@ -123,6 +123,11 @@ pub struct RunArgs {
     /// How item and split payloads become bytes.
     #[arg(long, value_enum, default_value_t = CodecArg::Bincode)]
     pub codec: CodecArg,
+    /// Send frames bigger than this as a train of frames of at most this many bytes (4096 to
+    /// 1 GiB; 0 = every frame whole, the default). Under about 207 KiB a frame stays off
+    /// ipc-channel's fragmentation path (local transport).
+    #[arg(long, value_name = "BYTES", default_value_t = 0, value_parser = parse_frame_bytes)]
+    pub frame_bytes: usize,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -222,6 +227,10 @@ pub struct SweepArgs {
     /// Codecs.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub codec: Vec<CodecArg>,
+    /// Frame train sizes, bytes (see the run's --frame-bytes; 0 = whole frames): a list shows
+    /// ipc-channel's cliff at about 207 KiB.
+    #[arg(long, value_delimiter = ',', value_name = "BYTES", value_parser = parse_frame_bytes)]
+    pub frame_bytes: Vec<usize>,
     #[command(flatten)]
     pub common: CommonArgs,
     /// Write every configuration's report as CSV (a header, one row per configuration).
@@ -294,6 +303,14 @@ pub enum CodecArg {
 pub enum OnExitArg {
     Retry,
     Abort,
+}
+
+fn parse_frame_bytes(s: &str) -> Result<usize, String> {
+    match parse_count(s)? {
+        0 => Ok(0),
+        n if (4096..=1 << 30).contains(&n) => Ok(n),
+        n => Err(format!("{n} bytes is not 0 or within 4096 to 1073741824")),
+    }
 }
 
 fn parse_decode_threads(s: &str) -> Result<usize, String> {
@@ -398,6 +415,7 @@ impl RunArgs {
             splits: self.splits,
             chunksize: self.chunksize,
             codec: self.codec.into(),
+            frame_bytes: self.frame_bytes,
             ..self.common.to_request()?
         })
     }
@@ -426,6 +444,7 @@ impl SweepArgs {
             codecs: self.codec.iter().map(|&c| c.into()).collect(),
             splits: self.splits.clone(),
             chunksizes: self.chunksize.clone(),
+            frame_bytes: self.frame_bytes.clone(),
         };
         // Nothing varies and the grid's own axes are free: the tutorial's 8x8 grid.
         let split_only = grid.modes.iter().all(|m| m.name() == "split");

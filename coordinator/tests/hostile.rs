@@ -153,6 +153,11 @@ fn every_count_has_an_upper_bound() {
         (&["--task-timeout=-1"][..], "--task-timeout"),
         (&["--decode-threads", "1000"][..], "--decode-threads"),
         (&["--decode-threads=-1"][..], "--decode-threads"),
+        (&["--frame-bytes", "100"][..], "--frame-bytes"),
+        (
+            &["sweep", "--frame-bytes", "0,2000000000"][..],
+            "--frame-bytes",
+        ),
     ] {
         let r = run(args, &[]);
         assert_one_line_error(&r, 2, needle);

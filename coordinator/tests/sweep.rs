@@ -203,3 +203,49 @@ fn mode_all_draws_the_phase_chart() {
         assert!(words.contains(&format!("> {label}")), "chart lacks {label}");
     }
 }
+
+/// Frames of 400 KB sent whole and as trains of 64 KiB frames: the same results, the same
+/// frame counts, and the train size on each row.
+#[test]
+fn frame_trains_are_an_axis_and_change_nothing_but_the_framing() {
+    let json = temp("frames.json");
+    let r = run(&[
+        "sweep",
+        "--n",
+        "400000",
+        "--workers",
+        "2",
+        "--splits",
+        "8",
+        "--codec",
+        "raw",
+        "--frame-bytes",
+        "0,65536",
+        "--repeat",
+        "1",
+        "--warmup",
+        "0",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", r.stderr);
+    let text = std::fs::read_to_string(&json).unwrap();
+    let rows: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let _ = std::fs::remove_file(&json);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (
+            rows[0]["frame_bytes"].as_u64(),
+            rows[1]["frame_bytes"].as_u64()
+        ),
+        (Some(0), Some(65536))
+    );
+    for row in &rows {
+        assert_eq!(row["verified"], true, "{row}");
+        assert_eq!(row["messages_sent"], 8);
+        assert_eq!(row["payload_bytes_received"], 8 * 400_000);
+    }
+}

@@ -72,6 +72,8 @@ pub struct RunRequest {
     pub trace: bool,
     /// Decoder threads; `None` = automatic.
     pub decode_threads: Option<usize>,
+    /// Train frames bigger than this many bytes; 0 = whole frames.
+    pub frame_bytes: usize,
 }
 
 /// The default strategy, `split`.
@@ -103,6 +105,7 @@ impl Default for RunRequest {
             transport: TransportKind::Local,
             trace: false,
             decode_threads: None,
+            frame_bytes: 0,
         }
     }
 }
@@ -291,6 +294,7 @@ impl RunRequest {
                 transport: self.transport,
                 trace: self.trace,
                 decode_threads: self.decode_threads,
+                frame_bytes: self.frame_bytes,
             },
             runs: self.repeat.map_or(Runs::Auto(AUTO_RUNS), Runs::Exact),
             warmup: self.warmup.unwrap_or(DEFAULT_WARMUP),

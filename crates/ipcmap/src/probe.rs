@@ -80,6 +80,7 @@ fn echo_pool(
         count,
         handshake_timeout: timeout,
         inherit_fds: &[],
+        frame_bytes: 0,
     };
     let setup = |_| Setup {
         mode: ECHO.to_string(),
@@ -89,6 +90,7 @@ fn echo_pool(
         extra: Vec::new(),
         prefetch: false,
         trace: false,
+        frame_bytes: 0,
     };
     Ok(transport.start(&spec, &setup)?)
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 /// Version of this protocol; a worker of another version is refused at the handshake.
 /// 3: the setup is the first frame on the task channel, and the worker makes its result channel.
 /// 4: the setup carries a strategy's own `extra` bytes instead of shm's regions.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// The setup's `mode` of the raw channel probe's echo worker (not a strategy).
 pub const ECHO: &str = "echo";
@@ -45,6 +45,9 @@ pub struct Setup {
     /// Stamp every task on `CLOCK_MONOTONIC` and send the stamps with the stats (`--trace`,
     /// `--timeline`).
     pub trace: bool,
+    /// Send frames bigger than this as a train of frames of at most this many bytes
+    /// (`--frame-bytes`); 0: every frame whole.
+    pub frame_bytes: u64,
 }
 
 impl Setup {

@@ -95,6 +95,8 @@ pub struct ProcessRun<'a> {
     pub codec: CodecKind,
     /// Decoder threads; `None` = automatic.
     pub decode_threads: Option<usize>,
+    /// Train frames bigger than this many bytes; 0 = whole.
+    pub frame_bytes: usize,
 }
 
 impl<'a> ProcessRun<'a> {
@@ -133,6 +135,7 @@ impl<'a> ProcessRun<'a> {
             work: settings.work,
             codec: settings.codec,
             decode_threads: settings.decode_threads,
+            frame_bytes: settings.frame_bytes,
         })
     }
 }
@@ -167,6 +170,7 @@ pub fn run_on_pool(
         count: run.workers,
         handshake_timeout: run.handshake_timeout,
         inherit_fds: &attach.inherit_fds,
+        frame_bytes: run.frame_bytes,
     };
     let setup = |_| Setup {
         mode: run.strategy.to_string(),
@@ -176,6 +180,7 @@ pub fn run_on_pool(
         extra: attach.setup.clone(),
         prefetch,
         trace: m.tracing,
+        frame_bytes: run.frame_bytes as u64,
     };
     let spawn_at = crate::trace::now_ns();
     let mut pool = run.transport.start(&spec, &setup)?;
@@ -218,6 +223,10 @@ pub fn run_on_pool(
     let shutdown = std::thread::scope(|scope| {
         let decoders = Decoders::start(scope, threads, sg, tasks);
         m.decode_threads = decoders.as_ref().map_or(0, Decoders::threads);
+        m.frame_bytes = match run.transport.one_thread() {
+            true => 0, // MPI sends its own way
+            false => run.frame_bytes,
+        };
         let pool = pool.as_mut();
         let mut gather = Gather::new(pool, tasks, sg, slices, decoders, run.on_worker_exit);
         gather.deadline = deadline;
@@ -840,6 +849,7 @@ mod tests {
             codec: CodecKind::Raw,
             // Used only where results are big: a 2-core machine would have none by default.
             decode_threads: Some(2),
+            frame_bytes: 0,
         };
         let sg = SplitScatter {
             codec: CodecKind::Raw.codec(),

@@ -41,6 +41,9 @@ pub struct Settings {
     /// Threads that decode big results off the gather thread; `None` = automatic (one per
     /// worker on the cores left after the gather thread and one worker).
     pub decode_threads: Option<usize>,
+    /// Frames bigger than this travel as trains of frames of at most this many bytes (local
+    /// transport); 0 = whole.
+    pub frame_bytes: usize,
 }
 
 /// How worker processes are started and reached.

@@ -34,6 +34,8 @@ pub struct Grid {
     pub splits: Vec<usize>,
     /// Chunk sizes.
     pub chunksizes: Vec<usize>,
+    /// Frame train sizes, bytes (0 = whole frames).
+    pub frame_bytes: Vec<usize>,
 }
 
 /// A grid point that cannot run.
@@ -79,6 +81,7 @@ impl Grid {
             (Axis::Codec, self.codecs.len()),
             (Axis::Splits, self.splits.len()),
             (Axis::Chunksize, self.chunksizes.len()),
+            (Axis::FrameBytes, self.frame_bytes.len()),
         ]
         .into_iter()
         .filter(|&(_, len)| len > 1)
@@ -97,6 +100,7 @@ impl Grid {
             self.codecs.len(),
             self.splits.len(),
             self.chunksizes.len(),
+            self.frame_bytes.len(),
         ]
         .into_iter()
         .fold(1usize, |acc, len| acc.saturating_mul(len.max(1)))
@@ -119,8 +123,15 @@ impl Grid {
                         for work in or_none(&self.works) {
                             for codec in or_none(&self.codecs) {
                                 for splits in or_none(&self.splits) {
-                                    for chunksize in or_none(&self.chunksizes) {
+                                    for (chunksize, frame_bytes) in
+                                        or_none(&self.chunksizes).into_iter().flat_map(|c| {
+                                            or_none(&self.frame_bytes)
+                                                .into_iter()
+                                                .map(move |f| (c, f))
+                                        })
+                                    {
                                         let mut r = base.clone();
+                                        r.frame_bytes = frame_bytes.unwrap_or(r.frame_bytes);
                                         r.modes = mode.map_or(r.modes, |m| vec![m]);
                                         r.workers = workers.or(r.workers);
                                         r.n = n.unwrap_or(r.n);
@@ -177,6 +188,9 @@ fn describe(r: &RunRequest) -> String {
     }
     if let Some(c) = r.chunksize {
         parts.push(format!("chunksize={c}"));
+    }
+    if r.frame_bytes > 0 {
+        parts.push(format!("frame-bytes={}", r.frame_bytes));
     }
     parts.join(" ")
 }

@@ -117,6 +117,7 @@ pub fn serve(
         source: e.into(),
     })?;
 
+    outbox.set_frame_bytes(usize::try_from(setup.frame_bytes).unwrap_or(usize::MAX));
     if setup.mode == ECHO {
         return echo(worker, inbox.as_mut(), outbox.as_mut());
     }

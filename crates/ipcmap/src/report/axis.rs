@@ -21,6 +21,8 @@ pub enum Axis {
     Splits,
     /// `--chunksize`.
     Chunksize,
+    /// `--frame-bytes`.
+    FrameBytes,
 }
 
 impl Axis {
@@ -35,6 +37,7 @@ impl Axis {
             Axis::Codec => "codec",
             Axis::Splits => "splits",
             Axis::Chunksize => "chunksize",
+            Axis::FrameBytes => "frame-bytes",
         }
     }
 
@@ -50,6 +53,10 @@ impl Axis {
             Axis::Codec => r.codec.map_or("–".to_string(), |c| c.to_string()),
             Axis::Splits => opt(r.splits),
             Axis::Chunksize => opt(r.chunksize),
+            Axis::FrameBytes => match r.frame_bytes {
+                0 => "whole".to_string(),
+                b => b.to_string(),
+            },
         }
     }
 }

@@ -108,6 +108,8 @@ pub struct Measurement {
     pub shm_huge_pages: Option<bool>,
     /// Threads that decoded big results off the gather thread (0: all on the gather thread).
     pub decode_threads: usize,
+    /// Frames bigger than this travelled as trains of frames this big (0: whole).
+    pub frame_bytes: usize,
     /// One entry per worker.
     pub workers: Vec<WorkerReport>,
     /// Workers that failed during the run.
@@ -343,6 +345,9 @@ pub struct Report {
     /// Threads of the coordinator that decoded big results off its gather thread in the median
     /// run (`--decode-threads`); 0: every result was decoded on the gather thread.
     pub decode_threads: usize,
+    /// Frames bigger than this travelled as trains of frames of at most this many bytes
+    /// (`--frame-bytes`, local transport); 0: every frame whole.
+    pub frame_bytes: usize,
     /// The spans of each measured run, when recorded (`--trace`, `--timeline`); not in JSON.
     #[serde(skip)]
     pub traces: Vec<crate::trace::RunTrace>,
@@ -553,6 +558,7 @@ impl Report {
             workers_idle_ms: None,
             coordinator_wait_ms: None,
             decode_threads: median.decode_threads,
+            frame_bytes: median.frame_bytes,
             traces: runs
                 .iter()
                 .zip(order)

@@ -355,6 +355,16 @@ fn label(r: &Report) -> String {
     if let Some(c) = r.chunksize {
         parts.push(format!("chunk {c}"));
     }
+    if r.frame_bytes > 0 {
+        parts.push(format!(
+            "trains of {} B",
+            group_digits(r.frame_bytes as u64)
+        ));
+    }
+    if r.decode_threads > 0 {
+        let s = if r.decode_threads == 1 { "" } else { "s" };
+        parts.push(format!("{} decoder thread{s}", r.decode_threads));
+    }
     parts.join(", ")
 }
 

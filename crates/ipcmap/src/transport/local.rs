@@ -12,6 +12,14 @@
 //! Then plain bytes both ways (`IpcBytesSender`). A reader thread per worker drains its result
 //! channel into one event queue, with the [`Watchdog`]'s exit reports, so a big result's send
 //! lasts only as long as its copy and the gather loop never blocks without a timeout.
+//!
+//! Frame trains (`--frame-bytes F`): ipc-channel sends a message over about 207 KiB through its
+//! fragmentation path (a new socketpair per message, the sender blocked until the receiver
+//! reads). With F set, a frame bigger than F goes as a 16-byte announcement ([`TRAIN`], then
+//! the frame's length, little-endian u64) followed by the frame in messages of at most F bytes,
+//! and the receiver reassembles it into one buffer. No frame of the protocol is 16 bytes long
+//! and starts with [`TRAIN`] (task frames have a 24-byte header, result frames 33 bytes, setup
+//! frames start with a short string's length), so whole frames need no marker.
 
 use super::spawner::{Inheritable, Watchdog, WorkerProcess};
 use super::{Event, Inbox, Outbox, Pool, PoolSpec, Transport, WorkerEnds, WorkerInfo};
@@ -25,6 +33,52 @@ use serde::{Deserialize, Serialize};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// The first 8 bytes of a train's announcement.
+pub const TRAIN: [u8; 8] = *b"\xffTRAIN\xfe\xfd";
+
+/// Sends `frame` over `sender`: whole, or as a train of messages of at most `frame_bytes`.
+fn send_frame(sender: &IpcBytesSender, frame: &[u8], frame_bytes: usize) -> Result<(), LinkError> {
+    if frame_bytes == 0 || frame.len() <= frame_bytes {
+        return Ok(sender.send(frame)?);
+    }
+    let mut announce = [0u8; 16];
+    announce[..8].copy_from_slice(&TRAIN);
+    announce[8..].copy_from_slice(&(frame.len() as u64).to_le_bytes());
+    sender.send(&announce)?;
+    for car in frame.chunks(frame_bytes) {
+        sender.send(car)?;
+    }
+    Ok(())
+}
+
+/// Receives one frame from `receiver`, reassembling a train.
+fn recv_frame(receiver: &IpcBytesReceiver) -> Result<Vec<u8>, IpcError> {
+    let first = receiver.recv()?;
+    let total = match first.split_first_chunk::<8>() {
+        Some((head, len)) if first.len() == 16 && *head == TRAIN => {
+            u64::from_le_bytes(len.try_into().unwrap_or_default())
+        }
+        _ => return Ok(first),
+    };
+    let total = usize::try_from(total).unwrap_or(usize::MAX);
+    let mut frame: Vec<u8> = Vec::new();
+    frame
+        .try_reserve_exact(total)
+        .map_err(|e| IpcError::Io(std::io::Error::other(format!("a {total}-byte train: {e}"))))?;
+    while frame.len() < total {
+        let car = receiver.recv()?;
+        if car.is_empty() || frame.len() + car.len() > total {
+            return Err(IpcError::Io(std::io::Error::other(format!(
+                "a train of {total} bytes overran ({} + {})",
+                frame.len(),
+                car.len()
+            ))));
+        }
+        frame.extend_from_slice(&car);
+    }
+    Ok(frame)
+}
 
 /// Worker → coordinator, first message, over the one-shot server.
 #[derive(Debug, Serialize, Deserialize)]
@@ -54,6 +108,7 @@ pub struct LocalPool {
     _watchdog: Watchdog,
     processes: Vec<WorkerProcess>,
     spawn_ns: u64,
+    frame_bytes: usize,
 }
 
 impl Pool for LocalPool {
@@ -71,7 +126,7 @@ impl Pool for LocalPool {
             .get(worker)
             .and_then(Option::as_ref)
             .ok_or(LinkError::Closed)?;
-        Ok(sender.send(frame)?)
+        send_frame(sender, frame, self.frame_bytes)
     }
 
     fn next_event(&mut self, timeout: Duration) -> Option<Event> {
@@ -252,6 +307,7 @@ impl Transport for LocalTransport {
             _watchdog: watchdog,
             processes,
             spawn_ns: started.elapsed().as_nanos() as u64,
+            frame_bytes: spec.frame_bytes,
         }))
     }
 }
@@ -334,7 +390,7 @@ fn spawn_reader(
     std::thread::Builder::new()
         .name(format!("gather-{w}"))
         .spawn(move || loop {
-            match receiver.recv() {
+            match recv_frame(&receiver) {
                 Ok(frame) => {
                     if events.send(Event::Frame(w, frame)).is_err() {
                         break;
@@ -412,7 +468,7 @@ pub fn connect(name: &str, worker: u32, protocol_version: u32) -> Result<WorkerE
         })?;
     Ok((
         Box::new(LocalInbox(task_rx)),
-        Box::new(LocalOutbox(result_tx)),
+        Box::new(LocalOutbox(result_tx, 0)),
     ))
 }
 
@@ -420,7 +476,7 @@ struct LocalInbox(IpcBytesReceiver);
 
 impl Inbox for LocalInbox {
     fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
-        match self.0.recv() {
+        match recv_frame(&self.0) {
             Ok(frame) => Ok(Some(frame)),
             Err(IpcError::Disconnected) => Ok(None),
             Err(IpcError::Io(e)) => Err(LinkError::Io(e)),
@@ -429,10 +485,52 @@ impl Inbox for LocalInbox {
     }
 }
 
-struct LocalOutbox(IpcBytesSender);
+struct LocalOutbox(IpcBytesSender, usize);
 
 impl Outbox for LocalOutbox {
     fn send(&mut self, frame: &[u8]) -> Result<(), LinkError> {
-        Ok(self.0.send(frame)?)
+        send_frame(&self.0, frame, self.1)
+    }
+
+    fn set_frame_bytes(&mut self, bytes: usize) {
+        self.1 = bytes;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame over a real ipc-channel: sent with `frame_bytes`, received whole.
+    fn round_trip(frame: Vec<u8>, frame_bytes: usize) -> Vec<u8> {
+        let (tx, rx) = ipc::bytes_channel().unwrap();
+        let sender = std::thread::spawn(move || send_frame(&tx, &frame, frame_bytes).unwrap());
+        let got = recv_frame(&rx).unwrap();
+        sender.join().unwrap();
+        got
+    }
+
+    #[test]
+    fn trains_arrive_whole_and_small_frames_untouched() {
+        let big: Vec<u8> = (0..1_000_003u32).map(|i| (i % 251) as u8).collect();
+        for frame_bytes in [0, 4096, 65536, 1 << 20, 1 << 30] {
+            assert!(round_trip(big.clone(), frame_bytes) == big, "{frame_bytes}");
+        }
+        // A 16-byte frame that is not an announcement passes as it is.
+        let small = vec![7u8; 16];
+        assert_eq!(round_trip(small.clone(), 4096), small);
+    }
+
+    #[test]
+    fn a_train_that_overruns_its_announcement_is_refused() {
+        let (tx, rx) = ipc::bytes_channel().unwrap();
+        let mut announce = TRAIN.to_vec();
+        announce.extend_from_slice(&10u64.to_le_bytes());
+        tx.send(&announce).unwrap();
+        tx.send(&[1u8; 11]).unwrap();
+        assert!(recv_frame(&rx).is_err());
+        tx.send(&announce).unwrap();
+        tx.send(&[]).unwrap();
+        assert!(recv_frame(&rx).is_err());
     }
 }

@@ -34,6 +34,9 @@ pub struct PoolSpec<'a> {
     pub handshake_timeout: Duration,
     /// Descriptors the workers inherit (shm mode's regions); everything else stays closed.
     pub inherit_fds: &'a [i32],
+    /// Frames bigger than this go as a train of frames of at most this many bytes, where the
+    /// transport frames its messages itself (local); 0: whole.
+    pub frame_bytes: usize,
 }
 
 /// A started worker.
@@ -167,4 +170,7 @@ pub type WorkerEnds = (Box<dyn Inbox>, Box<dyn Outbox>);
 pub trait Outbox {
     /// Sends one frame.
     fn send(&mut self, frame: &[u8]) -> Result<(), LinkError>;
+    /// From now on, sends frames bigger than `bytes` as trains (the setup's `frame_bytes`),
+    /// where the transport frames its messages itself; 0: whole.
+    fn set_frame_bytes(&mut self, _bytes: usize) {}
 }
