@@ -80,6 +80,7 @@ def main():
         ipcmap("cma", "wall_ms", "--mode", "cma", "--workers", w),
         ipcmap("split_raw_gbps", "channel_gbps", "--mode", "split", "--codec", "raw", "--workers", w),
         ipcmap("split", "wall_ms", "--mode", "split", "--workers", w),
+        ipcmap("split_gbps", "channel_gbps", "--mode", "split", "--workers", w),
         ipcmap("item", "wall_ms", "--mode", "item", "--workers", w),
         ipcmap("item1_us", "us_per_message", "--mode", "item", "--chunksize", "1", "--codec", "raw",
                "--workers", w, n="200000"),
@@ -101,17 +102,27 @@ def main():
         py_item = slow()
     data_mb = [args.n * 8 / 1e6] * 3
     one = [1.0] * 3
+    # The split channel target is 2x the 1.3-1.6 GB/s measured before the work (issue 14): the
+    # upper end, as a target in GB/s, against a constant 1 GB/s denominator.
+    gbps_unit = [1.0] * 3
+    # shm/threads with huge-page shared memory: only where the kernel gives them (never set here).
+    shmem_path = Path("/sys/kernel/mm/transparent_hugepage/shmem_enabled")
+    shmem = shmem_path.read_text().split("[")[-1].split("]")[0] if shmem_path.exists() else "unknown"
+    huge = shmem in ("advise", "always", "force")
 
     # (ratio, target, numerator samples, denominator samples, "<=" or ">=")
     rows = [
-        ("ipcmap sequential / numpy `exp(rand(n))`", 1.0, raw["sequential"], raw["numpy"], "<="),
+        ("ipcmap sequential / numpy `exp(rand(n))`", 0.45, raw["sequential"], raw["numpy"], "<="),
         (f"ipcmap shm, {w} workers / numpy sequential", 0.8, raw["shm"], raw["numpy"], "<="),
         ("ipcmap shm / ipcmap threads, same workers", 1.15, raw["shm"], raw["threads"], "<="),
+        (f"ipcmap shm / ipcmap threads, `shmem_enabled={shmem}` (needs advise)", 1.3,
+         raw["shm"] if huge else None, raw["threads"], "<="),
         (f"ipcmap cma, {w} workers / numpy `exp(rand(n))`", 0.6, raw["cma"], raw["numpy"], "<="),
         ("ipcmap cma / ipcmap threads, same workers", 1.3, raw["cma"], raw["threads"], "<="),
         (f"warm (`--reuse-buffers`): ipcmap shm, {w} workers / numpy sequential", 0.8, raw["shm_warm"], raw["numpy"], "<="),
         ("warm (`--reuse-buffers`): ipcmap shm / ipcmap threads", 1.15, raw["shm_warm"], raw["threads_warm"], "<="),
         ("ipcmap split (64 parts, raw) channel GB/s / raw echo GB/s", 0.8, raw["split_raw_gbps"], raw["echo_gbps"], ">="),
+        ("ipcmap split channel GB/s at the defaults (2x the 1.6 GB/s before issue 14)", 3.2, raw["split_gbps"], gbps_unit, ">="),
         ("ipcmap item `--chunksize 1` µs per message / raw 8-byte echo", 1.5, raw["item1_us"], raw["echo8_us"], "<="),
         ("Python `split(data, 64)` / ipcmap split, same workers", 4.0, raw["python_split"], raw["split"], ">="),
         ("Python `pool.map` default chunksize (1 cold run) / ipcmap item default chunksize", 50.0, py_item, raw["item"], ">="),
@@ -137,7 +148,8 @@ def main():
     ]
     for name, target, num, den, op in rows:
         if num is None:
-            table.append(f"| {name} | {op} {target:g} | not run | | skipped (--no-slow) |")
+            why = "skipped (--no-slow)" if "pool.map" in name else f"not run: shmem_enabled={shmem}"
+            table.append(f"| {name} | {op} {target:g} | not run | | {why} |")
             continue
         value, low, high = ratio(num, den)
         met = value <= target if op == "<=" else value >= target
