@@ -78,6 +78,14 @@ pub fn decode<'o>(
         out,
     } = job;
     let result = match (tasks.get(task), frame.get(payload)) {
+        // A slice is the task's span, or empty where results do not pass through it.
+        (Some(t), Some(_)) if !out.is_empty() && out.len() != t.len() => {
+            Err(PayloadError::Mismatch {
+                what: "output values for a task's result",
+                got: out.len() as u64,
+                expected: t.len() as u64,
+            })
+        }
         (Some(t), Some(bytes)) => sg.decode_result(t, bytes, out),
         _ => Err(PayloadError::Mismatch {
             what: "task index or payload range of a decode job",

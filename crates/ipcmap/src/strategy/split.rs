@@ -56,13 +56,6 @@ impl ScatterGather for SplitScatter<'_> {
         payload: &[u8],
         out: &mut [f64],
     ) -> Result<u64, PayloadError> {
-        if out.len() != task.len() {
-            return Err(PayloadError::Mismatch {
-                what: "output values for a task's result",
-                got: out.len() as u64,
-                expected: task.len() as u64,
-            });
-        }
         let base = task.span().start;
         let mut r = Reader::new(payload);
         let mut bytes = 0;
@@ -75,8 +68,15 @@ impl ScatterGather for SplitScatter<'_> {
                     expected: part.len() as u64,
                 });
             }
-            self.codec
-                .decode_block_into(block, &mut out[part.start - base..part.end - base])?;
+            let len = out.len() as u64;
+            let place =
+                out.get_mut(part.start - base..part.end - base)
+                    .ok_or(PayloadError::Mismatch {
+                        what: "output values for a result block",
+                        got: len,
+                        expected: (part.end - base) as u64,
+                    })?;
+            self.codec.decode_block_into(block, place)?;
             bytes += block.len();
         }
         if r.remaining() != 0 {
