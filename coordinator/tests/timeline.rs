@@ -130,3 +130,50 @@ fn the_timeline_is_an_svg_with_a_row_per_process() {
     }
     assert!(!labels.contains(&"worker 3"));
 }
+
+/// Results decoded on decoder threads are drawn on their own tracks, one decode per task.
+#[test]
+fn decoder_threads_have_their_own_tracks() {
+    let trace = temp("decoders.json");
+    let r = run(&[
+        "--mode",
+        "split",
+        "--workers",
+        "2",
+        "--n",
+        "400000",
+        "--splits",
+        "8",
+        "--codec",
+        "raw",
+        "--decode-threads",
+        "2",
+        "--repeat",
+        "1",
+        "--warmup",
+        "0",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", r.stderr);
+    let text = std::fs::read_to_string(&trace).expect("trace written");
+    let _ = std::fs::remove_file(&trace);
+    let events: Value = serde_json::from_str(&text).unwrap();
+    let events = events["traceEvents"].as_array().unwrap();
+    let named = events
+        .iter()
+        .filter(|e| e["name"] == "thread_name")
+        .filter(|e| {
+            e["args"]["name"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("decoder")
+        })
+        .count();
+    assert!((1..=2).contains(&named), "{named} decoder tracks");
+    let decodes = events
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["name"] == "decode" && e["tid"].as_u64() >= Some(2000))
+        .count();
+    assert_eq!(decodes, 8);
+}

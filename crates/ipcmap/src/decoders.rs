@@ -106,7 +106,8 @@ pub fn decode<'o>(
 
 /// A pool of decoder threads within a scope, fed by the gather thread.
 pub struct Decoders<'o> {
-    jobs: Option<mpsc::Sender<Job<'o>>>,
+    /// Dropped with the pool: the queue closes and every decoder thread ends after its job.
+    jobs: mpsc::Sender<Job<'o>>,
     done: mpsc::Receiver<Decoded<'o>>,
     pending: usize,
     threads: usize,
@@ -147,7 +148,7 @@ impl<'o> Decoders<'o> {
             started += usize::from(spawned.is_ok());
         }
         (started > 0).then_some(Decoders {
-            jobs: Some(jobs),
+            jobs,
             done,
             pending: 0,
             threads: started,
@@ -161,14 +162,9 @@ impl<'o> Decoders<'o> {
 
     /// Hands `job` to a decoder thread; gives it back if none is left to take it.
     pub fn submit(&mut self, job: Job<'o>) -> Result<(), Job<'o>> {
-        match self.jobs.as_ref().map(|jobs| jobs.send(job)) {
-            Some(Ok(())) => {
-                self.pending += 1;
-                Ok(())
-            }
-            Some(Err(mpsc::SendError(job))) => Err(job),
-            None => unreachable!("the sender lives as long as the pool"),
-        }
+        self.jobs.send(job).map_err(|mpsc::SendError(job)| job)?;
+        self.pending += 1;
+        Ok(())
     }
 
     /// Jobs handed out and not yet collected.
@@ -187,13 +183,6 @@ impl<'o> Decoders<'o> {
         };
         self.pending -= usize::from(got.is_some());
         got
-    }
-}
-
-impl Drop for Decoders<'_> {
-    /// Closing the job queue ends every decoder thread once its current job is done.
-    fn drop(&mut self) {
-        self.jobs = None;
     }
 }
 

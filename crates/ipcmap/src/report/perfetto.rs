@@ -44,16 +44,15 @@ pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<(
     for r in reports {
         for run in &r.traces {
             for s in &run.spans {
-                let (pid, tid) = match s.worker {
-                    None if s.thread.is_some() => {
-                        let t = s.thread.unwrap_or(0);
+                let (pid, tid) = match (s.worker, s.thread) {
+                    (None, Some(t)) => {
                         if !decoders.contains(&t) {
                             decoders.push(t);
                         }
                         (me, DECODER_TIDS + t)
                     }
-                    Some(w) if s.pid == me => (me, w + 1), // a thread of the threads strategy
-                    Some(w) => {
+                    (Some(w), _) if s.pid == me => (me, w + 1), // a thread of the threads strategy
+                    (Some(w), _) => {
                         name(
                             &mut events,
                             s.pid,
@@ -61,7 +60,7 @@ pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<(
                         );
                         (s.pid, 0)
                     }
-                    None => (me, 0),
+                    (None, None) => (me, 0),
                 };
                 let event = Event {
                     name: s.phase.name().to_string(),
