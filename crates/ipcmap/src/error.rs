@@ -126,6 +126,15 @@ pub enum SpawnError {
         pid: u32,
         message: String,
     },
+    /// The run folder is gone or unusable.
+    #[error(transparent)]
+    RunDir(#[from] crate::rundir::RunDirError),
+    /// A thread could not be started (`ulimit -u`, `ulimit -v`, a cgroup's pids.max).
+    #[error("cannot start the {what} thread: {source}; the process or memory limits (ulimit -u, ulimit -v, a cgroup) leave no room for it")]
+    Thread {
+        what: &'static str,
+        source: std::io::Error,
+    },
 }
 
 /// A run failed after its workers were started.
@@ -225,4 +234,11 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic with no message".into())
+}
+
+/// One line on stderr, for what a run notices and goes on after (a refused handshake); a
+/// closed or full stderr is not worth a panic.
+pub fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

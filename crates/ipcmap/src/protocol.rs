@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 /// Version of this protocol; a worker of another version is refused at the handshake.
 /// 3: the setup is the first frame on the task channel, and the worker makes its result channel.
 /// 4: the setup carries a strategy's own `extra` bytes instead of shm's regions.
-pub const PROTOCOL_VERSION: u32 = 7;
+/// 8: the local handshake is authenticated (the worker connects to a private listening socket,
+/// its peer credentials are checked, and the coordinator sends it its channels).
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// The setup's `mode` of the raw channel probe's echo worker (not a strategy).
 pub const ECHO: &str = "echo";

@@ -398,8 +398,14 @@ impl<'a> Gather<'a> {
                     if !self.slots[w].alive {
                         continue; // a late frame from a worker already written off
                     }
-                    if let Err(reason) = self.accept(w, frame, m) {
-                        self.fail(w, format!("sent a malformed frame: {reason}"), m)?;
+                    // A result decoded here is placed here; a payload it refuses is the
+                    // worker's fault, and `placed` writes the worker off with its reason.
+                    match self.accept(w, frame, m) {
+                        Ok(Some(decoded)) => self.placed(decoded, m)?,
+                        Ok(None) => {}
+                        Err(reason) => {
+                            self.fail(w, format!("sent a malformed frame: {reason}"), m)?
+                        }
                     }
                 }
                 Some(Err(Event::Exited { worker, how })) if self.slots[worker].alive => {
@@ -449,11 +455,17 @@ impl<'a> Gather<'a> {
     }
 
     /// Takes one frame from worker `w`; an error means the worker broke the protocol.
-    fn accept(&mut self, w: usize, frame: Vec<u8>, m: &mut Measurement) -> Result<(), String> {
+    /// A small result comes back decoded, for the caller to place.
+    fn accept(
+        &mut self,
+        w: usize,
+        frame: Vec<u8>,
+        m: &mut Measurement,
+    ) -> Result<Option<Decoded<'a>>, String> {
         let (header, payload) = match Inbound::read(&frame).map_err(|e| e.to_string())? {
             Inbound::Stats(stats, stamps) => {
                 self.take_stats(w, stats, &stamps, m);
-                return Ok(());
+                return Ok(None);
             }
             Inbound::Result(header, payload) => {
                 let at = payload.as_ptr() as usize - frame.as_ptr() as usize;
@@ -472,7 +484,7 @@ impl<'a> Gather<'a> {
         frame: Vec<u8>,
         payload: std::ops::Range<usize>,
         m: &mut Measurement,
-    ) -> Result<(), String> {
+    ) -> Result<Option<Decoded<'a>>, String> {
         if header.worker as usize != w {
             return Err(format!("it signed its result as worker {}", header.worker));
         }
@@ -515,13 +527,12 @@ impl<'a> Gather<'a> {
         };
         let job = match self.decoders.as_mut() {
             Some(decoders) if job.payload.len() > OFFLOAD_ABOVE => match decoders.submit(job) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(None),
                 Err(job) => job,
             },
             _ => job,
         };
-        let decoded = decoders::decode(self.sg, self.tasks, job, None);
-        self.placed(decoded, m).map_err(|e| e.to_string())
+        Ok(Some(decoders::decode(self.sg, self.tasks, job, None)))
     }
 
     /// Takes a decoded result: the task is done, or (its payload refused) its worker is

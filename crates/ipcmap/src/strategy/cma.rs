@@ -8,7 +8,8 @@
 //!
 //! In the phases, a worker's copy in shows as `decode` and its copy out as `encode`; the bytes
 //! copied, as the workers counted them, are the report's `bytes_copied`. The coordinator
-//! grants the access with `prctl(PR_SET_PTRACER, ANY)` for the run where Yama asks for it;
+//! grants the access to its own descendants only (`prctl(PR_SET_PTRACER, own pid)`) for the
+//! run where Yama asks for it;
 //! where the kernel or a container refuses cross-memory attach, the strategy is unavailable
 //! and says why.
 
@@ -83,7 +84,7 @@ impl Strategy for Cma {
             setup: encode_extra(&peer),
             inherit_fds: Vec::new(),
         };
-        let _grant = PtracerGrant::any();
+        let _grant = PtracerGrant::descendants();
         let sg = CopiedRanges {
             copied: Default::default(),
         };
@@ -105,22 +106,18 @@ impl Strategy for Cma {
     }
 }
 
-/// Lets any process of ours read and write this one's memory while held, where Yama asks for
-/// consent (`PR_SET_PTRACER`); without Yama the call is refused and nothing changes.
+/// Lets this process's descendants (its workers, which it spawned itself) read and write its
+/// memory while held, where Yama asks for consent (`PR_SET_PTRACER`). Yama lets a declared
+/// tracer *and its descendants* attach, so naming ourselves grants exactly our own children:
+/// never `PR_SET_PTRACER_ANY`, which would let any process of this user attach for the run.
+/// Without Yama the call is refused and nothing changes.
 struct PtracerGrant;
 
 impl PtracerGrant {
-    fn any() -> PtracerGrant {
+    fn descendants() -> PtracerGrant {
+        let me = std::process::id() as nix::libc::c_ulong;
         // SAFETY: prctl with integer arguments only.
-        unsafe {
-            nix::libc::prctl(
-                nix::libc::PR_SET_PTRACER,
-                nix::libc::PR_SET_PTRACER_ANY,
-                0,
-                0,
-                0,
-            )
-        };
+        unsafe { nix::libc::prctl(nix::libc::PR_SET_PTRACER, me, 0, 0, 0) };
         PtracerGrant
     }
 }
@@ -161,10 +158,21 @@ impl ScatterGather for CopiedRanges {
                     .fetch_add(read + written, std::sync::atomic::Ordering::Relaxed);
                 Ok(0)
             }
-            _ => Err(PayloadError::Mismatch {
-                what: "bytes a cma result says were copied",
-                got: count(0).unwrap_or(0),
+            // Name the count that is wrong, with the number that differs.
+            (16, Some(read), Some(_)) if read != expected => Err(PayloadError::Mismatch {
+                what: "bytes a cma result says were copied in",
+                got: read,
                 expected,
+            }),
+            (16, Some(_), Some(written)) => Err(PayloadError::Mismatch {
+                what: "bytes a cma result says were copied out",
+                got: written,
+                expected,
+            }),
+            (len, _, _) => Err(PayloadError::Mismatch {
+                what: "payload bytes of a cma result",
+                got: len as u64,
+                expected: 16,
             }),
         }
     }

@@ -1,13 +1,20 @@
 //! The local transport: real worker processes on this machine, over ipc-channel.
 //!
-//! Bootstrap, per worker:
-//! 1. the coordinator opens an `IpcOneShotServer<Hello>` and starts the worker with its name on
-//!    the command line (`--connect NAME`), with `--protocol` [`PROTOCOL_VERSION`];
-//! 2. the worker makes its task channel and its result channel, connects, and sends [`Hello`]:
-//!    its protocol version, id, pid, the sending end of its task channel and the receiving end
-//!    of its result channel (a channel per worker, so every frame is attributable);
-//! 3. the coordinator checks the version and sends the [`Setup`] frame, the first frame on the
-//!    task channel.
+//! Bootstrap, per worker, authenticated so that no other process can take a worker's place:
+//! 1. the coordinator listens on a Unix socket in a fresh 0700 folder inside its private run
+//!    folder, and starts the worker with that path on its command line (`--connect PATH`),
+//!    with `--protocol` [`PROTOCOL_VERSION`];
+//! 2. the worker connects, opens an ipc-channel one-shot server of its own (in the run folder,
+//!    its TMPDIR) and sends one line, `ipcmap-hello VERSION ID SERVER`;
+//! 3. the coordinator checks the connection's peer credentials (`SO_PEERCRED`: the pid must be
+//!    the one it spawned for a worker, the uid its own; anything else is refused with one line
+//!    and does not count), then the version and the id, and answers on the worker's server
+//!    with [`Channels`]: the worker's ends of its task and result channels;
+//! 4. the [`Setup`] frame goes out as the first frame on the task channel.
+//!
+//! The coordinator never blocks on a peer during the handshake (non-blocking sockets and
+//! `poll`), so a peer that connects and says nothing costs at most the handshake timeout, and
+//! SIGINT/SIGTERM are answered within milliseconds.
 //!
 //! Then plain bytes both ways (`IpcBytesSender`). A reader thread per worker drains its result
 //! channel into one event queue, with the [`Watchdog`]'s exit reports, so a big result's send
@@ -25,13 +32,14 @@ use super::spawner::{Inheritable, Watchdog, WorkerProcess};
 use super::{Event, Inbox, Outbox, Pool, PoolSpec, Transport, WorkerEnds, WorkerInfo};
 use crate::error::{LinkError, SpawnError, WorkerError};
 use crate::protocol::{Setup, PROTOCOL_VERSION};
-use ipc_channel::ipc::{
-    self, IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcReceiver, IpcSender,
-};
+use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcSender};
 use ipc_channel::IpcError;
+use nix::sys::socket::{getsockopt, sockopt};
 use serde::{Deserialize, Serialize};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
 use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The first 8 bytes of a train's announcement.
@@ -80,20 +88,21 @@ fn recv_frame(receiver: &IpcBytesReceiver) -> Result<Vec<u8>, IpcError> {
     Ok(frame)
 }
 
-/// Worker → coordinator, first message, over the one-shot server.
+/// Coordinator → worker, over the worker's own one-shot server, once its credentials were
+/// checked: the worker's ends of its two channels (a channel per worker, so every frame is
+/// attributable).
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Hello {
-    /// The worker's [`PROTOCOL_VERSION`]; first, so that it decodes whatever follows.
-    pub protocol_version: u32,
-    /// The id the coordinator gave this worker on its command line.
-    pub worker: u32,
-    /// The worker's process id.
-    pub pid: u32,
-    /// Sending end of the worker's task channel.
-    pub tasks: IpcBytesSender,
-    /// Receiving end of the worker's result channel.
-    pub results: IpcBytesReceiver,
+pub struct Channels {
+    /// Receiving end of the worker's task channel.
+    pub tasks: IpcBytesReceiver,
+    /// Sending end of the worker's result channel.
+    pub results: IpcBytesSender,
 }
+
+/// The first word of a worker's hello line.
+const HELLO: &str = "ipcmap-hello";
+/// The longest hello line read; a peer that sends more is refused.
+const HELLO_MAX: usize = 4096;
 
 /// Worker processes over ipc-channel.
 #[derive(Clone, Copy, Debug, Default)]
@@ -157,31 +166,55 @@ impl Pool for LocalPool {
     }
 }
 
-/// A worker started and waiting for its hello.
+/// A worker started and not yet connected.
 struct Pending {
     process: Option<WorkerProcess>,
-    name: String,
-    accept: Option<JoinHandle<()>>,
+    /// Its connection to the hello socket, once its credentials were checked, with what it has
+    /// sent so far.
+    conn: Option<(UnixStream, Vec<u8>)>,
+    /// Its ends of the channels, once its hello was answered.
+    ends: Option<(IpcBytesSender, IpcBytesReceiver)>,
     /// When its start began and when its hello came, ns on `CLOCK_MONOTONIC`.
     started_at_ns: u64,
     ready_at_ns: u64,
 }
 
-impl Drop for Pending {
-    /// Stops the process (with its group), then unblocks the accepting thread (connecting and
-    /// hanging up ends its wait) and joins it.
-    fn drop(&mut self) {
-        drop(self.process.take());
-        if let Some(handle) = self.accept.take() {
-            if !handle.is_finished() {
-                drop(IpcSender::<Hello>::connect(self.name.clone()));
-            }
-            let _ = handle.join();
-        }
-    }
+/// The listening socket workers say hello on: in a fresh 0700 folder (inside the run folder
+/// where there is one), so no other user can connect; removed with its folder when dropped.
+struct HelloSocket {
+    listener: UnixListener,
+    path: String,
+    _dir: tempfile::TempDir,
 }
 
-type Accepted = (u32, Result<(IpcReceiver<Hello>, Hello), String>);
+impl HelloSocket {
+    fn bind() -> Result<HelloSocket, SpawnError> {
+        crate::rundir::check()?;
+        let channel = |source| SpawnError::Channel {
+            worker: 0,
+            what: "hello socket",
+            source,
+        };
+        let base = crate::rundir::current().map_or_else(std::env::temp_dir, Path::to_path_buf);
+        let dir = tempfile::Builder::new()
+            .prefix(".hello")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(&base)
+            .map_err(channel)?;
+        let path = dir.path().join("s");
+        let listener = UnixListener::bind(&path).map_err(channel)?;
+        listener.set_nonblocking(true).map_err(channel)?;
+        let path = path
+            .to_str()
+            .ok_or_else(|| channel(std::io::Error::other("a path that is not UTF-8")))?
+            .to_string();
+        Ok(HelloSocket {
+            listener,
+            path,
+            _dir: dir,
+        })
+    }
+}
 
 impl Transport for LocalTransport {
     fn start(
@@ -190,8 +223,8 @@ impl Transport for LocalTransport {
         setup: &dyn Fn(u32) -> Setup,
     ) -> Result<Box<dyn Pool>, SpawnError> {
         let started = Instant::now();
-        let (accepted_tx, accepted_rx) = mpsc::channel::<Accepted>();
         let parent = std::process::id().to_string();
+        let hello = HelloSocket::bind()?;
         let mut pending: Vec<Pending> = Vec::with_capacity(spec.count);
         let inherited =
             Inheritable::open(spec.inherit_fds).map_err(|source| SpawnError::Channel {
@@ -202,17 +235,11 @@ impl Transport for LocalTransport {
         for i in 0..spec.count {
             let worker = i as u32;
             let started_at_ns = crate::trace::now_ns();
-            let (server, name) =
-                IpcOneShotServer::<Hello>::new().map_err(|source| SpawnError::Channel {
-                    worker,
-                    what: "one-shot server",
-                    source,
-                })?;
             let id = worker.to_string();
             let protocol = PROTOCOL_VERSION.to_string();
             let args = [
                 "--connect",
-                &name,
+                &hello.path,
                 "--worker-id",
                 &id,
                 "--protocol",
@@ -221,53 +248,35 @@ impl Transport for LocalTransport {
                 &parent,
             ];
             let process = WorkerProcess::start(spec.worker_bin, worker, &args)?;
-            let tx = accepted_tx.clone();
-            let accept = std::thread::Builder::new()
-                .name(format!("accept-{worker}"))
-                .spawn(move || {
-                    let _ = tx.send((worker, server.accept().map_err(|e| e.to_string())));
-                })
-                .map_err(|source| SpawnError::Channel {
-                    worker,
-                    what: "accept thread",
-                    source,
-                })?;
             pending.push(Pending {
                 process: Some(process),
-                name,
-                accept: Some(accept),
+                conn: None,
+                ends: None,
                 started_at_ns,
                 ready_at_ns: 0,
             });
         }
-        drop(accepted_tx);
         drop(inherited);
 
-        let mut hellos = await_hellos(spec, &mut pending, &accepted_rx)?;
+        await_hellos(spec, &hello, &mut pending)?;
+        drop(hello);
         let (events_tx, events) = mpsc::channel::<Event>();
         let (mut infos, mut senders, mut processes) = (Vec::new(), Vec::new(), Vec::new());
         for (w, p) in pending.iter_mut().enumerate() {
-            if let Some(handle) = p.accept.take() {
-                let _ = handle.join();
-            }
-            let (Some(process), Some(hello)) = (p.process.take(), hellos[w].take()) else {
+            let (Some(process), Some((tasks, results))) = (p.process.take(), p.ends.take()) else {
                 continue;
             };
             let (worker, pid) = (process.id, process.pid);
-            hello
-                .tasks
+            tasks
                 .send(&setup(worker).to_frame())
                 .map_err(|e| SpawnError::Setup {
                     worker,
                     pid,
                     message: e.to_string(),
                 })?;
-            spawn_reader(w, hello.results, events_tx.clone()).map_err(|source| {
-                SpawnError::Channel {
-                    worker,
-                    what: "reader thread",
-                    source,
-                }
+            spawn_reader(w, results, events_tx.clone()).map_err(|source| SpawnError::Thread {
+                what: "result reader",
+                source,
             })?;
             infos.push(WorkerInfo {
                 id: worker,
@@ -275,7 +284,7 @@ impl Transport for LocalTransport {
                 started_at_ns: p.started_at_ns,
                 ready_at_ns: p.ready_at_ns,
             });
-            senders.push(Some(hello.tasks));
+            senders.push(Some(tasks));
             processes.push(process);
         }
         let watched = processes
@@ -295,9 +304,8 @@ impl Transport for LocalTransport {
                 how: format!("{exited}{gist}"),
             });
         })
-        .map_err(|source| SpawnError::Channel {
-            worker: 0,
-            what: "watchdog thread",
+        .map_err(|source| SpawnError::Thread {
+            what: "watchdog",
             source,
         })?;
         Ok(Box::new(LocalPool {
@@ -312,73 +320,190 @@ impl Transport for LocalTransport {
     }
 }
 
-/// Waits for every worker's hello, within the handshake timeout, answering SIGINT/SIGTERM
-/// and noticing a worker that exits before it says hello.
+/// Completes every worker's handshake within the handshake timeout, on this thread and
+/// without ever blocking on a peer: each connection to the hello socket is accepted, its
+/// peer credentials (`SO_PEERCRED`) are checked against the pid spawned for a worker and our
+/// own uid (anything else is refused with one line and does not count), its hello line is
+/// read as it comes, and the worker is answered with its channels. SIGINT/SIGTERM and a
+/// worker that exits early end the wait; a peer that connects and says nothing costs at
+/// most the timeout.
 fn await_hellos(
     spec: &PoolSpec<'_>,
+    hello: &HelloSocket,
     pending: &mut [Pending],
-    accepted: &mpsc::Receiver<Accepted>,
-) -> Result<Vec<Option<Hello>>, SpawnError> {
-    let mut hellos: Vec<Option<Hello>> = (0..spec.count).map(|_| None).collect();
+) -> Result<(), SpawnError> {
     let mut remaining = spec.count;
     let deadline = Instant::now() + spec.handshake_timeout;
+    let me = nix::unistd::geteuid().as_raw();
     while remaining > 0 {
         if let Some(signal) = crate::interrupt::requested() {
             return Err(SpawnError::Interrupted { signal });
         }
-        match accepted.recv_timeout(Duration::from_millis(20)) {
-            Ok((worker, result)) => {
-                let p = &mut pending[worker as usize];
-                let hello = match result {
-                    Ok((_receiver, hello)) => hello,
-                    Err(message) => {
-                        // Usually the worker hung up by exiting: give it a moment to be seen.
-                        let until = Instant::now() + Duration::from_millis(500);
-                        while Instant::now() < until {
-                            if let Some(err) = early_exit(p, spec) {
-                                return Err(err);
-                            }
-                            std::thread::sleep(Duration::from_millis(5));
-                        }
-                        let pid = p.process.as_ref().map_or(0, |p| p.pid);
-                        return Err(SpawnError::BadHello {
-                            worker,
-                            pid,
-                            message,
-                        });
-                    }
-                };
-                check_hello(worker, p, &hello)?;
-                hellos[worker as usize] = Some(hello);
-                p.ready_at_ns = crate::trace::now_ns();
-                remaining -= 1;
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                for (w, p) in pending.iter_mut().enumerate() {
-                    if hellos[w].is_none() {
-                        if let Some(err) = early_exit(p, spec) {
-                            return Err(err);
-                        }
-                    }
+        wait_readable(hello, pending, Duration::from_millis(20));
+        // New connections: only our own workers, by pid and uid.
+        while let Ok((stream, _)) = hello.listener.accept() {
+            let creds = getsockopt(&stream, sockopt::PeerCredentials);
+            let (pid, uid) = match &creds {
+                Ok(c) => (c.pid() as u32, c.uid()),
+                Err(_) => (0, u32::MAX),
+            };
+            let ours = pending
+                .iter()
+                .position(|p| p.conn.is_none() && p.process.as_ref().is_some_and(|q| q.pid == pid));
+            match ours {
+                Some(w) if uid == me && stream.set_nonblocking(true).is_ok() => {
+                    pending[w].conn = Some((stream, Vec::new()));
                 }
-                if Instant::now() >= deadline {
-                    let (worker, pid) = pending
-                        .iter()
-                        .enumerate()
-                        .find(|(w, _)| hellos[*w].is_none())
-                        .and_then(|(w, p)| Some((w as u32, p.process.as_ref()?.pid)))
-                        .unwrap_or((0, 0));
-                    return Err(SpawnError::HandshakeTimeout {
-                        worker,
-                        pid,
-                        timeout_ms: spec.handshake_timeout.as_millis(),
-                        path: spec.worker_bin.to_path_buf(),
-                    });
-                }
+                _ => crate::error::say(&format!(
+                    "warning: refused a handshake from pid {pid} (uid {uid}): not a worker this run started (its workers run as uid {me})"
+                )),
             }
         }
+        // What connected workers have said.
+        for (w, p) in pending.iter_mut().enumerate() {
+            let Some(line) = read_hello(p)? else {
+                continue;
+            };
+            answer(w as u32, p, &line)?;
+            p.ready_at_ns = crate::trace::now_ns();
+            remaining -= 1;
+        }
+        for p in pending.iter_mut().filter(|p| p.ends.is_none()) {
+            if let Some(err) = early_exit(p, spec) {
+                return Err(err);
+            }
+        }
+        if remaining > 0 && Instant::now() >= deadline {
+            crate::rundir::check()?;
+            let (worker, pid) = pending
+                .iter()
+                .find(|p| p.ends.is_none())
+                .and_then(|p| p.process.as_ref())
+                .map_or((0, 0), |p| (p.id, p.pid));
+            return Err(SpawnError::HandshakeTimeout {
+                worker,
+                pid,
+                timeout_ms: spec.handshake_timeout.as_millis(),
+                path: spec.worker_bin.to_path_buf(),
+            });
+        }
     }
-    Ok(hellos)
+    Ok(())
+}
+
+/// Waits up to `timeout` for a connection or for a connected worker's bytes.
+fn wait_readable(hello: &HelloSocket, pending: &[Pending], timeout: Duration) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = vec![PollFd::new(hello.listener.as_fd(), PollFlags::POLLIN)];
+    for p in pending.iter().filter(|p| p.ends.is_none()) {
+        if let Some((stream, _)) = &p.conn {
+            fds.push(PollFd::new(stream.as_fd(), PollFlags::POLLIN));
+        }
+    }
+    let ms = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+    let _ = poll(&mut fds, ms);
+}
+
+/// Reads what worker `p` has sent without blocking; its hello line once it is complete.
+fn read_hello(p: &mut Pending) -> Result<Option<String>, SpawnError> {
+    use std::io::Read;
+    let pid = p.process.as_ref().map_or(0, |q| q.pid);
+    let worker = p.process.as_ref().map_or(0, |q| q.id);
+    let (Some((stream, got)), None) = (p.conn.as_mut(), p.ends.as_ref()) else {
+        return Ok(None);
+    };
+    let bad = |message: String| SpawnError::BadHello {
+        worker,
+        pid,
+        message,
+    };
+    let mut buf = [0u8; 512];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                // It hung up: usually it is exiting, which `early_exit` reports with its
+                // status; a worker still running after it was heard closing is broken.
+                if got.is_empty() {
+                    p.conn = None;
+                    return Ok(None);
+                }
+                return Err(bad("it hung up in the middle of its hello".into()));
+            }
+            Ok(k) => got.extend_from_slice(&buf[..k]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(bad(e.to_string())),
+        }
+        if got.len() > HELLO_MAX {
+            return Err(bad(format!("a hello of more than {HELLO_MAX} bytes")));
+        }
+    }
+    let Some(end) = got.iter().position(|&b| b == b'\n') else {
+        return Ok(None);
+    };
+    let line = String::from_utf8(got[..end].to_vec())
+        .map_err(|_| bad("a hello that is not UTF-8".into()))?;
+    Ok(Some(line))
+}
+
+/// Checks worker `worker`'s hello line (`ipcmap-hello VERSION ID SERVER`) and answers it: the
+/// worker's ends of two new channels, sent to the one-shot server it named.
+fn answer(worker: u32, p: &mut Pending, line: &str) -> Result<(), SpawnError> {
+    let pid = p.process.as_ref().map_or(0, |q| q.pid);
+    let bad = |message: String| SpawnError::BadHello {
+        worker,
+        pid,
+        message,
+    };
+    let mut words = line.split(' ');
+    if words.next() != Some(HELLO) {
+        return Err(bad(format!(
+            "{:?}",
+            line.chars().take(80).collect::<String>()
+        )));
+    }
+    let number = |w: Option<&str>| w.and_then(|w| w.parse::<u32>().ok());
+    let theirs = number(words.next()).ok_or_else(|| bad("no protocol version".into()))?;
+    if theirs != PROTOCOL_VERSION {
+        return Err(SpawnError::ProtocolMismatch {
+            worker,
+            pid,
+            theirs,
+            ours: PROTOCOL_VERSION,
+        });
+    }
+    let claimed = number(words.next()).ok_or_else(|| bad("no worker id".into()))?;
+    if claimed != worker {
+        return Err(SpawnError::WrongId {
+            worker,
+            pid,
+            claimed,
+        });
+    }
+    let server = words
+        .next()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| bad("no channel to answer on".into()))?;
+    let channel = |what: &'static str| {
+        move |source: std::io::Error| SpawnError::Channel {
+            worker,
+            what,
+            source,
+        }
+    };
+    let (task_tx, task_rx) = ipc::bytes_channel().map_err(channel("task channel"))?;
+    let (result_tx, result_rx) = ipc::bytes_channel().map_err(channel("result channel"))?;
+    IpcSender::<Channels>::connect(server.to_string())
+        .map_err(channel("answer to its hello"))?
+        .send(Channels {
+            tasks: task_rx,
+            results: result_tx,
+        })
+        .map_err(|e| bad(format!("answering it: {e}")))?;
+    p.ends = Some((task_tx, result_rx));
+    p.conn = None;
+    Ok(())
 }
 
 /// Drains worker `w`'s result channel into the event queue; ends when the channel closes.
@@ -408,6 +533,9 @@ fn spawn_reader(
 fn early_exit(p: &mut Pending, spec: &PoolSpec<'_>) -> Option<SpawnError> {
     let process = p.process.as_mut()?;
     let status = process.try_exited()?;
+    if let Err(e) = crate::rundir::check() {
+        return Some(e.into());
+    }
     Some(SpawnError::ExitedEarly {
         worker: process.id,
         pid: process.pid,
@@ -419,29 +547,11 @@ fn early_exit(p: &mut Pending, spec: &PoolSpec<'_>) -> Option<SpawnError> {
     })
 }
 
-fn check_hello(worker: u32, p: &Pending, hello: &Hello) -> Result<(), SpawnError> {
-    let pid = p.process.as_ref().map_or(0, |p| p.pid);
-    if hello.protocol_version != PROTOCOL_VERSION {
-        return Err(SpawnError::ProtocolMismatch {
-            worker,
-            pid,
-            theirs: hello.protocol_version,
-            ours: PROTOCOL_VERSION,
-        });
-    }
-    if hello.worker != worker {
-        return Err(SpawnError::WrongId {
-            worker,
-            pid,
-            claimed: hello.worker,
-        });
-    }
-    Ok(())
-}
-
-/// The worker's half: connects to the coordinator's one-shot server `name` as worker `worker`,
-/// announcing `protocol_version`, and returns its task inbox and result outbox.
+/// The worker's half: connects to the coordinator's hello socket `name` as worker `worker`,
+/// says hello with `protocol_version` and the name of a one-shot server of its own, and
+/// returns its task inbox and result outbox once the coordinator answered there.
 pub fn connect(name: &str, worker: u32, protocol_version: u32) -> Result<WorkerEnds, WorkerError> {
+    use std::io::Write;
     let channel = |what: &'static str| {
         move |e: std::io::Error| WorkerError::Channel {
             worker,
@@ -449,26 +559,28 @@ pub fn connect(name: &str, worker: u32, protocol_version: u32) -> Result<WorkerE
             message: e.to_string(),
         }
     };
-    let (task_tx, task_rx) = ipc::bytes_channel().map_err(channel("task channel"))?;
-    let (result_tx, result_rx) = ipc::bytes_channel().map_err(channel("result channel"))?;
-    let hello = Hello {
-        protocol_version,
+    // ipc-channel makes its server's socket in the temporary directory (the coordinator's
+    // run folder) and cannot report a missing one: check it first.
+    let tmp = std::env::temp_dir();
+    if !tmp.is_dir() {
+        return Err(channel("its one-shot server")(std::io::Error::other(
+            format!("the temporary directory {} is gone", tmp.display()),
+        )));
+    }
+    let mut stream = UnixStream::connect(name).map_err(channel("connecting to the coordinator"))?;
+    let (server, server_name) =
+        IpcOneShotServer::<Channels>::new().map_err(channel("its one-shot server"))?;
+    writeln!(stream, "{HELLO} {protocol_version} {worker} {server_name}")
+        .map_err(channel("sending hello"))?;
+    let (_, channels) = server.accept().map_err(|e| WorkerError::Channel {
         worker,
-        pid: std::process::id(),
-        tasks: task_tx,
-        results: result_rx,
-    };
-    IpcSender::<Hello>::connect(name.to_string())
-        .map_err(channel("connecting to the coordinator"))?
-        .send(hello)
-        .map_err(|e| WorkerError::Channel {
-            worker,
-            what: "sending hello",
-            message: e.to_string(),
-        })?;
+        what: "receiving its channels",
+        message: e.to_string(),
+    })?;
+    drop(stream);
     Ok((
-        Box::new(LocalInbox(task_rx)),
-        Box::new(LocalOutbox(result_tx, 0)),
+        Box::new(LocalInbox(channels.tasks)),
+        Box::new(LocalOutbox(channels.results, 0)),
     ))
 }
 

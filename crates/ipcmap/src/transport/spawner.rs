@@ -47,17 +47,26 @@ pub fn locate_worker(explicit: Option<&Path>) -> Result<PathBuf, SpawnError> {
 /// Numbers the stderr files of the workers of this process.
 static STDERR_FILES: AtomicUsize = AtomicUsize::new(0);
 
-/// Where a new worker's stderr goes: a fresh file in the run folder when there is one (the
-/// coordinator binary makes one), else the coordinator's own stderr (library use, tests).
-fn stderr_sink() -> (Stdio, Option<PathBuf>) {
+/// Where a new worker's stderr goes: a fresh private file in the run folder when there is one
+/// (the coordinator binary makes one), else the coordinator's own stderr (library use, tests).
+/// The file is new (`O_EXCL`), 0600 and never reached through a link.
+fn stderr_sink(worker: u32) -> Result<(Stdio, Option<PathBuf>), SpawnError> {
     let Some(dir) = crate::rundir::current() else {
-        return (Stdio::inherit(), None);
+        return Ok((Stdio::inherit(), None));
     };
+    crate::rundir::check()?;
     let k = STDERR_FILES.fetch_add(1, Ordering::Relaxed);
     let path = dir.join(format!("worker-{k}.stderr"));
-    match std::fs::File::create(&path) {
-        Ok(file) => (Stdio::from(file), Some(path)),
-        Err(_) => (Stdio::null(), None),
+    match crate::rundir::create_private(&path) {
+        Ok(file) => Ok((Stdio::from(file), Some(path))),
+        Err(source) => {
+            crate::rundir::check()?;
+            Err(SpawnError::Channel {
+                worker,
+                what: "its stderr file",
+                source,
+            })
+        }
     }
 }
 
@@ -132,7 +141,7 @@ impl WorkerProcess {
     /// of the coordinator's page tables, which costs milliseconds per worker once the
     /// coordinator holds hundreds of megabytes.
     pub fn start(worker_bin: &Path, id: u32, args: &[&str]) -> Result<WorkerProcess, SpawnError> {
-        let (stderr, stderr_path) = stderr_sink();
+        let (stderr, stderr_path) = stderr_sink(id)?;
         let child = Command::new(worker_bin)
             .args(args)
             .stdin(Stdio::null())
