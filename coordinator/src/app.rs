@@ -105,7 +105,7 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
             if cli.explain && !matches!(cli.format.0.as_str(), "table" | "markdown") {
                 return Err("--explain goes with --format table or markdown (stdout is for programs otherwise)".into());
             }
-            Ok(Plan {
+            Plan {
                 configs: vec![config],
                 axes: None,
                 format: cli.format.clone(),
@@ -115,7 +115,8 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
                 explain: cli.explain,
                 trace: open(cli.trace.as_deref(), "--trace")?,
                 timeline: open(cli.timeline.as_deref(), "--timeline")?,
-            })
+            }
+            .distinct()
         }
         Some(Command::Sweep(args)) => plan_sweep(args),
         Some(Command::Probe(_)) => Err("probe is not a run".into()),
@@ -133,7 +134,7 @@ fn plan_sweep(args: &SweepArgs) -> Result<Plan, String> {
             names.join(", ")
         ));
     }
-    Ok(Plan {
+    Plan {
         configs,
         axes: Some(axes),
         format: args.format.clone(),
@@ -143,7 +144,22 @@ fn plan_sweep(args: &SweepArgs) -> Result<Plan, String> {
         explain: false,
         trace: None,
         timeline: None,
-    })
+    }
+    .distinct()
+}
+
+impl Plan {
+    /// Refuses one file named for two outputs.
+    fn distinct(self) -> Result<Plan, String> {
+        crate::output::check_distinct(&[
+            self.plot.as_ref(),
+            self.csv.as_ref(),
+            self.json.as_ref(),
+            self.trace.as_ref(),
+            self.timeline.as_ref(),
+        ])?;
+        Ok(self)
+    }
 }
 
 fn open(path: Option<&std::path::Path>, flag: &'static str) -> Result<Option<Output>, String> {
@@ -214,6 +230,10 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
         }
         .map_err(|e| anyhow::anyhow!("--plot {}: {e}", out.path().display()))?;
         out.write_with(|w| w.write_all(svg.as_bytes()))?;
+    }
+    // A stop asked for while the outputs were written: no report passes for a complete one.
+    if ipcmap::interrupt::requested().is_some() {
+        return Err(ipcmap::interrupt::interrupted().into());
     }
     let mut stdout = std::io::stdout().lock();
     let written = plan

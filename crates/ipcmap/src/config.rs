@@ -148,11 +148,12 @@ pub enum ConfigError {
     #[error("--handshake-timeout must be more than 0 seconds")]
     NoHandshakeTime,
     /// The buffers would not fit in memory.
-    #[error("--n {n} needs about {need_mib} MiB of memory for its buffers, but only {available_mib} MiB is available")]
+    #[error("--n {n} needs about {need_mib} MiB of memory for its buffers, but only {available_mib} MiB is available under {limit}")]
     TooBig {
         n: usize,
         need_mib: u64,
         available_mib: u64,
+        limit: &'static str,
     },
     /// The open-file limit is too low for the pool.
     #[error("--workers {workers} needs about {need} open files, but the limit is {limit} (ulimit -n): raise it or use fewer workers")]
@@ -264,7 +265,20 @@ impl RunRequest {
         if self.handshake_timeout.is_zero() {
             return Err(ConfigError::NoHandshakeTime);
         }
-        check_memory(self.n, self.verify)?;
+        // The largest task a strategy that ships data (through a codec) may put in one frame:
+        // a split part, an item chunk, or a collective's share per worker.
+        let collective = self.modes.iter().any(|m| m.strategy().info().collective);
+        let task_values = self
+            .n
+            .div_ceil(splits)
+            .max(self.chunksize.unwrap_or(0))
+            .max(if collective {
+                self.n.div_ceil(workers)
+            } else {
+                0
+            });
+        let ships = self.modes.iter().any(|m| m.uses_codec());
+        check_memory(self.n, self.verify, ships, task_values, workers)?;
         // MPI ranks are started by the launcher, not by this process.
         let spawns =
             self.transport == TransportKind::Local && self.modes.iter().any(|m| m.uses_processes());
@@ -310,33 +324,124 @@ pub fn available_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-/// Refuses an `n` whose buffers cannot fit: input, output, the sequential reference, and the
-/// in-flight copies of the transport, about 8 bytes each, times four (five when verifying).
-fn check_memory(n: usize, verify: bool) -> Result<(), ConfigError> {
-    let copies = if verify { 5 } else { 4 };
-    let need = (n as u128) * 8 * copies;
-    let Some(available) = available_memory_bytes() else {
-        return Ok(());
-    };
-    if need > available as u128 {
-        return Err(ConfigError::TooBig {
-            n,
+/// Refuses a run whose buffers cannot fit, before anything is allocated. It counts, in
+/// values of 8 bytes: the coordinator's input, output and (when verifying) the sequential
+/// reference; for strategies that ship data, the frames in flight on both sides, each as big
+/// as the largest task (`task_values`): the coordinator's frames being sent and received, and
+/// each worker's received task, its decoded values, its output and its encoded result. The
+/// coordinator's share must fit under its address-space limit (RLIMIT_AS); the whole must fit
+/// in `MemAvailable` and under the cgroup's memory limit (a container, a Slurm job), which
+/// every process of the run shares.
+fn check_memory(
+    n: usize,
+    verify: bool,
+    ships: bool,
+    task_values: usize,
+    workers: usize,
+) -> Result<(), ConfigError> {
+    let value = 8u128;
+    let n = n as u128;
+    let mut coordinator = n * value * if verify { 3 } else { 2 };
+    let mut all_workers = 0u128;
+    if ships {
+        let task = (task_values as u128).min(n) * value;
+        let workers = workers as u128;
+        let depth = crate::scheduler::DEPTH as u128;
+        // Sent frames (queued and spare) and received results, never more than the data twice.
+        coordinator += (task * workers * (2 * depth + 1)).min(2 * n * value);
+        all_workers = (task * workers * depth * 4).min(4 * n * value);
+    }
+    let too_big = |need: u128, (available, limit): (u64, &'static str)| {
+        (need > available as u128).then(|| ConfigError::TooBig {
+            n: n as usize,
             need_mib: u64::try_from(need >> 20).unwrap_or(u64::MAX),
             available_mib: available >> 20,
-        });
+            limit,
+        })
+    };
+    if let Some(e) = address_space_left()
+        .and_then(|left| too_big(coordinator, (left, "the address-space limit (ulimit -v)")))
+    {
+        return Err(e);
+    }
+    if let Some(e) = memory_left().and_then(|left| too_big(coordinator + all_workers, left)) {
+        return Err(e);
     }
     Ok(())
 }
 
 /// What this process may still allocate, in bytes: `MemAvailable` from /proc/meminfo, or less
-/// when an address-space limit (`ulimit -v`, RLIMIT_AS) leaves less room above what is
-/// already mapped.
+/// when an address-space limit (`ulimit -v`, RLIMIT_AS) or the cgroup's memory limit leaves
+/// less room.
 pub fn available_memory_bytes() -> Option<u64> {
+    let shared = memory_left().map(|(bytes, _)| bytes);
+    match (shared, address_space_left()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The memory the whole run may still use, and what limits it: `MemAvailable`, or the
+/// cgroup's limit less its usage where that is lower.
+fn memory_left() -> Option<(u64, &'static str)> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    let available = kib * 1024;
-    Some(address_space_left().map_or(available, |left| left.min(available)))
+    let available = (kib * 1024, "MemAvailable");
+    Some(match cgroup_memory_left() {
+        Some(left) if left < available.0 => (left, "the cgroup's memory limit"),
+        _ => available,
+    })
+}
+
+/// Bytes left under this process's cgroup memory limit (v2 `memory.max` less
+/// `memory.current`, over the cgroup and its ancestors; v1 `memory.limit_in_bytes` less
+/// `memory.usage_in_bytes`); `None` where there is no limit or it cannot be read.
+pub fn cgroup_memory_left() -> Option<u64> {
+    let groups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let read = |path: &std::path::Path| -> Option<u64> {
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    };
+    let mut least: Option<u64> = None;
+    let mut keep = |limit: Option<u64>, usage: Option<u64>| {
+        if let Some(limit) = limit.filter(|&l| l < (1 << 60)) {
+            let left = limit.saturating_sub(usage.unwrap_or(0));
+            least = Some(least.map_or(left, |l| l.min(left)));
+        }
+    };
+    for line in groups.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next(), fields.next(), fields.next());
+        let (Some(controllers), Some(path)) = (controllers, path) else {
+            continue;
+        };
+        let path = path.trim_start_matches('/');
+        if controllers.is_empty() {
+            // v2: the cgroup and each ancestor up to the mount's root ("max": no limit).
+            let root = std::path::Path::new("/sys/fs/cgroup");
+            let mut dir = root.join(path);
+            loop {
+                keep(
+                    read(&dir.join("memory.max")),
+                    read(&dir.join("memory.current")),
+                );
+                if dir == root || !dir.pop() {
+                    break;
+                }
+            }
+        } else if controllers.split(',').any(|c| c == "memory") {
+            let root = std::path::Path::new("/sys/fs/cgroup/memory");
+            // A namespaced mount shows the cgroup at its root.
+            let dir = [root.join(path), root.to_path_buf()]
+                .into_iter()
+                .find(|d| d.join("memory.limit_in_bytes").exists())?;
+            keep(
+                read(&dir.join("memory.limit_in_bytes")),
+                read(&dir.join("memory.usage_in_bytes")),
+            );
+        }
+    }
+    least
 }
 
 /// Bytes left under RLIMIT_AS above this process's current virtual size; `None` if unlimited.

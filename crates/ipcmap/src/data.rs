@@ -12,12 +12,22 @@ pub const BLOCK: usize = 1 << 16;
 
 /// Fills `out` with the data for `seed`; `out[i]` is the same value whatever `out.len()` is.
 pub fn generate_into(seed: u64, out: &mut [f64]) {
+    generate_until(seed, out, || false);
+}
+
+/// [`generate_into`], asking `stop` between blocks; false if it stopped early (`out` then
+/// holds only part of the data).
+pub fn generate_until(seed: u64, out: &mut [f64], stop: impl Fn() -> bool) -> bool {
     for (b, block) in out.chunks_mut(BLOCK).enumerate() {
+        if b % 16 == 0 && stop() {
+            return false;
+        }
         let mut rng = SmallRng::seed_from_u64(block_seed(seed, b as u64));
         for x in block {
             *x = rng.random::<f64>();
         }
     }
+    true
 }
 
 /// A new vector of `n` values for `seed`.

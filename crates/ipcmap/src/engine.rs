@@ -275,6 +275,13 @@ fn warnings(r: &Report, cell: &Cell, cpus: usize, busy: Option<(f64, usize)>) ->
     } else {
         format!("{} ({} workers)", r.mode, r.workers)
     };
+    if r.spans_dropped > 0 {
+        out.push(format!(
+            "{name}: a trace keeps at most {} spans in all, so {} spans of these runs were left out; trace fewer tasks (a bigger --chunksize, fewer --repeat) to see them all",
+            crate::report::MAX_TRACE_SPANS,
+            r.spans_dropped
+        ));
+    }
     let outliers = crate::stats::outliers(&r.runs_ms);
     if !outliers.is_empty() {
         let distance = |&i: &usize| (r.runs_ms[i] - r.wall_ms).abs();

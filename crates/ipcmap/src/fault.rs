@@ -6,7 +6,7 @@
 pub const FAULT_ENV: &str = "IPCMAP_FAULT";
 
 /// A deliberate misbehaviour, for tests: `exit-after=K`, `panic-after=K`, `garbage-after=K`,
-/// `corrupt-after=K`, `hang-after=K` (after K tasks), or `protocol=V` (announce version V in
+/// `corrupt-after=K`, `hang-after=K`, `stop-after=K` (after K tasks), or `protocol=V` (announce version V in
 /// the hello).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -21,6 +21,8 @@ pub enum Fault {
     CorruptAfter(u64),
     /// Stop responding after K tasks.
     HangAfter(u64),
+    /// Stop itself with SIGSTOP after K tasks, reading nothing more, as `kill -STOP` does.
+    StopAfter(u64),
     /// Claim another protocol version.
     Protocol(u32),
 }
@@ -44,6 +46,7 @@ impl Fault {
             "garbage-after" => Some(Fault::GarbageAfter(k)),
             "corrupt-after" => Some(Fault::CorruptAfter(k)),
             "hang-after" => Some(Fault::HangAfter(k)),
+            "stop-after" => Some(Fault::StopAfter(k)),
             "protocol" => u32::try_from(k).ok().map(Fault::Protocol),
             _ => None,
         }

@@ -1,4 +1,7 @@
-//! Interruption: SIGINT and SIGTERM ask a run to stop. The gather loop and the engine look at
+//! Interruption: SIGINT, SIGTERM, SIGHUP (a closed terminal or ssh session), SIGQUIT, SIGUSR1,
+//! SIGUSR2 and SIGALRM ask a run to stop, and it exits 128 + the signal with its one line.
+//! SIGXFSZ (a file past `ulimit -f`) is ignored, so the write fails with EFBIG and is reported
+//! as the write error it is. The gather loop and the engine look at
 //! the request between events, so workers are killed and reaped (their handles' `Drop`) and no
 //! partial result is reported as complete.
 
@@ -11,12 +14,21 @@ fn flag() -> &'static Arc<AtomicUsize> {
     REQUESTED.get_or_init(|| Arc::new(AtomicUsize::new(0)))
 }
 
-/// Makes SIGINT and SIGTERM request a stop instead of killing the process outright.
+/// The signals that request a stop.
+pub const STOP_SIGNALS: [i32; 7] = {
+    use signal_hook::consts::*;
+    [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM]
+};
+
+/// Makes the [`STOP_SIGNALS`] request a stop instead of killing the process outright, and
+/// SIGXFSZ fail the write that passed the file size limit.
 pub fn install() -> std::io::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    for signal in [SIGINT, SIGTERM] {
+    for signal in STOP_SIGNALS {
         signal_hook::flag::register_usize(signal, Arc::clone(flag()), signal as usize)?;
     }
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: SIG_IGN runs no code in the handler's context.
+    unsafe { signal(Signal::SIGXFSZ, SigHandler::SigIgn) }.map_err(std::io::Error::from)?;
     Ok(())
 }
 

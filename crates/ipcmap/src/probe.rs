@@ -137,6 +137,21 @@ fn next_frame(pool: &mut dyn Pool) -> Result<Vec<u8>, RunError> {
     }
 }
 
+/// A message of `bytes` bytes, written in pieces so that a stop asked for while a big one is
+/// made is honoured at once.
+fn message(bytes: usize) -> Result<Vec<u8>, RunError> {
+    const PIECE: usize = 16 << 20;
+    let mut message = Vec::with_capacity(bytes);
+    while message.len() < bytes {
+        if crate::interrupt::requested().is_some() {
+            return Err(crate::interrupt::interrupted());
+        }
+        let piece = PIECE.min(bytes - message.len());
+        message.resize(message.len() + piece, 0x5A);
+    }
+    Ok(message)
+}
+
 /// Round-trips `messages` messages of `bytes` bytes through one echo worker, [`DEPTH`] in
 /// flight. The pool's reader thread drains replies, so a big send never waits on our reads.
 fn echo(
@@ -151,19 +166,40 @@ fn echo(
         what: "echo send".into(),
         message: e.to_string(),
     };
-    let message = vec![0x5A; bytes];
+    // Frames are handed to the transport and come back once sent: DEPTH + 1 buffers, made
+    // (and faulted in) before the clock starts, carry every message.
+    let mut spares: Vec<Vec<u8>> = (0..=DEPTH)
+        .map(|_| message(bytes))
+        .collect::<Result<_, _>>()?;
     let start = Instant::now();
-    let (mut received, mut send_ns) = (0, 0u64);
+    let (mut received, mut send_ns, mut sends) = (0, 0u64, 0usize);
+    let mut take_sent = |pool: &mut dyn Pool, spares: &mut Vec<Vec<u8>>| {
+        while let Some(done) = pool.sent() {
+            done.result.map_err(send_err)?;
+            send_ns += done.end_ns.saturating_sub(done.start_ns);
+            sends += 1;
+            spares.push(done.frame);
+        }
+        Ok::<_, RunError>(sends)
+    };
     for i in 0..messages {
         if i >= DEPTH {
             received += next_frame(pool.as_mut())?.len();
         }
-        let t = Instant::now();
-        pool.send(0, &message).map_err(send_err)?;
-        send_ns += t.elapsed().as_nanos() as u64;
+        take_sent(pool.as_mut(), &mut spares)?;
+        let frame = match spares.pop() {
+            Some(frame) => frame,
+            None => message(bytes)?,
+        };
+        pool.send(0, frame).map_err(send_err)?;
     }
     for _ in messages.saturating_sub(DEPTH)..messages {
         received += next_frame(pool.as_mut())?.len();
+    }
+    // Every reply is in, so every send has ended; its report may still be on its way.
+    let reported = Instant::now() + Duration::from_secs(1);
+    while take_sent(pool.as_mut(), &mut spares)? < messages && Instant::now() < reported {
+        std::thread::sleep(Duration::from_micros(50));
     }
     let wall = start.elapsed();
     if received != bytes * messages {

@@ -15,7 +15,7 @@ use crate::partition::Task;
 use crate::protocol::{Inbound, ResultHeader, Setup, TaskHeader, WorkerStats};
 use crate::report::{ms, Measurement, WorkerFailure, WorkerReport};
 use crate::settings::Settings;
-use crate::trace::Phase;
+use crate::trace::{Phase, SENDER_TRACKS};
 use crate::transport::{Event, Pool, PoolSpec, Transport};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -306,7 +306,12 @@ struct Gather<'a> {
     done: Vec<bool>,
     remaining: usize,
     policy: OnWorkerExit,
+    /// The collective scatter's frames.
     frame: Vec<u8>,
+    /// Frame buffers back from their sends, for the next frames.
+    spares: Vec<Vec<u8>>,
+    /// Frames handed to the pool whose send has not been reported yet.
+    sending: usize,
     /// When tracing: each result's worker-side (decode, compute, encode) ns, found by (worker,
     /// task), for the worker spans drawn once its stamps arrive with its stats.
     timings: Vec<(u64, u64, u64)>,
@@ -355,6 +360,8 @@ impl<'a> Gather<'a> {
             remaining: tasks.len(),
             policy,
             frame: Vec::new(),
+            spares: Vec::new(),
+            sending: 0,
             timings: Vec::new(),
             timing_of: std::collections::HashMap::new(),
         }
@@ -366,6 +373,7 @@ impl<'a> Gather<'a> {
             if let Some(signal) = crate::interrupt::requested() {
                 return Err(RunError::Interrupted { signal });
             }
+            self.collect_sent(m);
             while let Some(decoded) = self.decoders.as_mut().and_then(|d| d.next(Duration::ZERO)) {
                 self.placed(decoded, m)?;
             }
@@ -592,35 +600,69 @@ impl<'a> Gather<'a> {
             if self.done[index] {
                 continue;
             }
-            // One frame buffer for the whole run: sends are synchronous, so it is free again
-            // as soon as `send` returns, and its pages are already faulted in.
-            self.frame.clear();
-            let encoded_ns =
-                Self::encode_frame(&self.tasks[index], index, self.sg, &mut self.frame, m)?;
-            let frame = &self.frame;
+            // Frame buffers come back from the transport once sent, so a run uses a few
+            // whose pages are already faulted in.
+            self.collect_sent(m);
+            let mut frame = self.spares.pop().unwrap_or_default();
+            frame.clear();
+            let encode_at = crate::trace::now_ns();
+            let encoded_ns = Self::encode_frame(&self.tasks[index], index, self.sg, &mut frame, m)?;
+            let me = (std::process::id(), None);
+            m.record(
+                me,
+                Phase::Encode,
+                Some(index as u32),
+                encode_at,
+                encode_at + encoded_ns,
+            );
             let slot = &mut self.slots[w];
             slot.in_flight.push(index);
             slot.waiting_since.get_or_insert_with(Instant::now);
-            let t = Instant::now();
-            let sent = self.pool.send(w, frame);
-            let sent_ns = t.elapsed().as_nanos() as u64;
-            m.transfer_ns += sent_ns;
-            if m.tracing {
-                let end = crate::trace::now_ns();
-                let (me, task) = ((std::process::id(), None), Some(index as u32));
-                let sent_at = end - sent_ns;
-                m.record(me, Phase::Encode, task, sent_at - encoded_ns, sent_at);
-                m.record(me, Phase::Send, task, sent_at, end);
-            }
-            if sent.is_err() {
-                // Gone or going: send it nothing more and give it a moment to be seen ending,
-                // so that it is written off with its real reason (an exit code, a signal);
-                // one still running after that is killed as broken.
-                self.slots[w].closed_at.get_or_insert_with(Instant::now);
+            // Never blocks where the transport sends from threads of its own: a worker that
+            // does not read costs its task deadline, and a signal is seen within a tick.
+            if self.pool.send(w, frame).is_err() {
+                self.gone(w);
                 break;
             }
+            self.sending += 1;
         }
         Ok(())
+    }
+
+    /// A send to worker `w` failed: it is gone or going. Send it nothing more and give it a
+    /// moment to be seen ending, so that it is written off with its real reason (an exit
+    /// code, a signal); one still running after that is killed as broken.
+    fn gone(&mut self, w: usize) {
+        self.slots[w].closed_at.get_or_insert_with(Instant::now);
+    }
+
+    /// Accounts every send that has ended (its time, its span when tracing) and keeps its
+    /// buffer for the next frame.
+    fn collect_sent(&mut self, m: &mut Measurement) {
+        while let Some(sent) = self.pool.sent() {
+            self.sending = self.sending.saturating_sub(1);
+            let ns = sent.end_ns.saturating_sub(sent.start_ns);
+            m.transfer_ns += ns;
+            if m.tracing {
+                let task = TaskHeader::read(&sent.frame)
+                    .ok()
+                    .map(|(header, _)| header.task);
+                let (start, end) = (sent.start_ns, sent.end_ns);
+                match sent.threaded {
+                    true => {
+                        let track = SENDER_TRACKS + sent.worker as u32;
+                        m.record_helper(track, Phase::Send, task, start, end)
+                    }
+                    false => m.record((std::process::id(), None), Phase::Send, task, start, end),
+                }
+            }
+            if sent.result.is_err() && sent.worker < self.slots.len() {
+                self.gone(sent.worker);
+            }
+            if self.spares.len() <= self.slots.len() * DEPTH {
+                self.spares.push(sent.frame);
+            }
+        }
     }
 
     /// Keeps worker `w`'s stats and, when tracing, turns its task stamps into its spans:
@@ -777,6 +819,18 @@ impl<'a> Gather<'a> {
                 Some(Event::Exited { worker, .. }) => self.slots[worker].alive = false,
                 Some(Event::Closed(_)) | None => {}
             }
+        }
+        // Each worker's stats come after its last task, so every send to it has ended; its
+        // report may still be on its way.
+        let reported = Instant::now() + Duration::from_millis(200);
+        self.collect_sent(m);
+        while self.sending > 0
+            && self.slots.iter().all(|s| !s.alive || s.stats.is_some())
+            && Instant::now() < reported
+            && crate::interrupt::requested().is_none()
+        {
+            std::thread::sleep(Duration::from_micros(50));
+            self.collect_sent(m);
         }
         for slot in &self.slots {
             if let Some(stats) = slot.stats {

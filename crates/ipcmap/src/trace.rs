@@ -110,6 +110,10 @@ pub struct RunTrace {
     pub spans: Vec<Span>,
 }
 
+/// Trace tracks of the coordinator's helper threads: decoder threads are `0..`, the local
+/// transport's sender threads `SENDER_TRACKS + worker`.
+pub const SENDER_TRACKS: u32 = 1 << 16;
+
 #[cfg(test)]
 mod tests {
     use super::*;

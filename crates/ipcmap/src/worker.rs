@@ -131,6 +131,7 @@ pub fn serve(
         .worker(&setup)
         .map_err(|source| WorkerError::Setup { worker, source })?;
 
+    stop_if_asked(fault, 0);
     let tasks =
         TaskSource::new(inbox, setup.prefetch).map_err(|e| link("prefetch thread")(e.into()))?;
     let mut stats = WorkerStats {
@@ -140,6 +141,7 @@ pub fn serve(
     let mut out = Vec::new();
     let mut stamps: Vec<TaskStamp> = Vec::new();
     loop {
+        stop_if_asked(fault, stats.tasks);
         let t = Instant::now();
         let frame = match tasks.next() {
             Ok(Some(frame)) => frame,
@@ -319,7 +321,16 @@ fn inject(fault: Option<Fault>, done: u64, tasks: &TaskSource) -> Injected {
             while let Ok(Some(_)) = tasks.next() {}
             Injected::End
         }
+
         _ => Injected::Nothing,
+    }
+}
+
+/// The `stop-after=K` fault: stops the whole process (every thread) once `done` tasks are
+/// done, before it reads another frame, as `kill -STOP` would; only SIGKILL or SIGCONT ends it.
+fn stop_if_asked(fault: Option<Fault>, done: u64) {
+    if matches!(fault, Some(Fault::StopAfter(k)) if done >= k) {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
     }
 }
 

@@ -124,6 +124,26 @@ pub struct Measurement {
     pub started_at_ns: u64,
     /// The spans recorded (empty unless tracing).
     pub spans: Vec<Span>,
+    /// Spans not kept: the process's budget of [`MAX_TRACE_SPANS`] was spent.
+    pub spans_dropped: u64,
+}
+
+/// The most spans one coordinator process keeps for `--trace`/`--timeline` (about 100-150 MB
+/// of trace JSON); later spans are counted, not kept, and the report says so.
+pub const MAX_TRACE_SPANS: usize = 1_000_000;
+
+/// Spans this process may still keep.
+static SPANS_LEFT: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(MAX_TRACE_SPANS);
+
+/// Takes one span from the budget; false once it is spent.
+fn span_budget() -> bool {
+    use std::sync::atomic::Ordering;
+    SPANS_LEFT
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+            left.checked_sub(1)
+        })
+        .is_ok()
 }
 
 impl Measurement {
@@ -136,7 +156,9 @@ impl Measurement {
         start_ns: u64,
         end_ns: u64,
     ) {
-        if self.tracing {
+        if self.tracing && !span_budget() {
+            self.spans_dropped += 1;
+        } else if self.tracing {
             self.spans.push(Span {
                 pid,
                 worker,
@@ -158,8 +180,9 @@ impl Measurement {
         start_ns: u64,
         end_ns: u64,
     ) {
+        let kept = self.spans.len();
         self.record((std::process::id(), None), phase, task, start_ns, end_ns);
-        if let Some(span) = self.spans.last_mut().filter(|_| self.tracing) {
+        if let Some(span) = self.spans.get_mut(kept) {
             span.thread = Some(thread);
         }
     }
@@ -351,6 +374,9 @@ pub struct Report {
     /// The spans of each measured run, when recorded (`--trace`, `--timeline`); not in JSON.
     #[serde(skip)]
     pub traces: Vec<crate::trace::RunTrace>,
+    /// Spans of these runs not kept, the trace budget ([`MAX_TRACE_SPANS`]) being spent.
+    #[serde(skip)]
+    pub spans_dropped: u64,
 }
 
 /// The MPI job a report ran in (its `mpi_` fields).
@@ -570,6 +596,7 @@ impl Report {
                     spans: r.spans.clone(),
                 })
                 .collect(),
+            spans_dropped: runs.iter().map(|r| r.spans_dropped).sum(),
         }
         .with_utilisation(median)
     }

@@ -88,7 +88,7 @@ pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<(
     for t in decoders {
         events.push(
             json!({"name": "thread_name", "ph": "M", "pid": me, "tid": DECODER_TIDS + t,
-                           "args": {"name": format!("decoder {t}")}}),
+                           "args": {"name": helper_name(t)}}),
         );
     }
     serde_json::to_writer(
@@ -96,4 +96,12 @@ pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<(
         &json!({"traceEvents": events, "displayTimeUnit": "ms"}),
     )?;
     writeln!(out)
+}
+
+/// A helper thread's track name: a decoder, or the local transport's sender to a worker.
+fn helper_name(t: u32) -> String {
+    match t.checked_sub(crate::trace::SENDER_TRACKS) {
+        Some(w) => format!("sender to worker {w}"),
+        None => format!("decoder {t}"),
+    }
 }

@@ -427,7 +427,11 @@ pub fn run_once(cfg: &Settings, mode: Mode, pool: &mut BufferPool) -> Result<Out
     m.started_at_ns = crate::trace::now_ns();
     let t = Instant::now();
     let mut input = buffer(pool, strategy.memory(), "ipcmap-input", cfg.n, true)?;
-    crate::data::generate_into(cfg.seed, input.as_mut_slice());
+    // A stop asked for during a big input is honoured within a millisecond or so.
+    let stop = || crate::interrupt::requested().is_some();
+    if !crate::data::generate_until(cfg.seed, input.as_mut_slice(), stop) {
+        return Err(crate::interrupt::interrupted());
+    }
     m.generate_ns = ns_since(t);
     let at = m.started_at_ns + m.generate_ns;
     m.record(me, crate::trace::Phase::Generate, None, m.started_at_ns, at);

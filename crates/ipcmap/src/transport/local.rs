@@ -29,7 +29,7 @@
 //! frames start with a short string's length), so whole frames need no marker.
 
 use super::spawner::{Inheritable, Watchdog, WorkerProcess};
-use super::{Event, Inbox, Outbox, Pool, PoolSpec, Transport, WorkerEnds, WorkerInfo};
+use super::{Event, Inbox, Outbox, Pool, PoolSpec, Sent, Transport, WorkerEnds, WorkerInfo};
 use crate::error::{LinkError, SpawnError, WorkerError};
 use crate::protocol::{Setup, PROTOCOL_VERSION};
 use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcSender};
@@ -112,12 +112,14 @@ pub struct LocalTransport;
 pub struct LocalPool {
     infos: Vec<WorkerInfo>,
     // Field order is drop order: channels close before the processes are killed and reaped.
-    senders: Vec<Option<IpcBytesSender>>,
+    /// Each worker's queue to its sender thread.
+    senders: Vec<Option<mpsc::Sender<Vec<u8>>>>,
+    /// Frames whose send ended, from every sender thread.
+    sent: mpsc::Receiver<Sent>,
     events: mpsc::Receiver<Event>,
     _watchdog: Watchdog,
     processes: Vec<WorkerProcess>,
     spawn_ns: u64,
-    frame_bytes: usize,
 }
 
 impl Pool for LocalPool {
@@ -129,13 +131,17 @@ impl Pool for LocalPool {
         self.spawn_ns
     }
 
-    fn send(&mut self, worker: usize, frame: &[u8]) -> Result<(), LinkError> {
-        let sender = self
+    fn send(&mut self, worker: usize, frame: Vec<u8>) -> Result<(), LinkError> {
+        let queue = self
             .senders
             .get(worker)
             .and_then(Option::as_ref)
             .ok_or(LinkError::Closed)?;
-        send_frame(sender, frame, self.frame_bytes)
+        queue.send(frame).map_err(|_| LinkError::Closed)
+    }
+
+    fn sent(&mut self) -> Option<Sent> {
+        self.sent.try_recv().ok()
     }
 
     fn next_event(&mut self, timeout: Duration) -> Option<Event> {
@@ -261,6 +267,7 @@ impl Transport for LocalTransport {
         await_hellos(spec, &hello, &mut pending)?;
         drop(hello);
         let (events_tx, events) = mpsc::channel::<Event>();
+        let (sent_tx, sent) = mpsc::channel::<Sent>();
         let (mut infos, mut senders, mut processes) = (Vec::new(), Vec::new(), Vec::new());
         for (w, p) in pending.iter_mut().enumerate() {
             let (Some(process), Some((tasks, results))) = (p.process.take(), p.ends.take()) else {
@@ -278,13 +285,20 @@ impl Transport for LocalTransport {
                 what: "result reader",
                 source,
             })?;
+            let queue =
+                spawn_sender(w, tasks, spec.frame_bytes, sent_tx.clone()).map_err(|source| {
+                    SpawnError::Thread {
+                        what: "task sender",
+                        source,
+                    }
+                })?;
             infos.push(WorkerInfo {
                 id: worker,
                 pid,
                 started_at_ns: p.started_at_ns,
                 ready_at_ns: p.ready_at_ns,
             });
-            senders.push(Some(tasks));
+            senders.push(Some(queue));
             processes.push(process);
         }
         let watched = processes
@@ -311,11 +325,11 @@ impl Transport for LocalTransport {
         Ok(Box::new(LocalPool {
             infos,
             senders,
+            sent,
             events,
             _watchdog: watchdog,
             processes,
             spawn_ns: started.elapsed().as_nanos() as u64,
-            frame_bytes: spec.frame_bytes,
         }))
     }
 }
@@ -504,6 +518,40 @@ fn answer(worker: u32, p: &mut Pending, line: &str) -> Result<(), SpawnError> {
     p.ends = Some((task_tx, result_rx));
     p.conn = None;
     Ok(())
+}
+
+/// Starts worker `w`'s sender thread: it sends the frames queued to it, in order, and hands
+/// each back with how its send went. A send to a worker that does not read (stopped, hung)
+/// blocks this thread only; killing the worker ends it. The task channel closes when the
+/// queue does (after the frames already queued) or at the first failed send.
+fn spawn_sender(
+    w: usize,
+    tasks: IpcBytesSender,
+    frame_bytes: usize,
+    sent: mpsc::Sender<Sent>,
+) -> std::io::Result<mpsc::Sender<Vec<u8>>> {
+    let (queue, frames) = mpsc::channel::<Vec<u8>>();
+    std::thread::Builder::new()
+        .name(format!("scatter-{w}"))
+        .spawn(move || {
+            for frame in frames {
+                let start_ns = crate::trace::now_ns();
+                let result = send_frame(&tasks, &frame, frame_bytes);
+                let failed = result.is_err();
+                let done = Sent {
+                    worker: w,
+                    frame,
+                    result,
+                    start_ns,
+                    end_ns: crate::trace::now_ns(),
+                    threaded: true,
+                };
+                if sent.send(done).is_err() || failed {
+                    break;
+                }
+            }
+        })?;
+    Ok(queue)
 }
 
 /// Drains worker `w`'s result channel into the event queue; ends when the channel closes.

@@ -5,7 +5,7 @@
 //!
 //! Nothing here claims to be a process: reports made over it carry the coordinator's pid.
 
-use super::{Event, Inbox, Outbox, Pool, PoolSpec, Transport, WorkerInfo};
+use super::{Event, Inbox, Outbox, Pool, PoolSpec, Sent, SentQueue, Transport, WorkerInfo};
 use crate::error::WorkerError;
 use crate::error::{LinkError, SpawnError};
 use crate::fault::Fault;
@@ -40,6 +40,7 @@ pub struct MemoryPool {
     /// To report a kill as an end, as a process's watchdog would.
     exits: mpsc::Sender<Event>,
     spawn_ns: u64,
+    sent: SentQueue,
 }
 
 struct ChannelInbox(mpsc::Receiver<Vec<u8>>);
@@ -79,6 +80,7 @@ impl Transport for MemoryTransport {
             killed: vec![false; spec.count],
             exits: events_tx.clone(),
             spawn_ns: 0,
+            sent: SentQueue::default(),
         };
         for w in 0..spec.count {
             let (task_tx, task_rx) = mpsc::channel();
@@ -135,13 +137,19 @@ impl Pool for MemoryPool {
         self.spawn_ns
     }
 
-    fn send(&mut self, worker: usize, frame: &[u8]) -> Result<(), LinkError> {
+    fn send(&mut self, worker: usize, frame: Vec<u8>) -> Result<(), LinkError> {
         let sender = self
             .senders
             .get(worker)
             .and_then(Option::as_ref)
             .ok_or(LinkError::Closed)?;
-        sender.send(frame.to_vec()).map_err(|_| LinkError::Closed)
+        self.sent.send_now(worker, frame, |frame| {
+            sender.send(frame.to_vec()).map_err(|_| LinkError::Closed)
+        })
+    }
+
+    fn sent(&mut self) -> Option<Sent> {
+        self.sent.pop()
     }
 
     fn next_event(&mut self, timeout: Duration) -> Option<Event> {

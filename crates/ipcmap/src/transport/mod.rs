@@ -76,8 +76,15 @@ pub trait Pool {
     fn workers(&self) -> &[WorkerInfo];
     /// From the first start until the last worker was ready, ns.
     fn spawn_ns(&self) -> u64;
-    /// Sends one frame to `worker`; an error means the worker is gone or broken.
-    fn send(&mut self, worker: usize, frame: &[u8]) -> Result<(), LinkError>;
+    /// Hands one frame to `worker`'s link; frames to one worker go out in the order handed.
+    /// Where the transport sends from threads of its own (local), this returns at once and
+    /// never blocks, however full a stopped worker's socket is: the caller's deadlines and
+    /// signals keep running. The frame comes back by [`Pool::sent`] once its send ended.
+    /// An error means the worker is gone or broken.
+    fn send(&mut self, worker: usize, frame: Vec<u8>) -> Result<(), LinkError>;
+    /// A frame whose send has ended, with how it went and when it ran; its buffer can carry
+    /// the next frame (its pages are faulted in already).
+    fn sent(&mut self) -> Option<Sent>;
     /// The next event, or `None` when `timeout` passed without one (or no event can come).
     fn next_event(&mut self, timeout: Duration) -> Option<Event>;
     /// Closes `worker`'s task channel: it finishes, sends its stats and ends.
@@ -99,6 +106,61 @@ pub trait Pool {
         Err(LinkError::Channel(
             "this transport has no collectives".into(),
         ))
+    }
+}
+
+/// A frame whose send has ended.
+#[derive(Debug)]
+pub struct Sent {
+    /// The worker it went to.
+    pub worker: usize,
+    /// The frame, for reuse.
+    pub frame: Vec<u8>,
+    /// How the send went.
+    pub result: Result<(), LinkError>,
+    /// When it started and ended, ns on `CLOCK_MONOTONIC`.
+    pub start_ns: u64,
+    /// See `start_ns`.
+    pub end_ns: u64,
+    /// It was sent from a thread of the transport's own, not the caller's.
+    pub threaded: bool,
+}
+
+/// Sends made on the caller's thread, queued for [`Pool::sent`]: for transports whose links
+/// are used from one thread (MPI) or that cannot block (in-process).
+#[derive(Debug, Default)]
+pub struct SentQueue(std::collections::VecDeque<Sent>);
+
+impl SentQueue {
+    /// Runs `send` over `frame` now, timing it, and queues the outcome; returns a copy of
+    /// the error, if any, for the caller.
+    pub fn send_now(
+        &mut self,
+        worker: usize,
+        frame: Vec<u8>,
+        send: impl FnOnce(&[u8]) -> Result<(), LinkError>,
+    ) -> Result<(), LinkError> {
+        let start_ns = crate::trace::now_ns();
+        let result = send(&frame);
+        let end_ns = crate::trace::now_ns();
+        let copy = match &result {
+            Ok(()) => Ok(()),
+            Err(e) => Err(LinkError::Channel(e.to_string())),
+        };
+        self.0.push_back(Sent {
+            worker,
+            frame,
+            result,
+            start_ns,
+            end_ns,
+            threaded: false,
+        });
+        copy
+    }
+
+    /// The oldest finished send.
+    pub fn pop(&mut self) -> Option<Sent> {
+        self.0.pop_front()
     }
 }
 

@@ -21,7 +21,7 @@
 //! left to finish; if it never reports done, the job ends with `MPI_Abort` instead of a clean
 //! shutdown.
 
-use super::{Event, Inbox, Outbox, Pool, PoolSpec, Transport, WorkerInfo};
+use super::{Event, Inbox, Outbox, Pool, PoolSpec, Sent, Transport, WorkerInfo};
 use crate::error::{LinkError, SpawnError, WorkerError};
 use crate::protocol::Setup;
 use mpi::datatype::{Partition, PartitionMut};
@@ -369,7 +369,7 @@ impl Transport for MpiTransport {
             events: VecDeque::new(),
             gather: vec![None; spec.count],
             sends: Vec::new(),
-            spare: Vec::new(),
+            spare: Default::default(),
         }))
     }
 
@@ -380,8 +380,10 @@ impl Transport for MpiTransport {
 
 /// A task frame on its way: the staging buffer must live until the send completes.
 struct InFlight {
+    worker: usize,
     buf: Vec<u8>,
     request: ffi::MPI_Request,
+    start_ns: u64,
 }
 
 /// One run's conversation with the worker ranks.
@@ -396,7 +398,8 @@ struct MpiPool {
     gather: Vec<Option<usize>>,
     sends: Vec<InFlight>,
     /// Staging buffers whose sends completed, for reuse.
-    spare: Vec<Vec<u8>>,
+    /// Sends that completed, for [`Pool::sent`].
+    spare: std::collections::VecDeque<Sent>,
 }
 
 impl MpiPool {
@@ -420,7 +423,14 @@ impl MpiPool {
             }
             if flag != 0 {
                 let done = self.sends.swap_remove(i);
-                self.spare.push(done.buf);
+                self.spare.push_back(Sent {
+                    worker: done.worker,
+                    frame: done.buf,
+                    result: Ok(()),
+                    start_ns: done.start_ns,
+                    end_ns: crate::trace::now_ns(),
+                    threaded: false,
+                });
             } else {
                 i += 1;
             }
@@ -516,16 +526,14 @@ impl Pool for MpiPool {
         self.spawn_ns
     }
 
-    fn send(&mut self, worker: usize, frame: &[u8]) -> Result<(), LinkError> {
+    fn send(&mut self, worker: usize, frame: Vec<u8>) -> Result<(), LinkError> {
         check_size(frame.len())?;
         let rank = self.ranks.get(worker).ok_or(LinkError::Closed)?.rank as c_int;
         if self.closed[worker] {
             return Err(LinkError::Closed);
         }
         self.progress_sends();
-        let mut buf = self.spare.pop().unwrap_or_default();
-        buf.clear();
-        buf.extend_from_slice(frame);
+        let (buf, start_ns) = (frame, crate::trace::now_ns());
         let mut request: ffi::MPI_Request = unsafe { std::mem::zeroed() };
         // SAFETY: `buf` stays alive (in `self.sends`, or leaked) until the request completes.
         let rc = unsafe {
@@ -542,8 +550,18 @@ impl Pool for MpiPool {
         if rc != 0 {
             return Err(LinkError::Channel(format!("MPI_Isend returned {rc}")));
         }
-        self.sends.push(InFlight { buf, request });
+        self.sends.push(InFlight {
+            worker,
+            buf,
+            request,
+            start_ns,
+        });
         Ok(())
+    }
+
+    fn sent(&mut self) -> Option<Sent> {
+        self.progress_sends();
+        self.spare.pop_front()
     }
 
     fn next_event(&mut self, timeout: Duration) -> Option<Event> {
