@@ -6,7 +6,11 @@
 mod app;
 mod cli;
 mod mpi;
+mod oom;
 mod output;
+
+#[global_allocator]
+static ALLOCATOR: oom::Guarded = oom::Guarded;
 
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -15,6 +19,7 @@ use std::sync::Mutex;
 static PANIC: Mutex<Option<String>> = Mutex::new(None);
 
 fn main() -> ExitCode {
+    oom::reserve();
     std::panic::set_hook(Box::new(|info| {
         let message = ipcmap::error::panic_message(info.payload());
         let place = info

@@ -5,39 +5,18 @@
 
 mod common;
 
-use common::{coordinator_bin, eventually, run_with, worker_bin, Run};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use common::{
+    assert_one_line_error, coordinator_bin, eventually, has_children, run_with, scratch, script,
+    signalled, worker_bin, Run,
+};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
     run_with(args, env, LIMIT)
-}
-
-/// A fresh folder for this test, removed by the caller.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ipcmap-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// An executable shell script at `path`.
-fn script(path: &Path, body: &str) {
-    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-fn assert_one_line_error(r: &Run, code: i32, needle: &str) {
-    assert_eq!(r.status.code(), Some(code), "stderr: {}", r.stderr);
-    let lines: Vec<&str> = r.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one line expected: {}", r.stderr);
-    assert!(lines[0].starts_with("error: "), "{}", r.stderr);
-    assert!(lines[0].contains(needle), "{needle:?} not in {}", r.stderr);
-    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
 }
 
 /// A cold split run of 20,000 values on 2 workers with `fault` injected, plus `extra` flags.
@@ -184,58 +163,6 @@ fn a_huge_sweep_is_refused_before_it_is_expanded() {
 }
 
 // 3. Signals
-
-/// Starts the coordinator with `args`, waits until `ready` holds for its pid, sends `signal`,
-/// and returns the run.
-fn signalled(
-    args: &[&str],
-    env: &[(&str, &str)],
-    signal: &str,
-    ready: impl Fn(u32) -> bool,
-) -> Run {
-    let mut cmd = Command::new(coordinator_bin());
-    cmd.args(args)
-        .env("IPCMAP_WORKER", worker_bin())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let child = cmd.spawn().unwrap();
-    let pid = child.id();
-    assert!(
-        eventually(Duration::from_secs(30), || ready(pid)),
-        "never ready"
-    );
-    Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .unwrap();
-    // A coordinator that ignored the signal would run for minutes: the test's watchdog.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let out = match rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            panic!("coordinator {args:?} ignored {signal}");
-        }
-    };
-    Run {
-        status: out.status,
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-        pid,
-    }
-}
-
-fn has_children(pid: u32) -> bool {
-    !common::children_of(pid).is_empty()
-}
 
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();

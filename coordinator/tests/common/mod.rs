@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 use std::io::Read;
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -158,4 +159,80 @@ pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// A fresh folder for this test, removed by the caller.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ipcmap-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An executable shell script at `path`.
+pub fn script(path: &Path, body: &str) {
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Asserts a failed run: exit `code`, one line on stderr, starting `error: ` and holding `needle`.
+pub fn assert_one_line_error(r: &Run, code: i32, needle: &str) {
+    assert_eq!(r.status.code(), Some(code), "stderr: {}", r.stderr);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line expected: {}", r.stderr);
+    assert!(lines[0].starts_with("error: "), "{}", r.stderr);
+    assert!(lines[0].contains(needle), "{needle:?} not in {}", r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+}
+
+/// Starts the coordinator with `args`, waits until `ready` holds for its pid, sends `signal`,
+/// and returns the run.
+pub fn signalled(
+    args: &[&str],
+    env: &[(&str, &str)],
+    signal: &str,
+    ready: impl Fn(u32) -> bool,
+) -> Run {
+    let mut cmd = Command::new(coordinator_bin());
+    cmd.args(args)
+        .env("IPCMAP_WORKER", worker_bin())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    assert!(
+        eventually(Duration::from_secs(30), || ready(pid)),
+        "never ready"
+    );
+    Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    // A coordinator that ignored the signal would run for minutes: the test's watchdog.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("coordinator {args:?} ignored {signal}");
+        }
+    };
+    Run {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+        pid,
+    }
+}
+
+pub fn has_children(pid: u32) -> bool {
+    !children_of(pid).is_empty()
 }

@@ -278,7 +278,7 @@ fn warnings(r: &Report, cell: &Cell, cpus: usize, busy: Option<(f64, usize)>) ->
     if r.spans_dropped > 0 {
         out.push(format!(
             "{name}: a trace keeps at most {} spans in all, so {} spans of these runs were left out; trace fewer tasks (a bigger --chunksize, fewer --repeat) to see them all",
-            crate::report::MAX_TRACE_SPANS,
+            crate::report::trace_span_budget(),
             r.spans_dropped
         ));
     }

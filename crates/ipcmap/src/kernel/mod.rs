@@ -122,10 +122,11 @@ pub fn apply_work(function: Function, work: u32, input: &[f64], output: &mut [f6
     }
 }
 
-/// [`apply_work`] in pieces of a few thousand elements at most (fewer as `work` grows), asking
-/// `stop` between pieces so that a long compute answers a signal within milliseconds. Returns
-/// `false` when `stop` said yes: `output` is then only partly written. The pieces are whole
-/// [`apply_work`] blocks, so the bits are the same.
+/// [`apply_work`] in pieces of about 64 blocks' worth of math (fewer elements as `work` grows,
+/// down to one), asking `stop` between pieces so that a long compute answers a signal within
+/// milliseconds whatever `work` is. Returns `false` when `stop` said yes: `output` is then
+/// only partly written. Every element's result depends on that element alone, so the bits
+/// are the same however the slice is cut.
 pub fn apply_work_until(
     function: Function,
     work: u32,
@@ -133,7 +134,7 @@ pub fn apply_work_until(
     output: &mut [f64],
     stop: &dyn Fn() -> bool,
 ) -> bool {
-    let piece = WORK_BLOCK * (64 / work.max(1) as usize).max(1);
+    let piece = (WORK_BLOCK * 64 / work.max(1) as usize).max(1);
     for (x, y) in input.chunks(piece).zip(output.chunks_mut(piece)) {
         if stop() {
             return false;

@@ -124,7 +124,7 @@ pub struct Measurement {
     pub started_at_ns: u64,
     /// The spans recorded (empty unless tracing).
     pub spans: Vec<Span>,
-    /// Spans not kept: the process's budget of [`MAX_TRACE_SPANS`] was spent.
+    /// Spans not kept: the process's budget ([`trace_span_budget`]) was spent.
     pub spans_dropped: u64,
 }
 
@@ -132,16 +132,31 @@ pub struct Measurement {
 /// of trace JSON); later spans are counted, not kept, and the report says so.
 pub const MAX_TRACE_SPANS: usize = 1_000_000;
 
-/// Spans this process may still keep.
-static SPANS_LEFT: std::sync::atomic::AtomicUsize =
-    std::sync::atomic::AtomicUsize::new(MAX_TRACE_SPANS);
+/// Environment variable that lowers the span budget (tests, small disks).
+pub const TRACE_SPANS_ENV: &str = "IPCMAP_TRACE_SPANS";
+
+/// The span budget of this process: [`MAX_TRACE_SPANS`], or less where `IPCMAP_TRACE_SPANS`
+/// says so.
+pub fn trace_span_budget() -> usize {
+    static BUDGET: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        std::env::var(TRACE_SPANS_ENV)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .map_or(MAX_TRACE_SPANS, |v| v.min(MAX_TRACE_SPANS))
+    })
+}
+
+/// Spans this process has kept.
+static SPANS_KEPT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Takes one span from the budget; false once it is spent.
 fn span_budget() -> bool {
     use std::sync::atomic::Ordering;
-    SPANS_LEFT
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-            left.checked_sub(1)
+    let budget = trace_span_budget();
+    SPANS_KEPT
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |kept| {
+            (kept < budget).then_some(kept + 1)
         })
         .is_ok()
 }
@@ -374,7 +389,7 @@ pub struct Report {
     /// The spans of each measured run, when recorded (`--trace`, `--timeline`); not in JSON.
     #[serde(skip)]
     pub traces: Vec<crate::trace::RunTrace>,
-    /// Spans of these runs not kept, the trace budget ([`MAX_TRACE_SPANS`]) being spent.
+    /// Spans of these runs not kept, the trace budget ([`trace_span_budget`]) being spent.
     #[serde(skip)]
     pub spans_dropped: u64,
 }

@@ -47,38 +47,63 @@ fn run_threads(run: Run<'_>) -> Result<(), RunError> {
     let stop = || crate::interrupt::requested().is_some();
     let (tracing, pid) = (m.tracing, std::process::id());
     type Done = (u64, u64, Vec<(u64, u64)>);
-    let joined: Vec<std::thread::Result<Done>> = std::thread::scope(|scope| {
+    let joined: Result<Vec<std::thread::Result<Done>>, RunError> = std::thread::scope(|scope| {
         let t = Instant::now();
-        let handles: Vec<_> = (0..cfg.workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let (mut tasks, mut compute_ns, mut spans) = (0u64, 0u64, Vec::new());
-                    loop {
-                        let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
-                        let Some((input, output)) = next else { break };
-                        let (t, at) = (Instant::now(), crate::trace::now_ns());
-                        if !kernel::apply_work_until(function, work, input, output, &stop) {
-                            break;
+        let spawned: Vec<_> = (0..cfg.workers)
+            .map(|k| {
+                std::thread::Builder::new()
+                    .name(format!("compute-{k}"))
+                    .spawn_scoped(scope, || {
+                        let (mut tasks, mut compute_ns, mut spans) = (0u64, 0u64, Vec::new());
+                        loop {
+                            let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
+                            let Some((input, output)) = next else { break };
+                            let (t, at) = (Instant::now(), crate::trace::now_ns());
+                            if !kernel::apply_work_until(function, work, input, output, &stop) {
+                                break;
+                            }
+                            let took = ns_since(t);
+                            compute_ns += took;
+                            tasks += 1;
+                            if tracing {
+                                spans.push((at, at + took));
+                            }
                         }
-                        let took = ns_since(t);
-                        compute_ns += took;
-                        tasks += 1;
-                        if tracing {
-                            spans.push((at, at + took));
-                        }
-                    }
-                    (tasks, compute_ns, spans)
-                })
+                        (tasks, compute_ns, spans)
+                    })
             })
             .collect();
         m.spawn_ns = ns_since(t);
+        // A thread the limits refused (ulimit -u, -v): the others are told there is no more
+        // work, joined, and the run ends with one line.
+        let mut handles = Vec::with_capacity(spawned.len());
+        let mut refused = None;
+        for h in spawned {
+            match h {
+                Ok(h) => handles.push(h),
+                Err(source) => refused = Some(source),
+            }
+        }
+        if let Some(source) = refused {
+            if let Ok(mut q) = queue.lock() {
+                q.clear();
+            }
+            for h in handles {
+                let _ = h.join();
+            }
+            return Err(RunError::Spawn(crate::error::SpawnError::Thread {
+                what: "compute",
+                source,
+            }));
+        }
         // The coordinator's thread now only waits for its workers, as in the process strategies.
         let (t, at) = (Instant::now(), crate::trace::now_ns());
         let joined = handles.into_iter().map(|h| h.join()).collect();
         m.wait_ns = ns_since(t);
         m.record((pid, None), Phase::Wait, None, at, at + m.wait_ns);
-        joined
+        Ok(joined)
     });
+    let joined = joined?;
     let mut per_thread = Vec::with_capacity(joined.len());
     for (thread, result) in joined.into_iter().enumerate() {
         match result {
