@@ -34,6 +34,10 @@ pub fn run() -> ExitCode {
             Err(message) => return usage_error(&message),
         };
         if !crate::mpi::is_coordinator(&session) {
+            // mpirun forwards SIGINT/SIGTERM to every rank: a worker rank notes it and goes
+            // on, so that rank 0 can stop the run, say so in its one line, clean up and end
+            // the job (MPI_Abort), instead of the job dying with no word.
+            let _ = ipcmap::interrupt::install();
             return ExitCode::from(crate::mpi::serve(session));
         }
         let code = match crate::mpi::fit_workers(&mut cli) {

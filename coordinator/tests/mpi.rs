@@ -77,6 +77,20 @@ struct Launched {
 /// `mpirun --oversubscribe -np NP <fabric> coordinator ARGS --transport mpi`, with `env`
 /// exported to every rank; the whole process group is killed past `limit` (a hang fails).
 fn mpirun(np: usize, fabric: Fabric, args: &[&str], env: &[(&str, &str)]) -> Launched {
+    launch(np, fabric, args, env, None)
+}
+
+/// A signal for mpirun once a condition holds.
+type Interrupt<'a> = (&'a dyn Fn() -> bool, &'a str);
+
+/// [`mpirun`], sending mpirun `interrupt`'s signal once its condition holds.
+fn launch(
+    np: usize,
+    fabric: Fabric,
+    args: &[&str],
+    env: &[(&str, &str)],
+    mut interrupt: Option<Interrupt<'_>>,
+) -> Launched {
     let limit = Duration::from_secs(120);
     let np = np.to_string();
     let mut cmd = Command::new("mpirun");
@@ -102,6 +116,12 @@ fn mpirun(np: usize, fabric: Fabric, args: &[&str], env: &[(&str, &str)]) -> Lau
     let status = loop {
         if let Some(status) = child.try_wait().expect("poll mpirun") {
             break status;
+        }
+        if let Some((_, signal)) = interrupt.filter(|(ready, _)| ready()) {
+            let _ = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status();
+            interrupt = None;
         }
         if started.elapsed() > limit {
             let _ = Command::new("kill")
@@ -320,4 +340,139 @@ fn the_probe_measures_mpi_floors() {
         .as_f64()
         .is_some_and(|us| us > 0.0));
     assert!(p["echo_wall_gbps"].as_f64().is_some_and(|g| g > 0.0));
+}
+
+#[test]
+fn a_stopped_rank_in_a_collective_ends_the_job_at_its_deadline() {
+    if !have_mpirun() {
+        return;
+    }
+    // Rank 1 stops itself (SIGSTOP) before it joins the first scatter: rank 0 polls its
+    // non-blocking Scatterv, so the deadline still fires and the job is aborted.
+    let out = mpirun(
+        3,
+        Fabric::Vader,
+        &[
+            "--mode",
+            "scatterv",
+            "--n",
+            "4000000",
+            "--repeat",
+            "3",
+            "--warmup",
+            "0",
+            "--task-timeout",
+            "2",
+        ],
+        &[("IPCMAP_FAULT", "stop-after=0@0")],
+    );
+    assert_ne!(out.code, Some(0), "{}", out.stderr);
+    let ours: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{}", out.stderr);
+    assert!(
+        ours[0].contains("worker 0") && ours[0].contains("task deadline"),
+        "{}",
+        ours[0]
+    );
+}
+
+#[test]
+fn a_rank_that_panics_is_written_off_by_name_and_its_tasks_rerun() {
+    if !have_mpirun() {
+        return;
+    }
+    let out = mpirun(
+        3,
+        Fabric::Vader,
+        &[
+            "--mode", "split", "--n", "100000", "--repeat", "1", "--warmup", "0", "--format",
+            "json",
+        ],
+        &[("IPCMAP_FAULT", "panic-after=1@0")],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let report: Value = serde_json::from_str(out.stdout.trim()).expect("one report");
+    assert_eq!(report["verified"], true);
+    let failure = &report["worker_failures"][0];
+    assert_eq!(failure["worker"], 0, "{report}");
+    let reason = failure["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("failed on rank 1: panicked: injected fault"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn fewer_values_than_ranks_and_oversized_collectives_are_refused_up_front() {
+    if !have_mpirun() {
+        return;
+    }
+    for (np, args, needle) in [
+        (
+            9,
+            &["--n", "5", "--mode", "all"][..],
+            "has fewer values than that",
+        ),
+        (
+            3,
+            &["--n", "1", "--mode", "scatterv"][..],
+            "has fewer values than that",
+        ),
+        (
+            3,
+            &["--n", "300000000", "--mode", "scatterv"][..],
+            "offsets are C ints",
+        ),
+    ] {
+        let out = mpirun(np, Fabric::Vader, args, &[]);
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        let ours: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect();
+        assert_eq!(ours.len(), 1, "{}", out.stderr);
+        assert!(ours[0].contains(needle), "{}", ours[0]);
+    }
+}
+
+#[test]
+fn sigterm_to_mpirun_gives_rank_0s_line_and_leaves_no_run_folder() {
+    if !have_mpirun() {
+        return;
+    }
+    let tmpdir = common::scratch("mpi-term");
+    let folder_made = || {
+        std::fs::read_dir(&tmpdir).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("ipcmap-"))
+        })
+    };
+    let tmp = tmpdir.to_str().unwrap().to_string();
+    let out = launch(
+        3,
+        Fabric::Vader,
+        &[
+            "--mode", "split", "--n", "200000", "--repeat", "10000", "--warmup", "0",
+        ],
+        &[("TMPDIR", &tmp)],
+        Some((&folder_made, "-TERM")),
+    );
+    assert_ne!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("error: interrupted by signal 15"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "no report after a stop: {}",
+        out.stdout
+    );
+    assert!(!folder_made(), "rank 0's run folder was left behind");
+    let _ = std::fs::remove_dir_all(tmpdir);
 }

@@ -125,6 +125,20 @@ pub enum ConfigError {
     /// More parts than elements.
     #[error("--splits {splits} is larger than --n {n}: every part must hold at least one element")]
     SplitsExceedN { splits: usize, n: usize },
+    /// A collective strategy with fewer elements than workers.
+    #[error("--mode {mode} sends one part to each of the {workers} workers, but --n {n} has fewer values than that: use a bigger --n or fewer workers")]
+    FewerThanWorkers {
+        mode: String,
+        n: usize,
+        workers: usize,
+    },
+    /// A collective over MPI bigger than its C-int counts allow.
+    #[error("--mode {mode} over MPI moves all {bytes} bytes in one collective, whose offsets are C ints (at most {MAX_COLLECTIVE_BYTES} bytes): use --n {max_n} or less, or --mode split")]
+    CollectiveTooBig {
+        mode: String,
+        bytes: u128,
+        max_n: u64,
+    },
     /// `--chunksize 0`.
     #[error("--chunksize must be at least 1")]
     NoChunksize,
@@ -265,6 +279,25 @@ impl RunRequest {
         if self.handshake_timeout.is_zero() {
             return Err(ConfigError::NoHandshakeTime);
         }
+        for mode in self.modes.iter().filter(|m| m.strategy().info().collective) {
+            if self.n < workers {
+                return Err(ConfigError::FewerThanWorkers {
+                    mode: mode.name().to_string(),
+                    n: self.n,
+                    workers,
+                });
+            }
+            // Values and a task header per worker, the biggest codec's bytes per value.
+            let bytes = self.n as u128 * COLLECTIVE_BYTES_PER_VALUE + 64 * workers as u128;
+            if self.transport == TransportKind::Mpi && bytes > MAX_COLLECTIVE_BYTES as u128 {
+                return Err(ConfigError::CollectiveTooBig {
+                    mode: mode.name().to_string(),
+                    bytes,
+                    max_n: (MAX_COLLECTIVE_BYTES as u64 - 64 * workers as u64)
+                        / COLLECTIVE_BYTES_PER_VALUE as u64,
+                });
+            }
+        }
         // The largest task a strategy that ships data (through a codec) may put in one frame:
         // a split part, an item chunk, or a collective's share per worker.
         let collective = self.modes.iter().any(|m| m.strategy().info().collective);
@@ -318,6 +351,11 @@ impl RunRequest {
         })
     }
 }
+
+/// The most bytes one MPI collective may move in all: its counts and offsets are C ints.
+pub const MAX_COLLECTIVE_BYTES: usize = i32::MAX as usize;
+/// Bytes a value may take in a collective's frames (bincode's f64 and its framing, rounded up).
+const COLLECTIVE_BYTES_PER_VALUE: u128 = 9;
 
 /// CPUs this process may use.
 pub fn available_cpus() -> usize {

@@ -195,6 +195,9 @@ pub enum WorkerError {
     /// The worker was started with arguments it cannot use.
     #[error("{0}")]
     Usage(String),
+    /// The worker loop panicked (an MPI rank reports it and goes on to the next run).
+    #[error("panicked: {message}")]
+    Panicked { worker: u32, message: String },
     /// The coordinator speaks another protocol.
     #[error("this worker speaks protocol v{ours}, the coordinator v{theirs}: rebuild both with `cargo build --release --workspace`")]
     ProtocolMismatch { ours: u32, theirs: u32 },

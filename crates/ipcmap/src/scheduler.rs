@@ -230,6 +230,7 @@ pub fn run_on_pool(
         let pool = pool.as_mut();
         let mut gather = Gather::new(pool, tasks, sg, slices, decoders, run.on_worker_exit);
         gather.deadline = deadline;
+        gather.collective = run.collective;
         let result = match run.collective {
             true => gather.scatter_all(m).and_then(|()| gather.run(m)),
             false => gather.run(m),
@@ -312,6 +313,9 @@ struct Gather<'a> {
     spares: Vec<Vec<u8>>,
     /// Frames handed to the pool whose send has not been reported yet.
     sending: usize,
+    /// The tasks went out by one collective: a worker written off cannot be replaced (a
+    /// collective needs every worker), so its failure ends the run.
+    collective: bool,
     /// When tracing: each result's worker-side (decode, compute, encode) ns, found by (worker,
     /// task), for the worker spans drawn once its stamps arrive with its stats.
     timings: Vec<(u64, u64, u64)>,
@@ -362,6 +366,7 @@ impl<'a> Gather<'a> {
             frame: Vec::new(),
             spares: Vec::new(),
             sending: 0,
+            collective: false,
             timings: Vec::new(),
             timing_of: std::collections::HashMap::new(),
         }
@@ -731,7 +736,7 @@ impl<'a> Gather<'a> {
         }
         self.queue.clear();
         let t = Instant::now();
-        let sent = self.pool.scatter(&self.frame, &lens);
+        let sent = self.pool.scatter(std::mem::take(&mut self.frame), &lens);
         m.transfer_ns += t.elapsed().as_nanos() as u64;
         sent.map_err(|e| RunError::Channel {
             what: "a collective scatter".into(),
@@ -794,7 +799,10 @@ impl<'a> Gather<'a> {
         for task in unfinished.into_iter().rev() {
             self.queue.push_front(task);
         }
-        if self.policy == OnWorkerExit::Abort || !self.slots.iter().any(|s| s.alive) {
+        if self.policy == OnWorkerExit::Abort
+            || self.collective
+            || !self.slots.iter().any(|s| s.alive)
+        {
             return Err(died);
         }
         Ok(())

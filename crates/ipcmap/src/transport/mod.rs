@@ -100,9 +100,9 @@ pub trait Pool {
         None
     }
     /// Sends frame i (bytes `lens[..i].sum()..` of `frames`) to worker i, every worker in one
-    /// collective call, where the transport has collectives (MPI's Scatterv); each worker's
+    /// collective call, without blocking (the frames are the transport's until it completes), where the transport has collectives (MPI's Scatterv); each worker's
     /// next result then comes back by the matching gather.
-    fn scatter(&mut self, _frames: &[u8], _lens: &[usize]) -> Result<(), LinkError> {
+    fn scatter(&mut self, _frames: Vec<u8>, _lens: &[usize]) -> Result<(), LinkError> {
         Err(LinkError::Channel(
             "this transport has no collectives".into(),
         ))

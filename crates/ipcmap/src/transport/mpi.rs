@@ -24,7 +24,6 @@
 use super::{Event, Inbox, Outbox, Pool, PoolSpec, Sent, Transport, WorkerInfo};
 use crate::error::{LinkError, SpawnError, WorkerError};
 use crate::protocol::Setup;
-use mpi::datatype::{Partition, PartitionMut};
 use mpi::ffi;
 use mpi::point_to_point::{MatchedReceiveVec, Message, Status};
 use mpi::raw::AsRaw;
@@ -189,7 +188,18 @@ impl Session {
                 gather_next: gather_next.clone(),
             });
             let outbox = Box::new(MpiOutbox { gather_next });
-            match serve(worker, fault, inbox, outbox) {
+            // A panic on this rank is its failure, told to rank 0 like any other, so the
+            // run writes this worker off by name and reruns its tasks.
+            let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                serve(worker, fault, inbox, outbox)
+            }))
+            .unwrap_or_else(|panic| {
+                Err(WorkerError::Panicked {
+                    worker,
+                    message: crate::error::panic_message(panic.as_ref()),
+                })
+            });
+            match served {
                 Ok(()) => {}
                 // A rank that dies, for real: the launcher then ends the job.
                 Err(WorkerError::InjectedExit { code, .. }) => std::process::exit(code.into()),
@@ -237,17 +247,147 @@ fn drain_until_close() {
         match status.tag() {
             TAG_CLOSE | TAG_SHUTDOWN => return,
             // The coordinator is in a Scatterv: join it, or it waits for ever.
-            TAG_SCATTER => drop(scatter_receive(&comm, length_of(&bytes).unwrap_or(0))),
+            TAG_SCATTER => drop(scatter_receive(length_of(&bytes).unwrap_or(0))),
             _ => {}
         }
     }
 }
 
-/// This worker's part of the coordinator's `MPI_Scatterv`, `len` bytes.
-fn scatter_receive(comm: &SimpleCommunicator, len: usize) -> Vec<u8> {
+/// This worker's part of the coordinator's `MPI_Iscatterv`, `len` bytes.
+fn scatter_receive(len: usize) -> Result<Vec<u8>, LinkError> {
     let mut buf = vec![0u8; len];
-    comm.process_at_rank(0).scatter_varcount_into(&mut buf[..]);
-    buf
+    let count =
+        c_int::try_from(len).map_err(|_| LinkError::Channel(format!("a {len}-byte part")))?;
+    // SAFETY: `buf` outlives the request, which is waited for before it is returned; the
+    // send arguments are ignored on a rank that is not the root.
+    unsafe {
+        let mut request = iscatterv(
+            std::ptr::null(),
+            std::ptr::null(),
+            std::ptr::null(),
+            buf.as_mut_ptr(),
+            count,
+        )?;
+        wait(&mut request);
+    }
+    Ok(buf)
+}
+
+/// Sends this worker's result into the coordinator's `MPI_Igatherv`.
+fn gather_send(frame: &[u8]) -> Result<(), LinkError> {
+    let count = c_int::try_from(frame.len())
+        .map_err(|_| LinkError::Channel(format!("a {}-byte result", frame.len())))?;
+    // SAFETY: `frame` outlives the request, which is waited for here; the receive arguments
+    // are ignored on a rank that is not the root.
+    unsafe {
+        let mut request = igatherv(
+            frame.as_ptr(),
+            count,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )?;
+        wait(&mut request);
+    }
+    Ok(())
+}
+
+/// Collectives are non-blocking on every rank (a non-blocking collective never matches a
+/// blocking one): rank 0 polls its request with everything else, so a stopped rank costs a
+/// deadline, never a hang in `MPI_Scatterv`; a worker waits on its own.
+///
+/// # Safety
+/// The buffers and count arrays must stay valid until the request completes.
+unsafe fn iscatterv(
+    send: *const u8,
+    counts: *const c_int,
+    displs: *const c_int,
+    recv: *mut u8,
+    recv_count: c_int,
+) -> Result<ffi::MPI_Request, LinkError> {
+    let mut request: ffi::MPI_Request = std::mem::zeroed();
+    let rc = ffi::MPI_Iscatterv(
+        send as *const c_void,
+        counts,
+        displs,
+        ffi::RSMPI_UINT8_T,
+        recv as *mut c_void,
+        recv_count,
+        ffi::RSMPI_UINT8_T,
+        0,
+        SimpleCommunicator::world().as_raw(),
+        &mut request,
+    );
+    match rc {
+        0 => Ok(request),
+        rc => Err(LinkError::Channel(format!("MPI_Iscatterv returned {rc}"))),
+    }
+}
+
+/// See [`iscatterv`].
+///
+/// # Safety
+/// The buffers and count arrays must stay valid until the request completes.
+unsafe fn igatherv(
+    send: *const u8,
+    send_count: c_int,
+    recv: *mut u8,
+    counts: *const c_int,
+    displs: *const c_int,
+) -> Result<ffi::MPI_Request, LinkError> {
+    let mut request: ffi::MPI_Request = std::mem::zeroed();
+    let rc = ffi::MPI_Igatherv(
+        send as *const c_void,
+        send_count,
+        ffi::RSMPI_UINT8_T,
+        recv as *mut c_void,
+        counts,
+        displs,
+        ffi::RSMPI_UINT8_T,
+        0,
+        SimpleCommunicator::world().as_raw(),
+        &mut request,
+    );
+    match rc {
+        0 => Ok(request),
+        rc => Err(LinkError::Channel(format!("MPI_Igatherv returned {rc}"))),
+    }
+}
+
+/// Whether `request` has completed.
+///
+/// # Safety
+/// `request` came from a non-blocking call and has not completed before.
+unsafe fn test(request: &mut ffi::MPI_Request) -> bool {
+    let mut flag: c_int = 0;
+    ffi::MPI_Test(request, &mut flag, ffi::RSMPI_STATUS_IGNORE);
+    flag != 0
+}
+
+/// Waits for `request` to complete.
+///
+/// # Safety
+/// As [`test`].
+unsafe fn wait(request: &mut ffi::MPI_Request) {
+    ffi::MPI_Wait(request, ffi::RSMPI_STATUS_IGNORE);
+}
+
+/// Each part's byte offset, checked: MPI's displacements are C ints, so the parts of one
+/// collective may hold at most 2 GiB in all.
+fn displacements(counts: &[c_int]) -> Result<Vec<c_int>, LinkError> {
+    let mut at: c_int = 0;
+    counts
+        .iter()
+        .map(|&c| {
+            let d = at;
+            at = at.checked_add(c).ok_or_else(|| {
+                LinkError::Channel(format!(
+                    "a collective of more than {MAX_MESSAGE_BYTES} bytes in all: MPI counts its offsets in C ints"
+                ))
+            })?;
+            Ok(d)
+        })
+        .collect()
 }
 
 fn length_of(bytes: &[u8]) -> Option<usize> {
@@ -277,7 +417,7 @@ impl Inbox for MpiInbox {
             TAG_SCATTER => {
                 let len = length_of(&bytes)
                     .ok_or_else(|| LinkError::Channel("a malformed scatter notice".into()))?;
-                let frame = scatter_receive(&comm, len);
+                let frame = scatter_receive(len)?;
                 self.gather_next.store(true, Ordering::SeqCst);
                 Ok(Some(frame))
             }
@@ -301,7 +441,7 @@ impl Outbox for MpiOutbox {
         let root = comm.process_at_rank(0);
         if self.gather_next.swap(false, Ordering::SeqCst) {
             root.send_with_tag(&(frame.len() as u64).to_le_bytes()[..], TAG_GATHER);
-            root.gather_varcount_into(frame);
+            gather_send(frame)?;
         } else {
             root.send_with_tag(frame, TAG_RESULT);
         }
@@ -370,6 +510,7 @@ impl Transport for MpiTransport {
             gather: vec![None; spec.count],
             sends: Vec::new(),
             spare: Default::default(),
+            collectives: Vec::new(),
         }))
     }
 
@@ -400,6 +541,19 @@ struct MpiPool {
     /// Staging buffers whose sends completed, for reuse.
     /// Sends that completed, for [`Pool::sent`].
     spare: std::collections::VecDeque<Sent>,
+    /// Non-blocking collectives in flight, polled with everything else.
+    collectives: Vec<Collective>,
+}
+
+/// A non-blocking collective in flight: its buffer and count arrays must live until it
+/// completes.
+struct Collective {
+    request: ffi::MPI_Request,
+    buf: Vec<u8>,
+    counts: Vec<c_int>,
+    displs: Vec<c_int>,
+    /// A gather (its results become frames), else a scatter.
+    gather: bool,
 }
 
 impl MpiPool {
@@ -470,42 +624,72 @@ impl MpiPool {
         }
     }
 
-    /// Joins the `MPI_Gatherv` every worker announced; each result becomes a frame event.
+    /// Joins the `MPI_Igatherv` every worker announced; its results become frame events
+    /// once it completes ([`MpiPool::progress_collectives`]).
     fn gatherv(&mut self) {
-        let comm = SimpleCommunicator::world();
-        let size = comm.size() as usize;
+        let size = SimpleCommunicator::world().size() as usize;
         let mut counts = vec![0 as c_int; size];
         for (w, r) in self.ranks.iter().enumerate() {
             counts[r.rank as usize] = self.gather[w].take().unwrap_or(0) as c_int;
         }
-        let displs: Vec<c_int> = counts
-            .iter()
-            .scan(0, |at, &c| {
-                let d = *at;
-                *at += c;
-                Some(d)
-            })
-            .collect();
+        let failed = |how: String| Event::Exited { worker: 0, how };
+        let displs = match displacements(&counts) {
+            Ok(displs) => displs,
+            Err(e) => return self.events.push_back(failed(e.to_string())),
+        };
         let total = counts.iter().map(|&c| c as usize).sum();
         let mut buf = vec![0u8; total];
-        {
-            let mut partition = PartitionMut::new(&mut buf[..], &counts[..], &displs[..]);
-            comm.this_process()
-                .gather_varcount_into_root(&[0u8; 0][..], &mut partition);
+        // SAFETY: `buf`, `counts` and `displs` move into `self.collectives` with the request
+        // and stay there (or are leaked) until it completes; rank 0 sends 0 bytes.
+        let request = unsafe {
+            igatherv(
+                [0u8; 0].as_ptr(),
+                0,
+                buf.as_mut_ptr(),
+                counts.as_ptr(),
+                displs.as_ptr(),
+            )
+        };
+        match request {
+            Ok(request) => self.collectives.push(Collective {
+                request,
+                buf,
+                counts,
+                displs,
+                gather: true,
+            }),
+            Err(e) => self.events.push_back(failed(e.to_string())),
         }
-        for (w, r) in self.ranks.iter().enumerate() {
-            let (at, len) = (
-                displs[r.rank as usize] as usize,
-                counts[r.rank as usize] as usize,
-            );
-            self.events
-                .push_back(Event::Frame(w, buf[at..at + len].to_vec()));
+    }
+
+    /// Completes the collectives in flight that can complete; a gather's results become
+    /// frame events.
+    fn progress_collectives(&mut self) {
+        let mut i = 0;
+        while i < self.collectives.len() {
+            // SAFETY: the request came from a non-blocking collective and is not complete.
+            if !unsafe { test(&mut self.collectives[i].request) } {
+                i += 1;
+                continue;
+            }
+            let done = self.collectives.swap_remove(i);
+            if done.gather {
+                for (w, r) in self.ranks.iter().enumerate() {
+                    let (at, len) = (
+                        done.displs[r.rank as usize] as usize,
+                        done.counts[r.rank as usize] as usize,
+                    );
+                    self.events
+                        .push_back(Event::Frame(w, done.buf[at..at + len].to_vec()));
+                }
+            }
         }
     }
 
     /// Polls once; true if a message was taken.
     fn poll(&mut self) -> bool {
         self.progress_sends();
+        self.progress_collectives();
         let comm = SimpleCommunicator::world();
         match comm.any_process().immediate_matched_probe() {
             Some((msg, status)) => {
@@ -629,7 +813,7 @@ impl Pool for MpiPool {
         Some((r.rank, r.host.clone()))
     }
 
-    fn scatter(&mut self, frames: &[u8], lens: &[usize]) -> Result<(), LinkError> {
+    fn scatter(&mut self, frames: Vec<u8>, lens: &[usize]) -> Result<(), LinkError> {
         let comm = SimpleCommunicator::world();
         if lens.len() != self.ranks.len() || self.ranks.len() + 1 != comm.size() as usize {
             return Err(LinkError::Channel(format!(
@@ -642,21 +826,31 @@ impl Pool for MpiPool {
         for (r, &len) in self.ranks.iter().zip(lens) {
             check_size(len)?;
             counts[r.rank as usize] = len as c_int;
+        }
+        let displs = displacements(&counts)?;
+        for (r, &len) in self.ranks.iter().zip(lens) {
             comm.process_at_rank(r.rank as i32)
                 .send_with_tag(&(len as u64).to_le_bytes()[..], TAG_SCATTER);
         }
-        let displs: Vec<c_int> = counts
-            .iter()
-            .scan(0, |at, &c| {
-                let d = *at;
-                *at += c;
-                Some(d)
-            })
-            .collect();
-        let partition = Partition::new(frames, &counts[..], &displs[..]);
-        let mut own = [0u8; 0];
-        comm.this_process()
-            .scatter_varcount_into_root(&partition, &mut own[..]);
+        let mut own = Vec::new();
+        // SAFETY: `frames`, `counts` and `displs` move into `self.collectives` with the request
+        // and stay there (or are leaked) until it completes; `own` receives 0 bytes.
+        let request = unsafe {
+            iscatterv(
+                frames.as_ptr(),
+                counts.as_ptr(),
+                displs.as_ptr(),
+                own.as_mut_ptr(),
+                0,
+            )
+        }?;
+        self.collectives.push(Collective {
+            request,
+            buf: frames,
+            counts,
+            displs,
+            gather: false,
+        });
         Ok(())
     }
 }
@@ -671,6 +865,10 @@ impl Drop for MpiPool {
         }
         for stuck in self.sends.drain(..) {
             std::mem::forget(stuck.buf);
+        }
+        self.progress_collectives();
+        for stuck in self.collectives.drain(..) {
+            std::mem::forget((stuck.buf, stuck.counts, stuck.displs));
         }
         CLEAN.store(self.done.iter().all(|&d| d), Ordering::SeqCst);
     }
