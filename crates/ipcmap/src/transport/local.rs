@@ -223,115 +223,123 @@ impl HelloSocket {
 }
 
 impl Transport for LocalTransport {
+    /// Starts the pool; a failure while the run folder is gone is reported as that, whatever
+    /// step it broke (a socket, a worker's server, its stderr file).
     fn start(
         &self,
         spec: &PoolSpec<'_>,
         setup: &dyn Fn(u32) -> Setup,
     ) -> Result<Box<dyn Pool>, SpawnError> {
-        let started = Instant::now();
-        let parent = std::process::id().to_string();
-        let hello = HelloSocket::bind()?;
-        let mut pending: Vec<Pending> = Vec::with_capacity(spec.count);
-        let inherited =
-            Inheritable::open(spec.inherit_fds).map_err(|source| SpawnError::Channel {
-                worker: 0,
-                what: "inheritable descriptors",
-                source,
-            })?;
-        for i in 0..spec.count {
-            let worker = i as u32;
-            let started_at_ns = crate::trace::now_ns();
-            let id = worker.to_string();
-            let protocol = PROTOCOL_VERSION.to_string();
-            let args = [
-                "--connect",
-                &hello.path,
-                "--worker-id",
-                &id,
-                "--protocol",
-                &protocol,
-                "--parent-pid",
-                &parent,
-            ];
-            let process = WorkerProcess::start(spec.worker_bin, worker, &args)?;
-            pending.push(Pending {
-                process: Some(process),
-                conn: None,
-                ends: None,
-                started_at_ns,
-                ready_at_ns: 0,
-            });
-        }
-        drop(inherited);
-
-        await_hellos(spec, &hello, &mut pending)?;
-        drop(hello);
-        let (events_tx, events) = mpsc::channel::<Event>();
-        let (sent_tx, sent) = mpsc::channel::<Sent>();
-        let (mut infos, mut senders, mut processes) = (Vec::new(), Vec::new(), Vec::new());
-        for (w, p) in pending.iter_mut().enumerate() {
-            let (Some(process), Some((tasks, results))) = (p.process.take(), p.ends.take()) else {
-                continue;
-            };
-            let (worker, pid) = (process.id, process.pid);
-            tasks
-                .send(&setup(worker).to_frame())
-                .map_err(|e| SpawnError::Setup {
-                    worker,
-                    pid,
-                    message: e.to_string(),
-                })?;
-            spawn_reader(w, results, events_tx.clone()).map_err(|source| SpawnError::Thread {
-                what: "result reader",
-                source,
-            })?;
-            let queue =
-                spawn_sender(w, tasks, spec.frame_bytes, sent_tx.clone()).map_err(|source| {
-                    SpawnError::Thread {
-                        what: "task sender",
-                        source,
-                    }
-                })?;
-            infos.push(WorkerInfo {
-                id: worker,
-                pid,
-                started_at_ns: p.started_at_ns,
-                ready_at_ns: p.ready_at_ns,
-            });
-            senders.push(Some(queue));
-            processes.push(process);
-        }
-        let watched = processes
-            .iter()
-            .map(|p| (p.id, p.pid, p.stderr.clone()))
-            .collect::<Vec<_>>();
-        let pids = watched.iter().map(|&(id, pid, _)| (id, pid)).collect();
-        let watchdog = Watchdog::start(pids, move |exited| {
-            let gist = watched
-                .iter()
-                .find(|(id, _, _)| *id == exited.worker)
-                .and_then(|(_, _, path)| path.as_deref())
-                .and_then(super::spawner::stderr_gist)
-                .map_or_else(String::new, |g| format!(" ({g})"));
-            let _ = events_tx.send(Event::Exited {
-                worker: exited.worker as usize,
-                how: format!("{exited}{gist}"),
-            });
+        start(spec, setup).map_err(|e| match crate::rundir::check() {
+            Err(vanished) => vanished.into(),
+            Ok(()) => e,
         })
-        .map_err(|source| SpawnError::Thread {
-            what: "watchdog",
+    }
+}
+
+fn start(spec: &PoolSpec<'_>, setup: &dyn Fn(u32) -> Setup) -> Result<Box<dyn Pool>, SpawnError> {
+    let started = Instant::now();
+    let parent = std::process::id().to_string();
+    let hello = HelloSocket::bind()?;
+    let mut pending: Vec<Pending> = Vec::with_capacity(spec.count);
+    let inherited = Inheritable::open(spec.inherit_fds).map_err(|source| SpawnError::Channel {
+        worker: 0,
+        what: "inheritable descriptors",
+        source,
+    })?;
+    for i in 0..spec.count {
+        let worker = i as u32;
+        let started_at_ns = crate::trace::now_ns();
+        let id = worker.to_string();
+        let protocol = PROTOCOL_VERSION.to_string();
+        let args = [
+            "--connect",
+            &hello.path,
+            "--worker-id",
+            &id,
+            "--protocol",
+            &protocol,
+            "--parent-pid",
+            &parent,
+        ];
+        let process = WorkerProcess::start(spec.worker_bin, worker, &args)?;
+        pending.push(Pending {
+            process: Some(process),
+            conn: None,
+            ends: None,
+            started_at_ns,
+            ready_at_ns: 0,
+        });
+    }
+    drop(inherited);
+
+    await_hellos(spec, &hello, &mut pending)?;
+    drop(hello);
+    let (events_tx, events) = mpsc::channel::<Event>();
+    let (sent_tx, sent) = mpsc::channel::<Sent>();
+    let (mut infos, mut senders, mut processes) = (Vec::new(), Vec::new(), Vec::new());
+    for (w, p) in pending.iter_mut().enumerate() {
+        let (Some(process), Some((tasks, results))) = (p.process.take(), p.ends.take()) else {
+            continue;
+        };
+        let (worker, pid) = (process.id, process.pid);
+        tasks
+            .send(&setup(worker).to_frame())
+            .map_err(|e| SpawnError::Setup {
+                worker,
+                pid,
+                message: e.to_string(),
+            })?;
+        spawn_reader(w, results, events_tx.clone()).map_err(|source| SpawnError::Thread {
+            what: "result reader",
             source,
         })?;
-        Ok(Box::new(LocalPool {
-            infos,
-            senders,
-            sent,
-            events,
-            _watchdog: watchdog,
-            processes,
-            spawn_ns: started.elapsed().as_nanos() as u64,
-        }))
+        let queue =
+            spawn_sender(w, tasks, spec.frame_bytes, sent_tx.clone()).map_err(|source| {
+                SpawnError::Thread {
+                    what: "task sender",
+                    source,
+                }
+            })?;
+        infos.push(WorkerInfo {
+            id: worker,
+            pid,
+            started_at_ns: p.started_at_ns,
+            ready_at_ns: p.ready_at_ns,
+        });
+        senders.push(Some(queue));
+        processes.push(process);
     }
+    let watched = processes
+        .iter()
+        .map(|p| (p.id, p.pid, p.stderr.clone()))
+        .collect::<Vec<_>>();
+    let pids = watched.iter().map(|&(id, pid, _)| (id, pid)).collect();
+    let watchdog = Watchdog::start(pids, move |exited| {
+        let gist = watched
+            .iter()
+            .find(|(id, _, _)| *id == exited.worker)
+            .and_then(|(_, _, path)| path.as_deref())
+            .and_then(super::spawner::stderr_gist)
+            .map_or_else(String::new, |g| format!(" ({g})"));
+        let _ = events_tx.send(Event::Exited {
+            worker: exited.worker as usize,
+            how: format!("{exited}{gist}"),
+        });
+    })
+    .map_err(|source| SpawnError::Thread {
+        what: "watchdog",
+        source,
+    })?;
+    Ok(Box::new(LocalPool {
+        infos,
+        senders,
+        sent,
+        events,
+        _watchdog: watchdog,
+        processes,
+        spawn_ns: started.elapsed().as_nanos() as u64,
+    }))
 }
 
 /// Completes every worker's handshake within the handshake timeout, on this thread and
