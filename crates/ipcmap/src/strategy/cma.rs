@@ -254,3 +254,53 @@ impl Compute for CmaCompute {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::ScatterGather;
+
+    fn result(read: u64, written: u64) -> Vec<u8> {
+        [read.to_le_bytes(), written.to_le_bytes()].concat()
+    }
+
+    /// A wrong count is named once, with the number that differs.
+    #[test]
+    fn a_wrong_copy_count_names_the_count_that_differs() {
+        let sg = CopiedRanges {
+            copied: Default::default(),
+        };
+        let task = Task {
+            index: 0,
+            parts: vec![0..1000],
+        };
+        let mut out = [0.0; 0];
+        assert!(sg
+            .decode_result(&task, &result(8000, 8000), &mut out)
+            .is_ok());
+        let wrong_out = sg
+            .decode_result(&task, &result(8000, 7992), &mut out)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            wrong_out.contains("copied out: 7992, expected 8000"),
+            "{wrong_out}"
+        );
+        let wrong_in = sg
+            .decode_result(&task, &result(16, 8000), &mut out)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            wrong_in.contains("copied in: 16, expected 8000"),
+            "{wrong_in}"
+        );
+        let short = sg
+            .decode_result(&task, &[0u8; 9], &mut out)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            short.contains("payload bytes of a cma result: 9, expected 16"),
+            "{short}"
+        );
+    }
+}
