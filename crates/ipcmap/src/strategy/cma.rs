@@ -272,7 +272,7 @@ mod tests {
         };
         let task = Task {
             index: 0,
-            parts: vec![0..1000],
+            parts: std::iter::once(0..1000).collect(),
         };
         let mut out = [0.0; 0];
         assert!(sg
