@@ -13,7 +13,7 @@ fn blocks(c: &mut Criterion) {
         if n >= 10_000_000 {
             group.sample_size(10);
         }
-        for kind in CodecKind::ALL {
+        for kind in CodecKind::all() {
             let codec = kind.codec();
             let mut bytes = Vec::with_capacity(9 * n + 16);
             group.bench_function(BenchmarkId::new("encode", kind), |b| {
@@ -42,7 +42,7 @@ fn items(c: &mut Criterion) {
     let values = ipcmap_benches::input(n);
     let mut group = c.benchmark_group(format!("item/{n}"));
     group.throughput(Throughput::Bytes(8 * n as u64));
-    for kind in CodecKind::ALL {
+    for kind in CodecKind::all() {
         let codec = kind.codec();
         let mut bytes = Vec::with_capacity(9 * n);
         group.bench_function(BenchmarkId::new("encode", kind), |b| {

@@ -121,8 +121,8 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_count)]
     pub chunksize: Option<usize>,
     /// How item and split payloads become bytes.
-    #[arg(long, value_enum, default_value_t = CodecArg::Bincode)]
-    pub codec: CodecArg,
+    #[arg(long, value_parser = codec_values(), default_value = "bincode")]
+    pub codec: CodecKind,
     /// Send frames bigger than this as a train of frames of at most this many bytes (4096 to
     /// 1 GiB; 0 = every frame whole, the default). Under about 207 KiB a frame stays off
     /// ipc-channel's fragmentation path (local transport).
@@ -225,8 +225,8 @@ pub struct SweepArgs {
     #[arg(long, value_delimiter = ',', value_parser = parse_count)]
     pub chunksize: Vec<usize>,
     /// Codecs.
-    #[arg(long, value_enum, value_delimiter = ',')]
-    pub codec: Vec<CodecArg>,
+    #[arg(long, value_delimiter = ',', value_parser = codec_values())]
+    pub codec: Vec<CodecKind>,
     /// Frame train sizes, bytes (see the run's --frame-bytes; 0 = whole frames): a list shows
     /// ipc-channel's cliff at about 207 KiB.
     #[arg(long, value_delimiter = ',', value_name = "BYTES", value_parser = parse_frame_bytes)]
@@ -290,12 +290,15 @@ pub enum FnArg {
     Sqrt,
 }
 
-/// `--codec`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum CodecArg {
-    Bincode,
-    Postcard,
-    Raw,
+/// The values of `--codec`: every codec of the registry, with its help line.
+fn codec_values() -> impl clap::builder::TypedValueParser<Value = CodecKind> {
+    let values: Vec<PossibleValue> = ipcmap::codec::REGISTRY
+        .iter()
+        .map(|c| PossibleValue::new(c.name()).help(c.about()))
+        .collect();
+    PossibleValuesParser::new(values).map(|name| {
+        CodecKind::named(&name).unwrap_or(CodecKind::BINCODE) // the parser allows only names
+    })
 }
 
 /// `--on-worker-exit`.
@@ -342,16 +345,6 @@ impl From<FnArg> for Function {
             FnArg::Ln => Function::Ln,
             FnArg::Sin => Function::Sin,
             FnArg::Sqrt => Function::Sqrt,
-        }
-    }
-}
-
-impl From<CodecArg> for CodecKind {
-    fn from(c: CodecArg) -> CodecKind {
-        match c {
-            CodecArg::Bincode => CodecKind::Bincode,
-            CodecArg::Postcard => CodecKind::Postcard,
-            CodecArg::Raw => CodecKind::Raw,
         }
     }
 }
@@ -414,7 +407,7 @@ impl RunArgs {
             work: self.work,
             splits: self.splits,
             chunksize: self.chunksize,
-            codec: self.codec.into(),
+            codec: self.codec,
             frame_bytes: self.frame_bytes,
             ..self.common.to_request()?
         })
@@ -441,7 +434,7 @@ impl SweepArgs {
             n: self.n.clone(),
             functions: self.function.iter().map(|&f| f.into()).collect(),
             works: self.work.clone(),
-            codecs: self.codec.iter().map(|&c| c.into()).collect(),
+            codecs: self.codec.clone(),
             splits: self.splits.clone(),
             chunksizes: self.chunksize.clone(),
             frame_bytes: self.frame_bytes.clone(),

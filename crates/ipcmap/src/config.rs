@@ -91,7 +91,7 @@ impl Default for RunRequest {
             work: 1,
             splits: None,
             chunksize: None,
-            codec: CodecKind::Bincode,
+            codec: CodecKind::BINCODE,
             seed: DEFAULT_SEED,
             repeat: None,
             warmup: None,

@@ -241,7 +241,7 @@ mod tests {
         let input: Vec<f64> = (0..n).map(|i| i as f64).collect();
         let tasks = group(array_split(n, 8), 1);
         let sg = SplitScatter {
-            codec: CodecKind::Raw.codec(),
+            codec: CodecKind::RAW.codec(),
             input: &input,
         };
         let mut output = vec![0.0; n];

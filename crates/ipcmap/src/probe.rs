@@ -86,7 +86,7 @@ fn echo_pool(
         mode: ECHO.to_string(),
         function: Function::Exp,
         work: 1,
-        codec: CodecKind::Raw,
+        codec: CodecKind::RAW,
         extra: Vec::new(),
         prefetch: false,
         trace: false,

@@ -919,13 +919,13 @@ mod tests {
             collective: false,
             function: Function::Exp,
             work: 1,
-            codec: CodecKind::Raw,
+            codec: CodecKind::RAW,
             // Used only where results are big: a 2-core machine would have none by default.
             decode_threads: Some(2),
             frame_bytes: 0,
         };
         let sg = SplitScatter {
-            codec: CodecKind::Raw.codec(),
+            codec: CodecKind::RAW.codec(),
             input: &input,
         };
         let mut m = Measurement::default();

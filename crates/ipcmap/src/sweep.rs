@@ -213,7 +213,7 @@ mod tests {
     fn lists_multiply_and_empty_lists_keep_the_default() {
         let grid = Grid {
             workers: vec![1, 2, 4],
-            codecs: CodecKind::ALL.to_vec(),
+            codecs: CodecKind::all().collect(),
             ..Grid::default()
         };
         let points = grid.points(&RunRequest::default());

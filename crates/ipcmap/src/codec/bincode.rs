@@ -24,6 +24,10 @@ impl Codec for Bincode {
         NAME
     }
 
+    fn about(&self) -> &'static str {
+        "bincode 2 over serde, standard configuration: a varint length, 8 bytes a value (the default; RUSTSEC-2025-0141: unmaintained)"
+    }
+
     fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError> {
         bincode::serde::encode_into_std_write(x, out, cfg()).map_err(malformed)?;
         Ok(())

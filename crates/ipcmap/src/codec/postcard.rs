@@ -19,6 +19,10 @@ impl Codec for Postcard {
         NAME
     }
 
+    fn about(&self) -> &'static str {
+        "postcard over serde, what ipc-channel uses for typed messages"
+    }
+
     fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError> {
         let buf = std::mem::take(out);
         *out = postcard::to_extend(&x, buf).map_err(malformed)?;

@@ -13,6 +13,10 @@ impl Codec for Raw {
         NAME
     }
 
+    fn about(&self) -> &'static str {
+        "the f64s' own little-endian bytes, no framing: the floor"
+    }
+
     fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError> {
         out.extend_from_slice(&x.to_le_bytes());
         Ok(())

@@ -665,7 +665,7 @@ pub(crate) mod tests {
             function: Function::Exp,
             work: 1,
             kernel_isa: "scalar".into(),
-            codec: Some(CodecKind::Raw),
+            codec: Some(CodecKind::RAW),
             splits: Some(4),
             chunksize: Some(1),
             tasks: 4,

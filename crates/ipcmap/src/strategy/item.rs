@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn worker_half_computes_what_the_kernel_computes() {
         let input = [0.5, 1.0, -2.0];
-        for codec in CodecKind::ALL {
+        for codec in CodecKind::all() {
             let mut payload = Vec::new();
             encode_items(codec.codec(), &input, &mut payload).unwrap();
             let header = TaskHeader {
@@ -181,7 +181,7 @@ mod tests {
             len: u64::MAX,
             parts: 1,
         };
-        let mut c = ItemCompute::new(Function::Exp, 1, CodecKind::Raw);
+        let mut c = ItemCompute::new(Function::Exp, 1, CodecKind::RAW);
         assert!(c.once(&header, &[0; 16], &mut Vec::new()).is_err());
     }
 
@@ -195,7 +195,7 @@ mod tests {
             /// Any task frame the worker gets is decoded or refused, never a panic.
             #[test]
             fn worker_half_never_panics(len in 0u64..64, payload in proptest::collection::vec(any::<u8>(), 0..600)) {
-                for codec in CodecKind::ALL {
+                for codec in CodecKind::all() {
                     let header = TaskHeader { task: 0, start: 0, len, parts: 1 };
                     let _ = ItemCompute::new(Function::Exp, 1, codec).once(&header, &payload, &mut Vec::new());
                 }
@@ -206,7 +206,7 @@ mod tests {
             fn coordinator_half_never_panics(payload in proptest::collection::vec(any::<u8>(), 0..600), cut in 0usize..600) {
                 let input = vec![1.0; 40];
                 let task = crate::partition::item_tasks(40, 40).remove(0);
-                for codec in CodecKind::ALL {
+                for codec in CodecKind::all() {
                     let mut output = vec![0.0; 40];
                     let sg = ItemScatter { codec: codec.codec(), input: &input };
                     let _ = sg.decode_result(&task, &payload, &mut output);

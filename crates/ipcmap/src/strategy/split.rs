@@ -162,7 +162,7 @@ mod tests {
     fn both_halves_round_trip_a_task_of_several_parts() {
         let input: Vec<f64> = (0..103).map(|i| i as f64 / 10.0).collect();
         let task = group(array_split(103, 4), 3).remove(0);
-        for codec in CodecKind::ALL {
+        for codec in CodecKind::all() {
             let mut output = vec![0.0; 103];
             let sg = SplitScatter {
                 codec: codec.codec(),
@@ -170,7 +170,7 @@ mod tests {
             };
             let mut frame = Vec::new();
             let payload = sg.encode_task(&task, &mut frame).unwrap();
-            if codec == CodecKind::Raw {
+            if codec == CodecKind::RAW {
                 assert_eq!(payload, 8 * task.len() as u64);
             }
             let header = TaskHeader {
@@ -199,7 +199,7 @@ mod tests {
     fn worker_half_rejects_missing_and_extra_blocks() {
         let mut frame = Vec::new();
         encode_block(&crate::codec::Raw, &[1.0, 2.0], &mut frame).unwrap();
-        let mut c = SplitCompute::new(Function::Exp, 1, CodecKind::Raw);
+        let mut c = SplitCompute::new(Function::Exp, 1, CodecKind::RAW);
         let two = TaskHeader {
             task: 0,
             start: 0,
@@ -220,7 +220,7 @@ mod tests {
 
             #[test]
             fn worker_half_never_panics(parts in 0u32..8, payload in proptest::collection::vec(any::<u8>(), 0..600)) {
-                for codec in CodecKind::ALL {
+                for codec in CodecKind::all() {
                     let header = TaskHeader { task: 0, start: 0, len: 10, parts };
                     let _ = SplitCompute::new(Function::Exp, 1, codec).once(&header, &payload, &mut Vec::new());
                 }
@@ -231,7 +231,7 @@ mod tests {
                 let mut payload = elements.to_le_bytes().to_vec();
                 payload.extend_from_slice(&bytes.to_le_bytes());
                 payload.extend_from_slice(&tail);
-                for codec in CodecKind::ALL {
+                for codec in CodecKind::all() {
                     let header = TaskHeader { task: 0, start: 0, len: 10, parts: 1 };
                     let _ = SplitCompute::new(Function::Exp, 1, codec).once(&header, &payload, &mut Vec::new());
                 }
@@ -241,7 +241,7 @@ mod tests {
             fn coordinator_half_never_panics(payload in proptest::collection::vec(any::<u8>(), 0..600), cut in 0usize..600) {
                 let input = vec![2.0; 30];
                 let task = group(array_split(30, 3), 3).remove(0);
-                for codec in CodecKind::ALL {
+                for codec in CodecKind::all() {
                     let mut output = vec![0.0; 30];
                     let sg = SplitScatter { codec: codec.codec(), input: &input };
                     let out = &mut output[task.span()];
