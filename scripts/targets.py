@@ -71,6 +71,11 @@ def main():
         records.setdefault("probe", []).append(r)
         return [r]
 
+    def codec_probe():
+        r = json_lines([str(COORDINATOR), "probe", "--codecs", "--format", "json"], ROOT)[0]
+        records.setdefault("codecs", []).append(r)
+        return [r]
+
     measurements = dict([
         python("numpy", "--only", "sequential"),
         python("python_split", "--only", "split_64", "--workers", w),
@@ -82,6 +87,7 @@ def main():
         ipcmap("split", "wall_ms", "--mode", "split", "--workers", w),
         ipcmap("split_gbps", "channel_gbps", "--mode", "split", "--workers", w),
         ipcmap("item", "wall_ms", "--mode", "item", "--workers", w),
+        ipcmap("item_pickle", "wall_ms", "--mode", "item", "--codec", "pickle", "--workers", w),
         ipcmap("item1_us", "us_per_message", "--mode", "item", "--chunksize", "1", "--codec", "raw",
                "--workers", w, n="200000"),
         ipcmap("shm64_speedup", "speedup", "--mode", "shm", "--work", "64", "--workers", w),
@@ -91,11 +97,20 @@ def main():
         ipcmap("rss_split", "coordinator_peak_rss_mb", "--mode", "split", "--workers", w, "--no-verify"),
         ipcmap("rss_shm", "coordinator_peak_rss_mb", "--mode", "shm", "--workers", w, "--no-verify"),
         ("probe", probe),
+        ("codecs", codec_probe),
     ])
     raw = interleave(measurements, args.rounds)
     probes = raw.pop("probe")
     raw["echo_gbps"] = [p["echo_gbps"] for p in probes]
     raw["echo8_us"] = [p["echo8_us_per_message"] for p in probes]
+    # The fastest codec's decode of one split part (156,250 values) against memcpy of the same
+    # bytes, both from the same `probe --codecs` run.
+    part = 156_250
+    raw["codec_decode_vs_memcpy"] = [
+        max(row["decode_gbps"] for row in c["rows"] if row["values"] == part and row["shape"] == "block")
+        / next(m["gbps"] for m in c["memcpy"] if m["values"] == part)
+        for c in raw.pop("codecs")
+    ]
     py_item = None
     if not args.no_slow:  # one cold run: the tutorial's own timing, tens of seconds
         _, slow = python("python_item", "--only", "item_default", "--slow", "--workers", w, warm=False)
@@ -126,6 +141,9 @@ def main():
         ("ipcmap item `--chunksize 1` µs per message / raw 8-byte echo", 1.5, raw["item1_us"], raw["echo8_us"], "<="),
         ("Python `split(data, 64)` / ipcmap split, same workers", 4.0, raw["python_split"], raw["split"], ">="),
         ("Python `pool.map` default chunksize (1 cold run) / ipcmap item default chunksize", 50.0, py_item, raw["item"], ">="),
+        ("Python `pool.map` default chunksize (1 cold run) / ipcmap item `--codec pickle`", 30.0, py_item, raw["item_pickle"], ">="),
+        ("fastest codec's decode GB/s at 156,250 values / memcpy in the same `probe --codecs`", 0.5,
+         raw["codec_decode_vs_memcpy"], one, ">="),
         (f"ipcmap shm `--work 64`, {w} workers: speedup over sequential", 1.8, raw["shm64_speedup"], one, ">="),
         (f"ipcmap threads `--work 64`, {w} workers: speedup over sequential", 1.8, raw["threads64_speedup"], one, ">="),
         ("coordinator peak RSS / data size, split", 2.5, raw["rss_split"], data_mb, "<="),

@@ -44,7 +44,8 @@ def ensure_numpy():
              "-r", str(HERE / "requirements.txt")],
             check=True,
         )
-    os.execv(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
+    # The script that is running (this one, or one that imports it), inside the environment.
+    os.execv(str(python), [str(python), str(Path(sys.argv[0]).resolve()), *sys.argv[1:]])
 
 
 ensure_numpy()

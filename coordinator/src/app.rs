@@ -268,6 +268,32 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
 }
 
 fn probe(args: &ProbeArgs) -> u8 {
+    if args.codecs {
+        let sizes = match args.values.is_empty() {
+            true => ipcmap::probe::CODEC_SIZES.to_vec(),
+            false => args.values.clone(),
+        };
+        if let Some(bad) = sizes
+            .iter()
+            .find(|&&v| v == 0 || v > ipcmap::probe::MAX_CODEC_VALUES)
+        {
+            return usage_error(&format!(
+                "--values {bad}: each size must be between 1 and {}",
+                ipcmap::probe::MAX_CODEC_VALUES
+            ));
+        }
+        let result = ipcmap::probe::codecs(&sizes)
+            .map_err(anyhow::Error::from)
+            .and_then(|p| {
+                let mut stdout = std::io::stdout().lock();
+                args.format
+                    .exporter()
+                    .codecs(&p, &mut stdout)
+                    .and_then(|()| stdout.flush())
+                    .map_err(|e| anyhow::anyhow!("writing the codec probe to stdout: {e}"))
+            });
+        return finish(result);
+    }
     let workers = args.workers.unwrap_or_else(ipcmap::config::available_cpus);
     if workers == 0 || workers > ipcmap::config::MAX_WORKERS {
         return usage_error(&format!(

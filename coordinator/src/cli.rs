@@ -90,6 +90,14 @@ pub struct ProbeArgs {
     /// MPI's init time).
     #[arg(long, value_enum, default_value_t = TransportArg::Local)]
     pub transport: TransportArg,
+    /// Measure the codecs instead: every codec's block encode and decode in GB/s and its bytes
+    /// per value at 1, 1,000, 156,250 and 10,000,000 values, beside memcpy, in seconds (no
+    /// worker is started).
+    #[arg(long)]
+    pub codecs: bool,
+    /// With --codecs: the block sizes to measure, in values [default: 1,1000,156250,10000000].
+    #[arg(long, value_delimiter = ',', value_parser = parse_count, requires = "codecs")]
+    pub values: Vec<usize>,
 }
 
 /// The flags of one run.

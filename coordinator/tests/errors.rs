@@ -50,7 +50,7 @@ fn bad_arguments_exit_2_with_one_line_each() {
     assert_usage_error(&["--work", "0"], "--work");
     assert_usage_error(&["--mode", "bogus"], "--mode");
     assert_usage_error(&["--fn", "tan"], "--fn");
-    assert_usage_error(&["--codec", "pickle"], "--codec");
+    assert_usage_error(&["--codec", "protobuf"], "--codec");
     assert_usage_error(&["--n", "lots"], "--n");
     assert_usage_error(&["--n", "2000000000000"], "MiB");
     assert_usage_error(&["--handshake-timeout", "0"], "--handshake-timeout");

@@ -41,3 +41,38 @@ fn probe_refuses_bad_arguments() {
         assert_eq!(r.stderr.trim().lines().count(), 1);
     }
 }
+
+#[test]
+fn the_codec_probe_reports_every_codec_beside_memcpy_as_json() {
+    let r = run(&[
+        "probe", "--codecs", "--values", "10,200", "--format", "json",
+    ]);
+    assert!(r.status.success(), "{}", r.stderr);
+    let p: serde_json::Value = serde_json::from_str(r.stdout.trim()).expect("one JSON object");
+    assert_eq!(p["schema"], "ipcmap.codecs/1");
+    let rows = p["rows"].as_array().unwrap();
+    for codec in [
+        "bincode", "raw", "pickle", "npy", "rkyv", "wincode", "bitcode",
+    ] {
+        for values in [10, 200] {
+            assert!(
+                rows.iter()
+                    .any(|r| r["codec"] == codec && r["values"] == values && r["shape"] == "block"),
+                "{codec} at {values}: {p}"
+            );
+        }
+        assert!(rows
+            .iter()
+            .any(|r| r["codec"] == codec && r["shape"] == "items"));
+    }
+    assert_eq!(p["memcpy"].as_array().unwrap().len(), 2);
+    let r = run(&["probe", "--codecs", "--values", "0"]);
+    assert_eq!(r.status.code(), Some(2), "{}", r.stderr);
+    let r = run(&["probe", "--values", "10"]);
+    assert_eq!(
+        r.status.code(),
+        Some(2),
+        "--values needs --codecs: {}",
+        r.stderr
+    );
+}

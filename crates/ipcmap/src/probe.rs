@@ -19,6 +19,162 @@ use std::time::{Duration, Instant};
 pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
 
 pub use crate::report::ProbeReport;
+use crate::report::{CodecProbe, CodecRow, MemcpyRow, CODEC_PROBE_SCHEMA};
+
+/// The sizes `probe --codecs` measures: one value, a thousand, one of 64 parts of 10M (what
+/// split sends at the defaults), and 10M in one block.
+pub const CODEC_SIZES: [usize; 4] = [1, 1_000, 156_250, 10_000_000];
+
+/// The biggest block `probe --codecs --values` measures (every codec's bytes are kept at once).
+pub const MAX_CODEC_VALUES: usize = 100_000_000;
+
+/// Timed samples per codec and size.
+const CODEC_SAMPLES: usize = 5;
+
+/// Values a sample works through at least (small blocks are encoded many times per sample,
+/// so a sample is long enough to time).
+const SAMPLE_VALUES: usize = 200_000;
+
+/// Every codec's block encode and decode at each of `sizes`, and memcpy of the same bytes:
+/// one warm-up, then [`CODEC_SAMPLES`] samples, round-robin over the codecs so that drift
+/// lands on every codec alike. Every decode is checked bit for bit against the input. A stop
+/// asked for by a signal ends it between samples.
+pub fn codecs(sizes: &[usize]) -> Result<CodecProbe, RunError> {
+    let mut rows = Vec::new();
+    let mut memcpy = Vec::new();
+    for &n in sizes {
+        let (block, copies) = codec_shape(n, false)?;
+        rows.extend(block);
+        memcpy.push(MemcpyRow {
+            values: n,
+            gbps: summary(&copies).0,
+        });
+    }
+    // Item mode's shape: each value encoded on its own, a thousand of them.
+    rows.extend(codec_shape(CODEC_ITEMS, true)?.0);
+    Ok(CodecProbe {
+        schema: CODEC_PROBE_SCHEMA,
+        samples: CODEC_SAMPLES,
+        rows,
+        memcpy,
+    })
+}
+
+/// Values in the items rows of `probe --codecs`.
+pub const CODEC_ITEMS: usize = 1_000;
+
+/// Every codec over `n` values, as one block or as items: its rows, and memcpy's GB/s per
+/// sample.
+fn codec_shape(n: usize, items: bool) -> Result<(Vec<CodecRow>, Vec<f64>), RunError> {
+    let codecs: Vec<CodecKind> = CodecKind::all().collect();
+    let input = crate::data::generate(1, n);
+    let mut copy = vec![0.0f64; n];
+    let repeats = SAMPLE_VALUES.div_ceil(n.max(1));
+    let mut bytes: Vec<Vec<u8>> = codecs.iter().map(|_| Vec::new()).collect();
+    let mut output = vec![0.0f64; n];
+    let mut enc: Vec<Vec<f64>> = vec![Vec::new(); codecs.len()];
+    let mut dec: Vec<Vec<f64>> = vec![Vec::new(); codecs.len()];
+    let mut copies = Vec::new();
+    let bad = |e: crate::codec::CodecError| RunError::Codec {
+        task: 0,
+        phase: "probe",
+        source: e,
+    };
+    for sample in 0..=CODEC_SAMPLES {
+        if crate::interrupt::requested().is_some() {
+            return Err(crate::interrupt::interrupted());
+        }
+        // memcpy at its best: the same copy once untimed, so its caches are warm.
+        copy.copy_from_slice(std::hint::black_box(&input));
+        let t = Instant::now();
+        for _ in 0..repeats {
+            copy.copy_from_slice(std::hint::black_box(&input));
+        }
+        let copied = t.elapsed();
+        for (c, kind) in codecs.iter().enumerate() {
+            let codec = kind.codec();
+            let t = Instant::now();
+            for _ in 0..repeats {
+                bytes[c].clear();
+                match items {
+                    true => input
+                        .iter()
+                        .try_for_each(|&x| codec.encode_item(x, &mut bytes[c]))
+                        .map_err(bad)?,
+                    false => codec.encode_block(&input, &mut bytes[c]).map_err(bad)?,
+                }
+            }
+            let encoded = t.elapsed();
+            let t = Instant::now();
+            for _ in 0..repeats {
+                match items {
+                    true => {
+                        let mut at = 0;
+                        for y in output.iter_mut() {
+                            let (x, used) = codec.decode_item(&bytes[c][at..]).map_err(bad)?;
+                            *y = x;
+                            at += used;
+                        }
+                    }
+                    false => codec
+                        .decode_block_into(&bytes[c], &mut output)
+                        .map_err(bad)?,
+                }
+            }
+            let decoded = t.elapsed();
+            if !output
+                .iter()
+                .zip(&input)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+            {
+                return Err(RunError::Channel {
+                    what: format!("the {kind} codec"),
+                    message: "values decoded to other values".into(),
+                });
+            }
+            if sample > 0 {
+                let gbps =
+                    |d: Duration| (8 * n * repeats) as f64 / d.as_secs_f64().max(1e-12) / 1e9;
+                enc[c].push(gbps(encoded));
+                dec[c].push(gbps(decoded));
+            }
+        }
+        if sample > 0 {
+            copies.push((8 * n * repeats) as f64 / copied.as_secs_f64().max(1e-12) / 1e9);
+        }
+    }
+    let rows = codecs
+        .iter()
+        .enumerate()
+        .map(|(c, &codec)| {
+            let (e, d) = (summary(&enc[c]), summary(&dec[c]));
+            let per_value = |gbps: f64| 8.0 / gbps.max(1e-12);
+            CodecRow {
+                codec,
+                shape: if items { "items" } else { "block" },
+                values: n,
+                bytes_per_value: bytes[c].len() as f64 / n.max(1) as f64,
+                encode_gbps: e.0,
+                encode_gbps_min: e.1,
+                encode_gbps_max: e.2,
+                decode_gbps: d.0,
+                decode_gbps_min: d.1,
+                decode_gbps_max: d.2,
+                encode_ns_per_value: per_value(e.0),
+                decode_ns_per_value: per_value(d.0),
+            }
+        })
+        .collect();
+    Ok((rows, copies))
+}
+
+/// (median, min, max) of samples.
+fn summary(xs: &[f64]) -> (f64, f64, f64) {
+    let median = crate::stats::median(xs).unwrap_or(0.0);
+    let min = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = xs.iter().copied().fold(0.0, f64::max);
+    (median, if min.is_finite() { min } else { 0.0 }, max)
+}
 
 /// Runs every probe over `transport`: `workers` for the spawn probe, `message_bytes` for the
 /// echo probe.
@@ -224,4 +380,34 @@ fn echo(
         wall,
         send_ns: send_ns + worker_send_ns,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_codec_probe_measures_every_codec_at_every_size_and_items() {
+        let p = codecs(&[3, 100]).unwrap();
+        let count = CodecKind::all().count();
+        assert_eq!(p.rows.len(), 3 * count, "two block sizes and the items");
+        assert_eq!(p.memcpy.len(), 2);
+        for row in &p.rows {
+            assert!(row.encode_gbps > 0.0 && row.decode_gbps > 0.0, "{row:?}");
+            assert!(
+                row.encode_gbps_min <= row.encode_gbps && row.encode_gbps <= row.encode_gbps_max
+            );
+            assert!(row.bytes_per_value >= 1.0, "{row:?}");
+        }
+        let raw = p
+            .rows
+            .iter()
+            .find(|r| r.codec == CodecKind::RAW && r.values == 100)
+            .unwrap();
+        assert_eq!(raw.bytes_per_value, 8.0);
+        assert!(p
+            .rows
+            .iter()
+            .any(|r| r.shape == "items" && r.values == CODEC_ITEMS));
+    }
 }

@@ -217,7 +217,7 @@ mod tests {
             ..Grid::default()
         };
         let points = grid.points(&RunRequest::default());
-        assert_eq!(points.len(), 9);
+        assert_eq!(points.len(), 3 * CodecKind::all().count());
         assert!(points
             .iter()
             .all(|p| p.modes == RunRequest::default().modes && p.n == RunRequest::default().n));

@@ -46,7 +46,7 @@ impl Codec for Raw {
     }
 
     fn decode_block_into(&self, bytes: &[u8], out: &mut [f64]) -> Result<(), CodecError> {
-        if bytes.len() % WIDTH != 0 {
+        if !bytes.len().is_multiple_of(WIDTH) {
             return Err(CodecError::Truncated {
                 codec: NAME,
                 needed: bytes.len().next_multiple_of(WIDTH),

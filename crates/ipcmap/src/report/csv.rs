@@ -1,7 +1,7 @@
 //! CSV output: a header row, then one row per report. Nested fields are flattened with dots
 //! (`phases_ms.spawn`); lists are written as JSON text in one cell.
 
-use super::{Export, Exporter, ProbeReport, Report};
+use super::{CodecProbe, Export, Exporter, ProbeReport, Report};
 use serde_json::{Map, Value};
 use std::io::Write;
 
@@ -19,6 +19,31 @@ impl Exporter for CsvExporter {
     fn reports(&self, export: Export<'_>, out: &mut dyn Write) -> std::io::Result<()> {
         let reports = export.reports;
         write_csv(reports, out)
+    }
+
+    /// One row per codec and size, with memcpy's GB/s at that size beside it.
+    fn codecs(&self, p: &CodecProbe, out: &mut dyn Write) -> std::io::Result<()> {
+        let mut writer = csv::Writer::from_writer(out);
+        for r in &p.rows {
+            let mut row = match serde_json::to_value(r)? {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            };
+            let memcpy = p.memcpy.iter().find(|m| m.values == r.values);
+            row.insert(
+                "memcpy_gbps".into(),
+                memcpy.map_or(Value::Null, |m| m.gbps.into()),
+            );
+            row.insert("schema".into(), p.schema.into());
+            if std::ptr::eq(r, &p.rows[0]) {
+                writer.write_record(row.keys())?;
+            }
+            writer.write_record(row.values().map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }))?;
+        }
+        writer.flush()
     }
 
     fn probe(&self, probe: &ProbeReport, out: &mut dyn Write) -> std::io::Result<()> {

@@ -2,7 +2,7 @@
 //! issues: one row per report, the median with its spread, and the speedup with its interval.
 
 use super::table::{describe_plan, fmt_ms, row_labels};
-use super::{Export, Exporter, ProbeReport};
+use super::{CodecProbe, Export, Exporter, ProbeReport};
 use std::io::Write;
 
 /// `--format markdown`.
@@ -50,6 +50,40 @@ impl Exporter for MarkdownExporter {
             )?;
         }
         Ok(())
+    }
+
+    fn codecs(&self, p: &CodecProbe, out: &mut dyn Write) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "| codec | shape | values | bytes/value | encode GB/s | decode GB/s | encode ns/value | decode ns/value | decode / memcpy |"
+        )?;
+        writeln!(out, "|:---|:---|---:|---:|---:|---:|---:|---:|---:|")?;
+        for r in &p.rows {
+            let memcpy = p
+                .memcpy
+                .iter()
+                .find(|m| m.values == r.values)
+                .map(|m| m.gbps);
+            writeln!(
+                out,
+                "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+                r.codec,
+                r.shape,
+                r.values,
+                r.bytes_per_value,
+                r.encode_gbps,
+                r.decode_gbps,
+                r.encode_ns_per_value,
+                r.decode_ns_per_value,
+                memcpy.map_or_else(|| "–".into(), |m| format!("{:.2}", r.decode_gbps / m))
+            )?;
+        }
+        let memcpy: Vec<String> = p
+            .memcpy
+            .iter()
+            .map(|m| format!("{} values {:.2} GB/s", m.values, m.gbps))
+            .collect();
+        writeln!(out, "\nmemcpy in the same run: {}.", memcpy.join("; "))
     }
 
     fn probe(&self, p: &ProbeReport, out: &mut dyn Write) -> std::io::Result<()> {

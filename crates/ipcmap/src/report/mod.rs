@@ -53,6 +53,11 @@ pub trait Exporter: Sync {
     fn reports(&self, export: Export<'_>, out: &mut dyn std::io::Write) -> std::io::Result<()>;
     /// Writes the raw channel probe.
     fn probe(&self, probe: &ProbeReport, out: &mut dyn std::io::Write) -> std::io::Result<()>;
+    /// Writes the codec probe (`probe --codecs`); one JSON object unless the format says more.
+    fn codecs(&self, probe: &CodecProbe, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer(&mut *out, probe)?;
+        writeln!(out)
+    }
 }
 
 pub use self::axis::Axis;
@@ -513,6 +518,64 @@ pub struct ProbeReport {
     /// paid once per job, and a run's spawn is only its setup messages).
     pub transport: TransportKind,
 }
+
+/// What `probe --codecs` measured: every codec's block encode and decode at several sizes,
+/// beside a memcpy of the same bytes in the same run.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct CodecProbe {
+    /// The schema of this object, for programs that keep it.
+    pub schema: &'static str,
+    /// Timed samples per codec and size (after one warm-up), interleaved across codecs.
+    pub samples: usize,
+    /// One row per codec and size, sizes in the inner order.
+    pub rows: Vec<CodecRow>,
+    /// memcpy of the values' bytes, per size.
+    pub memcpy: Vec<MemcpyRow>,
+}
+
+/// One codec at one size. GB/s count the values' own bytes (8 a value), so codecs compare
+/// with each other and with memcpy whatever their output size.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct CodecRow {
+    /// The codec.
+    pub codec: CodecKind,
+    /// "block" (one encode of the whole slice, as split sends a part) or "items" (each value
+    /// encoded on its own, as item mode sends a chunk).
+    pub shape: &'static str,
+    /// Values in the block.
+    pub values: usize,
+    /// Encoded bytes per value.
+    pub bytes_per_value: f64,
+    /// Encoding, GB/s of values: median of the samples, then the slowest and fastest.
+    pub encode_gbps: f64,
+    /// See `encode_gbps`.
+    pub encode_gbps_min: f64,
+    /// See `encode_gbps`.
+    pub encode_gbps_max: f64,
+    /// Decoding (for rkyv: validating the archive and reading it in place into the output),
+    /// GB/s of values: the median, the slowest, the fastest.
+    pub decode_gbps: f64,
+    /// See `decode_gbps`.
+    pub decode_gbps_min: f64,
+    /// See `decode_gbps`.
+    pub decode_gbps_max: f64,
+    /// Median encode and decode time per value, ns.
+    pub encode_ns_per_value: f64,
+    /// See `encode_ns_per_value`.
+    pub decode_ns_per_value: f64,
+}
+
+/// memcpy of one size's bytes.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct MemcpyRow {
+    /// Values copied.
+    pub values: usize,
+    /// GB/s, median of the samples.
+    pub gbps: f64,
+}
+
+/// The schema name of [`CodecProbe`].
+pub const CODEC_PROBE_SCHEMA: &str = "ipcmap.codecs/1";
 
 /// ns → ms.
 pub fn ms(ns: u64) -> Millis {

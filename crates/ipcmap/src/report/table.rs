@@ -1,7 +1,7 @@
 //! Tables for people: where the time went, and what crossed process boundaries, with units.
 
 use super::Axis;
-use super::{Export, Exporter, Millis, ProbeReport, Report};
+use super::{CodecProbe, Export, Exporter, Millis, ProbeReport, Report};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
@@ -20,6 +20,60 @@ impl Exporter for TableExporter {
             write!(out, "{}", render_sweep_summary(reports, axes))?;
         }
         Ok(())
+    }
+
+    fn codecs(&self, p: &CodecProbe, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "Codecs: block encode and decode, GB/s of values (8 bytes each), median of {} interleaved samples after a warm-up [slowest–fastest]",
+            p.samples
+        )?;
+        let mut table = comfy_table::Table::new();
+        table
+            .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+            .set_header(vec![
+                "codec",
+                "shape",
+                "values",
+                "bytes/value",
+                "encode GB/s",
+                "decode GB/s",
+                "encode ns/value",
+                "decode ns/value",
+                "decode / memcpy",
+            ]);
+        for r in &p.rows {
+            let memcpy = p
+                .memcpy
+                .iter()
+                .find(|m| m.values == r.values)
+                .map(|m| m.gbps);
+            table.add_row(vec![
+                r.codec.to_string(),
+                r.shape.to_string(),
+                r.values.to_string(),
+                format!("{:.2}", r.bytes_per_value),
+                format!(
+                    "{:.2} [{:.2}–{:.2}]",
+                    r.encode_gbps, r.encode_gbps_min, r.encode_gbps_max
+                ),
+                format!(
+                    "{:.2} [{:.2}–{:.2}]",
+                    r.decode_gbps, r.decode_gbps_min, r.decode_gbps_max
+                ),
+                format!("{:.2}", r.encode_ns_per_value),
+                format!("{:.2}", r.decode_ns_per_value),
+                memcpy.map_or_else(|| "–".into(), |m| format!("{:.2}", r.decode_gbps / m)),
+            ]);
+        }
+        writeln!(out, "{table}")?;
+        let memcpy: Vec<String> = p
+            .memcpy
+            .iter()
+            .map(|m| format!("{} values {:.2} GB/s", m.values, m.gbps))
+            .collect();
+        writeln!(out, "memcpy in the same run: {}", memcpy.join("; "))
     }
 
     fn probe(&self, p: &ProbeReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
@@ -386,7 +440,7 @@ pub fn group_digits(v: u64) -> String {
     let s = v.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -3,7 +3,7 @@
 //! item by item, and the results come back item by item.
 
 use super::{ns_since, on_processes_encoded, Compute, Info, Run, Strategy, TaskIn, TaskOut};
-use crate::codec::{Codec, CodecError, CodecKind, MIN_BYTES_PER_VALUE};
+use crate::codec::{Codec, CodecError, CodecKind};
 use crate::error::{PayloadError, RunError};
 use crate::kernel::{self, Function};
 use crate::partition::{self, Task};
@@ -117,7 +117,7 @@ impl ItemCompute {
 impl Compute for ItemCompute {
     fn compute(&mut self, task: TaskIn<'_>, out: TaskOut<'_>) -> Result<(), PayloadError> {
         let (TaskIn { header, payload }, TaskOut { bytes: out, timing }) = (task, out);
-        let fits = payload.len() / MIN_BYTES_PER_VALUE;
+        let fits = payload.len() / self.codec.min_bytes_per_value();
         let len = usize::try_from(header.len)
             .ok()
             .filter(|&len| len <= fits)

@@ -3,7 +3,7 @@
 //! one task message, and the worker applies the kernel to whole slices.
 
 use super::{ns_since, on_processes_encoded, Compute, Info, Run, Strategy, TaskIn, TaskOut};
-use crate::codec::{Codec, CodecError, CodecKind, MIN_BYTES_PER_VALUE};
+use crate::codec::{Codec, CodecError, CodecKind};
 use crate::error::{PayloadError, RunError};
 use crate::kernel::{self, Function};
 use crate::partition::Task;
@@ -124,7 +124,7 @@ impl Compute for SplitCompute {
         let (TaskIn { header, payload }, TaskOut { bytes: out, timing }) = (task, out);
         let mut r = Reader::new(payload);
         for _ in 0..header.parts {
-            let max = r.remaining() / MIN_BYTES_PER_VALUE;
+            let max = r.remaining() / self.codec.min_bytes_per_value();
             let (elements, block) = read_block_frame(&mut r, max)?;
             let t = Instant::now();
             self.input.resize(elements, 0.0);
