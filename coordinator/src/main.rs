@@ -20,6 +20,7 @@ static PANIC: Mutex<Option<String>> = Mutex::new(None);
 
 fn main() -> ExitCode {
     oom::reserve();
+    ipcmap::config::fit_the_address_space_limit();
     std::panic::set_hook(Box::new(|info| {
         let message = ipcmap::error::panic_message(info.payload());
         let place = info

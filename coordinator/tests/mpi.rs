@@ -143,6 +143,11 @@ fn launch(
     }
 }
 
+/// ipcmap's own error lines in what mpirun printed (Open MPI adds its own).
+fn our_errors(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.starts_with("error:")).collect()
+}
+
 /// Runs with `--format json` and returns the reports, asserting success.
 fn reports(np: usize, fabric: Fabric, args: &[&str]) -> Vec<Value> {
     let mut all = args.to_vec();
@@ -241,11 +246,7 @@ fn strategies_that_share_memory_are_refused_with_one_line() {
     for mode in ["shm", "threads", "cma"] {
         let out = mpirun(3, Fabric::Vader, &["--mode", mode, "--n", "1000"], &[]);
         assert_ne!(out.code, Some(0), "{mode}");
-        let ours: Vec<&str> = out
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect();
+        let ours = our_errors(&out.stderr);
         assert_eq!(ours.len(), 1, "{mode}: {}", out.stderr);
         assert!(
             ours[0].contains(mode) && ours[0].contains("MPI"),
@@ -312,11 +313,7 @@ fn a_hung_rank_is_cut_off_at_the_deadline_and_the_job_aborted() {
         &[("IPCMAP_FAULT", "hang-after=1@0")],
     );
     assert_ne!(out.code, Some(0), "{}", out.stderr);
-    let ours: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("error:"))
-        .collect();
+    let ours = our_errors(&out.stderr);
     assert_eq!(ours.len(), 1, "{}", out.stderr);
     assert!(ours[0].contains("task deadline"), "{}", ours[0]);
 }
@@ -367,11 +364,7 @@ fn a_stopped_rank_in_a_collective_ends_the_job_at_its_deadline() {
         &[("IPCMAP_FAULT", "stop-after=0@0")],
     );
     assert_ne!(out.code, Some(0), "{}", out.stderr);
-    let ours: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("error:"))
-        .collect();
+    let ours = our_errors(&out.stderr);
     assert_eq!(ours.len(), 1, "{}", out.stderr);
     assert!(
         ours[0].contains("worker 0") && ours[0].contains("task deadline"),
@@ -430,11 +423,7 @@ fn fewer_values_than_ranks_and_oversized_collectives_are_refused_up_front() {
     ] {
         let out = mpirun(np, Fabric::Vader, args, &[]);
         assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
-        let ours: Vec<&str> = out
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect();
+        let ours = our_errors(&out.stderr);
         assert_eq!(ours.len(), 1, "{}", out.stderr);
         assert!(ours[0].contains(needle), "{}", ours[0]);
     }

@@ -10,25 +10,18 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-#[test]
-fn the_python_reference_prints_one_parseable_record_per_program() {
-    let script = repo_root().join("scripts/tutorial.py");
+/// Runs `scripts/<script>` with `args` under python3 (it sets up its numpy environment);
+/// `None`, saying why, where python3 or that environment is not to be had.
+fn python(script: &str, args: &[&std::ffi::OsStr]) -> Option<std::process::Output> {
     let out = match Command::new("python3")
-        .arg(&script)
-        .args([
-            "--workers",
-            "2",
-            "--n",
-            "1003",
-            "--only",
-            "sequential,split_64,threads_64,shm_64",
-        ])
+        .arg(repo_root().join("scripts").join(script))
+        .args(args)
         .output()
     {
         Ok(out) => out,
         Err(e) => {
             eprintln!("SKIPPED: python3 cannot be run here: {e}");
-            return;
+            return None;
         }
     };
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -36,8 +29,28 @@ fn the_python_reference_prints_one_parseable_record_per_program() {
         && (stderr.contains("pip") || stderr.contains("venv") || stderr.contains("ensurepip"))
     {
         eprintln!("SKIPPED: the numpy virtual environment could not be set up: {stderr}");
-        return;
+        return None;
     }
+    Some(out)
+}
+
+#[test]
+fn the_python_reference_prints_one_parseable_record_per_program() {
+    let args: Vec<&std::ffi::OsStr> = [
+        "--workers",
+        "2",
+        "--n",
+        "1003",
+        "--only",
+        "sequential,split_64,threads_64,shm_64",
+    ]
+    .iter()
+    .map(std::ffi::OsStr::new)
+    .collect();
+    let Some(out) = python("tutorial.py", &args) else {
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "tutorial.py failed: {stderr}");
     let records: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -108,24 +121,10 @@ fn pickle_and_npy_match_what_python_and_numpy_read_and_write() {
     Pickle.encode_item(values[0], &mut item).unwrap();
     write("rust-item.pickle", item);
 
-    let out = match Command::new("python3")
-        .arg(repo_root().join("scripts/codec_check.py"))
-        .arg(&dir)
-        .output()
-    {
-        Ok(out) => out,
-        Err(e) => {
-            eprintln!("SKIPPED: python3 cannot be run here: {e}");
-            return;
-        }
+    let Some(out) = python("codec_check.py", &[dir.as_os_str()]) else {
+        return;
     };
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success()
-        && (stderr.contains("pip") || stderr.contains("venv") || stderr.contains("ensurepip"))
-    {
-        eprintln!("SKIPPED: the numpy virtual environment could not be set up: {stderr}");
-        return;
-    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "codec_check.py: {stdout} {stderr}");
     let same = |got: &[f64]| {

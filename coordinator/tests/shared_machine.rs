@@ -130,6 +130,29 @@ fn other_user() -> Option<(u32, String)> {
     id().map(|uid| (uid, name.to_string()))
 }
 
+/// The second user, for a test that runs as root; `None` (and the test says it skipped) else.
+fn second_user(why: &str) -> Option<(u32, String)> {
+    if !is_root() {
+        eprintln!("skipped: needs root {why}");
+        return None;
+    }
+    let user = other_user();
+    if user.is_none() {
+        eprintln!("skipped: no second user could be made");
+    }
+    user
+}
+
+/// A finished command's outcome, as a [`Run`].
+fn ran(out: std::process::Output) -> Run {
+    Run {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+        pid: 0,
+    }
+}
+
 /// Runs `sh -c script` as `user`; true if it succeeded.
 fn as_user(user: &str, script: &str, args: &[&str]) -> bool {
     Command::new("runuser")
@@ -199,12 +222,7 @@ fn the_run_folder_and_its_files_are_private_at_any_umask() {
 
 #[test]
 fn another_user_cannot_connect_to_a_worker_socket_or_read_its_logs() {
-    if !is_root() {
-        eprintln!("skipped: needs root to act as a second user");
-        return;
-    }
-    let Some((_, user)) = other_user() else {
-        eprintln!("skipped: no second user could be made");
+    let Some((_, user)) = second_user("to act as a second user") else {
         return;
     };
     let tmp = scratch("other-user");
@@ -395,12 +413,7 @@ fn only_folders_whose_lock_is_free_are_cleaned_up_never_by_pid() {
 
 #[test]
 fn another_users_folders_are_never_removed() {
-    if !is_root() {
-        eprintln!("skipped: needs root to make another user's folder");
-        return;
-    }
-    let Some((uid, _)) = other_user() else {
-        eprintln!("skipped: no second user could be made");
+    let Some((uid, _)) = second_user("to make another user's folder") else {
         return;
     };
     let tmp = scratch("others-folder");
@@ -596,12 +609,7 @@ fn a_file_size_limit_is_a_write_error_with_one_line() {
         .env("IPCMAP_WORKER", worker_bin())
         .output()
         .unwrap();
-    let r = Run {
-        status: out.status,
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-        pid: 0,
-    };
+    let r = ran(out);
     assert_one_line_error(&r, 1, "--json");
     assert!(r.stderr.contains("File too large"), "{}", r.stderr);
     assert_eq!(
@@ -873,18 +881,14 @@ fn a_cgroup_memory_limit_is_read_before_anything_runs() {
         .output()
         .unwrap();
     let _ = std::fs::remove_dir(&child);
-    let r = Run {
-        status: out.status,
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-        pid: 0,
-    };
+    let r = ran(out);
     assert_one_line_error(&r, 2, "the cgroup's memory limit");
 }
 
 #[test]
 fn limits_that_refuse_threads_or_memory_give_one_line_never_an_abort() {
-    for kib in [100_000, 150_000, 200_000, 300_000] {
+    // From limits refused up front to ones that leave the run just enough room.
+    for kib in [100_000, 300_000, 430_000, 450_000, 480_000, 600_000] {
         for mode in ["split", "threads"] {
             let out = Command::new("/bin/sh")
                 .arg("-c")

@@ -162,7 +162,7 @@ pub enum ConfigError {
     #[error("--handshake-timeout must be more than 0 seconds")]
     NoHandshakeTime,
     /// The buffers would not fit in memory.
-    #[error("--n {n} needs about {need_mib} MiB of memory for its buffers, but only {available_mib} MiB is available under {limit}")]
+    #[error("--n {n} needs about {need_mib} MiB of memory for its buffers and threads, but only {available_mib} MiB is available under {limit}")]
     TooBig {
         n: usize,
         need_mib: u64,
@@ -379,7 +379,10 @@ fn check_memory(
 ) -> Result<(), ConfigError> {
     let value = 8u128;
     let n = n as u128;
-    let mut coordinator = n * value * if verify { 3 } else { 2 };
+    // Under an address-space limit, each thread's stack counts too: a reader and a sender per
+    // worker process, a compute thread per worker of the threads strategy.
+    let stacks = THREAD_ADDRESS_SPACE * (2 * workers as u128 + 8);
+    let mut coordinator = n * value * if verify { 3 } else { 2 } + stacks;
     let mut all_workers = 0u128;
     if ships {
         let task = (task_values as u128).min(n) * value;
@@ -480,6 +483,20 @@ pub fn cgroup_memory_left() -> Option<u64> {
         }
     }
     least
+}
+
+/// The address space a thread takes: its stack (Rust's 2 MiB) and a margin for its guard
+/// page and thread-local storage.
+const THREAD_ADDRESS_SPACE: u128 = 3 << 20;
+
+/// Under an address-space limit (`ulimit -v`), glibc's per-thread malloc arenas (64 MiB of
+/// address space each) would run a run with many threads out of it long before its memory:
+/// keeps one arena. Call once at the start of `main`, before any thread exists.
+pub fn fit_the_address_space_limit() {
+    if address_space_left().is_some() {
+        // SAFETY: mallopt with integer arguments, before any other thread exists.
+        unsafe { nix::libc::mallopt(nix::libc::M_ARENA_MAX, 1) };
+    }
 }
 
 /// Bytes left under RLIMIT_AS above this process's current virtual size; `None` if unlimited.

@@ -313,6 +313,9 @@ struct Gather<'a> {
     spares: Vec<Vec<u8>>,
     /// Frames handed to the pool whose send has not been reported yet.
     sending: usize,
+    /// Each ended send's (start, end), ns: the coordinator's send time is the time some send
+    /// was in progress (their union), whether one thread sent or one per worker.
+    send_spans: Vec<(u64, u64)>,
     /// The tasks went out by one collective: a worker written off cannot be replaced (a
     /// collective needs every worker), so its failure ends the run.
     collective: bool,
@@ -366,6 +369,7 @@ impl<'a> Gather<'a> {
             frame: Vec::new(),
             spares: Vec::new(),
             sending: 0,
+            send_spans: Vec::new(),
             collective: false,
             timings: Vec::new(),
             timing_of: std::collections::HashMap::new(),
@@ -646,8 +650,7 @@ impl<'a> Gather<'a> {
     fn collect_sent(&mut self, m: &mut Measurement) {
         while let Some(sent) = self.pool.sent() {
             self.sending = self.sending.saturating_sub(1);
-            let ns = sent.end_ns.saturating_sub(sent.start_ns);
-            m.transfer_ns += ns;
+            self.send_spans.push((sent.start_ns, sent.end_ns));
             if m.tracing {
                 let task = TaskHeader::read(&sent.frame)
                     .ok()
@@ -840,6 +843,7 @@ impl<'a> Gather<'a> {
             std::thread::sleep(Duration::from_micros(50));
             self.collect_sent(m);
         }
+        m.transfer_ns += union_ns(&mut self.send_spans);
         for slot in &self.slots {
             if let Some(stats) = slot.stats {
                 m.transfer_ns += stats.send_ns;
@@ -861,11 +865,32 @@ impl<'a> Gather<'a> {
     }
 }
 
+/// The length of the union of `spans` (start, end), ns: overlapping sends count once.
+fn union_ns(spans: &mut [(u64, u64)]) -> u64 {
+    spans.sort_unstable();
+    let (mut total, mut reach) = (0u64, 0u64);
+    for &(start, end) in spans.iter() {
+        let start = start.max(reach);
+        if end > start {
+            total += end - start;
+            reach = end;
+        }
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     //! The scheduler's behaviour, written once and run for every transport: the in-process
     //! fake always, real worker processes when the worker executable is built beside the test.
     use super::*;
+
+    #[test]
+    fn overlapping_sends_count_once() {
+        let mut spans = [(10, 20), (15, 30), (40, 50), (42, 45), (0, 5)];
+        assert_eq!(union_ns(&mut spans), 5 + 20 + 10);
+        assert_eq!(union_ns(&mut []), 0);
+    }
     use crate::codec::CodecKind;
     use crate::partition;
     use crate::strategy::split::SplitScatter;

@@ -10,10 +10,7 @@ const NAME: &str = "bitcode";
 pub struct Bitcode;
 
 fn malformed(e: impl std::fmt::Display) -> CodecError {
-    CodecError::Malformed {
-        codec: NAME,
-        message: e.to_string(),
-    }
+    super::malformed(NAME, e)
 }
 
 impl Codec for Bitcode {

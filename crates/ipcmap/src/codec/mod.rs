@@ -53,6 +53,14 @@ pub enum CodecError {
     },
 }
 
+/// The error for bytes `codec`'s own library (or its format's rules) rejected.
+pub(crate) fn malformed(codec: &'static str, e: impl std::fmt::Display) -> CodecError {
+    CodecError::Malformed {
+        codec,
+        message: e.to_string(),
+    }
+}
+
 /// One way of turning f64 values into bytes and back.
 pub trait Codec: Sync {
     /// The name used on the command line and in reports.

@@ -18,11 +18,8 @@ const ALIGN: usize = 64;
 /// numpy's `.npy` format: header, then the f64s' own bytes.
 pub struct Npy;
 
-fn malformed(message: impl Into<String>) -> CodecError {
-    CodecError::Malformed {
-        codec: NAME,
-        message: message.into(),
-    }
+fn malformed(message: impl std::fmt::Display) -> CodecError {
+    super::malformed(NAME, message)
 }
 
 /// Appends the header of a float64 array of `shape` (`"()"` or `"(N,)"`).

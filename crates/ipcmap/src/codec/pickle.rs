@@ -17,10 +17,7 @@ const ITEM: usize = 12;
 pub struct Pickle;
 
 fn malformed(e: impl std::fmt::Display) -> CodecError {
-    CodecError::Malformed {
-        codec: NAME,
-        message: e.to_string(),
-    }
+    super::malformed(NAME, e)
 }
 
 impl Codec for Pickle {

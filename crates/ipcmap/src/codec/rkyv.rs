@@ -37,10 +37,7 @@ where
 }
 
 fn malformed(e: impl std::fmt::Display) -> CodecError {
-    CodecError::Malformed {
-        codec: NAME,
-        message: e.to_string(),
-    }
+    super::malformed(NAME, e)
 }
 
 /// An archived f64: its 8 bytes (the unaligned little-endian format).

@@ -19,10 +19,7 @@ fn cfg() -> impl wincode::config::Config {
 }
 
 fn malformed(e: impl std::fmt::Display) -> CodecError {
-    CodecError::Malformed {
-        codec: NAME,
-        message: e.to_string(),
-    }
+    super::malformed(NAME, e)
 }
 
 const WIDTH: usize = std::mem::size_of::<f64>();

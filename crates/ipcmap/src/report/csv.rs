@@ -29,10 +29,10 @@ impl Exporter for CsvExporter {
                 Value::Object(map) => map,
                 _ => Map::new(),
             };
-            let memcpy = p.memcpy.iter().find(|m| m.values == r.values);
+            let memcpy = p.memcpy_at(r.values);
             row.insert(
                 "memcpy_gbps".into(),
-                memcpy.map_or(Value::Null, |m| m.gbps.into()),
+                memcpy.map_or(Value::Null, Value::from),
             );
             row.insert("schema".into(), p.schema.into());
             if std::ptr::eq(r, &p.rows[0]) {

@@ -59,11 +59,7 @@ impl Exporter for MarkdownExporter {
         )?;
         writeln!(out, "|:---|:---|---:|---:|---:|---:|---:|---:|---:|")?;
         for r in &p.rows {
-            let memcpy = p
-                .memcpy
-                .iter()
-                .find(|m| m.values == r.values)
-                .map(|m| m.gbps);
+            let memcpy = p.memcpy_at(r.values);
             writeln!(
                 out,
                 "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
@@ -78,12 +74,7 @@ impl Exporter for MarkdownExporter {
                 memcpy.map_or_else(|| "–".into(), |m| format!("{:.2}", r.decode_gbps / m))
             )?;
         }
-        let memcpy: Vec<String> = p
-            .memcpy
-            .iter()
-            .map(|m| format!("{} values {:.2} GB/s", m.values, m.gbps))
-            .collect();
-        writeln!(out, "\nmemcpy in the same run: {}.", memcpy.join("; "))
+        writeln!(out, "\n{}.", p.memcpy_line())
     }
 
     fn probe(&self, p: &ProbeReport, out: &mut dyn Write) -> std::io::Result<()> {

@@ -574,6 +574,26 @@ pub struct MemcpyRow {
     pub gbps: f64,
 }
 
+impl CodecProbe {
+    /// memcpy's GB/s at `values`, if measured.
+    pub fn memcpy_at(&self, values: usize) -> Option<f64> {
+        self.memcpy
+            .iter()
+            .find(|m| m.values == values)
+            .map(|m| m.gbps)
+    }
+
+    /// "memcpy in the same run: 1 values 2.2 GB/s; ..." for the human formats.
+    pub fn memcpy_line(&self) -> String {
+        let each: Vec<String> = self
+            .memcpy
+            .iter()
+            .map(|m| format!("{} values {:.2} GB/s", m.values, m.gbps))
+            .collect();
+        format!("memcpy in the same run: {}", each.join("; "))
+    }
+}
+
 /// The schema name of [`CodecProbe`].
 pub const CODEC_PROBE_SCHEMA: &str = "ipcmap.codecs/1";
 

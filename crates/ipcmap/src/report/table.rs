@@ -44,11 +44,7 @@ impl Exporter for TableExporter {
                 "decode / memcpy",
             ]);
         for r in &p.rows {
-            let memcpy = p
-                .memcpy
-                .iter()
-                .find(|m| m.values == r.values)
-                .map(|m| m.gbps);
+            let memcpy = p.memcpy_at(r.values);
             table.add_row(vec![
                 r.codec.to_string(),
                 r.shape.to_string(),
@@ -68,12 +64,7 @@ impl Exporter for TableExporter {
             ]);
         }
         writeln!(out, "{table}")?;
-        let memcpy: Vec<String> = p
-            .memcpy
-            .iter()
-            .map(|m| format!("{} values {:.2} GB/s", m.values, m.gbps))
-            .collect();
-        writeln!(out, "memcpy in the same run: {}", memcpy.join("; "))
+        writeln!(out, "{}", p.memcpy_line())
     }
 
     fn probe(&self, p: &ProbeReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
