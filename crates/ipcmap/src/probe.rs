@@ -36,7 +36,7 @@ const CODEC_SAMPLES: usize = 5;
 const SAMPLE_VALUES: usize = 200_000;
 
 /// Every codec's block encode and decode at each of `sizes`, and memcpy of the same bytes:
-/// one warm-up, then [`CODEC_SAMPLES`] samples, round-robin over the codecs so that drift
+/// one warm-up, then five samples, round-robin over the codecs so that drift
 /// lands on every codec alike. Every decode is checked bit for bit against the input. A stop
 /// asked for by a signal ends it between samples.
 pub fn codecs(sizes: &[usize]) -> Result<CodecProbe, RunError> {
