@@ -54,15 +54,17 @@ pub fn run() -> ExitCode {
 
 /// Runs a parsed command line (on rank 0 under MPI); returns the exit status.
 fn run_parsed(cli: &Cli) -> u8 {
+    // First the handlers (they start no thread), so that a signal from here on is a stop
+    // with its line and the run folder removed, never a death that leaves the folder behind.
+    if let Err(e) = ipcmap::interrupt::install() {
+        say(&format!("error: cannot install signal handlers: {e}"));
+        return 1;
+    }
     // Before any thread: it points TMPDIR at this run's own folder.
     let rundir = match RunDir::create() {
         Ok(dir) => dir,
         Err(e) => return usage_error(&e.to_string()),
     };
-    if let Err(e) = ipcmap::interrupt::install() {
-        say(&format!("error: cannot install signal handlers: {e}"));
-        return 1;
-    }
     let verbose = cli.verbose;
     let code = match &cli.command {
         Some(Command::Probe(args)) => probe(args),

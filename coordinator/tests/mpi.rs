@@ -441,6 +441,16 @@ fn sigterm_to_mpirun_gives_rank_0s_line_and_leaves_no_run_folder() {
                 .any(|e| e.file_name().to_string_lossy().starts_with("ipcmap-"))
         })
     };
+    // Ready once rank 0's folder has existed for a second: the job is well into its runs.
+    let seen = std::cell::Cell::new(None::<Instant>);
+    let running = || {
+        if !folder_made() {
+            return false;
+        }
+        let since = seen.get().unwrap_or_else(Instant::now);
+        seen.set(Some(since));
+        since.elapsed() > Duration::from_secs(1)
+    };
     let tmp = tmpdir.to_str().unwrap().to_string();
     let out = launch(
         3,
@@ -449,7 +459,7 @@ fn sigterm_to_mpirun_gives_rank_0s_line_and_leaves_no_run_folder() {
             "--mode", "split", "--n", "200000", "--repeat", "10000", "--warmup", "0",
         ],
         &[("TMPDIR", &tmp)],
-        Some((&folder_made, "-TERM")),
+        Some((&running, "-TERM")),
     );
     assert_ne!(out.code, Some(0), "{}", out.stderr);
     assert!(

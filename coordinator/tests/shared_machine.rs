@@ -329,6 +329,7 @@ fn a_connection_from_a_process_the_run_did_not_spawn_is_refused_and_not_counted(
         r.stderr
     );
     assert!(lines[1].contains("handshake"), "{}", r.stderr);
+    assert_eq!(lines[1].matches("worker 0").count(), 1, "{}", r.stderr);
     assert!(r.stdout.is_empty(), "no report from someone else's worker");
     let _ = Command::new("pkill").args(["-f", &impostor]).status();
     let _ = std::fs::remove_dir_all(tmp);

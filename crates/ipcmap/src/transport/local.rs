@@ -321,6 +321,7 @@ fn start(spec: &PoolSpec<'_>, setup: &dyn Fn(u32) -> Setup) -> Result<Box<dyn Po
             .find(|(id, _, _)| *id == exited.worker)
             .and_then(|(_, _, path)| path.as_deref())
             .and_then(super::spawner::stderr_gist)
+            .map(|g| super::spawner::without_name(exited.worker, g))
             .map_or_else(String::new, |g| format!(" ({g})"));
         let _ = events_tx.send(Event::Exited {
             worker: exited.worker as usize,

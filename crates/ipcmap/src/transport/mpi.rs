@@ -222,6 +222,11 @@ impl Session {
     pub fn finish(mut self, code: u8) -> u8 {
         let comm = SimpleCommunicator::world();
         if !CLEAN.load(Ordering::SeqCst) {
+            // The launcher forwards this rank's stderr (its one line) on its own time, and an
+            // abort can overtake it: give it a moment first.
+            use std::io::Write;
+            let _ = std::io::stderr().flush();
+            std::thread::sleep(Duration::from_millis(200));
             comm.abort(c_int::from(code.max(1)));
         }
         for r in 1..comm.size() {
@@ -859,7 +864,13 @@ impl Drop for MpiPool {
     /// Sends still in flight are waited for briefly, then given up (their buffers leaked,
     /// since MPI may still read them); the job is clean only if every worker said done.
     fn drop(&mut self) {
-        let until = Instant::now() + Duration::from_secs(1);
+        // After a stop was asked for, the launcher kills every rank a second after its
+        // SIGTERM: no waiting then, so this rank's line and clean-up come first.
+        let wait = match crate::interrupt::requested() {
+            Some(_) => Duration::ZERO,
+            None => Duration::from_secs(1),
+        };
+        let until = Instant::now() + wait;
         while !self.sends.is_empty() && Instant::now() < until {
             self.progress_sends();
         }

@@ -94,6 +94,15 @@ pub fn stderr_gist(path: &Path) -> Option<String> {
     Some(gist.chars().take(300).collect())
 }
 
+/// `gist` without the worker's own "worker N: " at its front: the message it goes into
+/// names the worker already.
+pub fn without_name(worker: u32, gist: String) -> String {
+    match gist.strip_prefix(&format!("worker {worker}: ")) {
+        Some(rest) => rest.to_string(),
+        None => gist,
+    }
+}
+
 /// Every stderr file of this process's workers that is not empty, oldest first: (path, text).
 pub fn captured_stderr() -> Vec<(PathBuf, String)> {
     let Some(dir) = crate::rundir::current() else {
@@ -171,7 +180,10 @@ impl WorkerProcess {
 
     /// The gist of what it wrote on stderr.
     pub fn last_words(&self) -> Option<String> {
-        self.stderr.as_deref().and_then(stderr_gist)
+        self.stderr
+            .as_deref()
+            .and_then(stderr_gist)
+            .map(|g| without_name(self.id, g))
     }
 
     /// Waits up to `timeout` for the process to exit, then kills it; returns how it ended.
