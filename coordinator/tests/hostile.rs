@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    assert_one_line_error, coordinator_bin, eventually, has_children, run_with, scratch, script,
-    signalled, worker_bin, Run,
+    assert_one_line_error, coordinator_bin, eventually, has_children, never_connecting, run_with,
+    scratch, script, signalled, worker_bin, Run,
 };
 use std::path::Path;
 use std::process::Command;
@@ -32,21 +32,6 @@ fn split_with_fault(fault: &str, extra: &[&str]) -> Run {
     ];
     args.extend_from_slice(extra);
     run(&args, &[("IPCMAP_FAULT", fault)])
-}
-
-/// A split run whose worker executable is `sleeper`, a script that never connects.
-fn never_connecting<'a>(sleeper: &'a Path, handshake_timeout: &'a str) -> [&'a str; 8] {
-    let sleeper = sleeper.to_str().expect("a UTF-8 path");
-    [
-        "--n",
-        "1000",
-        "--mode",
-        "split",
-        "--worker-bin",
-        sleeper,
-        "--handshake-timeout",
-        handshake_timeout,
-    ]
 }
 
 fn json(r: &Run) -> serde_json::Value {

@@ -7,8 +7,8 @@
 mod common;
 
 use common::{
-    assert_one_line_error, children_of, coordinator_bin, eventually, has_children, run_with,
-    scratch, script, signalled, worker_bin, Run,
+    assert_one_line_error, children_of, coordinator_bin, eventually, has_children,
+    never_connecting, run_with, scratch, script, signalled, worker_bin, Run,
 };
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -174,16 +174,7 @@ fn the_run_folder_and_its_files_are_private_at_any_umask() {
     std::fs::create_dir_all(&tmpdir).unwrap();
     for umask in ["000", "022", "077"] {
         let run = Running::start(
-            &[
-                "--n",
-                "1000",
-                "--mode",
-                "split",
-                "--worker-bin",
-                &sleeper,
-                "--handshake-timeout",
-                "100",
-            ],
+            &never_connecting(Path::new(&sleeper), "100"),
             &[("TMPDIR", tmpdir.to_str().unwrap())],
             umask,
         );
@@ -233,16 +224,7 @@ fn another_user_cannot_connect_to_a_worker_socket_or_read_its_logs() {
     // A world-writable TMPDIR, as /tmp is, and the loosest umask.
     std::fs::set_permissions(&tmpdir, std::fs::Permissions::from_mode(0o1777)).unwrap();
     let run = Running::start(
-        &[
-            "--n",
-            "1000",
-            "--mode",
-            "split",
-            "--worker-bin",
-            &sleeper,
-            "--handshake-timeout",
-            "100",
-        ],
+        &never_connecting(Path::new(&sleeper), "100"),
         &[("TMPDIR", tmpdir.to_str().unwrap())],
         "000",
     );
@@ -712,16 +694,7 @@ fn hup_quit_usr1_usr2_and_alrm_stop_a_run_like_term() {
         ("-ALRM", 14),
     ] {
         let r = signalled(
-            &[
-                "--n",
-                "1000",
-                "--mode",
-                "split",
-                "--worker-bin",
-                &sleeper,
-                "--handshake-timeout",
-                "1000",
-            ],
+            &never_connecting(Path::new(&sleeper), "1000"),
             &[("TMPDIR", tmpdir.to_str().unwrap())],
             signal,
             has_children,

@@ -236,3 +236,18 @@ pub fn signalled(
 pub fn has_children(pid: u32) -> bool {
     !children_of(pid).is_empty()
 }
+
+/// A split run whose worker executable is `sleeper`, a script that never connects.
+pub fn never_connecting<'a>(sleeper: &'a Path, handshake_timeout: &'a str) -> [&'a str; 8] {
+    let sleeper = sleeper.to_str().expect("a UTF-8 path");
+    [
+        "--n",
+        "1000",
+        "--mode",
+        "split",
+        "--worker-bin",
+        sleeper,
+        "--handshake-timeout",
+        handshake_timeout,
+    ]
+}
