@@ -1,6 +1,7 @@
 //! The ipcmap coordinator: parse the command line, run, map the outcome to an exit status.
 //! Exit status: 0 ok, 1 runtime failure (including a result that differs from sequential),
-//! 2 bad usage or an unusable environment, 130 / 143 interrupted by SIGINT / SIGTERM. Every
+//! 2 bad usage or an unusable environment, 128 + the signal when a signal stopped it (130
+//! SIGINT, 143 SIGTERM, 129 SIGHUP, ...). Every
 //! error is one line on stderr, a panic included; nothing is left behind in TMPDIR.
 
 mod app;
