@@ -232,9 +232,9 @@ pub struct SweepArgs {
     /// Chunk sizes.
     #[arg(long, value_delimiter = ',', value_parser = parse_count)]
     pub chunksize: Vec<usize>,
-    /// Codecs.
-    #[arg(long, value_delimiter = ',', value_parser = codec_values())]
-    pub codec: Vec<CodecKind>,
+    /// Codecs, or `all` for every codec.
+    #[arg(long, value_delimiter = ',', value_parser = codec_list_values())]
+    pub codec: Vec<CodecChoice>,
     /// Frame train sizes, bytes (see the run's --frame-bytes; 0 = whole frames): a list shows
     /// ipc-channel's cliff at about 207 KiB.
     #[arg(long, value_delimiter = ',', value_name = "BYTES", value_parser = parse_frame_bytes)]
@@ -296,6 +296,39 @@ pub enum FnArg {
     Ln,
     Sin,
     Sqrt,
+}
+
+/// One value of a sweep's `--codec` list: a codec, or every codec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodecChoice(Option<CodecKind>);
+
+impl CodecChoice {
+    /// The codecs a list names, in its order, `all` expanded in registry order, each once.
+    pub fn expand(list: &[CodecChoice]) -> Vec<CodecKind> {
+        let mut out: Vec<CodecKind> = Vec::new();
+        for choice in list {
+            let named: Vec<CodecKind> = match choice.0 {
+                Some(codec) => vec![codec],
+                None => CodecKind::all().collect(),
+            };
+            for codec in named {
+                if !out.contains(&codec) {
+                    out.push(codec);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The values of a sweep's `--codec`: every codec of the registry, and `all`.
+fn codec_list_values() -> impl clap::builder::TypedValueParser<Value = CodecChoice> {
+    let mut values: Vec<PossibleValue> = ipcmap::codec::REGISTRY
+        .iter()
+        .map(|c| PossibleValue::new(c.name()).help(c.about()))
+        .collect();
+    values.push(PossibleValue::new("all").help("every codec"));
+    PossibleValuesParser::new(values).map(|name| CodecChoice(CodecKind::named(&name)))
 }
 
 /// The values of `--codec`: every codec of the registry, with its help line.
@@ -442,7 +475,7 @@ impl SweepArgs {
             n: self.n.clone(),
             functions: self.function.iter().map(|&f| f.into()).collect(),
             works: self.work.clone(),
-            codecs: self.codec.clone(),
+            codecs: CodecChoice::expand(&self.codec),
             splits: self.splits.clone(),
             chunksizes: self.chunksize.clone(),
             frame_bytes: self.frame_bytes.clone(),
@@ -522,5 +555,20 @@ mod tests {
                 .len(),
             6
         );
+    }
+
+    #[test]
+    fn a_sweep_takes_all_for_every_codec_once() {
+        let Some(Command::Sweep(args)) =
+            Cli::try_parse_from(["coordinator", "sweep", "--codec", "raw,all"])
+                .unwrap()
+                .command
+        else {
+            panic!("sweep parses as a subcommand")
+        };
+        let codecs = CodecChoice::expand(&args.codec);
+        assert_eq!(codecs.len(), ipcmap::codec::REGISTRY.len());
+        assert_eq!(codecs[0], CodecKind::RAW, "in the order given, each once");
+        assert!(Cli::try_parse_from(["coordinator", "--codec", "all"]).is_err());
     }
 }
