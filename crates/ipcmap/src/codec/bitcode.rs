@@ -36,13 +36,8 @@ impl Codec for Bitcode {
     }
 
     fn decode_item(&self, bytes: &[u8]) -> Result<(f64, usize), CodecError> {
-        let truncated = |needed| CodecError::Truncated {
-            codec: NAME,
-            needed,
-            available: bytes.len(),
-        };
-        let len = *bytes.first().ok_or(truncated(1))? as usize;
-        let item = bytes.get(1..1 + len).ok_or(truncated(1 + len))?;
+        let len = super::front(NAME, bytes, 1)?[0] as usize;
+        let item = &super::front(NAME, bytes, 1 + len)?[1..];
         let x: f64 = bitcode::decode(item).map_err(malformed)?;
         Ok((x, 1 + len))
     }

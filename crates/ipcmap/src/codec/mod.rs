@@ -61,6 +61,19 @@ pub(crate) fn malformed(codec: &'static str, e: impl std::fmt::Display) -> Codec
     }
 }
 
+/// The first `n` bytes of `bytes`, or the truncation error that names `codec`.
+pub(crate) fn front<'b>(
+    codec: &'static str,
+    bytes: &'b [u8],
+    n: usize,
+) -> Result<&'b [u8], CodecError> {
+    bytes.get(..n).ok_or(CodecError::Truncated {
+        codec,
+        needed: n,
+        available: bytes.len(),
+    })
+}
+
 /// One way of turning f64 values into bytes and back.
 pub trait Codec: Sync {
     /// The name used on the command line and in reports.

@@ -54,7 +54,7 @@ fn read_header(bytes: &[u8]) -> Result<(Option<usize>, usize), CodecError> {
         available: bytes.len(),
     };
     let fixed = MAGIC.len() + 2;
-    let head = bytes.get(..fixed).ok_or(truncated(fixed))?;
+    let head = super::front(NAME, bytes, fixed)?;
     if &head[..MAGIC.len()] != MAGIC {
         return Err(malformed("not an .npy version 1.0 header"));
     }

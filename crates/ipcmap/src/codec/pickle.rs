@@ -38,11 +38,7 @@ impl Codec for Pickle {
     /// call before it reads a byte (a fresh 8 KiB buffer), which is the library's cost, not
     /// the format's. Any other bytes go through serde-pickle.
     fn decode_item(&self, bytes: &[u8]) -> Result<(f64, usize), CodecError> {
-        let head = bytes.get(..ITEM).ok_or(CodecError::Truncated {
-            codec: NAME,
-            needed: ITEM,
-            available: bytes.len(),
-        })?;
+        let head = super::front(NAME, bytes, ITEM)?;
         if let [0x80, 2 | 3, b'G', value @ .., b'.'] = head {
             let value: [u8; 8] = value.try_into().map_err(malformed)?;
             return Ok((f64::from_be_bytes(value), ITEM));

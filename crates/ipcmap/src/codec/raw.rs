@@ -23,15 +23,8 @@ impl Codec for Raw {
     }
 
     fn decode_item(&self, bytes: &[u8]) -> Result<(f64, usize), CodecError> {
-        let head: [u8; WIDTH] =
-            bytes
-                .get(..WIDTH)
-                .and_then(|b| b.try_into().ok())
-                .ok_or(CodecError::Truncated {
-                    codec: NAME,
-                    needed: WIDTH,
-                    available: bytes.len(),
-                })?;
+        let head = super::front(NAME, bytes, WIDTH)?;
+        let head: [u8; WIDTH] = head.try_into().map_err(|e| super::malformed(NAME, e))?;
         Ok((f64::from_le_bytes(head), WIDTH))
     }
 

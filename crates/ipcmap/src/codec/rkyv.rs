@@ -59,11 +59,7 @@ impl Codec for Rkyv {
     }
 
     fn decode_item(&self, bytes: &[u8]) -> Result<(f64, usize), CodecError> {
-        let head = bytes.get(..ITEM).ok_or(CodecError::Truncated {
-            codec: NAME,
-            needed: ITEM,
-            available: bytes.len(),
-        })?;
+        let head = super::front(NAME, bytes, ITEM)?;
         let x = rkyv::access::<Archived<f64>, Error>(head).map_err(malformed)?;
         Ok((x.to_native(), ITEM))
     }

@@ -38,11 +38,7 @@ impl Codec for Wincode {
     }
 
     fn decode_item(&self, bytes: &[u8]) -> Result<(f64, usize), CodecError> {
-        let head = bytes.get(..WIDTH).ok_or(CodecError::Truncated {
-            codec: NAME,
-            needed: WIDTH,
-            available: bytes.len(),
-        })?;
+        let head = super::front(NAME, bytes, WIDTH)?;
         let x: f64 = wincode::config::deserialize(head, cfg()).map_err(malformed)?;
         Ok((x, WIDTH))
     }
