@@ -51,7 +51,7 @@ fn main() {
     let mut reports = Vec::new();
     for workers in env_list("IPCMAP_BENCH_WORKERS", "2,4") {
         let request = RunRequest {
-            modes: Mode::available(TransportKind::Local),
+            modes: Mode::available(TransportKind::default()),
             workers: Some(workers),
             n,
             repeat: Some(repeat),

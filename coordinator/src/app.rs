@@ -10,7 +10,6 @@ use ipcmap::engine::Session;
 use ipcmap::error::{RunError, SpawnError};
 use ipcmap::report::{plot_phases, plot_sweep, write_csv, write_json, Export};
 use ipcmap::rundir::RunDir;
-use ipcmap::settings::TransportKind;
 use ipcmap::strategy::Mode;
 use ipcmap::sweep::Axis;
 use std::io::{IsTerminal, Write};
@@ -28,7 +27,7 @@ pub fn run() -> ExitCode {
         Err(_) if crate::mpi::launched_rank().is_some_and(|r| r != 0) => return ExitCode::from(2),
         Err(e) => return usage_error(&one_line(&e.render().to_string())),
     };
-    if cli.transport() == TransportKind::Mpi {
+    if cli.transport().launched() {
         let session = match crate::mpi::start() {
             Ok(session) => session,
             Err(message) => return usage_error(&message),
@@ -309,35 +308,28 @@ fn probe(args: &ProbeArgs) -> u8 {
             ipcmap::probe::MAX_MESSAGE_BYTES
         ));
     }
-    let local = args.transport == crate::cli::TransportArg::Local;
-    let files = match local {
-        true => ipcmap::config::check_open_files(workers),
+    let transport = match args.transport.transport() {
+        Ok(t) => t,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let spawns = args.transport.spawns();
+    let files = match spawns {
+        true => ipcmap::config::check_open_files(workers, transport.files_needed(workers)),
         false => Ok(()),
     };
     if let Err(e) = files {
         return usage_error(&e.to_string());
     }
-    let worker_bin = match local {
+    let worker_bin = match spawns {
         true => match ipcmap::transport::spawner::locate_worker(args.worker_bin.as_deref()) {
             Ok(path) => path,
             Err(e) => return usage_error(&format!("--worker-bin: {e}")),
         },
-        false => std::path::PathBuf::from("mpi rank"),
+        false => std::path::PathBuf::from("launched rank"),
     };
     let timeout = ipcmap::transport::spawner::DEFAULT_HANDSHAKE_TIMEOUT;
-    let transport = match ipcmap::transport::of_kind(args.transport.into()) {
-        Ok(t) => t,
-        Err(e) => return usage_error(&e.to_string()),
-    };
     let result = ipcmap::probe::run(transport, &worker_bin, workers, args.bytes, timeout)
         .map_err(anyhow::Error::from)
-        .map(|mut p| {
-            if !local {
-                p.transport = TransportKind::Mpi;
-                p.spawn_hello_ms = crate::mpi::init_ms().unwrap_or(p.spawn_hello_ms);
-            }
-            p
-        })
         .and_then(|p| {
             let mut stdout = std::io::stdout().lock();
             args.format

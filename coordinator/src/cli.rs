@@ -51,9 +51,9 @@ impl Cli {
     /// The transport the command line asks for.
     pub fn transport(&self) -> TransportKind {
         match &self.command {
-            None => self.run.common.transport.into(),
-            Some(Command::Sweep(args)) => args.common.transport.into(),
-            Some(Command::Probe(args)) => args.transport.into(),
+            None => self.run.common.transport,
+            Some(Command::Sweep(args)) => args.common.transport,
+            Some(Command::Probe(args)) => args.transport,
         }
     }
 }
@@ -86,10 +86,9 @@ pub struct ProbeArgs {
     /// Output format.
     #[arg(long, default_value = "table", value_parser = format_values())]
     pub format: Format,
-    /// Probe local processes over ipc-channel, or MPI ranks (under mpirun; spawn becomes
-    /// MPI's init time).
-    #[arg(long, value_enum, default_value_t = TransportArg::Local)]
-    pub transport: TransportArg,
+    /// The transport probed (mpi: under mpirun, where spawn becomes MPI's init time).
+    #[arg(long, default_value_t = TransportKind::default(), value_parser = transport_values())]
+    pub transport: TransportKind,
     /// Measure the codecs instead: every codec's block encode and decode in GB/s and its bytes
     /// per value at 1, 1,000, 156,250 and 10,000,000 values, beside memcpy, in seconds (no
     /// worker is started).
@@ -180,11 +179,11 @@ pub struct CommonArgs {
     /// When a worker dies mid-run: hand its tasks to the others (retry) or stop (abort).
     #[arg(long, value_enum, default_value_t = OnExitArg::Retry)]
     pub on_worker_exit: OnExitArg,
-    /// How workers are started and reached: local processes over ipc-channel, or the ranks of
-    /// an MPI job (run under `mpirun -np N`: rank 0 coordinates, ranks 1..N-1 work; needs a
-    /// build with --features mpi).
-    #[arg(long, value_enum, default_value_t = TransportArg::Local)]
-    pub transport: TransportArg,
+    /// How workers are started and reached: processes on this machine over ipc-channel or
+    /// plain Unix sockets, or the ranks of an MPI job (run under `mpirun -np N`: rank 0
+    /// coordinates, ranks 1..N-1 work; needs a build with --features mpi).
+    #[arg(long, default_value_t = TransportKind::default(), value_parser = transport_values())]
+    pub transport: TransportKind,
     /// Threads that decode big results (over 64 KiB) into place off the coordinator's gather
     /// thread; 0 = all on the gather thread [default: one per worker, on the cores left after
     /// the gather thread and one worker: none on 2 cores].
@@ -192,20 +191,13 @@ pub struct CommonArgs {
     pub decode_threads: Option<usize>,
 }
 
-/// `--transport`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum TransportArg {
-    Local,
-    Mpi,
-}
-
-impl From<TransportArg> for TransportKind {
-    fn from(t: TransportArg) -> TransportKind {
-        match t {
-            TransportArg::Local => TransportKind::Local,
-            TransportArg::Mpi => TransportKind::Mpi,
-        }
-    }
+/// The values of `--transport`: every transport of the registry, with its help line.
+fn transport_values() -> impl clap::builder::TypedValueParser<Value = TransportKind> {
+    let values: Vec<PossibleValue> = TransportKind::all()
+        .map(|t| PossibleValue::new(t.name()).help(t.info().about))
+        .collect();
+    // The parser allows only the registry's names.
+    PossibleValuesParser::new(values).map(|name| TransportKind::named(&name).unwrap_or_default())
 }
 
 /// The flags of a sweep: lists where a run takes one value.
@@ -430,7 +422,7 @@ impl CommonArgs {
                 OnExitArg::Retry => OnWorkerExit::Retry,
                 OnExitArg::Abort => OnWorkerExit::Abort,
             },
-            transport: self.transport.into(),
+            transport: self.transport,
             decode_threads: self.decode_threads,
             ..RunRequest::default()
         })
@@ -441,7 +433,7 @@ impl RunArgs {
     /// The library's request, not yet validated.
     pub fn to_request(&self) -> Result<RunRequest, String> {
         Ok(RunRequest {
-            modes: self.mode.modes(self.common.transport.into()),
+            modes: self.mode.modes(self.common.transport),
             workers: self.workers,
             n: self.n,
             function: self.function.into(),
@@ -463,7 +455,7 @@ impl SweepArgs {
         for m in self
             .mode
             .iter()
-            .flat_map(|m| m.modes(self.common.transport.into()))
+            .flat_map(|m| m.modes(self.common.transport))
         {
             if !modes.contains(&m) {
                 modes.push(m);

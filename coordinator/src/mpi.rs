@@ -71,16 +71,6 @@ pub fn finish(session: Session, code: u8) -> u8 {
     }
 }
 
-/// MPI's init time, ms (`MPI_Init_thread` and every rank's hello).
-pub fn init_ms() -> Option<f64> {
-    #[cfg(feature = "mpi")]
-    {
-        ipcmap::transport::mpi::world().map(|w| w.init_ns as f64 / 1e6)
-    }
-    #[cfg(not(feature = "mpi"))]
-    None
-}
-
 /// The worker ranks the job has.
 fn worker_ranks() -> usize {
     #[cfg(feature = "mpi")]

@@ -43,7 +43,7 @@ fn run(repeat: usize, fault: Option<&str>) {
         None => std::env::remove_var("IPCMAP_FAULT"),
     }
     let cfg = RunRequest {
-        modes: Mode::available(TransportKind::Local),
+        modes: Mode::available(TransportKind::default()),
         workers: Some(2),
         n: 2000,
         splits: Some(8),

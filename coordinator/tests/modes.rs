@@ -4,9 +4,26 @@
 mod common;
 
 use common::{run, run_json};
+use ipcmap::settings::TransportKind;
+use ipcmap::strategy::Mode;
 use serde_json::Value;
 
-const MODES: [&str; 6] = ["sequential", "item", "split", "shm", "threads", "cma"];
+/// Every strategy this machine runs over the default transport, in registry order: what
+/// `--mode all` runs.
+fn modes() -> Vec<&'static str> {
+    Mode::available(TransportKind::default())
+        .into_iter()
+        .map(Mode::name)
+        .collect()
+}
+
+/// Every transport of this build that spawns worker processes (`--transport`, no launcher).
+fn spawning_transports() -> Vec<&'static str> {
+    TransportKind::all()
+        .filter(|t| t.spawns() && t.transport().is_ok())
+        .map(TransportKind::name)
+        .collect()
+}
 
 fn one(args: &[&str]) -> Value {
     let mut reports = run_json(args);
@@ -14,74 +31,134 @@ fn one(args: &[&str]) -> Value {
     reports.remove(0)
 }
 
-macro_rules! for_every_mode {
-    ($($name:ident: $mode:literal,)*) => {$(
-        mod $name {
-            use super::*;
-
-            #[test]
-            fn uneven_n_is_verified() {
-                let r = one(&["--mode", $mode, "--workers", "2", "--n", "100003", "--fn", "sin"]);
-                assert_eq!(r["verified"], true);
-                assert_eq!(r["n"], 100003);
-                assert_eq!(r["mode"], $mode);
-            }
-
-            #[test]
-            fn a_single_element_is_verified() {
-                let r = one(&["--mode", $mode, "--workers", "2", "--n", "1"]);
-                assert_eq!(r["verified"], true);
-            }
-
-            #[test]
-            fn an_empty_input_is_verified() {
-                let r = one(&["--mode", $mode, "--workers", "2", "--n", "0"]);
-                assert_eq!(r["verified"], true);
-            }
-
-            #[test]
-            fn every_codec_and_function_agree_with_sequential() {
-                for codec in ["bincode", "postcard", "raw"] {
-                    for f in ["exp", "ln", "sqrt"] {
-                        let r = one(&["--mode", $mode, "--workers", "3", "--n", "5003", "--splits", "7",
-                                      "--codec", codec, "--fn", f]);
-                        assert_eq!(r["verified"], true, "{codec} {f}");
-                    }
-                }
-            }
-
-            #[test]
-            fn heavier_work_gives_the_same_verified_result() {
-                let r = one(&["--mode", $mode, "--workers", "2", "--n", "3001", "--work", "3"]);
-                assert_eq!(r["verified"], true);
-                assert_eq!(r["work"], 3);
-            }
-
-            #[test]
-            fn reused_buffers_still_give_verified_results_and_say_so() {
-                let r = one(&["--mode", $mode, "--workers", "2", "--n", "3001", "--repeat", "3", "--reuse-buffers"]);
-                assert_eq!(r["verified"], true);
-                assert_eq!(r["buffers_reused"], true);
-                let r = one(&["--mode", $mode, "--workers", "2", "--n", "3001", "--repeat", "2"]);
-                assert_eq!(r["buffers_reused"], false);
-            }
-
-            #[test]
-            fn no_verify_reports_null() {
-                let r = one(&["--mode", $mode, "--workers", "2", "--n", "1000", "--no-verify"]);
-                assert_eq!(r["verified"], Value::Null);
-            }
-        }
-    )*};
+/// Runs `check` with the report of `args` and `--mode M` for every mode M; each failure names
+/// its mode.
+fn for_every_mode(args: &[&str], check: impl Fn(&str, &Value)) {
+    for mode in modes() {
+        let mut with = vec!["--mode", mode];
+        with.extend_from_slice(args);
+        check(mode, &one(&with));
+    }
 }
 
-for_every_mode! {
-    sequential: "sequential",
-    item: "item",
-    split: "split",
-    shm: "shm",
-    threads: "threads",
-    cma: "cma",
+#[test]
+fn uneven_n_is_verified() {
+    for_every_mode(
+        &["--workers", "2", "--n", "100003", "--fn", "sin"],
+        |mode, r| {
+            assert_eq!(r["verified"], true, "{mode}");
+            assert_eq!(r["n"], 100003, "{mode}");
+            assert_eq!(r["mode"], mode);
+        },
+    );
+}
+
+#[test]
+fn a_single_element_and_an_empty_input_are_verified() {
+    for n in ["1", "0"] {
+        for_every_mode(&["--workers", "2", "--n", n], |mode, r| {
+            assert_eq!(r["verified"], true, "{mode} n={n}");
+        });
+    }
+}
+
+#[test]
+fn every_codec_and_function_agree_with_sequential() {
+    for codec in ipcmap::codec::CodecKind::all() {
+        for f in ["exp", "ln", "sqrt"] {
+            let args = [
+                "--workers",
+                "3",
+                "--n",
+                "5003",
+                "--splits",
+                "7",
+                "--codec",
+                codec.name(),
+                "--fn",
+                f,
+                "--repeat",
+                "1",
+            ];
+            for_every_mode(&args, |mode, r| {
+                assert_eq!(r["verified"], true, "{mode} {codec} {f}");
+            });
+        }
+    }
+}
+
+#[test]
+fn every_process_strategy_over_every_spawning_transport_is_verified() {
+    for transport in spawning_transports() {
+        let over = TransportKind::named(transport).unwrap();
+        for mode in Mode::available(over)
+            .into_iter()
+            .filter(|m| m.uses_processes())
+        {
+            let args = [
+                "--mode",
+                mode.name(),
+                "--transport",
+                transport,
+                "--workers",
+                "3",
+                "--n",
+                "100003",
+                "--fn",
+                "sin",
+                "--repeat",
+                "2",
+            ];
+            let r = one(&args);
+            assert_eq!(r["verified"], true, "{mode} over {transport}");
+            assert_eq!(r["transport"], transport, "{mode}");
+            assert_eq!(r["workers"], 3, "{mode} over {transport}");
+        }
+    }
+}
+
+#[test]
+fn heavier_work_gives_the_same_verified_result() {
+    for_every_mode(
+        &["--workers", "2", "--n", "3001", "--work", "3"],
+        |mode, r| {
+            assert_eq!(r["verified"], true, "{mode}");
+            assert_eq!(r["work"], 3, "{mode}");
+        },
+    );
+}
+
+#[test]
+fn reused_buffers_still_give_verified_results_and_say_so() {
+    let args = [
+        "--workers",
+        "2",
+        "--n",
+        "3001",
+        "--repeat",
+        "3",
+        "--reuse-buffers",
+    ];
+    for_every_mode(&args, |mode, r| {
+        assert_eq!(r["verified"], true, "{mode}");
+        assert_eq!(r["buffers_reused"], true, "{mode}");
+    });
+    for_every_mode(
+        &["--workers", "2", "--n", "3001", "--repeat", "2"],
+        |mode, r| {
+            assert_eq!(r["buffers_reused"], false, "{mode}");
+        },
+    );
+}
+
+#[test]
+fn no_verify_reports_null() {
+    for_every_mode(
+        &["--workers", "2", "--n", "1000", "--no-verify"],
+        |mode, r| {
+            assert_eq!(r["verified"], Value::Null, "{mode}");
+        },
+    );
 }
 
 #[test]
@@ -204,7 +281,7 @@ fn mode_all_runs_every_strategy_on_the_same_data_with_speedups() {
         .iter()
         .map(|r| r["mode"].as_str().unwrap())
         .collect();
-    assert_eq!(modes, MODES);
+    assert_eq!(modes, self::modes());
     for r in &reports {
         assert_eq!(r["verified"], true);
         assert!(r["speedup"].as_f64().unwrap() > 0.0);
@@ -295,7 +372,7 @@ fn csv_has_a_header_and_one_row_per_mode() {
     ]);
     assert!(r.status.success(), "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
-    assert_eq!(lines.len(), 1 + MODES.len());
+    assert_eq!(lines.len(), 1 + self::modes().len());
     assert!(
         lines[0].starts_with("mode,workers,n,function,work,kernel_isa,codec"),
         "{}",

@@ -272,7 +272,7 @@ fn a_connection_from_a_process_the_run_did_not_spawn_is_refused_and_not_counted(
     let impostor = fake_worker(
         &tmp,
         &format!(
-            "\"{}\" \"$1\" \"$2\" \"$3\" \"$4\" \"$5\" \"$6\" &\nwait",
+            "\"{}\" \"$1\" \"$2\" \"$3\" \"$4\" \"$5\" \"$6\" \"$7\" \"$8\" &\nwait",
             worker_bin().display()
         ),
     );

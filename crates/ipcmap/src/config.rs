@@ -102,7 +102,7 @@ impl Default for RunRequest {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             on_worker_exit: OnWorkerExit::Retry,
             task_timeout: TaskTimeout::Auto,
-            transport: TransportKind::Local,
+            transport: TransportKind::default(),
             trace: false,
             decode_threads: None,
             frame_bytes: 0,
@@ -133,10 +133,12 @@ pub enum ConfigError {
         workers: usize,
     },
     /// A collective over MPI bigger than its C-int counts allow.
-    #[error("--mode {mode} over MPI moves all {bytes} bytes in one collective, whose offsets are C ints (at most {MAX_COLLECTIVE_BYTES} bytes): use --n {max_n} or less, or --mode split")]
+    #[error("--mode {mode} over {transport} moves all {bytes} bytes in one collective, which carries at most {max_bytes} bytes (its counts are C ints): use --n {max_n} or less, or --mode split")]
     CollectiveTooBig {
         mode: String,
-        bytes: u128,
+        transport: &'static str,
+        max_bytes: usize,
+        bytes: u64,
         max_n: u64,
     },
     /// `--chunksize 0`.
@@ -182,6 +184,12 @@ pub enum ConfigError {
     /// The worker executable is missing or unusable.
     #[error("--worker-bin: {0}")]
     Worker(#[from] SpawnError),
+    /// The transport is not in this build.
+    #[error("{0}")]
+    Transport(SpawnError),
+    /// The strategy refuses these settings.
+    #[error("--mode {mode}: {reason}")]
+    Refused { mode: String, reason: String },
 }
 
 /// A validated run: the strategies to run, how to measure them, and the [`Settings`] each
@@ -289,11 +297,14 @@ impl RunRequest {
             }
             // Values and a task header per worker, the biggest codec's bytes per value.
             let bytes = self.n as u128 * COLLECTIVE_BYTES_PER_VALUE + 64 * workers as u128;
-            if self.transport == TransportKind::Mpi && bytes > MAX_COLLECTIVE_BYTES as u128 {
+            let carries = self.transport.info().collectives;
+            if let Some(max) = carries.filter(|&max| bytes > max as u128) {
                 return Err(ConfigError::CollectiveTooBig {
                     mode: mode.name().to_string(),
-                    bytes,
-                    max_n: (MAX_COLLECTIVE_BYTES as u64 - 64 * workers as u64)
+                    transport: self.transport.name(),
+                    max_bytes: max,
+                    bytes: u64::try_from(bytes).unwrap_or(u64::MAX),
+                    max_n: (max as u64).saturating_sub(64 * workers as u64)
                         / COLLECTIVE_BYTES_PER_VALUE as u64,
                 });
             }
@@ -312,11 +323,11 @@ impl RunRequest {
             });
         let ships = self.modes.iter().any(|m| m.uses_codec());
         check_memory(self.n, self.verify, ships, task_values, workers)?;
-        // MPI ranks are started by the launcher, not by this process.
-        let spawns =
-            self.transport == TransportKind::Local && self.modes.iter().any(|m| m.uses_processes());
+        // A launcher's ranks are started by the launcher, not by this process.
+        let spawns = self.transport.spawns() && self.modes.iter().any(|m| m.uses_processes());
         if spawns {
-            check_open_files(workers)?;
+            let transport = self.transport.transport().map_err(ConfigError::Transport)?;
+            check_open_files(workers, transport.files_needed(workers))?;
         }
         let worker_bin = if spawns {
             Some(spawner::locate_worker(self.worker_bin.as_deref())?)
@@ -352,8 +363,6 @@ impl RunRequest {
     }
 }
 
-/// The most bytes one MPI collective may move in all: its counts and offsets are C ints.
-pub const MAX_COLLECTIVE_BYTES: usize = i32::MAX as usize;
 /// Bytes a value may take in a collective's frames (bincode's f64 and its framing, rounded up).
 const COLLECTIVE_BYTES_PER_VALUE: u128 = 9;
 
@@ -511,20 +520,13 @@ fn address_space_left() -> Option<u64> {
     Some(soft.saturating_sub(used))
 }
 
-/// Open files a pool of `workers` needs in the coordinator, about: the handshake server and
-/// connection, the task and result channels and a reader thread's wake-up per worker, and a
-/// margin for the process itself.
-pub fn files_needed(workers: usize) -> u64 {
-    32 + 6 * workers as u64
-}
-
-/// Raises the soft open-file limit to the hard limit, then checks that `workers` fit under it.
-pub fn check_open_files(workers: usize) -> Result<(), ConfigError> {
+/// Raises the soft open-file limit to the hard limit where it is below `need`, the files a
+/// pool of `workers` needs, then checks that they fit under it.
+pub fn check_open_files(workers: usize, need: u64) -> Result<(), ConfigError> {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return Ok(());
     };
-    let need = files_needed(workers);
     let limit = if soft < need && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
         hard
     } else {

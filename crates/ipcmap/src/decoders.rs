@@ -11,6 +11,7 @@
 use crate::error::PayloadError;
 use crate::partition::Task;
 use crate::scheduler::ScatterGather;
+use crate::transport::Frame;
 use std::ops::Range;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::Scope;
@@ -35,8 +36,9 @@ pub struct Job<'o> {
     pub worker: usize,
     /// The task index.
     pub task: usize,
-    /// The whole result frame, as its reader thread received it.
-    pub frame: Vec<u8>,
+    /// The whole result frame, as its reader thread received it (its buffer goes back to the
+    /// transport once decoded).
+    pub frame: Frame,
     /// Where the payload lies in `frame`.
     pub payload: Range<usize>,
     /// The task's span of the output.
@@ -261,7 +263,7 @@ mod tests {
                 let job = Job {
                     worker: task % 2,
                     task,
-                    frame,
+                    frame: Frame::owned(frame),
                     payload: 0..len,
                     out,
                 };

@@ -148,8 +148,8 @@ impl Session {
                 )
                 .with_baseline(baseline.as_deref(), cell.mode == Mode::SEQUENTIAL);
                 report.warnings = warnings(&report, cell, cpus, busy);
-                report.transport = cell.cfg.transport;
-                report.set_mpi(crate::transport::job(cell.cfg.transport));
+                report.transport = cell.cfg.transport.name();
+                report.set_mpi(cell.cfg.transport.transport().ok().and_then(|t| t.job()));
                 report
             })
             .collect();

@@ -64,6 +64,9 @@ pub enum SpawnError {
     /// The MPI job cannot host the pool.
     #[error("MPI: {0}")]
     Mpi(String),
+    /// The transport asked for is not in this build.
+    #[error("--transport {name}: {why}")]
+    Unbuilt { name: &'static str, why: String },
     /// The OS refused to start the process.
     #[error("starting worker {worker} from {path}: {source}")]
     Start {

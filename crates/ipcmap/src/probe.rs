@@ -198,7 +198,8 @@ pub fn run(
         });
     }
     let mut pool = echo_pool(transport, worker_bin, workers, timeout)?;
-    let spawn_hello_ms = pool.spawn_ns() as f64 / 1e6;
+    // Where workers start once per job (a launcher's), that start stands for the spawn.
+    let spawn_hello_ms = transport.init_ns().unwrap_or(pool.spawn_ns()) as f64 / 1e6;
     for w in 0..workers {
         pool.close(w);
     }
@@ -221,7 +222,8 @@ pub fn run(
             / big.wall.as_nanos().max(1) as f64,
         echo8_messages,
         echo8_us_per_message: small.wall.as_nanos() as f64 / 1e3 / (2 * echo8_messages) as f64,
-        transport: crate::settings::TransportKind::Local,
+        transport: transport.info().name,
+        started_per_job: transport.init_ns().is_some(),
     })
 }
 
@@ -263,7 +265,7 @@ struct Echoed {
 const ECHO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The next frame from the echo worker; its end or silence is an error.
-fn next_frame(pool: &mut dyn Pool) -> Result<Vec<u8>, RunError> {
+fn next_frame(pool: &mut dyn Pool) -> Result<crate::transport::Frame, RunError> {
     let lost = |message: String| RunError::Channel {
         what: "echo probe".into(),
         message,

@@ -16,7 +16,7 @@ use crate::protocol::{Inbound, ResultHeader, Setup, TaskHeader, WorkerStats};
 use crate::report::{ms, Measurement, WorkerFailure, WorkerReport};
 use crate::settings::Settings;
 use crate::trace::{Phase, SENDER_TRACKS};
-use crate::transport::{Event, Pool, PoolSpec, Transport};
+use crate::transport::{Event, Frame, Pool, PoolSpec, Transport};
 use std::collections::VecDeque;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -109,20 +109,18 @@ impl<'a> ProcessRun<'a> {
         carries_payload: bool,
         collective: bool,
     ) -> Result<ProcessRun<'a>, RunError> {
-        let worker_bin = match settings.transport {
-            // MPI ranks run the coordinator's own binary, started by the launcher.
-            crate::settings::TransportKind::Mpi => Path::new("mpi rank"),
-            crate::settings::TransportKind::Local => {
-                settings
-                    .worker_bin
-                    .as_deref()
-                    .ok_or(crate::error::SpawnError::NotFound {
-                        path: std::path::PathBuf::from("worker"),
-                    })?
-            }
+        let worker_bin = match settings.transport.spawns() {
+            // A launcher's ranks run the coordinator's own binary.
+            false => Path::new("launched rank"),
+            true => settings
+                .worker_bin
+                .as_deref()
+                .ok_or(crate::error::SpawnError::NotFound {
+                    path: std::path::PathBuf::from("worker"),
+                })?,
         };
         Ok(ProcessRun {
-            transport: crate::transport::of_kind(settings.transport)?,
+            transport: settings.transport.transport()?,
             worker_bin,
             workers: settings.workers,
             handshake_timeout: settings.handshake_timeout,
@@ -223,9 +221,9 @@ pub fn run_on_pool(
     let shutdown = std::thread::scope(|scope| {
         let decoders = Decoders::start(scope, threads, sg, tasks);
         m.decode_threads = decoders.as_ref().map_or(0, Decoders::threads);
-        m.frame_bytes = match run.transport.one_thread() {
-            true => 0, // MPI sends its own way
-            false => run.frame_bytes,
+        m.frame_bytes = match run.transport.info().trains {
+            true => run.frame_bytes,
+            false => 0, // it sends its own way
         };
         let pool = pool.as_mut();
         let mut gather = Gather::new(pool, tasks, sg, slices, decoders, run.on_worker_exit);
@@ -476,7 +474,7 @@ impl<'a> Gather<'a> {
     fn accept(
         &mut self,
         w: usize,
-        frame: Vec<u8>,
+        frame: Frame,
         m: &mut Measurement,
     ) -> Result<Option<Decoded<'a>>, String> {
         let (header, payload) = match Inbound::read(&frame).map_err(|e| e.to_string())? {
@@ -498,7 +496,7 @@ impl<'a> Gather<'a> {
         &mut self,
         w: usize,
         header: &ResultHeader,
-        frame: Vec<u8>,
+        frame: Frame,
         payload: std::ops::Range<usize>,
         m: &mut Measurement,
     ) -> Result<Option<Decoded<'a>>, String> {
@@ -894,7 +892,6 @@ mod tests {
     use crate::codec::CodecKind;
     use crate::partition;
     use crate::strategy::split::SplitScatter;
-    use crate::transport::local::LocalTransport;
     use crate::transport::memory::MemoryTransport;
     use crate::worker::Fault;
 
@@ -971,16 +968,17 @@ mod tests {
         }
     }
 
-    /// Every transport the behaviour tests run on here: (name, transport with `faults`, path).
-    fn transports(faults: Vec<Option<Fault>>) -> Vec<(&'static str, Box<dyn Transport>, PathBuf)> {
-        let mut out: Vec<(&'static str, Box<dyn Transport>, PathBuf)> = vec![(
-            "memory",
-            Box::new(MemoryTransport {
-                serve: crate::worker::serve,
-                faults: faults.clone(),
-            }),
-            PathBuf::from("in-process"),
-        )];
+    /// Every transport the behaviour tests run on here: (name, transport with `faults`, path):
+    /// the in-process fake, and every spawning transport of the registry when the worker
+    /// executable is built.
+    fn transports(
+        faults: Vec<Option<Fault>>,
+    ) -> Vec<(&'static str, &'static dyn Transport, PathBuf)> {
+        let memory: &'static dyn Transport = Box::leak(Box::new(MemoryTransport {
+            serve: crate::worker::serve,
+            faults: faults.clone(),
+        }));
+        let mut out = vec![("memory", memory, PathBuf::from("in-process"))];
         // target/<profile>/deps/ipcmap-HASH -> target/<profile>/worker; processes take their
         // faults from the environment, so only fault-free cases run on them.
         let worker = std::env::current_exe()
@@ -988,10 +986,14 @@ mod tests {
             .and_then(|exe| Some(exe.parent()?.parent()?.join("worker")));
         match worker.filter(|w| w.exists()) {
             Some(w) if faults.iter().all(Option::is_none) => {
-                out.push(("local", Box::new(LocalTransport), w));
+                for kind in crate::transport::TransportKind::all().filter(|t| t.spawns()) {
+                    if let Ok(transport) = kind.transport() {
+                        out.push((kind.name(), transport, w.clone()));
+                    }
+                }
             }
             Some(_) => {}
-            None => eprintln!("worker executable not built: local transport cases skipped"),
+            None => eprintln!("worker executable not built: spawning transports' cases skipped"),
         }
         out
     }
@@ -1001,13 +1003,7 @@ mod tests {
     #[test]
     fn every_task_is_computed_once_and_placed_by_index() {
         for (name, transport, bin) in transports(vec![]) {
-            let o = schedule(
-                transport.as_ref(),
-                &bin,
-                3,
-                OnWorkerExit::Retry,
-                TaskTimeout::Auto,
-            );
+            let o = schedule(transport, &bin, 3, OnWorkerExit::Retry, TaskTimeout::Auto);
             o.result.unwrap();
             assert!(
                 o.output
@@ -1042,7 +1038,7 @@ mod tests {
         for faults in [vec![], vec![None, Some(Fault::CorruptAfter(1))]] {
             for (name, transport, bin) in transports(faults.clone()) {
                 let (retry, timeout) = (OnWorkerExit::Retry, TaskTimeout::Auto);
-                let o = schedule_n(n, transport.as_ref(), &bin, 2, retry, timeout);
+                let o = schedule_n(n, transport, &bin, 2, retry, timeout);
                 o.result.unwrap();
                 assert!(o.output == o.expected, "{name}: {faults:?}");
                 assert_eq!(o.m.traffic.payload_bytes_received, 8 * n as u64, "{name}");
@@ -1063,13 +1059,7 @@ mod tests {
     #[test]
     fn a_worker_that_exits_has_its_tasks_rerun_on_the_others() {
         for (name, transport, bin) in transports(vec![None, Some(Fault::ExitAfter(1))]) {
-            let o = schedule(
-                transport.as_ref(),
-                &bin,
-                2,
-                OnWorkerExit::Retry,
-                TaskTimeout::Auto,
-            );
+            let o = schedule(transport, &bin, 2, OnWorkerExit::Retry, TaskTimeout::Auto);
             o.result.unwrap();
             assert_eq!(o.output, o.expected, "{name}");
             assert_eq!(o.m.failures.len(), 1, "{name}");
@@ -1087,13 +1077,7 @@ mod tests {
     #[test]
     fn abort_stops_at_the_first_failure() {
         for (_, transport, bin) in transports(vec![Some(Fault::ExitAfter(1)), None]) {
-            let o = schedule(
-                transport.as_ref(),
-                &bin,
-                2,
-                OnWorkerExit::Abort,
-                TaskTimeout::Auto,
-            );
+            let o = schedule(transport, &bin, 2, OnWorkerExit::Abort, TaskTimeout::Auto);
             assert!(
                 matches!(o.result, Err(RunError::WorkerDied { worker: 0, .. })),
                 "{:?}",
@@ -1107,7 +1091,7 @@ mod tests {
         let faults = vec![Some(Fault::HangAfter(1)), None, None];
         for (name, transport, bin) in transports(faults) {
             let timeout = TaskTimeout::After(Duration::from_millis(200));
-            let o = schedule(transport.as_ref(), &bin, 3, OnWorkerExit::Retry, timeout);
+            let o = schedule(transport, &bin, 3, OnWorkerExit::Retry, timeout);
             o.result.unwrap();
             assert_eq!(o.output, o.expected, "{name}");
             assert!(
@@ -1123,13 +1107,7 @@ mod tests {
     fn with_no_worker_left_the_run_fails() {
         let faults = vec![Some(Fault::ExitAfter(0)), Some(Fault::PanicAfter(0))];
         for (_, transport, bin) in transports(faults) {
-            let o = schedule(
-                transport.as_ref(),
-                &bin,
-                2,
-                OnWorkerExit::Retry,
-                TaskTimeout::Auto,
-            );
+            let o = schedule(transport, &bin, 2, OnWorkerExit::Retry, TaskTimeout::Auto);
             assert!(
                 matches!(o.result, Err(RunError::WorkerDied { .. })),
                 "{:?}",

@@ -1,9 +1,11 @@
 //! Settings: what every strategy and the scheduler read of a run (the workload, how it is cut
-//! into tasks, and the worker pool), validated by `config` before anything runs. Below the
-//! scheduler and the strategies, so both can take them without reaching up.
+//! into tasks, and the worker pool), validated by `config` before anything runs. Beside the
+//! transports (a run names one) and below the scheduler and the strategies, so both can take
+//! them without reaching up.
 
 use crate::codec::CodecKind;
 use crate::kernel::Function;
+pub use crate::transport::TransportKind;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -44,35 +46,6 @@ pub struct Settings {
     /// Frames bigger than this travel as trains of frames of at most this many bytes (local
     /// transport); 0 = whole.
     pub frame_bytes: usize,
-}
-
-/// How worker processes are started and reached.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum TransportKind {
-    /// Processes started on this machine, over ipc-channel.
-    #[default]
-    Local,
-    /// MPI ranks started by `mpirun` (or `srun`), on one host or many; rank 0 coordinates.
-    Mpi,
-}
-
-impl TransportKind {
-    /// Its name on the command line and in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            TransportKind::Local => "local",
-            TransportKind::Mpi => "mpi",
-        }
-    }
-}
-
-impl std::fmt::Display for TransportKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// How long a worker may hold a task without returning a result.

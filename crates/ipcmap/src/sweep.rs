@@ -45,7 +45,7 @@ pub struct PointError {
     /// The point, as `splits=128 chunksize=1`.
     pub point: String,
     /// What is wrong with it.
-    pub source: ConfigError,
+    pub source: Box<ConfigError>,
 }
 
 /// A sweep that cannot run.
@@ -163,7 +163,10 @@ impl Grid {
             .into_iter()
             .map(|r| {
                 let point = describe(&r);
-                r.validate().map_err(|source| PointError { point, source })
+                r.validate().map_err(|source| PointError {
+                    point,
+                    source: Box::new(source),
+                })
             })
             .collect::<Result<_, _>>()
             .map_err(SweepError::Point)

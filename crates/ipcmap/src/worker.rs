@@ -10,7 +10,7 @@ use crate::protocol::{
     ResultHeader, Setup, TaskHeader, TaskStamp, WorkerStats, ECHO, PROTOCOL_VERSION,
 };
 use crate::strategy::{ns_since, Mode, TaskIn, TaskOut, TaskTiming};
-use crate::transport::{Inbox, Outbox};
+use crate::transport::{Inbox, Outbox, TransportKind};
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -22,8 +22,10 @@ pub use crate::fault::FAULT_ENV;
 /// The worker's command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkerArgs {
-    /// Name of the coordinator's one-shot server.
+    /// Where the coordinator listens for its hello (its transport's words).
     pub connect: String,
+    /// The transport, by name; `None`: the default (the registry's first).
+    pub transport: Option<String>,
     /// This worker's id.
     pub worker_id: u32,
     /// The coordinator's protocol version.
@@ -32,13 +34,14 @@ pub struct WorkerArgs {
     pub parent_pid: Option<u32>,
 }
 
-const USAGE: &str = "usage: worker --connect NAME --worker-id K --protocol V [--parent-pid P] \
-(workers are started by the coordinator, not by hand)";
+const USAGE: &str = "usage: worker --connect NAME [--transport T] --worker-id K --protocol V \
+[--parent-pid P] (workers are started by the coordinator, not by hand)";
 
 impl WorkerArgs {
-    /// Parses `--connect NAME --worker-id K --protocol V [--parent-pid P]`.
+    /// Parses `--connect NAME [--transport T] --worker-id K --protocol V [--parent-pid P]`.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<WorkerArgs, WorkerError> {
         let (mut connect, mut worker_id, mut protocol, mut parent_pid) = (None, None, None, None);
+        let mut transport = None;
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
             let value = args
@@ -50,6 +53,7 @@ impl WorkerArgs {
             };
             match flag.as_str() {
                 "--connect" => connect = Some(value),
+                "--transport" => transport = Some(value),
                 "--worker-id" => worker_id = Some(number(&value)?),
                 "--protocol" => protocol = Some(number(&value)?),
                 "--parent-pid" => parent_pid = Some(number(&value)?),
@@ -63,6 +67,7 @@ impl WorkerArgs {
         match (connect, worker_id, protocol) {
             (Some(connect), Some(worker_id), Some(protocol)) => Ok(WorkerArgs {
                 connect,
+                transport,
                 worker_id,
                 protocol,
                 parent_pid,
@@ -74,7 +79,8 @@ impl WorkerArgs {
 
 pub use crate::fault::Fault;
 
-/// Runs a worker process to completion: connects over the local transport, then [`serve`]s.
+/// Runs a worker process to completion: connects over the transport its command line names
+/// (the registry's connect), then [`serve`]s.
 pub fn run(args: &WorkerArgs) -> Result<(), WorkerError> {
     die_with_parent(args.parent_pid);
     if args.protocol != PROTOCOL_VERSION {
@@ -89,7 +95,16 @@ pub fn run(args: &WorkerArgs) -> Result<(), WorkerError> {
         Some(Fault::Protocol(v)) => v,
         _ => PROTOCOL_VERSION,
     };
-    let (inbox, outbox) = crate::transport::local::connect(&args.connect, worker, announced)?;
+    let kind = match &args.transport {
+        Some(name) => TransportKind::named(name).ok_or_else(|| {
+            WorkerError::Usage(format!("--transport {name}: no such transport; {USAGE}"))
+        })?,
+        None => TransportKind::default(),
+    };
+    let transport = kind
+        .transport()
+        .map_err(|e| WorkerError::Usage(e.to_string()))?;
+    let (inbox, outbox) = transport.connect(&args.connect, worker, announced)?;
     serve(worker, fault, inbox, outbox)
 }
 
@@ -139,13 +154,16 @@ pub fn serve(
         ..WorkerStats::default()
     };
     let mut out = Vec::new();
+    // One task buffer, lent to the inbox for each frame.
+    let mut frame = Vec::new();
     let mut stamps: Vec<TaskStamp> = Vec::new();
     loop {
         stop_if_asked(fault, stats.tasks);
-        let t = Instant::now();
-        let frame = match tasks.next() {
-            Ok(Some(frame)) => frame,
-            Ok(None) => break,
+        // One clock for a span's start, end and length, so a worker's spans never overlap.
+        let waiting_since = crate::trace::now_ns();
+        match tasks.next(&mut frame) {
+            Ok(true) => {}
+            Ok(false) => break,
             Err(source) => {
                 return Err(WorkerError::Link {
                     worker,
@@ -153,10 +171,10 @@ pub fn serve(
                     source,
                 })
             }
-        };
-        let idle_ns = ns_since(t);
+        }
+        let received_at_ns = crate::trace::now_ns();
+        let idle_ns = received_at_ns.saturating_sub(waiting_since);
         stats.idle_ns += idle_ns;
-        let received_at_ns = stamp_now(setup.trace);
         let (header, payload) = TaskHeader::read(&frame).map_err(|e| WorkerError::BadTask {
             worker,
             task: 0,
@@ -204,9 +222,9 @@ pub fn serve(
             _ => {}
         }
 
-        let (t, sent_at_ns) = (Instant::now(), stamp_now(setup.trace));
+        let sent_at_ns = crate::trace::now_ns();
         outbox.send(&out).map_err(link("sending a result"))?;
-        let send_ns = ns_since(t);
+        let send_ns = crate::trace::now_ns().saturating_sub(sent_at_ns);
         stats.send_ns += send_ns;
         stats.tasks += 1;
         if setup.trace {
@@ -225,15 +243,6 @@ pub fn serve(
     }
     outbox.send(&frame).map_err(link("sending stats"))?;
     Ok(())
-}
-
-/// Now on `CLOCK_MONOTONIC` when tracing (a clock read per task otherwise saved).
-fn stamp_now(trace: bool) -> u64 {
-    if trace {
-        crate::trace::now_ns()
-    } else {
-        0
-    }
 }
 
 /// The raw probe: every frame goes straight back, no header, no decoding, no copy but the
@@ -292,11 +301,17 @@ impl TaskSource {
         Ok(TaskSource::Prefetched(rx))
     }
 
-    /// The next frame, or `None` once the coordinator closed the inbox.
-    fn next(&self) -> Result<Option<Vec<u8>>, LinkError> {
+    /// The next frame into `frame`, or `false` once the coordinator closed the inbox.
+    fn next(&self, frame: &mut Vec<u8>) -> Result<bool, LinkError> {
         match self {
-            TaskSource::Direct(inbox) => inbox.borrow_mut().recv(),
-            TaskSource::Prefetched(rx) => rx.recv().unwrap_or(Ok(None)),
+            TaskSource::Direct(inbox) => inbox.borrow_mut().recv_into(frame),
+            TaskSource::Prefetched(rx) => match rx.recv().unwrap_or(Ok(None))? {
+                Some(got) => {
+                    *frame = got;
+                    Ok(true)
+                }
+                None => Ok(false),
+            },
         }
     }
 }
@@ -318,7 +333,7 @@ fn inject(fault: Option<Fault>, done: u64, tasks: &TaskSource) -> Injected {
         Some(Fault::ExitAfter(k)) if done >= k => Injected::Exit(70),
         Some(Fault::PanicAfter(k)) if done >= k => panic!("injected fault: panic after {k} tasks"),
         Some(Fault::HangAfter(k)) if done >= k => {
-            while let Ok(Some(_)) = tasks.next() {}
+            while let Ok(true) = tasks.next(&mut Vec::new()) {}
             Injected::End
         }
 
@@ -371,6 +386,7 @@ mod tests {
             parsed,
             WorkerArgs {
                 connect: "x".into(),
+                transport: None,
                 worker_id: 3,
                 protocol: 1,
                 parent_pid: None

@@ -21,16 +21,9 @@ const LAYERS: &[&[&str]] = &[
         "trace",
     ],
     // the wire, the errors, the result model, the settings a run reads
-    &[
-        "protocol",
-        "error",
-        "interrupt",
-        "verify",
-        "report",
-        "settings",
-    ],
-    // moving frames between processes
-    &["transport"],
+    &["protocol", "error", "interrupt", "verify", "report"],
+    // moving frames between processes; the settings a run reads (which name a transport)
+    &["transport", "settings"],
     // scatter and gather over a pool
     &["scheduler", "decoders"],
     // the strategies, one file each
@@ -99,6 +92,52 @@ fn no_module_imports_a_module_above_its_layer() {
                     file.display()
                 )),
                 _ => {}
+            }
+        }
+    }
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
+/// Each transport's names: its registry name as a string literal, its module path
+/// (`transport::local`) and its type (`LocalTransport`).
+fn transport_names() -> Vec<String> {
+    let names = ipcmap::transport::TransportKind::all().map(|t| t.name());
+    let mut out = Vec::new();
+    // The in-process fake is a transport too, though not one a user can ask for by name.
+    for (name, registered) in names.map(|n| (n, true)).chain([("memory", false)]) {
+        let mut ty = name.to_string();
+        ty[..1].make_ascii_uppercase();
+        if registered {
+            out.push(format!("\"{name}\""));
+        }
+        out.push(format!("transport::{name}"));
+        out.push(format!("{ty}Transport"));
+    }
+    out
+}
+
+#[test]
+fn no_module_outside_transport_names_a_transport() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let names = transport_names();
+    let mut violations = Vec::new();
+    for file in files {
+        if module_of(&file, &src) == "transport" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("readable source");
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for name in names.iter().filter(|n| line.contains(n.as_str())) {
+                violations.push(format!("{}: {name} in {:?}", file.display(), line.trim()));
+            }
+        }
+        // A transport matched by variant or constant (`TransportKind::Local`).
+        for (i, _) in code.match_indices("TransportKind::") {
+            if code[i + 15..].starts_with(|c: char| c.is_ascii_uppercase()) {
+                violations.push(format!("{}: a TransportKind constant", file.display()));
             }
         }
     }

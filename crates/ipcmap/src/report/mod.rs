@@ -71,7 +71,6 @@ pub use self::timeline::plot_timeline;
 
 use crate::codec::CodecKind;
 use crate::kernel::Function;
-use crate::settings::TransportKind;
 use crate::stats;
 use crate::trace::{Phase, Span};
 use serde::Serialize;
@@ -363,8 +362,9 @@ pub struct Report {
     /// What may make these figures misleading (outliers, a cold first run, more workers than
     /// cores, a busy machine): one line each, also printed on stderr.
     pub warnings: Vec<String>,
-    /// How the workers were reached: "local" (processes over ipc-channel) or "mpi".
-    pub transport: TransportKind,
+    /// How the workers were reached: a transport's name ("local": processes over
+    /// ipc-channel, "uds", "mpi").
+    pub transport: &'static str,
     /// The MPI library, in its own words ("Open MPI v4.1.4"), under `--transport mpi`; null
     /// otherwise (as are the other `mpi_` fields).
     pub mpi_library: Option<String>,
@@ -514,9 +514,13 @@ pub struct ProbeReport {
     pub echo8_messages: usize,
     /// Wall time per one-way 8-byte message, µs.
     pub echo8_us_per_message: f64,
-    /// The transport probed: "local" or "mpi" (where `spawn_hello_ms` is MPI's init time,
-    /// paid once per job, and a run's spawn is only its setup messages).
-    pub transport: TransportKind,
+    /// The transport probed: "local", "uds" or "mpi" (where `spawn_hello_ms` is MPI's init
+    /// time, paid once per job, and a run's spawn is only its setup messages).
+    pub transport: &'static str,
+    /// The workers are started once per job (a launcher's), so `spawn_hello_ms` is that
+    /// start, not a pool's.
+    #[serde(skip)]
+    pub started_per_job: bool,
 }
 
 /// What `probe --codecs` measured: every codec's block encode and decode at several sizes,
@@ -672,7 +676,7 @@ impl Report {
             bytes_copied: median.bytes_copied,
             shm_huge_pages: median.shm_huge_pages,
             warnings: Vec::new(),
-            transport: TransportKind::Local,
+            transport: "",
             mpi_library: None,
             mpi_ranks: None,
             mpi_hosts: None,

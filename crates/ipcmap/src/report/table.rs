@@ -68,16 +68,18 @@ impl Exporter for TableExporter {
     }
 
     fn probe(&self, p: &ProbeReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        match p.transport {
-            crate::settings::TransportKind::Mpi => writeln!(
+        match p.started_per_job {
+            true => writeln!(
                 out,
-                "MPI init of {} worker ranks (MPI_Init_thread and every rank's hello, once per job): {:.2} ms",
-                p.workers, p.spawn_hello_ms
+                "{} init of {} worker ranks (and every rank's hello, once per job): {:.2} ms",
+                p.transport.to_uppercase(),
+                p.workers,
+                p.spawn_hello_ms
             )?,
-            crate::settings::TransportKind::Local => writeln!(
+            false => writeln!(
                 out,
-                "spawn-and-hello of {} workers: {:.2} ms",
-                p.workers, p.spawn_hello_ms
+                "spawn-and-hello of {} workers ({}): {:.2} ms",
+                p.workers, p.transport, p.spawn_hello_ms
             )?,
         }
         writeln!(

@@ -187,20 +187,39 @@ pub trait Strategy: Sync {
     }
     /// Whether it can run over `transport`; `Err` says why not.
     fn runs_over(&self, transport: TransportKind) -> Result<(), String> {
-        let info = self.info();
-        match transport {
-            TransportKind::Mpi if info.one_host => Err(format!(
-                "{} shares memory with its workers, which MPI ranks on other hosts do not have; \
-                 over MPI run sequential, item, split or scatterv",
-                info.name
-            )),
-            TransportKind::Local if info.collective => Err(format!(
-                "{} moves data with MPI collectives (Scatterv/Gatherv): run it under mpirun with \
-                 --transport mpi, from a build with --features mpi",
-                info.name
-            )),
-            _ => Ok(()),
+        let (info, carrier) = (self.info(), transport.info());
+        let names = |keep: &dyn Fn(TransportKind) -> bool| {
+            let modes: Vec<&str> = TransportKind::all()
+                .filter(|&t| keep(t))
+                .map(TransportKind::name)
+                .collect();
+            modes.join(", ")
+        };
+        if info.one_host && !carrier.one_host {
+            let over: Vec<&str> = Mode::all()
+                .into_iter()
+                .filter(|m| carries(carrier, m.0.info()))
+                .map(Mode::name)
+                .collect();
+            return Err(format!(
+                "{} shares memory with its workers, which {} workers on other hosts do not have; \
+                 over {} run {}",
+                info.name,
+                carrier.name,
+                carrier.name,
+                over.join(", ")
+            ));
         }
+        if !carries(carrier, info) {
+            return Err(format!(
+                "{} moves data with collectives (MPI's Scatterv/Gatherv), which --transport {} \
+                 has not: use --transport {} (for mpi: under mpirun, from a build with --features mpi)",
+                info.name,
+                carrier.name,
+                names(&|t| t.info().collectives.is_some())
+            ));
+        }
+        Ok(())
     }
     /// The worker half, made from the worker's [`Setup`]; strategies without worker
     /// processes have none.
@@ -210,6 +229,12 @@ pub trait Strategy: Sync {
             self.name()
         )))
     }
+}
+
+/// Whether a transport described by `carrier` can carry a strategy described by `info`: one
+/// that shares memory needs its workers on this host, one that uses collectives needs them.
+fn carries(carrier: crate::transport::TransportInfo, info: Info) -> bool {
+    (carrier.one_host || !info.one_host) && (carrier.collectives.is_some() || !info.collective)
 }
 
 /// A strategy, as configurations and reports name it: a handle on a [`REGISTRY`] entry.

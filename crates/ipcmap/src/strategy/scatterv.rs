@@ -66,11 +66,16 @@ mod tests {
         let tasks = Scatterv.tasks(&s, 1);
         let lens: Vec<usize> = tasks.iter().map(Task::len).collect();
         assert_eq!(lens, [4, 3, 3]);
-        assert!(Scatterv.runs_over(TransportKind::Local).is_err());
-        assert!(Scatterv.runs_over(TransportKind::Mpi).is_ok());
-        assert!(crate::strategy::shm::Shm
-            .runs_over(TransportKind::Mpi)
-            .unwrap_err()
-            .contains("MPI"));
+        let (local, mpi) = (
+            TransportKind::default(),
+            TransportKind::named("mpi").unwrap(),
+        );
+        assert!(Scatterv.runs_over(local).is_err());
+        assert!(Scatterv.runs_over(mpi).is_ok());
+        let refused = crate::strategy::shm::Shm.runs_over(mpi).unwrap_err();
+        assert!(
+            refused.contains("over mpi run sequential, item, split, scatterv"),
+            "{refused}"
+        );
     }
 }

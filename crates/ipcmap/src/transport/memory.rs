@@ -5,7 +5,10 @@
 //!
 //! Nothing here claims to be a process: reports made over it carry the coordinator's pid.
 
-use super::{Event, Inbox, Outbox, Pool, PoolSpec, Sent, SentQueue, Transport, WorkerInfo};
+use super::{
+    Event, Inbox, Outbox, Pool, PoolSpec, Sent, SentQueue, Starts, Transport, TransportInfo,
+    WorkerInfo,
+};
 use crate::error::WorkerError;
 use crate::error::{LinkError, SpawnError};
 use crate::fault::Fault;
@@ -59,12 +62,27 @@ struct ChannelOutbox {
 impl Outbox for ChannelOutbox {
     fn send(&mut self, frame: &[u8]) -> Result<(), LinkError> {
         self.events
-            .send(Event::Frame(self.worker, frame.to_vec()))
+            .send(Event::Frame(
+                self.worker,
+                super::Frame::owned(frame.to_vec()),
+            ))
             .map_err(|_| LinkError::Closed)
     }
 }
 
 impl Transport for MemoryTransport {
+    fn info(&self) -> TransportInfo {
+        TransportInfo {
+            name: "memory",
+            about: "the worker loop on threads of this process (the scheduler's tests only)",
+            starts: Starts::Spawned,
+            one_host: true,
+            collectives: None,
+            one_thread: false,
+            trains: false,
+        }
+    }
+
     fn start(
         &self,
         spec: &PoolSpec<'_>,

@@ -1,27 +1,80 @@
 //! Transports: how task and result frames move between the coordinator and its workers, and
 //! how workers are started, watched and stopped. The scheduler and the worker loop see only
-//! the traits here; each backend is one file, as ipc-channel's own `platform/` does it.
+//! the traits here; each backend is one file and one line of [`REGISTRY`], as ipc-channel's own
+//! `platform/` does it. `--transport`, the worker's connect, the checks before a run (the
+//! worker executable, open files, which strategies it can carry) and the reports follow from
+//! the registry: no module outside this folder names a transport.
 //!
-//! - [`local`]: real worker processes started with posix_spawn, over ipc-channel (the only
-//!   module of the library that names `ipc_channel`), with a watchdog on their pids;
+//! - [`local`]: real worker processes over ipc-channel (the only module of the library that
+//!   names `ipc_channel`);
+//! - [`uds`]: the same processes over plain Unix-domain stream sockets, length-prefixed frames
+//!   read into recycled buffers;
 //! - `mpi` (cargo feature `mpi`): the ranks of an MPI job started by `mpirun` or `srun`, on
 //!   one host or many; rank 0 coordinates;
 //! - [`memory`]: an in-process fake, the real worker loop on threads over std channels, so
-//!   the scheduler's logic (refill, retry, abort, deadlines) is tested without processes.
+//!   the scheduler's logic (refill, retry, abort, deadlines) is tested without processes. It
+//!   is not in the registry: nothing a user runs is in-process.
+//!
+//! What spawning transports share is here too: the authenticated [`handshake`] and the
+//! [`spawned`] pool (a sender and a reader thread per worker, a watchdog on the pids).
 //!
 //! A frame is plain bytes: the [`crate::protocol`] headers and a strategy's payload, so the
 //! codec is what is measured, whatever carries it.
 
+pub mod handshake;
 pub mod local;
 pub mod memory;
 #[cfg(feature = "mpi")]
 pub mod mpi;
+pub mod spawned;
 pub mod spawner;
+pub mod uds;
 
+/// Every transport, in the order `--transport` lists them; the first is the default. One line
+/// per transport.
+pub static REGISTRY: &[&dyn Transport] = &[
+    &local::LocalTransport,
+    &uds::UdsTransport,
+    #[cfg(feature = "mpi")]
+    &mpi::MpiTransport,
+    #[cfg(not(feature = "mpi"))]
+    &Unbuilt(MPI, MPI_MISSING),
+];
+
+/// How a transport's workers come to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Starts {
+    /// This process starts the worker executable (`--worker-bin`), one process per worker.
+    Spawned,
+    /// A launcher started every rank of a job, this binary included (`mpirun`, `srun`): the
+    /// workers are there before the run and outlive it.
+    Launched,
+}
+
+/// What a transport is and can carry, declared in one value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransportInfo {
+    /// The name on the command line and in reports.
+    pub name: &'static str,
+    /// One line for `--help`.
+    pub about: &'static str,
+    /// How its workers are started.
+    pub starts: Starts,
+    /// Its workers are on this host: strategies that share memory with them can run over it.
+    pub one_host: bool,
+    /// The most bytes one collective call moves, where it has collectives (MPI's Scatterv).
+    pub collectives: Option<usize>,
+    /// Its links must be used from one thread only (MPI): workers do not read ahead.
+    pub one_thread: bool,
+    /// It frames its messages itself, so `--frame-bytes` trains apply.
+    pub trains: bool,
+}
+
+use crate::error::WorkerError;
 use crate::error::{LinkError, SpawnError};
 use crate::protocol::Setup;
-use crate::settings::TransportKind;
 use std::path::Path;
+use std::sync::mpsc;
 use std::time::Duration;
 
 /// What to start and how.
@@ -57,7 +110,7 @@ pub struct WorkerInfo {
 #[derive(Debug)]
 pub enum Event {
     /// A frame from worker `.0`.
-    Frame(usize, Vec<u8>),
+    Frame(usize, Frame),
     /// Worker `.0` closed (or broke) its result channel.
     Closed(usize),
     /// Worker `worker` ended; `how` says how ("exited with code 0", "was killed by signal 9
@@ -164,8 +217,14 @@ impl SentQueue {
     }
 }
 
-/// A way of starting pools.
-pub trait Transport {
+/// A way of starting pools, and the worker's way of joining one.
+pub trait Transport: Sync {
+    /// What it is and can carry.
+    fn info(&self) -> TransportInfo;
+    /// Whether this build has it; `Err` says how to get a build that does.
+    fn built(&self) -> Result<(), String> {
+        Ok(())
+    }
     /// Starts `spec.count` workers, completes each handshake and sends each the [`Setup`]
     /// frame `setup(id)` makes. On any failure every started worker is stopped.
     fn start(
@@ -173,56 +232,219 @@ pub trait Transport {
         spec: &PoolSpec<'_>,
         setup: &dyn Fn(u32) -> Setup,
     ) -> Result<Box<dyn Pool>, SpawnError>;
+    /// The worker's half: joins the pool whose coordinator said `hello` on the worker's
+    /// command line (`--connect`), as worker `worker` speaking `protocol`.
+    fn connect(&self, hello: &str, worker: u32, protocol: u32) -> Result<WorkerEnds, WorkerError> {
+        let _ = (hello, protocol);
+        Err(WorkerError::Usage(format!(
+            "worker {worker}: the {} transport has no worker executable to connect",
+            self.info().name
+        )))
+    }
+    /// Open files the coordinator needs for a pool of `workers` (0 where it opens none).
+    fn files_needed(&self, _workers: usize) -> u64 {
+        0
+    }
+    /// The job its workers run in, for the report, where there is one (an MPI job).
+    fn job(&self) -> Option<crate::report::MpiJob> {
+        None
+    }
+    /// When its workers are started once per job rather than per pool (a launcher), what
+    /// starting them took, ns: the probe reports it as its start time.
+    fn init_ns(&self) -> Option<u64> {
+        None
+    }
     /// Its links must be used from one thread only (MPI): workers do not read ahead.
     fn one_thread(&self) -> bool {
-        false
+        self.info().one_thread
     }
 }
 
-/// The transport of `kind`: `Err` says why it is not in this build.
-pub fn of_kind(kind: TransportKind) -> Result<&'static dyn Transport, SpawnError> {
-    match kind {
-        TransportKind::Local => Ok(&local::LocalTransport),
-        #[cfg(feature = "mpi")]
-        TransportKind::Mpi => Ok(&mpi::MpiTransport),
-        #[cfg(not(feature = "mpi"))]
-        TransportKind::Mpi => Err(SpawnError::Mpi(MPI_MISSING.into())),
+/// A transport, as settings and reports name it: a handle on a [`REGISTRY`] entry.
+#[derive(Clone, Copy)]
+pub struct TransportKind(&'static dyn Transport);
+
+impl TransportKind {
+    /// Every transport, in registry order.
+    pub fn all() -> impl Iterator<Item = TransportKind> {
+        REGISTRY.iter().map(|&t| TransportKind(t))
+    }
+
+    /// The transport called `name`.
+    pub fn named(name: &str) -> Option<TransportKind> {
+        TransportKind::all().find(|t| t.name() == name)
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        self.0.info().name
+    }
+
+    /// What it is and can carry.
+    pub fn info(self) -> TransportInfo {
+        self.0.info()
+    }
+
+    /// The transport, where this build has it; `Err` says how to get one that does.
+    pub fn transport(self) -> Result<&'static dyn Transport, SpawnError> {
+        let name = self.name();
+        self.0
+            .built()
+            .map_err(|why| SpawnError::Unbuilt { name, why })?;
+        Ok(self.0)
+    }
+
+    /// It spawns worker processes from the worker executable.
+    pub fn spawns(self) -> bool {
+        self.info().starts == Starts::Spawned
+    }
+
+    /// Its workers are started by a launcher, this binary being every rank.
+    pub fn launched(self) -> bool {
+        self.info().starts == Starts::Launched
     }
 }
 
-/// The MPI job the reports ran in, under `--transport mpi`.
-pub fn job(transport: crate::settings::TransportKind) -> Option<crate::report::MpiJob> {
-    if transport != crate::settings::TransportKind::Mpi {
-        return None;
+impl Default for TransportKind {
+    fn default() -> Self {
+        TransportKind(REGISTRY[0])
     }
-    #[cfg(feature = "mpi")]
-    {
-        let world = mpi::world()?;
-        let mut hosts = vec![world.host.clone()];
-        for w in &world.workers {
-            if !hosts.contains(&w.host) {
-                hosts.push(w.host.clone());
-            }
-        }
-        Some(crate::report::MpiJob {
-            library: world.library.clone(),
-            ranks: world.workers.len() + 1,
-            hosts,
-            init_ms: crate::report::ms(world.init_ns),
+}
+
+impl PartialEq for TransportKind {
+    fn eq(&self, other: &TransportKind) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for TransportKind {}
+
+impl std::hash::Hash for TransportKind {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name().hash(state);
+    }
+}
+
+impl std::fmt::Debug for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for TransportKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// A transport this build leaves out (its cargo feature is off): listed, so that asking for it
+/// says how to get a build that has it.
+#[cfg_attr(feature = "mpi", allow(dead_code))]
+struct Unbuilt(TransportInfo, &'static str);
+
+impl Transport for Unbuilt {
+    fn info(&self) -> TransportInfo {
+        self.0
+    }
+
+    fn built(&self) -> Result<(), String> {
+        Err(self.1.into())
+    }
+
+    fn start(
+        &self,
+        _: &PoolSpec<'_>,
+        _: &dyn Fn(u32) -> Setup,
+    ) -> Result<Box<dyn Pool>, SpawnError> {
+        Err(SpawnError::Unbuilt {
+            name: self.0.name,
+            why: self.1.into(),
         })
     }
-    #[cfg(not(feature = "mpi"))]
-    None
 }
+
+/// The MPI transport as a build without the `mpi` feature lists it.
+#[cfg(not(feature = "mpi"))]
+const MPI: TransportInfo = TransportInfo {
+    name: "mpi",
+    about: "the ranks of an MPI job (under mpirun -np N: rank 0 coordinates; a build with --features mpi)",
+    starts: Starts::Launched,
+    one_host: false,
+    collectives: Some(i32::MAX as usize),
+    one_thread: true,
+    trains: false,
+};
 
 /// Why `--transport mpi` cannot run in a build without the `mpi` feature.
 pub const MPI_MISSING: &str = "this coordinator was built without MPI: build it with \
 `cargo build --release -p coordinator --features mpi` (needs Open MPI and libclang)";
 
+/// A received frame: its bytes in a buffer lent by its transport, which goes back to the
+/// transport's free list when dropped (iceoryx2's loaned samples are the model), so a steady
+/// run allocates nothing per frame where the transport reads into buffers.
+pub struct Frame {
+    bytes: Vec<u8>,
+    home: Option<mpsc::Sender<Vec<u8>>>,
+}
+
+impl Frame {
+    /// A frame of its own bytes, going nowhere when dropped.
+    pub fn owned(bytes: Vec<u8>) -> Frame {
+        Frame { bytes, home: None }
+    }
+
+    /// A frame lent from a free list that `home` feeds.
+    pub fn lent(bytes: Vec<u8>, home: mpsc::Sender<Vec<u8>>) -> Frame {
+        Frame {
+            bytes,
+            home: Some(home),
+        }
+    }
+}
+
+impl std::ops::Deref for Frame {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        if let Some(home) = self.home.take() {
+            let _ = home.send(std::mem::take(&mut self.bytes));
+        }
+    }
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Frame({} bytes)", self.bytes.len())
+    }
+}
+
 /// The worker's receiving side: task frames in order, `None` once the coordinator closed it.
 pub trait Inbox: Send {
     /// The next frame.
     fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError>;
+    /// The next frame into `frame`, a buffer the caller lends (its capacity reused where the
+    /// transport can read into a buffer); `Ok(false)` once the coordinator closed the inbox.
+    fn recv_into(&mut self, frame: &mut Vec<u8>) -> Result<bool, LinkError> {
+        match self.recv()? {
+            Some(got) => {
+                *frame = got;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
 }
 
 /// A worker's two ends, as a transport connects them.

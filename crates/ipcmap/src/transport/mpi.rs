@@ -21,7 +21,9 @@
 //! left to finish; if it never reports done, the job ends with `MPI_Abort` instead of a clean
 //! shutdown.
 
-use super::{Event, Inbox, Outbox, Pool, PoolSpec, Sent, Transport, WorkerInfo};
+use super::{
+    Event, Frame, Inbox, Outbox, Pool, PoolSpec, Sent, Starts, Transport, TransportInfo, WorkerInfo,
+};
 use crate::error::{LinkError, SpawnError, WorkerError};
 use crate::protocol::Setup;
 use mpi::ffi;
@@ -468,6 +470,39 @@ fn check_size(len: usize) -> Result<(), LinkError> {
 pub struct MpiTransport;
 
 impl Transport for MpiTransport {
+    fn info(&self) -> TransportInfo {
+        TransportInfo {
+            name: "mpi",
+            about: "the ranks of an MPI job (under mpirun -np N: rank 0 coordinates)",
+            starts: Starts::Launched,
+            one_host: false,
+            // Collectives' counts and offsets are C ints.
+            collectives: Some(i32::MAX as usize),
+            one_thread: true,
+            trains: false,
+        }
+    }
+
+    fn job(&self) -> Option<crate::report::MpiJob> {
+        let world = world()?;
+        let mut hosts = vec![world.host.clone()];
+        for w in &world.workers {
+            if !hosts.contains(&w.host) {
+                hosts.push(w.host.clone());
+            }
+        }
+        Some(crate::report::MpiJob {
+            library: world.library.clone(),
+            ranks: world.workers.len() + 1,
+            hosts,
+            init_ms: crate::report::ms(world.init_ns),
+        })
+    }
+
+    fn init_ns(&self) -> Option<u64> {
+        world().map(|w| w.init_ns)
+    }
+
     fn start(
         &self,
         spec: &PoolSpec<'_>,
@@ -517,10 +552,6 @@ impl Transport for MpiTransport {
             spare: Default::default(),
             collectives: Vec::new(),
         }))
-    }
-
-    fn one_thread(&self) -> bool {
-        true
     }
 }
 
@@ -603,7 +634,7 @@ impl MpiPool {
             return; // a rank outside this pool has nothing to say
         };
         match status.tag() {
-            TAG_RESULT => self.events.push_back(Event::Frame(w, bytes)),
+            TAG_RESULT => self.events.push_back(Event::Frame(w, Frame::owned(bytes))),
             TAG_DONE => {
                 self.done[w] = true;
                 self.events.push_back(Event::Closed(w));
@@ -684,8 +715,10 @@ impl MpiPool {
                         done.displs[r.rank as usize] as usize,
                         done.counts[r.rank as usize] as usize,
                     );
-                    self.events
-                        .push_back(Event::Frame(w, done.buf[at..at + len].to_vec()));
+                    self.events.push_back(Event::Frame(
+                        w,
+                        Frame::owned(done.buf[at..at + len].to_vec()),
+                    ));
                 }
             }
         }

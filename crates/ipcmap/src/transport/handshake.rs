@@ -1,0 +1,401 @@
+//! The handshake every transport that spawns its workers shares: start the worker
+//! executables, let each connect back and prove who it is, and hand each to its transport.
+//!
+//! 1. The coordinator listens on a Unix socket in a fresh 0700 folder inside its private run
+//!    folder ([`HelloSocket`]) and starts each worker with that path on its command line
+//!    (`--connect PATH --transport NAME`), with `--protocol` [`PROTOCOL_VERSION`];
+//! 2. the worker connects and sends one line, `ipcmap-hello VERSION ID REST` ([`say_hello`]),
+//!    where `REST` is its transport's own (local: the name of an ipc-channel one-shot server);
+//! 3. the coordinator checks the connection's peer credentials (`SO_PEERCRED`: the pid must be
+//!    the one it spawned for a worker, the uid its own; anything else is refused with one line
+//!    and does not count), then the version and the id, and hands the connection and `REST`
+//!    to the transport's `answer`, which makes the worker's links (local: ipc-channels sent to
+//!    its server; uds: the connection itself).
+//!
+//! The coordinator never blocks on a peer (non-blocking sockets and `poll`), so a peer that
+//! connects and says nothing costs at most the handshake timeout, and a stop signal is
+//! answered within milliseconds. A worker that exits early is reported with its status and
+//! last words; a failure while the run folder is gone is reported as that.
+
+use super::spawner::{Inheritable, WorkerProcess};
+use super::PoolSpec;
+use crate::error::{SpawnError, WorkerError};
+use crate::protocol::PROTOCOL_VERSION;
+use nix::sys::socket::{getsockopt, sockopt};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The first word of a worker's hello line.
+const HELLO: &str = "ipcmap-hello";
+/// The longest hello line read; a peer that sends more is refused.
+const HELLO_MAX: usize = 4096;
+
+/// A worker whose handshake is complete: its process, its transport's links to it, and when
+/// its start began and when its hello came (ns on `CLOCK_MONOTONIC`).
+pub struct Ready<E> {
+    /// The process, killed and reaped when dropped.
+    pub process: WorkerProcess,
+    /// What the transport's `answer` made of its connection.
+    pub ends: E,
+    /// When its start began.
+    pub started_at_ns: u64,
+    /// When its hello was answered.
+    pub ready_at_ns: u64,
+}
+
+/// What a worker said, checked, for its transport to answer.
+pub struct Hello {
+    /// Its id.
+    pub worker: u32,
+    /// Its pid, as its peer credentials proved.
+    pub pid: u32,
+    /// Its connection to the hello socket, blocking again.
+    pub stream: UnixStream,
+    /// The rest of its hello line, after the version and the id: the transport's own words.
+    pub rest: String,
+}
+
+/// Starts `spec.count` workers of transport `transport` and completes each handshake; each
+/// checked hello goes to `answer`, which makes that worker's links. On any failure every
+/// started worker is stopped (dropped).
+pub fn start_all<E>(
+    spec: &PoolSpec<'_>,
+    transport: &str,
+    answer: &mut dyn FnMut(Hello) -> Result<E, SpawnError>,
+) -> Result<Vec<Ready<E>>, SpawnError> {
+    let result = start_all_here(spec, transport, answer);
+    result.map_err(|e| match crate::rundir::check() {
+        Err(vanished) => vanished.into(),
+        Ok(()) => e,
+    })
+}
+
+fn start_all_here<E>(
+    spec: &PoolSpec<'_>,
+    transport: &str,
+    answer: &mut dyn FnMut(Hello) -> Result<E, SpawnError>,
+) -> Result<Vec<Ready<E>>, SpawnError> {
+    let parent = std::process::id().to_string();
+    let hello = HelloSocket::bind()?;
+    let mut pending: Vec<Pending<E>> = Vec::with_capacity(spec.count);
+    let inherited = Inheritable::open(spec.inherit_fds).map_err(|source| SpawnError::Channel {
+        worker: 0,
+        what: "inheritable descriptors",
+        source,
+    })?;
+    for i in 0..spec.count {
+        let worker = i as u32;
+        let started_at_ns = crate::trace::now_ns();
+        let (id, protocol) = (worker.to_string(), PROTOCOL_VERSION.to_string());
+        let args = [
+            "--connect",
+            &hello.path,
+            "--transport",
+            transport,
+            "--worker-id",
+            &id,
+            "--protocol",
+            &protocol,
+            "--parent-pid",
+            &parent,
+        ];
+        let process = WorkerProcess::start(spec.worker_bin, worker, &args)?;
+        pending.push(Pending {
+            process: Some(process),
+            conn: None,
+            ends: None,
+            started_at_ns,
+            ready_at_ns: 0,
+        });
+    }
+    drop(inherited);
+    await_hellos(spec, &hello, &mut pending, answer)?;
+    Ok(pending
+        .into_iter()
+        .filter_map(|p| {
+            Some(Ready {
+                process: p.process?,
+                ends: p.ends?,
+                started_at_ns: p.started_at_ns,
+                ready_at_ns: p.ready_at_ns,
+            })
+        })
+        .collect())
+}
+
+/// A worker started and not yet answered.
+struct Pending<E> {
+    process: Option<WorkerProcess>,
+    /// Its connection to the hello socket, once its credentials were checked, with what it has
+    /// sent so far.
+    conn: Option<(UnixStream, Vec<u8>)>,
+    /// Its links, once its hello was answered.
+    ends: Option<E>,
+    started_at_ns: u64,
+    ready_at_ns: u64,
+}
+
+impl<E> Pending<E> {
+    fn who(&self) -> (u32, u32) {
+        self.process.as_ref().map_or((0, 0), |p| (p.id, p.pid))
+    }
+}
+
+/// The listening socket workers say hello on: in a fresh 0700 folder (inside the run folder
+/// where there is one), so no other user can connect; removed with its folder when dropped.
+struct HelloSocket {
+    listener: UnixListener,
+    path: String,
+    _dir: tempfile::TempDir,
+}
+
+impl HelloSocket {
+    fn bind() -> Result<HelloSocket, SpawnError> {
+        crate::rundir::check()?;
+        let channel = |source| SpawnError::Channel {
+            worker: 0,
+            what: "hello socket",
+            source,
+        };
+        let base = crate::rundir::current().map_or_else(std::env::temp_dir, Path::to_path_buf);
+        let dir = tempfile::Builder::new()
+            .prefix(".hello")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(&base)
+            .map_err(channel)?;
+        let path = dir.path().join("s");
+        let listener = UnixListener::bind(&path).map_err(channel)?;
+        listener.set_nonblocking(true).map_err(channel)?;
+        let path = path
+            .to_str()
+            .ok_or_else(|| channel(std::io::Error::other("a path that is not UTF-8")))?
+            .to_string();
+        Ok(HelloSocket {
+            listener,
+            path,
+            _dir: dir,
+        })
+    }
+}
+
+/// Completes every worker's handshake within the handshake timeout, on this thread and
+/// without ever blocking on a peer: each connection is accepted, its peer credentials checked
+/// against the pid spawned for a worker and our own uid, its hello line read as it comes, and
+/// the worker answered. A stop signal and a worker that exits early end the wait.
+fn await_hellos<E>(
+    spec: &PoolSpec<'_>,
+    hello: &HelloSocket,
+    pending: &mut [Pending<E>],
+    answer: &mut dyn FnMut(Hello) -> Result<E, SpawnError>,
+) -> Result<(), SpawnError> {
+    let mut remaining = spec.count;
+    let deadline = Instant::now() + spec.handshake_timeout;
+    while remaining > 0 {
+        if let Some(signal) = crate::interrupt::requested() {
+            return Err(SpawnError::Interrupted { signal });
+        }
+        wait_readable(hello, pending, Duration::from_millis(20));
+        accept_ours(hello, pending);
+        for p in pending.iter_mut() {
+            let Some(line) = read_hello(p)? else {
+                continue;
+            };
+            let checked = check_hello(p, &line)?;
+            p.ends = Some(answer(checked)?);
+            p.ready_at_ns = crate::trace::now_ns();
+            remaining -= 1;
+        }
+        for p in pending.iter_mut().filter(|p| p.ends.is_none()) {
+            if let Some(err) = early_exit(p, spec) {
+                return Err(err);
+            }
+        }
+        if remaining > 0 && Instant::now() >= deadline {
+            crate::rundir::check()?;
+            let (worker, pid) = pending
+                .iter()
+                .find(|p| p.ends.is_none())
+                .map_or((0, 0), Pending::who);
+            return Err(SpawnError::HandshakeTimeout {
+                worker,
+                pid,
+                timeout_ms: spec.handshake_timeout.as_millis(),
+                path: spec.worker_bin.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Takes every new connection: only our own workers, by pid and uid.
+fn accept_ours<E>(hello: &HelloSocket, pending: &mut [Pending<E>]) {
+    let me = nix::unistd::geteuid().as_raw();
+    while let Ok((stream, _)) = hello.listener.accept() {
+        let creds = getsockopt(&stream, sockopt::PeerCredentials);
+        let (pid, uid) = match &creds {
+            Ok(c) => (c.pid() as u32, c.uid()),
+            Err(_) => (0, u32::MAX),
+        };
+        let ours = pending
+            .iter()
+            .position(|p| p.conn.is_none() && p.ends.is_none() && p.who().1 == pid && pid != 0);
+        match ours {
+            Some(w) if uid == me && stream.set_nonblocking(true).is_ok() => {
+                pending[w].conn = Some((stream, Vec::new()));
+            }
+            _ => crate::error::say(&format!(
+                "warning: refused a handshake from pid {pid} (uid {uid}): not a worker this run started (its workers run as uid {me})"
+            )),
+        }
+    }
+}
+
+/// Waits up to `timeout` for a connection or for a connected worker's bytes.
+fn wait_readable<E>(hello: &HelloSocket, pending: &[Pending<E>], timeout: Duration) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = vec![PollFd::new(hello.listener.as_fd(), PollFlags::POLLIN)];
+    for p in pending.iter().filter(|p| p.ends.is_none()) {
+        if let Some((stream, _)) = &p.conn {
+            fds.push(PollFd::new(stream.as_fd(), PollFlags::POLLIN));
+        }
+    }
+    let ms = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+    let _ = poll(&mut fds, ms);
+}
+
+/// Reads what worker `p` has sent without blocking; its hello line once it is complete.
+fn read_hello<E>(p: &mut Pending<E>) -> Result<Option<String>, SpawnError> {
+    use std::io::Read;
+    let (worker, pid) = p.who();
+    let (Some((stream, got)), None) = (p.conn.as_mut(), p.ends.as_ref()) else {
+        return Ok(None);
+    };
+    let bad = |message: String| SpawnError::BadHello {
+        worker,
+        pid,
+        message,
+    };
+    let mut buf = [0u8; 512];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                // It hung up: usually it is exiting, which `early_exit` reports with its
+                // status; a worker still running after it was heard closing is broken.
+                if got.is_empty() {
+                    p.conn = None;
+                    return Ok(None);
+                }
+                return Err(bad("it hung up in the middle of its hello".into()));
+            }
+            Ok(k) => got.extend_from_slice(&buf[..k]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(bad(e.to_string())),
+        }
+        if got.len() > HELLO_MAX {
+            return Err(bad(format!("a hello of more than {HELLO_MAX} bytes")));
+        }
+    }
+    let Some(end) = got.iter().position(|&b| b == b'\n') else {
+        return Ok(None);
+    };
+    if end + 1 != got.len() {
+        // A worker says nothing more until it is answered.
+        return Err(bad(
+            "it sent more than its hello before it was answered".into()
+        ));
+    }
+    let line = String::from_utf8(got[..end].to_vec())
+        .map_err(|_| bad("a hello that is not UTF-8".into()))?;
+    Ok(Some(line))
+}
+
+/// Checks worker `p`'s hello line (`ipcmap-hello VERSION ID REST`): the rest and its
+/// connection, blocking again, for its transport.
+fn check_hello<E>(p: &mut Pending<E>, line: &str) -> Result<Hello, SpawnError> {
+    let (worker, pid) = p.who();
+    let bad = |message: String| SpawnError::BadHello {
+        worker,
+        pid,
+        message,
+    };
+    let mut words = line.splitn(4, ' ');
+    if words.next() != Some(HELLO) {
+        return Err(bad(format!(
+            "{:?}",
+            line.chars().take(80).collect::<String>()
+        )));
+    }
+    let number = |w: Option<&str>| w.and_then(|w| w.parse::<u32>().ok());
+    let theirs = number(words.next()).ok_or_else(|| bad("no protocol version".into()))?;
+    if theirs != PROTOCOL_VERSION {
+        return Err(SpawnError::ProtocolMismatch {
+            worker,
+            pid,
+            theirs,
+            ours: PROTOCOL_VERSION,
+        });
+    }
+    let claimed = number(words.next()).ok_or_else(|| bad("no worker id".into()))?;
+    if claimed != worker {
+        return Err(SpawnError::WrongId {
+            worker,
+            pid,
+            claimed,
+        });
+    }
+    let rest = words.next().unwrap_or("").to_string();
+    let (stream, _) = p.conn.take().ok_or_else(|| bad("no connection".into()))?;
+    stream
+        .set_nonblocking(false)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(Hello {
+        worker,
+        pid,
+        stream,
+        rest,
+    })
+}
+
+fn early_exit<E>(p: &mut Pending<E>, spec: &PoolSpec<'_>) -> Option<SpawnError> {
+    let process = p.process.as_mut()?;
+    let status = process.try_exited()?;
+    if let Err(e) = crate::rundir::check() {
+        return Some(e.into());
+    }
+    Some(SpawnError::ExitedEarly {
+        worker: process.id,
+        pid: process.pid,
+        status,
+        stderr: process
+            .last_words()
+            .map_or_else(String::new, |g| format!(": {g}")),
+        path: spec.worker_bin.to_path_buf(),
+    })
+}
+
+/// The worker's half: connects to the coordinator's hello socket `path` as worker `worker`
+/// and says hello with `protocol_version` and `rest` (its transport's words); returns the
+/// connection.
+pub fn say_hello(
+    path: &str,
+    worker: u32,
+    protocol_version: u32,
+    rest: &str,
+) -> Result<UnixStream, WorkerError> {
+    use std::io::Write;
+    let channel = |what: &'static str| {
+        move |e: std::io::Error| WorkerError::Channel {
+            worker,
+            what,
+            message: e.to_string(),
+        }
+    };
+    let mut stream = UnixStream::connect(path).map_err(channel("connecting to the coordinator"))?;
+    writeln!(stream, "{HELLO} {protocol_version} {worker} {rest}")
+        .map_err(channel("sending hello"))?;
+    Ok(stream)
+}

@@ -1,0 +1,246 @@
+//! A pool of spawned worker processes, whatever carries their frames: the
+//! [handshake](super::handshake), then a sender thread and a reader thread per worker over
+//! the links the transport made, the [`Watchdog`]'s exit reports in the same event queue, and
+//! every process killed and reaped on every path. A transport that spawns its workers (local,
+//! uds) supplies only its links ([`Link`]) and its worker half.
+//!
+//! Sends never block the caller: [`Pool::send`] queues the frame to the worker's sender thread
+//! and returns; the buffer comes back by [`Pool::sent`]. Received frames are read into
+//! buffers lent from a free list and come back to it when dropped ([`Frame`]), so a steady
+//! run allocates nothing per frame where the link reads into a buffer.
+
+use super::handshake::{self, Hello};
+use super::spawner::{Watchdog, WorkerProcess};
+use super::{Event, Frame, Pool, PoolSpec, Sent, WorkerInfo};
+use crate::error::{LinkError, SpawnError};
+use crate::protocol::Setup;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The coordinator's sending end of one worker's link.
+pub trait FrameSender: Send + 'static {
+    /// Sends one whole frame (blocking this sender's thread only).
+    fn send(&mut self, frame: &[u8]) -> Result<(), LinkError>;
+    /// No more frames: the worker sees its inbox close.
+    fn close(&mut self) {}
+}
+
+/// The coordinator's receiving end of one worker's link.
+pub trait FrameReceiver: Send + 'static {
+    /// Receives the next frame into `into` (cleared first; its capacity reused where the link
+    /// can read into a buffer); `Ok(false)` once the worker closed its end.
+    fn recv(&mut self, into: &mut Vec<u8>) -> Result<bool, LinkError>;
+}
+
+/// One worker's link, as its transport's answer to its hello made it.
+pub struct Link {
+    /// Tasks out.
+    pub sender: Box<dyn FrameSender>,
+    /// Results in.
+    pub receiver: Box<dyn FrameReceiver>,
+}
+
+/// Starts `spec.count` workers of transport `name`, links each with `answer`, sends each its
+/// [`Setup`] and returns the pool.
+pub fn start(
+    name: &str,
+    spec: &PoolSpec<'_>,
+    setup: &dyn Fn(u32) -> Setup,
+    answer: &mut dyn FnMut(Hello) -> Result<Link, SpawnError>,
+) -> Result<Box<dyn Pool>, SpawnError> {
+    let started = Instant::now();
+    let ready = handshake::start_all(spec, name, answer)?;
+    let (events_tx, events) = mpsc::channel::<Event>();
+    let (sent_tx, sent) = mpsc::channel::<Sent>();
+    let (mut infos, mut senders, mut processes) = (Vec::new(), Vec::new(), Vec::new());
+    for (w, p) in ready.into_iter().enumerate() {
+        let (
+            process,
+            Link {
+                mut sender,
+                receiver,
+            },
+        ) = (p.process, p.ends);
+        let (worker, pid) = (process.id, process.pid);
+        sender
+            .send(&setup(worker).to_frame())
+            .map_err(|e| SpawnError::Setup {
+                worker,
+                pid,
+                message: e.to_string(),
+            })?;
+        let thread = |what| move |source| SpawnError::Thread { what, source };
+        spawn_reader(w, receiver, events_tx.clone()).map_err(thread("result reader"))?;
+        let queue = spawn_sender(w, sender, sent_tx.clone()).map_err(thread("task sender"))?;
+        infos.push(WorkerInfo {
+            id: worker,
+            pid,
+            started_at_ns: p.started_at_ns,
+            ready_at_ns: p.ready_at_ns,
+        });
+        senders.push(Some(queue));
+        processes.push(process);
+    }
+    let watchdog = watch(&processes, events_tx)?;
+    Ok(Box::new(SpawnedPool {
+        infos,
+        senders,
+        sent,
+        events,
+        _watchdog: watchdog,
+        processes,
+        spawn_ns: started.elapsed().as_nanos() as u64,
+    }))
+}
+
+/// Reports each process's end, with its last words, as an [`Event::Exited`].
+fn watch(processes: &[WorkerProcess], events: mpsc::Sender<Event>) -> Result<Watchdog, SpawnError> {
+    let watched = processes
+        .iter()
+        .map(|p| (p.id, p.pid, p.stderr.clone()))
+        .collect::<Vec<_>>();
+    let pids = watched.iter().map(|&(id, pid, _)| (id, pid)).collect();
+    Watchdog::start(pids, move |exited| {
+        let gist = watched
+            .iter()
+            .find(|(id, _, _)| *id == exited.worker)
+            .and_then(|(_, _, path)| path.as_deref())
+            .and_then(super::spawner::stderr_gist)
+            .map(|g| super::spawner::without_name(exited.worker, g))
+            .map_or_else(String::new, |g| format!(" ({g})"));
+        let _ = events.send(Event::Exited {
+            worker: exited.worker as usize,
+            how: format!("{exited}{gist}"),
+        });
+    })
+    .map_err(|source| SpawnError::Thread {
+        what: "watchdog",
+        source,
+    })
+}
+
+/// A started pool of spawned workers.
+struct SpawnedPool {
+    infos: Vec<WorkerInfo>,
+    // Field order is drop order: links close before the processes are killed and reaped.
+    /// Each worker's queue to its sender thread.
+    senders: Vec<Option<mpsc::Sender<Vec<u8>>>>,
+    /// Frames whose send ended, from every sender thread.
+    sent: mpsc::Receiver<Sent>,
+    events: mpsc::Receiver<Event>,
+    _watchdog: Watchdog,
+    processes: Vec<WorkerProcess>,
+    spawn_ns: u64,
+}
+
+impl Pool for SpawnedPool {
+    fn workers(&self) -> &[WorkerInfo] {
+        &self.infos
+    }
+
+    fn spawn_ns(&self) -> u64 {
+        self.spawn_ns
+    }
+
+    fn send(&mut self, worker: usize, frame: Vec<u8>) -> Result<(), LinkError> {
+        let queue = self
+            .senders
+            .get(worker)
+            .and_then(Option::as_ref)
+            .ok_or(LinkError::Closed)?;
+        queue.send(frame).map_err(|_| LinkError::Closed)
+    }
+
+    fn sent(&mut self) -> Option<Sent> {
+        self.sent.try_recv().ok()
+    }
+
+    fn next_event(&mut self, timeout: Duration) -> Option<Event> {
+        self.events.recv_timeout(timeout).ok()
+    }
+
+    fn close(&mut self, worker: usize) {
+        if let Some(sender) = self.senders.get_mut(worker) {
+            *sender = None;
+        }
+    }
+
+    fn kill(&mut self, worker: usize) {
+        self.close(worker);
+        if let Some(p) = self.processes.get(worker) {
+            let _ = super::spawner::kill_pid(p.pid);
+        }
+    }
+
+    fn reap(&mut self, worker: usize, grace: Duration) -> String {
+        self.processes
+            .get_mut(worker)
+            .map_or_else(|| "unknown worker".into(), |p| p.reap(grace))
+    }
+
+    fn last_words(&self, worker: usize) -> Option<String> {
+        self.processes.get(worker)?.last_words()
+    }
+}
+
+/// Starts worker `w`'s sender thread: it sends the frames queued to it, in order, and hands
+/// each back with how its send went. A send to a worker that does not read (stopped, hung)
+/// blocks this thread only; killing the worker ends it. The link closes when the queue does
+/// (after the frames already queued) or at the first failed send.
+fn spawn_sender(
+    w: usize,
+    mut link: Box<dyn FrameSender>,
+    sent: mpsc::Sender<Sent>,
+) -> std::io::Result<mpsc::Sender<Vec<u8>>> {
+    let (queue, frames) = mpsc::channel::<Vec<u8>>();
+    std::thread::Builder::new()
+        .name(format!("scatter-{w}"))
+        .spawn(move || {
+            for frame in frames {
+                let start_ns = crate::trace::now_ns();
+                let result = link.send(&frame);
+                let failed = result.is_err();
+                let done = Sent {
+                    worker: w,
+                    frame,
+                    result,
+                    start_ns,
+                    end_ns: crate::trace::now_ns(),
+                    threaded: true,
+                };
+                if sent.send(done).is_err() || failed {
+                    break;
+                }
+            }
+            link.close();
+        })?;
+    Ok(queue)
+}
+
+/// Drains worker `w`'s results into the event queue, each into a buffer lent from this
+/// reader's free list; ends when the link closes or breaks.
+fn spawn_reader(
+    w: usize,
+    mut link: Box<dyn FrameReceiver>,
+    events: mpsc::Sender<Event>,
+) -> std::io::Result<()> {
+    let (home, free) = mpsc::channel::<Vec<u8>>();
+    std::thread::Builder::new()
+        .name(format!("gather-{w}"))
+        .spawn(move || loop {
+            let mut buf = free.try_recv().unwrap_or_default();
+            match link.recv(&mut buf) {
+                Ok(true) => {
+                    let frame = Frame::lent(buf, home.clone());
+                    if events.send(Event::Frame(w, frame)).is_err() {
+                        break;
+                    }
+                }
+                Ok(false) | Err(_) => {
+                    let _ = events.send(Event::Closed(w));
+                    break;
+                }
+            }
+        })
+        .map(drop)
+}
