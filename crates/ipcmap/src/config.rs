@@ -327,33 +327,47 @@ impl RunRequest {
         let spawns = self.transport.spawns() && self.modes.iter().any(|m| m.uses_processes());
         if spawns {
             let transport = self.transport.transport().map_err(ConfigError::Transport)?;
-            check_open_files(workers, transport.files_needed(workers))?;
+            let strategy = self
+                .modes
+                .iter()
+                .map(|m| m.strategy().files_needed(workers));
+            let need = transport.files_needed(workers) + strategy.max().unwrap_or(0);
+            check_open_files(workers, need)?;
         }
         let worker_bin = if spawns {
             Some(spawner::locate_worker(self.worker_bin.as_deref())?)
         } else {
             self.worker_bin
         };
+        let settings = Settings {
+            workers,
+            n: self.n,
+            function: self.function,
+            work: self.work,
+            splits,
+            chunksize: self.chunksize,
+            codec: self.codec,
+            seed: self.seed,
+            worker_bin,
+            handshake_timeout: self.handshake_timeout,
+            on_worker_exit: self.on_worker_exit,
+            task_timeout: self.task_timeout,
+            transport: self.transport,
+            trace: self.trace,
+            decode_threads: self.decode_threads,
+            frame_bytes: self.frame_bytes,
+        };
+        for mode in &self.modes {
+            mode.strategy()
+                .check(&settings)
+                .map_err(|reason| ConfigError::Refused {
+                    mode: mode.name().to_string(),
+                    reason,
+                })?;
+        }
         Ok(RunConfig {
             modes: self.modes,
-            settings: Settings {
-                workers,
-                n: self.n,
-                function: self.function,
-                work: self.work,
-                splits,
-                chunksize: self.chunksize,
-                codec: self.codec,
-                seed: self.seed,
-                worker_bin,
-                handshake_timeout: self.handshake_timeout,
-                on_worker_exit: self.on_worker_exit,
-                task_timeout: self.task_timeout,
-                transport: self.transport,
-                trace: self.trace,
-                decode_threads: self.decode_threads,
-                frame_bytes: self.frame_bytes,
-            },
+            settings,
             runs: self.repeat.map_or(Runs::Auto(AUTO_RUNS), Runs::Exact),
             warmup: self.warmup.unwrap_or(DEFAULT_WARMUP),
             interleave: self.interleave,

@@ -256,6 +256,8 @@ fn report_config(cell: &Cell) -> ReportConfig {
         chunksize: cfg.chunksize_for(mode),
         tasks: cfg.tasks_for(mode).len(),
         seed: cfg.seed,
+        label: mode.strategy().label(&cfg.settings),
+        moved_by: mode.strategy().info().moves,
     }
 }
 

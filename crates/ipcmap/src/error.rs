@@ -33,6 +33,12 @@ pub enum PayloadError {
     /// The setup names no usable worker half.
     #[error("setup: {0}")]
     Setup(String),
+    /// A strategy's own channel (a pipe, a socket) failed.
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        source: std::io::Error,
+    },
 }
 
 /// A transport's link between the coordinator and a worker failed.
@@ -154,12 +160,12 @@ pub enum RunError {
         status: String,
         in_flight: usize,
     },
-    /// A payload could not be encoded or decoded.
+    /// A payload could not be encoded or decoded, or its strategy's own channel failed.
     #[error("task {task} ({phase}): {source}")]
     Codec {
         task: usize,
         phase: &'static str,
-        source: CodecError,
+        source: PayloadError,
     },
     /// A channel operation failed.
     #[error("{what}: {message}")]

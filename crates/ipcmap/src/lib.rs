@@ -10,7 +10,6 @@
 pub mod codec;
 pub mod config;
 pub mod data;
-pub mod decoders;
 pub mod engine;
 pub mod error;
 pub mod fault;

@@ -78,7 +78,7 @@ fn codec_shape(n: usize, items: bool) -> Result<(Vec<CodecRow>, Vec<f64>), RunEr
     let bad = |e: crate::codec::CodecError| RunError::Codec {
         task: 0,
         phase: "probe",
-        source: e,
+        source: e.into(),
     };
     for sample in 0..=CODEC_SAMPLES {
         if crate::interrupt::requested().is_some() {
@@ -237,7 +237,7 @@ fn echo_pool(
         worker_bin,
         count,
         handshake_timeout: timeout,
-        inherit_fds: &[],
+        inherit_fds: &|_| Vec::new(),
         frame_bytes: 0,
     };
     let setup = |_| Setup {

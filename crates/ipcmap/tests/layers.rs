@@ -25,7 +25,7 @@ const LAYERS: &[&[&str]] = &[
     // moving frames between processes; the settings a run reads (which name a transport)
     &["transport", "settings"],
     // scatter and gather over a pool
-    &["scheduler", "decoders"],
+    &["scheduler"],
     // the strategies, one file each
     &["strategy"],
     // the worker process's loop; a run's validated configuration
@@ -142,4 +142,61 @@ fn no_module_outside_transport_names_a_transport() {
         }
     }
     assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
+/// The library's modules import each other without a circle (`a` uses `b` uses `a`), test
+/// code aside, between top-level modules (a folder module is one).
+#[test]
+fn no_import_circles() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut uses: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for file in &files {
+        let module = module_of(file, &src);
+        if module == "lib" {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).expect("readable source");
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        let entry = uses.entry(module.clone()).or_default();
+        for (i, _) in code.match_indices("crate::") {
+            let used: String = code[i + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !used.is_empty() && used != module {
+                entry.insert(used);
+            }
+        }
+    }
+    // Depth-first search for a way back to where it started.
+    fn reaches(
+        uses: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        from: &str,
+        to: &str,
+        seen: &mut Vec<String>,
+    ) -> bool {
+        for next in uses.get(from).into_iter().flatten() {
+            if next == to {
+                return true;
+            }
+            if !seen.contains(next) {
+                seen.push(next.clone());
+                if reaches(uses, next, to, seen) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+    let circles: Vec<&String> = uses
+        .keys()
+        .filter(|m| reaches(&uses, m, m, &mut Vec::new()))
+        .collect();
+    assert!(
+        circles.is_empty(),
+        "modules in an import circle: {circles:?}"
+    );
 }

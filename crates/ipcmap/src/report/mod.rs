@@ -467,6 +467,10 @@ pub struct ReportConfig {
     pub tasks: usize,
     /// Seed of the input data.
     pub seed: u64,
+    /// The row label its strategy gives it ("split, bincode, 64 splits, chunk 1").
+    pub label: String,
+    /// How its strategy moves its data ("frames", "shared memory (memfd)" ...).
+    pub moved_by: &'static str,
 }
 
 /// How a report's runs were planned, filled in by the engine.
@@ -757,6 +761,8 @@ pub(crate) mod tests {
             chunksize: Some(1),
             tasks: 4,
             seed: 1,
+            label: "split, raw, 4 splits, chunk 1".into(),
+            moved_by: "frames",
         };
         let planned = PlanUsed {
             warmup: 0,

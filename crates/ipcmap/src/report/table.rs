@@ -392,16 +392,7 @@ fn new_table(header: &[&str]) -> Table {
 }
 
 fn label(r: &Report) -> String {
-    let mut parts = vec![r.mode.clone()];
-    if let Some(codec) = r.codec {
-        parts.push(codec.to_string());
-    }
-    if let Some(s) = r.splits {
-        parts.push(format!("{s} splits"));
-    }
-    if let Some(c) = r.chunksize {
-        parts.push(format!("chunk {c}"));
-    }
+    let mut parts = vec![r.label.clone()];
     if r.frame_bytes > 0 {
         parts.push(format!(
             "trains of {} B",

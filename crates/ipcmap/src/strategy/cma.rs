@@ -14,7 +14,6 @@
 //! and says why.
 
 use super::{ns_since, on_processes, Compute, Info, Run, Strategy, TaskIn, TaskOut};
-use crate::codec::CodecError;
 use crate::error::{PayloadError, RunError};
 use crate::kernel::{self, Function};
 use crate::partition::Task;
@@ -44,7 +43,10 @@ const ABOUT: &str =
 
 impl Strategy for Cma {
     fn info(&self) -> Info {
-        Info::local("cma", ABOUT).on_processes().one_host()
+        Info::local("cma", ABOUT)
+            .on_processes()
+            .one_host()
+            .moving("cross-memory copies (process_vm_readv/writev)")
     }
 
     fn available(&self) -> Result<(), String> {
@@ -87,9 +89,10 @@ impl Strategy for Cma {
         let _grant = PtracerGrant::descendants();
         let sg = CopiedRanges {
             copied: Default::default(),
+            attach,
         };
         // The workers write the output themselves: nothing passes through a slice here.
-        on_processes(run.cfg, run.mode, &sg, &mut [], &attach, run.m, run.start)?;
+        on_processes(run.cfg, run.mode, &sg, &mut [], run.m, run.start)?;
         run.m.bytes_copied = sg.copied.into_inner();
         Ok(())
     }
@@ -132,15 +135,22 @@ impl Drop for PtracerGrant {
 /// The coordinator half: tasks are ranges; a result says how many bytes its worker copied.
 struct CopiedRanges {
     copied: std::sync::atomic::AtomicU64,
+    /// The same peer for every worker.
+    attach: Attach,
 }
 
 impl ScatterGather for CopiedRanges {
-    fn encode_task(&self, _task: &Task, _out: &mut Vec<u8>) -> Result<u64, CodecError> {
+    fn attach(&self, _worker: u32) -> Attach {
+        self.attach.clone()
+    }
+
+    fn encode_task(&self, _: u32, _task: &Task, _out: &mut Vec<u8>) -> Result<u64, PayloadError> {
         Ok(0)
     }
 
     fn decode_result(
         &self,
+        _: u32,
         task: &Task,
         payload: &[u8],
         _out: &mut [f64],
@@ -269,6 +279,7 @@ mod tests {
     fn a_wrong_copy_count_names_the_count_that_differs() {
         let sg = CopiedRanges {
             copied: Default::default(),
+            attach: Attach::default(),
         };
         let task = Task {
             index: 0,
@@ -276,10 +287,10 @@ mod tests {
         };
         let mut out = [0.0; 0];
         assert!(sg
-            .decode_result(&task, &result(8000, 8000), &mut out)
+            .decode_result(0, &task, &result(8000, 8000), &mut out)
             .is_ok());
         let wrong_out = sg
-            .decode_result(&task, &result(8000, 7992), &mut out)
+            .decode_result(0, &task, &result(8000, 7992), &mut out)
             .unwrap_err()
             .to_string();
         assert!(
@@ -287,7 +298,7 @@ mod tests {
             "{wrong_out}"
         );
         let wrong_in = sg
-            .decode_result(&task, &result(16, 8000), &mut out)
+            .decode_result(0, &task, &result(16, 8000), &mut out)
             .unwrap_err()
             .to_string();
         assert!(
@@ -295,7 +306,7 @@ mod tests {
             "{wrong_in}"
         );
         let short = sg
-            .decode_result(&task, &[0u8; 9], &mut out)
+            .decode_result(0, &task, &[0u8; 9], &mut out)
             .unwrap_err()
             .to_string();
         assert!(

@@ -53,7 +53,7 @@ struct ItemScatter<'a> {
 }
 
 impl ScatterGather for ItemScatter<'_> {
-    fn encode_task(&self, task: &Task, out: &mut Vec<u8>) -> Result<u64, CodecError> {
+    fn encode_task(&self, _: u32, task: &Task, out: &mut Vec<u8>) -> Result<u64, PayloadError> {
         let before = out.len();
         encode_items(self.codec, &self.input[task.span()], out)?;
         Ok((out.len() - before) as u64)
@@ -61,6 +61,7 @@ impl ScatterGather for ItemScatter<'_> {
 
     fn decode_result(
         &self,
+        _: u32,
         _task: &Task,
         payload: &[u8],
         out: &mut [f64],
@@ -209,12 +210,12 @@ mod tests {
                 for codec in CodecKind::all() {
                     let mut output = vec![0.0; 40];
                     let sg = ItemScatter { codec: codec.codec(), input: &input };
-                    let _ = sg.decode_result(&task, &payload, &mut output);
+                    let _ = sg.decode_result(0, &task, &payload, &mut output);
                     // A valid result, truncated anywhere, is refused.
                     let mut valid = Vec::new();
                     encode_items(codec.codec(), &input, &mut valid).unwrap();
                     let cut = cut.min(valid.len().saturating_sub(1));
-                    prop_assert!(sg.decode_result(&task, &valid[..cut], &mut output).is_err());
+                    prop_assert!(sg.decode_result(0, &task, &valid[..cut], &mut output).is_err());
                 }
             }
         }

@@ -63,6 +63,13 @@ pub struct Info {
     pub processes: bool,
     /// It encodes payloads with `--codec`.
     pub codec: bool,
+    /// Its frames carry its payload, so big ones are read ahead on a worker thread and decoded
+    /// on the coordinator's decoder threads, out of order. A strategy whose data comes in a
+    /// stream of its own, in order (a pipe), or not through the coordinator at all (shm, cma)
+    /// leaves it off.
+    pub frames: bool,
+    /// How its data moves, in a few words, for the reports ("frames", "shared memory" ...).
+    pub moves: &'static str,
     /// It cuts the input into `--splits` parts (else `splits` is null in its report).
     pub splits: bool,
     /// Where its input and output live.
@@ -81,6 +88,8 @@ impl Info {
             about,
             processes: false,
             codec: false,
+            frames: false,
+            moves: "nothing: one address space",
             splits: true,
             memory: Memory::Private,
             one_host: false,
@@ -113,12 +122,19 @@ impl Info {
         }
     }
 
-    /// Its tasks carry data encoded with `--codec`.
+    /// Its tasks carry data encoded with `--codec`, in their frames.
     pub const fn encoded(self) -> Info {
         Info {
             codec: true,
+            frames: true,
+            moves: "frames",
             ..self
         }
+    }
+
+    /// How its data moves, in a few words.
+    pub const fn moving(self, moves: &'static str) -> Info {
+        Info { moves, ..self }
     }
 
     /// It does not split the input into parts.
@@ -184,6 +200,32 @@ pub trait Strategy: Sync {
     /// and asking for it by name is refused with that reason).
     fn available(&self) -> Result<(), String> {
         Ok(())
+    }
+    /// Whether it can run with settings `s`, checked before anything is allocated or spawned;
+    /// `Err` says why not (a bound of its own: a pipe's capacity, a region's size).
+    fn check(&self, _s: &Settings) -> Result<(), String> {
+        Ok(())
+    }
+    /// Open files its coordinator half needs for `workers` workers, beyond the transport's
+    /// (a pipe's ends per worker).
+    fn files_needed(&self, _workers: usize) -> u64 {
+        0
+    }
+    /// Its row label in the reports under `s`: its name and the settings that shape it
+    /// (codec, splits, chunksize, where it has them).
+    fn label(&self, s: &Settings) -> String {
+        let info = self.info();
+        let mut parts = vec![info.name.to_string()];
+        if info.codec {
+            parts.push(s.codec.name().to_string());
+        }
+        if info.splits {
+            parts.push(format!("{} splits", s.splits));
+        }
+        if let Some(c) = self.default_chunksize(s.n, s.workers) {
+            parts.push(format!("chunk {}", s.chunksize.unwrap_or(c)));
+        }
+        parts.join(", ")
     }
     /// Whether it can run over `transport`; `Err` says why not.
     fn runs_over(&self, transport: TransportKind) -> Result<(), String> {
@@ -400,34 +442,32 @@ pub fn on_processes_encoded<'a>(
     } = run;
     let sg = scatter(cfg.codec.codec(), input.as_slice());
     let output = output.as_mut_slice();
-    on_processes(
-        cfg,
-        mode,
-        sg.as_ref(),
-        output,
-        &Default::default(),
-        m,
-        start,
-    )
+    on_processes(cfg, mode, sg.as_ref(), output, m, start)
 }
 
 /// The coordinator half every process strategy shares: the tasks of `mode` under `cfg`
 /// scattered over a pool of its workers through `sg` (which reads the run's input), the
 /// results decoded into `output` (empty where the workers place them themselves), the figures
-/// into `m` (`attach`: what the workers get beyond the common setup).
+/// into `m`. What each worker gets beyond the common setup is `sg`'s to say
+/// ([`ScatterGather::attach`](crate::scheduler::ScatterGather::attach)).
 pub fn on_processes(
     cfg: &Settings,
     mode: Mode,
     sg: &dyn crate::scheduler::ScatterGather,
     output: &mut [f64],
-    attach: &crate::scheduler::Attach,
     m: &mut Measurement,
     start: Instant,
 ) -> Result<(), RunError> {
     let tasks = mode.tasks(cfg);
     let info = mode.strategy().info();
-    let process = crate::scheduler::ProcessRun::new(cfg, mode.name(), info.codec, info.collective)?;
-    crate::scheduler::run_on_pool(&process, &tasks, sg, output, attach, m, start)
+    let process =
+        crate::scheduler::ProcessRun::new(cfg, mode.name(), info.frames, info.collective)?;
+    let work = crate::scheduler::Work {
+        tasks: &tasks,
+        sg,
+        output,
+    };
+    crate::scheduler::run_on_pool(&process, work, m, start)
 }
 
 /// One run's result and what it measured.

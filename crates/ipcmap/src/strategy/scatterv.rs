@@ -28,6 +28,7 @@ impl Strategy for Scatterv {
             .encoded()
             .unsplit()
             .collective()
+            .moving("collectives (Scatterv/Gatherv)")
     }
 
     /// One task per worker: the whole of its part.

@@ -13,7 +13,6 @@
 //! no worker maps pages it never touches.
 
 use super::{ns_since, on_processes, Compute, Info, Run, Strategy, TaskIn, TaskOut};
-use crate::codec::CodecError;
 use crate::error::{PayloadError, RunError};
 use crate::kernel::{self, Function};
 use crate::partition::Task;
@@ -45,7 +44,10 @@ const ABOUT: &str = "shared memory in and out, only (offset, length) ranges trav
 
 impl Strategy for Shm {
     fn info(&self) -> Info {
-        Info::local("shm", ABOUT).on_processes().shared()
+        Info::local("shm", ABOUT)
+            .on_processes()
+            .shared()
+            .moving("shared memory (memfd)")
     }
 
     fn run(&self, run: Run<'_>) -> Result<(), RunError> {
@@ -65,15 +67,8 @@ impl Strategy for Shm {
             inherit_fds: vec![regions.input_fd, regions.output_fd],
         };
         let huge_pages = input.huge_pages();
-        on_processes(
-            run.cfg,
-            run.mode,
-            &RangesOnly,
-            &mut [],
-            &attach,
-            run.m,
-            run.start,
-        )?;
+        let sg = RangesOnly(attach);
+        on_processes(run.cfg, run.mode, &sg, &mut [], run.m, run.start)?;
         run.m.shm_huge_pages = huge_pages;
         Ok(())
     }
@@ -86,15 +81,21 @@ impl Strategy for Shm {
 }
 
 /// The coordinator half: tasks are their headers (a range); results are already in place.
-struct RangesOnly;
+/// Every worker gets the same regions.
+struct RangesOnly(Attach);
 
 impl ScatterGather for RangesOnly {
-    fn encode_task(&self, _task: &Task, _out: &mut Vec<u8>) -> Result<u64, CodecError> {
+    fn attach(&self, _worker: u32) -> Attach {
+        self.0.clone()
+    }
+
+    fn encode_task(&self, _: u32, _task: &Task, _out: &mut Vec<u8>) -> Result<u64, PayloadError> {
         Ok(0)
     }
 
     fn decode_result(
         &self,
+        _: u32,
         _task: &Task,
         payload: &[u8],
         _out: &mut [f64],

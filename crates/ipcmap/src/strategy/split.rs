@@ -42,7 +42,7 @@ pub(crate) struct SplitScatter<'a> {
 }
 
 impl ScatterGather for SplitScatter<'_> {
-    fn encode_task(&self, task: &Task, out: &mut Vec<u8>) -> Result<u64, CodecError> {
+    fn encode_task(&self, _: u32, task: &Task, out: &mut Vec<u8>) -> Result<u64, PayloadError> {
         let mut payload = 0;
         for part in &task.parts {
             payload += encode_block(self.codec, &self.input[part.clone()], out)?;
@@ -52,6 +52,7 @@ impl ScatterGather for SplitScatter<'_> {
 
     fn decode_result(
         &self,
+        _: u32,
         task: &Task,
         payload: &[u8],
         out: &mut [f64],
@@ -169,7 +170,7 @@ mod tests {
                 input: &input,
             };
             let mut frame = Vec::new();
-            let payload = sg.encode_task(&task, &mut frame).unwrap();
+            let payload = sg.encode_task(0, &task, &mut frame).unwrap();
             if codec == CodecKind::RAW {
                 assert_eq!(payload, 8 * task.len() as u64);
             }
@@ -183,7 +184,7 @@ mod tests {
             SplitCompute::new(Function::Sqrt, 1, codec)
                 .once(&header, &frame, &mut result)
                 .unwrap();
-            sg.decode_result(&task, &result, &mut output[task.span()])
+            sg.decode_result(0, &task, &result, &mut output[task.span()])
                 .unwrap();
             for i in task.span() {
                 assert_eq!(
@@ -245,11 +246,11 @@ mod tests {
                     let mut output = vec![0.0; 30];
                     let sg = SplitScatter { codec: codec.codec(), input: &input };
                     let out = &mut output[task.span()];
-                    let _ = sg.decode_result(&task, &payload, out);
+                    let _ = sg.decode_result(0, &task, &payload, out);
                     let mut valid = Vec::new();
-                    sg.encode_task(&task, &mut valid).unwrap();
+                    sg.encode_task(0, &task, &mut valid).unwrap();
                     let cut = cut.min(valid.len().saturating_sub(1));
-                    prop_assert!(sg.decode_result(&task, &valid[..cut], out).is_err());
+                    prop_assert!(sg.decode_result(0, &task, &valid[..cut], out).is_err());
                 }
             }
         }

@@ -80,13 +80,15 @@ fn start_all_here<E>(
     let parent = std::process::id().to_string();
     let hello = HelloSocket::bind()?;
     let mut pending: Vec<Pending<E>> = Vec::with_capacity(spec.count);
-    let inherited = Inheritable::open(spec.inherit_fds).map_err(|source| SpawnError::Channel {
-        worker: 0,
-        what: "inheritable descriptors",
-        source,
-    })?;
     for i in 0..spec.count {
         let worker = i as u32;
+        // Its own descriptors are inheritable while it is started, and only then.
+        let fds = (spec.inherit_fds)(worker);
+        let inherited = Inheritable::open(&fds).map_err(|source| SpawnError::Channel {
+            worker,
+            what: "inheritable descriptors",
+            source,
+        })?;
         let started_at_ns = crate::trace::now_ns();
         let (id, protocol) = (worker.to_string(), PROTOCOL_VERSION.to_string());
         let args = [
@@ -102,6 +104,7 @@ fn start_all_here<E>(
             &parent,
         ];
         let process = WorkerProcess::start(spec.worker_bin, worker, &args)?;
+        drop(inherited);
         pending.push(Pending {
             process: Some(process),
             conn: None,
@@ -110,7 +113,6 @@ fn start_all_here<E>(
             ready_at_ns: 0,
         });
     }
-    drop(inherited);
     await_hellos(spec, &hello, &mut pending, answer)?;
     Ok(pending
         .into_iter()

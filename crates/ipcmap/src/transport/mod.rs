@@ -85,8 +85,9 @@ pub struct PoolSpec<'a> {
     pub count: usize,
     /// How long each may take to say hello.
     pub handshake_timeout: Duration,
-    /// Descriptors the workers inherit (shm mode's regions); everything else stays closed.
-    pub inherit_fds: &'a [i32],
+    /// The descriptors worker `id` inherits (shm's regions, its own pipe's ends); everything
+    /// else stays closed.
+    pub inherit_fds: &'a dyn Fn(u32) -> Vec<i32>,
     /// Frames bigger than this go as a train of frames of at most this many bytes, where the
     /// transport frames its messages itself (local); 0: whole.
     pub frame_bytes: usize,

@@ -8,9 +8,9 @@
 //! off its channel by its worker's reader thread, checked and accounted by the gather thread
 //! (which frees the worker's slot and sends it its next task at once), and decoded here.
 
+use super::scatter::ScatterGather;
 use crate::error::PayloadError;
 use crate::partition::Task;
-use crate::scheduler::ScatterGather;
 use crate::transport::Frame;
 use std::ops::Range;
 use std::sync::{mpsc, Arc, Mutex};
@@ -88,7 +88,7 @@ pub fn decode<'o>(
                 expected: t.len() as u64,
             })
         }
-        (Some(t), Some(bytes)) => sg.decode_result(t, bytes, out),
+        (Some(t), Some(bytes)) => sg.decode_result(worker as u32, t, bytes, out),
         _ => Err(PayloadError::Mismatch {
             what: "task index or payload range of a decode job",
             got: task as u64,
@@ -254,7 +254,7 @@ mod tests {
                 // An echo: the task's own frame is a valid result with the input's values;
                 // task 5's is cut short and must come back refused, with its slice.
                 let mut frame = Vec::new();
-                sg.encode_task(&tasks[task], &mut frame).unwrap();
+                sg.encode_task(0, &tasks[task], &mut frame).unwrap();
                 let len = if task == 5 {
                     frame.len() - 1
                 } else {

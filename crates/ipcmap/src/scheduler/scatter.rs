@@ -1,0 +1,41 @@
+//! The coordinator half of a process strategy, as the scheduler drives it: what each worker
+//! gets beyond the common setup, how a task becomes its payload for the worker it goes to, and
+//! how a result from a worker lands in its place.
+
+use crate::error::PayloadError;
+use crate::partition::Task;
+
+/// What one worker gets beyond the common setup.
+#[derive(Clone, Debug, Default)]
+pub struct Attach {
+    /// The setup's `extra` bytes, in the strategy's encoding.
+    pub setup: Vec<u8>,
+    /// Descriptors this worker inherits (shm's regions, a pipe's ends).
+    pub inherit_fds: Vec<i32>,
+}
+
+/// The coordinator half of a process strategy. Results are decoded on
+/// [decoder threads](super::decoders), several tasks at once, where the strategy's frames carry
+/// its payload (`Info::frames`); otherwise on the gather thread, in the order each worker's
+/// results arrive.
+pub trait ScatterGather: Sync {
+    /// What worker `worker` gets beyond the common setup (by default nothing; the same for
+    /// every worker, or its own: a region, a pipe).
+    fn attach(&self, _worker: u32) -> Attach {
+        Attach::default()
+    }
+    /// Appends the payload of `task`, going to `worker`, to `out` (after its header); returns
+    /// the payload bytes it accounts for (written to `out`, or moved another way).
+    fn encode_task(&self, worker: u32, task: &Task, out: &mut Vec<u8>)
+        -> Result<u64, PayloadError>;
+    /// Places the result payload of `task`, from `worker`, into `out`, the task's span of the
+    /// output (empty for a strategy whose results do not pass through the coordinator's
+    /// output); returns the payload bytes it accounts for.
+    fn decode_result(
+        &self,
+        worker: u32,
+        task: &Task,
+        payload: &[u8],
+        out: &mut [f64],
+    ) -> Result<u64, PayloadError>;
+}
