@@ -13,9 +13,19 @@ fn faulty(args: &[&str], fault: &str) -> common::Run {
     run_with(&all, &[("IPCMAP_FAULT", fault)], Duration::from_secs(60))
 }
 
+/// Every strategy with worker processes this machine runs, from the registry.
+fn process_modes() -> Vec<&'static str> {
+    let over = ipcmap::settings::TransportKind::default();
+    ipcmap::strategy::Mode::available(over)
+        .into_iter()
+        .filter(|m| m.uses_processes())
+        .map(|m| m.name())
+        .collect()
+}
+
 #[test]
 fn a_worker_that_exits_mid_run_has_its_tasks_rerun() {
-    for mode in ["item", "split", "shm"] {
+    for mode in process_modes() {
         let r = faulty(
             &[
                 "--mode",

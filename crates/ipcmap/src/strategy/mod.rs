@@ -11,12 +11,14 @@
 //! | `threads`    | coordinator threads | nothing (one address space)            |
 //! | `cma`        | worker processes    | ranges; workers copy data in and out   |
 //! | `scatterv`   | MPI ranks           | one part per rank, by MPI collectives  |
+//! | `pipe`       | worker processes    | sub-vectors as raw bytes, a pipe each  |
 //!
 //! To add one: a new file implementing [`Strategy`], and its line in [`REGISTRY`]. The command
 //! line (`--mode`), `--mode all`, the worker's dispatch and the reports all read the registry.
 
 pub mod cma;
 pub mod item;
+pub mod pipe;
 pub mod scatterv;
 pub mod sequential;
 pub mod shm;
@@ -41,6 +43,7 @@ pub static REGISTRY: &[&dyn Strategy] = &[
     &threads::Threads,
     &cma::Cma,
     &scatterv::Scatterv,
+    &pipe::Pipe,
 ];
 
 /// Where a strategy wants its input and output.
