@@ -51,12 +51,15 @@ fn main() {
     let mut reports = Vec::new();
     for workers in env_list("IPCMAP_BENCH_WORKERS", "2,4") {
         let request = RunRequest {
+            settings: ipcmap::settings::Settings {
+                n,
+                worker_bin: Some(worker_bin.clone()),
+                ..ipcmap::settings::Settings::default()
+            },
             modes: Mode::available(TransportKind::default()),
             workers: Some(workers),
-            n,
             repeat: Some(repeat),
             warmup: Some(warmup),
-            worker_bin: Some(worker_bin.clone()),
             ..RunRequest::default()
         };
         let config = match request.validate() {

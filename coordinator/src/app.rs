@@ -105,7 +105,7 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
     match &cli.command {
         None => {
             let mut request = cli.run.to_request()?;
-            request.trace = cli.trace.is_some() || cli.timeline.is_some();
+            request.settings.trace = cli.trace.is_some() || cli.timeline.is_some();
             let config = request.validate().map_err(|e| e.to_string())?;
             if cli.explain && !matches!(cli.format.0.as_str(), "table" | "markdown") {
                 return Err("--explain goes with --format table or markdown (stdout is for programs otherwise)".into());
@@ -185,7 +185,12 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
         .iter()
         .filter(|c| !c.modes.contains(&Mode::SEQUENTIAL))
     {
-        let workload = (c.n, c.function, c.seed, c.work);
+        let workload = (
+            c.settings.n,
+            c.settings.function,
+            c.settings.seed,
+            c.settings.work,
+        );
         if !baselines.contains(&workload) {
             baselines.push(workload);
             total += c.warmup + c.runs.max();
@@ -208,7 +213,7 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
     let reports = Session::new().run_all(&plan.configs, |config, mode| {
         bar.set_message(format!(
             "{mode} (n={}, {} workers)",
-            config.n, config.workers
+            config.settings.n, config.settings.workers
         ));
         bar.inc(1);
     })?;

@@ -2,13 +2,13 @@
 //! translation into the library's [`RunRequest`].
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use ipcmap::codec::CodecKind;
 use ipcmap::config::{RunRequest, DEFAULT_N, DEFAULT_SEED};
 use ipcmap::kernel::Function;
 use ipcmap::report::{Exporter, EXPORTERS};
 use ipcmap::scheduler::{OnWorkerExit, TaskTimeout};
-use ipcmap::settings::TransportKind;
+use ipcmap::settings::{Settings, TransportKind};
 use ipcmap::strategy::{Mode, REGISTRY};
 use ipcmap::sweep::Grid;
 use std::path::PathBuf;
@@ -112,8 +112,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = DEFAULT_N, value_parser = parse_count)]
     pub n: usize,
     /// The element-wise function.
-    #[arg(long = "fn", value_enum, default_value_t = FnArg::Exp)]
-    pub function: FnArg,
+    #[arg(long = "fn", value_enum, default_value_t = Function::Exp)]
+    pub function: Function,
     /// Apply the function K times per element (each on x + 0·y, so the result is unchanged):
     /// K times the math per byte moved, to see where parallelism starts to pay.
     #[arg(long, default_value_t = 1, value_name = "K")]
@@ -177,8 +177,8 @@ pub struct CommonArgs {
     #[arg(long, value_name = "SECONDS")]
     pub task_timeout: Option<f64>,
     /// When a worker dies mid-run: hand its tasks to the others (retry) or stop (abort).
-    #[arg(long, value_enum, default_value_t = OnExitArg::Retry)]
-    pub on_worker_exit: OnExitArg,
+    #[arg(long, value_enum, default_value_t = OnWorkerExit::Retry)]
+    pub on_worker_exit: OnWorkerExit,
     /// How workers are started and reached: processes on this machine over ipc-channel or
     /// plain Unix sockets, or the ranks of an MPI job (run under `mpirun -np N`: rank 0
     /// coordinates, ranks 1..N-1 work; needs a build with --features mpi).
@@ -214,7 +214,7 @@ pub struct SweepArgs {
     pub n: Vec<usize>,
     /// Functions.
     #[arg(long = "fn", value_enum, value_delimiter = ',')]
-    pub function: Vec<FnArg>,
+    pub function: Vec<Function>,
     /// Work factors (see the run's --work).
     #[arg(long, value_delimiter = ',', value_name = "K")]
     pub work: Vec<u32>,
@@ -281,15 +281,6 @@ fn mode_values() -> impl clap::builder::TypedValueParser<Value = ModeArg> {
     PossibleValuesParser::new(values).map(ModeArg)
 }
 
-/// `--fn`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum FnArg {
-    Exp,
-    Ln,
-    Sin,
-    Sqrt,
-}
-
 /// One value of a sweep's `--codec` list: a codec, or every codec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CodecChoice(Option<CodecKind>);
@@ -334,13 +325,6 @@ fn codec_values() -> impl clap::builder::TypedValueParser<Value = CodecKind> {
     })
 }
 
-/// `--on-worker-exit`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OnExitArg {
-    Retry,
-    Abort,
-}
-
 fn parse_frame_bytes(s: &str) -> Result<usize, String> {
     match parse_count(s)? {
         0 => Ok(0),
@@ -367,17 +351,6 @@ impl ModeArg {
         match self.0.as_str() {
             "all" => Mode::available(transport),
             name => Mode::named(name).into_iter().collect(),
-        }
-    }
-}
-
-impl From<FnArg> for Function {
-    fn from(f: FnArg) -> Function {
-        match f {
-            FnArg::Exp => Function::Exp,
-            FnArg::Ln => Function::Ln,
-            FnArg::Sin => Function::Sin,
-            FnArg::Sqrt => Function::Sqrt,
         }
     }
 }
@@ -409,21 +382,21 @@ impl CommonArgs {
             (self.repeat, self.warmup)
         };
         Ok(RunRequest {
-            seed: self.seed,
+            settings: Settings {
+                seed: self.seed,
+                task_timeout,
+                worker_bin: self.worker_bin.clone(),
+                handshake_timeout: Duration::from_secs_f64(self.handshake_timeout),
+                on_worker_exit: self.on_worker_exit,
+                transport: self.transport,
+                decode_threads: self.decode_threads,
+                ..Settings::default()
+            },
             repeat,
             warmup,
             interleave: !self.no_interleave,
-            task_timeout,
-            worker_bin: self.worker_bin.clone(),
             verify: !self.no_verify,
             reuse_buffers: self.reuse_buffers,
-            handshake_timeout: Duration::from_secs_f64(self.handshake_timeout),
-            on_worker_exit: match self.on_worker_exit {
-                OnExitArg::Retry => OnWorkerExit::Retry,
-                OnExitArg::Abort => OnWorkerExit::Abort,
-            },
-            transport: self.transport,
-            decode_threads: self.decode_threads,
             ..RunRequest::default()
         })
     }
@@ -432,18 +405,13 @@ impl CommonArgs {
 impl RunArgs {
     /// The library's request, not yet validated.
     pub fn to_request(&self) -> Result<RunRequest, String> {
-        Ok(RunRequest {
-            modes: self.mode.modes(self.common.transport),
-            workers: self.workers,
-            n: self.n,
-            function: self.function.into(),
-            work: self.work,
-            splits: self.splits,
-            chunksize: self.chunksize,
-            codec: self.codec,
-            frame_bytes: self.frame_bytes,
-            ..self.common.to_request()?
-        })
+        let mut request = self.common.to_request()?;
+        request.modes = self.mode.modes(self.common.transport);
+        (request.workers, request.splits) = (self.workers, self.splits);
+        let s = &mut request.settings;
+        (s.n, s.function, s.work) = (self.n, self.function, self.work);
+        (s.chunksize, s.codec, s.frame_bytes) = (self.chunksize, self.codec, self.frame_bytes);
+        Ok(request)
     }
 }
 
@@ -465,7 +433,7 @@ impl SweepArgs {
             modes,
             workers: self.workers.clone(),
             n: self.n.clone(),
-            functions: self.function.iter().map(|&f| f.into()).collect(),
+            functions: self.function.clone(),
             works: self.work.clone(),
             codecs: CodecChoice::expand(&self.codec),
             splits: self.splits.clone(),

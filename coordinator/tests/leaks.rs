@@ -43,13 +43,16 @@ fn run(repeat: usize, fault: Option<&str>) {
         None => std::env::remove_var("IPCMAP_FAULT"),
     }
     let cfg = RunRequest {
+        settings: ipcmap::settings::Settings {
+            n: 2000,
+            worker_bin: Some(worker_bin()),
+            ..ipcmap::settings::Settings::default()
+        },
         modes: Mode::available(TransportKind::default()),
         workers: Some(2),
-        n: 2000,
         splits: Some(8),
         repeat: Some(repeat),
         warmup: Some(0),
-        worker_bin: Some(worker_bin()),
         ..RunRequest::default()
     }
     .validate()

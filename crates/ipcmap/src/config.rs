@@ -1,22 +1,13 @@
 //! Settings: a [`RunRequest`] (what the user asked for, as parsed) becomes a validated
 //! [`RunConfig`] before anything is allocated or spawned.
 
-use crate::codec::CodecKind;
 use crate::error::SpawnError;
-use crate::kernel::Function;
 use crate::partition::Task;
-use crate::settings::{OnWorkerExit, Settings, TaskTimeout, TransportKind};
+use crate::settings::Settings;
 use crate::strategy::Mode;
-use crate::transport::spawner::{self, DEFAULT_HANDSHAKE_TIMEOUT};
-use std::path::PathBuf;
-use std::time::Duration;
+use crate::transport::spawner;
 
-/// Default element count: the tutorial's 10,000,000.
-pub const DEFAULT_N: usize = 10_000_000;
-/// Default number of parts: the tutorial's best, `numpy.split(data, 64)`.
-pub const DEFAULT_SPLITS: usize = 64;
-/// Default seed, fixed so that two runs see the same data.
-pub const DEFAULT_SEED: u64 = 1;
+pub use crate::settings::{DEFAULT_N, DEFAULT_SEED, DEFAULT_SPLITS};
 /// The most workers a run may start.
 pub const MAX_WORKERS: usize = 512;
 /// The most measured runs a configuration may ask for (`--repeat`).
@@ -27,53 +18,29 @@ pub const MAX_WARMUP: usize = 1_000;
 pub const MAX_WORK: u32 = 1_000_000;
 pub use crate::plan::{AutoRuns, Runs, AUTO_RUNS, DEFAULT_WARMUP};
 
-/// What the user asked for, before validation.
+/// What the user asked for, before validation: the strategies, the [`Settings`] as asked
+/// (their `workers` and `splits` come from the two fields here), and how to measure.
 #[derive(Clone, Debug)]
 pub struct RunRequest {
     /// Strategies to run, in order.
     pub modes: Vec<Mode>,
+    /// What the strategies read, as asked; validation resolves `workers`, `splits` and
+    /// `worker_bin`.
+    pub settings: Settings,
     /// Workers; `None` = available CPUs.
     pub workers: Option<usize>,
-    /// Elements.
-    pub n: usize,
-    /// Function.
-    pub function: Function,
-    /// Times the function is applied per element (1 = the plain function).
-    pub work: u32,
     /// Parts; `None` = 64, or n when n < 64.
     pub splits: Option<usize>,
-    /// Items or parts per task; `None` = the mode's default.
-    pub chunksize: Option<usize>,
-    /// Codec of item and split payloads.
-    pub codec: CodecKind,
-    /// Data seed.
-    pub seed: u64,
     /// Measured runs; `None` = decided by time ([`AUTO_RUNS`]).
     pub repeat: Option<usize>,
     /// Unmeasured warm-up runs; `None` = [`DEFAULT_WARMUP`].
     pub warmup: Option<usize>,
     /// Run configurations round-robin (A B C, A B C) rather than one after another.
     pub interleave: bool,
-    /// Worker executable; `None` = `$IPCMAP_WORKER` or next to this executable.
-    pub worker_bin: Option<PathBuf>,
     /// Check every result against the sequential one.
     pub verify: bool,
     /// Keep input and output buffers from one run to the next.
     pub reuse_buffers: bool,
-    /// How long a worker may take to say hello.
-    pub handshake_timeout: Duration,
-    /// What to do when a worker fails mid-run.
-    pub on_worker_exit: OnWorkerExit,
-    /// How long a worker may hold a task before it is written off.
-    pub task_timeout: TaskTimeout,
-    /// How workers are started and reached.
-    pub transport: TransportKind,
-    /// Record spans for a timeline.
-    pub trace: bool,
-    /// Decoder threads; `None` = automatic.
-    pub decode_threads: Option<usize>,
-    /// Train frames bigger than this many bytes; 0 = whole frames.
-    pub frame_bytes: usize,
 }
 
 /// The default strategy, `split`.
@@ -85,27 +52,14 @@ impl Default for RunRequest {
     fn default() -> Self {
         RunRequest {
             modes: vec![split()],
+            settings: Settings::default(),
             workers: None,
-            n: DEFAULT_N,
-            function: Function::Exp,
-            work: 1,
             splits: None,
-            chunksize: None,
-            codec: CodecKind::BINCODE,
-            seed: DEFAULT_SEED,
             repeat: None,
             warmup: None,
             interleave: true,
-            worker_bin: None,
             verify: true,
             reuse_buffers: false,
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-            on_worker_exit: OnWorkerExit::Retry,
-            task_timeout: TaskTimeout::Auto,
-            transport: TransportKind::default(),
-            trace: false,
-            decode_threads: None,
-            frame_bytes: 0,
         }
     }
 }
@@ -193,7 +147,7 @@ pub enum ConfigError {
 }
 
 /// A validated run: the strategies to run, how to measure them, and the [`Settings`] each
-/// strategy reads (through `Deref`, so `cfg.n` reads the settings' `n`).
+/// strategy reads.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
     /// Strategies to run, in order.
@@ -212,17 +166,10 @@ pub struct RunConfig {
     pub reuse_buffers: bool,
 }
 
-impl std::ops::Deref for RunConfig {
-    type Target = Settings;
-
-    fn deref(&self) -> &Settings {
-        &self.settings
-    }
-}
-
 impl RunRequest {
     /// Checks every rule and resolves every default.
     pub fn validate(self) -> Result<RunConfig, ConfigError> {
+        let s = &self.settings;
         let workers = self.workers.unwrap_or_else(available_cpus);
         if self.modes.is_empty() {
             return Err(ConfigError::NoMode);
@@ -235,23 +182,20 @@ impl RunRequest {
         }
         let splits = match self.splits {
             Some(0) => return Err(ConfigError::NoSplits),
-            Some(s) if s > self.n && self.n > 0 => {
-                return Err(ConfigError::SplitsExceedN {
-                    splits: s,
-                    n: self.n,
-                })
+            Some(k) if k > s.n && s.n > 0 => {
+                return Err(ConfigError::SplitsExceedN { splits: k, n: s.n })
             }
-            Some(s) => s,
-            None => DEFAULT_SPLITS.min(self.n).max(1),
+            Some(k) => k,
+            None => DEFAULT_SPLITS.min(s.n).max(1),
         };
-        if self.chunksize == Some(0) {
+        if s.chunksize == Some(0) {
             return Err(ConfigError::NoChunksize);
         }
         for mode in &self.modes {
             if let Err(reason) = mode
                 .strategy()
                 .available()
-                .and_then(|()| mode.strategy().runs_over(self.transport))
+                .and_then(|()| mode.strategy().runs_over(s.transport))
             {
                 return Err(ConfigError::Unavailable {
                     mode: mode.name().to_string(),
@@ -277,31 +221,31 @@ impl RunRequest {
                 MAX_WARMUP as u64,
             )
         })
-        .or_else(|| too_many("--work", self.work.into(), MAX_WORK.into()))
+        .or_else(|| too_many("--work", s.work.into(), MAX_WORK.into()))
         {
             return Err(e);
         }
-        if self.work == 0 {
+        if s.work == 0 {
             return Err(ConfigError::NoWork);
         }
-        if self.handshake_timeout.is_zero() {
+        if s.handshake_timeout.is_zero() {
             return Err(ConfigError::NoHandshakeTime);
         }
         for mode in self.modes.iter().filter(|m| m.strategy().info().collective) {
-            if self.n < workers {
+            if s.n < workers {
                 return Err(ConfigError::FewerThanWorkers {
                     mode: mode.name().to_string(),
-                    n: self.n,
+                    n: s.n,
                     workers,
                 });
             }
             // Values and a task header per worker, the biggest codec's bytes per value.
-            let bytes = self.n as u128 * COLLECTIVE_BYTES_PER_VALUE + 64 * workers as u128;
-            let carries = self.transport.info().collectives;
+            let bytes = s.n as u128 * COLLECTIVE_BYTES_PER_VALUE + 64 * workers as u128;
+            let carries = s.transport.info().collectives;
             if let Some(max) = carries.filter(|&max| bytes > max as u128) {
                 return Err(ConfigError::CollectiveTooBig {
                     mode: mode.name().to_string(),
-                    transport: self.transport.name(),
+                    transport: s.transport.name(),
                     max_bytes: max,
                     bytes: u64::try_from(bytes).unwrap_or(u64::MAX),
                     max_n: (max as u64).saturating_sub(64 * workers as u64)
@@ -313,20 +257,17 @@ impl RunRequest {
         // a split part, an item chunk, or a collective's share per worker.
         let collective = self.modes.iter().any(|m| m.strategy().info().collective);
         let task_values = self
+            .settings
             .n
             .div_ceil(splits)
-            .max(self.chunksize.unwrap_or(0))
-            .max(if collective {
-                self.n.div_ceil(workers)
-            } else {
-                0
-            });
+            .max(s.chunksize.unwrap_or(0))
+            .max(if collective { s.n.div_ceil(workers) } else { 0 });
         let ships = self.modes.iter().any(|m| m.uses_codec());
-        check_memory(self.n, self.verify, ships, task_values, workers)?;
+        check_memory(s.n, self.verify, ships, task_values, workers)?;
         // A launcher's ranks are started by the launcher, not by this process.
-        let spawns = self.transport.spawns() && self.modes.iter().any(|m| m.uses_processes());
+        let spawns = s.transport.spawns() && self.modes.iter().any(|m| m.uses_processes());
         if spawns {
-            let transport = self.transport.transport().map_err(ConfigError::Transport)?;
+            let transport = s.transport.transport().map_err(ConfigError::Transport)?;
             let strategy = self
                 .modes
                 .iter()
@@ -334,28 +275,15 @@ impl RunRequest {
             let need = transport.files_needed(workers) + strategy.max().unwrap_or(0);
             check_open_files(workers, need)?;
         }
-        let worker_bin = if spawns {
-            Some(spawner::locate_worker(self.worker_bin.as_deref())?)
-        } else {
-            self.worker_bin
+        let worker_bin = match spawns {
+            true => Some(spawner::locate_worker(s.worker_bin.as_deref())?),
+            false => s.worker_bin.clone(),
         };
         let settings = Settings {
             workers,
-            n: self.n,
-            function: self.function,
-            work: self.work,
             splits,
-            chunksize: self.chunksize,
-            codec: self.codec,
-            seed: self.seed,
             worker_bin,
-            handshake_timeout: self.handshake_timeout,
-            on_worker_exit: self.on_worker_exit,
-            task_timeout: self.task_timeout,
-            transport: self.transport,
-            trace: self.trace,
-            decode_threads: self.decode_threads,
-            frame_bytes: self.frame_bytes,
+            ..s.clone()
         };
         for mode in &self.modes {
             mode.strategy()
@@ -579,9 +507,12 @@ mod tests {
 
     fn threads_only() -> RunRequest {
         RunRequest {
+            settings: crate::settings::Settings {
+                n: 1000,
+                ..crate::settings::Settings::default()
+            },
             modes: vec![Mode::named("threads").unwrap()],
             workers: Some(2),
-            n: 1000,
             ..RunRequest::default()
         }
     }
@@ -606,7 +537,10 @@ mod tests {
                 ..threads_only()
             },
             RunRequest {
-                chunksize: Some(0),
+                settings: crate::settings::Settings {
+                    chunksize: Some(0),
+                    ..crate::settings::Settings::default()
+                },
                 ..threads_only()
             },
             RunRequest {
@@ -622,11 +556,17 @@ mod tests {
                 ..threads_only()
             },
             RunRequest {
-                work: u32::MAX,
+                settings: crate::settings::Settings {
+                    work: u32::MAX,
+                    ..crate::settings::Settings::default()
+                },
                 ..threads_only()
             },
             RunRequest {
-                work: 0,
+                settings: crate::settings::Settings {
+                    work: 0,
+                    ..crate::settings::Settings::default()
+                },
                 ..threads_only()
             },
             RunRequest {
@@ -634,7 +574,10 @@ mod tests {
                 ..threads_only()
             },
             RunRequest {
-                n: usize::MAX / 8,
+                settings: crate::settings::Settings {
+                    n: usize::MAX / 8,
+                    ..crate::settings::Settings::default()
+                },
                 ..threads_only()
             },
         ];
@@ -646,21 +589,27 @@ mod tests {
     #[test]
     fn defaults_resolve() {
         let cfg = threads_only().validate().unwrap();
-        assert_eq!(cfg.splits, 64);
+        assert_eq!(cfg.settings.splits, 64);
         assert_eq!(cfg.chunksize_for(Mode::named("item").unwrap()), Some(125));
         assert_eq!(cfg.chunksize_for(split()), Some(1));
         assert_eq!(cfg.tasks_for(split()).len(), 64);
         assert_eq!(cfg.runs, Runs::Auto(AUTO_RUNS));
         assert_eq!(cfg.warmup, DEFAULT_WARMUP);
         let tiny = RunRequest {
-            n: 1,
+            settings: crate::settings::Settings {
+                n: 1,
+                ..crate::settings::Settings::default()
+            },
             ..threads_only()
         }
         .validate()
         .unwrap();
-        assert_eq!(tiny.splits, 1);
+        assert_eq!(tiny.settings.splits, 1);
         let empty = RunRequest {
-            n: 0,
+            settings: crate::settings::Settings {
+                n: 0,
+                ..crate::settings::Settings::default()
+            },
             ..threads_only()
         }
         .validate()
@@ -671,8 +620,11 @@ mod tests {
     #[test]
     fn a_missing_worker_binary_is_refused_before_anything_runs() {
         let request = RunRequest {
+            settings: crate::settings::Settings {
+                worker_bin: Some(std::path::PathBuf::from("/nonexistent/worker")),
+                ..crate::settings::Settings::default()
+            },
             modes: vec![split()],
-            worker_bin: Some(PathBuf::from("/nonexistent/worker")),
             ..threads_only()
         };
         let err = request.validate().unwrap_err().to_string();

@@ -53,12 +53,16 @@ impl Cell {
 
     /// The input this cell computes on: cells with the same key share a reference.
     fn key(&self) -> (usize, Function, u64) {
-        (self.cfg.n, self.cfg.function, self.cfg.seed)
+        (
+            self.cfg.settings.n,
+            self.cfg.settings.function,
+            self.cfg.settings.seed,
+        )
     }
 
     /// The cell whose runs are this one's baseline has the same key and work.
     fn same_workload(&self, other: &Cell) -> bool {
-        self.key() == other.key() && self.cfg.work == other.cfg.work
+        self.key() == other.key() && self.cfg.settings.work == other.cfg.settings.work
     }
 }
 
@@ -148,8 +152,15 @@ impl Session {
                 )
                 .with_baseline(baseline.as_deref(), cell.mode == Mode::SEQUENTIAL);
                 report.warnings = warnings(&report, cell, cpus, busy);
-                report.transport = cell.cfg.transport.name();
-                report.set_mpi(cell.cfg.transport.transport().ok().and_then(|t| t.job()));
+                report.transport = cell.cfg.settings.transport.name();
+                report.set_mpi(
+                    cell.cfg
+                        .settings
+                        .transport
+                        .transport()
+                        .ok()
+                        .and_then(|t| t.job()),
+                );
                 report
             })
             .collect();
@@ -167,7 +178,14 @@ impl Session {
         let first = &cells[members[0]].cfg;
         let reference = if members.iter().any(|&i| cells[i].cfg.verify) {
             check_interrupt()?;
-            Some(strategy::run_once(first, Mode::SEQUENTIAL, &mut BufferPool::new(false))?.output)
+            Some(
+                strategy::run_once(
+                    &first.settings,
+                    Mode::SEQUENTIAL,
+                    &mut BufferPool::new(false),
+                )?
+                .output,
+            )
         } else {
             None
         };
@@ -203,7 +221,7 @@ impl Session {
             .pool
             .get_or_insert_with(|| BufferPool::new(cell.cfg.reuse_buffers));
         crate::memory::reset_peak_rss();
-        let outcome = strategy::run_once(&cell.cfg, cell.mode, pool)?;
+        let outcome = strategy::run_once(&cell.cfg.settings, cell.mode, pool)?;
         if let Some(expected) = expected.filter(|_| cell.cfg.verify) {
             verify::check(cell.mode.name(), expected, outcome.output.as_slice())?;
         }
@@ -245,17 +263,17 @@ fn report_config(cell: &Cell) -> ReportConfig {
         workers: if mode == Mode::SEQUENTIAL {
             1
         } else {
-            cfg.workers
+            cfg.settings.workers
         },
-        n: cfg.n,
-        function: cfg.function,
-        work: cfg.work,
+        n: cfg.settings.n,
+        function: cfg.settings.function,
+        work: cfg.settings.work,
         kernel_isa: crate::kernel::isa().to_string(),
-        codec: mode.uses_codec().then_some(cfg.codec),
+        codec: mode.uses_codec().then_some(cfg.settings.codec),
         splits: cfg.splits_for(mode),
         chunksize: cfg.chunksize_for(mode),
         tasks: cfg.tasks_for(mode).len(),
-        seed: cfg.seed,
+        seed: cfg.settings.seed,
         label: mode.strategy().label(&cfg.settings),
         moved_by: mode.strategy().info().moves,
     }
@@ -319,10 +337,10 @@ fn warnings(r: &Report, cell: &Cell, cpus: usize, busy: Option<(f64, usize)>) ->
             "shm: its shared memory got 4 KiB pages (transparent_hugepage/shmem_enabled is '{setting}'); as root, 'echo advise > /sys/kernel/mm/transparent_hugepage/shmem_enabled' lets shm's MADV_HUGEPAGE take effect (system-wide, for every program that advises shared memory)"
         ));
     }
-    if cell.mode != Mode::SEQUENTIAL && cell.cfg.workers > cpus {
+    if cell.mode != Mode::SEQUENTIAL && cell.cfg.settings.workers > cpus {
         out.push(format!(
             "{} workers on {cpus} CPU cores: oversubscribed, so the figures show contention, not scaling",
-            cell.cfg.workers
+            cell.cfg.settings.workers
         ));
     }
     if let Some((load, cpus)) = busy {

@@ -9,7 +9,19 @@ pub use crate::transport::TransportKind;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The settings of a run, every field at its final value.
+/// Default element count: the tutorial's 10,000,000.
+pub const DEFAULT_N: usize = 10_000_000;
+/// Default number of parts: the tutorial's best, `numpy.split(data, 64)`.
+pub const DEFAULT_SPLITS: usize = 64;
+/// Default seed, fixed so that two runs see the same data.
+pub const DEFAULT_SEED: u64 = 1;
+/// How long a worker may take to say hello, unless told otherwise.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The settings of a run. One model from the command line to the strategies: a request
+/// (`config::RunRequest`) carries them as asked, with `workers` and `splits` resolved by
+/// validation from the request's own (`None`: automatic), and the validated configuration
+/// carries them at their final values.
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// Workers (processes or threads).
@@ -48,6 +60,31 @@ pub struct Settings {
     pub frame_bytes: usize,
 }
 
+impl Default for Settings {
+    /// The tutorial's workload on the default transport; one worker and 64 parts until
+    /// validation resolves them.
+    fn default() -> Self {
+        Settings {
+            workers: 1,
+            n: DEFAULT_N,
+            function: Function::Exp,
+            work: 1,
+            splits: DEFAULT_SPLITS,
+            chunksize: None,
+            codec: CodecKind::BINCODE,
+            seed: DEFAULT_SEED,
+            worker_bin: None,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            on_worker_exit: OnWorkerExit::Retry,
+            task_timeout: TaskTimeout::Auto,
+            transport: TransportKind::default(),
+            trace: false,
+            decode_threads: None,
+            frame_bytes: 0,
+        }
+    }
+}
+
 /// How long a worker may hold a task without returning a result.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TaskTimeout {
@@ -62,6 +99,7 @@ pub enum TaskTimeout {
 
 /// What to do when a worker dies or misbehaves mid-run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum OnWorkerExit {
     /// Hand its unfinished tasks to the surviving workers.
     #[default]

@@ -131,15 +131,17 @@ impl Grid {
                                         })
                                     {
                                         let mut r = base.clone();
-                                        r.frame_bytes = frame_bytes.unwrap_or(r.frame_bytes);
+                                        r.settings.frame_bytes =
+                                            frame_bytes.unwrap_or(r.settings.frame_bytes);
                                         r.modes = mode.map_or(r.modes, |m| vec![m]);
                                         r.workers = workers.or(r.workers);
-                                        r.n = n.unwrap_or(r.n);
-                                        r.function = function.unwrap_or(r.function);
-                                        r.work = work.unwrap_or(r.work);
-                                        r.codec = codec.unwrap_or(r.codec);
+                                        r.settings.n = n.unwrap_or(r.settings.n);
+                                        r.settings.function =
+                                            function.unwrap_or(r.settings.function);
+                                        r.settings.work = work.unwrap_or(r.settings.work);
+                                        r.settings.codec = codec.unwrap_or(r.settings.codec);
                                         r.splits = splits.or(r.splits);
-                                        r.chunksize = chunksize.or(r.chunksize);
+                                        r.settings.chunksize = chunksize.or(r.settings.chunksize);
                                         out.push(r);
                                     }
                                 }
@@ -185,15 +187,15 @@ fn describe(r: &RunRequest) -> String {
     if let Some(w) = r.workers {
         parts.push(format!("workers={w}"));
     }
-    parts.push(format!("n={}", r.n));
+    parts.push(format!("n={}", r.settings.n));
     if let Some(s) = r.splits {
         parts.push(format!("splits={s}"));
     }
-    if let Some(c) = r.chunksize {
+    if let Some(c) = r.settings.chunksize {
         parts.push(format!("chunksize={c}"));
     }
-    if r.frame_bytes > 0 {
-        parts.push(format!("frame-bytes={}", r.frame_bytes));
+    if r.settings.frame_bytes > 0 {
+        parts.push(format!("frame-bytes={}", r.settings.frame_bytes));
     }
     parts.join(" ")
 }
@@ -208,8 +210,14 @@ mod tests {
         let points = grid.points(&RunRequest::default());
         assert_eq!(points.len(), 64);
         assert_eq!(grid.varying(), vec![Axis::Splits, Axis::Chunksize]);
-        assert_eq!((points[1].splits, points[1].chunksize), (Some(1), Some(2)));
-        assert_eq!((points[8].splits, points[8].chunksize), (Some(2), Some(1)));
+        assert_eq!(
+            (points[1].splits, points[1].settings.chunksize),
+            (Some(1), Some(2))
+        );
+        assert_eq!(
+            (points[8].splits, points[8].settings.chunksize),
+            (Some(2), Some(1))
+        );
     }
 
     #[test]
@@ -221,9 +229,8 @@ mod tests {
         };
         let points = grid.points(&RunRequest::default());
         assert_eq!(points.len(), 3 * CodecKind::all().count());
-        assert!(points
-            .iter()
-            .all(|p| p.modes == RunRequest::default().modes && p.n == RunRequest::default().n));
+        assert!(points.iter().all(|p| p.modes == RunRequest::default().modes
+            && p.settings.n == RunRequest::default().settings.n));
     }
 
     #[test]
@@ -254,7 +261,10 @@ mod tests {
             ..Grid::default()
         };
         let base = RunRequest {
-            n: 1000,
+            settings: crate::settings::Settings {
+                n: 1000,
+                ..crate::settings::Settings::default()
+            },
             ..RunRequest::default()
         };
         let err = grid.configs(&base).unwrap_err().to_string();

@@ -31,6 +31,7 @@ pub fn isa() -> &'static str {
 
 /// The element-wise function applied to every input value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Function {
     /// `e^x`, the tutorial's `numpy.exp`.

@@ -361,11 +361,14 @@ mod tests {
 
     fn settings(n: usize, splits: usize, chunksize: Option<usize>) -> Settings {
         let request = RunRequest {
+            settings: crate::settings::Settings {
+                n,
+                chunksize,
+                ..crate::settings::Settings::default()
+            },
             modes: vec![Mode::SEQUENTIAL],
             workers: Some(2),
-            n,
             splits: Some(splits),
-            chunksize,
             ..RunRequest::default()
         };
         request.validate().map(|c| c.settings).unwrap()
