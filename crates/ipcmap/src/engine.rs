@@ -13,7 +13,7 @@ use crate::config::{available_cpus, RunConfig, Runs};
 use crate::error::RunError;
 use crate::kernel::Function;
 use crate::memory::BufferPool;
-use crate::report::{ms, Measurement, PlanUsed, Report, ReportConfig};
+use crate::report::{ms, Measurement, PlanUsed, Report, ReportConfig, TransportJob};
 use crate::strategy::{self, Buffer, Mode};
 use crate::verify;
 use std::time::Duration;
@@ -152,15 +152,9 @@ impl Session {
                 )
                 .with_baseline(baseline.as_deref(), cell.mode == Mode::SEQUENTIAL);
                 report.warnings = warnings(&report, cell, cpus, busy);
-                report.transport = cell.cfg.settings.transport.name();
-                report.set_mpi(
-                    cell.cfg
-                        .settings
-                        .transport
-                        .transport()
-                        .ok()
-                        .and_then(|t| t.job()),
-                );
+                let transport = cell.cfg.settings.transport;
+                let job = transport.transport().ok().and_then(|t| t.job());
+                report.job = TransportJob::new(transport.name(), job);
                 report
             })
             .collect();
@@ -302,23 +296,28 @@ fn warnings(r: &Report, cell: &Cell, cpus: usize, busy: Option<(f64, usize)>) ->
             r.spans_dropped
         ));
     }
-    let outliers = crate::stats::outliers(&r.runs_ms);
+    let outliers = crate::stats::outliers(&r.spread.runs_ms);
     if !outliers.is_empty() {
-        let distance = |&i: &usize| (r.runs_ms[i] - r.wall_ms).abs();
+        let distance = |&i: &usize| (r.spread.runs_ms[i] - r.wall_ms).abs();
         let worst = outliers
             .iter()
             .max_by(|a, b| distance(a).total_cmp(&distance(b)))
-            .map_or(r.wall_ms, |&i| r.runs_ms[i]);
+            .map_or(r.wall_ms, |&i| r.spread.runs_ms[i]);
         out.push(format!(
             "{name}: {} of {} runs are statistical outliers, the farthest {:.1} ms against a median of {:.1} ms ({:.1}x); rerun on a quieter machine or with more --repeat",
             outliers.len(),
-            r.runs_ms.len(),
+            r.spread.runs_ms.len(),
             worst,
             r.wall_ms,
             worst / r.wall_ms.max(1e-9)
         ));
     }
-    if let Some((&first, rest)) = r.runs_ms.split_first().filter(|(_, rest)| rest.len() >= 2) {
+    if let Some((&first, rest)) = r
+        .spread
+        .runs_ms
+        .split_first()
+        .filter(|(_, rest)| rest.len() >= 2)
+    {
         let rest_median = crate::stats::median(rest).unwrap_or(first);
         if first > COLD_FIRST_RUN_FACTOR * rest_median {
             out.push(format!(
@@ -328,7 +327,7 @@ fn warnings(r: &Report, cell: &Cell, cpus: usize, busy: Option<(f64, usize)>) ->
             ));
         }
     }
-    if r.shm_huge_pages == Some(false) {
+    if r.extras.shm_huge_pages == Some(false) {
         let setting = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled")
             .ok()
             .and_then(|s| Some(s.split('[').nth(1)?.split(']').next()?.to_string()))

@@ -53,7 +53,7 @@ impl Axis {
             Axis::Codec => r.codec.map_or("–".to_string(), |c| c.to_string()),
             Axis::Splits => opt(r.splits),
             Axis::Chunksize => opt(r.chunksize),
-            Axis::FrameBytes => match r.frame_bytes {
+            Axis::FrameBytes => match r.environment.frame_bytes {
                 0 => "whole".to_string(),
                 b => b.to_string(),
             },

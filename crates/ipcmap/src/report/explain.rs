@@ -54,15 +54,19 @@ fn conclusions(reports: &[Report]) -> Vec<String> {
         ));
     }
     if let (Some(seq), Some(split)) = (find("sequential"), find("split")) {
-        let slower = split.verdict.as_deref() == Some("slower")
-            || (split.verdict.is_none() && split.wall_ms > seq.wall_ms);
+        let slower = split.spread.verdict.as_deref() == Some("slower")
+            || (split.spread.verdict.is_none() && split.wall_ms > seq.wall_ms);
         out.push(format!(
             "\"Even split, processes lose to the plain sequential call for a function as cheap \
              as exp\": {} (split {} ms, sequential {} ms, verdict: {}).",
             verdict(slower),
             fmt_ms(split.wall_ms),
             fmt_ms(seq.wall_ms),
-            split.verdict.as_deref().unwrap_or("one sample, none")
+            split
+                .spread
+                .verdict
+                .as_deref()
+                .unwrap_or("one sample, none")
         ));
     }
     let processes = reports
@@ -133,7 +137,7 @@ fn sentence(r: &Report, baseline: Option<&Report>) -> String {
         );
     }
     let c = costs(r, baseline);
-    let versus = match (r.speedup, r.verdict.as_deref()) {
+    let versus = match (r.speedup, r.spread.verdict.as_deref()) {
         (Some(s), Some(v)) => format!("{s:.2}x sequential ({v})"),
         (Some(s), None) => format!("{s:.2}x sequential"),
         _ => "no sequential run to compare with".into(),
@@ -147,7 +151,7 @@ fn sentence(r: &Report, baseline: Option<&Report>) -> String {
         fmt_ms(p.generate)
     );
     let t = &r.traffic;
-    let bytes = (t.payload_bytes_sent + t.payload_bytes_received).max(r.bytes_copied);
+    let bytes = (t.payload_bytes_sent + t.payload_bytes_received).max(r.extras.bytes_copied);
     if bytes > 0 {
         text += &format!(
             "moving the data took {} ms of time spent (encode {}, inside sends {}, decode {}) for {:.1} MB",
@@ -247,7 +251,7 @@ mod tests {
     #[test]
     fn the_tutorials_conclusions_are_checked_against_the_figures() {
         let (seq, mut split) = pair();
-        split.verdict = Some("slower".into());
+        split.spread.verdict = Some("slower".into());
         let mut item = split.clone();
         item.mode = "item".into();
         item.wall_ms = 300.0;
@@ -270,7 +274,7 @@ mod tests {
         );
         let mut fast = split;
         fast.wall_ms = 30.0;
-        fast.verdict = Some("faster".into());
+        fast.spread.verdict = Some("faster".into());
         let (seq, _) = pair();
         let text = explain(&[seq, fast]);
         assert!(text.contains("as cheap as exp\": does not hold"), "{text}");

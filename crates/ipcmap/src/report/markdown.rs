@@ -37,16 +37,16 @@ impl Exporter for MarkdownExporter {
                 out,
                 "| `{label}` | {} | {} | {} | {} | {} | {} | {} | {} |",
                 fmt_ms(r.wall_ms),
-                fmt_ms(r.wall_ms_mad),
+                fmt_ms(r.spread.wall_ms_mad),
                 fmt_ms(r.wall_ms_min),
                 fmt_ms(r.wall_ms_max),
                 r.repeat,
                 r.speedup.map_or("–".into(), |s| format!("{s:.2}x")),
-                match (r.speedup_low, r.speedup_high) {
+                match (r.spread.speedup_low, r.spread.speedup_high) {
                     (Some(low), Some(high)) => format!("{low:.2}–{high:.2}x"),
                     _ => "–".into(),
                 },
-                r.verdict.as_deref().unwrap_or("–"),
+                r.spread.verdict.as_deref().unwrap_or("–"),
             )?;
         }
         Ok(())

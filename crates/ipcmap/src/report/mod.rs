@@ -332,6 +332,39 @@ pub struct Report {
     pub plan: String,
     /// Configurations were run round-robin (A B C, A B C) rather than one after another.
     pub interleaved: bool,
+    /// The spread of the runs and the comparison with sequential (flattened: runs_ms,
+    /// runs_order, wall_ms_mad, wall_ms_stddev, outliers, speedup_low, speedup_high, verdict,
+    /// baseline_runs).
+    #[serde(flatten)]
+    pub spread: Spread,
+    /// The strategy's own figures (flattened: bytes_copied, shm_huge_pages).
+    #[serde(flatten)]
+    pub extras: StrategyExtras,
+    /// What may make these figures misleading (outliers, a cold first run, more workers than
+    /// cores, a busy machine): one line each, also printed on stderr.
+    pub warnings: Vec<String>,
+    /// The transport and the job it ran in (flattened: transport, mpi_library, mpi_ranks,
+    /// mpi_hosts, mpi_init_ms).
+    #[serde(flatten)]
+    pub job: TransportJob,
+    /// Who was busy (flattened: coordinator_busy, workers_busy, workers_idle_ms,
+    /// coordinator_wait_ms).
+    #[serde(flatten)]
+    pub utilisation: Utilisation,
+    /// How the coordinator ran its side (flattened: decode_threads, frame_bytes).
+    #[serde(flatten)]
+    pub environment: Environment,
+    /// The spans of each measured run, when recorded (`--trace`, `--timeline`); not in JSON.
+    #[serde(skip)]
+    pub traces: Vec<crate::trace::RunTrace>,
+    /// Spans of these runs not kept, the trace budget ([`trace_span_budget`]) being spent.
+    #[serde(skip)]
+    pub spans_dropped: u64,
+}
+
+/// The spread of a report's runs and its comparison with the sequential runs.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Spread {
     /// Every measured run's wall time, ms, in the order they ran.
     pub runs_ms: Vec<Millis>,
     /// Each measured run's position in the invocation's sequence of runs (warm-ups and hidden
@@ -353,15 +386,22 @@ pub struct Report {
     pub verdict: Option<String>,
     /// Sequential runs behind `speedup` (interleaved with this configuration's runs).
     pub baseline_runs: usize,
+}
+
+/// A strategy's own figures; zero or null for the strategies that have none.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct StrategyExtras {
     /// Bytes copied straight between address spaces in the median run (cma:
     /// process_vm_readv/writev, as the workers counted them); 0 for the other strategies.
     pub bytes_copied: u64,
     /// shm's shared regions got huge pages in the median run (`ShmemPmdMapped` in
     /// /proc/self/smaps); null for the other strategies.
     pub shm_huge_pages: Option<bool>,
-    /// What may make these figures misleading (outliers, a cold first run, more workers than
-    /// cores, a busy machine): one line each, also printed on stderr.
-    pub warnings: Vec<String>,
+}
+
+/// The transport a report ran over, and the job it ran in where there is one (MPI).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct TransportJob {
     /// How the workers were reached: a transport's name ("local": processes over
     /// ipc-channel, "uds", "mpi").
     pub transport: &'static str,
@@ -375,6 +415,28 @@ pub struct Report {
     /// `MPI_Init_thread` and every rank's hello, ms: what spawning costs under MPI, paid once
     /// per job (each run's `spawn` is only its setup messages).
     pub mpi_init_ms: Option<Millis>,
+}
+
+impl TransportJob {
+    /// Over transport `name`, in `job` where there is one.
+    pub fn new(name: &'static str, job: Option<MpiJob>) -> TransportJob {
+        let mut out = TransportJob {
+            transport: name,
+            ..TransportJob::default()
+        };
+        if let Some(job) = job {
+            out.mpi_library = Some(job.library);
+            out.mpi_ranks = Some(job.ranks);
+            out.mpi_hosts = Some(job.hosts);
+            out.mpi_init_ms = Some(job.init_ms);
+        }
+        out
+    }
+}
+
+/// Who was busy in the median run; null without workers.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Utilisation {
     /// The coordinator's busy fraction of the median run: its wall time less its time blocked
     /// waiting for results (null without workers).
     pub coordinator_busy: Option<f64>,
@@ -385,18 +447,17 @@ pub struct Report {
     pub workers_idle_ms: Option<Millis>,
     /// Time the coordinator spent waiting for results, ms: idle, waiting for the workers.
     pub coordinator_wait_ms: Option<Millis>,
+}
+
+/// How the coordinator ran its side of the median run.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Environment {
     /// Threads of the coordinator that decoded big results off its gather thread in the median
     /// run (`--decode-threads`); 0: every result was decoded on the gather thread.
     pub decode_threads: usize,
     /// Frames bigger than this travelled as trains of frames of at most this many bytes
     /// (`--frame-bytes`, local transport); 0: every frame whole.
     pub frame_bytes: usize,
-    /// The spans of each measured run, when recorded (`--trace`, `--timeline`); not in JSON.
-    #[serde(skip)]
-    pub traces: Vec<crate::trace::RunTrace>,
-    /// Spans of these runs not kept, the trace budget ([`trace_span_budget`]) being spent.
-    #[serde(skip)]
-    pub spans_dropped: u64,
 }
 
 /// The MPI job a report ran in (its `mpi_` fields).
@@ -421,24 +482,15 @@ impl Report {
         let wall = m.wall_ns as f64;
         let workers = &m.workers;
         let busy: f64 = workers.iter().map(|w| w.busy_ms).sum();
-        self.workers_busy = Some(busy * 1e6 / wall / workers.len() as f64);
-        self.workers_idle_ms = Some(workers.iter().map(|w| w.idle_ms).sum());
-        self.coordinator_wait_ms = Some(ms(m.wait_ns));
         // The coordinator is one thread: whenever it is not blocked waiting for an event, it is
         // generating, encoding, sending, decoding or assembling.
-        self.coordinator_busy = Some((1.0 - m.wait_ns as f64 / wall).clamp(0.0, 1.0));
-        self
-    }
-
-    /// Fills in the `mpi_` fields.
-    pub fn set_mpi(&mut self, job: Option<MpiJob>) {
-        let Some(job) = job else {
-            return;
+        self.utilisation = Utilisation {
+            coordinator_busy: Some((1.0 - m.wait_ns as f64 / wall).clamp(0.0, 1.0)),
+            workers_busy: Some(busy * 1e6 / wall / workers.len() as f64),
+            workers_idle_ms: Some(workers.iter().map(|w| w.idle_ms).sum()),
+            coordinator_wait_ms: Some(ms(m.wait_ns)),
         };
-        self.mpi_library = Some(job.library);
-        self.mpi_ranks = Some(job.ranks);
-        self.mpi_hosts = Some(job.hosts);
-        self.mpi_init_ms = Some(job.init_ms);
+        self
     }
 }
 
@@ -639,16 +691,15 @@ impl Report {
             wall_ms: stats::median(&runs_ms).unwrap_or(0.0),
             wall_ms_min: ms(min.wall_ns),
             wall_ms_max: ms(max.wall_ns),
-            wall_ms_mad: stats::mad(&runs_ms).unwrap_or(0.0),
-            wall_ms_stddev: stats::stddev(&runs_ms),
-            outliers: stats::outliers(&runs_ms).len(),
-            runs_order: order.to_vec(),
-            runs_ms,
+            spread: Spread {
+                wall_ms_mad: stats::mad(&runs_ms).unwrap_or(0.0),
+                wall_ms_stddev: stats::stddev(&runs_ms),
+                outliers: stats::outliers(&runs_ms).len(),
+                runs_order: order.to_vec(),
+                runs_ms,
+                ..Spread::default()
+            },
             speedup: None,
-            speedup_low: None,
-            speedup_high: None,
-            verdict: None,
-            baseline_runs: 0,
             phases_ms: Phases {
                 spawn: ms(median.spawn_ns),
                 generate: ms(median.generate_ns),
@@ -677,20 +728,17 @@ impl Report {
                 .map(|b| b as f64 / 1e6),
             buffers_reused: runs.iter().any(|r| r.buffers_reused),
             verified,
-            bytes_copied: median.bytes_copied,
-            shm_huge_pages: median.shm_huge_pages,
+            extras: StrategyExtras {
+                bytes_copied: median.bytes_copied,
+                shm_huge_pages: median.shm_huge_pages,
+            },
             warnings: Vec::new(),
-            transport: "",
-            mpi_library: None,
-            mpi_ranks: None,
-            mpi_hosts: None,
-            mpi_init_ms: None,
-            coordinator_busy: None,
-            workers_busy: None,
-            workers_idle_ms: None,
-            coordinator_wait_ms: None,
-            decode_threads: median.decode_threads,
-            frame_bytes: median.frame_bytes,
+            job: TransportJob::default(),
+            utilisation: Utilisation::default(),
+            environment: Environment {
+                decode_threads: median.decode_threads,
+                frame_bytes: median.frame_bytes,
+            },
             traces: runs
                 .iter()
                 .zip(order)
@@ -715,23 +763,27 @@ impl Report {
         sequential_runs_ms: Option<&[Millis]>,
         is_baseline: bool,
     ) -> Report {
-        (self.speedup, self.speedup_low, self.speedup_high) = (None, None, None);
-        (self.verdict, self.baseline_runs) = (None, 0);
+        (
+            self.speedup,
+            self.spread.speedup_low,
+            self.spread.speedup_high,
+        ) = (None, None, None);
+        (self.spread.verdict, self.spread.baseline_runs) = (None, 0);
         let Some(base) = sequential_runs_ms.filter(|b| !b.is_empty()) else {
             return self;
         };
-        self.baseline_runs = base.len();
+        self.spread.baseline_runs = base.len();
         self.speedup = stats::median(base)
             .filter(|_| self.wall_ms > 0.0)
             .map(|s| s / self.wall_ms);
         if is_baseline {
-            self.verdict = Some("baseline".into());
+            self.spread.verdict = Some("baseline".into());
             return self;
         }
-        if let Some(interval) = stats::ratio_of_medians_interval(base, &self.runs_ms) {
-            self.speedup_low = Some(interval.low);
-            self.speedup_high = Some(interval.high);
-            self.verdict = Some(
+        if let Some(interval) = stats::ratio_of_medians_interval(base, &self.spread.runs_ms) {
+            self.spread.speedup_low = Some(interval.low);
+            self.spread.speedup_high = Some(interval.high);
+            self.spread.verdict = Some(
                 match interval.compare(1.0) {
                     std::cmp::Ordering::Less => "faster",
                     std::cmp::Ordering::Greater => "slower",
@@ -810,22 +862,28 @@ pub(crate) mod tests {
         assert_eq!(r.channel_gbps, Some(2.0));
         assert_eq!(r.us_per_message, Some(250.0));
         assert_eq!(r.repeat, 3);
-        assert_eq!(r.runs_ms, vec![3.0, 1.0, 2.0]);
-        assert_eq!(r.runs_order, vec![1, 4, 7]);
-        assert_eq!(r.wall_ms_mad, 1.0);
-        assert_eq!(r.wall_ms_stddev, Some(1.0));
-        let (low, high) = (r.speedup_low.unwrap(), r.speedup_high.unwrap());
+        assert_eq!(r.spread.runs_ms, vec![3.0, 1.0, 2.0]);
+        assert_eq!(r.spread.runs_order, vec![1, 4, 7]);
+        assert_eq!(r.spread.wall_ms_mad, 1.0);
+        assert_eq!(r.spread.wall_ms_stddev, Some(1.0));
+        let (low, high) = (
+            r.spread.speedup_low.unwrap(),
+            r.spread.speedup_high.unwrap(),
+        );
         assert!(low <= 2.0 && 2.0 <= high && low > 1.0, "{low} {high}");
-        assert_eq!(r.verdict.as_deref(), Some("faster"));
-        assert_eq!(r.baseline_runs, 3);
+        assert_eq!(r.spread.verdict.as_deref(), Some("faster"));
+        assert_eq!(r.spread.baseline_runs, 3);
     }
 
     #[test]
     fn one_run_gives_a_ratio_but_no_interval_and_no_verdict() {
         let mut r = sample();
-        r.runs_ms = vec![2.0];
+        r.spread.runs_ms = vec![2.0];
         let r = r.with_baseline(Some(&[4.0]), false);
         assert_eq!(r.speedup, Some(2.0));
-        assert_eq!((r.speedup_low, r.verdict.as_deref()), (None, None));
+        assert_eq!(
+            (r.spread.speedup_low, r.spread.verdict.as_deref()),
+            (None, None)
+        );
     }
 }

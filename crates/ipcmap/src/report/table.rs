@@ -129,14 +129,14 @@ pub fn render_table(reports: &[Report]) -> String {
             label.clone(),
             r.repeat.to_string(),
             fmt_ms(r.wall_ms),
-            fmt_ms(r.wall_ms_mad),
+            fmt_ms(r.spread.wall_ms_mad),
             format!("{}–{}", fmt_ms(r.wall_ms_min), fmt_ms(r.wall_ms_max)),
             r.speedup.map_or("–".into(), |s| format!("{s:.2}x")),
-            match (r.speedup_low, r.speedup_high) {
+            match (r.spread.speedup_low, r.spread.speedup_high) {
                 (Some(low), Some(high)) => format!("{low:.2}–{high:.2}x"),
                 _ => "–".into(),
             },
-            r.verdict.clone().unwrap_or_else(|| match r.repeat {
+            r.spread.verdict.clone().unwrap_or_else(|| match r.repeat {
                 1 => "one run: none".into(),
                 _ => "–".into(),
             }),
@@ -215,7 +215,7 @@ pub fn render_table(reports: &[Report]) -> String {
     let busy: Vec<(&Report, &String)> = reports
         .iter()
         .zip(&labels)
-        .filter(|(r, _)| r.workers_busy.is_some())
+        .filter(|(r, _)| r.utilisation.workers_busy.is_some())
         .collect();
     if !busy.is_empty() {
         let mut table = new_table(&[
@@ -230,10 +230,10 @@ pub fn render_table(reports: &[Report]) -> String {
         for (r, label) in busy {
             table.add_row(vec![
                 label.clone(),
-                pct(r.coordinator_busy),
-                pct(r.workers_busy),
-                ms(r.workers_idle_ms),
-                ms(r.coordinator_wait_ms),
+                pct(r.utilisation.coordinator_busy),
+                pct(r.utilisation.workers_busy),
+                ms(r.utilisation.workers_idle_ms),
+                ms(r.utilisation.coordinator_wait_ms),
             ]);
         }
         out += &format!("\nWho was busy in the median run (share of its wall time)\n{table}\n");
@@ -299,7 +299,11 @@ pub(super) fn describe_plan(reports: &[Report]) -> String {
     } else {
         "one strategy after another"
     };
-    let baseline = reports.iter().map(|r| r.baseline_runs).max().unwrap_or(0);
+    let baseline = reports
+        .iter()
+        .map(|r| r.spread.baseline_runs)
+        .max()
+        .unwrap_or(0);
     format!(
         "plan: {warmup}, then {runs} per strategy, {order}; speedups against {baseline} interleaved sequential run(s)"
     )
@@ -393,15 +397,22 @@ fn new_table(header: &[&str]) -> Table {
 
 fn label(r: &Report) -> String {
     let mut parts = vec![r.label.clone()];
-    if r.frame_bytes > 0 {
+    if r.environment.frame_bytes > 0 {
         parts.push(format!(
             "trains of {} B",
-            group_digits(r.frame_bytes as u64)
+            group_digits(r.environment.frame_bytes as u64)
         ));
     }
-    if r.decode_threads > 0 {
-        let s = if r.decode_threads == 1 { "" } else { "s" };
-        parts.push(format!("{} decoder thread{s}", r.decode_threads));
+    if r.environment.decode_threads > 0 {
+        let s = if r.environment.decode_threads == 1 {
+            ""
+        } else {
+            "s"
+        };
+        parts.push(format!(
+            "{} decoder thread{s}",
+            r.environment.decode_threads
+        ));
     }
     parts.join(", ")
 }
