@@ -7,6 +7,45 @@
 //! [`protocol`], and every phase lands in the [`report`] model. [`engine`] ties them together;
 //! [`worker`] is the worker process's side.
 
+/// Equality, hashing, `Debug`, `Display` and `Serialize` by name for a registry handle (a
+/// newtype over a registry entry with a `name()`): two handles are one entry when their names
+/// are, and a handle prints and serializes as its name.
+macro_rules! by_name {
+    ($handle:ty) => {
+        impl PartialEq for $handle {
+            fn eq(&self, other: &Self) -> bool {
+                self.name() == other.name()
+            }
+        }
+
+        impl Eq for $handle {}
+
+        impl std::hash::Hash for $handle {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.name().hash(state);
+            }
+        }
+
+        impl std::fmt::Debug for $handle {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl std::fmt::Display for $handle {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl serde::Serialize for $handle {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.name())
+            }
+        }
+    };
+}
+
 pub mod codec;
 pub mod config;
 pub mod data;

@@ -20,12 +20,8 @@ fn malformed(e: impl std::fmt::Display) -> CodecError {
 }
 
 impl Codec for Bincode {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn about(&self) -> &'static str {
-        "bincode 2 over serde, standard configuration: a varint length, 8 bytes a value (the default; RUSTSEC-2025-0141: unmaintained)"
+    fn id(&self) -> (&'static str, &'static str) {
+        (NAME, "bincode 2 over serde, standard configuration: a varint length, 8 bytes a value (the default; RUSTSEC-2025-0141: unmaintained)")
     }
 
     fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError> {

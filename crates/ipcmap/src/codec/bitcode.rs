@@ -14,12 +14,11 @@ fn malformed(e: impl std::fmt::Display) -> CodecError {
 }
 
 impl Codec for Bitcode {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn about(&self) -> &'static str {
-        "bitcode 0.6: packs lengths, integers and the floats it can"
+    fn id(&self) -> (&'static str, &'static str) {
+        (
+            NAME,
+            "bitcode 0.6: packs lengths, integers and the floats it can",
+        )
     }
 
     fn min_bytes_per_value(&self) -> usize {

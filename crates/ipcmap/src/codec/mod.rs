@@ -14,7 +14,7 @@ mod raw;
 mod rkyv;
 mod wincode;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 pub use self::bincode::Bincode;
 pub use self::bitcode::Bitcode;
@@ -76,10 +76,16 @@ pub(crate) fn front<'b>(
 
 /// One way of turning f64 values into bytes and back.
 pub trait Codec: Sync {
+    /// Its name on the command line and in reports, and its line for `--help`.
+    fn id(&self) -> (&'static str, &'static str);
     /// The name used on the command line and in reports.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.id().0
+    }
     /// One line for `--help`.
-    fn about(&self) -> &'static str;
+    fn about(&self) -> &'static str {
+        self.id().1
+    }
     /// The fewest bytes it spends on one f64; decoders use it to bound allocations before
     /// decoding untrusted input.
     fn min_bytes_per_value(&self) -> usize {
@@ -136,37 +142,7 @@ impl CodecKind {
     }
 }
 
-impl PartialEq for CodecKind {
-    fn eq(&self, other: &Self) -> bool {
-        self.name() == other.name()
-    }
-}
-
-impl Eq for CodecKind {}
-
-impl std::hash::Hash for CodecKind {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.name().hash(state);
-    }
-}
-
-impl std::fmt::Debug for CodecKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::fmt::Display for CodecKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl Serialize for CodecKind {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
-    }
-}
+by_name!(CodecKind);
 
 impl<'de> Deserialize<'de> for CodecKind {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -91,12 +91,8 @@ fn read_header(bytes: &[u8]) -> Result<(Option<usize>, usize), CodecError> {
 }
 
 impl Codec for Npy {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn about(&self) -> &'static str {
-        "numpy's buffer, as pickle protocol 5 sends it out of band: an .npy header, then the raw f64s"
+    fn id(&self) -> (&'static str, &'static str) {
+        (NAME, "numpy's buffer, as pickle protocol 5 sends it out of band: an .npy header, then the raw f64s")
     }
 
     fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError> {

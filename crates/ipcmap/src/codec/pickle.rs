@@ -21,12 +21,8 @@ fn malformed(e: impl std::fmt::Display) -> CodecError {
 }
 
 impl Codec for Pickle {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn about(&self) -> &'static str {
-        "Python's pickle (protocol 3, serde-pickle): a list of floats, as Pool.map pickles a chunk"
+    fn id(&self) -> (&'static str, &'static str) {
+        (NAME, "Python's pickle (protocol 3, serde-pickle): a list of floats, as Pool.map pickles a chunk")
     }
 
     fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError> {

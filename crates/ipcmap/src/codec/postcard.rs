@@ -15,12 +15,11 @@ fn malformed(e: postcard::Error) -> CodecError {
 }
 
 impl Codec for Postcard {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn about(&self) -> &'static str {
-        "postcard over serde, what ipc-channel uses for typed messages"
+    fn id(&self) -> (&'static str, &'static str) {
+        (
+            NAME,
+            "postcard over serde, what ipc-channel uses for typed messages",
+        )
     }
 
     fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError> {

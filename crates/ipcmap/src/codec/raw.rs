@@ -9,12 +9,11 @@ const WIDTH: usize = std::mem::size_of::<f64>();
 pub struct Raw;
 
 impl Codec for Raw {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn about(&self) -> &'static str {
-        "the f64s' own little-endian bytes, no framing: the floor"
+    fn id(&self) -> (&'static str, &'static str) {
+        (
+            NAME,
+            "the f64s' own little-endian bytes, no framing: the floor",
+        )
     }
 
     fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError> {

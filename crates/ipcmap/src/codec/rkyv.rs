@@ -44,12 +44,11 @@ fn malformed(e: impl std::fmt::Display) -> CodecError {
 const ITEM: usize = std::mem::size_of::<Archived<f64>>();
 
 impl Codec for Rkyv {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn about(&self) -> &'static str {
-        "rkyv 0.8, zero-copy: decode validates the archive and reads the values in place"
+    fn id(&self) -> (&'static str, &'static str) {
+        (
+            NAME,
+            "rkyv 0.8, zero-copy: decode validates the archive and reads the values in place",
+        )
     }
 
     fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError> {

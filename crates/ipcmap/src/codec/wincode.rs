@@ -25,12 +25,8 @@ fn malformed(e: impl std::fmt::Display) -> CodecError {
 const WIDTH: usize = std::mem::size_of::<f64>();
 
 impl Codec for Wincode {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn about(&self) -> &'static str {
-        "wincode 0.6: bincode-compatible (bincode 1's layout: a u64 length, 8 bytes a value), maintained"
+    fn id(&self) -> (&'static str, &'static str) {
+        (NAME, "wincode 0.6: bincode-compatible (bincode 1's layout: a u64 length, 8 bytes a value), maintained")
     }
 
     fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError> {

@@ -8,7 +8,7 @@
 //! off its channel by its worker's reader thread, checked and accounted by the gather thread
 //! (which frees the worker's slot and sends it its next task at once), and decoded here.
 
-use super::scatter::ScatterGather;
+use super::scatter::{Received, ScatterGather};
 use crate::error::PayloadError;
 use crate::partition::Task;
 use crate::transport::Frame;
@@ -88,7 +88,7 @@ pub fn decode<'o>(
                 expected: t.len() as u64,
             })
         }
-        (Some(t), Some(bytes)) => sg.decode_result(worker as u32, t, bytes, out),
+        (Some(t), Some(bytes)) => sg.decode_result(Received::new(worker as u32, t, bytes), out),
         _ => Err(PayloadError::Mismatch {
             what: "task index or payload range of a decode job",
             got: task as u64,

@@ -19,7 +19,7 @@ mod scatter;
 pub mod state;
 
 pub use crate::settings::{OnWorkerExit, TaskTimeout};
-pub use scatter::{Attach, ScatterGather};
+pub use scatter::{Attach, Received, ScatterGather};
 
 use crate::error::RunError;
 use crate::partition::Task;

@@ -28,14 +28,31 @@ pub trait ScatterGather: Sync {
     /// the payload bytes it accounts for (written to `out`, or moved another way).
     fn encode_task(&self, worker: u32, task: &Task, out: &mut Vec<u8>)
         -> Result<u64, PayloadError>;
-    /// Places the result payload of `task`, from `worker`, into `out`, the task's span of the
-    /// output (empty for a strategy whose results do not pass through the coordinator's
-    /// output); returns the payload bytes it accounts for.
-    fn decode_result(
-        &self,
-        worker: u32,
-        task: &Task,
-        payload: &[u8],
-        out: &mut [f64],
-    ) -> Result<u64, PayloadError>;
+    /// Places the result `got` into `out`, its task's span of the output (empty for a strategy
+    /// whose results do not pass through the coordinator's output); returns the payload bytes
+    /// it accounts for.
+    fn decode_result(&self, got: Received<'_>, out: &mut [f64]) -> Result<u64, PayloadError>;
+}
+
+/// A result as it reached the coordinator: from which worker, for which task, its payload
+/// (any bytes may arrive).
+#[derive(Clone, Copy, Debug)]
+pub struct Received<'p> {
+    /// The worker that sent it.
+    pub worker: u32,
+    /// Its task.
+    pub task: &'p Task,
+    /// The strategy's payload after the result header.
+    pub payload: &'p [u8],
+}
+
+impl<'p> Received<'p> {
+    /// The result of `task` from `worker`, its payload `payload`.
+    pub fn new(worker: u32, task: &'p Task, payload: &'p [u8]) -> Received<'p> {
+        Received {
+            worker,
+            task,
+            payload,
+        }
+    }
 }

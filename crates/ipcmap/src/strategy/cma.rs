@@ -18,7 +18,7 @@ use crate::error::{PayloadError, RunError};
 use crate::kernel::{self, Function};
 use crate::partition::Task;
 use crate::protocol::{decode_extra, encode_extra, Setup};
-use crate::scheduler::{Attach, ScatterGather};
+use crate::scheduler::{Attach, Received, ScatterGather};
 use nix::sys::uio::{process_vm_readv, process_vm_writev, RemoteIoVec};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
@@ -148,13 +148,8 @@ impl ScatterGather for CopiedRanges {
         Ok(0)
     }
 
-    fn decode_result(
-        &self,
-        _: u32,
-        task: &Task,
-        payload: &[u8],
-        _out: &mut [f64],
-    ) -> Result<u64, PayloadError> {
+    fn decode_result(&self, got: Received<'_>, _out: &mut [f64]) -> Result<u64, PayloadError> {
+        let (task, payload) = (got.task, got.payload);
         let count = |at: usize| {
             payload
                 .get(at..at + 8)
@@ -287,10 +282,10 @@ mod tests {
         };
         let mut out = [0.0; 0];
         assert!(sg
-            .decode_result(0, &task, &result(8000, 8000), &mut out)
+            .decode_result(Received::new(0, &task, &result(8000, 8000)), &mut out)
             .is_ok());
         let wrong_out = sg
-            .decode_result(0, &task, &result(8000, 7992), &mut out)
+            .decode_result(Received::new(0, &task, &result(8000, 7992)), &mut out)
             .unwrap_err()
             .to_string();
         assert!(
@@ -298,7 +293,7 @@ mod tests {
             "{wrong_out}"
         );
         let wrong_in = sg
-            .decode_result(0, &task, &result(16, 8000), &mut out)
+            .decode_result(Received::new(0, &task, &result(16, 8000)), &mut out)
             .unwrap_err()
             .to_string();
         assert!(
@@ -306,7 +301,7 @@ mod tests {
             "{wrong_in}"
         );
         let short = sg
-            .decode_result(0, &task, &[0u8; 9], &mut out)
+            .decode_result(Received::new(0, &task, &[0u8; 9]), &mut out)
             .unwrap_err()
             .to_string();
         assert!(

@@ -8,7 +8,7 @@ use crate::error::{PayloadError, RunError};
 use crate::kernel::{self, Function};
 use crate::partition::{self, Task};
 use crate::protocol::Setup;
-use crate::scheduler::ScatterGather;
+use crate::scheduler::{Received, ScatterGather};
 use std::time::Instant;
 
 /// `pool.map(f, data, chunksize=C)`: items encoded one by one.
@@ -59,13 +59,8 @@ impl ScatterGather for ItemScatter<'_> {
         Ok((out.len() - before) as u64)
     }
 
-    fn decode_result(
-        &self,
-        _: u32,
-        _task: &Task,
-        payload: &[u8],
-        out: &mut [f64],
-    ) -> Result<u64, PayloadError> {
+    fn decode_result(&self, got: Received<'_>, out: &mut [f64]) -> Result<u64, PayloadError> {
+        let payload = got.payload;
         decode_items(self.codec, payload, out)?;
         Ok(payload.len() as u64)
     }
@@ -210,12 +205,12 @@ mod tests {
                 for codec in CodecKind::all() {
                     let mut output = vec![0.0; 40];
                     let sg = ItemScatter { codec: codec.codec(), input: &input };
-                    let _ = sg.decode_result(0, &task, &payload, &mut output);
+                    let _ = sg.decode_result(Received::new(0, &task, &payload), &mut output);
                     // A valid result, truncated anywhere, is refused.
                     let mut valid = Vec::new();
                     encode_items(codec.codec(), &input, &mut valid).unwrap();
                     let cut = cut.min(valid.len().saturating_sub(1));
-                    prop_assert!(sg.decode_result(0, &task, &valid[..cut], &mut output).is_err());
+                    prop_assert!(sg.decode_result(Received::new(0, &task, &valid[..cut]), &mut output).is_err());
                 }
             }
         }

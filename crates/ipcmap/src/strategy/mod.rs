@@ -350,31 +350,7 @@ impl Mode {
     }
 }
 
-impl PartialEq for Mode {
-    fn eq(&self, other: &Mode) -> bool {
-        self.name() == other.name()
-    }
-}
-
-impl Eq for Mode {}
-
-impl std::hash::Hash for Mode {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.name().hash(state);
-    }
-}
-
-impl std::fmt::Debug for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::fmt::Display for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+by_name!(Mode);
 
 /// A buffer of f64: the coordinator's own memory, or a shared region.
 pub enum Buffer {

@@ -16,7 +16,7 @@ use crate::error::{PayloadError, RunError};
 use crate::kernel::{self, Function};
 use crate::partition::{self, Task};
 use crate::protocol::{decode_extra, encode_extra, Setup};
-use crate::scheduler::{Attach, ScatterGather, DEPTH};
+use crate::scheduler::{Attach, Received, ScatterGather, DEPTH};
 use crate::settings::Settings;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -278,13 +278,8 @@ impl ScatterGather for PipeScatter<'_> {
         Ok(bytes.len() as u64)
     }
 
-    fn decode_result(
-        &self,
-        worker: u32,
-        task: &Task,
-        payload: &[u8],
-        out: &mut [f64],
-    ) -> Result<u64, PayloadError> {
+    fn decode_result(&self, got: Received<'_>, out: &mut [f64]) -> Result<u64, PayloadError> {
+        let (worker, task, payload) = (got.worker, got.task, got.payload);
         if !payload.is_empty() || out.len() != task.len() {
             return Err(PayloadError::Mismatch {
                 what: "payload bytes of a pipe result frame",
@@ -423,13 +418,19 @@ mod tests {
         use crate::strategy::ComputeOnce;
         worker.once(&header, &[], &mut Vec::new()).unwrap();
         let mut out = vec![0.0; 3000];
-        assert_eq!(sg.decode_result(0, &task, &[], &mut out).unwrap(), 24_000);
+        assert_eq!(
+            sg.decode_result(Received::new(0, &task, &[]), &mut out)
+                .unwrap(),
+            24_000
+        );
         assert!(out
             .iter()
             .zip(&input[1000..4000])
             .all(|(o, i)| o.to_bits() == i.sqrt().to_bits()));
         // A result frame whose values never came is refused within the pipe's patience.
-        let err = sg.decode_result(0, &task, &[], &mut out).unwrap_err();
+        let err = sg
+            .decode_result(Received::new(0, &task, &[]), &mut out)
+            .unwrap_err();
         assert!(err.to_string().contains("reading a result"), "{err}");
     }
 }

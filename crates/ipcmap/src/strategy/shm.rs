@@ -18,7 +18,7 @@ use crate::kernel::{self, Function};
 use crate::partition::Task;
 use crate::protocol::{decode_extra, encode_extra, Setup};
 use crate::scheduler::Attach;
-use crate::scheduler::ScatterGather;
+use crate::scheduler::{Received, ScatterGather};
 use crate::shared::SharedRegion;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -93,13 +93,8 @@ impl ScatterGather for RangesOnly {
         Ok(0)
     }
 
-    fn decode_result(
-        &self,
-        _: u32,
-        _task: &Task,
-        payload: &[u8],
-        _out: &mut [f64],
-    ) -> Result<u64, PayloadError> {
+    fn decode_result(&self, got: Received<'_>, _out: &mut [f64]) -> Result<u64, PayloadError> {
+        let payload = got.payload;
         if !payload.is_empty() {
             return Err(PayloadError::Mismatch {
                 what: "payload bytes of an shm result",

@@ -8,7 +8,7 @@ use crate::error::{PayloadError, RunError};
 use crate::kernel::{self, Function};
 use crate::partition::Task;
 use crate::protocol::{begin_block_frame, end_block_frame, read_block_frame, Reader, Setup};
-use crate::scheduler::ScatterGather;
+use crate::scheduler::{Received, ScatterGather};
 use std::time::Instant;
 
 /// `pool.map(f, split(data, S), chunksize=C)`: sub-vectors encoded as blocks.
@@ -50,13 +50,8 @@ impl ScatterGather for SplitScatter<'_> {
         Ok(payload as u64)
     }
 
-    fn decode_result(
-        &self,
-        _: u32,
-        task: &Task,
-        payload: &[u8],
-        out: &mut [f64],
-    ) -> Result<u64, PayloadError> {
+    fn decode_result(&self, got: Received<'_>, out: &mut [f64]) -> Result<u64, PayloadError> {
+        let (task, payload) = (got.task, got.payload);
         let base = task.span().start;
         let mut r = Reader::new(payload);
         let mut bytes = 0;
@@ -184,7 +179,7 @@ mod tests {
             SplitCompute::new(Function::Sqrt, 1, codec)
                 .once(&header, &frame, &mut result)
                 .unwrap();
-            sg.decode_result(0, &task, &result, &mut output[task.span()])
+            sg.decode_result(Received::new(0, &task, &result), &mut output[task.span()])
                 .unwrap();
             for i in task.span() {
                 assert_eq!(
@@ -246,11 +241,11 @@ mod tests {
                     let mut output = vec![0.0; 30];
                     let sg = SplitScatter { codec: codec.codec(), input: &input };
                     let out = &mut output[task.span()];
-                    let _ = sg.decode_result(0, &task, &payload, out);
+                    let _ = sg.decode_result(Received::new(0, &task, &payload), out);
                     let mut valid = Vec::new();
                     sg.encode_task(0, &task, &mut valid).unwrap();
                     let cut = cut.min(valid.len().saturating_sub(1));
-                    prop_assert!(sg.decode_result(0, &task, &valid[..cut], out).is_err());
+                    prop_assert!(sg.decode_result(Received::new(0, &task, &valid[..cut]), out).is_err());
                 }
             }
         }

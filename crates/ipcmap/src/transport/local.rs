@@ -19,7 +19,7 @@
 
 use super::handshake::{self, Hello};
 use super::spawned::{self, FrameReceiver, FrameSender, Link};
-use super::{Inbox, Outbox, Pool, PoolSpec, Starts, Transport, TransportInfo, WorkerEnds};
+use super::{Inbox, Outbox, Pool, PoolSpec, Transport, TransportInfo, WorkerEnds};
 use crate::error::{LinkError, SpawnError, WorkerError};
 use crate::protocol::Setup;
 use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcSender};
@@ -89,15 +89,8 @@ pub struct LocalTransport;
 
 impl Transport for LocalTransport {
     fn info(&self) -> TransportInfo {
-        TransportInfo {
-            name: "local",
-            about: "worker processes on this machine over ipc-channel (its byte channels)",
-            starts: Starts::Spawned,
-            one_host: true,
-            collectives: None,
-            one_thread: false,
-            trains: true,
-        }
+        let about = "worker processes on this machine over ipc-channel (its byte channels)";
+        TransportInfo::spawned("local", about).with_trains()
     }
 
     fn start(

@@ -6,8 +6,7 @@
 //! Nothing here claims to be a process: reports made over it carry the coordinator's pid.
 
 use super::{
-    Event, Inbox, Outbox, Pool, PoolSpec, Sent, SentQueue, Starts, Transport, TransportInfo,
-    WorkerInfo,
+    Event, Inbox, Outbox, Pool, PoolSpec, Sent, SentQueue, Transport, TransportInfo, WorkerInfo,
 };
 use crate::error::WorkerError;
 use crate::error::{LinkError, SpawnError};
@@ -72,15 +71,8 @@ impl Outbox for ChannelOutbox {
 
 impl Transport for MemoryTransport {
     fn info(&self) -> TransportInfo {
-        TransportInfo {
-            name: "memory",
-            about: "the worker loop on threads of this process (the scheduler's tests only)",
-            starts: Starts::Spawned,
-            one_host: true,
-            collectives: None,
-            one_thread: false,
-            trains: false,
-        }
+        let about = "the worker loop on threads of this process (the scheduler's tests only)";
+        TransportInfo::spawned("memory", about)
     }
 
     fn start(

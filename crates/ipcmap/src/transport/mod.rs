@@ -261,6 +261,30 @@ pub trait Transport: Sync {
     }
 }
 
+impl TransportInfo {
+    /// A transport whose workers this process spawns on this host, with no collectives, its
+    /// links usable from any thread, sending its frames whole.
+    pub const fn spawned(name: &'static str, about: &'static str) -> TransportInfo {
+        TransportInfo {
+            name,
+            about,
+            starts: Starts::Spawned,
+            one_host: true,
+            collectives: None,
+            one_thread: false,
+            trains: false,
+        }
+    }
+
+    /// It frames its messages itself, so `--frame-bytes` trains apply.
+    pub const fn with_trains(self) -> TransportInfo {
+        TransportInfo {
+            trains: true,
+            ..self
+        }
+    }
+}
+
 /// A transport, as settings and reports name it: a handle on a [`REGISTRY`] entry.
 #[derive(Clone, Copy)]
 pub struct TransportKind(&'static dyn Transport);
@@ -312,37 +336,7 @@ impl Default for TransportKind {
     }
 }
 
-impl PartialEq for TransportKind {
-    fn eq(&self, other: &TransportKind) -> bool {
-        self.name() == other.name()
-    }
-}
-
-impl Eq for TransportKind {}
-
-impl std::hash::Hash for TransportKind {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.name().hash(state);
-    }
-}
-
-impl std::fmt::Debug for TransportKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::fmt::Display for TransportKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl serde::Serialize for TransportKind {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
-    }
-}
+by_name!(TransportKind);
 
 /// A transport this build leaves out (its cargo feature is off): listed, so that asking for it
 /// says how to get a build that has it.

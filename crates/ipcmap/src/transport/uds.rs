@@ -7,7 +7,7 @@
 
 use super::handshake::{self, Hello};
 use super::spawned::{self, FrameReceiver, FrameSender, Link};
-use super::{Inbox, Outbox, Pool, PoolSpec, Starts, Transport, TransportInfo, WorkerEnds};
+use super::{Inbox, Outbox, Pool, PoolSpec, Transport, TransportInfo, WorkerEnds};
 use crate::error::{LinkError, SpawnError, WorkerError};
 use crate::protocol::Setup;
 use std::io::{Read, Write};
@@ -23,15 +23,8 @@ pub struct UdsTransport;
 
 impl Transport for UdsTransport {
     fn info(&self) -> TransportInfo {
-        TransportInfo {
-            name: "uds",
-            about: "worker processes on this machine over plain Unix-domain stream sockets",
-            starts: Starts::Spawned,
-            one_host: true,
-            collectives: None,
-            one_thread: false,
-            trains: false,
-        }
+        let about = "worker processes on this machine over plain Unix-domain stream sockets";
+        TransportInfo::spawned("uds", about)
     }
 
     fn start(
