@@ -615,6 +615,9 @@ mod tests {
 
     const N: usize = 10_007;
 
+    /// Retry failed workers' tasks, automatic deadlines: the defaults.
+    const RETRY: (OnWorkerExit, TaskTimeout) = (OnWorkerExit::Retry, TaskTimeout::Auto);
+
     /// What one scheduled run gave.
     struct Outcome {
         result: Result<(), RunError>,
@@ -623,24 +626,13 @@ mod tests {
         m: Measurement,
     }
 
-    fn schedule(
-        transport: &dyn Transport,
-        worker_bin: &Path,
-        workers: usize,
-        policy: OnWorkerExit,
-        task_timeout: TaskTimeout,
-    ) -> Outcome {
-        schedule_n(N, transport, worker_bin, workers, policy, task_timeout)
-    }
-
-    /// As `schedule`, over `n` elements in 32 tasks.
+    /// One scheduled run of split over `n` elements in 32 tasks.
     fn schedule_n(
         n: usize,
         transport: &dyn Transport,
         worker_bin: &Path,
         workers: usize,
-        policy: OnWorkerExit,
-        task_timeout: TaskTimeout,
+        (policy, task_timeout): (OnWorkerExit, TaskTimeout),
     ) -> Outcome {
         let input: Vec<f64> = (0..n).map(|i| i as f64 / n as f64).collect();
         let mut expected = vec![0.0; n];
@@ -728,7 +720,7 @@ mod tests {
     #[test]
     fn every_task_is_computed_once_and_placed_by_index() {
         for (name, transport, bin) in transports(vec![]) {
-            let o = schedule(transport, &bin, 3, OnWorkerExit::Retry, TaskTimeout::Auto);
+            let o = schedule_n(N, transport, &bin, 3, RETRY);
             o.result.unwrap();
             assert!(
                 o.output
@@ -762,8 +754,7 @@ mod tests {
         let n = 32 * 20_000;
         for faults in [vec![], vec![None, Some(Fault::CorruptAfter(1))]] {
             for (name, transport, bin) in transports(faults.clone()) {
-                let (retry, timeout) = (OnWorkerExit::Retry, TaskTimeout::Auto);
-                let o = schedule_n(n, transport, &bin, 2, retry, timeout);
+                let o = schedule_n(n, transport, &bin, 2, RETRY);
                 o.result.unwrap();
                 assert!(o.output == o.expected, "{name}: {faults:?}");
                 assert_eq!(o.m.traffic.payload_bytes_received, 8 * n as u64, "{name}");
@@ -784,7 +775,7 @@ mod tests {
     #[test]
     fn a_worker_that_exits_has_its_tasks_rerun_on_the_others() {
         for (name, transport, bin) in transports(vec![None, Some(Fault::ExitAfter(1))]) {
-            let o = schedule(transport, &bin, 2, OnWorkerExit::Retry, TaskTimeout::Auto);
+            let o = schedule_n(N, transport, &bin, 2, RETRY);
             o.result.unwrap();
             assert_eq!(o.output, o.expected, "{name}");
             assert_eq!(o.m.failures.len(), 1, "{name}");
@@ -802,7 +793,13 @@ mod tests {
     #[test]
     fn abort_stops_at_the_first_failure() {
         for (_, transport, bin) in transports(vec![Some(Fault::ExitAfter(1)), None]) {
-            let o = schedule(transport, &bin, 2, OnWorkerExit::Abort, TaskTimeout::Auto);
+            let o = schedule_n(
+                N,
+                transport,
+                &bin,
+                2,
+                (OnWorkerExit::Abort, TaskTimeout::Auto),
+            );
             assert!(
                 matches!(o.result, Err(RunError::WorkerDied { worker: 0, .. })),
                 "{:?}",
@@ -816,7 +813,7 @@ mod tests {
         let faults = vec![Some(Fault::HangAfter(1)), None, None];
         for (name, transport, bin) in transports(faults) {
             let timeout = TaskTimeout::After(Duration::from_millis(200));
-            let o = schedule(transport, &bin, 3, OnWorkerExit::Retry, timeout);
+            let o = schedule_n(N, transport, &bin, 3, (OnWorkerExit::Retry, timeout));
             o.result.unwrap();
             assert_eq!(o.output, o.expected, "{name}");
             assert!(
@@ -832,7 +829,7 @@ mod tests {
     fn with_no_worker_left_the_run_fails() {
         let faults = vec![Some(Fault::ExitAfter(0)), Some(Fault::PanicAfter(0))];
         for (_, transport, bin) in transports(faults) {
-            let o = schedule(transport, &bin, 2, OnWorkerExit::Retry, TaskTimeout::Auto);
+            let o = schedule_n(N, transport, &bin, 2, RETRY);
             assert!(
                 matches!(o.result, Err(RunError::WorkerDied { .. })),
                 "{:?}",

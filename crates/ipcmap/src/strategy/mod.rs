@@ -588,6 +588,26 @@ impl<C: Compute + ?Sized> ComputeOnce for C {
     }
 }
 
+/// Runs `f`, adding the time it took to `ns`: a worker half's decode, compute or encode.
+pub(crate) fn timed<T>(ns: &mut u64, f: impl FnOnce() -> T) -> T {
+    let t = Instant::now();
+    let out = f();
+    *ns += ns_since(t);
+    out
+}
+
+/// `function` applied `work` times to `input` into `output`, resized to match: the compute
+/// step of every worker half that holds its task's values.
+pub(crate) fn compute_into(
+    function: crate::kernel::Function,
+    work: u32,
+    input: &[f64],
+    output: &mut Vec<f64>,
+) {
+    output.resize(input.len(), 0.0);
+    crate::kernel::apply_work(function, work, input, output);
+}
+
 /// Nanoseconds since `t`.
 pub(crate) fn ns_since(t: std::time::Instant) -> u64 {
     t.elapsed().as_nanos() as u64

@@ -11,9 +11,9 @@
 //! never waits for a reader, and the gather thread never blocks on a worker. Each worker gets
 //! its own pipes' ends in its own `Attach`.
 
-use super::{ns_since, Compute, Info, Run, Strategy, TaskIn, TaskOut};
+use super::{compute_into, timed, Compute, Info, Run, Strategy, TaskIn, TaskOut};
 use crate::error::{PayloadError, RunError};
-use crate::kernel::{self, Function};
+use crate::kernel::Function;
 use crate::partition::{self, Task};
 use crate::protocol::{decode_extra, encode_extra, Setup};
 use crate::scheduler::{Attach, Received, ScatterGather, DEPTH};
@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Sub-vectors over a pipe per worker each way.
 pub struct Pipe;
@@ -327,24 +327,17 @@ impl Compute for PipeCompute {
         }
         let n = header.len as usize;
         let io = |what| move |source| PayloadError::Io { what, source };
-        let t = Instant::now();
         self.input.resize(n, 0.0);
-        self.tasks
-            .read_exact(bytemuck::cast_slice_mut(&mut self.input))
+        let into = bytemuck::cast_slice_mut(&mut self.input);
+        timed(&mut timing.decode_ns, || self.tasks.read_exact(into))
             .map_err(io("reading a task from the pipe"))?;
-        timing.decode_ns += ns_since(t);
-
-        let t = Instant::now();
-        self.output.resize(n, 0.0);
-        kernel::apply_work(self.function, self.work, &self.input, &mut self.output);
-        timing.compute_ns += ns_since(t);
-
-        let t = Instant::now();
-        self.results
-            .write_all(bytemuck::cast_slice(&self.output))
-            .map_err(io("writing a result into the pipe"))?;
-        timing.encode_ns += ns_since(t);
-        Ok(())
+        let (function, work) = (self.function, self.work);
+        timed(&mut timing.compute_ns, || {
+            compute_into(function, work, &self.input, &mut self.output)
+        });
+        let from = bytemuck::cast_slice(&self.output);
+        timed(&mut timing.encode_ns, || self.results.write_all(from))
+            .map_err(io("writing a result into the pipe"))
     }
 }
 

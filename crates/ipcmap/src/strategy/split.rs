@@ -2,14 +2,15 @@
 //! (like `numpy.array_split`), each part is encoded as one contiguous block, C parts travel in
 //! one task message, and the worker applies the kernel to whole slices.
 
-use super::{ns_since, on_processes_encoded, Compute, Info, Run, Strategy, TaskIn, TaskOut};
+use super::{
+    compute_into, on_processes_encoded, timed, Compute, Info, Run, Strategy, TaskIn, TaskOut,
+};
 use crate::codec::{Codec, CodecError, CodecKind};
 use crate::error::{PayloadError, RunError};
-use crate::kernel::{self, Function};
+use crate::kernel::Function;
 use crate::partition::Task;
 use crate::protocol::{begin_block_frame, end_block_frame, read_block_frame, Reader, Setup};
 use crate::scheduler::{Received, ScatterGather};
-use std::time::Instant;
 
 /// `pool.map(f, split(data, S), chunksize=C)`: sub-vectors encoded as blocks.
 pub struct Split;
@@ -122,19 +123,17 @@ impl Compute for SplitCompute {
         for _ in 0..header.parts {
             let max = r.remaining() / self.codec.min_bytes_per_value();
             let (elements, block) = read_block_frame(&mut r, max)?;
-            let t = Instant::now();
-            self.input.resize(elements, 0.0);
-            self.codec.decode_block_into(block, &mut self.input)?;
-            timing.decode_ns += ns_since(t);
-
-            let t = Instant::now();
-            self.output.resize(elements, 0.0);
-            kernel::apply_work(self.function, self.work, &self.input, &mut self.output);
-            timing.compute_ns += ns_since(t);
-
-            let t = Instant::now();
-            encode_block(self.codec, &self.output, out)?;
-            timing.encode_ns += ns_since(t);
+            timed(&mut timing.decode_ns, || {
+                self.input.resize(elements, 0.0);
+                self.codec.decode_block_into(block, &mut self.input)
+            })?;
+            let (function, work) = (self.function, self.work);
+            timed(&mut timing.compute_ns, || {
+                compute_into(function, work, &self.input, &mut self.output)
+            });
+            timed(&mut timing.encode_ns, || {
+                encode_block(self.codec, &self.output, out)
+            })?;
         }
         if r.remaining() != 0 {
             return Err(PayloadError::Mismatch {

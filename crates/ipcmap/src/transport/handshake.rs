@@ -2,7 +2,7 @@
 //! executables, let each connect back and prove who it is, and hand each to its transport.
 //!
 //! 1. The coordinator listens on a Unix socket in a fresh 0700 folder inside its private run
-//!    folder ([`HelloSocket`]) and starts each worker with that path on its command line
+//!    folder (`HelloSocket`) and starts each worker with that path on its command line
 //!    (`--connect PATH --transport NAME`), with `--protocol` [`PROTOCOL_VERSION`];
 //! 2. the worker connects and sends one line, `ipcmap-hello VERSION ID REST` ([`say_hello`]),
 //!    where `REST` is its transport's own (local: the name of an ipc-channel one-shot server);

@@ -1,13 +1,14 @@
 //! The local transport: real worker processes on this machine, over ipc-channel.
 //!
-//! Bootstrap: the shared [handshake](super::handshake) (spawn, authenticated hello); the
+//! Bootstrap: the shared [handshake] (spawn, authenticated hello); the
 //! worker's hello ends with the name of an ipc-channel one-shot server of its own (in the run
 //! folder, its TMPDIR), and the coordinator answers there with [`Channels`]: the worker's ends
 //! of its task and result channels. The [`Setup`] frame goes out first on the task channel.
 //!
-//! Then plain bytes both ways (`IpcBytesSender`). A reader thread per worker drains its result
-//! channel into one event queue, with the [`Watchdog`]'s exit reports, so a big result's send
-//! lasts only as long as its copy and the gather loop never blocks without a timeout.
+//! Then plain bytes both ways (`IpcBytesSender`), driven by the [spawned] pool:
+//! a sender and a reader thread per worker, one event queue with the watchdog's exit reports,
+//! so a big result's send lasts only as long as its copy and the gather loop never blocks
+//! without a timeout.
 //!
 //! Frame trains (`--frame-bytes F`): ipc-channel sends a message over about 207 KiB through its
 //! fragmentation path (a new socketpair per message, the sender blocked until the receiver

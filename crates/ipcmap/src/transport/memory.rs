@@ -6,7 +6,8 @@
 //! Nothing here claims to be a process: reports made over it carry the coordinator's pid.
 
 use super::{
-    Event, Inbox, Outbox, Pool, PoolSpec, Sent, SentQueue, Transport, TransportInfo, WorkerInfo,
+    Event, Inbox, Outbox, Pool, PoolSpec, Sent, SentQueue, Started, Transport, TransportInfo,
+    WorkerInfo,
 };
 use crate::error::WorkerError;
 use crate::error::{LinkError, SpawnError};
@@ -34,14 +35,13 @@ pub struct MemoryTransport {
 
 /// A started pool of thread workers.
 pub struct MemoryPool {
-    infos: Vec<WorkerInfo>,
+    started: Started,
     senders: Vec<Option<mpsc::Sender<Vec<u8>>>>,
     events: mpsc::Receiver<Event>,
     threads: Vec<Option<JoinHandle<()>>>,
     killed: Vec<bool>,
     /// To report a kill as an end, as a process's watchdog would.
     exits: mpsc::Sender<Event>,
-    spawn_ns: u64,
     sent: SentQueue,
 }
 
@@ -83,13 +83,12 @@ impl Transport for MemoryTransport {
         let started = Instant::now();
         let (events_tx, events) = mpsc::channel();
         let mut pool = MemoryPool {
-            infos: Vec::new(),
+            started: Started::default(),
             senders: Vec::new(),
             events,
             threads: Vec::new(),
             killed: vec![false; spec.count],
             exits: events_tx.clone(),
-            spawn_ns: 0,
             sent: SentQueue::default(),
         };
         for w in 0..spec.count {
@@ -124,7 +123,7 @@ impl Transport for MemoryTransport {
                     what: "memory worker thread",
                     source,
                 })?;
-            pool.infos.push(WorkerInfo {
+            pool.started.workers.push(WorkerInfo {
                 id: w as u32,
                 pid: std::process::id(),
                 started_at_ns: 0,
@@ -133,18 +132,14 @@ impl Transport for MemoryTransport {
             pool.senders.push(Some(task_tx));
             pool.threads.push(Some(thread));
         }
-        pool.spawn_ns = started.elapsed().as_nanos() as u64;
+        pool.started.spawn_ns = started.elapsed().as_nanos() as u64;
         Ok(Box::new(pool))
     }
 }
 
 impl Pool for MemoryPool {
-    fn workers(&self) -> &[WorkerInfo] {
-        &self.infos
-    }
-
-    fn spawn_ns(&self) -> u64 {
-        self.spawn_ns
+    fn started(&self) -> &Started {
+        &self.started
     }
 
     fn send(&mut self, worker: usize, frame: Vec<u8>) -> Result<(), LinkError> {

@@ -124,12 +124,27 @@ pub enum Event {
     },
 }
 
+/// A pool's workers, in id order, and what starting them took.
+#[derive(Clone, Debug, Default)]
+pub struct Started {
+    /// The workers.
+    pub workers: Vec<WorkerInfo>,
+    /// From the first start until the last worker was ready, ns.
+    pub spawn_ns: u64,
+}
+
 /// The coordinator's side of a started pool of workers. Dropping it stops every worker.
 pub trait Pool {
+    /// Its workers and their start.
+    fn started(&self) -> &Started;
     /// The workers, in id order.
-    fn workers(&self) -> &[WorkerInfo];
+    fn workers(&self) -> &[WorkerInfo] {
+        &self.started().workers
+    }
     /// From the first start until the last worker was ready, ns.
-    fn spawn_ns(&self) -> u64;
+    fn spawn_ns(&self) -> u64 {
+        self.started().spawn_ns
+    }
     /// Hands one frame to `worker`'s link; frames to one worker go out in the order handed.
     /// Where the transport sends from threads of its own (local), this returns at once and
     /// never blocks, however full a stopped worker's socket is: the caller's deadlines and

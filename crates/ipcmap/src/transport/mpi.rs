@@ -22,7 +22,8 @@
 //! shutdown.
 
 use super::{
-    Event, Frame, Inbox, Outbox, Pool, PoolSpec, Sent, Starts, Transport, TransportInfo, WorkerInfo,
+    Event, Frame, Inbox, Outbox, Pool, PoolSpec, Sent, Started, Starts, Transport, TransportInfo,
+    WorkerInfo,
 };
 use crate::error::{LinkError, SpawnError, WorkerError};
 use crate::protocol::Setup;
@@ -534,16 +535,18 @@ impl Transport for MpiTransport {
         }
         CLEAN.store(false, Ordering::SeqCst);
         Ok(Box::new(MpiPool {
-            infos: (0..spec.count)
-                .map(|w| WorkerInfo {
-                    id: w as u32,
-                    pid: ranks[w].pid,
-                    started_at_ns: 0,
-                    ready_at_ns: 0,
-                })
-                .collect(),
+            started: Started {
+                workers: (0..spec.count)
+                    .map(|w| WorkerInfo {
+                        id: w as u32,
+                        pid: ranks[w].pid,
+                        started_at_ns: 0,
+                        ready_at_ns: 0,
+                    })
+                    .collect(),
+                spawn_ns: started.elapsed().as_nanos() as u64,
+            },
             ranks,
-            spawn_ns: started.elapsed().as_nanos() as u64,
             done: vec![false; spec.count],
             closed: vec![false; spec.count],
             events: VecDeque::new(),
@@ -565,9 +568,8 @@ struct InFlight {
 
 /// One run's conversation with the worker ranks.
 struct MpiPool {
-    infos: Vec<WorkerInfo>,
+    started: Started,
     ranks: Vec<RankInfo>,
-    spawn_ns: u64,
     done: Vec<bool>,
     closed: Vec<bool>,
     events: VecDeque<Event>,
@@ -740,12 +742,8 @@ impl MpiPool {
 }
 
 impl Pool for MpiPool {
-    fn workers(&self) -> &[WorkerInfo] {
-        &self.infos
-    }
-
-    fn spawn_ns(&self) -> u64 {
-        self.spawn_ns
+    fn started(&self) -> &Started {
+        &self.started
     }
 
     fn send(&mut self, worker: usize, frame: Vec<u8>) -> Result<(), LinkError> {

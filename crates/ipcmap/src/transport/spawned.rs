@@ -1,5 +1,5 @@
 //! A pool of spawned worker processes, whatever carries their frames: the
-//! [handshake](super::handshake), then a sender thread and a reader thread per worker over
+//! [handshake], then a sender thread and a reader thread per worker over
 //! the links the transport made, the [`Watchdog`]'s exit reports in the same event queue, and
 //! every process killed and reaped on every path. A transport that spawns its workers (local,
 //! uds) supplies only its links ([`Link`]) and its worker half.
@@ -11,7 +11,7 @@
 
 use super::handshake::{self, Hello};
 use super::spawner::{Watchdog, WorkerProcess};
-use super::{Event, Frame, Pool, PoolSpec, Sent, WorkerInfo};
+use super::{Event, Frame, Pool, PoolSpec, Sent, Started, WorkerInfo};
 use crate::error::{LinkError, SpawnError};
 use crate::protocol::Setup;
 use std::sync::mpsc;
@@ -83,13 +83,15 @@ pub fn start(
     }
     let watchdog = watch(&processes, events_tx)?;
     Ok(Box::new(SpawnedPool {
-        infos,
+        started: Started {
+            workers: infos,
+            spawn_ns: started.elapsed().as_nanos() as u64,
+        },
         senders,
         sent,
         events,
         _watchdog: watchdog,
         processes,
-        spawn_ns: started.elapsed().as_nanos() as u64,
     }))
 }
 
@@ -121,7 +123,7 @@ fn watch(processes: &[WorkerProcess], events: mpsc::Sender<Event>) -> Result<Wat
 
 /// A started pool of spawned workers.
 struct SpawnedPool {
-    infos: Vec<WorkerInfo>,
+    started: Started,
     // Field order is drop order: links close before the processes are killed and reaped.
     /// Each worker's queue to its sender thread.
     senders: Vec<Option<mpsc::Sender<Vec<u8>>>>,
@@ -130,16 +132,11 @@ struct SpawnedPool {
     events: mpsc::Receiver<Event>,
     _watchdog: Watchdog,
     processes: Vec<WorkerProcess>,
-    spawn_ns: u64,
 }
 
 impl Pool for SpawnedPool {
-    fn workers(&self) -> &[WorkerInfo] {
-        &self.infos
-    }
-
-    fn spawn_ns(&self) -> u64 {
-        self.spawn_ns
+    fn started(&self) -> &Started {
+        &self.started
     }
 
     fn send(&mut self, worker: usize, frame: Vec<u8>) -> Result<(), LinkError> {

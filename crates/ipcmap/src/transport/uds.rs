@@ -1,6 +1,6 @@
 //! The uds transport: the same worker processes as [`super::local`], over plain Unix-domain
 //! stream sockets. The authenticated connection each worker made for its
-//! [handshake](super::handshake) is its link from then on, both ways: a frame is its length
+//! [handshake] is its link from then on, both ways: a frame is its length
 //! (little-endian u64) and its bytes. Results are read straight into buffers lent from the
 //! reader's free list ([`super::Frame`]), so a steady run allocates nothing per frame, where
 //! ipc-channel allocates a fresh one for each message; nothing is fragmented, however big.
