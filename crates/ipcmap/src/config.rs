@@ -87,7 +87,7 @@ pub enum ConfigError {
         workers: usize,
     },
     /// A collective over MPI bigger than its C-int counts allow.
-    #[error("--mode {mode} over {transport} moves all {bytes} bytes in one collective, which carries at most {max_bytes} bytes (its counts are C ints): use --n {max_n} or less, or --mode split")]
+    #[error("--mode {mode} over {transport} moves all {bytes} bytes in one collective, whose counts and offsets are C ints (at most {max_bytes} bytes): use --n {max_n} or less, or --mode split")]
     CollectiveTooBig {
         mode: String,
         transport: &'static str,

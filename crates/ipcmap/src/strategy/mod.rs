@@ -247,10 +247,10 @@ pub trait Strategy: Sync {
                 .map(Mode::name)
                 .collect();
             return Err(format!(
-                "{} shares memory with its workers, which {} workers on other hosts do not have; \
-                 over {} run {}",
+                "{} shares memory with its workers, which {} on other hosts do not have; over {} \
+                 run {}",
                 info.name,
-                carrier.name,
+                carrier.workers,
                 carrier.name,
                 over.join(", ")
             ));

@@ -58,6 +58,8 @@ pub struct TransportInfo {
     pub name: &'static str,
     /// One line for `--help`.
     pub about: &'static str,
+    /// What its workers are, in a few words ("worker processes", "MPI ranks").
+    pub workers: &'static str,
     /// How its workers are started.
     pub starts: Starts,
     /// Its workers are on this host: strategies that share memory with them can run over it.
@@ -283,6 +285,7 @@ impl TransportInfo {
         TransportInfo {
             name,
             about,
+            workers: "worker processes",
             starts: Starts::Spawned,
             one_host: true,
             collectives: None,
@@ -384,6 +387,7 @@ impl Transport for Unbuilt {
 const MPI: TransportInfo = TransportInfo {
     name: "mpi",
     about: "the ranks of an MPI job (under mpirun -np N: rank 0 coordinates; a build with --features mpi)",
+    workers: "MPI ranks",
     starts: Starts::Launched,
     one_host: false,
     collectives: Some(i32::MAX as usize),

@@ -475,6 +475,7 @@ impl Transport for MpiTransport {
         TransportInfo {
             name: "mpi",
             about: "the ranks of an MPI job (under mpirun -np N: rank 0 coordinates)",
+            workers: "MPI ranks",
             starts: Starts::Launched,
             one_host: false,
             // Collectives' counts and offsets are C ints.
