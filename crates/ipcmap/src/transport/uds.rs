@@ -10,12 +10,16 @@ use super::spawned::{self, FrameReceiver, FrameSender, Link};
 use super::{Inbox, Outbox, Pool, PoolSpec, Transport, TransportInfo, WorkerEnds};
 use crate::error::{LinkError, SpawnError, WorkerError};
 use crate::protocol::Setup;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 
 /// The largest frame a peer may announce, bytes: more is a broken peer, not a big task.
 const MAX_FRAME: u64 = 1 << 40;
+
+/// Frames up to this many bytes go out with their length in one write, and come in through
+/// a buffer of this size: one system call each way for a small frame, not two.
+const SMALL: usize = 64 * 1024;
 
 /// Worker processes over Unix-domain stream sockets.
 #[derive(Clone, Copy, Debug, Default)]
@@ -42,7 +46,7 @@ impl Transport for UdsTransport {
             what: "its socket",
             message: e.to_string(),
         })?;
-        Ok((Box::new(Stream(stream)), Box::new(Stream(writer))))
+        Ok((Box::new(Reader::new(stream)), Box::new(Writer::new(writer))))
     }
 
     fn files_needed(&self, workers: usize) -> u64 {
@@ -62,33 +66,67 @@ fn link(hello: Hello) -> Result<Link, SpawnError> {
             source,
         })?;
     Ok(Link {
-        sender: Box::new(Stream(hello.stream)),
-        receiver: Box::new(Stream(reader)),
+        sender: Box::new(Writer::new(hello.stream)),
+        receiver: Box::new(Reader::new(reader)),
     })
 }
 
-/// One end of a worker's socket.
-struct Stream(UnixStream);
+/// The sending end of a worker's socket, with a buffer for small frames.
+struct Writer {
+    stream: UnixStream,
+    small: Vec<u8>,
+}
 
-/// Writes one frame: its length, then its bytes.
-fn write_frame(stream: &mut UnixStream, frame: &[u8]) -> std::io::Result<()> {
-    stream.write_all(&(frame.len() as u64).to_le_bytes())?;
-    stream.write_all(frame)
+impl Writer {
+    fn new(stream: UnixStream) -> Writer {
+        Writer {
+            stream,
+            small: Vec::new(),
+        }
+    }
+
+    /// Writes one frame: its length, then its bytes (one write for a small frame).
+    fn write_frame(&mut self, frame: &[u8]) -> std::io::Result<()> {
+        let len = (frame.len() as u64).to_le_bytes();
+        if frame.len() > SMALL {
+            self.stream.write_all(&len)?;
+            return self.stream.write_all(frame);
+        }
+        self.small.clear();
+        self.small.extend_from_slice(&len);
+        self.small.extend_from_slice(frame);
+        self.stream.write_all(&self.small)
+    }
+}
+
+/// The receiving end of a worker's socket, buffered.
+struct Reader(BufReader<UnixStream>);
+
+impl Reader {
+    fn new(stream: UnixStream) -> Reader {
+        Reader(BufReader::with_capacity(SMALL, stream))
+    }
 }
 
 /// Reads one frame into `into`; `Ok(false)` at a clean end between frames.
-fn read_frame(stream: &mut UnixStream, into: &mut Vec<u8>) -> Result<bool, LinkError> {
-    let mut len = [0u8; 8];
-    let mut got = 0;
-    while got < len.len() {
-        match stream.read(&mut len[got..]) {
-            Ok(0) if got == 0 => return Ok(false),
-            Ok(0) => return Err(LinkError::Channel("the peer hung up inside a frame".into())),
-            Ok(k) => got += k,
+fn read_frame(stream: &mut BufReader<UnixStream>, into: &mut Vec<u8>) -> Result<bool, LinkError> {
+    let at_end = loop {
+        match stream.fill_buf() {
+            Ok(buf) => break buf.is_empty(),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(LinkError::Io(e)),
         }
+    };
+    if at_end {
+        return Ok(false);
     }
+    let mut len = [0u8; 8];
+    stream.read_exact(&mut len).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => {
+            LinkError::Channel("the peer hung up inside a frame".into())
+        }
+        _ => LinkError::Io(e),
+    })?;
     let len = u64::from_le_bytes(len);
     if len > MAX_FRAME {
         return Err(LinkError::Channel(format!(
@@ -109,23 +147,23 @@ fn read_frame(stream: &mut UnixStream, into: &mut Vec<u8>) -> Result<bool, LinkE
     Ok(true)
 }
 
-impl FrameSender for Stream {
+impl FrameSender for Writer {
     fn send(&mut self, frame: &[u8]) -> Result<(), LinkError> {
-        write_frame(&mut self.0, frame).map_err(LinkError::Io)
+        self.write_frame(frame).map_err(LinkError::Io)
     }
 
     fn close(&mut self) {
-        let _ = self.0.shutdown(Shutdown::Write);
+        let _ = self.stream.shutdown(Shutdown::Write);
     }
 }
 
-impl FrameReceiver for Stream {
+impl FrameReceiver for Reader {
     fn recv(&mut self, into: &mut Vec<u8>) -> Result<bool, LinkError> {
         read_frame(&mut self.0, into)
     }
 }
 
-impl Inbox for Stream {
+impl Inbox for Reader {
     fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
         let mut frame = Vec::new();
         Ok(read_frame(&mut self.0, &mut frame)?.then_some(frame))
@@ -136,9 +174,9 @@ impl Inbox for Stream {
     }
 }
 
-impl Outbox for Stream {
+impl Outbox for Writer {
     fn send(&mut self, frame: &[u8]) -> Result<(), LinkError> {
-        write_frame(&mut self.0, frame).map_err(LinkError::Io)
+        self.write_frame(frame).map_err(LinkError::Io)
     }
 }
 
@@ -148,29 +186,36 @@ mod tests {
 
     #[test]
     fn frames_cross_whole_and_a_cut_one_is_refused() {
-        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let (a, b) = UnixStream::pair().unwrap();
         let big: Vec<u8> = (0..1_000_003u32).map(|i| (i % 251) as u8).collect();
         let sent = big.clone();
         let writer = std::thread::spawn(move || {
-            write_frame(&mut a, &sent).unwrap();
-            write_frame(&mut a, &[]).unwrap();
-            a.write_all(&10u64.to_le_bytes()).unwrap();
-            a.write_all(&[1, 2, 3]).unwrap();
+            let mut w = Writer::new(a);
+            w.write_frame(&sent).unwrap();
+            w.write_frame(&[]).unwrap();
+            w.write_frame(&[5; 100]).unwrap();
+            w.stream.write_all(&10u64.to_le_bytes()).unwrap();
+            w.stream.write_all(&[1, 2, 3]).unwrap();
         });
+        let mut r = Reader::new(b);
         let mut buf = Vec::new();
-        assert!(read_frame(&mut b, &mut buf).unwrap());
+        assert!(read_frame(&mut r.0, &mut buf).unwrap());
         assert!(buf == big);
         let capacity = buf.capacity();
-        assert!(read_frame(&mut b, &mut buf).unwrap());
+        assert!(read_frame(&mut r.0, &mut buf).unwrap());
         assert!(
             buf.is_empty() && buf.capacity() == capacity,
             "the buffer is reused"
         );
+        assert!(read_frame(&mut r.0, &mut buf).unwrap());
+        assert_eq!(buf, [5; 100]);
         writer.join().unwrap();
-        assert!(read_frame(&mut b, &mut buf).is_err(), "cut short");
-        let (mut c, mut d) = UnixStream::pair().unwrap();
-        drop(c.shutdown(Shutdown::Write));
-        assert!(!read_frame(&mut d, &mut buf).unwrap(), "a clean end");
-        c.write_all(&u64::MAX.to_le_bytes()).ok();
+        assert!(read_frame(&mut r.0, &mut buf).is_err(), "cut short");
+        let (c, d) = UnixStream::pair().unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        assert!(
+            !read_frame(&mut Reader::new(d).0, &mut buf).unwrap(),
+            "a clean end"
+        );
     }
 }
