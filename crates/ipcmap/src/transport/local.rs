@@ -3,7 +3,7 @@
 //! Bootstrap: the shared [handshake] (spawn, authenticated hello); the
 //! worker's hello ends with the name of an ipc-channel one-shot server of its own (in the run
 //! folder, its TMPDIR), and the coordinator answers there with [`Channels`]: the worker's ends
-//! of its task and result channels. The [`Setup`] frame goes out first on the task channel.
+//! of its task and result channels. The [`Setup`](crate::protocol::Setup) frame goes out first on the task channel.
 //!
 //! Then plain bytes both ways (`IpcBytesSender`), driven by the [spawned] pool:
 //! a sender and a reader thread per worker, one event queue with the watchdog's exit reports,
@@ -20,9 +20,8 @@
 
 use super::handshake::{self, Hello};
 use super::spawned::{self, FrameReceiver, FrameSender, Link};
-use super::{Inbox, Outbox, Pool, PoolSpec, Transport, TransportInfo, WorkerEnds};
+use super::{Inbox, MakeSetup, Outbox, PoolResult, PoolSpec, Transport, TransportInfo, WorkerEnds};
 use crate::error::{LinkError, SpawnError, WorkerError};
-use crate::protocol::Setup;
 use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcSender};
 use ipc_channel::IpcError;
 use serde::{Deserialize, Serialize};
@@ -94,11 +93,7 @@ impl Transport for LocalTransport {
         TransportInfo::spawned("local", about).with_trains()
     }
 
-    fn start(
-        &self,
-        spec: &PoolSpec<'_>,
-        setup: &dyn Fn(u32) -> Setup,
-    ) -> Result<Box<dyn Pool>, SpawnError> {
+    fn start(&self, spec: &PoolSpec<'_>, setup: &MakeSetup<'_>) -> PoolResult {
         spawned::start(self.info().name, spec, setup, &mut |hello| {
             let (tasks, results) = answer(hello)?;
             Ok(Link {

@@ -6,13 +6,12 @@
 //! Nothing here claims to be a process: reports made over it carry the coordinator's pid.
 
 use super::{
-    Event, Inbox, Outbox, Pool, PoolSpec, Sent, SentQueue, Started, Transport, TransportInfo,
-    WorkerInfo,
+    Event, Inbox, MakeSetup, Outbox, Pool, PoolResult, PoolSpec, Sent, SentQueue, Started,
+    Transport, TransportInfo, WorkerInfo,
 };
 use crate::error::WorkerError;
 use crate::error::{LinkError, SpawnError};
 use crate::fault::Fault;
-use crate::protocol::Setup;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -75,11 +74,7 @@ impl Transport for MemoryTransport {
         TransportInfo::spawned("memory", about)
     }
 
-    fn start(
-        &self,
-        spec: &PoolSpec<'_>,
-        setup: &dyn Fn(u32) -> Setup,
-    ) -> Result<Box<dyn Pool>, SpawnError> {
+    fn start(&self, spec: &PoolSpec<'_>, setup: &MakeSetup<'_>) -> PoolResult {
         let started = Instant::now();
         let (events_tx, events) = mpsc::channel();
         let mut pool = MemoryPool {

@@ -235,6 +235,12 @@ impl SentQueue {
     }
 }
 
+/// What makes worker `id`'s [`Setup`] frame.
+pub type MakeSetup<'a> = dyn Fn(u32) -> Setup + 'a;
+
+/// A started pool, or why it could not start.
+pub type PoolResult = Result<Box<dyn Pool>, SpawnError>;
+
 /// A way of starting pools, and the worker's way of joining one.
 pub trait Transport: Sync {
     /// What it is and can carry.
@@ -245,11 +251,7 @@ pub trait Transport: Sync {
     }
     /// Starts `spec.count` workers, completes each handshake and sends each the [`Setup`]
     /// frame `setup(id)` makes. On any failure every started worker is stopped.
-    fn start(
-        &self,
-        spec: &PoolSpec<'_>,
-        setup: &dyn Fn(u32) -> Setup,
-    ) -> Result<Box<dyn Pool>, SpawnError>;
+    fn start(&self, spec: &PoolSpec<'_>, setup: &MakeSetup<'_>) -> PoolResult;
     /// The worker's half: joins the pool whose coordinator said `hello` on the worker's
     /// command line (`--connect`), as worker `worker` speaking `protocol`.
     fn connect(&self, hello: &str, worker: u32, protocol: u32) -> Result<WorkerEnds, WorkerError> {
@@ -370,11 +372,7 @@ impl Transport for Unbuilt {
         Err(self.1.into())
     }
 
-    fn start(
-        &self,
-        _: &PoolSpec<'_>,
-        _: &dyn Fn(u32) -> Setup,
-    ) -> Result<Box<dyn Pool>, SpawnError> {
+    fn start(&self, _: &PoolSpec<'_>, _: &MakeSetup<'_>) -> PoolResult {
         Err(SpawnError::Unbuilt {
             name: self.0.name,
             why: self.1.into(),
@@ -382,14 +380,14 @@ impl Transport for Unbuilt {
     }
 }
 
-/// The MPI transport as a build without the `mpi` feature lists it.
-#[cfg(not(feature = "mpi"))]
-const MPI: TransportInfo = TransportInfo {
+/// The MPI transport, as every build lists it.
+pub const MPI: TransportInfo = TransportInfo {
     name: "mpi",
     about: "the ranks of an MPI job (under mpirun -np N: rank 0 coordinates; a build with --features mpi)",
     workers: "MPI ranks",
     starts: Starts::Launched,
     one_host: false,
+    // Collectives' counts and offsets are C ints.
     collectives: Some(i32::MAX as usize),
     one_thread: true,
     trains: false,

@@ -5,7 +5,7 @@
 //! Ranks live for the whole job, so a "pool" is one run's conversation with them:
 //! 1. [`init`] (every rank, first thing): `MPI_Init_thread` (funneled: MPI is called from one
 //!    thread only), then each worker rank sends rank 0 its pid and host name;
-//! 2. per run, rank 0 sends each worker the [`Setup`] frame ([`TAG_TASK`]), then task frames
+//! 2. per run, rank 0 sends each worker the [`Setup`](crate::protocol::Setup) frame ([`TAG_TASK`]), then task frames
 //!    (non-blocking sends from staging buffers, so that a big task to a worker and that
 //!    worker's big result never wait on each other), and at the end [`TAG_CLOSE`]; the worker
 //!    answers result frames ([`TAG_RESULT`]), its stats, and [`TAG_DONE`];
@@ -22,11 +22,10 @@
 //! shutdown.
 
 use super::{
-    Event, Frame, Inbox, Outbox, Pool, PoolSpec, Sent, Started, Starts, Transport, TransportInfo,
-    WorkerInfo,
+    Event, Frame, Inbox, MakeSetup, Outbox, Pool, PoolResult, PoolSpec, Sent, Started, Transport,
+    TransportInfo, WorkerInfo,
 };
 use crate::error::{LinkError, SpawnError, WorkerError};
-use crate::protocol::Setup;
 use mpi::ffi;
 use mpi::point_to_point::{MatchedReceiveVec, Message, Status};
 use mpi::raw::AsRaw;
@@ -472,17 +471,7 @@ pub struct MpiTransport;
 
 impl Transport for MpiTransport {
     fn info(&self) -> TransportInfo {
-        TransportInfo {
-            name: "mpi",
-            about: "the ranks of an MPI job (under mpirun -np N: rank 0 coordinates)",
-            workers: "MPI ranks",
-            starts: Starts::Launched,
-            one_host: false,
-            // Collectives' counts and offsets are C ints.
-            collectives: Some(i32::MAX as usize),
-            one_thread: true,
-            trains: false,
-        }
+        super::MPI
     }
 
     fn job(&self) -> Option<crate::report::MpiJob> {
@@ -505,11 +494,7 @@ impl Transport for MpiTransport {
         world().map(|w| w.init_ns)
     }
 
-    fn start(
-        &self,
-        spec: &PoolSpec<'_>,
-        setup: &dyn Fn(u32) -> Setup,
-    ) -> Result<Box<dyn Pool>, SpawnError> {
+    fn start(&self, spec: &PoolSpec<'_>, setup: &MakeSetup<'_>) -> PoolResult {
         let started = Instant::now();
         let mpi_world = world().ok_or_else(|| SpawnError::Mpi("MPI is not initialised".into()))?;
         if !CLEAN.load(Ordering::SeqCst) {

@@ -7,9 +7,8 @@
 
 use super::handshake::{self, Hello};
 use super::spawned::{self, FrameReceiver, FrameSender, Link};
-use super::{Inbox, Outbox, Pool, PoolSpec, Transport, TransportInfo, WorkerEnds};
+use super::{Inbox, MakeSetup, Outbox, PoolResult, PoolSpec, Transport, TransportInfo, WorkerEnds};
 use crate::error::{LinkError, SpawnError, WorkerError};
-use crate::protocol::Setup;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
@@ -31,11 +30,7 @@ impl Transport for UdsTransport {
         TransportInfo::spawned("uds", about)
     }
 
-    fn start(
-        &self,
-        spec: &PoolSpec<'_>,
-        setup: &dyn Fn(u32) -> Setup,
-    ) -> Result<Box<dyn Pool>, SpawnError> {
+    fn start(&self, spec: &PoolSpec<'_>, setup: &MakeSetup<'_>) -> PoolResult {
         spawned::start(self.info().name, spec, setup, &mut link)
     }
 
