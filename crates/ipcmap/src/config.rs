@@ -517,71 +517,31 @@ mod tests {
         }
     }
 
+    /// `threads_only()` changed by `change`.
+    fn with(change: impl FnOnce(&mut RunRequest)) -> RunRequest {
+        let mut request = threads_only();
+        change(&mut request);
+        request
+    }
+
     #[test]
     fn rules_are_enforced() {
-        let bad = [
-            RunRequest {
-                workers: Some(0),
-                ..threads_only()
-            },
-            RunRequest {
-                workers: Some(MAX_WORKERS + 1),
-                ..threads_only()
-            },
-            RunRequest {
-                splits: Some(0),
-                ..threads_only()
-            },
-            RunRequest {
-                splits: Some(1001),
-                ..threads_only()
-            },
-            RunRequest {
-                settings: crate::settings::Settings {
-                    chunksize: Some(0),
-                    ..crate::settings::Settings::default()
-                },
-                ..threads_only()
-            },
-            RunRequest {
-                repeat: Some(0),
-                ..threads_only()
-            },
-            RunRequest {
-                repeat: Some(usize::MAX),
-                ..threads_only()
-            },
-            RunRequest {
-                warmup: Some(usize::MAX),
-                ..threads_only()
-            },
-            RunRequest {
-                settings: crate::settings::Settings {
-                    work: u32::MAX,
-                    ..crate::settings::Settings::default()
-                },
-                ..threads_only()
-            },
-            RunRequest {
-                settings: crate::settings::Settings {
-                    work: 0,
-                    ..crate::settings::Settings::default()
-                },
-                ..threads_only()
-            },
-            RunRequest {
-                modes: vec![],
-                ..threads_only()
-            },
-            RunRequest {
-                settings: crate::settings::Settings {
-                    n: usize::MAX / 8,
-                    ..crate::settings::Settings::default()
-                },
-                ..threads_only()
-            },
+        let bad: [fn(&mut RunRequest); 12] = [
+            |r| r.workers = Some(0),
+            |r| r.workers = Some(MAX_WORKERS + 1),
+            |r| r.splits = Some(0),
+            |r| r.splits = Some(1001),
+            |r| r.settings.chunksize = Some(0),
+            |r| r.repeat = Some(0),
+            |r| r.repeat = Some(usize::MAX),
+            |r| r.warmup = Some(usize::MAX),
+            |r| r.settings.work = u32::MAX,
+            |r| r.settings.work = 0,
+            |r| r.modes.clear(),
+            |r| r.settings.n = usize::MAX / 8,
         ];
-        for request in bad {
+        for change in bad {
+            let request = with(change);
             assert!(request.clone().validate().is_err(), "{request:?}");
         }
     }
@@ -595,25 +555,9 @@ mod tests {
         assert_eq!(cfg.tasks_for(split()).len(), 64);
         assert_eq!(cfg.runs, Runs::Auto(AUTO_RUNS));
         assert_eq!(cfg.warmup, DEFAULT_WARMUP);
-        let tiny = RunRequest {
-            settings: crate::settings::Settings {
-                n: 1,
-                ..crate::settings::Settings::default()
-            },
-            ..threads_only()
-        }
-        .validate()
-        .unwrap();
+        let tiny = with(|r| r.settings.n = 1).validate().unwrap();
         assert_eq!(tiny.settings.splits, 1);
-        let empty = RunRequest {
-            settings: crate::settings::Settings {
-                n: 0,
-                ..crate::settings::Settings::default()
-            },
-            ..threads_only()
-        }
-        .validate()
-        .unwrap();
+        let empty = with(|r| r.settings.n = 0).validate().unwrap();
         assert_eq!(empty.tasks_for(Mode::named("item").unwrap()).len(), 0);
     }
 

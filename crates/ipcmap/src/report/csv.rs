@@ -17,8 +17,7 @@ impl Exporter for CsvExporter {
     }
 
     fn reports(&self, export: Export<'_>, out: &mut dyn Write) -> std::io::Result<()> {
-        let reports = export.reports;
-        write_csv(reports, out)
+        write_csv(export.reports, out)
     }
 
     /// One row per codec and size, with memcpy's GB/s at that size beside it.

@@ -15,8 +15,7 @@ impl Exporter for JsonExporter {
     }
 
     fn reports(&self, export: Export<'_>, out: &mut dyn Write) -> std::io::Result<()> {
-        let reports = export.reports;
-        write_json(reports, out)
+        write_json(export.reports, out)
     }
 
     fn probe(&self, probe: &ProbeReport, out: &mut dyn Write) -> std::io::Result<()> {

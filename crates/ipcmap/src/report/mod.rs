@@ -105,15 +105,10 @@ pub struct Measurement {
     pub shutdown_ns: u64,
     /// What crossed process boundaries.
     pub traffic: Traffic,
-    /// Bytes copied straight between address spaces (cma: process_vm_readv/writev), as the
-    /// workers counted them.
-    pub bytes_copied: u64,
-    /// The shared regions were backed by huge pages (shm), as /proc/self/smaps showed.
-    pub shm_huge_pages: Option<bool>,
-    /// Threads that decoded big results off the gather thread (0: all on the gather thread).
-    pub decode_threads: usize,
-    /// Frames bigger than this travelled as trains of frames this big (0: whole).
-    pub frame_bytes: usize,
+    /// The strategy's own figures (cma's bytes copied, shm's huge pages), as its report has them.
+    pub extras: StrategyExtras,
+    /// How the coordinator ran its side (decoder threads, frame trains).
+    pub environment: Environment,
     /// One entry per worker.
     pub workers: Vec<WorkerReport>,
     /// Workers that failed during the run.
@@ -728,17 +723,11 @@ impl Report {
                 .map(|b| b as f64 / 1e6),
             buffers_reused: runs.iter().any(|r| r.buffers_reused),
             verified,
-            extras: StrategyExtras {
-                bytes_copied: median.bytes_copied,
-                shm_huge_pages: median.shm_huge_pages,
-            },
+            extras: median.extras.clone(),
             warnings: Vec::new(),
             job: TransportJob::default(),
             utilisation: Utilisation::default(),
-            environment: Environment {
-                decode_threads: median.decode_threads,
-                frame_bytes: median.frame_bytes,
-            },
+            environment: median.environment.clone(),
             traces: runs
                 .iter()
                 .zip(order)

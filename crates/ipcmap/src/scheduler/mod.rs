@@ -149,8 +149,8 @@ pub fn run_on_pool(
     };
     let (shutdown, result) = std::thread::scope(|scope| {
         let decoders = Decoders::start(scope, threads, sg, tasks);
-        m.decode_threads = decoders.as_ref().map_or(0, Decoders::threads);
-        m.frame_bytes = match run.transport.info().trains {
+        m.environment.decode_threads = decoders.as_ref().map_or(0, Decoders::threads);
+        m.environment.frame_bytes = match run.transport.info().trains {
             true => s.frame_bytes,
             false => 0, // it sends its own way
         };
@@ -758,7 +758,7 @@ mod tests {
                 o.result.unwrap();
                 assert!(o.output == o.expected, "{name}: {faults:?}");
                 assert_eq!(o.m.traffic.payload_bytes_received, 8 * n as u64, "{name}");
-                assert_eq!(o.m.decode_threads, 2, "{name}");
+                assert_eq!(o.m.environment.decode_threads, 2, "{name}");
                 match faults.is_empty() {
                     true => assert!(o.m.failures.is_empty(), "{name}"),
                     false => {

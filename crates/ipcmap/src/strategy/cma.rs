@@ -93,7 +93,7 @@ impl Strategy for Cma {
         };
         // The workers write the output themselves: nothing passes through a slice here.
         on_processes(run.cfg, run.mode, &sg, &mut [], run.m, run.start)?;
-        run.m.bytes_copied = sg.copied.into_inner();
+        run.m.extras.bytes_copied = sg.copied.into_inner();
         Ok(())
     }
 
@@ -284,29 +284,15 @@ mod tests {
         assert!(sg
             .decode_result(Received::new(0, &task, &result(8000, 8000)), &mut out)
             .is_ok());
-        let wrong_out = sg
-            .decode_result(Received::new(0, &task, &result(8000, 7992)), &mut out)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            wrong_out.contains("copied out: 7992, expected 8000"),
-            "{wrong_out}"
-        );
-        let wrong_in = sg
-            .decode_result(Received::new(0, &task, &result(16, 8000)), &mut out)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            wrong_in.contains("copied in: 16, expected 8000"),
-            "{wrong_in}"
-        );
-        let short = sg
-            .decode_result(Received::new(0, &task, &[0u8; 9]), &mut out)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            short.contains("payload bytes of a cma result: 9, expected 16"),
-            "{short}"
-        );
+        let refused: [(&[u8], &str); 3] = [
+            (&result(8000, 7992), "copied out: 7992, expected 8000"),
+            (&result(16, 8000), "copied in: 16, expected 8000"),
+            (&[0u8; 9], "payload bytes of a cma result: 9, expected 16"),
+        ];
+        for (payload, says) in refused {
+            let got = Received::new(0, &task, payload);
+            let err = sg.decode_result(got, &mut out).unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+        }
     }
 }

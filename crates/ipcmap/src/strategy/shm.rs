@@ -69,7 +69,7 @@ impl Strategy for Shm {
         let huge_pages = input.huge_pages();
         let sg = RangesOnly(attach);
         on_processes(run.cfg, run.mode, &sg, &mut [], run.m, run.start)?;
-        run.m.shm_huge_pages = huge_pages;
+        run.m.extras.shm_huge_pages = huge_pages;
         Ok(())
     }
 

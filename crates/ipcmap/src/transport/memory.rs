@@ -138,11 +138,7 @@ impl Pool for MemoryPool {
     }
 
     fn send(&mut self, worker: usize, frame: Vec<u8>) -> Result<(), LinkError> {
-        let sender = self
-            .senders
-            .get(worker)
-            .and_then(Option::as_ref)
-            .ok_or(LinkError::Closed)?;
+        let sender = super::open_queue(&self.senders, worker)?;
         self.sent.send_now(worker, frame, |frame| {
             sender.send(frame.to_vec()).map_err(|_| LinkError::Closed)
         })

@@ -180,6 +180,15 @@ pub trait Pool {
     }
 }
 
+/// Worker `worker`'s queue among `senders`, while it is open; a closed or unknown one is
+/// [`LinkError::Closed`].
+pub(crate) fn open_queue<T>(senders: &[Option<T>], worker: usize) -> Result<&T, LinkError> {
+    senders
+        .get(worker)
+        .and_then(Option::as_ref)
+        .ok_or(LinkError::Closed)
+}
+
 /// A frame whose send has ended.
 #[derive(Debug)]
 pub struct Sent {

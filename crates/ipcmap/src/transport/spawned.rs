@@ -140,11 +140,7 @@ impl Pool for SpawnedPool {
     }
 
     fn send(&mut self, worker: usize, frame: Vec<u8>) -> Result<(), LinkError> {
-        let queue = self
-            .senders
-            .get(worker)
-            .and_then(Option::as_ref)
-            .ok_or(LinkError::Closed)?;
+        let queue = super::open_queue(&self.senders, worker)?;
         queue.send(frame).map_err(|_| LinkError::Closed)
     }
 
