@@ -391,3 +391,43 @@ fn the_table_names_every_phase_with_units() {
         assert!(r.stdout.contains(word), "table lacks {word}:\n{}", r.stdout);
     }
 }
+
+#[test]
+fn pipe_moves_its_values_outside_the_frames_and_says_so() {
+    let n = 100_003u64;
+    let r = one(&[
+        "--mode",
+        "pipe",
+        "--workers",
+        "2",
+        "--n",
+        "100003",
+        "--codec",
+        "raw",
+    ]);
+    assert_eq!(r["verified"], true);
+    assert_eq!(r["payload_bytes_sent"], 8 * n);
+    assert_eq!(r["payload_bytes_received"], 8 * n);
+    assert!(
+        r["bytes_sent"].as_u64().unwrap() < 8 * n,
+        "frames carry headers only"
+    );
+    assert_eq!(
+        r["channel_gbps"],
+        Value::Null,
+        "no frame rate for values that bypass frames"
+    );
+    assert!(
+        r["moved_by"].as_str().unwrap().contains("pipe"),
+        "{}",
+        r["moved_by"]
+    );
+    assert!(
+        r["label"]
+            .as_str()
+            .unwrap()
+            .starts_with("pipe, 64 splits in"),
+        "{}",
+        r["label"]
+    );
+}

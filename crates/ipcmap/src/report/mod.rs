@@ -307,7 +307,8 @@ pub struct Report {
     /// (flattened: the same keys in JSON and CSV).
     #[serde(flatten)]
     pub traffic: Traffic,
-    /// Bytes both ways divided by transfer time, GB/s; null with no traffic.
+    /// Bytes both ways divided by transfer time, GB/s; null with no traffic, or where the
+    /// payload did not travel in the frames (pipe: its own pipes; see `moved_by`).
     pub channel_gbps: Option<f64>,
     /// Wall time divided by messages both ways, µs; null with no messages.
     pub us_per_message: Option<f64>,
@@ -677,6 +678,7 @@ impl Report {
             t.bytes_sent + t.bytes_received,
             t.messages_sent + t.messages_received,
         );
+        let payload = t.payload_bytes_sent + t.payload_bytes_received;
         Report {
             config,
             repeat: runs.len(),
@@ -708,7 +710,9 @@ impl Report {
                 shutdown: ms(median.shutdown_ns),
             },
             traffic: t,
-            channel_gbps: (bytes > 0 && median.transfer_ns > 0)
+            // Over frames only: where the payload went another way (a pipe, shared memory)
+            // the frames' own rate says nothing of it.
+            channel_gbps: (bytes > 0 && median.transfer_ns > 0 && payload <= bytes)
                 .then(|| bytes as f64 / median.transfer_ns as f64),
             us_per_message: (messages > 0).then(|| median.wall_ns as f64 / 1e3 / messages as f64),
             worker_detail: median.workers.clone(),
