@@ -291,12 +291,9 @@ fn probe(args: &ProbeArgs) -> u8 {
         let result = ipcmap::probe::codecs(&sizes)
             .map_err(anyhow::Error::from)
             .and_then(|p| {
-                let mut stdout = std::io::stdout().lock();
-                args.format
-                    .exporter()
-                    .codecs(&p, &mut stdout)
-                    .and_then(|()| stdout.flush())
-                    .map_err(|e| anyhow::anyhow!("writing the codec probe to stdout: {e}"))
+                to_stdout("the codec probe", |out| {
+                    args.format.exporter().codecs(&p, out)
+                })
             });
         return finish(result);
     }
@@ -335,15 +332,19 @@ fn probe(args: &ProbeArgs) -> u8 {
     let timeout = ipcmap::transport::spawner::DEFAULT_HANDSHAKE_TIMEOUT;
     let result = ipcmap::probe::run(transport, &worker_bin, workers, args.bytes, timeout)
         .map_err(anyhow::Error::from)
-        .and_then(|p| {
-            let mut stdout = std::io::stdout().lock();
-            args.format
-                .exporter()
-                .probe(&p, &mut stdout)
-                .and_then(|()| stdout.flush())
-                .map_err(|e| anyhow::anyhow!("writing the probe to stdout: {e}"))
-        });
+        .and_then(|p| to_stdout("the probe", |out| args.format.exporter().probe(&p, out)));
     finish(result)
+}
+
+/// Writes `what` to stdout with `write`, flushed; a failure names it.
+fn to_stdout(
+    what: &str,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    write(&mut stdout)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| anyhow::anyhow!("writing {what} to stdout: {e}"))
 }
 
 /// Maps the outcome to an exit status, with the error on one line.

@@ -395,16 +395,8 @@ fn the_table_names_every_phase_with_units() {
 #[test]
 fn pipe_moves_its_values_outside_the_frames_and_says_so() {
     let n = 100_003u64;
-    let r = one(&[
-        "--mode",
-        "pipe",
-        "--workers",
-        "2",
-        "--n",
-        "100003",
-        "--codec",
-        "raw",
-    ]);
+    let args: Vec<&str> = "--mode pipe --workers 2 --n 100003".split(' ').collect();
+    let r = one(&args);
     assert_eq!(r["verified"], true);
     assert_eq!(r["payload_bytes_sent"], 8 * n);
     assert_eq!(r["payload_bytes_received"], 8 * n);

@@ -163,6 +163,10 @@ impl FrameSender for Tasks {
 struct Results(IpcBytesReceiver);
 
 impl FrameReceiver for Results {
+    fn reads_into(&self) -> bool {
+        false
+    }
+
     fn recv(&mut self, into: &mut Vec<u8>) -> Result<bool, LinkError> {
         match recv_frame(&self.0) {
             Ok(frame) => {

@@ -30,6 +30,11 @@ pub trait FrameReceiver: Send + 'static {
     /// Receives the next frame into `into` (cleared first; its capacity reused where the link
     /// can read into a buffer); `Ok(false)` once the worker closed its end.
     fn recv(&mut self, into: &mut Vec<u8>) -> Result<bool, LinkError>;
+    /// It reads into the buffer it is given, so buffers are worth lending back (false for a
+    /// link that hands over buffers of its own, as ipc-channel does).
+    fn reads_into(&self) -> bool {
+        true
+    }
 }
 
 /// One worker's link, as its transport's answer to its hello made it.
@@ -224,7 +229,10 @@ fn spawn_reader(
             let mut buf = free.try_recv().unwrap_or_default();
             match link.recv(&mut buf) {
                 Ok(true) => {
-                    let frame = Frame::lent(buf, home.clone());
+                    let frame = match link.reads_into() {
+                        true => Frame::lent(buf, home.clone()),
+                        false => Frame::owned(buf),
+                    };
                     if events.send(Event::Frame(w, frame)).is_err() {
                         break;
                     }
