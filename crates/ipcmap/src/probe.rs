@@ -239,6 +239,7 @@ fn echo_pool(
         handshake_timeout: timeout,
         inherit_fds: &|_| Vec::new(),
         frame_bytes: 0,
+        places: None,
     };
     let setup = |_| Setup {
         mode: ECHO.to_string(),

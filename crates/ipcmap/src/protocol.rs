@@ -371,6 +371,15 @@ pub fn end_block_frame(out: &mut [u8], at: usize) -> usize {
     bytes
 }
 
+/// The header of a block frame of `elements` values in `bytes` bytes, as
+/// [`begin_block_frame`] and [`end_block_frame`] write it.
+pub fn block_header(elements: usize, bytes: usize) -> [u8; 16] {
+    let mut header = [0; 16];
+    header[..8].copy_from_slice(&(elements as u64).to_le_bytes());
+    header[8..].copy_from_slice(&(bytes as u64).to_le_bytes());
+    header
+}
+
 /// Reads one block frame: the element count and the block's bytes.
 pub fn read_block_frame<'a>(
     r: &mut Reader<'a>,

@@ -91,6 +91,11 @@ pub trait Codec: Sync {
     fn min_bytes_per_value(&self) -> usize {
         8
     }
+    /// Its items and blocks are the values' own little-endian bytes and nothing else, so a
+    /// transport can read them straight into place (raw, on a little-endian machine).
+    fn own_bytes(&self) -> bool {
+        false
+    }
     /// Appends `x`, encoded on its own, to `out`.
     fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError>;
     /// Decodes one item from the front of `bytes`: the value and how many bytes it used.

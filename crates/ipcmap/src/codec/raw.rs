@@ -16,6 +16,10 @@ impl Codec for Raw {
         )
     }
 
+    fn own_bytes(&self) -> bool {
+        cfg!(target_endian = "little")
+    }
+
     fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError> {
         out.extend_from_slice(&x.to_le_bytes());
         Ok(())

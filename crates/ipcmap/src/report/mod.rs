@@ -454,6 +454,11 @@ pub struct Environment {
     /// Frames bigger than this travelled as trains of frames of at most this many bytes
     /// (`--frame-bytes`, local transport); 0: every frame whole.
     pub frame_bytes: usize,
+    /// How results reached the output, where they travelled in frames: "received in place"
+    /// (read by the transport straight into the output), "read into a recycled buffer, then
+    /// decoded" or "copied from a library buffer, then decoded" (ipc-channel); null where
+    /// results do not travel in frames.
+    pub payload_path: Option<&'static str>,
 }
 
 /// The MPI job a report ran in (its `mpi_` fields).

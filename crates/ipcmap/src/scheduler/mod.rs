@@ -15,6 +15,7 @@
 
 pub mod decoders;
 pub mod observer;
+pub mod places;
 mod scatter;
 pub mod state;
 
@@ -29,8 +30,11 @@ use crate::settings::Settings;
 use crate::transport::{Event, Frame, Pool, PoolSpec, Transport};
 use decoders::{Decoded, Decoders, Job, OFFLOAD_ABOVE};
 use observer::Observer;
+use places::{OutputPlaces, Spot};
 use state::{Deadline, Schedule};
+use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Tasks a worker holds at once: one computing, one queued behind it.
@@ -130,18 +134,39 @@ pub fn run_on_pool(
     let s = run.settings;
     let max_task = tasks.iter().map(Task::len).max().unwrap_or(0);
     let big = |above: usize| run.frames && max_task.saturating_mul(8) > above;
-    let mut pool = start_pool(run, sg, big(PREFETCH_ABOVE), m)?;
+    let info = run.transport.info();
+    // Results read straight into the output, where the transport reads its own frames and
+    // the strategy's results are the values' own bytes: then the output is never cut into
+    // slices, and nothing but `places` touches it until it is closed, below.
+    let places = match info.in_place && run.frames && !run.collective {
+        // SAFETY: `output` outlives `places`' use: it is closed before this function returns,
+        // on every path after the pool starts (before, no task was sent, so nothing claims).
+        true => unsafe { OutputPlaces::new(output, tasks, |t| sg.result_pieces(t)) }.map(Arc::new),
+        false => None,
+    };
+    m.environment.payload_path = run.frames.then(|| info.payload_path(places.is_some()));
+    let spots = places
+        .as_ref()
+        .map(|p| Arc::clone(p) as Arc<dyn crate::transport::place::Places>);
+    let mut pool = start_pool(run, sg, big(PREFETCH_ABOVE), spots, m)?;
     let deadline = Deadline {
         policy: s.task_timeout,
         before_first: first_deadline(max_task, s.work),
         slowest: None,
     };
-    let slices = decoders::task_slices(output, tasks).map_err(|message| RunError::Channel {
-        what: "placing results".into(),
-        message,
-    })?;
+    let slices = match places {
+        Some(_) => tasks.iter().map(|_| None).collect(),
+        None => decoders::task_slices(output, tasks)
+            .map_err(|message| RunError::Channel {
+                what: "placing results".into(),
+                message,
+            })?
+            .into_iter()
+            .map(Some)
+            .collect(),
+    };
     // Results big enough to be worth a hop are decoded off the gather thread.
-    let threads = match big(OFFLOAD_ABOVE) {
+    let threads = match big(OFFLOAD_ABOVE) && places.is_none() {
         true => s
             .decode_threads
             .unwrap_or_else(|| decoders::auto_threads(s.workers)),
@@ -150,7 +175,7 @@ pub fn run_on_pool(
     let (shutdown, result) = std::thread::scope(|scope| {
         let decoders = Decoders::start(scope, threads, sg, tasks);
         m.environment.decode_threads = decoders.as_ref().map_or(0, Decoders::threads);
-        m.environment.frame_bytes = match run.transport.info().trains {
+        m.environment.frame_bytes = match info.trains {
             true => s.frame_bytes,
             false => 0, // it sends its own way
         };
@@ -167,7 +192,9 @@ pub fn run_on_pool(
             pool: pool.as_mut(),
             tasks,
             sg,
-            slices: slices.into_iter().map(Some).collect(),
+            slices,
+            places: places.as_deref(),
+            held: Vec::new(),
             decoders,
             schedule,
             observer,
@@ -193,6 +220,10 @@ pub fn run_on_pool(
             report.exit = Some(exit);
         }
     }
+    // Every worker is reaped, so every reader's write has ended or ends now.
+    if let Some(places) = &places {
+        places.close();
+    }
     m.shutdown_ns = shutdown.elapsed().as_nanos() as u64;
     result
 }
@@ -203,6 +234,7 @@ fn start_pool(
     run: &ProcessRun<'_>,
     sg: &dyn ScatterGather,
     prefetch: bool,
+    places: Option<Arc<dyn crate::transport::place::Places>>,
     m: &mut Measurement,
 ) -> Result<Box<dyn Pool>, RunError> {
     let s = run.settings;
@@ -219,6 +251,7 @@ fn start_pool(
         handshake_timeout: s.handshake_timeout,
         inherit_fds: &fds,
         frame_bytes: s.frame_bytes,
+        places,
     };
     let setup = |w: u32| Setup {
         mode: run.strategy.to_string(),
@@ -264,8 +297,14 @@ struct Gather<'a, 'm> {
     pool: &'a mut dyn Pool,
     tasks: &'a [Task],
     sg: &'a dyn ScatterGather,
-    /// Each task's span of the output, while it is not out with a decoder thread.
+    /// Each task's span of the output, while it is not out with a decoder thread (none where
+    /// results are read into place).
     slices: Vec<Option<&'a mut [f64]>>,
+    /// The output's places, where results are read straight into them.
+    places: Option<&'a OutputPlaces>,
+    /// Results to decode into a place a reader thread is still writing (a worker written off
+    /// mid-frame): tried again each turn.
+    held: Vec<(usize, usize, Frame, Range<usize>)>,
     /// Decoder threads, where results are big enough to be worth the hop.
     decoders: Option<Decoders<'a>>,
     schedule: Schedule,
@@ -288,6 +327,7 @@ impl<'a> Gather<'a, '_> {
             while let Some(decoded) = self.decoders.as_mut().and_then(|d| d.next(Duration::ZERO)) {
                 self.placed(decoded)?;
             }
+            self.place_held()?;
             if self.schedule.remaining() == 0 {
                 break;
             }
@@ -382,12 +422,15 @@ impl<'a> Gather<'a, '_> {
         }
         let task = header.task as usize;
         self.schedule.returned(w, task, Instant::now())?;
+        self.observer.accepted(w, &header, frame.crossed());
+        if self.places.is_some() {
+            return Ok(self.put_in_place(w, task, frame, payload));
+        }
         let out = self
             .slices
             .get_mut(task)
             .and_then(Option::take)
             .ok_or_else(|| format!("a second result for task {task}"))?;
-        self.observer.accepted(w, &header, frame.len() as u64);
         let job = Job {
             worker: w,
             task,
@@ -405,6 +448,71 @@ impl<'a> Gather<'a, '_> {
         Ok(Some(decoders::decode(self.sg, self.tasks, job, None)))
     }
 
+    /// Takes worker `w`'s result for `task` where results are read into place: placed already
+    /// by its reader thread (or by another worker's, whose result came first), or decoded here
+    /// into its place; `None` while a reader thread still writes there (held for a later
+    /// turn).
+    fn put_in_place(
+        &mut self,
+        w: usize,
+        task: usize,
+        frame: Frame,
+        payload: Range<usize>,
+    ) -> Option<Decoded<'a>> {
+        let places = self.places?;
+        let at = crate::trace::now_ns();
+        let done = |result| Decoded {
+            worker: w,
+            task,
+            out: &mut [],
+            result,
+            thread: None,
+            start_ns: at,
+            end_ns: at,
+        };
+        if frame.placed() > 0 {
+            return Some(done(Ok(frame.placed())));
+        }
+        match places.hold(task) {
+            Spot::Placed => Some(done(Ok(0))),
+            Spot::Busy => {
+                self.held.push((w, task, frame, payload));
+                None
+            }
+            Spot::Held(mut held) => {
+                let job = Job {
+                    worker: w,
+                    task,
+                    frame,
+                    payload,
+                    out: held.values(),
+                };
+                let Decoded {
+                    result,
+                    start_ns,
+                    end_ns,
+                    ..
+                } = decoders::decode(self.sg, self.tasks, job, None);
+                held.settle(result.is_ok());
+                Some(Decoded {
+                    start_ns,
+                    end_ns,
+                    ..done(result)
+                })
+            }
+        }
+    }
+
+    /// Tries again the results held for a place a reader thread was writing.
+    fn place_held(&mut self) -> Result<(), RunError> {
+        for (w, task, frame, payload) in std::mem::take(&mut self.held) {
+            if let Some(decoded) = self.put_in_place(w, task, frame, payload) {
+                self.placed(decoded)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Takes a decoded result: the task is done, or (its payload refused) its worker is
     /// written off and the task goes back to the queue with its slice.
     fn placed(&mut self, d: Decoded<'a>) -> Result<(), RunError> {
@@ -420,7 +528,9 @@ impl<'a> Gather<'a, '_> {
             self.schedule.placed(task);
             return Ok(());
         };
-        self.slices[task] = Some(out);
+        if self.places.is_none() {
+            self.slices[task] = Some(out);
+        }
         match self.schedule.refused(worker, task) {
             true => self.fail(worker, format!("sent a malformed frame: task {task}: {e}")),
             false => Ok(()),
@@ -439,6 +549,9 @@ impl<'a> Gather<'a, '_> {
     /// task deadline, and a signal is seen within a tick.
     fn refill(&mut self, w: usize) -> Result<(), RunError> {
         while let Some(index) = self.schedule.next_for(w, Instant::now()) {
+            if let Some(places) = self.places {
+                places.expect(index, w);
+            }
             // Frame buffers come back from the transport once sent, so a run uses a few
             // whose pages are already faulted in.
             self.collect_sent();
@@ -748,9 +861,10 @@ mod tests {
         }
     }
 
-    /// Tasks of 160 KB: results decoded on the decoder threads, a refused one rerun.
+    /// Tasks of 160 KB: results read into place where the transport can (uds), else decoded
+    /// on the decoder threads; a refused one rerun.
     #[test]
-    fn big_results_are_placed_by_decoder_threads_and_refusals_rerun() {
+    fn big_results_are_placed_by_readers_or_decoder_threads_and_refusals_rerun() {
         let n = 32 * 20_000;
         for faults in [vec![], vec![None, Some(Fault::CorruptAfter(1))]] {
             for (name, transport, bin) in transports(faults.clone()) {
@@ -758,7 +872,10 @@ mod tests {
                 o.result.unwrap();
                 assert!(o.output == o.expected, "{name}: {faults:?}");
                 assert_eq!(o.m.traffic.payload_bytes_received, 8 * n as u64, "{name}");
-                assert_eq!(o.m.environment.decode_threads, 2, "{name}");
+                let in_place = o.m.environment.payload_path == Some("received in place");
+                assert_eq!(in_place, transport.info().in_place, "{name}");
+                let threads = if in_place { 0 } else { 2 };
+                assert_eq!(o.m.environment.decode_threads, threads, "{name}");
                 match faults.is_empty() {
                     true => assert!(o.m.failures.is_empty(), "{name}"),
                     false => {

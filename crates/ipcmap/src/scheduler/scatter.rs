@@ -4,6 +4,7 @@
 
 use crate::error::PayloadError;
 use crate::partition::Task;
+use crate::transport::place::Piece;
 
 /// What one worker gets beyond the common setup.
 #[derive(Clone, Debug, Default)]
@@ -32,6 +33,12 @@ pub trait ScatterGather: Sync {
     /// whose results do not pass through the coordinator's output); returns the payload bytes
     /// it accounts for.
     fn decode_result(&self, got: Received<'_>, out: &mut [f64]) -> Result<u64, PayloadError>;
+    /// How a result of `task` is laid out after its header, where its values travel as their
+    /// own bytes, so a transport can read them straight into place ([`Piece`]); `None` (the
+    /// default): results are decoded from their frames.
+    fn result_pieces(&self, _task: &Task) -> Option<Vec<Piece>> {
+        None
+    }
 }
 
 /// A result as it reached the coordinator: from which worker, for which task, its payload

@@ -9,6 +9,7 @@ use crate::kernel::{self, Function};
 use crate::partition::{self, Task};
 use crate::protocol::Setup;
 use crate::scheduler::{Received, ScatterGather};
+use crate::transport::place::Piece;
 use std::time::Instant;
 
 /// `pool.map(f, data, chunksize=C)`: items encoded one by one.
@@ -63,6 +64,12 @@ impl ScatterGather for ItemScatter<'_> {
         let payload = got.payload;
         decode_items(self.codec, payload, out)?;
         Ok(payload.len() as u64)
+    }
+
+    /// The items' values, one after another.
+    fn result_pieces(&self, task: &Task) -> Option<Vec<Piece>> {
+        let values = Piece::Values(task.span());
+        self.codec.own_bytes().then(|| vec![values])
     }
 }
 

@@ -9,8 +9,11 @@ use crate::codec::{Codec, CodecError, CodecKind};
 use crate::error::{PayloadError, RunError};
 use crate::kernel::Function;
 use crate::partition::Task;
-use crate::protocol::{begin_block_frame, end_block_frame, read_block_frame, Reader, Setup};
+use crate::protocol::{
+    begin_block_frame, block_header, end_block_frame, read_block_frame, Reader, Setup,
+};
 use crate::scheduler::{Received, ScatterGather};
+use crate::transport::place::Piece;
 
 /// `pool.map(f, split(data, S), chunksize=C)`: sub-vectors encoded as blocks.
 pub struct Split;
@@ -49,6 +52,15 @@ impl ScatterGather for SplitScatter<'_> {
             payload += encode_block(self.codec, &self.input[part.clone()], out)?;
         }
         Ok(payload as u64)
+    }
+
+    /// Each part's block header, then its values.
+    fn result_pieces(&self, task: &Task) -> Option<Vec<Piece>> {
+        let pieces = task.parts.iter().flat_map(|part| {
+            let header = block_header(part.len(), part.len() * 8).to_vec();
+            [Piece::Expect(header), Piece::Values(part.clone())]
+        });
+        self.codec.own_bytes().then(|| pieces.collect())
     }
 
     fn decode_result(&self, got: Received<'_>, out: &mut [f64]) -> Result<u64, PayloadError> {

@@ -26,8 +26,10 @@ pub mod local;
 pub mod memory;
 #[cfg(feature = "mpi")]
 pub mod mpi;
+pub mod place;
 pub mod spawned;
 pub mod spawner;
+pub mod stream;
 pub mod uds;
 
 /// Every transport, in the order `--transport` lists them; the first is the default. One line
@@ -70,6 +72,9 @@ pub struct TransportInfo {
     pub one_thread: bool,
     /// It frames its messages itself, so `--frame-bytes` trains apply.
     pub trains: bool,
+    /// It reads its frames off a byte stream itself, so a result whose payload is the values'
+    /// own bytes can be read straight into its place in the output ([`place`]).
+    pub in_place: bool,
 }
 
 use crate::error::WorkerError;
@@ -93,6 +98,9 @@ pub struct PoolSpec<'a> {
     /// Frames bigger than this go as a train of frames of at most this many bytes, where the
     /// transport frames its messages itself (local); 0: whole.
     pub frame_bytes: usize,
+    /// Where results may be read straight into the output, for a transport that can
+    /// ([`TransportInfo::in_place`]).
+    pub places: Option<std::sync::Arc<dyn place::Places>>,
 }
 
 /// A started worker.
@@ -302,6 +310,25 @@ impl TransportInfo {
             collectives: None,
             one_thread: false,
             trains: false,
+            in_place: false,
+        }
+    }
+
+    /// It reads a result's values straight into their place in the output ([`place`]).
+    pub const fn with_in_place(self) -> TransportInfo {
+        TransportInfo {
+            in_place: true,
+            ..self
+        }
+    }
+
+    /// How a result's payload reaches the output over it, for a strategy whose frames carry
+    /// its payload, where the payload is the values' own bytes (`own_bytes`) or not.
+    pub fn payload_path(&self, own_bytes: bool) -> &'static str {
+        match (self.in_place && own_bytes, self.in_place || self.trains) {
+            (true, _) => "received in place",
+            (false, true) => "read into a recycled buffer, then decoded",
+            (false, false) => "copied from a library buffer, then decoded",
         }
     }
 
@@ -400,6 +427,7 @@ pub const MPI: TransportInfo = TransportInfo {
     collectives: Some(i32::MAX as usize),
     one_thread: true,
     trains: false,
+    in_place: false,
 };
 
 /// Why `--transport mpi` cannot run in a build without the `mpi` feature.
@@ -412,12 +440,17 @@ pub const MPI_MISSING: &str = "this coordinator was built without MPI: build it 
 pub struct Frame {
     bytes: Vec<u8>,
     home: Option<mpsc::Sender<Vec<u8>>>,
+    placed: u64,
 }
 
 impl Frame {
     /// A frame of its own bytes, going nowhere when dropped.
     pub fn owned(bytes: Vec<u8>) -> Frame {
-        Frame { bytes, home: None }
+        Frame {
+            bytes,
+            home: None,
+            placed: 0,
+        }
     }
 
     /// A frame lent from a free list that `home` feeds.
@@ -425,7 +458,25 @@ impl Frame {
         Frame {
             bytes,
             home: Some(home),
+            placed: 0,
         }
+    }
+
+    /// The same frame, whose payload's `bytes` were read straight into the output.
+    pub fn with_placed(mut self, bytes: u64) -> Frame {
+        self.placed = bytes;
+        self
+    }
+
+    /// Payload bytes read straight into the output ([`place`]): they crossed, but are not
+    /// in this buffer, which holds the rest (its headers); 0 where the frame is whole here.
+    pub fn placed(&self) -> u64 {
+        self.placed
+    }
+
+    /// Every byte of the frame that crossed: its buffer and what was placed.
+    pub fn crossed(&self) -> u64 {
+        self.bytes.len() as u64 + self.placed
     }
 }
 

@@ -10,11 +10,12 @@
 //! run allocates nothing per frame where the link reads into a buffer.
 
 use super::handshake::{self, Hello};
+use super::place::Places;
 use super::spawner::{Watchdog, WorkerProcess};
 use super::{Event, Frame, Pool, PoolSpec, Sent, Started, WorkerInfo};
 use crate::error::{LinkError, SpawnError};
 use crate::protocol::Setup;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 /// The coordinator's sending end of one worker's link.
@@ -34,6 +35,18 @@ pub trait FrameReceiver: Send + 'static {
     /// link that hands over buffers of its own, as ipc-channel does).
     fn reads_into(&self) -> bool {
         true
+    }
+    /// Receives the next frame as [`FrameReceiver::recv`] does, reading a result's payload
+    /// straight into its place in the output where `places` claims it for `worker`'s frame;
+    /// `Ok(None)` once the worker closed its end, else the payload bytes placed.
+    fn recv_placed(
+        &mut self,
+        into: &mut Vec<u8>,
+        worker: usize,
+        places: &dyn Places,
+    ) -> Result<Option<u64>, LinkError> {
+        let _ = (worker, places);
+        Ok(self.recv(into)?.then_some(0))
     }
 }
 
@@ -75,7 +88,8 @@ pub fn start(
                 message: e.to_string(),
             })?;
         let thread = |what| move |source| SpawnError::Thread { what, source };
-        spawn_reader(w, receiver, events_tx.clone()).map_err(thread("result reader"))?;
+        let places = spec.places.clone();
+        spawn_reader(w, receiver, places, events_tx.clone()).map_err(thread("result reader"))?;
         let queue = spawn_sender(w, sender, sent_tx.clone()).map_err(thread("task sender"))?;
         infos.push(WorkerInfo {
             id: worker,
@@ -220,6 +234,7 @@ fn spawn_sender(
 fn spawn_reader(
     w: usize,
     mut link: Box<dyn FrameReceiver>,
+    places: Option<Arc<dyn Places>>,
     events: mpsc::Sender<Event>,
 ) -> std::io::Result<()> {
     let (home, free) = mpsc::channel::<Vec<u8>>();
@@ -227,17 +242,24 @@ fn spawn_reader(
         .name(format!("gather-{w}"))
         .spawn(move || loop {
             let mut buf = free.try_recv().unwrap_or_default();
-            match link.recv(&mut buf) {
-                Ok(true) => {
+            let got = match places.as_deref() {
+                Some(places) => link.recv_placed(&mut buf, w, places),
+                None => link.recv(&mut buf).map(|more| more.then_some(0)),
+            };
+            match got {
+                Ok(Some(placed)) => {
                     let frame = match link.reads_into() {
                         true => Frame::lent(buf, home.clone()),
                         false => Frame::owned(buf),
                     };
-                    if events.send(Event::Frame(w, frame)).is_err() {
+                    if events
+                        .send(Event::Frame(w, frame.with_placed(placed)))
+                        .is_err()
+                    {
                         break;
                     }
                 }
-                Ok(false) | Err(_) => {
+                Ok(None) | Err(_) => {
                     let _ = events.send(Event::Closed(w));
                     break;
                 }
