@@ -130,7 +130,12 @@ fn no_module_outside_transport_names_a_transport() {
         let text = std::fs::read_to_string(&file).expect("readable source");
         let code = text.split("#[cfg(test)]").next().unwrap_or("");
         for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
-            for name in names.iter().filter(|n| line.contains(n.as_str())) {
+            // A strategy may share a transport's name (`pipe`): its own declaration says it.
+            let own = |n: &String| line.contains(&format!("Info::local({n}"));
+            for name in names
+                .iter()
+                .filter(|n| line.contains(n.as_str()) && !own(n))
+            {
                 violations.push(format!("{}: {name} in {:?}", file.display(), line.trim()));
             }
         }

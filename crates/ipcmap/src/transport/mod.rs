@@ -8,7 +8,9 @@
 //! - [`local`]: real worker processes over ipc-channel (the only module of the library that
 //!   names `ipc_channel`);
 //! - [`uds`]: the same processes over plain Unix-domain stream sockets, length-prefixed frames
-//!   read into recycled buffers;
+//!   ([`stream`]) read into recycled buffers, raw results straight into place ([`place`]);
+//! - [`tcp`]: the same over TCP on loopback, linked after the handshake with a token;
+//! - [`pipe`]: the same over a pair of anonymous pipes per worker, inherited at its start;
 //! - `mpi` (cargo feature `mpi`): the ranks of an MPI job started by `mpirun` or `srun`, on
 //!   one host or many; rank 0 coordinates;
 //! - [`memory`]: an in-process fake, the real worker loop on threads over std channels, so
@@ -26,10 +28,12 @@ pub mod local;
 pub mod memory;
 #[cfg(feature = "mpi")]
 pub mod mpi;
+pub mod pipe;
 pub mod place;
 pub mod spawned;
 pub mod spawner;
 pub mod stream;
+pub mod tcp;
 pub mod uds;
 
 /// Every transport, in the order `--transport` lists them; the first is the default. One line
@@ -37,6 +41,8 @@ pub mod uds;
 pub static REGISTRY: &[&dyn Transport] = &[
     &local::LocalTransport,
     &uds::UdsTransport,
+    &tcp::TcpTransport,
+    &pipe::PipeTransport,
     #[cfg(feature = "mpi")]
     &mpi::MpiTransport,
     #[cfg(not(feature = "mpi"))]

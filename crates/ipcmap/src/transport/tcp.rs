@@ -1,0 +1,183 @@
+//! The tcp transport: the same worker processes as [`super::uds`], over TCP on loopback
+//! (127.0.0.1, `TCP_NODELAY`), with the same length-prefixed frames ([`super::stream`]): the
+//! network stack's path on one host, to set beside MPI's TCP.
+//!
+//! A TCP port takes connections from anyone on the machine, so the link is made after the
+//! authenticated [handshake]: the worker listens on a port of its own and says it, with a
+//! 128-bit token, in its hello (which only this coordinator reads, on its 0700 socket); the
+//! coordinator connects (a loopback connect never waits on the peer) and sends the token
+//! first; the worker takes the first connection that presents it within the handshake time
+//! and drops any other, so no other user's process gets a link to it.
+
+use super::handshake::{self, Hello};
+use super::spawned::{self, Link};
+use super::stream::{Reader, Writer};
+use super::{MakeSetup, PoolResult, PoolSpec, Transport, TransportInfo, WorkerEnds};
+use crate::error::{SpawnError, WorkerError};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+/// How long the worker waits for its coordinator's connection.
+const CONNECT_WAIT: Duration = Duration::from_secs(10);
+
+/// How long one connection may take to present its token.
+const TOKEN_WAIT: Duration = Duration::from_secs(1);
+
+/// The token's bytes on the wire.
+const TOKEN: usize = 16;
+
+/// Worker processes over TCP on loopback.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TcpTransport;
+
+impl Transport for TcpTransport {
+    fn info(&self) -> TransportInfo {
+        let about = "worker processes on this machine over TCP on loopback (TCP_NODELAY)";
+        TransportInfo::spawned("tcp", about).with_in_place()
+    }
+
+    fn start(&self, spec: &PoolSpec<'_>, setup: &MakeSetup<'_>) -> PoolResult {
+        spawned::start(self.info().name, spec, setup, &mut link)
+    }
+
+    fn connect(&self, hello: &str, worker: u32, protocol: u32) -> Result<WorkerEnds, WorkerError> {
+        let channel = |what: &'static str| {
+            move |e: std::io::Error| WorkerError::Channel {
+                worker,
+                what,
+                message: e.to_string(),
+            }
+        };
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(channel("its port"))?;
+        let port = listener.local_addr().map_err(channel("its port"))?.port();
+        let token = token().map_err(channel("its token"))?;
+        let words = format!("{port} {}", hex(&token));
+        let hello = handshake::say_hello(hello, worker, protocol, &words)?;
+        let stream = accept(&listener, &token).map_err(channel("its coordinator's connection"))?;
+        drop(hello);
+        let writer = stream.try_clone().map_err(channel("its socket"))?;
+        Ok((Box::new(Reader::new(stream)), Box::new(Writer::new(writer))))
+    }
+
+    fn files_needed(&self, workers: usize) -> u64 {
+        // The socket and its clone, a reader's and a sender's wake-up per worker.
+        32 + 4 * workers as u64
+    }
+}
+
+/// Connects to the port a checked hello names and presents its token: the worker's link.
+fn link(hello: Hello) -> Result<Link, SpawnError> {
+    let (worker, pid) = (hello.worker, hello.pid);
+    let bad = |message: String| SpawnError::BadHello {
+        worker,
+        pid,
+        message,
+    };
+    let mut words = hello.rest.split(' ');
+    let port: u16 = words
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| bad("no port to connect to".into()))?;
+    let token = words
+        .next()
+        .and_then(unhex)
+        .ok_or_else(|| bad("no token to present".into()))?;
+    let channel = |what: &'static str| {
+        move |source| SpawnError::Channel {
+            worker,
+            what,
+            source,
+        }
+    };
+    let mut stream =
+        TcpStream::connect((Ipv4Addr::LOCALHOST, port)).map_err(channel("its TCP port"))?;
+    stream.set_nodelay(true).map_err(channel("TCP_NODELAY"))?;
+    stream.write_all(&token).map_err(channel("its token"))?;
+    let reader = stream.try_clone().map_err(channel("its socket"))?;
+    Ok(Link {
+        sender: Box::new(Writer::new(stream)),
+        receiver: Box::new(Reader::new(reader)),
+    })
+}
+
+/// The first connection to `listener` that presents `token` within [`CONNECT_WAIT`]; any
+/// other is dropped.
+fn accept(listener: &TcpListener, token: &[u8; TOKEN]) -> std::io::Result<TcpStream> {
+    let deadline = Instant::now() + CONNECT_WAIT;
+    listener.set_nonblocking(true)?;
+    while Instant::now() < deadline {
+        let mut stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(TOKEN_WAIT))?;
+        let mut got = [0u8; TOKEN];
+        if stream.read_exact(&mut got).is_ok() && got == *token {
+            stream.set_read_timeout(None)?;
+            stream.set_nodelay(true)?;
+            return Ok(stream);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!(
+            "none presented its token within {} s",
+            CONNECT_WAIT.as_secs()
+        ),
+    ))
+}
+
+/// A fresh token from the kernel's random source.
+fn token() -> std::io::Result<[u8; TOKEN]> {
+    let mut token = [0u8; TOKEN];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut token)?;
+    Ok(token)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<[u8; TOKEN]> {
+    let mut out = [0u8; TOKEN];
+    if text.len() != 2 * TOKEN {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_without_the_token_gets_no_link() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let token = token().unwrap();
+        assert_eq!(unhex(&hex(&token)), Some(token));
+        let client = std::thread::spawn(move || {
+            let mut stranger = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+            stranger.write_all(&[0; TOKEN]).unwrap();
+            let silent = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+            let mut owner = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+            owner.write_all(&token).unwrap();
+            owner.write_all(b"after").unwrap();
+            (stranger, silent, owner)
+        });
+        let mut link = accept(&listener, &token).unwrap();
+        let mut after = [0u8; 5];
+        link.read_exact(&mut after).unwrap();
+        assert_eq!(&after, b"after", "the owner's connection, not a stranger's");
+        drop(client.join().unwrap());
+    }
+}
