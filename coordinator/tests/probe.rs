@@ -24,8 +24,36 @@ fn probe_reports_every_floor_as_json() {
         "echo_gbps",
         "echo_wall_gbps",
         "echo8_us_per_message",
+        "echo8_rtt_p50_us",
+        "floor_socketpair_gbps",
+        "floor_pipe_gbps",
+        "floor_memcpy_gbps",
+        "floor_echo8_us_per_message",
+        "echo_of_socketpair_floor",
+        "echo8_of_socketpair_floor",
     ] {
         assert!(p[field].as_f64().is_some_and(|v| v > 0.0), "{field}: {p}");
+    }
+    let (p50, p99) = (&p["echo8_rtt_p50_us"], &p["echo8_rtt_p99_us"]);
+    assert!(p50.as_f64() <= p99.as_f64(), "{p50} {p99}");
+}
+
+/// Every transport that spawns its workers is probed, and names itself.
+#[test]
+fn every_spawning_transport_is_probed() {
+    for transport in ["local", "uds", "tcp", "pipe"] {
+        let r = run(&[
+            "probe",
+            "--transport",
+            transport,
+            "--bytes",
+            "100000",
+            "--format",
+            "json",
+        ]);
+        assert!(r.status.success(), "{transport}: {}", r.stderr);
+        let p: serde_json::Value = serde_json::from_str(r.stdout.trim()).expect("one JSON object");
+        assert_eq!(p["transport"], transport);
     }
 }
 

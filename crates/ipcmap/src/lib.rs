@@ -52,6 +52,7 @@ pub mod data;
 pub mod engine;
 pub mod error;
 pub mod fault;
+pub mod floor;
 pub mod interrupt;
 pub mod kernel;
 pub mod memory;

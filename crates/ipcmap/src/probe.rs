@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
 
 pub use crate::report::ProbeReport;
-use crate::report::{CodecProbe, CodecRow, MemcpyRow, CODEC_PROBE_SCHEMA};
+use crate::report::{CodecProbe, CodecRow, MemcpyRow, ProbeFloor, CODEC_PROBE_SCHEMA};
 
 /// The sizes `probe --codecs` measures: one value, a thousand, one of 64 parts of 10M (what
 /// split sends at the defaults), and 10M in one block.
@@ -212,16 +212,47 @@ pub fn run(
     let big = echo(transport, worker_bin, message_bytes, echo_messages, timeout)?;
     let echo8_messages = 100_000;
     let small = echo(transport, worker_bin, 8, echo8_messages, timeout)?;
+    let floors =
+        crate::floor::measure(message_bytes, echo_messages, echo8_messages).map_err(|e| {
+            RunError::Channel {
+                what: "the floor probe".into(),
+                message: e.to_string(),
+            }
+        })?;
+    let echo_wall_gbps =
+        (2 * message_bytes * echo_messages) as f64 / big.wall.as_nanos().max(1) as f64;
+    let echo8_us_per_message = small.wall.as_nanos() as f64 / 1e3 / (2 * echo8_messages) as f64;
+    let floor = ProbeFloor {
+        floor_socketpair_gbps: floors.socketpair.wall_gbps(message_bytes),
+        floor_pipe_gbps: floors.pipe.wall_gbps(message_bytes),
+        floor_memcpy_gbps: floors.memcpy_gbps,
+        floor_echo8_us_per_message: floors.socketpair8.us_per_message(),
+        floor_echo8_rtt_p50_us: floors.socketpair8.round_trip_us(0.5),
+        floor_echo8_rtt_p99_us: floors.socketpair8.round_trip_us(0.99),
+        echo_of_socketpair_floor: echo_wall_gbps
+            / floors
+                .socketpair
+                .wall_gbps(message_bytes)
+                .max(f64::MIN_POSITIVE),
+        echo8_of_socketpair_floor: echo8_us_per_message
+            / floors.socketpair8.us_per_message().max(f64::MIN_POSITIVE),
+    };
+    let rtt = crate::floor::Echoed {
+        wall: small.wall,
+        round_trips: small.round_trips,
+    };
     Ok(ProbeReport {
         workers,
         spawn_hello_ms,
         echo_message_bytes: message_bytes,
         echo_messages,
         echo_gbps: (2 * message_bytes * echo_messages) as f64 / big.send_ns.max(1) as f64,
-        echo_wall_gbps: (2 * message_bytes * echo_messages) as f64
-            / big.wall.as_nanos().max(1) as f64,
+        echo_wall_gbps,
         echo8_messages,
-        echo8_us_per_message: small.wall.as_nanos() as f64 / 1e3 / (2 * echo8_messages) as f64,
+        echo8_us_per_message,
+        echo8_rtt_p50_us: rtt.round_trip_us(0.5),
+        echo8_rtt_p99_us: rtt.round_trip_us(0.99),
+        floor,
         transport: transport.info().name,
         started_per_job: transport.init_ns().is_some(),
     })
@@ -260,6 +291,8 @@ struct Echoed {
     wall: Duration,
     /// Inside sends, both sides, ns.
     send_ns: u64,
+    /// Each message's round trip, in send order.
+    round_trips: Vec<Duration>,
 }
 
 /// How long to wait for one echoed frame before calling the worker lost.
@@ -332,6 +365,8 @@ fn echo(
         .collect::<Result<_, _>>()?;
     let start = Instant::now();
     let (mut received, mut send_ns, mut sends) = (0, 0u64, 0usize);
+    let mut sent_at: Vec<Instant> = Vec::with_capacity(messages);
+    let mut round_trips = Vec::with_capacity(messages);
     let mut take_sent = |pool: &mut dyn Pool, spares: &mut Vec<Vec<u8>>| {
         while let Some(done) = pool.sent() {
             done.result.map_err(send_err)?;
@@ -344,16 +379,19 @@ fn echo(
     for i in 0..messages {
         if i >= DEPTH {
             received += next_frame(pool.as_mut())?.len();
+            round_trips.push(sent_at[i - DEPTH].elapsed());
         }
         take_sent(pool.as_mut(), &mut spares)?;
         let frame = match spares.pop() {
             Some(frame) => frame,
             None => message(bytes)?,
         };
+        sent_at.push(Instant::now());
         pool.send(0, frame).map_err(send_err)?;
     }
-    for _ in messages.saturating_sub(DEPTH)..messages {
+    for sent in &sent_at[messages.saturating_sub(DEPTH)..] {
         received += next_frame(pool.as_mut())?.len();
+        round_trips.push(sent.elapsed());
     }
     // Every reply is in, so every send has ended; its report may still be on its way.
     let reported = Instant::now() + Duration::from_secs(1);
@@ -382,6 +420,7 @@ fn echo(
     Ok(Echoed {
         wall,
         send_ns: send_ns + worker_send_ns,
+        round_trips,
     })
 }
 

@@ -18,6 +18,7 @@ const LAYERS: &[&[&str]] = &[
         "rundir",
         "plan",
         "fault",
+        "floor",
         "trace",
     ],
     // the wire, the errors, the result model, the settings a run reads

@@ -46,17 +46,20 @@ impl Exporter for CsvExporter {
     }
 
     fn probe(&self, probe: &ProbeReport, out: &mut dyn Write) -> std::io::Result<()> {
-        let mut writer = csv::Writer::from_writer(out);
-        writer.serialize(probe)?;
-        writer.flush()
+        write_rows(std::slice::from_ref(probe), out)
     }
 }
 
 /// Writes a header and one row per report.
 pub fn write_csv(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
+    write_rows(reports, out)
+}
+
+/// Writes a header and one row per item, its nested fields flattened with dots.
+fn write_rows<T: serde::Serialize>(items: &[T], out: &mut dyn Write) -> std::io::Result<()> {
     let mut writer = csv::Writer::from_writer(out);
     let mut header_written = false;
-    for report in reports {
+    for report in items {
         let mut row = Vec::new();
         flatten("", &serde_json::to_value(report)?, &mut row);
         if !header_written {

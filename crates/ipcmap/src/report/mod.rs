@@ -571,6 +571,13 @@ pub struct ProbeReport {
     pub echo8_messages: usize,
     /// Wall time per one-way 8-byte message, µs.
     pub echo8_us_per_message: f64,
+    /// The 8-byte echo's round trips (two in flight, so pipelined): median, µs.
+    pub echo8_rtt_p50_us: f64,
+    /// See `echo8_rtt_p50_us`: the 99th percentile.
+    pub echo8_rtt_p99_us: f64,
+    /// The machine's own floors, measured in the same probe with no library in between.
+    #[serde(flatten)]
+    pub floor: ProbeFloor,
     /// The transport probed: "local", "uds" or "mpi" (where `spawn_hello_ms` is MPI's init
     /// time, paid once per job, and a run's spawn is only its setup messages).
     pub transport: &'static str,
@@ -578,6 +585,28 @@ pub struct ProbeReport {
     /// start, not a pool's.
     #[serde(skip)]
     pub started_per_job: bool,
+}
+
+/// The floors a probe measures beside a transport ([`crate::floor`]): the same echoes over a
+/// bare socketpair and bare pipes, a thread of the coordinator echoing, and memcpy.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct ProbeFloor {
+    /// Socketpair echo of the same messages, GB/s both ways of wall time.
+    pub floor_socketpair_gbps: f64,
+    /// Pipe echo of the same messages, GB/s both ways of wall time.
+    pub floor_pipe_gbps: f64,
+    /// memcpy of one message, GB/s.
+    pub floor_memcpy_gbps: f64,
+    /// Socketpair 8-byte echo: wall time per one-way message, µs.
+    pub floor_echo8_us_per_message: f64,
+    /// Socketpair 8-byte echo's round trips: median, µs.
+    pub floor_echo8_rtt_p50_us: f64,
+    /// See `floor_echo8_rtt_p50_us`: the 99th percentile.
+    pub floor_echo8_rtt_p99_us: f64,
+    /// The transport's echo (`echo_wall_gbps`) as a fraction of the socketpair floor's.
+    pub echo_of_socketpair_floor: f64,
+    /// The transport's 8-byte µs per message as a multiple of the socketpair floor's.
+    pub echo8_of_socketpair_floor: f64,
 }
 
 /// What `probe --codecs` measured: every codec's block encode and decode at several sizes,

@@ -89,8 +89,24 @@ impl Exporter for TableExporter {
         )?;
         writeln!(
             out,
-            "echo of {} x 8 bytes (2 in flight): {:.2} µs per one-way message",
-            p.echo8_messages, p.echo8_us_per_message
+            "echo of {} x 8 bytes (2 in flight): {:.2} µs per one-way message, round trip p50 {:.1} µs, p99 {:.1} µs",
+            p.echo8_messages, p.echo8_us_per_message, p.echo8_rtt_p50_us, p.echo8_rtt_p99_us
+        )?;
+        let f = &p.floor;
+        writeln!(
+            out,
+            "floors, the same echoes with no library (a thread of this process echoing): socketpair {:.2} GB/s, pipes {:.2} GB/s, memcpy of one message {:.2} GB/s; 8 bytes over the socketpair {:.2} µs per message, round trip p50 {:.1} µs, p99 {:.1} µs",
+            f.floor_socketpair_gbps,
+            f.floor_pipe_gbps,
+            f.floor_memcpy_gbps,
+            f.floor_echo8_us_per_message,
+            f.floor_echo8_rtt_p50_us,
+            f.floor_echo8_rtt_p99_us
+        )?;
+        writeln!(
+            out,
+            "{} against the socketpair floor: {:.2}x its echo GB/s, {:.2}x its 8-byte µs per message",
+            p.transport, f.echo_of_socketpair_floor, f.echo8_of_socketpair_floor
         )
     }
 }
