@@ -51,8 +51,8 @@ impl Cli {
     /// The transport the command line asks for.
     pub fn transport(&self) -> TransportKind {
         match &self.command {
-            None => self.run.common.transport,
-            Some(Command::Sweep(args)) => args.common.transport,
+            None => self.run.common.transport(),
+            Some(Command::Sweep(args)) => args.common.transport(),
             Some(Command::Probe(args)) => args.transport,
         }
     }
@@ -181,9 +181,10 @@ pub struct CommonArgs {
     pub on_worker_exit: OnWorkerExit,
     /// How workers are started and reached: processes on this machine over ipc-channel or
     /// plain Unix sockets, or the ranks of an MPI job (run under `mpirun -np N`: rank 0
-    /// coordinates, ranks 1..N-1 work; needs a build with --features mpi).
-    #[arg(long, default_value_t = TransportKind::default(), value_parser = transport_values())]
-    pub transport: TransportKind,
+    /// coordinates, ranks 1..N-1 work; needs a build with --features mpi). A sweep takes a
+    /// list of those that spawn their workers (local,uds,tcp,pipe) and compares them.
+    #[arg(long, value_delimiter = ',', default_values_t = [TransportKind::default()], value_parser = transport_values())]
+    pub transport: Vec<TransportKind>,
     /// Threads that decode big results (over 64 KiB) into place off the coordinator's gather
     /// thread; 0 = all on the gather thread [default: one per worker, on the cores left after
     /// the gather thread and one worker: none on 2 cores].
@@ -356,6 +357,11 @@ impl ModeArg {
 }
 
 impl CommonArgs {
+    /// The transport asked for (a sweep's first).
+    pub fn transport(&self) -> TransportKind {
+        self.transport.first().copied().unwrap_or_default()
+    }
+
     /// A request with these flags and every other field at its default.
     fn to_request(&self) -> Result<RunRequest, String> {
         if !(self.handshake_timeout.is_finite()
@@ -388,7 +394,7 @@ impl CommonArgs {
                 worker_bin: self.worker_bin.clone(),
                 handshake_timeout: Duration::from_secs_f64(self.handshake_timeout),
                 on_worker_exit: self.on_worker_exit,
-                transport: self.transport,
+                transport: self.transport(),
                 decode_threads: self.decode_threads,
                 ..Settings::default()
             },
@@ -405,8 +411,11 @@ impl CommonArgs {
 impl RunArgs {
     /// The library's request, not yet validated.
     pub fn to_request(&self) -> Result<RunRequest, String> {
+        if self.common.transport.len() > 1 {
+            return Err("a run takes one --transport; `coordinator sweep --transport local,uds` compares several".into());
+        }
         let mut request = self.common.to_request()?;
-        request.modes = self.mode.modes(self.common.transport);
+        request.modes = self.mode.modes(self.common.transport());
         (request.workers, request.splits) = (self.workers, self.splits);
         let s = &mut request.settings;
         (s.n, s.function, s.work) = (self.n, self.function, self.work);
@@ -423,14 +432,24 @@ impl SweepArgs {
         for m in self
             .mode
             .iter()
-            .flat_map(|m| m.modes(self.common.transport))
+            .flat_map(|m| m.modes(self.common.transport()))
         {
             if !modes.contains(&m) {
                 modes.push(m);
             }
         }
+        let mut transports: Vec<TransportKind> = Vec::new();
+        for &t in &self.common.transport {
+            if !transports.contains(&t) {
+                transports.push(t);
+            }
+        }
+        if transports.len() > 1 && transports.iter().any(|t| t.launched()) {
+            return Err("a sweep compares transports that spawn their workers; one started by a launcher (mpi) runs on its own".into());
+        }
         let mut grid = Grid {
             modes,
+            transports,
             workers: self.workers.clone(),
             n: self.n.clone(),
             functions: self.function.clone(),

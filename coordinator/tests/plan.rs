@@ -189,6 +189,49 @@ fn sweep_rows_name_every_parameter_that_varies() {
     );
 }
 
+/// `sweep --transport` compares transports, each row naming its own; a plain run takes one.
+#[test]
+fn a_sweep_compares_transports_and_a_run_takes_one() {
+    let args = [
+        "sweep",
+        "--mode",
+        "split",
+        "--codec",
+        "raw",
+        "--transport",
+        "local,uds,tcp,pipe",
+        "--n",
+        "20000",
+        "--repeat",
+        "1",
+    ];
+    let reports = run_json(&args);
+    let transports: Vec<&str> = reports
+        .iter()
+        .map(|r| r["transport"].as_str().unwrap())
+        .collect();
+    assert_eq!(transports, ["local", "uds", "tcp", "pipe"]);
+    let paths: Vec<&str> = reports
+        .iter()
+        .map(|r| r["payload_path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths[0], "copied from a library buffer, then decoded");
+    assert!(
+        paths[1..].iter().all(|p| *p == "received in place"),
+        "{paths:?}"
+    );
+    assert!(reports.iter().all(|r| r["verified"] == true));
+    let table = run(&args);
+    assert!(
+        table.stdout.contains("chunk 1, over tcp"),
+        "{}",
+        table.stdout
+    );
+    let r = run(&["--transport", "local,uds", "--n", "1000"]);
+    assert_eq!(r.status.code(), Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("one --transport"), "{}", r.stderr);
+}
+
 #[test]
 fn a_sweep_over_n_interleaves_within_each_input_and_keeps_one_reference_at_a_time() {
     let reports = run_json(&[

@@ -6,6 +6,7 @@ use crate::codec::CodecKind;
 use crate::config::{ConfigError, RunConfig, RunRequest};
 use crate::kernel::Function;
 use crate::strategy::Mode;
+use crate::transport::TransportKind;
 
 /// The most configurations a sweep may hold; a bigger grid is refused before it is expanded.
 pub const MAX_SWEEP_POINTS: usize = 4096;
@@ -20,6 +21,8 @@ pub use crate::report::Axis;
 pub struct Grid {
     /// Strategies.
     pub modes: Vec<Mode>,
+    /// Transports.
+    pub transports: Vec<TransportKind>,
     /// Worker counts.
     pub workers: Vec<usize>,
     /// Element counts.
@@ -74,6 +77,7 @@ impl Grid {
     pub fn varying(&self) -> Vec<Axis> {
         [
             (Axis::Mode, self.modes.len()),
+            (Axis::Transport, self.transports.len()),
             (Axis::Workers, self.workers.len()),
             (Axis::N, self.n.len()),
             (Axis::Function, self.functions.len()),
@@ -93,6 +97,7 @@ impl Grid {
     pub fn size(&self) -> usize {
         [
             self.modes.len(),
+            self.transports.len(),
             self.workers.len(),
             self.n.len(),
             self.functions.len(),
@@ -108,50 +113,39 @@ impl Grid {
 
     /// Every combination, as requests built on `base`; the last list varies fastest.
     pub fn points(&self, base: &RunRequest) -> Vec<RunRequest> {
-        fn or_none<T: Copy>(v: &[T]) -> Vec<Option<T>> {
-            if v.is_empty() {
-                vec![None]
-            } else {
-                v.iter().copied().map(Some).collect()
+        /// Every point of `points` once per value of `values`, set by `set` (the points
+        /// unchanged where the list is empty).
+        fn expand<T: Copy>(
+            points: Vec<RunRequest>,
+            values: &[T],
+            set: impl Fn(&mut RunRequest, T),
+        ) -> Vec<RunRequest> {
+            if values.is_empty() {
+                return points;
             }
-        }
-        let mut out = Vec::new();
-        for mode in or_none(&self.modes) {
-            for workers in or_none(&self.workers) {
-                for n in or_none(&self.n) {
-                    for function in or_none(&self.functions) {
-                        for work in or_none(&self.works) {
-                            for codec in or_none(&self.codecs) {
-                                for splits in or_none(&self.splits) {
-                                    for (chunksize, frame_bytes) in
-                                        or_none(&self.chunksizes).into_iter().flat_map(|c| {
-                                            or_none(&self.frame_bytes)
-                                                .into_iter()
-                                                .map(move |f| (c, f))
-                                        })
-                                    {
-                                        let mut r = base.clone();
-                                        r.settings.frame_bytes =
-                                            frame_bytes.unwrap_or(r.settings.frame_bytes);
-                                        r.modes = mode.map_or(r.modes, |m| vec![m]);
-                                        r.workers = workers.or(r.workers);
-                                        r.settings.n = n.unwrap_or(r.settings.n);
-                                        r.settings.function =
-                                            function.unwrap_or(r.settings.function);
-                                        r.settings.work = work.unwrap_or(r.settings.work);
-                                        r.settings.codec = codec.unwrap_or(r.settings.codec);
-                                        r.splits = splits.or(r.splits);
-                                        r.settings.chunksize = chunksize.or(r.settings.chunksize);
-                                        out.push(r);
-                                    }
-                                }
-                            }
-                        }
-                    }
+            let mut out = Vec::with_capacity(points.len() * values.len());
+            for point in points {
+                for &v in values {
+                    let mut r = point.clone();
+                    set(&mut r, v);
+                    out.push(r);
                 }
             }
+            out
         }
-        out
+        let points = vec![base.clone()];
+        let points = expand(points, &self.modes, |r, m| r.modes = vec![m]);
+        let points = expand(points, &self.transports, |r, t| r.settings.transport = t);
+        let points = expand(points, &self.workers, |r, w| r.workers = Some(w));
+        let points = expand(points, &self.n, |r, n| r.settings.n = n);
+        let points = expand(points, &self.functions, |r, f| r.settings.function = f);
+        let points = expand(points, &self.works, |r, w| r.settings.work = w);
+        let points = expand(points, &self.codecs, |r, c| r.settings.codec = c);
+        let points = expand(points, &self.splits, |r, s| r.splits = Some(s));
+        let points = expand(points, &self.chunksizes, |r, c| {
+            r.settings.chunksize = Some(c)
+        });
+        expand(points, &self.frame_bytes, |r, f| r.settings.frame_bytes = f)
     }
 
     /// Validates every point before anything runs; refuses a grid of more than
@@ -184,6 +178,7 @@ fn describe(r: &RunRequest) -> String {
             .collect::<Vec<_>>()
             .join("+")
     )];
+    parts.push(format!("transport={}", r.settings.transport));
     if let Some(w) = r.workers {
         parts.push(format!("workers={w}"));
     }
@@ -231,6 +226,22 @@ mod tests {
         assert_eq!(points.len(), 3 * CodecKind::all().count());
         assert!(points.iter().all(|p| p.modes == RunRequest::default().modes
             && p.settings.n == RunRequest::default().settings.n));
+    }
+
+    #[test]
+    fn transports_are_an_axis_outside_the_workers() {
+        let transports: Vec<TransportKind> = TransportKind::all().filter(|t| t.spawns()).collect();
+        let grid = Grid {
+            transports: transports.clone(),
+            workers: vec![1, 2],
+            ..Grid::default()
+        };
+        assert_eq!(grid.varying(), [Axis::Transport, Axis::Workers]);
+        let points = grid.points(&RunRequest::default());
+        assert_eq!(points.len(), 2 * transports.len());
+        assert_eq!(points[1].settings.transport, transports[0]);
+        assert_eq!(points[2].settings.transport, transports[1]);
+        assert_eq!(points[1].workers, Some(2));
     }
 
     #[test]

@@ -7,6 +7,8 @@ use super::Report;
 pub enum Axis {
     /// `--mode`.
     Mode,
+    /// `--transport`.
+    Transport,
     /// `--workers`.
     Workers,
     /// `--n`.
@@ -30,6 +32,7 @@ impl Axis {
     pub fn name(self) -> &'static str {
         match self {
             Axis::Mode => "mode",
+            Axis::Transport => "transport",
             Axis::Workers => "workers",
             Axis::N => "n",
             Axis::Function => "fn",
@@ -46,6 +49,7 @@ impl Axis {
         let opt = |v: Option<usize>| v.map_or("–".to_string(), |v| v.to_string());
         match self {
             Axis::Mode => r.mode.clone(),
+            Axis::Transport => r.job.transport.to_string(),
             Axis::Workers => r.workers.to_string(),
             Axis::N => r.n.to_string(),
             Axis::Function => r.function.to_string(),

@@ -347,10 +347,14 @@ pub(super) fn row_labels(reports: &[Report]) -> Vec<String> {
     let n = varies(&|r| r.n.to_string(), &all);
     let function = varies(&|r| r.function.to_string(), &all);
     let work = varies(&|r| r.work.to_string(), &all);
+    let transport = varies(&|r| r.job.transport.to_string(), &parallel);
     reports
         .iter()
         .map(|r| {
             let mut label = label(r);
+            if transport && r.mode != "sequential" {
+                label += &format!(", over {}", r.job.transport);
+            }
             if workers && r.mode != "sequential" {
                 label += &format!(", {} workers", r.workers);
             }

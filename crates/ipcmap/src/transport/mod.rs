@@ -331,10 +331,10 @@ impl TransportInfo {
     /// How a result's payload reaches the output over it, for a strategy whose frames carry
     /// its payload, where the payload is the values' own bytes (`own_bytes`) or not.
     pub fn payload_path(&self, own_bytes: bool) -> &'static str {
-        match (self.in_place && own_bytes, self.in_place || self.trains) {
-            (true, _) => "received in place",
-            (false, true) => "read into a recycled buffer, then decoded",
-            (false, false) => "copied from a library buffer, then decoded",
+        match (self.in_place, own_bytes) {
+            (true, true) => "received in place",
+            (true, false) => "read into a recycled buffer, then decoded",
+            (false, _) => "copied from a library buffer, then decoded",
         }
     }
 
