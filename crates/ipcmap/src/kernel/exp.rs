@@ -67,16 +67,14 @@ fn exp_one(x: f64) -> f64 {
 
 /// e^x over a slice, 4 lanes at a time where the CPU allows.
 pub fn exp_slice(input: &[f64], output: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    if super::has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
-        unsafe { avx2::exp_slice(input, output) };
-        return;
-    }
-    for (y, &x) in output.iter_mut().zip(input) {
-        *y = exp_one(x);
-    }
+    super::map_slice(input, output, exp_one, VECTOR);
 }
+
+/// The 4-lane path, where this architecture has one.
+#[cfg(target_arch = "x86_64")]
+const VECTOR: Option<super::Vector> = Some(avx2::exp_slice);
+#[cfg(not(target_arch = "x86_64"))]
+const VECTOR: Option<super::Vector> = None;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
@@ -87,40 +85,33 @@ mod avx2 {
     /// The CPU must support AVX2 and FMA; the slices must be of equal length.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn exp_slice(input: &[f64], output: &mut [f64]) {
-        let n = input.len().min(output.len());
         let sign = _mm256_set1_pd(-0.0);
         let limit = _mm256_set1_pd(LIMIT);
-        let mut i = 0;
-        while i + 4 <= n {
-            let x = _mm256_loadu_pd(input.as_ptr().add(i));
-            // |x| <= LIMIT, false for NaN: those lanes need the scalar path.
-            let inside = _mm256_cmp_pd::<_CMP_LE_OQ>(_mm256_andnot_pd(sign, x), limit);
-            if _mm256_movemask_pd(inside) != 0b1111 {
-                for j in i..i + 4 {
-                    output[j] = exp(input[j]);
+        super::super::lanes::map4(
+            input,
+            output,
+            exp,
+            |x| {
+                // |x| <= LIMIT, false for NaN: those lanes need the scalar path.
+                _mm256_cmp_pd::<_CMP_LE_OQ>(_mm256_andnot_pd(sign, x), limit)
+            },
+            |x| {
+                let k = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                    _mm256_mul_pd(x, _mm256_set1_pd(LOG2E)),
+                );
+                let r = _mm256_fnmadd_pd(k, _mm256_set1_pd(LN2_HI), x);
+                let r = _mm256_fnmadd_pd(k, _mm256_set1_pd(LN2_LO), r);
+                let mut p = _mm256_set1_pd(C[0]);
+                for c in &C[1..] {
+                    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(*c));
                 }
-                i += 4;
-                continue;
-            }
-            let k = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-                _mm256_mul_pd(x, _mm256_set1_pd(LOG2E)),
-            );
-            let r = _mm256_fnmadd_pd(k, _mm256_set1_pd(LN2_HI), x);
-            let r = _mm256_fnmadd_pd(k, _mm256_set1_pd(LN2_LO), r);
-            let mut p = _mm256_set1_pd(C[0]);
-            for c in &C[1..] {
-                p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(*c));
-            }
-            let one = _mm256_set1_pd(1.0);
-            p = _mm256_fmadd_pd(p, r, one);
-            p = _mm256_fmadd_pd(p, r, one);
-            let k64 = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(k));
-            let scaled = _mm256_add_epi64(_mm256_castpd_si256(p), _mm256_slli_epi64::<52>(k64));
-            _mm256_storeu_pd(output.as_mut_ptr().add(i), _mm256_castsi256_pd(scaled));
-            i += 4;
-        }
-        for j in i..n {
-            output[j] = exp(input[j]);
-        }
+                let one = _mm256_set1_pd(1.0);
+                p = _mm256_fmadd_pd(p, r, one);
+                p = _mm256_fmadd_pd(p, r, one);
+                let k64 = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(k));
+                let scaled = _mm256_add_epi64(_mm256_castpd_si256(p), _mm256_slli_epi64::<52>(k64));
+                _mm256_castsi256_pd(scaled)
+            },
+        );
     }
 }

@@ -45,16 +45,14 @@ pub fn ln(x: f64) -> f64 {
 
 /// ln x over a slice, 4 lanes at a time where the CPU allows.
 pub fn ln_slice(input: &[f64], output: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    if super::has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 (checked at run time).
-        unsafe { avx2::ln_slice(input, output) };
-        return;
-    }
-    for (y, &x) in output.iter_mut().zip(input) {
-        *y = ln(x);
-    }
+    super::map_slice(input, output, ln, VECTOR);
 }
+
+/// The 4-lane path, where this architecture has one.
+#[cfg(target_arch = "x86_64")]
+const VECTOR: Option<super::Vector> = Some(avx2::ln_slice);
+#[cfg(not(target_arch = "x86_64"))]
+const VECTOR: Option<super::Vector> = None;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
@@ -65,79 +63,75 @@ mod avx2 {
     /// The CPU must support AVX2; the slices must be of equal length.
     #[target_feature(enable = "avx2")]
     pub unsafe fn ln_slice(input: &[f64], output: &mut [f64]) {
-        let n = input.len().min(output.len());
         let min = _mm256_set1_pd(f64::MIN_POSITIVE);
         let inf = _mm256_set1_pd(f64::INFINITY);
         let c = |v: f64| _mm256_set1_pd(v);
-        let mut i = 0;
-        while i + 4 <= n {
-            let x = _mm256_loadu_pd(input.as_ptr().add(i));
-            // Normal, positive and finite in every lane (false for NaN), else the scalar path.
-            let inside = _mm256_and_pd(
-                _mm256_cmp_pd::<_CMP_GE_OQ>(x, min),
-                _mm256_cmp_pd::<_CMP_LT_OQ>(x, inf),
-            );
-            if _mm256_movemask_pd(inside) != 0b1111 {
-                for j in i..i + 4 {
-                    output[j] = ln(input[j]);
-                }
-                i += 4;
-                continue;
-            }
-            let bits = _mm256_castpd_si256(x);
-            let mantissa = _mm256_and_si256(bits, _mm256_set1_epi64x(MANTISSA as i64));
-            // 1 where the mantissa is above √2 (signed compare is fine: both sides < 2^52).
-            let big = _mm256_srli_epi64::<63>(_mm256_cmpgt_epi64(
-                mantissa,
-                _mm256_set1_epi64x(SQRT2_MANTISSA as i64),
-            ));
-            let exponent = _mm256_sub_epi64(
-                _mm256_add_epi64(_mm256_srli_epi64::<52>(bits), big),
-                _mm256_set1_epi64x(1023),
-            );
-            let k = int64_to_f64(exponent);
-            let m_exp = _mm256_slli_epi64::<52>(_mm256_sub_epi64(_mm256_set1_epi64x(1023), big));
-            let m = _mm256_castsi256_pd(_mm256_or_si256(mantissa, m_exp));
-            let f = _mm256_sub_pd(m, c(1.0));
-            let s = _mm256_div_pd(f, _mm256_add_pd(c(2.0), f));
-            let z = _mm256_mul_pd(s, s);
-            let w = _mm256_mul_pd(z, z);
-            let t1 = _mm256_mul_pd(
-                w,
-                _mm256_add_pd(
-                    c(LG[1]),
-                    _mm256_mul_pd(w, _mm256_add_pd(c(LG[3]), _mm256_mul_pd(w, c(LG[5])))),
-                ),
-            );
-            let t2 = _mm256_mul_pd(
-                z,
-                _mm256_add_pd(
-                    c(LG[0]),
-                    _mm256_mul_pd(
-                        w,
-                        _mm256_add_pd(
-                            c(LG[2]),
-                            _mm256_mul_pd(w, _mm256_add_pd(c(LG[4]), _mm256_mul_pd(w, c(LG[6])))),
+        super::super::lanes::map4(
+            input,
+            output,
+            ln,
+            |x| {
+                // Normal, positive and finite in every lane (false for NaN), else the scalar path.
+                _mm256_and_pd(
+                    _mm256_cmp_pd::<_CMP_GE_OQ>(x, min),
+                    _mm256_cmp_pd::<_CMP_LT_OQ>(x, inf),
+                )
+            },
+            |x| {
+                let bits = _mm256_castpd_si256(x);
+                let mantissa = _mm256_and_si256(bits, _mm256_set1_epi64x(MANTISSA as i64));
+                // 1 where the mantissa is above √2 (signed compare is fine: both sides < 2^52).
+                let big = _mm256_srli_epi64::<63>(_mm256_cmpgt_epi64(
+                    mantissa,
+                    _mm256_set1_epi64x(SQRT2_MANTISSA as i64),
+                ));
+                let exponent = _mm256_sub_epi64(
+                    _mm256_add_epi64(_mm256_srli_epi64::<52>(bits), big),
+                    _mm256_set1_epi64x(1023),
+                );
+                let k = int64_to_f64(exponent);
+                let m_exp =
+                    _mm256_slli_epi64::<52>(_mm256_sub_epi64(_mm256_set1_epi64x(1023), big));
+                let m = _mm256_castsi256_pd(_mm256_or_si256(mantissa, m_exp));
+                let f = _mm256_sub_pd(m, c(1.0));
+                let s = _mm256_div_pd(f, _mm256_add_pd(c(2.0), f));
+                let z = _mm256_mul_pd(s, s);
+                let w = _mm256_mul_pd(z, z);
+                let t1 = _mm256_mul_pd(
+                    w,
+                    _mm256_add_pd(
+                        c(LG[1]),
+                        _mm256_mul_pd(w, _mm256_add_pd(c(LG[3]), _mm256_mul_pd(w, c(LG[5])))),
+                    ),
+                );
+                let t2 = _mm256_mul_pd(
+                    z,
+                    _mm256_add_pd(
+                        c(LG[0]),
+                        _mm256_mul_pd(
+                            w,
+                            _mm256_add_pd(
+                                c(LG[2]),
+                                _mm256_mul_pd(
+                                    w,
+                                    _mm256_add_pd(c(LG[4]), _mm256_mul_pd(w, c(LG[6]))),
+                                ),
+                            ),
                         ),
                     ),
-                ),
-            );
-            let r = _mm256_add_pd(t2, t1);
-            let hfsq = _mm256_mul_pd(_mm256_mul_pd(c(0.5), f), f);
-            let inner = _mm256_add_pd(
-                _mm256_mul_pd(s, _mm256_add_pd(hfsq, r)),
-                _mm256_mul_pd(k, c(LN2_LO)),
-            );
-            let y = _mm256_sub_pd(
-                _mm256_mul_pd(k, c(LN2_HI)),
-                _mm256_sub_pd(_mm256_sub_pd(hfsq, inner), f),
-            );
-            _mm256_storeu_pd(output.as_mut_ptr().add(i), y);
-            i += 4;
-        }
-        for j in i..n {
-            output[j] = ln(input[j]);
-        }
+                );
+                let r = _mm256_add_pd(t2, t1);
+                let hfsq = _mm256_mul_pd(_mm256_mul_pd(c(0.5), f), f);
+                let inner = _mm256_add_pd(
+                    _mm256_mul_pd(s, _mm256_add_pd(hfsq, r)),
+                    _mm256_mul_pd(k, c(LN2_LO)),
+                );
+                _mm256_sub_pd(
+                    _mm256_mul_pd(k, c(LN2_HI)),
+                    _mm256_sub_pd(_mm256_sub_pd(hfsq, inner), f),
+                )
+            },
+        );
     }
 
     /// Exact for |v| < 2^51: 1.5·2^52 + v stays in one binade (ulp 1), then subtract.

@@ -19,8 +19,8 @@
 //! frames start with a short string's length), so whole frames need no marker.
 
 use super::handshake::{self, Hello};
-use super::spawned::{self, FrameReceiver, FrameSender, Link};
-use super::{Inbox, MakeSetup, Outbox, PoolResult, PoolSpec, Transport, TransportInfo, WorkerEnds};
+use super::spawned::{FrameReceiver, FrameSender, Link, Place, Spawned};
+use super::{Inbox, Outbox, PoolSpec, TransportInfo, WorkerEnds};
 use crate::error::{LinkError, SpawnError, WorkerError};
 use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcSender};
 use ipc_channel::IpcError;
@@ -87,30 +87,25 @@ pub struct Channels {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LocalTransport;
 
-impl Transport for LocalTransport {
-    fn info(&self) -> TransportInfo {
-        let about = "worker processes on this machine over ipc-channel (its byte channels)";
-        TransportInfo::spawned("local", about).with_trains()
-    }
+impl Spawned for LocalTransport {
+    const INFO: TransportInfo = TransportInfo::spawned(
+        "local",
+        "worker processes on this machine over ipc-channel (its byte channels)",
+    )
+    .with_trains();
+    // The task and result channels, a reader thread's wake-up and the handshake's connection.
+    const FILES_PER_WORKER: u64 = 6;
 
-    fn start(&self, spec: &PoolSpec<'_>, setup: &MakeSetup<'_>) -> PoolResult {
-        spawned::start(self.info().name, spec, setup, &mut |hello| {
-            let (tasks, results) = answer(hello)?;
-            Ok(Link {
-                sender: Box::new(Tasks(tasks, spec.frame_bytes)),
-                receiver: Box::new(Results(results)),
-            })
+    fn link(&self, hello: Hello, spec: &PoolSpec<'_>) -> Result<Link, SpawnError> {
+        let (tasks, results) = answer(hello)?;
+        Ok(Link {
+            sender: Box::new(Tasks(tasks, spec.frame_bytes)),
+            receiver: Box::new(Results(results)),
         })
     }
 
-    fn connect(&self, hello: &str, worker: u32, protocol: u32) -> Result<WorkerEnds, WorkerError> {
+    fn join(&self, hello: &str, worker: u32, protocol: u32) -> Result<WorkerEnds, WorkerError> {
         connect(hello, worker, protocol)
-    }
-
-    fn files_needed(&self, workers: usize) -> u64 {
-        // The task and result channels, a reader thread's wake-up per worker and the
-        // handshake's connection.
-        32 + 6 * workers as u64
     }
 }
 
@@ -167,13 +162,13 @@ impl FrameReceiver for Results {
         false
     }
 
-    fn recv(&mut self, into: &mut Vec<u8>) -> Result<bool, LinkError> {
+    fn recv(&mut self, into: &mut Vec<u8>, _: Option<Place<'_>>) -> Result<Option<u64>, LinkError> {
         match recv_frame(&self.0) {
             Ok(frame) => {
                 *into = frame;
-                Ok(true)
+                Ok(Some(0))
             }
-            Err(IpcError::Disconnected) => Ok(false),
+            Err(IpcError::Disconnected) => Ok(None),
             Err(IpcError::Io(e)) => Err(LinkError::Io(e)),
             Err(e) => Err(LinkError::Channel(e.to_string())),
         }

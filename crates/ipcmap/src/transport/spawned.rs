@@ -12,8 +12,9 @@
 use super::handshake::{self, Hello};
 use super::place::Places;
 use super::spawner::{Watchdog, WorkerProcess};
-use super::{Event, Frame, Pool, PoolSpec, Sent, Started, WorkerInfo};
-use crate::error::{LinkError, SpawnError};
+use super::{Event, Frame, MakeSetup, Pool, PoolResult, PoolSpec, Sent, Started, WorkerInfo};
+use super::{Transport, TransportInfo, WorkerEnds};
+use crate::error::{LinkError, SpawnError, WorkerError};
 use crate::protocol::Setup;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -26,27 +27,62 @@ pub trait FrameSender: Send + 'static {
     fn close(&mut self) {}
 }
 
+/// Where a reader may read a result straight into the output: the worker it reads for,
+/// and the output's [`Places`].
+pub type Place<'a> = (usize, &'a dyn Places);
+
 /// The coordinator's receiving end of one worker's link.
 pub trait FrameReceiver: Send + 'static {
     /// Receives the next frame into `into` (cleared first; its capacity reused where the link
-    /// can read into a buffer); `Ok(false)` once the worker closed its end.
-    fn recv(&mut self, into: &mut Vec<u8>) -> Result<bool, LinkError>;
+    /// can read into a buffer), and a result's payload straight into its place in the output
+    /// where `place` claims it; `Ok(None)` once the worker closed its end, else the payload
+    /// bytes placed (0 for a link that cannot place, as ipc-channel's).
+    fn recv(
+        &mut self,
+        into: &mut Vec<u8>,
+        place: Option<Place<'_>>,
+    ) -> Result<Option<u64>, LinkError>;
     /// It reads into the buffer it is given, so buffers are worth lending back (false for a
     /// link that hands over buffers of its own, as ipc-channel does).
     fn reads_into(&self) -> bool {
         true
     }
-    /// Receives the next frame as [`FrameReceiver::recv`] does, reading a result's payload
-    /// straight into its place in the output where `places` claims it for `worker`'s frame;
-    /// `Ok(None)` once the worker closed its end, else the payload bytes placed.
-    fn recv_placed(
-        &mut self,
-        into: &mut Vec<u8>,
-        worker: usize,
-        places: &dyn Places,
-    ) -> Result<Option<u64>, LinkError> {
-        let _ = (worker, places);
-        Ok(self.recv(into)?.then_some(0))
+}
+
+/// A transport whose workers this process spawns into the shared pool ([`start`]): it
+/// declares itself, answers each checked hello with the worker's links, and supplies the
+/// worker's half; the rest of [`Transport`] follows. (A transport that must make more before
+/// its workers start, as pipe's pipes, implements [`Transport`] itself.)
+pub trait Spawned: Sync {
+    /// What it is and can carry.
+    const INFO: TransportInfo;
+    /// Descriptors the coordinator holds per worker: its links, its reader's and sender's
+    /// wake-ups, the handshake's connection.
+    const FILES_PER_WORKER: u64;
+    /// The links of the worker whose hello this is, in a pool started with `spec`.
+    fn link(&self, hello: Hello, spec: &PoolSpec<'_>) -> Result<Link, SpawnError>;
+    /// The worker's half: its ends, once it said hello on `hello` as `worker` speaking
+    /// `protocol` ([`Transport::connect`]).
+    fn join(&self, hello: &str, worker: u32, protocol: u32) -> Result<WorkerEnds, WorkerError>;
+}
+
+impl<T: Spawned> Transport for T {
+    fn info(&self) -> TransportInfo {
+        T::INFO
+    }
+
+    fn start(&self, spec: &PoolSpec<'_>, setup: &MakeSetup<'_>) -> PoolResult {
+        start(T::INFO.name, spec, setup, &mut |hello| {
+            self.link(hello, spec)
+        })
+    }
+
+    fn connect(&self, hello: &str, worker: u32, protocol: u32) -> Result<WorkerEnds, WorkerError> {
+        self.join(hello, worker, protocol)
+    }
+
+    fn files_needed(&self, workers: usize) -> u64 {
+        32 + T::FILES_PER_WORKER * workers as u64
     }
 }
 
@@ -242,11 +278,7 @@ fn spawn_reader(
         .name(format!("gather-{w}"))
         .spawn(move || loop {
             let mut buf = free.try_recv().unwrap_or_default();
-            let got = match places.as_deref() {
-                Some(places) => link.recv_placed(&mut buf, w, places),
-                None => link.recv(&mut buf).map(|more| more.then_some(0)),
-            };
-            match got {
+            match link.recv(&mut buf, places.as_deref().map(|p| (w, p))) {
                 Ok(Some(placed)) => {
                     let frame = match link.reads_into() {
                         true => Frame::lent(buf, home.clone()),

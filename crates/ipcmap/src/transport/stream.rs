@@ -4,8 +4,8 @@
 //! buffers lent from a free list ([`super::Frame`]), or a result's payload straight into its
 //! place in the output ([`super::place`]). Nothing is fragmented, however big.
 
-use super::place::{Claim, Piece, Places};
-use super::spawned::{FrameReceiver, FrameSender};
+use super::place::{Claim, Piece};
+use super::spawned::{FrameReceiver, FrameSender, Place};
 use super::{Inbox, Outbox};
 use crate::error::LinkError;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -105,7 +105,7 @@ impl<S: Read> Reader<S> {
     pub fn read_frame(
         &mut self,
         into: &mut Vec<u8>,
-        place: Option<(usize, &dyn Places)>,
+        place: Option<Place<'_>>,
     ) -> Result<Option<u64>, LinkError> {
         let Some(len) = read_len(&mut self.0)? else {
             return Ok(None);
@@ -206,17 +206,12 @@ fn cut(e: std::io::Error) -> LinkError {
 }
 
 impl<S: Read + Send + 'static> FrameReceiver for Reader<S> {
-    fn recv(&mut self, into: &mut Vec<u8>) -> Result<bool, LinkError> {
-        Ok(self.read_frame(into, None)?.is_some())
-    }
-
-    fn recv_placed(
+    fn recv(
         &mut self,
         into: &mut Vec<u8>,
-        worker: usize,
-        places: &dyn Places,
+        place: Option<Place<'_>>,
     ) -> Result<Option<u64>, LinkError> {
-        self.read_frame(into, Some((worker, places)))
+        self.read_frame(into, place)
     }
 }
 

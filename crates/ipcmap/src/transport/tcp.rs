@@ -10,9 +10,9 @@
 //! and drops any other, so no other user's process gets a link to it.
 
 use super::handshake::{self, Hello};
-use super::spawned::{self, Link};
+use super::spawned::{Link, Spawned};
 use super::stream::{Reader, Writer};
-use super::{MakeSetup, PoolResult, PoolSpec, Transport, TransportInfo, WorkerEnds};
+use super::{PoolSpec, TransportInfo, WorkerEnds};
 use crate::error::{SpawnError, WorkerError};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -31,17 +31,20 @@ const TOKEN: usize = 16;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TcpTransport;
 
-impl Transport for TcpTransport {
-    fn info(&self) -> TransportInfo {
-        let about = "worker processes on this machine over TCP on loopback (TCP_NODELAY)";
-        TransportInfo::spawned("tcp", about).with_in_place()
+impl Spawned for TcpTransport {
+    const INFO: TransportInfo = TransportInfo::spawned(
+        "tcp",
+        "worker processes on this machine over TCP on loopback (TCP_NODELAY)",
+    )
+    .with_in_place();
+    // The socket and its clone, a reader's and a sender's wake-up.
+    const FILES_PER_WORKER: u64 = 4;
+
+    fn link(&self, hello: Hello, _: &PoolSpec<'_>) -> Result<Link, SpawnError> {
+        link(hello)
     }
 
-    fn start(&self, spec: &PoolSpec<'_>, setup: &MakeSetup<'_>) -> PoolResult {
-        spawned::start(self.info().name, spec, setup, &mut link)
-    }
-
-    fn connect(&self, hello: &str, worker: u32, protocol: u32) -> Result<WorkerEnds, WorkerError> {
+    fn join(&self, hello: &str, worker: u32, protocol: u32) -> Result<WorkerEnds, WorkerError> {
         let channel = |what: &'static str| {
             move |e: std::io::Error| WorkerError::Channel {
                 worker,
@@ -58,11 +61,6 @@ impl Transport for TcpTransport {
         drop(hello);
         let writer = stream.try_clone().map_err(channel("its socket"))?;
         Ok((Box::new(Reader::new(stream)), Box::new(Writer::new(writer))))
-    }
-
-    fn files_needed(&self, workers: usize) -> u64 {
-        // The socket and its clone, a reader's and a sender's wake-up per worker.
-        32 + 4 * workers as u64
     }
 }
 

@@ -7,26 +7,41 @@
 //! bytes straight into its place in the output ([`super::place`]).
 
 use super::handshake::{self, Hello};
-use super::spawned::{self, Link};
+use super::spawned::{Link, Spawned};
 use super::stream::{Reader, Writer};
-use super::{MakeSetup, PoolResult, PoolSpec, Transport, TransportInfo, WorkerEnds};
+use super::{PoolSpec, TransportInfo, WorkerEnds};
 use crate::error::{SpawnError, WorkerError};
 
 /// Worker processes over Unix-domain stream sockets.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct UdsTransport;
 
-impl Transport for UdsTransport {
-    fn info(&self) -> TransportInfo {
-        let about = "worker processes on this machine over plain Unix-domain stream sockets";
-        TransportInfo::spawned("uds", about).with_in_place()
+impl Spawned for UdsTransport {
+    const INFO: TransportInfo = TransportInfo::spawned(
+        "uds",
+        "worker processes on this machine over plain Unix-domain stream sockets",
+    )
+    .with_in_place();
+    // The socket and its clone, a reader's and a sender's wake-up.
+    const FILES_PER_WORKER: u64 = 4;
+
+    /// The checked hello's connection, as the worker's link both ways.
+    fn link(&self, hello: Hello, _: &PoolSpec<'_>) -> Result<Link, SpawnError> {
+        let reader = hello
+            .stream
+            .try_clone()
+            .map_err(|source| SpawnError::Channel {
+                worker: hello.worker,
+                what: "its socket",
+                source,
+            })?;
+        Ok(Link {
+            sender: Box::new(Writer::new(hello.stream)),
+            receiver: Box::new(Reader::new(reader)),
+        })
     }
 
-    fn start(&self, spec: &PoolSpec<'_>, setup: &MakeSetup<'_>) -> PoolResult {
-        spawned::start(self.info().name, spec, setup, &mut link)
-    }
-
-    fn connect(&self, hello: &str, worker: u32, protocol: u32) -> Result<WorkerEnds, WorkerError> {
+    fn join(&self, hello: &str, worker: u32, protocol: u32) -> Result<WorkerEnds, WorkerError> {
         let stream = handshake::say_hello(hello, worker, protocol, "")?;
         let writer = stream.try_clone().map_err(|e| WorkerError::Channel {
             worker,
@@ -35,25 +50,4 @@ impl Transport for UdsTransport {
         })?;
         Ok((Box::new(Reader::new(stream)), Box::new(Writer::new(writer))))
     }
-
-    fn files_needed(&self, workers: usize) -> u64 {
-        // The socket and its clone, a reader's and a sender's wake-up per worker.
-        32 + 4 * workers as u64
-    }
-}
-
-/// A checked hello's connection, as the worker's link both ways.
-fn link(hello: Hello) -> Result<Link, SpawnError> {
-    let reader = hello
-        .stream
-        .try_clone()
-        .map_err(|source| SpawnError::Channel {
-            worker: hello.worker,
-            what: "its socket",
-            source,
-        })?;
-    Ok(Link {
-        sender: Box::new(Writer::new(hello.stream)),
-        receiver: Box::new(Reader::new(reader)),
-    })
 }
