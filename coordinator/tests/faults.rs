@@ -215,3 +215,59 @@ fn a_worker_killed_by_a_signal_is_reported_with_the_signal() {
         .collect();
     assert!(reasons.iter().any(|r| r.contains("SIGKILL")), "{reasons:?}");
 }
+
+/// Every transport that spawns its workers, from the registry.
+fn spawning_transports() -> Vec<&'static str> {
+    ipcmap::settings::TransportKind::all()
+        .filter(|t| t.spawns())
+        .map(|t| t.name())
+        .collect()
+}
+
+/// The same faults cost the same retry over every transport: a worker that exits, one whose
+/// result is cut short (refused where it would be read into place), one that stops itself
+/// (SIGSTOP, its link full) and one that hangs, each killed or written off and its tasks
+/// rerun, the result verified.
+#[test]
+fn every_fault_is_handled_alike_over_every_transport() {
+    let cases = [
+        ("exit-after=1@1", "code 70"),
+        ("corrupt-after=1@1", "malformed"),
+        ("stop-after=1@1", "no result for task"),
+        ("hang-after=1@1", "no result for task"),
+    ];
+    for transport in spawning_transports() {
+        for (fault, reason) in cases {
+            let args = [
+                "--mode",
+                "split",
+                "--codec",
+                "raw",
+                "--transport",
+                transport,
+                "--workers",
+                "2",
+                "--n",
+                "400000",
+                "--splits",
+                "8",
+                "--task-timeout",
+                "1",
+            ];
+            let r = faulty(&args, fault);
+            assert!(r.status.success(), "{transport} {fault}: {}", r.stderr);
+            let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+            assert_eq!(report["verified"], true, "{transport} {fault}");
+            let failures = report["worker_failures"].as_array().unwrap();
+            assert_eq!(failures.len(), 1, "{transport} {fault}: {failures:?}");
+            assert_eq!(failures[0]["worker"], 1, "{transport} {fault}");
+            let why = failures[0]["reason"].as_str().unwrap();
+            assert!(why.contains(reason), "{transport} {fault}: {why}");
+            let pid = failures[0]["pid"].as_u64().unwrap() as u32;
+            assert!(
+                !common::is_running(pid),
+                "{transport} {fault}: worker {pid} still runs"
+            );
+        }
+    }
+}

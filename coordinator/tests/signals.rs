@@ -6,11 +6,26 @@ use common::{children_of, coordinator_bin, eventually, is_running, worker_bin};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// Every transport that spawns its workers, from the registry.
+fn spawning_transports() -> Vec<&'static str> {
+    ipcmap::settings::TransportKind::all()
+        .filter(|t| t.spawns())
+        .map(|t| t.name())
+        .collect()
+}
+
 /// Starts a run long enough to be interrupted (item mode, one message per float), and waits
 /// until both of its workers are up. Returns the coordinator and the worker pids.
 fn start_long_run() -> (Child, Vec<u32>) {
+    start_long_run_over("local")
+}
+
+/// [`start_long_run`] over `transport`.
+fn start_long_run_over(transport: &str) -> (Child, Vec<u32>) {
     let mut child = Command::new(coordinator_bin())
         .args([
+            "--transport",
+            transport,
             "--mode",
             "item",
             "--chunksize",
@@ -60,10 +75,12 @@ fn assert_workers_gone(workers: &[u32]) {
 
 #[test]
 fn sigkill_of_the_coordinator_takes_its_workers_with_it() {
-    let (mut child, workers) = start_long_run();
-    signal(child.id(), "KILL");
-    let _ = child.wait();
-    assert_workers_gone(&workers);
+    for transport in spawning_transports() {
+        let (mut child, workers) = start_long_run_over(transport);
+        signal(child.id(), "KILL");
+        let _ = child.wait();
+        assert_workers_gone(&workers);
+    }
 }
 
 #[test]
@@ -91,15 +108,17 @@ fn sigint_stops_workers_and_exits_130_without_a_result() {
 
 #[test]
 fn sigterm_stops_workers_and_exits_143() {
-    let (child, workers) = start_long_run();
-    signal(child.id(), "TERM");
-    let out = child.wait_with_output().expect("wait");
-    assert_eq!(
-        out.status.code(),
-        Some(143),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.stdout.is_empty());
-    assert_workers_gone(&workers);
+    for transport in spawning_transports() {
+        let (child, workers) = start_long_run_over(transport);
+        signal(child.id(), "TERM");
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(
+            out.status.code(),
+            Some(143),
+            "{transport}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "{transport}");
+        assert_workers_gone(&workers);
+    }
 }

@@ -401,3 +401,69 @@ pub fn say_hello(
         .map_err(channel("sending hello"))?;
     Ok(stream)
 }
+
+/// How long a worker waits for the line naming its descriptors.
+const NAMING_WAIT: Duration = Duration::from_secs(10);
+
+/// Tells the worker whose hello came on `stream` which inherited descriptors are its own
+/// (one line of numbers), for a transport whose links it inherits.
+pub fn name_descriptors(
+    stream: &mut UnixStream,
+    worker: u32,
+    fds: &[i32],
+) -> Result<(), SpawnError> {
+    use std::io::Write;
+    let line: Vec<String> = fds.iter().map(i32::to_string).collect();
+    writeln!(stream, "{}", line.join(" ")).map_err(|source| SpawnError::Channel {
+        worker,
+        what: "the line naming its descriptors",
+        source,
+    })
+}
+
+/// The worker's half of [`name_descriptors`]: the `N` descriptors its coordinator named on
+/// `stream`, the hello connection.
+pub fn named_array<const N: usize>(
+    stream: UnixStream,
+    worker: u32,
+) -> Result<[i32; N], WorkerError> {
+    let fds = named_descriptors(stream, worker, N)?;
+    <[i32; N]>::try_from(fds).map_err(|fds| {
+        WorkerError::Usage(format!(
+            "worker {worker}: {} descriptors named, not {N}",
+            fds.len()
+        ))
+    })
+}
+
+/// The worker's half of [`name_descriptors`], as a list of `count`.
+fn named_descriptors(
+    stream: UnixStream,
+    worker: u32,
+    count: usize,
+) -> Result<Vec<i32>, WorkerError> {
+    use std::io::BufRead;
+    let channel = |e: std::io::Error| WorkerError::Channel {
+        worker,
+        what: "the line naming its descriptors",
+        message: e.to_string(),
+    };
+    stream
+        .set_read_timeout(Some(NAMING_WAIT))
+        .map_err(channel)?;
+    let mut line = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut line)
+        .map_err(channel)?;
+    let fds: Vec<i32> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    match fds.len() == count && fds.iter().all(|&fd| fd >= 0) {
+        true => Ok(fds),
+        false => Err(WorkerError::Usage(format!(
+            "worker {worker}: the coordinator named {:?}, not {count} descriptors",
+            line.trim()
+        ))),
+    }
+}

@@ -11,6 +11,8 @@
 //!   ([`stream`]) read into recycled buffers, raw results straight into place ([`place`]);
 //! - [`tcp`]: the same over TCP on loopback, linked after the handshake with a token;
 //! - [`pipe`]: the same over a pair of anonymous pipes per worker, inherited at its start;
+//! - [`shmq`]: the same over a shared-memory queue each way (memfd rings; only a frame's
+//!   place crosses a socketpair);
 //! - `mpi` (cargo feature `mpi`): the ranks of an MPI job started by `mpirun` or `srun`, on
 //!   one host or many; rank 0 coordinates;
 //! - [`memory`]: an in-process fake, the real worker loop on threads over std channels, so
@@ -30,6 +32,7 @@ pub mod memory;
 pub mod mpi;
 pub mod pipe;
 pub mod place;
+pub mod shmq;
 pub mod spawned;
 pub mod spawner;
 pub mod stream;
@@ -43,6 +46,7 @@ pub static REGISTRY: &[&dyn Transport] = &[
     &uds::UdsTransport,
     &tcp::TcpTransport,
     &pipe::PipeTransport,
+    &shmq::ShmqTransport,
     #[cfg(feature = "mpi")]
     &mpi::MpiTransport,
     #[cfg(not(feature = "mpi"))]

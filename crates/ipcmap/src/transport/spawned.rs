@@ -150,6 +150,49 @@ pub fn start(
     }))
 }
 
+/// Starts a pool as [`start`] does, where each worker also inherits descriptors made for it
+/// alone before it starts (pipes, shared-memory queues): `made[w]` is worker w's, `theirs`
+/// names the descriptors it inherits, and `link` makes its links from its checked hello and
+/// what was made for it (telling it its descriptors: [`handshake::name_descriptors`]).
+pub fn start_inheriting<E>(
+    name: &str,
+    spec: &PoolSpec<'_>,
+    setup: &MakeSetup<'_>,
+    made: Vec<E>,
+    theirs: fn(&E) -> Vec<i32>,
+    link: &mut dyn FnMut(Hello, E) -> Result<Link, SpawnError>,
+) -> PoolResult {
+    let made = std::cell::RefCell::new(made.into_iter().map(Some).collect::<Vec<_>>());
+    let inherit = |w: u32| {
+        let mut fds = (spec.inherit_fds)(w);
+        if let Some(Some(e)) = made.borrow().get(w as usize) {
+            fds.extend(theirs(e));
+        }
+        fds
+    };
+    let spec = PoolSpec {
+        worker_bin: spec.worker_bin,
+        count: spec.count,
+        handshake_timeout: spec.handshake_timeout,
+        inherit_fds: &inherit,
+        frame_bytes: spec.frame_bytes,
+        places: spec.places.clone(),
+    };
+    start(name, &spec, setup, &mut |hello: Hello| {
+        let worker = hello.worker;
+        let mine = made
+            .borrow_mut()
+            .get_mut(worker as usize)
+            .and_then(Option::take);
+        let mine = mine.ok_or_else(|| SpawnError::Channel {
+            worker,
+            what: "its descriptors",
+            source: std::io::Error::other("none were made for it"),
+        })?;
+        link(hello, mine)
+    })
+}
+
 /// Reports each process's end, with its last words, as an [`Event::Exited`].
 fn watch(processes: &[WorkerProcess], events: mpsc::Sender<Event>) -> Result<Watchdog, SpawnError> {
     let watched = processes

@@ -10,6 +10,7 @@ use crate::error::SpawnError;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -284,6 +285,35 @@ impl Drop for Inheritable<'_> {
             let _ = set_cloexec(fd, true);
         }
     }
+}
+
+/// Takes inherited descriptor `fd` as this process's own, after checking that it is what its
+/// transport said (a `kind` of file, open for `access`: a pipe's read end, not the hello
+/// socket), and closes it on exec again.
+pub fn adopt(
+    fd: i32,
+    kind: nix::sys::stat::SFlag,
+    access: nix::fcntl::OFlag,
+) -> std::io::Result<OwnedFd> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use nix::sys::stat::SFlag;
+    if fd < 0 {
+        return Err(std::io::Error::other(format!("descriptor {fd}")));
+    }
+    // SAFETY: borrowed only for the checks below; fstat fails on a descriptor not open.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let stat = nix::sys::stat::fstat(borrowed)?;
+    let mode = OFlag::from_bits_truncate(fcntl(borrowed, FcntlArg::F_GETFL)?);
+    let is = stat.st_mode & SFlag::S_IFMT.bits() == kind.bits();
+    if !is || mode & OFlag::O_ACCMODE != access {
+        return Err(std::io::Error::other(format!(
+            "descriptor {fd} is not a {kind:?} open for {access:?}"
+        )));
+    }
+    set_cloexec(fd, true)?;
+    // SAFETY: the coordinator made this descriptor inheritable for this worker alone, it is
+    // open (fstat succeeded), and nothing else in this process owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn set_cloexec(fd: i32, on: bool) -> std::io::Result<()> {

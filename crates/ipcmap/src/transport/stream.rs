@@ -110,52 +110,64 @@ impl<S: Read> Reader<S> {
         let Some(len) = read_len(&mut self.0)? else {
             return Ok(None);
         };
-        into.clear();
-        into.try_reserve_exact(len.min(SMALL as u64) as usize)
-            .map_err(|e| LinkError::Channel(format!("a {len}-byte frame: {e}")))?;
-        let (mut consumed, mut placed) = (0, 0);
-        if let Some((worker, places)) = place {
-            let head = places.head_len() as u64;
-            if len >= head {
-                read_more(&mut self.0, into, head)?;
-                if let Some(claim) = places.claim(worker, into, len) {
-                    (consumed, placed) = self.read_pieces(into, claim)?;
-                }
-            }
-        }
-        read_more(&mut self.0, into, len - into.len() as u64 - consumed)?;
-        Ok(Some(placed))
+        read_body(&mut self.0, len, into, place).map(Some)
     }
+}
 
-    /// Reads a claimed result's pieces: block headers into `into`, values into place. Returns
-    /// the bytes read into place and, where every piece was as expected (the claim then
-    /// committed), the same again as placed; else 0 placed, and the frame is refused when
-    /// decoded.
-    fn read_pieces(
-        &mut self,
-        into: &mut Vec<u8>,
-        mut claim: Claim<'_>,
-    ) -> Result<(u64, u64), LinkError> {
-        let mut consumed = 0;
-        for piece in claim.pieces() {
-            match piece {
-                Piece::Expect(bytes) => {
-                    let at = into.len();
-                    read_more(&mut self.0, into, bytes.len() as u64)?;
-                    if into[at..] != bytes[..] {
-                        return Ok((consumed, 0));
-                    }
-                }
-                Piece::Values(range) => {
-                    let place = claim.values(range.clone());
-                    self.0.read_exact(place).map_err(cut)?;
-                    consumed += place.len() as u64;
-                }
+/// Reads the `len` bytes of a frame from `src` into `into` (cleared first), and where `place`
+/// claims it, a result's payload straight into its place in the output; returns the payload
+/// bytes placed (0: all of the frame is in `into`). Shared by the stream transports and by
+/// shmq, whose frames are read out of shared memory the same way.
+pub fn read_body(
+    src: &mut impl Read,
+    len: u64,
+    into: &mut Vec<u8>,
+    place: Option<Place<'_>>,
+) -> Result<u64, LinkError> {
+    into.clear();
+    into.try_reserve_exact(len.min(SMALL as u64) as usize)
+        .map_err(|e| LinkError::Channel(format!("a {len}-byte frame: {e}")))?;
+    let (mut consumed, mut placed) = (0, 0);
+    if let Some((worker, places)) = place {
+        let head = places.head_len() as u64;
+        if len >= head {
+            read_more(src, into, head)?;
+            if let Some(claim) = places.claim(worker, into, len) {
+                (consumed, placed) = read_pieces(src, into, claim)?;
             }
         }
-        claim.commit();
-        Ok((consumed, consumed))
     }
+    read_more(src, into, len - into.len() as u64 - consumed)?;
+    Ok(placed)
+}
+
+/// Reads a claimed result's pieces: block headers into `into`, values into place. Returns
+/// the bytes read into place and, where every piece was as expected (the claim then
+/// committed), the same again as placed; else 0 placed, and the frame is refused when decoded.
+fn read_pieces(
+    src: &mut impl Read,
+    into: &mut Vec<u8>,
+    mut claim: Claim<'_>,
+) -> Result<(u64, u64), LinkError> {
+    let mut consumed = 0;
+    for piece in claim.pieces() {
+        match piece {
+            Piece::Expect(bytes) => {
+                let at = into.len();
+                read_more(src, into, bytes.len() as u64)?;
+                if into[at..] != bytes[..] {
+                    return Ok((consumed, 0));
+                }
+            }
+            Piece::Values(range) => {
+                let place = claim.values(range.clone());
+                src.read_exact(place).map_err(cut)?;
+                consumed += place.len() as u64;
+            }
+        }
+    }
+    claim.commit();
+    Ok((consumed, consumed))
 }
 
 /// A frame's length, or `None` at a clean end between frames.
