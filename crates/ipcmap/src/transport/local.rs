@@ -5,7 +5,7 @@
 //! folder, its TMPDIR), and the coordinator answers there with [`Channels`]: the worker's ends
 //! of its task and result channels. The [`Setup`](crate::protocol::Setup) frame goes out first on the task channel.
 //!
-//! Then plain bytes both ways (`IpcBytesSender`), driven by the [spawned] pool:
+//! Then plain bytes both ways (`IpcBytesSender`), driven by the [spawned](super::spawned) pool:
 //! a sender and a reader thread per worker, one event queue with the watchdog's exit reports,
 //! so a big result's send lasts only as long as its copy and the gather loop never blocks
 //! without a timeout.
