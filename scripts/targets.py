@@ -65,11 +65,14 @@ def main():
             return [x["wall_ms"] for x in r[1:] if warm] or [x["wall_ms"] for x in r]
         return name, measure
 
-    def probe():
-        r = json_lines([str(COORDINATOR), "probe", "--workers", w, "--bytes", str(args.n // 64 * 8),
-                        "--format", "json"], ROOT)[0]
-        records.setdefault("probe", []).append(r)
-        return [r]
+    def probe(transport="local"):
+        """`coordinator probe` over `transport`, with the machine's floors in the same run."""
+        def measure():
+            r = json_lines([str(COORDINATOR), "probe", "--workers", w, "--bytes", str(args.n // 64 * 8),
+                            "--transport", transport, "--format", "json"], ROOT)[0]
+            records.setdefault(f"probe_{transport}", []).append(r)
+            return [r]
+        return measure
 
     def codec_probe():
         r = json_lines([str(COORDINATOR), "probe", "--codecs", "--format", "json"], ROOT)[0]
@@ -84,6 +87,11 @@ def main():
         ipcmap("threads", "wall_ms", "--mode", "threads", "--workers", w),
         ipcmap("cma", "wall_ms", "--mode", "cma", "--workers", w),
         ipcmap("split_raw_gbps", "channel_gbps", "--mode", "split", "--codec", "raw", "--workers", w),
+        ipcmap("split_raw", "wall_ms", "--mode", "split", "--codec", "raw", "--workers", w),
+        ipcmap("split_raw_uds_gbps", "channel_gbps", "--mode", "split", "--codec", "raw", "--workers", w,
+               "--transport", "uds"),
+        ipcmap("split_raw_uds", "wall_ms", "--mode", "split", "--codec", "raw", "--workers", w,
+               "--transport", "uds"),
         ipcmap("split", "wall_ms", "--mode", "split", "--workers", w),
         ipcmap("split_gbps", "channel_gbps", "--mode", "split", "--workers", w),
         ipcmap("item", "wall_ms", "--mode", "item", "--workers", w),
@@ -96,13 +104,18 @@ def main():
         ipcmap("threads_warm", "wall_ms", "--mode", "threads", "--workers", w, "--reuse-buffers"),
         ipcmap("rss_split", "coordinator_peak_rss_mb", "--mode", "split", "--workers", w, "--no-verify"),
         ipcmap("rss_shm", "coordinator_peak_rss_mb", "--mode", "shm", "--workers", w, "--no-verify"),
-        ("probe", probe),
+        ("probe", probe()),
+        ("probe_uds", probe("uds")),
         ("codecs", codec_probe),
     ])
     raw = interleave(measurements, args.rounds)
     probes = raw.pop("probe")
     raw["echo_gbps"] = [p["echo_gbps"] for p in probes]
     raw["echo8_us"] = [p["echo8_us_per_message"] for p in probes]
+    uds = raw.pop("probe_uds")
+    raw["uds_echo_wall_gbps"] = [p["echo_wall_gbps"] for p in uds]
+    raw["uds_floor_gbps"] = [p["floor_socketpair_gbps"] for p in uds]
+    raw["uds_echo8_us"] = [p["echo8_us_per_message"] for p in uds]
     # The fastest codec's decode of one split part (156,250 values) against memcpy of the same
     # bytes, both from the same `probe --codecs` run.
     part = 156_250
@@ -139,6 +152,12 @@ def main():
         ("ipcmap split (64 parts, raw) channel GB/s / raw echo GB/s", 0.8, raw["split_raw_gbps"], raw["echo_gbps"], ">="),
         ("ipcmap split channel GB/s at the defaults (2x the 1.6 GB/s before issue 14)", 3.2, raw["split_gbps"], gbps_unit, ">="),
         ("ipcmap item `--chunksize 1` µs per message / raw 8-byte echo", 1.5, raw["item1_us"], raw["echo8_us"], "<="),
+        ("uds echo GB/s of 1.25 MB frames / bare socketpair echo in the same probe", 0.8,
+         raw["uds_echo_wall_gbps"], raw["uds_floor_gbps"], ">="),
+        ("split `--codec raw` channel GB/s: over uds / over ipc-channel", 1.5,
+         raw["split_raw_uds_gbps"], raw["split_raw_gbps"], ">="),
+        ("split `--codec raw` wall: over uds / over ipc-channel", 0.8, raw["split_raw_uds"], raw["split_raw"], "<="),
+        ("8-byte echo µs per message: uds / ipc-channel", 0.5, raw["uds_echo8_us"], raw["echo8_us"], "<="),
         ("Python `split(data, 64)` / ipcmap split, same workers", 4.0, raw["python_split"], raw["split"], ">="),
         ("Python `pool.map` default chunksize (1 cold run) / ipcmap item default chunksize", 50.0, py_item, raw["item"], ">="),
         ("Python `pool.map` default chunksize (1 cold run) / ipcmap item `--codec pickle`", 30.0, py_item, raw["item_pickle"], ">="),

@@ -17,7 +17,7 @@ use super::spawned::{self, FrameReceiver, FrameSender, Link, Place};
 use super::spawner::adopt;
 use super::stream::read_body;
 use super::WorkerEnds;
-use super::{Inbox, MakeSetup, Outbox, PoolResult, PoolSpec, Transport, TransportInfo};
+use super::{MakeSetup, Outbox, PoolResult, PoolSpec, Transport, TransportInfo};
 use crate::error::{LinkError, SpawnError, WorkerError};
 use crate::shared::SharedRegion;
 use nix::fcntl::OFlag;
@@ -323,17 +323,6 @@ impl FrameReceiver for QueueReader {
         place: Option<Place<'_>>,
     ) -> Result<Option<u64>, LinkError> {
         self.read_frame(into, place)
-    }
-}
-
-impl Inbox for QueueReader {
-    fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
-        let mut frame = Vec::new();
-        Ok(self.read_frame(&mut frame, None)?.map(|_| frame))
-    }
-
-    fn recv_into(&mut self, frame: &mut Vec<u8>) -> Result<bool, LinkError> {
-        Ok(self.read_frame(frame, None)?.is_some())
     }
 }
 

@@ -49,6 +49,18 @@ pub trait FrameReceiver: Send + 'static {
     }
 }
 
+/// A frame receiver is a worker's inbox too: the same reads, with no place to read into.
+impl<R: FrameReceiver> super::Inbox for R {
+    fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
+        let mut frame = Vec::new();
+        Ok(FrameReceiver::recv(self, &mut frame, None)?.map(|_| frame))
+    }
+
+    fn recv_into(&mut self, frame: &mut Vec<u8>) -> Result<bool, LinkError> {
+        Ok(FrameReceiver::recv(self, frame, None)?.is_some())
+    }
+}
+
 /// A transport whose workers this process spawns into the shared pool ([`start`]): it
 /// declares itself, answers each checked hello with the worker's links, and supplies the
 /// worker's half; the rest of [`Transport`] follows. (A transport that must make more before

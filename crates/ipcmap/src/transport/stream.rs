@@ -6,7 +6,7 @@
 
 use super::place::{Claim, Piece};
 use super::spawned::{FrameReceiver, FrameSender, Place};
-use super::{Inbox, Outbox};
+use super::Outbox;
 use crate::error::LinkError;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 
@@ -224,17 +224,6 @@ impl<S: Read + Send + 'static> FrameReceiver for Reader<S> {
         place: Option<Place<'_>>,
     ) -> Result<Option<u64>, LinkError> {
         self.read_frame(into, place)
-    }
-}
-
-impl<S: Read + Send> Inbox for Reader<S> {
-    fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
-        let mut frame = Vec::new();
-        Ok(self.read_frame(&mut frame, None)?.map(|_| frame))
-    }
-
-    fn recv_into(&mut self, frame: &mut Vec<u8>) -> Result<bool, LinkError> {
-        Ok(self.read_frame(frame, None)?.is_some())
     }
 }
 
