@@ -341,10 +341,33 @@ fn parse_decode_threads(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A whole number as people write big ones: `10000000`, `10_000_000`, `1e7`, `2.5e6`, with an
+/// optional unit (`k`, `M`, `G`: thousands; `KiB`, `MiB`, `GiB`: powers of 1024).
 fn parse_count(s: &str) -> Result<usize, String> {
-    s.replace('_', "")
-        .parse::<usize>()
-        .map_err(|_| format!("'{s}' is not a whole number"))
+    let bad = || format!("'{s}' is not a whole number (10000000, 10_000_000, 1e7, 64KiB and 1M are)");
+    let text = s.trim().replace('_', "");
+    let units: [(&str, f64); 6] = [
+        ("KiB", 1024.0),
+        ("MiB", 1048576.0),
+        ("GiB", 1073741824.0),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+    ];
+    let (number, scale) = units
+        .iter()
+        .find_map(|&(unit, scale)| text.strip_suffix(unit).map(|n| (n, scale)))
+        .unwrap_or((&text, 1.0));
+    if let Ok(n) = number.parse::<usize>() {
+        return n.checked_mul(scale as usize).ok_or_else(bad);
+    }
+    // Scientific or fractional forms must still name a whole number, exactly.
+    let looks = !number.is_empty() && number.chars().all(|c| c.is_ascii_digit() || "eE.+".contains(c));
+    let value = number.parse::<f64>().ok().filter(|_| looks).ok_or_else(bad)? * scale;
+    match value.fract() == 0.0 && value >= 0.0 && value < 2f64.powi(53) {
+        true => Ok(value as usize),
+        false => Err(bad()),
+    }
 }
 
 impl ModeArg {
@@ -534,6 +557,26 @@ mod tests {
                 .len(),
             6
         );
+    }
+
+    #[test]
+    fn counts_are_taken_as_people_write_them() {
+        for (text, n) in [
+            ("10000000", 10_000_000),
+            ("10_000_000", 10_000_000),
+            ("1e7", 10_000_000),
+            ("1E9", 1_000_000_000),
+            ("2.5e6", 2_500_000),
+            ("64KiB", 65_536),
+            ("1MiB", 1_048_576),
+            ("10M", 10_000_000),
+            ("0", 0),
+        ] {
+            assert_eq!(parse_count(text), Ok(n), "{text}");
+        }
+        for text in ["1.5", "1e-3", "-5", "ten", "", "1e400", "inf", "NaN", "5MB"] {
+            assert!(parse_count(text).is_err(), "{text}");
+        }
     }
 
     #[test]
