@@ -344,7 +344,8 @@ fn parse_decode_threads(s: &str) -> Result<usize, String> {
 /// A whole number as people write big ones: `10000000`, `10_000_000`, `1e7`, `2.5e6`, with an
 /// optional unit (`k`, `M`, `G`: thousands; `KiB`, `MiB`, `GiB`: powers of 1024).
 fn parse_count(s: &str) -> Result<usize, String> {
-    let bad = || format!("'{s}' is not a whole number (10000000, 10_000_000, 1e7, 64KiB and 1M are)");
+    let bad =
+        || format!("'{s}' is not a whole number (10000000, 10_000_000, 1e7, 64KiB and 1M are)");
     let text = s.trim().replace('_', "");
     let units: [(&str, f64); 6] = [
         ("KiB", 1024.0),
@@ -362,8 +363,16 @@ fn parse_count(s: &str) -> Result<usize, String> {
         return n.checked_mul(scale as usize).ok_or_else(bad);
     }
     // Scientific or fractional forms must still name a whole number, exactly.
-    let looks = !number.is_empty() && number.chars().all(|c| c.is_ascii_digit() || "eE.+".contains(c));
-    let value = number.parse::<f64>().ok().filter(|_| looks).ok_or_else(bad)? * scale;
+    let looks = !number.is_empty()
+        && number
+            .chars()
+            .all(|c| c.is_ascii_digit() || "eE.+".contains(c));
+    let value = number
+        .parse::<f64>()
+        .ok()
+        .filter(|_| looks)
+        .ok_or_else(bad)?
+        * scale;
     match value.fract() == 0.0 && value >= 0.0 && value < 2f64.powi(53) {
         true => Ok(value as usize),
         false => Err(bad()),

@@ -271,3 +271,38 @@ fn every_fault_is_handled_alike_over_every_transport() {
         }
     }
 }
+
+/// A worker whose results are well formed but wrong (one bit of one value) fails the run with
+/// one line naming the first wrong index: verification checks every value, over every
+/// transport, whether the values were decoded or read straight into place.
+#[test]
+fn a_wrong_value_fails_verification_with_its_index() {
+    for transport in spawning_transports() {
+        let args = [
+            "--mode",
+            "split",
+            "--codec",
+            "raw",
+            "--transport",
+            transport,
+            "--workers",
+            "2",
+            "--n",
+            "40000",
+            "--splits",
+            "4",
+        ];
+        let r = faulty(&args, "flip-after=0@1");
+        assert_eq!(r.status.code(), Some(1), "{transport}: {}", r.stderr);
+        let line = r.stderr.trim();
+        assert_eq!(line.lines().count(), 1, "{transport}: {line}");
+        assert!(
+            line.contains("differs from the sequential result at index"),
+            "{transport}: {line}"
+        );
+        assert!(
+            r.stdout.trim().is_empty(),
+            "{transport}: no report for a wrong result"
+        );
+    }
+}

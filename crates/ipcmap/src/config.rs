@@ -314,8 +314,8 @@ pub fn available_cpus() -> usize {
 }
 
 /// Refuses a run whose buffers cannot fit, before anything is allocated. It counts, in
-/// values of 8 bytes: the coordinator's input, output and (when verifying) the sequential
-/// reference; for strategies that ship data, the frames in flight on both sides, each as big
+/// values of 8 bytes: the coordinator's input and output (verification keeps no reference,
+/// only a block per CPU); for strategies that ship data, the frames in flight on both sides, each as big
 /// as the largest task (`task_values`): the coordinator's frames being sent and received, and
 /// each worker's received task, its decoded values, its output and its encoded result. The
 /// coordinator's share must fit under its address-space limit (RLIMIT_AS); the whole must fit
@@ -333,7 +333,13 @@ fn check_memory(
     // Under an address-space limit, each thread's stack counts too: a reader and a sender per
     // worker process, a compute thread per worker of the threads strategy.
     let stacks = THREAD_ADDRESS_SPACE * (2 * workers as u128 + 8);
-    let mut coordinator = n * value * if verify { 3 } else { 2 } + stacks;
+    // Verification checks a block of 64K values per CPU at a time.
+    let checking = if verify {
+        (available_cpus() as u128) << 19
+    } else {
+        0
+    };
+    let mut coordinator = n * value * 2 + checking + stacks;
     let mut all_workers = 0u128;
     if ships {
         let task = (task_values as u128).min(n) * value;

@@ -1,11 +1,11 @@
 //! The engine: runs configurations by their measurement plan (warm-ups, then measured runs),
-//! round-robin, checks every result against the sequential one, and builds the reports.
+//! round-robin, checks every result bit for bit against the sequential kernel applied to its
+//! own input ([`verify`], block by block, no reference copy), and builds the reports.
 //!
 //! Each (configuration, strategy) pair is a *cell*. Cells that share an input (n, function,
-//! seed) form a group: the group's sequential reference is computed once, its cells run in
-//! rounds (A B C, A B C, ...) so that drift and cold-memory stalls land on every strategy alike,
-//! and the reference is dropped before the next group starts, so a sweep over many `--n` holds
-//! one reference at a time. Where a group has no sequential cell of its own, a hidden one is
+//! seed) form a group: its cells run in rounds (A B C, A B C, ...) so that drift and
+//! cold-memory stalls land on every strategy alike, one group after another. Where a group
+//! has no sequential cell of its own, a hidden one is
 //! run in the same rounds: every speedup is drawn from interleaved sequential runs, never from
 //! one cold sample.
 
@@ -14,7 +14,7 @@ use crate::error::RunError;
 use crate::kernel::Function;
 use crate::memory::BufferPool;
 use crate::report::{ms, Measurement, PlanUsed, Report, ReportConfig, TransportJob};
-use crate::strategy::{self, Buffer, Mode};
+use crate::strategy::{self, Mode};
 use crate::verify;
 use std::time::Duration;
 
@@ -169,27 +169,12 @@ impl Session {
         members: &[usize],
         progress: &mut impl FnMut(&RunConfig, Mode),
     ) -> Result<(), RunError> {
-        let first = &cells[members[0]].cfg;
-        let reference = if members.iter().any(|&i| cells[i].cfg.verify) {
-            check_interrupt()?;
-            Some(
-                strategy::run_once(
-                    &first.settings,
-                    Mode::SEQUENTIAL,
-                    &mut BufferPool::new(false),
-                )?
-                .output,
-            )
-        } else {
-            None
-        };
-        let expected = reference.as_ref().map(Buffer::as_slice);
         let interleave = members.iter().all(|&i| cells[i].cfg.interleave);
         loop {
             let mut ran = false;
             for &i in members {
                 while cells[i].wants_run() {
-                    self.run_cell(&mut cells[i], expected, progress)?;
+                    self.run_cell(&mut cells[i], progress)?;
                     ran = true;
                     if interleave {
                         break;
@@ -206,7 +191,6 @@ impl Session {
     fn run_cell(
         &mut self,
         cell: &mut Cell,
-        expected: Option<&[f64]>,
         progress: &mut impl FnMut(&RunConfig, Mode),
     ) -> Result<(), RunError> {
         check_interrupt()?;
@@ -216,9 +200,12 @@ impl Session {
             .get_or_insert_with(|| BufferPool::new(cell.cfg.reuse_buffers));
         crate::memory::reset_peak_rss();
         let outcome = strategy::run_once(&cell.cfg.settings, cell.mode, pool)?;
-        if let Some(expected) = expected.filter(|_| cell.cfg.verify) {
-            verify::check(cell.mode.name(), expected, outcome.output.as_slice())?;
+        let s = &cell.cfg.settings;
+        if cell.cfg.verify {
+            let (input, output) = (outcome.input.as_slice(), outcome.output.as_slice());
+            verify::check_against_kernel(cell.mode.name(), s.function, s.work, input, output)?;
         }
+        strategy::give_back(pool, outcome.input);
         strategy::give_back(pool, outcome.output);
         let sequence = self.sequence;
         self.sequence += 1;

@@ -19,6 +19,9 @@ pub enum Fault {
     /// Send results with a valid header but a payload one byte short after K tasks (caught
     /// only when the payload is decoded).
     CorruptAfter(u64),
+    /// Send results whose last value has one bit flipped after K tasks: a well-formed frame
+    /// with a wrong value, which only verification catches.
+    FlipAfter(u64),
     /// Stop responding after K tasks.
     HangAfter(u64),
     /// Stop itself with SIGSTOP after K tasks, reading nothing more, as `kill -STOP` does.
@@ -45,6 +48,7 @@ impl Fault {
             "panic-after" => Some(Fault::PanicAfter(k)),
             "garbage-after" => Some(Fault::GarbageAfter(k)),
             "corrupt-after" => Some(Fault::CorruptAfter(k)),
+            "flip-after" => Some(Fault::FlipAfter(k)),
             "hang-after" => Some(Fault::HangAfter(k)),
             "stop-after" => Some(Fault::StopAfter(k)),
             "protocol" => u32::try_from(k).ok().map(Fault::Protocol),

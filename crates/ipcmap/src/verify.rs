@@ -1,6 +1,96 @@
-//! Verification: a parallel result must equal the sequential result bit for bit.
+//! Verification: a parallel result must equal the sequential result bit for bit. It is
+//! checked block by block against the sequential kernel applied to the run's own input (still
+//! there once the run ends), on every CPU, outside the timed region: no reference copy of the
+//! output is kept, so a run needs its input and output and nothing more (16 bytes a value).
 
 use crate::error::RunError;
+use crate::kernel::{self, Function};
+
+/// Values the checker computes and compares at a time (512 KiB: it stays in cache).
+const BLOCK: usize = 1 << 16;
+
+/// How a result is verified, as reports say it.
+pub const METHOD: &str = "block by block against the sequential kernel applied to the input";
+
+/// Errors naming the first index where `got` differs from `function` applied `work` times to
+/// `input` (compared as bits), computed in blocks of 64K values on every CPU.
+pub fn check_against_kernel(
+    mode: &str,
+    function: Function,
+    work: u32,
+    input: &[f64],
+    got: &[f64],
+) -> Result<(), RunError> {
+    if input.len() != got.len() {
+        return Err(RunError::WrongLength {
+            mode: mode.to_string(),
+            got: got.len(),
+            expected: input.len(),
+        });
+    }
+    if input.is_empty() {
+        return Ok(());
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(input.len().div_ceil(BLOCK))
+        .max(1);
+    let share = input.len().div_ceil(threads).next_multiple_of(BLOCK);
+    // The first differing index in each thread's share, in order; a share stops at its first.
+    let first = std::thread::scope(|scope| {
+        let handles: Vec<_> = input
+            .chunks(share)
+            .zip(got.chunks(share))
+            .enumerate()
+            .map(|(t, (xs, ys))| {
+                scope.spawn(move || {
+                    let mut expected = vec![0.0; BLOCK.min(xs.len())];
+                    for (b, (x, y)) in xs.chunks(BLOCK).zip(ys.chunks(BLOCK)).enumerate() {
+                        let e = &mut expected[..x.len()];
+                        kernel::apply_work(function, work, x, e);
+                        if let Some(i) = first_difference(e, y) {
+                            return Some(t * share + b * BLOCK + i);
+                        }
+                    }
+                    None
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
+    });
+    let first = first
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| RunError::Channel {
+            what: "verification".into(),
+            message: "a checking thread panicked".into(),
+        })?;
+    match first.into_iter().flatten().next() {
+        None => Ok(()),
+        Some(index) => {
+            let expected = kernel::apply_one_work(function, work, input[index]);
+            Err(mismatch(mode, index, got[index], expected))
+        }
+    }
+}
+
+fn first_difference(expected: &[f64], got: &[f64]) -> Option<usize> {
+    expected
+        .iter()
+        .zip(got)
+        .position(|(a, b)| a.to_bits() != b.to_bits())
+}
+
+fn mismatch(mode: &str, index: usize, got: f64, expected: f64) -> RunError {
+    RunError::Mismatch {
+        mode: mode.to_string(),
+        index,
+        got,
+        got_bits: got.to_bits(),
+        expected,
+        expected_bits: expected.to_bits(),
+    }
+}
 
 /// Errors naming the first index where `got` differs from `expected` (compared as bits, so
 /// NaNs compare equal to themselves and -0.0 differs from 0.0).
@@ -12,20 +102,9 @@ pub fn check(mode: &str, expected: &[f64], got: &[f64]) -> Result<(), RunError> 
             expected: expected.len(),
         });
     }
-    match expected
-        .iter()
-        .zip(got)
-        .position(|(a, b)| a.to_bits() != b.to_bits())
-    {
+    match first_difference(expected, got) {
         None => Ok(()),
-        Some(index) => Err(RunError::Mismatch {
-            mode: mode.to_string(),
-            index,
-            got: got[index],
-            got_bits: got[index].to_bits(),
-            expected: expected[index],
-            expected_bits: expected[index].to_bits(),
-        }),
+        Some(index) => Err(mismatch(mode, index, got[index], expected[index])),
     }
 }
 
@@ -40,5 +119,25 @@ mod tests {
         assert!(check("split", &[0.0], &[-0.0]).is_err());
         assert!(check("split", &[f64::NAN], &[f64::NAN]).is_ok());
         assert!(check("split", &[1.0], &[]).is_err());
+    }
+
+    #[test]
+    fn the_block_check_finds_the_first_wrong_bit_in_any_block() {
+        let input = crate::data::generate(3, 3 * BLOCK + 17);
+        let mut got = vec![0.0; input.len()];
+        kernel::apply_work(Function::Exp, 2, &input, &mut got);
+        check_against_kernel("split", Function::Exp, 2, &input, &got).unwrap();
+        for index in [0, BLOCK - 1, 2 * BLOCK + 5, input.len() - 1] {
+            let mut wrong = got.clone();
+            wrong[index] = f64::from_bits(wrong[index].to_bits() ^ 1);
+            wrong[input.len() - 1] = f64::from_bits(got[input.len() - 1].to_bits() ^ 1);
+            let err = check_against_kernel("split", Function::Exp, 2, &input, &wrong).unwrap_err();
+            assert!(err.to_string().contains(&format!("index {index}")), "{err}");
+        }
+        assert!(
+            check_against_kernel("split", Function::Sin, 2, &input, &got).is_err(),
+            "sin"
+        );
+        assert!(check_against_kernel("split", Function::Exp, 2, &input, &got[1..]).is_err());
     }
 }

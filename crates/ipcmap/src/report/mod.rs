@@ -324,6 +324,12 @@ pub struct Report {
     pub buffers_reused: bool,
     /// Every measured run equals the sequential result bit for bit; null when not checked.
     pub verified: Option<bool>,
+    /// How the runs were verified ("block by block against the sequential kernel applied to
+    /// the input": no reference copy kept); null when not checked.
+    pub verified_by: Option<&'static str>,
+    /// The coordinator's peak resident set size per value of the input, bytes: 16 is its
+    /// input and output and nothing else.
+    pub peak_rss_bytes_per_value: Option<f64>,
     /// The measurement plan: "exact" (`--repeat N`) or "auto" (a minimum count and time).
     pub plan: String,
     /// Configurations were run round-robin (A B C, A B C) rather than one after another.
@@ -702,6 +708,7 @@ impl Report {
         order: &[usize],
         verified: Option<bool>,
     ) -> Report {
+        let values = config.n.max(1) as f64;
         let mut sorted: Vec<usize> = (0..runs.len()).collect();
         sorted.sort_by_key(|&i| runs[i].wall_ns);
         let median = &runs[sorted[sorted.len() / 2]];
@@ -761,6 +768,12 @@ impl Report {
                 .map(|b| b as f64 / 1e6),
             buffers_reused: runs.iter().any(|r| r.buffers_reused),
             verified,
+            verified_by: verified.map(|_| crate::verify::METHOD),
+            peak_rss_bytes_per_value: runs
+                .iter()
+                .filter_map(|r| r.peak_rss_bytes)
+                .max()
+                .map(|b| b as f64 / values),
             extras: median.extras.clone(),
             warnings: Vec::new(),
             job: TransportJob::default(),

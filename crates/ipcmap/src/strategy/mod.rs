@@ -451,6 +451,8 @@ pub fn on_processes(
 
 /// One run's result and what it measured.
 pub struct Outcome {
+    /// The input it computed on, for verification; give it back to the pool after.
+    pub input: Buffer,
     /// The assembled result.
     pub output: Buffer,
     /// What was measured.
@@ -500,9 +502,9 @@ pub fn run_once(cfg: &Settings, mode: Mode, pool: &mut BufferPool) -> Result<Out
     if m.wall_ns == 0 {
         m.wall_ns = ns_since(start);
     }
-    give_back(pool, input);
     m.buffers_reused = pool.take_reused();
     Ok(Outcome {
+        input,
         output,
         measurement: m,
     })
