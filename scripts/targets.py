@@ -104,6 +104,8 @@ def main():
         ipcmap("threads_warm", "wall_ms", "--mode", "threads", "--workers", w, "--reuse-buffers"),
         ipcmap("rss_split", "coordinator_peak_rss_mb", "--mode", "split", "--workers", w, "--no-verify"),
         ipcmap("rss_shm", "coordinator_peak_rss_mb", "--mode", "shm", "--workers", w, "--no-verify"),
+        *[ipcmap(f"rss_1e8_{m}", "peak_rss_bytes_per_value", "--mode", m, "--workers", w, n="100000000")
+          for m in ("sequential", "threads", "split", "shm", "cma")],
         ("probe", probe()),
         ("probe_uds", probe("uds")),
         ("codecs", codec_probe),
@@ -166,6 +168,9 @@ def main():
         (f"ipcmap shm `--work 64`, {w} workers: speedup over sequential", 1.8, raw["shm64_speedup"], one, ">="),
         (f"ipcmap threads `--work 64`, {w} workers: speedup over sequential", 1.8, raw["threads64_speedup"], one, ">="),
         ("coordinator peak RSS / data size, split", 2.5, raw["rss_split"], data_mb, "<="),
+        *[(f"peak RSS / (8 x n) at n = 10^8, {m} (verified)", 2.1 if m in ("sequential", "threads") else 2.2,
+           raw[f"rss_1e8_{m}"], [8.0] * len(raw[f"rss_1e8_{m}"]), "<=")
+          for m in ("sequential", "threads", "split", "shm", "cma")],
         ("coordinator peak RSS / data size, shm", 2.2, raw["rss_shm"], data_mb, "<="),
     ]
     seq_isa = records["sequential"][0].get("kernel_isa")
