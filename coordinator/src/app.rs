@@ -48,6 +48,15 @@ pub fn run() -> ExitCode {
         };
         return ExitCode::from(crate::mpi::finish(session, code));
     }
+    // mpirun -np 2 coordinator, without --transport mpi: every rank would run a benchmark of
+    // its own on the same cores, each unaware of the others. Said once, by rank 0.
+    if let Some(ranks) = crate::mpi::launched_size().filter(|&n| n > 1) {
+        if crate::mpi::launched_rank().unwrap_or(0) == 0 {
+            say(&format!(
+                "warning: started by a launcher as one of {ranks} ranks without --transport mpi: every rank runs a benchmark of its own on the same machine; add --transport mpi to run one across the ranks"
+            ));
+        }
+    }
     ExitCode::from(run_parsed(&cli))
 }
 
@@ -261,7 +270,7 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
             false => Ok(()),
         })
         .and_then(|()| stdout.flush());
-    written.map_err(|e| anyhow::anyhow!("writing the report to stdout: {e}"))?;
+    written.map_err(|e| stdout_error("the report", e))?;
     // After the report, like hyperfine: one line each, never a change of exit status.
     let mut warned = Vec::new();
     for w in reports.iter().flat_map(|r| &r.warnings) {
@@ -344,14 +353,39 @@ fn to_stdout(
     let mut stdout = std::io::stdout().lock();
     write(&mut stdout)
         .and_then(|()| stdout.flush())
-        .map_err(|e| anyhow::anyhow!("writing {what} to stdout: {e}"))
+        .map_err(|e| stdout_error(what, e))
 }
 
 /// Maps the outcome to an exit status, with the error on one line.
+/// Whoever read stdout is gone (`| head`): nothing is wrong with the run, so it ends quietly
+/// with status 0, as hyperfine and the shell's own tools do.
+#[derive(Debug)]
+struct ReaderGone;
+
+impl std::fmt::Display for ReaderGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stdout was closed")
+    }
+}
+
+impl std::error::Error for ReaderGone {}
+
+/// A failed write of `what` to stdout: a closed pipe is [`ReaderGone`], anything else names
+/// what could not be written.
+fn stdout_error(what: &str, e: std::io::Error) -> anyhow::Error {
+    match e.kind() {
+        std::io::ErrorKind::BrokenPipe => anyhow::Error::new(ReaderGone),
+        _ => anyhow::anyhow!("writing {what} to stdout: {e}"),
+    }
+}
+
 fn finish(result: anyhow::Result<()>) -> u8 {
     let Err(e) = result else {
         return 0;
     };
+    if e.is::<ReaderGone>() {
+        return 0;
+    }
     // Library errors already name their cause: one line, no chain.
     say(&format!("error: {e}"));
     let signal = match e.downcast_ref::<RunError>() {

@@ -102,14 +102,14 @@ pub struct ProbeArgs {
 /// The flags of one run.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Strategy, or all of them.
-    #[arg(long, default_value = "split", value_parser = mode_values())]
-    pub mode: ModeArg,
+    /// Strategy, a list of them (sequential,threads,split), or all of them.
+    #[arg(short, long, value_delimiter = ',', default_value = "split", value_parser = mode_values())]
+    pub mode: Vec<ModeArg>,
     /// Worker processes (or threads) [default: the number of available CPUs].
-    #[arg(long)]
+    #[arg(short, long)]
     pub workers: Option<usize>,
-    /// Number of f64 elements (underscores allowed: 10_000_000).
-    #[arg(long, default_value_t = DEFAULT_N, value_parser = parse_count)]
+    /// Number of f64 elements (10000000, 10_000_000, 1e7 and 10M alike).
+    #[arg(short, long, default_value_t = DEFAULT_N, value_parser = parse_count)]
     pub n: usize,
     /// The element-wise function.
     #[arg(long = "fn", value_enum, default_value_t = Function::Exp)]
@@ -147,7 +147,7 @@ pub struct CommonArgs {
     pub seed: u64,
     /// Measured runs per strategy, exactly [default: at least 5, more until 0.5 s of runs,
     /// at most 10]. The report gives every run, the median, the spread and min/max.
-    #[arg(long, value_parser = parse_count)]
+    #[arg(short, long, value_parser = parse_count)]
     pub repeat: Option<usize>,
     /// Unmeasured warm-up runs before the measured ones [default: 1].
     #[arg(long, value_parser = parse_count)]
@@ -447,7 +447,16 @@ impl RunArgs {
             return Err("a run takes one --transport; `coordinator sweep --transport local,uds` compares several".into());
         }
         let mut request = self.common.to_request()?;
-        request.modes = self.mode.modes(self.common.transport());
+        request.modes = Vec::new();
+        for m in self
+            .mode
+            .iter()
+            .flat_map(|m| m.modes(self.common.transport()))
+        {
+            if !request.modes.contains(&m) {
+                request.modes.push(m);
+            }
+        }
         (request.workers, request.splits) = (self.workers, self.splits);
         let s = &mut request.settings;
         (s.n, s.function, s.work) = (self.n, self.function, self.work);
@@ -522,8 +531,33 @@ mod tests {
         let cli =
             Cli::try_parse_from(["coordinator", "--workers", "4", "--mode", "split"]).unwrap();
         assert_eq!(cli.run.workers, Some(4));
-        assert_eq!(cli.run.mode, ModeArg("split".into()));
+        assert_eq!(cli.run.mode, [ModeArg("split".into())]);
         assert_eq!(cli.run.n, 10_000_000);
+        let cli = Cli::try_parse_from([
+            "coordinator",
+            "-m",
+            "sequential,threads,split",
+            "-w",
+            "2",
+            "-n",
+            "1e6",
+            "-r",
+            "3",
+        ])
+        .unwrap();
+        let names: Vec<&str> = cli
+            .run
+            .to_request()
+            .unwrap()
+            .modes
+            .iter()
+            .map(|m| m.name())
+            .collect();
+        assert_eq!(names, ["sequential", "threads", "split"]);
+        assert_eq!(
+            (cli.run.workers, cli.run.n, cli.run.common.repeat),
+            (Some(2), 1_000_000, Some(3))
+        );
         let cli = Cli::try_parse_from(["coordinator", "--n", "1_000"]).unwrap();
         assert_eq!(cli.run.n, 1000);
         assert!(cli.command.is_none());

@@ -18,6 +18,14 @@ pub fn launched_rank() -> Option<u32> {
     .find_map(|v| std::env::var(v).ok()?.parse().ok())
 }
 
+/// The number of ranks a launcher started, as it announced it in the environment; `None`
+/// outside a launcher.
+pub fn launched_size() -> Option<u32> {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse().ok())
+}
+
 #[cfg(feature = "mpi")]
 pub use ipcmap::transport::mpi::Session;
 

@@ -130,3 +130,50 @@ fn a_verification_mismatch_would_name_the_index() {
         .to_string();
     assert!(err.contains("index 1"), "{err}");
 }
+
+/// `coordinator ... | head`: the reader is gone before the report is written, which is no
+/// failure of the run: a quiet exit 0, no "error: writing the report" (hyperfine's way).
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    for args in [
+        &["--mode", "split", "--n", "20000", "--repeat", "1"][..],
+        &["probe", "--workers", "1", "--bytes", "1000"],
+    ] {
+        let mut child = std::process::Command::new(common::coordinator_bin())
+            .args(args)
+            .env("IPCMAP_WORKER", worker_bin())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start coordinator");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("error"), "{args:?}: {stderr}");
+    }
+}
+
+/// `mpirun -np 2 coordinator` without `--transport mpi` runs, but says once (rank 0) that
+/// each rank is a benchmark of its own.
+#[test]
+fn a_launcher_without_transport_mpi_gets_a_warning_from_rank_0() {
+    let args = ["--mode", "sequential", "--n", "1000", "--repeat", "1"];
+    for (rank, warned) in [("0", true), ("1", false)] {
+        let env = [
+            ("OMPI_COMM_WORLD_SIZE", "2"),
+            ("OMPI_COMM_WORLD_RANK", rank),
+        ];
+        let r = run_with(&args, &env, Duration::from_secs(30));
+        assert!(r.status.success(), "{}", r.stderr);
+        assert_eq!(
+            r.stderr.contains("without --transport mpi"),
+            warned,
+            "rank {rank}: {}",
+            r.stderr
+        );
+    }
+    let r = run(&args);
+    assert!(!r.stderr.contains("--transport mpi"), "{}", r.stderr);
+}

@@ -138,8 +138,8 @@ fn sentence(r: &Report, baseline: Option<&Report>) -> String {
     }
     let c = costs(r, baseline);
     let versus = match (r.speedup, r.spread.verdict.as_deref()) {
-        (Some(s), Some(v)) => format!("{s:.2}x sequential ({v})"),
-        (Some(s), None) => format!("{s:.2}x sequential"),
+        (Some(s), Some(v)) => format!("{}x sequential ({v})", super::table::ratio(s)),
+        (Some(s), None) => format!("{}x sequential", super::table::ratio(s)),
         _ => "no sequential run to compare with".into(),
     };
     let mut text = format!(

@@ -1,7 +1,7 @@
 //! `--format markdown`: hyperfine's `--export-markdown` shape, for pasting into READMEs and
 //! issues: one row per report, the median with its spread, and the speedup with its interval.
 
-use super::table::{describe_plan, fmt_ms, row_labels};
+use super::table::{describe_plan, fmt_ms, ratio, row_labels};
 use super::{CodecProbe, Export, Exporter, ProbeReport};
 use std::io::Write;
 
@@ -41,9 +41,9 @@ impl Exporter for MarkdownExporter {
                 fmt_ms(r.wall_ms_min),
                 fmt_ms(r.wall_ms_max),
                 r.repeat,
-                r.speedup.map_or("–".into(), |s| format!("{s:.2}x")),
+                r.speedup.map_or("–".into(), |s| format!("{}x", ratio(s))),
                 match (r.spread.speedup_low, r.spread.speedup_high) {
-                    (Some(low), Some(high)) => format!("{low:.2}–{high:.2}x"),
+                    (Some(low), Some(high)) => format!("{}–{}x", ratio(low), ratio(high)),
                     _ => "–".into(),
                 },
                 r.spread.verdict.as_deref().unwrap_or("–"),

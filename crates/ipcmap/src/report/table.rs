@@ -111,6 +111,18 @@ impl Exporter for TableExporter {
     }
 }
 
+/// A ratio with two decimals, or two significant digits where two decimals would show
+/// nothing of it (0.0004, not 0.00).
+pub(super) fn ratio(x: f64) -> String {
+    match x.abs() {
+        a if a == 0.0 || !a.is_finite() || a >= 0.1 => format!("{x:.2}"),
+        a => {
+            let decimals = (1 - a.log10().floor() as i32).clamp(2, 12) as usize;
+            format!("{x:.decimals$}")
+        }
+    }
+}
+
 /// Renders the reports as a titled summary (runs, median and spread, speedup with its
 /// interval and verdict), a phase table, a traffic table and a worker summary. Every row names
 /// every parameter that varies among the reports.
@@ -147,9 +159,9 @@ pub fn render_table(reports: &[Report]) -> String {
             fmt_ms(r.wall_ms),
             fmt_ms(r.spread.wall_ms_mad),
             format!("{}–{}", fmt_ms(r.wall_ms_min), fmt_ms(r.wall_ms_max)),
-            r.speedup.map_or("–".into(), |s| format!("{s:.2}x")),
+            r.speedup.map_or("–".into(), |s| format!("{}x", ratio(s))),
             match (r.spread.speedup_low, r.spread.speedup_high) {
-                (Some(low), Some(high)) => format!("{low:.2}–{high:.2}x"),
+                (Some(low), Some(high)) => format!("{}–{}x", ratio(low), ratio(high)),
                 _ => "–".into(),
             },
             r.spread.verdict.clone().unwrap_or_else(|| match r.repeat {
@@ -480,6 +492,10 @@ mod tests {
         assert!(text.contains("wall ms"));
         assert!(text.contains("split, raw, 4 splits, chunk 1"));
         assert!(text.contains("2.00x"));
+        assert_eq!(ratio(0.00041), "0.00041");
+        assert_eq!(ratio(0.042), "0.042");
+        assert_eq!(ratio(0.5), "0.50");
+        assert_eq!(ratio(12.0), "12.00");
         assert!(text.contains("GB/s"));
         assert!(text.contains("faster"));
         assert!(text.contains("plan: 0 warm-up run(s), then 3 measured runs"));
