@@ -102,6 +102,8 @@ struct Plan {
     plot: Option<Output>,
     csv: Option<Output>,
     json: Option<Output>,
+    /// `--export-json`, `--export-csv`, `--export-markdown`.
+    exports: Exports,
     /// Print the explanation after the report.
     explain: bool,
     /// `--trace`: the spans as a Chrome trace.
@@ -126,6 +128,7 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
                 plot: open(cli.plot.as_deref(), "--plot")?,
                 csv: None,
                 json: None,
+                exports: Exports::open(&cli.export)?,
                 explain: cli.explain,
                 trace: open(cli.trace.as_deref(), "--trace")?,
                 timeline: open(cli.timeline.as_deref(), "--timeline")?,
@@ -155,6 +158,7 @@ fn plan_sweep(args: &SweepArgs) -> Result<Plan, String> {
         plot: open(args.plot.as_deref(), "--plot")?,
         csv: open(args.csv.as_deref(), "--csv")?,
         json: open(args.json.as_deref(), "--json")?,
+        exports: Exports::open(&args.export)?,
         explain: false,
         trace: None,
         timeline: None,
@@ -171,8 +175,51 @@ impl Plan {
             self.json.as_ref(),
             self.trace.as_ref(),
             self.timeline.as_ref(),
+            self.exports.json.as_ref(),
+            self.exports.csv.as_ref(),
+            self.exports.markdown.as_ref(),
         ])?;
         Ok(self)
+    }
+}
+
+/// The files `--export-*` name, opened (nothing is written until the reports are in).
+struct Exports {
+    json: Option<Output>,
+    csv: Option<Output>,
+    markdown: Option<Output>,
+}
+
+impl Exports {
+    fn open(args: &crate::cli::ExportArgs) -> Result<Exports, String> {
+        Ok(Exports {
+            json: open(args.export_json.as_deref(), "--export-json")?,
+            csv: open(args.export_csv.as_deref(), "--export-csv")?,
+            markdown: open(args.export_markdown.as_deref(), "--export-markdown")?,
+        })
+    }
+
+    /// Writes every export of `reports` (`axes`: a sweep's varying parameters).
+    fn write(
+        &mut self,
+        reports: &[ipcmap::report::Report],
+        axes: Option<&[Axis]>,
+    ) -> anyhow::Result<()> {
+        if let Some(out) = self.json.as_mut() {
+            out.write_with(|w| {
+                serde_json::to_writer_pretty(&mut *w, reports)?;
+                writeln!(w)
+            })?;
+        }
+        if let Some(out) = self.csv.as_mut() {
+            out.write_with(|w| write_csv(reports, w))?;
+        }
+        if let Some(out) = self.markdown.as_mut() {
+            let markdown =
+                ipcmap::report::exporter("markdown").unwrap_or(ipcmap::report::EXPORTERS[0]);
+            out.write_with(|w| markdown.reports(Export { reports, axes }, w))?;
+        }
+        Ok(())
     }
 }
 
@@ -234,6 +281,7 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
     if let Some(out) = plan.json.as_mut() {
         out.write_with(|w| write_json(&reports, w))?;
     }
+    plan.exports.write(&reports, plan.axes.as_deref())?;
     if let Some(out) = plan.trace.as_mut() {
         out.write_with(|w| ipcmap::report::write_trace(&reports, w))?;
     }

@@ -23,6 +23,8 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub run: RunArgs,
+    #[command(flatten)]
+    pub export: ExportArgs,
     /// Output format.
     #[arg(long, default_value = "table", value_parser = format_values())]
     pub format: Format,
@@ -234,6 +236,8 @@ pub struct SweepArgs {
     pub frame_bytes: Vec<usize>,
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub export: ExportArgs,
     /// Write every configuration's report as CSV (a header, one row per configuration).
     #[arg(long, value_name = "FILE.csv")]
     pub csv: Option<PathBuf>,
@@ -246,6 +250,20 @@ pub struct SweepArgs {
     /// What to print on stdout.
     #[arg(long, default_value = "table", value_parser = format_values())]
     pub format: Format,
+}
+
+/// Files a run or a sweep writes its reports to, beside what it prints on stdout.
+#[derive(Debug, Default, Args)]
+pub struct ExportArgs {
+    /// Also write the reports as one JSON document (an array, one object per report).
+    #[arg(long, value_name = "FILE.json")]
+    pub export_json: Option<PathBuf>,
+    /// Also write the reports as CSV (a header, one row per report).
+    #[arg(long, value_name = "FILE.csv")]
+    pub export_csv: Option<PathBuf>,
+    /// Also write the reports as Markdown (the table hyperfine's --export-markdown gives).
+    #[arg(long, value_name = "FILE.md")]
+    pub export_markdown: Option<PathBuf>,
 }
 
 /// `--format`: an exporter's name.

@@ -310,3 +310,64 @@ fn explain_tells_the_table_in_sentences_and_only_where_stdout_is_for_people() {
     assert_eq!(refused.status.code(), Some(2), "{}", refused.stderr);
     assert_eq!(refused.stderr.trim().lines().count(), 1);
 }
+
+/// A run prints its table and writes every export at once: JSON as one document (an array
+/// `json.load` reads), CSV with a header and a row per report, Markdown's table; a sweep
+/// takes the same flags.
+#[test]
+fn a_run_writes_its_exports_beside_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let (json, csv, md) = (path("r.json"), path("r.csv"), path("r.md"));
+    let r = run(&[
+        "--mode",
+        "sequential,threads",
+        "--n",
+        "20000",
+        "--repeat",
+        "2",
+        "--export-json",
+        &json,
+        "--export-csv",
+        &csv,
+        "--export-markdown",
+        &md,
+    ]);
+    assert!(r.status.success(), "{}", r.stderr);
+    assert!(
+        r.stdout.contains("Wall time"),
+        "the table still on stdout: {}",
+        r.stdout
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let modes: Vec<&str> = doc
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(modes, ["sequential", "threads"]);
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.starts_with("mode,"), "{csv}");
+    assert!(std::fs::read_to_string(&md).unwrap().contains("| Strategy"));
+    let swept = path("s.json");
+    let r = run(&[
+        "sweep",
+        "--mode",
+        "split",
+        "--workers",
+        "1,2",
+        "--n",
+        "20000",
+        "--repeat",
+        "1",
+        "--export-json",
+        &swept,
+    ]);
+    assert!(r.status.success(), "{}", r.stderr);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&swept).unwrap()).unwrap();
+    assert_eq!(doc.as_array().unwrap().len(), 2);
+}
