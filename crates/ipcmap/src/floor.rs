@@ -58,6 +58,9 @@ pub struct Floors {
     pub socketpair: Echoed,
     /// Pipe echo of `bytes`-byte messages.
     pub pipe: Echoed,
+    /// The same pipe echo, each message sent by `vmsplice` (its pages lent to the pipe, not
+    /// copied into it), the replies by plain writes.
+    pub pipe_vmsplice: Echoed,
     /// Socketpair echo of 8-byte messages.
     pub socketpair8: Echoed,
     /// memcpy of `bytes` bytes, GB/s.
@@ -70,6 +73,7 @@ pub fn measure(bytes: usize, messages: usize, small: usize) -> std::io::Result<F
     Ok(Floors {
         socketpair: echo(socketpair()?, bytes, messages)?,
         pipe: echo(pipes()?, bytes, messages)?,
+        pipe_vmsplice: echo_with(pipes()?, bytes, messages, vmsplice_all)?,
         socketpair8: echo(socketpair()?, 8, small)?,
         memcpy_gbps: memcpy_gbps(bytes),
     })
@@ -104,6 +108,37 @@ fn pipes() -> std::io::Result<Ends<File>> {
 
 /// Echoes `messages` messages of `bytes` bytes over `ends`, [`IN_FLIGHT`] in flight.
 fn echo<S>(ends: Ends<S>, bytes: usize, messages: usize) -> std::io::Result<Echoed>
+where
+    S: Read + Write + Send + 'static,
+{
+    echo_with(ends, bytes, messages, |out, message| out.write_all(message))
+}
+
+/// Sends all of `message` into the pipe `out` by `vmsplice`: its pages are lent to the pipe.
+/// The message is never changed while the echo runs, and outlives every reply.
+fn vmsplice_all(out: &mut File, message: &[u8]) -> std::io::Result<()> {
+    use nix::fcntl::{vmsplice, SpliceFFlags};
+    let mut at = 0;
+    while at < message.len() {
+        let piece = [std::io::IoSlice::new(&message[at..])];
+        // SAFETY: the message is not modified until the echo ends, after every reply came
+        // back (so the peer has read every page the pipe was lent); no SPLICE_F_GIFT.
+        match unsafe { vmsplice(&*out, &piece, SpliceFFlags::empty()) } {
+            Ok(n) => at += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// [`echo`], each message sent by `send`.
+fn echo_with<S>(
+    ends: Ends<S>,
+    bytes: usize,
+    messages: usize,
+    send: fn(&mut S, &[u8]) -> std::io::Result<()>,
+) -> std::io::Result<Echoed>
 where
     S: Read + Write + Send + 'static,
 {
@@ -149,7 +184,7 @@ where
             round_trips.push(at - sent_at[i - IN_FLIGHT]);
         }
         sent_at.push(Instant::now());
-        out.write_all(&message)?;
+        send(&mut out, &message)?;
     }
     for sent in &sent_at[messages.saturating_sub(IN_FLIGHT)..] {
         let at = replies
@@ -188,7 +223,13 @@ mod tests {
     #[test]
     fn every_floor_echoes_every_message_and_times_each() {
         let f = measure(100_000, 6, 50).unwrap();
-        for (echoed, count) in [(&f.socketpair, 6), (&f.pipe, 6), (&f.socketpair8, 50)] {
+        let each = [
+            (&f.socketpair, 6),
+            (&f.pipe, 6),
+            (&f.pipe_vmsplice, 6),
+            (&f.socketpair8, 50),
+        ];
+        for (echoed, count) in each {
             assert_eq!(echoed.round_trips.len(), count);
             assert!(echoed.wall_gbps(8) > 0.0);
             assert!(echoed.round_trip_us(0.5) <= echoed.round_trip_us(0.99));

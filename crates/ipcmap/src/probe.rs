@@ -225,6 +225,7 @@ pub fn run(
     let floor = ProbeFloor {
         floor_socketpair_gbps: floors.socketpair.wall_gbps(message_bytes),
         floor_pipe_gbps: floors.pipe.wall_gbps(message_bytes),
+        floor_pipe_vmsplice_gbps: floors.pipe_vmsplice.wall_gbps(message_bytes),
         floor_memcpy_gbps: floors.memcpy_gbps,
         floor_echo8_us_per_message: floors.socketpair8.us_per_message(),
         floor_echo8_rtt_p50_us: floors.socketpair8.round_trip_us(0.5),

@@ -601,6 +601,8 @@ pub struct ProbeFloor {
     pub floor_socketpair_gbps: f64,
     /// Pipe echo of the same messages, GB/s both ways of wall time.
     pub floor_pipe_gbps: f64,
+    /// The same pipe echo with each message sent by `vmsplice` (pages lent, not copied).
+    pub floor_pipe_vmsplice_gbps: f64,
     /// memcpy of one message, GB/s.
     pub floor_memcpy_gbps: f64,
     /// Socketpair 8-byte echo: wall time per one-way message, µs.

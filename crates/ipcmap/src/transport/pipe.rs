@@ -5,9 +5,12 @@
 //! hello connection, which descriptors they are. Nothing is on the file system, so nothing
 //! another user could open. Each pipe is widened to [`PIPE_BYTES`] where the system allows.
 //!
-//! `vmsplice`/`splice` is not used: a result must land in the coordinator's output, which a
-//! read from the pipe does in one copy already, and gifting the worker's pages would tie its
-//! buffers up until the coordinator had read them.
+//! `vmsplice` is not used, though `probe` measures what it would give (`floor_pipe_vmsplice_gbps`
+//! beside `floor_pipe_gbps`): it lends the sender's pages to the pipe until the reader has read
+//! them, and the kernel never says when that is, so a frame buffer could not be reused (or
+//! its next frame would overwrite bytes still in flight) without a round trip per frame; and
+//! a result must land in the coordinator's output, which a read from the pipe does in one
+//! copy already.
 
 use super::handshake::{self, Hello};
 use super::spawned::{self, Link};
