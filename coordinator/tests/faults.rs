@@ -224,6 +224,14 @@ fn spawning_transports() -> Vec<&'static str> {
         .collect()
 }
 
+/// split with `--codec raw` (results read into place where the transport can) over
+/// `transport`, 2 workers, `n` values in `splits` parts.
+fn split_raw_over<'a>(transport: &'a str, n: &'a str, splits: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["--mode", "split", "--codec", "raw", "--workers", "2"];
+    args.extend(["--transport", transport, "--n", n, "--splits", splits]);
+    args
+}
+
 /// The same faults cost the same retry over every transport: a worker that exits, one whose
 /// result is cut short (refused where it would be read into place), one that stops itself
 /// (SIGSTOP, its link full) and one that hangs, each killed or written off and its tasks
@@ -238,22 +246,8 @@ fn every_fault_is_handled_alike_over_every_transport() {
     ];
     for transport in spawning_transports() {
         for (fault, reason) in cases {
-            let args = [
-                "--mode",
-                "split",
-                "--codec",
-                "raw",
-                "--transport",
-                transport,
-                "--workers",
-                "2",
-                "--n",
-                "400000",
-                "--splits",
-                "8",
-                "--task-timeout",
-                "1",
-            ];
+            let mut args = split_raw_over(transport, "400000", "8");
+            args.extend(["--task-timeout", "1"]);
             let r = faulty(&args, fault);
             assert!(r.status.success(), "{transport} {fault}: {}", r.stderr);
             let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
@@ -278,21 +272,7 @@ fn every_fault_is_handled_alike_over_every_transport() {
 #[test]
 fn a_wrong_value_fails_verification_with_its_index() {
     for transport in spawning_transports() {
-        let args = [
-            "--mode",
-            "split",
-            "--codec",
-            "raw",
-            "--transport",
-            transport,
-            "--workers",
-            "2",
-            "--n",
-            "40000",
-            "--splits",
-            "4",
-        ];
-        let r = faulty(&args, "flip-after=0@1");
+        let r = faulty(&split_raw_over(transport, "40000", "4"), "flip-after=0@1");
         assert_eq!(r.status.code(), Some(1), "{transport}: {}", r.stderr);
         let line = r.stderr.trim();
         assert_eq!(line.lines().count(), 1, "{transport}: {line}");
