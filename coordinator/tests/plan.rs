@@ -371,3 +371,26 @@ fn a_run_writes_its_exports_beside_the_table() {
         serde_json::from_str(&std::fs::read_to_string(&swept).unwrap()).unwrap();
     assert_eq!(doc.as_array().unwrap().len(), 2);
 }
+
+/// A saved result says what it is and where it ran: schema and tool version, when, the
+/// command line, the host, CPU, kernel, huge-page and ptrace settings, the load at the start.
+#[test]
+fn a_report_describes_itself_and_its_machine() {
+    let reports = run_json(&["--mode", "sequential", "--n", "1000", "--repeat", "1"]);
+    let r = &reports[0];
+    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["ipcmap_version"], env!("CARGO_PKG_VERSION"));
+    assert!(r["started_at_unix_s"].as_u64() > Some(1_700_000_000));
+    assert!(
+        r["command_line"]
+            .as_str()
+            .unwrap()
+            .contains("--mode sequential"),
+        "{r}"
+    );
+    for key in ["host", "kernel", "thp_shmem_enabled", "thp_enabled"] {
+        assert!(r[key].is_string(), "{key}: {r}");
+    }
+    assert!(r["cpu_cores"].as_u64() >= Some(1));
+    assert!(r.get("load_average_1m").is_some() && r.get("yama_ptrace_scope").is_some());
+}

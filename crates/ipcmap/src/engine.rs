@@ -96,6 +96,7 @@ impl Session {
         mut progress: impl FnMut(&RunConfig, Mode),
     ) -> Result<Vec<Report>, RunError> {
         let busy = busy_machine();
+        let meta = crate::report::Meta::now();
         let mut cells: Vec<Cell> = configs
             .iter()
             .flat_map(|cfg| cfg.modes.iter().map(|&m| Cell::new(cfg.clone(), m, true)))
@@ -155,6 +156,7 @@ impl Session {
                 let transport = cell.cfg.settings.transport;
                 let job = transport.transport().ok().and_then(|t| t.job());
                 report.job = TransportJob::new(transport.name(), job);
+                report.meta = meta.clone();
                 report
             })
             .collect();

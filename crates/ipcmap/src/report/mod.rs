@@ -10,10 +10,13 @@ mod csv;
 mod explain;
 mod json;
 mod markdown;
+mod meta;
 mod perfetto;
 mod plot;
 mod table;
 mod timeline;
+
+pub use meta::{Meta, SCHEMA_VERSION};
 
 /// Every output format, `--format`'s values in this order. One line per format.
 pub static EXPORTERS: &[&dyn Exporter] = &[
@@ -356,6 +359,10 @@ pub struct Report {
     /// How the coordinator ran its side (flattened: decode_threads, frame_bytes).
     #[serde(flatten)]
     pub environment: Environment,
+    /// What the report is and the machine it ran on (flattened, last: schema_version,
+    /// ipcmap_version, started_at_unix_s, command_line, host, cpu_model, ...).
+    #[serde(flatten)]
+    pub meta: Meta,
     /// The spans of each measured run, when recorded (`--trace`, `--timeline`); not in JSON.
     #[serde(skip)]
     pub traces: Vec<crate::trace::RunTrace>,
@@ -781,6 +788,7 @@ impl Report {
             job: TransportJob::default(),
             utilisation: Utilisation::default(),
             environment: median.environment.clone(),
+            meta: Meta::default(),
             traces: runs
                 .iter()
                 .zip(order)
