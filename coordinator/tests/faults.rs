@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{run_json, run_with};
+use common::{run_json, run_with, spawning_transports};
 use std::time::Duration;
 
 /// One run (`--cold`): every run of a faulty worker fails the same way, and these tests count
@@ -214,14 +214,6 @@ fn a_worker_killed_by_a_signal_is_reported_with_the_signal() {
         .map(|f| f["reason"].as_str().unwrap())
         .collect();
     assert!(reasons.iter().any(|r| r.contains("SIGKILL")), "{reasons:?}");
-}
-
-/// Every transport that spawns its workers, from the registry.
-fn spawning_transports() -> Vec<&'static str> {
-    ipcmap::settings::TransportKind::all()
-        .filter(|t| t.spawns())
-        .map(|t| t.name())
-        .collect()
 }
 
 /// split with `--codec raw` (results read into place where the transport can) over

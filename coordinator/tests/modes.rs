@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{run, run_json};
+use common::{run, run_json, spawning_transports};
 use ipcmap::settings::TransportKind;
 use ipcmap::strategy::Mode;
 use serde_json::Value;
@@ -14,14 +14,6 @@ fn modes() -> Vec<&'static str> {
     Mode::available(TransportKind::default())
         .into_iter()
         .map(Mode::name)
-        .collect()
-}
-
-/// Every transport of this build that spawns worker processes (`--transport`, no launcher).
-fn spawning_transports() -> Vec<&'static str> {
-    TransportKind::all()
-        .filter(|t| t.spawns() && t.transport().is_ok())
-        .map(TransportKind::name)
         .collect()
 }
 

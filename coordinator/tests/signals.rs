@@ -2,17 +2,11 @@
 
 mod common;
 
-use common::{children_of, coordinator_bin, eventually, is_running, worker_bin};
+use common::{
+    children_of, coordinator_bin, eventually, is_running, spawning_transports, worker_bin,
+};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-/// Every transport that spawns its workers, from the registry.
-fn spawning_transports() -> Vec<&'static str> {
-    ipcmap::settings::TransportKind::all()
-        .filter(|t| t.spawns())
-        .map(|t| t.name())
-        .collect()
-}
 
 /// Starts a run long enough to be interrupted (item mode, one message per float), and waits
 /// until both of its workers are up. Returns the coordinator and the worker pids.

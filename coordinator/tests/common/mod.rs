@@ -10,6 +10,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The coordinator executable built for these tests.
+/// Every transport of the registry that spawns its workers and this build has, in order: what
+/// the behaviour tests run over.
+pub fn spawning_transports() -> Vec<&'static str> {
+    ipcmap::settings::TransportKind::all()
+        .filter(|t| t.spawns() && t.transport().is_ok())
+        .map(|t| t.name())
+        .collect()
+}
+
 pub fn coordinator_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_coordinator"))
 }
