@@ -18,18 +18,12 @@ fn blocks(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("encode", kind), |b| {
                 b.iter(|| {
                     bytes.clear();
-                    codec
-                        .encode_block(black_box(&values), &mut bytes)
-                        .expect("encode");
+                    codec.encode_block(black_box(&values), &mut bytes).expect("encode");
                 })
             });
             let mut out = vec![0.0; n];
             group.bench_function(BenchmarkId::new("decode", kind), |b| {
-                b.iter(|| {
-                    codec
-                        .decode_block_into(black_box(&bytes), &mut out)
-                        .expect("decode")
-                })
+                b.iter(|| codec.decode_block_into(black_box(&bytes), &mut out).expect("decode"))
             });
         }
         group.finish();

@@ -35,18 +35,9 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let n = env_list("IPCMAP_BENCH_N", "10000000")
-        .first()
-        .copied()
-        .unwrap_or(10_000_000);
-    let repeat = env_list("IPCMAP_BENCH_REPEAT", "5")
-        .first()
-        .copied()
-        .unwrap_or(5);
-    let warmup = env_list("IPCMAP_BENCH_WARMUP", "1")
-        .first()
-        .copied()
-        .unwrap_or(1);
+    let n = env_list("IPCMAP_BENCH_N", "10000000").first().copied().unwrap_or(10_000_000);
+    let repeat = env_list("IPCMAP_BENCH_REPEAT", "5").first().copied().unwrap_or(5);
+    let warmup = env_list("IPCMAP_BENCH_WARMUP", "1").first().copied().unwrap_or(1);
     let mut session = Session::new();
     let mut reports = Vec::new();
     for workers in env_list("IPCMAP_BENCH_WORKERS", "2,4") {

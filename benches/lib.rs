@@ -14,10 +14,7 @@ pub fn worker_bin() -> Result<PathBuf, String> {
         return Ok(PathBuf::from(path));
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .ok_or("no target folder")?;
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).ok_or("no target folder")?;
     let worker = profile_dir.join("worker");
     ipcmap::transport::spawner::check_executable(&worker).map_err(|e| e.to_string())?;
     Ok(worker)

@@ -83,9 +83,7 @@ fn run_parsed(cli: &Cli) -> u8 {
     };
     if verbose {
         for (path, text) in ipcmap::transport::spawner::captured_stderr() {
-            let name = path
-                .file_name()
-                .map_or_else(String::new, |n| n.to_string_lossy().into());
+            let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into());
             say(&format!("--- {name} ---\n{}", text.trim_end()));
         }
     }
@@ -229,34 +227,19 @@ fn open(path: Option<&std::path::Path>, flag: &'static str) -> Result<Option<Out
 
 fn execute(mut plan: Plan) -> anyhow::Result<()> {
     // An upper bound: auto plans may stop before their maximum.
-    let mut total: usize = plan
-        .configs
-        .iter()
-        .map(|c| c.modes.len() * (c.warmup + c.runs.max()))
-        .sum();
+    let mut total: usize =
+        plan.configs.iter().map(|c| c.modes.len() * (c.warmup + c.runs.max())).sum();
     // The engine adds hidden sequential runs for each workload without a sequential of its own.
     let mut baselines = Vec::new();
-    for c in plan
-        .configs
-        .iter()
-        .filter(|c| !c.modes.contains(&Mode::SEQUENTIAL))
-    {
-        let workload = (
-            c.settings.n,
-            c.settings.function,
-            c.settings.seed,
-            c.settings.work,
-        );
+    for c in plan.configs.iter().filter(|c| !c.modes.contains(&Mode::SEQUENTIAL)) {
+        let workload = (c.settings.n, c.settings.function, c.settings.seed, c.settings.work);
         if !baselines.contains(&workload) {
             baselines.push(workload);
             total += c.warmup + c.runs.max();
         }
     }
     if plan.axes.is_some() && std::io::stderr().is_terminal() {
-        say(&format!(
-            "sweep: {} configurations, at most {total} runs",
-            plan.configs.len()
-        ));
+        say(&format!("sweep: {} configurations, at most {total} runs", plan.configs.len()));
     }
     // indicatif draws nothing when stderr is not a terminal.
     let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
@@ -306,13 +289,7 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
     let written = plan
         .format
         .exporter()
-        .reports(
-            Export {
-                reports: &reports,
-                axes: plan.axes.as_deref(),
-            },
-            &mut stdout,
-        )
+        .reports(Export { reports: &reports, axes: plan.axes.as_deref() }, &mut stdout)
         .and_then(|()| match plan.explain {
             true => write!(stdout, "{}", ipcmap::report::explain(&reports)),
             false => Ok(()),
@@ -336,22 +313,15 @@ fn probe(args: &ProbeArgs) -> u8 {
             true => ipcmap::probe::CODEC_SIZES.to_vec(),
             false => args.values.clone(),
         };
-        if let Some(bad) = sizes
-            .iter()
-            .find(|&&v| v == 0 || v > ipcmap::probe::MAX_CODEC_VALUES)
-        {
+        if let Some(bad) = sizes.iter().find(|&&v| v == 0 || v > ipcmap::probe::MAX_CODEC_VALUES) {
             return usage_error(&format!(
                 "--values {bad}: each size must be between 1 and {}",
                 ipcmap::probe::MAX_CODEC_VALUES
             ));
         }
-        let result = ipcmap::probe::codecs(&sizes)
-            .map_err(anyhow::Error::from)
-            .and_then(|p| {
-                to_stdout("the codec probe", |out| {
-                    args.format.exporter().codecs(&p, out)
-                })
-            });
+        let result = ipcmap::probe::codecs(&sizes).map_err(anyhow::Error::from).and_then(|p| {
+            to_stdout("the codec probe", |out| args.format.exporter().codecs(&p, out))
+        });
         return finish(result);
     }
     let workers = args.workers.unwrap_or_else(ipcmap::config::available_cpus);
@@ -399,9 +369,7 @@ fn to_stdout(
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    write(&mut stdout)
-        .and_then(|()| stdout.flush())
-        .map_err(|e| stdout_error(what, e))
+    write(&mut stdout).and_then(|()| stdout.flush()).map_err(|e| stdout_error(what, e))
 }
 
 /// Maps the outcome to an exit status, with the error on one line.

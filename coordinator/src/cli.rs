@@ -196,9 +196,8 @@ pub struct CommonArgs {
 
 /// The values of `--transport`: every transport of the registry, with its help line.
 fn transport_values() -> impl clap::builder::TypedValueParser<Value = TransportKind> {
-    let values: Vec<PossibleValue> = TransportKind::all()
-        .map(|t| PossibleValue::new(t.name()).help(t.info().about))
-        .collect();
+    let values: Vec<PossibleValue> =
+        TransportKind::all().map(|t| PossibleValue::new(t.name()).help(t.info().about)).collect();
     // The parser allows only the registry's names.
     PossibleValuesParser::new(values).map(|name| TransportKind::named(&name).unwrap_or_default())
 }
@@ -279,10 +278,8 @@ impl Format {
 
 /// The values of `--format`: every exporter of the registry, with its help line.
 fn format_values() -> impl clap::builder::TypedValueParser<Value = Format> {
-    let values: Vec<PossibleValue> = EXPORTERS
-        .iter()
-        .map(|e| PossibleValue::new(e.name()).help(e.about()))
-        .collect();
+    let values: Vec<PossibleValue> =
+        EXPORTERS.iter().map(|e| PossibleValue::new(e.name()).help(e.about())).collect();
     PossibleValuesParser::new(values).map(Format)
 }
 
@@ -292,10 +289,8 @@ pub struct ModeArg(pub String);
 
 /// The values of `--mode`: every strategy of the registry, with its help line, and `all`.
 fn mode_values() -> impl clap::builder::TypedValueParser<Value = ModeArg> {
-    let mut values: Vec<PossibleValue> = REGISTRY
-        .iter()
-        .map(|s| PossibleValue::new(s.name()).help(s.about()))
-        .collect();
+    let mut values: Vec<PossibleValue> =
+        REGISTRY.iter().map(|s| PossibleValue::new(s.name()).help(s.about())).collect();
     values.push(PossibleValue::new("all").help("every strategy, one table"));
     PossibleValuesParser::new(values).map(ModeArg)
 }
@@ -381,16 +376,9 @@ fn parse_count(s: &str) -> Result<usize, String> {
         return n.checked_mul(scale as usize).ok_or_else(bad);
     }
     // Scientific or fractional forms must still name a whole number, exactly.
-    let looks = !number.is_empty()
-        && number
-            .chars()
-            .all(|c| c.is_ascii_digit() || "eE.+".contains(c));
-    let value = number
-        .parse::<f64>()
-        .ok()
-        .filter(|_| looks)
-        .ok_or_else(bad)?
-        * scale;
+    let looks =
+        !number.is_empty() && number.chars().all(|c| c.is_ascii_digit() || "eE.+".contains(c));
+    let value = number.parse::<f64>().ok().filter(|_| looks).ok_or_else(bad)? * scale;
     match value.fract() == 0.0 && value >= 0.0 && value < 2f64.powi(53) {
         true => Ok(value as usize),
         false => Err(bad()),
@@ -432,11 +420,8 @@ impl CommonArgs {
                         .into(),
                 ),
             };
-        let (repeat, warmup) = if self.cold {
-            (Some(1), Some(0))
-        } else {
-            (self.repeat, self.warmup)
-        };
+        let (repeat, warmup) =
+            if self.cold { (Some(1), Some(0)) } else { (self.repeat, self.warmup) };
         Ok(RunRequest {
             settings: Settings {
                 seed: self.seed,
@@ -466,11 +451,7 @@ impl RunArgs {
         }
         let mut request = self.common.to_request()?;
         request.modes = Vec::new();
-        for m in self
-            .mode
-            .iter()
-            .flat_map(|m| m.modes(self.common.transport()))
-        {
+        for m in self.mode.iter().flat_map(|m| m.modes(self.common.transport())) {
             if !request.modes.contains(&m) {
                 request.modes.push(m);
             }
@@ -488,11 +469,7 @@ impl SweepArgs {
     pub fn to_grid(&self) -> Result<(Grid, RunRequest), String> {
         let base = self.common.to_request()?;
         let mut modes: Vec<Mode> = Vec::new();
-        for m in self
-            .mode
-            .iter()
-            .flat_map(|m| m.modes(self.common.transport()))
-        {
+        for m in self.mode.iter().flat_map(|m| m.modes(self.common.transport())) {
             if !modes.contains(&m) {
                 modes.push(m);
             }
@@ -563,14 +540,8 @@ mod tests {
             "3",
         ])
         .unwrap();
-        let names: Vec<&str> = cli
-            .run
-            .to_request()
-            .unwrap()
-            .modes
-            .iter()
-            .map(|m| m.name())
-            .collect();
+        let names: Vec<&str> =
+            cli.run.to_request().unwrap().modes.iter().map(|m| m.name()).collect();
         assert_eq!(names, ["sequential", "threads", "split"]);
         assert_eq!(
             (cli.run.workers, cli.run.n, cli.run.common.repeat),
@@ -583,20 +554,12 @@ mod tests {
 
     #[test]
     fn a_bare_sweep_is_the_tutorial_grid_and_lists_multiply() {
-        let Some(Command::Sweep(args)) = Cli::try_parse_from(["coordinator", "sweep"])
-            .unwrap()
-            .command
+        let Some(Command::Sweep(args)) =
+            Cli::try_parse_from(["coordinator", "sweep"]).unwrap().command
         else {
             panic!("sweep parses as a subcommand")
         };
-        assert_eq!(
-            args.to_grid()
-                .unwrap()
-                .0
-                .points(&RunRequest::default())
-                .len(),
-            64
-        );
+        assert_eq!(args.to_grid().unwrap().0.points(&RunRequest::default()).len(), 64);
         let Some(Command::Sweep(args)) = Cli::try_parse_from([
             "coordinator",
             "sweep",
@@ -610,14 +573,7 @@ mod tests {
         else {
             panic!("sweep parses as a subcommand")
         };
-        assert_eq!(
-            args.to_grid()
-                .unwrap()
-                .0
-                .points(&RunRequest::default())
-                .len(),
-            6
-        );
+        assert_eq!(args.to_grid().unwrap().0.points(&RunRequest::default()).len(), 6);
     }
 
     #[test]
@@ -643,9 +599,7 @@ mod tests {
     #[test]
     fn a_sweep_takes_all_for_every_codec_once() {
         let Some(Command::Sweep(args)) =
-            Cli::try_parse_from(["coordinator", "sweep", "--codec", "raw,all"])
-                .unwrap()
-                .command
+            Cli::try_parse_from(["coordinator", "sweep", "--codec", "raw,all"]).unwrap().command
         else {
             panic!("sweep parses as a subcommand")
         };

@@ -24,9 +24,8 @@ fn main() -> ExitCode {
     ipcmap::config::fit_the_address_space_limit();
     std::panic::set_hook(Box::new(|info| {
         let message = ipcmap::error::panic_message(info.payload());
-        let place = info
-            .location()
-            .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
+        let place =
+            info.location().map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
         if let Ok(mut first) = PANIC.lock() {
             first.get_or_insert(format!("{message}{place}"));
         }

@@ -8,14 +8,9 @@ use crate::cli::{Cli, Command};
 /// This process's rank as the launcher announced it in the environment (Open MPI, MPICH and
 /// Slurm), before MPI is initialised; `None` outside a launcher.
 pub fn launched_rank() -> Option<u32> {
-    [
-        "OMPI_COMM_WORLD_RANK",
-        "PMI_RANK",
-        "PMIX_RANK",
-        "SLURM_PROCID",
-    ]
-    .iter()
-    .find_map(|v| std::env::var(v).ok()?.parse().ok())
+    ["OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse().ok())
 }
 
 /// The number of ranks a launcher started, as it announced it in the environment; `None`
@@ -40,10 +35,7 @@ pub fn start() -> Result<Session, String> {
         ipcmap::transport::mpi::init().map_err(|e| e.to_string())
     }
     #[cfg(not(feature = "mpi"))]
-    Err(format!(
-        "--transport mpi: {}",
-        ipcmap::transport::MPI_MISSING
-    ))
+    Err(format!("--transport mpi: {}", ipcmap::transport::MPI_MISSING))
 }
 
 /// Rank 0.

@@ -34,16 +34,9 @@ impl Output {
         let Some(name) = path.file_name() else {
             return Err(format!("{}: names no file", shown()));
         };
-        let parent = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         if !parent.is_dir() {
-            return Err(format!(
-                "{}: folder {} does not exist",
-                shown(),
-                parent.display()
-            ));
+            return Err(format!("{}: folder {} does not exist", shown(), parent.display()));
         }
         let mode = match std::fs::symlink_metadata(path) {
             Ok(meta) if meta.file_type().is_symlink() => {
@@ -63,21 +56,14 @@ impl Output {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0o666 & !umask(),
             Err(e) => return Err(format!("{}: {e}", shown())),
         };
-        let resolved = std::fs::canonicalize(parent)
-            .map_err(|e| format!("{}: {e}", shown()))?
-            .join(name);
+        let resolved =
+            std::fs::canonicalize(parent).map_err(|e| format!("{}: {e}", shown()))?.join(name);
         let staging = tempfile::Builder::new()
             .prefix(&format!(".{}.", name.to_string_lossy()))
             .suffix(".partial")
             .tempfile_in(parent)
             .map_err(|e| format!("{}: cannot write in {}: {e}", shown(), parent.display()))?;
-        Ok(Output {
-            flag,
-            path: path.to_path_buf(),
-            resolved,
-            staging: Some(staging),
-            mode,
-        })
+        Ok(Output { flag, path: path.to_path_buf(), resolved, staging: Some(staging), mode })
     }
 
     /// The path.
@@ -98,10 +84,8 @@ impl Output {
             Some(_) => anyhow::Error::from(ipcmap::interrupt::interrupted()),
             None => anyhow::anyhow!("{name}: {e}"),
         };
-        let mut staging = self
-            .staging
-            .take()
-            .ok_or_else(|| anyhow::anyhow!("{name}: already written"))?;
+        let mut staging =
+            self.staging.take().ok_or_else(|| anyhow::anyhow!("{name}: already written"))?;
         {
             let mut stoppable = Stoppable(std::io::BufWriter::new(staging.as_file_mut()));
             write(&mut stoppable).map_err(failed)?;
@@ -109,8 +93,7 @@ impl Output {
         }
         let file = staging.as_file();
         file.sync_data().map_err(failed)?;
-        file.set_permissions(std::fs::Permissions::from_mode(self.mode))
-            .map_err(failed)?;
+        file.set_permissions(std::fs::Permissions::from_mode(self.mode)).map_err(failed)?;
         if ipcmap::interrupt::requested().is_some() {
             return Err(ipcmap::interrupt::interrupted().into());
         }
@@ -142,9 +125,7 @@ struct Stoppable<W>(W);
 impl<W: Write> Write for Stoppable<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if let Some(signal) = ipcmap::interrupt::requested() {
-            return Err(std::io::Error::other(format!(
-                "interrupted by signal {signal}"
-            )));
+            return Err(std::io::Error::other(format!("interrupted by signal {signal}")));
         }
         self.0.write(buf)
     }
@@ -181,9 +162,7 @@ mod tests {
         let dir = scratch("refused");
         let err = Output::open("--csv", &dir).err().unwrap();
         assert!(err.contains("is a directory"), "{err}");
-        let err = Output::open("--csv", Path::new("/nonexistent/x.csv"))
-            .err()
-            .unwrap();
+        let err = Output::open("--csv", Path::new("/nonexistent/x.csv")).err().unwrap();
         assert!(err.contains("folder /nonexistent does not exist"), "{err}");
         let victim = dir.join("victim");
         std::fs::write(&victim, b"precious").unwrap();
@@ -193,9 +172,7 @@ mod tests {
         nix::unistd::mkfifo(&dir.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
         let err = Output::open("--json", &dir.join("fifo")).err().unwrap();
         assert!(err.contains("not a regular file"), "{err}");
-        let err = Output::open("--json", Path::new("/dev/full"))
-            .err()
-            .unwrap();
+        let err = Output::open("--json", Path::new("/dev/full")).err().unwrap();
         assert!(err.contains("not a regular file"), "{err}");
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
         std::fs::remove_dir_all(&dir).unwrap();
@@ -216,11 +193,7 @@ mod tests {
         assert!(err.to_string().contains("--csv"), "{err}");
         drop(out);
         assert_eq!(std::fs::read(&path).unwrap(), b"old results");
-        assert_eq!(
-            std::fs::read_dir(&dir).unwrap().count(),
-            1,
-            "no temporary left"
-        );
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary left");
         // Never written (the run failed): also untouched, also nothing left.
         drop(Output::open("--csv", &path).unwrap());
         assert_eq!(std::fs::read(&path).unwrap(), b"old results");
@@ -250,10 +223,7 @@ mod tests {
         let b = Output::open("--timeline", &dir.join(".").join("x")).unwrap();
         let c = Output::open("--plot", &dir.join("y")).unwrap();
         let err = check_distinct(&[Some(&a), None, Some(&c), Some(&b)]).unwrap_err();
-        assert!(
-            err.contains("--trace and --timeline name the same file"),
-            "{err}"
-        );
+        assert!(err.contains("--trace and --timeline name the same file"), "{err}");
         assert!(check_distinct(&[Some(&a), Some(&c)]).is_ok());
         drop((a, b, c));
         std::fs::remove_dir_all(&dir).unwrap();

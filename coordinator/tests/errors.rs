@@ -14,11 +14,7 @@ fn assert_usage_error(args: &[&str], needle: &str) {
         "{args:?} printed more than one line:\n{}",
         r.stderr
     );
-    assert!(
-        r.stderr.contains(needle),
-        "{args:?}: {:?} lacks {needle:?}",
-        r.stderr
-    );
+    assert!(r.stderr.contains(needle), "{args:?}: {:?} lacks {needle:?}", r.stderr);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     assert!(r.stdout.is_empty(), "no partial output: {}", r.stdout);
 }
@@ -32,9 +28,7 @@ fn mpi_only_strategies_and_builds_without_mpi_are_refused() {
         assert_usage_error(&["probe", "--transport", "mpi"], "--features mpi");
     }
     // `--mode all` on local processes leaves the MPI-only strategy out.
-    let r = run(&[
-        "--mode", "all", "--n", "100", "--repeat", "1", "--warmup", "0",
-    ]);
+    let r = run(&["--mode", "all", "--n", "100", "--repeat", "1", "--warmup", "0"]);
     assert!(r.status.success(), "{}", r.stderr);
     assert!(!r.stdout.contains("scatterv"), "{}", r.stdout);
 }
@@ -60,11 +54,7 @@ fn bad_arguments_exit_2_with_one_line_each() {
 fn a_missing_worker_binary_names_the_build_command() {
     let r = run(&["--n", "100", "--worker-bin", "/nonexistent/worker"]);
     assert_eq!(r.status.code(), Some(2), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("cargo build --release --workspace"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("cargo build --release --workspace"), "{}", r.stderr);
     assert_eq!(r.stderr.trim().lines().count(), 1);
 }
 
@@ -85,23 +75,10 @@ fn a_program_that_is_not_a_worker_fails_the_handshake_quickly() {
     // `true` exits at once; `sleep`-like programs never connect: both are clear errors.
     let r = run(&["--n", "100", "--workers", "2", "--worker-bin", "/bin/true"]);
     assert_eq!(r.status.code(), Some(1), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("exited before the handshake"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("exited before the handshake"), "{}", r.stderr);
 
     let r = run_with(
-        &[
-            "--n",
-            "100",
-            "--workers",
-            "1",
-            "--worker-bin",
-            "/bin/cat",
-            "--handshake-timeout",
-            "0.5",
-        ],
+        &["--n", "100", "--workers", "1", "--worker-bin", "/bin/cat", "--handshake-timeout", "0.5"],
         &[],
         Duration::from_secs(30),
     );
@@ -125,9 +102,7 @@ fn a_worker_of_another_protocol_version_is_refused() {
 fn a_verification_mismatch_would_name_the_index() {
     // The worker binary is real; this checks the coordinator-side message via the library.
     assert!(worker_bin().exists());
-    let err = ipcmap::verify::check("split", &[1.0, 2.0], &[1.0, 3.0])
-        .unwrap_err()
-        .to_string();
+    let err = ipcmap::verify::check("split", &[1.0, 2.0], &[1.0, 3.0]).unwrap_err().to_string();
     assert!(err.contains("index 1"), "{err}");
 }
 
@@ -161,10 +136,7 @@ fn a_closed_stdout_ends_quietly() {
 fn a_launcher_without_transport_mpi_gets_a_warning_from_rank_0() {
     let args = ["--mode", "sequential", "--n", "1000", "--repeat", "1"];
     for (rank, warned) in [("0", true), ("1", false)] {
-        let env = [
-            ("OMPI_COMM_WORLD_SIZE", "2"),
-            ("OMPI_COMM_WORLD_RANK", rank),
-        ];
+        let env = [("OMPI_COMM_WORLD_SIZE", "2"), ("OMPI_COMM_WORLD_RANK", rank)];
         let r = run_with(&args, &env, Duration::from_secs(30));
         assert!(r.status.success(), "{}", r.stderr);
         assert_eq!(

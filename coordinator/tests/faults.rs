@@ -27,16 +27,7 @@ fn process_modes() -> Vec<&'static str> {
 fn a_worker_that_exits_mid_run_has_its_tasks_rerun() {
     for mode in process_modes() {
         let r = faulty(
-            &[
-                "--mode",
-                mode,
-                "--workers",
-                "3",
-                "--n",
-                "50000",
-                "--chunksize",
-                "2",
-            ],
+            &["--mode", mode, "--workers", "3", "--n", "50000", "--chunksize", "2"],
             "exit-after=1@1",
         );
         assert!(r.status.success(), "{mode}: {}", r.stderr);
@@ -45,26 +36,17 @@ fn a_worker_that_exits_mid_run_has_its_tasks_rerun() {
         let failures = report["worker_failures"].as_array().unwrap();
         assert_eq!(failures.len(), 1, "{mode}: {failures:?}");
         assert_eq!(failures[0]["worker"], 1);
-        assert!(
-            failures[0]["reason"].as_str().unwrap().contains("code 70"),
-            "{failures:?}"
-        );
+        assert!(failures[0]["reason"].as_str().unwrap().contains("code 70"), "{failures:?}");
     }
 }
 
 #[test]
 fn a_worker_that_sends_garbage_is_written_off() {
-    let r = faulty(
-        &["--mode", "split", "--workers", "2", "--n", "10000"],
-        "garbage-after=1@0",
-    );
+    let r = faulty(&["--mode", "split", "--workers", "2", "--n", "10000"], "garbage-after=1@0");
     assert!(r.status.success(), "{}", r.stderr);
     let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
     assert_eq!(report["verified"], true);
-    assert!(report["worker_failures"][0]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("malformed"));
+    assert!(report["worker_failures"][0]["reason"].as_str().unwrap().contains("malformed"));
 }
 
 /// Results of 400 KB are decoded on the coordinator's decoder threads: a payload refused
@@ -95,30 +77,15 @@ fn a_worker_whose_big_results_do_not_decode_is_written_off() {
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(failures[0]["worker"], 1);
     let reason = failures[0]["reason"].as_str().unwrap();
-    assert!(
-        reason.contains("malformed") && reason.contains("task"),
-        "{reason}"
-    );
-    assert!(
-        failures[0]["tasks_rerun"].as_u64() >= Some(1),
-        "{failures:?}"
-    );
+    assert!(reason.contains("malformed") && reason.contains("task"), "{reason}");
+    assert!(failures[0]["tasks_rerun"].as_u64() >= Some(1), "{failures:?}");
     assert_eq!(report["decode_threads"], 2);
 }
 
 #[test]
 fn abort_policy_stops_with_one_line() {
     let r = run_with(
-        &[
-            "--mode",
-            "split",
-            "--workers",
-            "2",
-            "--n",
-            "10000",
-            "--on-worker-exit",
-            "abort",
-        ],
+        &["--mode", "split", "--workers", "2", "--n", "10000", "--on-worker-exit", "abort"],
         &[("IPCMAP_FAULT", "exit-after=1@0")],
         Duration::from_secs(60),
     );
@@ -147,63 +114,38 @@ fn healthy_runs_report_no_failures() {
 
 #[test]
 fn a_worker_that_panics_has_its_tasks_rerun() {
-    let r = faulty(
-        &["--mode", "split", "--workers", "2", "--n", "10000"],
-        "panic-after=1@1",
-    );
+    let r = faulty(&["--mode", "split", "--workers", "2", "--n", "10000"], "panic-after=1@1");
     assert!(r.status.success(), "{}", r.stderr);
     let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
     assert_eq!(report["verified"], true);
-    assert!(report["worker_failures"][0]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("code 101"));
+    assert!(report["worker_failures"][0]["reason"].as_str().unwrap().contains("code 101"));
 }
 
 #[test]
 fn a_worker_killed_by_a_signal_is_reported_with_the_signal() {
     // The fault makes worker 0 hang; the test kills it by the pid it finds, as a user would.
     let mut cmd = std::process::Command::new(common::coordinator_bin());
-    cmd.args([
-        "--mode",
-        "split",
-        "--workers",
-        "2",
-        "--n",
-        "10000",
-        "--cold",
-        "--format",
-        "json",
-    ])
-    .env("IPCMAP_WORKER", common::worker_bin())
-    .env("IPCMAP_FAULT", "hang-after=1@0")
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
+    cmd.args(["--mode", "split", "--workers", "2", "--n", "10000", "--cold", "--format", "json"])
+        .env("IPCMAP_WORKER", common::worker_bin())
+        .env("IPCMAP_FAULT", "hang-after=1@0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();
     let pid = child.id();
     let mut hung = None;
     let found = common::eventually(Duration::from_secs(20), || {
         // Worker 0 is the one told to hang; find it by its command line.
-        hung = common::children_of(pid)
-            .into_iter()
-            .map(|(p, _)| p)
-            .find(|p| {
-                let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
-                String::from_utf8_lossy(&cmdline).contains("--worker-id\x000\x00")
-            });
+        hung = common::children_of(pid).into_iter().map(|(p, _)| p).find(|p| {
+            let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains("--worker-id\x000\x00")
+        });
         hung.is_some()
     });
     assert!(found);
     std::thread::sleep(Duration::from_millis(300));
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", &hung.unwrap().to_string()])
-        .status();
+    let _ = std::process::Command::new("kill").args(["-KILL", &hung.unwrap().to_string()]).status();
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
     assert_eq!(report["verified"], true);
@@ -250,10 +192,7 @@ fn every_fault_is_handled_alike_over_every_transport() {
             let why = failures[0]["reason"].as_str().unwrap();
             assert!(why.contains(reason), "{transport} {fault}: {why}");
             let pid = failures[0]["pid"].as_u64().unwrap() as u32;
-            assert!(
-                !common::is_running(pid),
-                "{transport} {fault}: worker {pid} still runs"
-            );
+            assert!(!common::is_running(pid), "{transport} {fault}: worker {pid} still runs");
         }
     }
 }
@@ -272,9 +211,6 @@ fn a_wrong_value_fails_verification_with_its_index() {
             line.contains("differs from the sequential result at index"),
             "{transport}: {line}"
         );
-        assert!(
-            r.stdout.trim().is_empty(),
-            "{transport}: no report for a wrong result"
-        );
+        assert!(r.stdout.trim().is_empty(), "{transport}: no report for a wrong result");
     }
 }

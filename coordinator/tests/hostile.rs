@@ -21,15 +21,7 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
 
 /// A cold split run of 20,000 values on 2 workers with `fault` injected, plus `extra` flags.
 fn split_with_fault(fault: &str, extra: &[&str]) -> Run {
-    let mut args = vec![
-        "--mode",
-        "split",
-        "--workers",
-        "2",
-        "--n",
-        "20000",
-        "--cold",
-    ];
+    let mut args = vec!["--mode", "split", "--workers", "2", "--n", "20000", "--cold"];
     args.extend_from_slice(extra);
     run(&args, &[("IPCMAP_FAULT", fault)])
 }
@@ -86,10 +78,8 @@ fn the_default_deadline_ends_a_hang_too() {
 
 #[test]
 fn a_hang_under_abort_stops_the_run_with_one_line() {
-    let r = split_with_fault(
-        "hang-after=1@0",
-        &["--task-timeout", "1", "--on-worker-exit", "abort"],
-    );
+    let r =
+        split_with_fault("hang-after=1@0", &["--task-timeout", "1", "--on-worker-exit", "abort"]);
     assert_one_line_error(&r, 1, "no result for task");
     assert!(r.stdout.is_empty());
 }
@@ -99,17 +89,7 @@ fn a_hang_under_abort_stops_the_run_with_one_line() {
 #[test]
 fn every_count_has_an_upper_bound() {
     for (args, needle) in [
-        (
-            &[
-                "--mode",
-                "threads",
-                "--n",
-                "1000",
-                "--warmup",
-                "18446744073709551615",
-            ][..],
-            "--warmup",
-        ),
+        (&["--mode", "threads", "--n", "1000", "--warmup", "18446744073709551615"][..], "--warmup"),
         (&["--repeat", "18446744073709551615"][..], "--repeat"),
         (&["--repeat", "1000000000000"][..], "--repeat"),
         (&["--work", "4000000000"][..], "--work"),
@@ -118,10 +98,7 @@ fn every_count_has_an_upper_bound() {
         (&["--decode-threads", "1000"][..], "--decode-threads"),
         (&["--decode-threads=-1"][..], "--decode-threads"),
         (&["--frame-bytes", "100"][..], "--frame-bytes"),
-        (
-            &["sweep", "--frame-bytes", "0,2000000000"][..],
-            "--frame-bytes",
-        ),
+        (&["sweep", "--frame-bytes", "0,2000000000"][..], "--frame-bytes"),
     ] {
         let r = run(args, &[]);
         assert_one_line_error(&r, 2, needle);
@@ -132,18 +109,7 @@ fn every_count_has_an_upper_bound() {
 fn a_huge_sweep_is_refused_before_it_is_expanded() {
     let hundred: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
     let list = hundred.join(",");
-    let r = run(
-        &[
-            "sweep",
-            "--workers",
-            &list,
-            "--splits",
-            &list,
-            "--chunksize",
-            &list,
-        ],
-        &[],
-    );
+    let r = run(&["sweep", "--workers", &list, "--splits", &list, "--chunksize", &list], &[]);
     assert_one_line_error(&r, 2, "1000000 configurations");
 }
 
@@ -151,11 +117,8 @@ fn a_huge_sweep_is_refused_before_it_is_expanded() {
 
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, r)| r)
-        .split_whitespace()
-        .collect();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().collect();
     let ticks: f64 = fields.get(11).and_then(|t| t.parse().ok()).unwrap_or(0.0);
     ticks / 100.0
 }
@@ -165,18 +128,10 @@ fn sigint_during_the_handshake_stops_a_never_connecting_worker_at_once() {
     let dir = scratch("handshake-int");
     let sleeper = dir.join("sleeper.sh");
     script(&sleeper, "sleep 1000");
-    let r = signalled(
-        &never_connecting(&sleeper, "100000"),
-        &[],
-        "-INT",
-        has_children,
-    );
+    let r = signalled(&never_connecting(&sleeper, "100000"), &[], "-INT", has_children);
     assert_one_line_error(&r, 130, "interrupted");
     // The script's own `sleep` child went with its process group.
-    assert!(eventually(Duration::from_secs(5), || common::children_of(
-        r.pid
-    )
-    .is_empty()));
+    assert!(eventually(Duration::from_secs(5), || common::children_of(r.pid).is_empty()));
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -184,9 +139,7 @@ fn sigint_during_the_handshake_stops_a_never_connecting_worker_at_once() {
 fn sigterm_stops_long_sequential_and_thread_computes_without_a_report() {
     for args in [
         &["--mode", "sequential", "--n", "100000", "--work", "30000"][..],
-        &[
-            "--mode", "threads", "--n", "100000", "--work", "100000", "--cold",
-        ][..],
+        &["--mode", "threads", "--n", "100000", "--work", "100000", "--cold"][..],
     ] {
         // Ready once it has burnt some CPU in the compute.
         let r = signalled(args, &[], "-TERM", |pid| cpu_seconds(pid) > 0.3);
@@ -198,26 +151,13 @@ fn sigterm_stops_long_sequential_and_thread_computes_without_a_report() {
 #[test]
 fn sigint_with_a_hung_worker_reaps_it_without_waiting_out_a_grace() {
     let r = signalled(
-        &[
-            "--mode",
-            "split",
-            "--workers",
-            "2",
-            "--n",
-            "20000",
-            "--cold",
-            "--task-timeout",
-            "0",
-        ],
+        &["--mode", "split", "--workers", "2", "--n", "20000", "--cold", "--task-timeout", "0"],
         &[("IPCMAP_FAULT", "hang-after=1@0")],
         "-INT",
         |pid| common::children_of(pid).len() == 2,
     );
     assert_one_line_error(&r, 130, "interrupted");
-    assert!(eventually(Duration::from_secs(5), || common::children_of(
-        r.pid
-    )
-    .is_empty()));
+    assert!(eventually(Duration::from_secs(5), || common::children_of(r.pid).is_empty()));
 }
 
 // 4. Outputs
@@ -225,49 +165,16 @@ fn sigint_with_a_hung_worker_reaps_it_without_waiting_out_a_grace() {
 #[test]
 fn unusable_outputs_are_refused_before_the_work() {
     let dir = scratch("outputs");
-    let r = run(
-        &[
-            "sweep",
-            "--n",
-            "1000",
-            "--workers",
-            "1,2",
-            "--csv",
-            dir.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let r = run(&["sweep", "--n", "1000", "--workers", "1,2", "--csv", dir.to_str().unwrap()], &[]);
     assert_one_line_error(&r, 2, "is a directory");
     let r = run(&["--n", "1000", "--plot", dir.to_str().unwrap()], &[]);
     assert_one_line_error(&r, 2, "is a directory");
-    let r = run(
-        &[
-            "sweep",
-            "--n",
-            "1000",
-            "--workers",
-            "1,2",
-            "--csv",
-            "/nonexistent/x.csv",
-        ],
-        &[],
-    );
+    let r = run(&["sweep", "--n", "1000", "--workers", "1,2", "--csv", "/nonexistent/x.csv"], &[]);
     assert_one_line_error(&r, 2, "folder /nonexistent does not exist");
     // Not a regular file (a device, a FIFO): refused before the work, never opened.
     if Path::new("/dev/full").exists() {
         for flag in ["--csv", "--json", "--plot"] {
-            let r = run(
-                &[
-                    "sweep",
-                    "--n",
-                    "1000",
-                    "--workers",
-                    "1,2",
-                    flag,
-                    "/dev/full",
-                ],
-                &[],
-            );
+            let r = run(&["sweep", "--n", "1000", "--workers", "1,2", flag, "/dev/full"], &[]);
             assert_one_line_error(&r, 2, "not a regular file");
         }
     }
@@ -309,11 +216,7 @@ fn a_missing_or_too_long_tmpdir_is_refused_in_one_line() {
     let long = scratch(&"d".repeat(90));
     let r = run(&["--n", "1000"], &[("TMPDIR", long.to_str().unwrap())]);
     assert_one_line_error(&r, 2, "108-byte limit");
-    assert_eq!(
-        std::fs::read_dir(&long).unwrap().count(),
-        0,
-        "nothing left in it"
-    );
+    assert_eq!(std::fs::read_dir(&long).unwrap().count(), 0, "nothing left in it");
     let _ = std::fs::remove_dir_all(long);
 }
 
@@ -324,18 +227,11 @@ fn resource_limits_are_checked_before_spawning() {
     let worker = worker_bin();
     let worker = worker.to_str().unwrap();
     for (limit, args, needle) in [
-        (
-            "ulimit -Sn 64 && ulimit -Hn 64",
-            "--n 1000 --workers 64 --mode split",
-            "ulimit -n",
-        ),
+        ("ulimit -Sn 64 && ulimit -Hn 64", "--n 1000 --workers 64 --mode split", "ulimit -n"),
         ("ulimit -v 200000", "--mode all", "available"),
     ] {
         let out = Command::new("bash")
-            .args([
-                "-c",
-                &format!("{limit}; IPCMAP_WORKER={worker} exec {bin} {args}"),
-            ])
+            .args(["-c", &format!("{limit}; IPCMAP_WORKER={worker} exec {bin} {args}")])
             .output()
             .unwrap();
         let r = Run {
@@ -362,19 +258,13 @@ fn a_closed_stderr_or_a_full_stdout_is_no_panic() {
         let out = Command::new("bash")
             .args([
                 "-c",
-                &format!(
-                    "IPCMAP_WORKER={} {bin} probe --workers 1 >/dev/full",
-                    worker.display()
-                ),
+                &format!("IPCMAP_WORKER={} {bin} probe --workers 1 >/dev/full", worker.display()),
             ])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert!(
-            stderr.contains("No space left") && !stderr.contains("panicked"),
-            "{stderr}"
-        );
+        assert!(stderr.contains("No space left") && !stderr.contains("panicked"), "{stderr}");
     }
 }
 
@@ -387,19 +277,11 @@ fn a_successful_probe_is_silent_and_a_panicking_worker_is_one_line_in_the_report
     assert_eq!(r.stderr, "", "a clean probe says nothing on stderr");
     let r = split_with_fault("panic-after=1@0", &["--format", "json"]);
     let report = json(&r);
-    assert!(
-        !r.stderr.contains("panicked"),
-        "the worker's trace leaked: {}",
-        r.stderr
-    );
+    assert!(!r.stderr.contains("panicked"), "the worker's trace leaked: {}", r.stderr);
     let reason = report["worker_failures"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("panicked: injected fault"), "{reason}");
     let verbose = split_with_fault("panic-after=1@0", &["--verbose"]);
-    assert!(
-        verbose.stderr.contains("injected fault"),
-        "{}",
-        verbose.stderr
-    );
+    assert!(verbose.stderr.contains("injected fault"), "{}", verbose.stderr);
 }
 
 #[test]
@@ -427,11 +309,7 @@ fn a_bare_worker_name_runs_exactly_the_file_that_was_checked() {
         .env_remove("IPCMAP_WORKER")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -445,34 +323,16 @@ fn a_sigkilled_handshake_leaves_a_run_folder_that_the_next_run_removes() {
     let tmpdir = tmp.join("t");
     std::fs::create_dir_all(&tmpdir).unwrap();
     let tmpdir_s = tmpdir.to_str().unwrap().to_string();
-    signalled(
-        &never_connecting(&sleeper, "1000"),
-        &[("TMPDIR", &tmpdir_s)],
-        "-KILL",
-        has_children,
-    );
-    let folders: Vec<_> = std::fs::read_dir(&tmpdir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    signalled(&never_connecting(&sleeper, "1000"), &[("TMPDIR", &tmpdir_s)], "-KILL", has_children);
+    let folders: Vec<_> = std::fs::read_dir(&tmpdir).unwrap().flatten().map(|e| e.path()).collect();
     assert_eq!(folders.len(), 1, "the killed run's folder should be there");
     let folder = &folders[0];
-    assert!(folder
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .starts_with("ipcmap-"));
-    let next = run(
-        &["--n", "1000", "--mode", "threads", "--cold"],
-        &[("TMPDIR", &tmpdir_s)],
-    );
+    assert!(folder.file_name().unwrap().to_string_lossy().starts_with("ipcmap-"));
+    let next = run(&["--n", "1000", "--mode", "threads", "--cold"], &[("TMPDIR", &tmpdir_s)]);
     assert!(next.status.success(), "{}", next.stderr);
     assert!(!folder.exists(), "the next run removes a dead run's folder");
     assert_eq!(std::fs::read_dir(&tmpdir).unwrap().count(), 0);
-    let _ = Command::new("pkill")
-        .args(["-f", sleeper.to_str().unwrap()])
-        .status();
+    let _ = Command::new("pkill").args(["-f", sleeper.to_str().unwrap()]).status();
     let _ = std::fs::remove_dir_all(tmp);
 }
 
@@ -480,17 +340,8 @@ fn a_sigkilled_handshake_leaves_a_run_folder_that_the_next_run_removes() {
 fn ctrl_c_during_probe_exits_130_and_leaves_nothing() {
     let tmpdir = scratch("probe-int");
     let tmpdir_s = tmpdir.to_str().unwrap().to_string();
-    let r = signalled(
-        &["probe", "--workers", "2"],
-        &[("TMPDIR", &tmpdir_s)],
-        "-INT",
-        has_children,
-    );
+    let r = signalled(&["probe", "--workers", "2"], &[("TMPDIR", &tmpdir_s)], "-INT", has_children);
     assert_one_line_error(&r, 130, "interrupted");
-    assert_eq!(
-        std::fs::read_dir(&tmpdir).unwrap().count(),
-        0,
-        "TMPDIR is left empty"
-    );
+    assert_eq!(std::fs::read_dir(&tmpdir).unwrap().count(), 0, "TMPDIR is left empty");
     let _ = std::fs::remove_dir_all(tmpdir);
 }

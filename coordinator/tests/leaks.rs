@@ -13,9 +13,7 @@ use std::time::Duration;
 fn count(dir: &str, prefix: &str) -> usize {
     std::fs::read_dir(dir)
         .map(|d| {
-            d.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
-                .count()
+            d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(prefix)).count()
         })
         .unwrap_or(0)
 }
@@ -73,39 +71,21 @@ fn two_hundred_runs_leave_nothing_behind() {
 
     let me = std::process::id();
     assert!(
-        eventually(Duration::from_secs(3), || open_fds() == fds
-            && threads() == tasks),
+        eventually(Duration::from_secs(3), || open_fds() == fds && threads() == tasks),
         "fds {fds} -> {}, threads {tasks} -> {}",
         open_fds(),
         threads()
     );
-    assert!(
-        children_of(me).is_empty(),
-        "children (zombies?) left: {:?}",
-        children_of(me)
-    );
+    assert!(children_of(me).is_empty(), "children (zombies?) left: {:?}", children_of(me));
     let grown = rss_kib().saturating_sub(rss);
     assert!(grown < 32 * 1024, "RSS grew by {grown} KiB over 200 runs");
     assert_eq!(count("/dev/shm", ""), shm_before, "/dev/shm changed");
-    assert_eq!(
-        count(std::env::temp_dir().to_str().unwrap(), ".tmp"),
-        tmp_before,
-        "temp dirs left"
-    );
+    assert_eq!(count(std::env::temp_dir().to_str().unwrap(), ".tmp"), tmp_before, "temp dirs left");
     std::env::remove_var("IPCMAP_FAULT");
 
     // A coordinator SIGKILLed in the middle of an shm run: its workers go, nothing stays.
     let mut child = std::process::Command::new(common::coordinator_bin())
-        .args([
-            "--mode",
-            "shm",
-            "--workers",
-            "2",
-            "--n",
-            "1000000",
-            "--format",
-            "json",
-        ])
+        .args(["--mode", "shm", "--workers", "2", "--n", "1000000", "--format", "json"])
         .env("IPCMAP_WORKER", worker_bin())
         .env("IPCMAP_FAULT", "hang-after=1@0") // keeps the run going until we kill it
         .stdout(std::process::Stdio::null())
@@ -114,26 +94,17 @@ fn two_hundred_runs_leave_nothing_behind() {
         .expect("start coordinator");
     let mut workers = Vec::new();
     assert!(eventually(Duration::from_secs(20), || {
-        workers = children_of(child.id())
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect();
+        workers = children_of(child.id()).into_iter().map(|(p, _)| p).collect();
         workers.len() == 2
     }));
     std::thread::sleep(Duration::from_millis(300));
     child.kill().expect("SIGKILL the coordinator");
     let _ = child.wait();
     assert!(
-        eventually(Duration::from_secs(2), || workers
-            .iter()
-            .all(|&p| !common::is_running(p))),
+        eventually(Duration::from_secs(2), || workers.iter().all(|&p| !common::is_running(p))),
         "workers outlived their coordinator: {workers:?}"
     );
-    assert_eq!(
-        count("/dev/shm", ""),
-        shm_before,
-        "/dev/shm changed after a killed shm run"
-    );
+    assert_eq!(count("/dev/shm", ""), shm_before, "/dev/shm changed after a killed shm run");
     assert_eq!(
         count(std::env::temp_dir().to_str().unwrap(), ".tmp"),
         tmp_before,

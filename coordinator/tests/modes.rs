@@ -11,10 +11,7 @@ use serde_json::Value;
 /// Every strategy this machine runs over the default transport, in registry order: what
 /// `--mode all` runs.
 fn modes() -> Vec<&'static str> {
-    Mode::available(TransportKind::default())
-        .into_iter()
-        .map(Mode::name)
-        .collect()
+    Mode::available(TransportKind::default()).into_iter().map(Mode::name).collect()
 }
 
 fn one(args: &[&str]) -> Value {
@@ -35,14 +32,11 @@ fn for_every_mode(args: &[&str], check: impl Fn(&str, &Value)) {
 
 #[test]
 fn uneven_n_is_verified() {
-    for_every_mode(
-        &["--workers", "2", "--n", "100003", "--fn", "sin"],
-        |mode, r| {
-            assert_eq!(r["verified"], true, "{mode}");
-            assert_eq!(r["n"], 100003, "{mode}");
-            assert_eq!(r["mode"], mode);
-        },
-    );
+    for_every_mode(&["--workers", "2", "--n", "100003", "--fn", "sin"], |mode, r| {
+        assert_eq!(r["verified"], true, "{mode}");
+        assert_eq!(r["n"], 100003, "{mode}");
+        assert_eq!(r["mode"], mode);
+    });
 }
 
 #[test]
@@ -83,10 +77,7 @@ fn every_codec_and_function_agree_with_sequential() {
 fn every_process_strategy_over_every_spawning_transport_is_verified() {
     for transport in spawning_transports() {
         let over = TransportKind::named(transport).unwrap();
-        for mode in Mode::available(over)
-            .into_iter()
-            .filter(|m| m.uses_processes())
-        {
+        for mode in Mode::available(over).into_iter().filter(|m| m.uses_processes()) {
             let args = [
                 "--mode",
                 mode.name(),
@@ -111,46 +102,29 @@ fn every_process_strategy_over_every_spawning_transport_is_verified() {
 
 #[test]
 fn heavier_work_gives_the_same_verified_result() {
-    for_every_mode(
-        &["--workers", "2", "--n", "3001", "--work", "3"],
-        |mode, r| {
-            assert_eq!(r["verified"], true, "{mode}");
-            assert_eq!(r["work"], 3, "{mode}");
-        },
-    );
+    for_every_mode(&["--workers", "2", "--n", "3001", "--work", "3"], |mode, r| {
+        assert_eq!(r["verified"], true, "{mode}");
+        assert_eq!(r["work"], 3, "{mode}");
+    });
 }
 
 #[test]
 fn reused_buffers_still_give_verified_results_and_say_so() {
-    let args = [
-        "--workers",
-        "2",
-        "--n",
-        "3001",
-        "--repeat",
-        "3",
-        "--reuse-buffers",
-    ];
+    let args = ["--workers", "2", "--n", "3001", "--repeat", "3", "--reuse-buffers"];
     for_every_mode(&args, |mode, r| {
         assert_eq!(r["verified"], true, "{mode}");
         assert_eq!(r["buffers_reused"], true, "{mode}");
     });
-    for_every_mode(
-        &["--workers", "2", "--n", "3001", "--repeat", "2"],
-        |mode, r| {
-            assert_eq!(r["buffers_reused"], false, "{mode}");
-        },
-    );
+    for_every_mode(&["--workers", "2", "--n", "3001", "--repeat", "2"], |mode, r| {
+        assert_eq!(r["buffers_reused"], false, "{mode}");
+    });
 }
 
 #[test]
 fn no_verify_reports_null() {
-    for_every_mode(
-        &["--workers", "2", "--n", "1000", "--no-verify"],
-        |mode, r| {
-            assert_eq!(r["verified"], Value::Null, "{mode}");
-        },
-    );
+    for_every_mode(&["--workers", "2", "--n", "1000", "--no-verify"], |mode, r| {
+        assert_eq!(r["verified"], Value::Null, "{mode}");
+    });
 }
 
 #[test]
@@ -172,10 +146,7 @@ fn split_with_raw_sends_exactly_eight_bytes_per_value_each_way() {
     assert_eq!(r["payload_bytes_received"], 8 * n);
     assert_eq!(r["messages_sent"], 22); // ceil(64 / 3)
     assert_eq!(r["messages_received"], 22);
-    assert!(
-        r["bytes_sent"].as_u64().unwrap() > 8 * n,
-        "headers are counted in bytes_sent"
-    );
+    assert!(r["bytes_sent"].as_u64().unwrap() > 8 * n, "headers are counted in bytes_sent");
 }
 
 #[test]
@@ -208,16 +179,7 @@ fn item_default_chunksize_is_pool_maps_rule() {
 
 #[test]
 fn cma_sends_ranges_and_copies_each_value_once_each_way() {
-    let r = one(&[
-        "--mode",
-        "cma",
-        "--workers",
-        "2",
-        "--n",
-        "100003",
-        "--repeat",
-        "3",
-    ]);
+    let r = one(&["--mode", "cma", "--workers", "2", "--n", "100003", "--repeat", "3"]);
     assert_eq!(r["payload_bytes_sent"], 0);
     assert_eq!(r["payload_bytes_received"], 0);
     assert_eq!(r["messages_sent"], 64);
@@ -236,24 +198,14 @@ fn shm_sends_no_payload_bytes() {
 #[test]
 fn worker_pids_are_distinct_children_that_exited_cleanly() {
     for mode in ["item", "split", "shm"] {
-        let r = common::run(&[
-            "--mode",
-            mode,
-            "--workers",
-            "3",
-            "--n",
-            "30000",
-            "--format",
-            "json",
-        ]);
+        let r =
+            common::run(&["--mode", mode, "--workers", "3", "--n", "30000", "--format", "json"]);
         assert!(r.status.success(), "{}", r.stderr);
         let report: Value = serde_json::from_str(r.stdout.trim()).unwrap();
         let workers = report["worker_detail"].as_array().unwrap();
         assert_eq!(workers.len(), 3);
         let mut pids: Vec<u64> = workers.iter().map(|w| w["pid"].as_u64().unwrap()).collect();
-        assert!(pids
-            .iter()
-            .all(|&p| p != u64::from(r.pid) && p != u64::from(std::process::id())));
+        assert!(pids.iter().all(|&p| p != u64::from(r.pid) && p != u64::from(std::process::id())));
         pids.sort_unstable();
         pids.dedup();
         assert_eq!(pids.len(), 3, "pids are distinct: {workers:?}");
@@ -269,10 +221,7 @@ fn worker_pids_are_distinct_children_that_exited_cleanly() {
 #[test]
 fn mode_all_runs_every_strategy_on_the_same_data_with_speedups() {
     let reports = run_json(&["--mode", "all", "--workers", "2", "--n", "20000"]);
-    let modes: Vec<&str> = reports
-        .iter()
-        .map(|r| r["mode"].as_str().unwrap())
-        .collect();
+    let modes: Vec<&str> = reports.iter().map(|r| r["mode"].as_str().unwrap()).collect();
     assert_eq!(modes, self::modes());
     for r in &reports {
         assert_eq!(r["verified"], true);
@@ -352,24 +301,11 @@ fn json_carries_every_documented_field() {
 
 #[test]
 fn csv_has_a_header_and_one_row_per_mode() {
-    let r = run(&[
-        "--mode",
-        "all",
-        "--workers",
-        "2",
-        "--n",
-        "1000",
-        "--format",
-        "csv",
-    ]);
+    let r = run(&["--mode", "all", "--workers", "2", "--n", "1000", "--format", "csv"]);
     assert!(r.status.success(), "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines.len(), 1 + self::modes().len());
-    assert!(
-        lines[0].starts_with("mode,workers,n,function,work,kernel_isa,codec"),
-        "{}",
-        lines[0]
-    );
+    assert!(lines[0].starts_with("mode,workers,n,function,work,kernel_isa,codec"), "{}", lines[0]);
     assert!(lines[0].contains("phases_ms.transfer"));
 }
 
@@ -377,9 +313,7 @@ fn csv_has_a_header_and_one_row_per_mode() {
 fn the_table_names_every_phase_with_units() {
     let r = run(&["--mode", "split", "--workers", "2", "--n", "1000"]);
     assert!(r.status.success(), "{}", r.stderr);
-    for word in [
-        "wall ms", "spawn", "transfer", "compute", "GB/s", "µs/msg", "verified",
-    ] {
+    for word in ["wall ms", "spawn", "transfer", "compute", "GB/s", "µs/msg", "verified"] {
         assert!(r.stdout.contains(word), "table lacks {word}:\n{}", r.stdout);
     }
 }
@@ -392,26 +326,8 @@ fn pipe_moves_its_values_outside_the_frames_and_says_so() {
     assert_eq!(r["verified"], true);
     assert_eq!(r["payload_bytes_sent"], 8 * n);
     assert_eq!(r["payload_bytes_received"], 8 * n);
-    assert!(
-        r["bytes_sent"].as_u64().unwrap() < 8 * n,
-        "frames carry headers only"
-    );
-    assert_eq!(
-        r["channel_gbps"],
-        Value::Null,
-        "no frame rate for values that bypass frames"
-    );
-    assert!(
-        r["moved_by"].as_str().unwrap().contains("pipe"),
-        "{}",
-        r["moved_by"]
-    );
-    assert!(
-        r["label"]
-            .as_str()
-            .unwrap()
-            .starts_with("pipe, 64 splits in"),
-        "{}",
-        r["label"]
-    );
+    assert!(r["bytes_sent"].as_u64().unwrap() < 8 * n, "frames carry headers only");
+    assert_eq!(r["channel_gbps"], Value::Null, "no frame rate for values that bypass frames");
+    assert!(r["moved_by"].as_str().unwrap().contains("pipe"), "{}", r["moved_by"]);
+    assert!(r["label"].as_str().unwrap().starts_with("pipe, 64 splits in"), "{}", r["label"]);
 }

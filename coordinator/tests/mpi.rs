@@ -118,15 +118,11 @@ fn launch(
             break status;
         }
         if let Some((_, signal)) = interrupt.filter(|(ready, _)| ready()) {
-            let _ = Command::new("kill")
-                .args([signal, &child.id().to_string()])
-                .status();
+            let _ = Command::new("kill").args([signal, &child.id().to_string()]).status();
             interrupt = None;
         }
         if started.elapsed() > limit {
-            let _ = Command::new("kill")
-                .args(["-9", &format!("-{pgid}")])
-                .status();
+            let _ = Command::new("kill").args(["-9", &format!("-{pgid}")]).status();
             let _ = child.wait();
             panic!(
                 "mpirun {args:?} still running after {limit:?}: {}",
@@ -153,12 +149,7 @@ fn reports(np: usize, fabric: Fabric, args: &[&str]) -> Vec<Value> {
     let mut all = args.to_vec();
     all.extend(["--format", "json", "--repeat", "2", "--warmup", "0"]);
     let out = mpirun(np, fabric, &all, &[]);
-    assert_eq!(
-        out.code,
-        Some(0),
-        "mpirun -np {np} ({fabric:?}) {all:?} failed: {}",
-        out.stderr
-    );
+    assert_eq!(out.code, Some(0), "mpirun -np {np} ({fabric:?}) {all:?} failed: {}", out.stderr);
     out.stdout
         .lines()
         .map(|l| serde_json::from_str(l).expect("each line is a JSON object"))
@@ -191,11 +182,7 @@ fn strategies_verify_on(np: usize, fabric: Fabric) {
         assert_eq!(ranks, expected, "{mode}: one worker per rank 1..{np}");
         assert!(detail.iter().all(|w| w["host"].is_string()), "{mode}");
         let tasks: u64 = detail.iter().filter_map(|w| w["tasks"].as_u64()).sum();
-        assert_eq!(
-            Some(tasks),
-            r["tasks"].as_u64(),
-            "{mode}: every task counted once"
-        );
+        assert_eq!(Some(tasks), r["tasks"].as_u64(), "{mode}: every task counted once");
     }
 }
 
@@ -223,15 +210,8 @@ fn split_with_the_raw_codec_moves_8_bytes_per_element_each_way() {
         return;
     }
     let n = 10_007u64;
-    let reports = reports(
-        3,
-        Fabric::Vader,
-        &["--mode", "split", "--codec", "raw", "--n", "10007"],
-    );
-    let split = reports
-        .iter()
-        .find(|r| r["mode"] == "split")
-        .expect("a split report");
+    let reports = reports(3, Fabric::Vader, &["--mode", "split", "--codec", "raw", "--n", "10007"]);
+    let split = reports.iter().find(|r| r["mode"] == "split").expect("a split report");
     assert_eq!(split["payload_bytes_sent"], 8 * n);
     assert_eq!(split["payload_bytes_received"], 8 * n);
     assert_eq!(split["messages_sent"], split["tasks"]);
@@ -248,11 +228,7 @@ fn strategies_that_share_memory_are_refused_with_one_line() {
         assert_ne!(out.code, Some(0), "{mode}");
         let ours = our_errors(&out.stderr);
         assert_eq!(ours.len(), 1, "{mode}: {}", out.stderr);
-        assert!(
-            ours[0].contains(mode) && ours[0].contains("MPI"),
-            "{}",
-            ours[0]
-        );
+        assert!(ours[0].contains(mode) && ours[0].contains("MPI"), "{}", ours[0]);
         assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     }
 }
@@ -264,11 +240,7 @@ fn a_worker_count_that_disagrees_with_the_ranks_is_refused() {
     }
     let out = mpirun(3, Fabric::Vader, &["--workers", "4", "--n", "1000"], &[]);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("--workers 4 does not match"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("--workers 4 does not match"), "{}", out.stderr);
 }
 
 #[test]
@@ -284,10 +256,7 @@ fn a_rank_that_dies_ends_the_job_without_a_hang() {
     );
     assert_ne!(out.code, Some(0), "{}", out.stderr);
     assert!(out.took < Duration::from_secs(60), "took {:?}", out.took);
-    assert!(
-        !out.stdout.contains("verified"),
-        "no report passed off as complete"
-    );
+    assert!(!out.stdout.contains("verified"), "no report passed off as complete");
 }
 
 #[test]
@@ -323,19 +292,12 @@ fn the_probe_measures_mpi_floors() {
     if !have_mpirun() {
         return;
     }
-    let out = mpirun(
-        3,
-        Fabric::Vader,
-        &["probe", "--format", "json", "--bytes", "100000"],
-        &[],
-    );
+    let out = mpirun(3, Fabric::Vader, &["probe", "--format", "json", "--bytes", "100000"], &[]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let p: Value = serde_json::from_str(out.stdout.trim()).expect("one JSON object");
     assert_eq!(p["transport"], "mpi");
     assert_eq!(p["workers"], 2);
-    assert!(p["echo8_us_per_message"]
-        .as_f64()
-        .is_some_and(|us| us > 0.0));
+    assert!(p["echo8_us_per_message"].as_f64().is_some_and(|us| us > 0.0));
     assert!(p["echo_wall_gbps"].as_f64().is_some_and(|g| g > 0.0));
 }
 
@@ -366,11 +328,7 @@ fn a_stopped_rank_in_a_collective_ends_the_job_at_its_deadline() {
     assert_ne!(out.code, Some(0), "{}", out.stderr);
     let ours = our_errors(&out.stderr);
     assert_eq!(ours.len(), 1, "{}", out.stderr);
-    assert!(
-        ours[0].contains("worker 0") && ours[0].contains("task deadline"),
-        "{}",
-        ours[0]
-    );
+    assert!(ours[0].contains("worker 0") && ours[0].contains("task deadline"), "{}", ours[0]);
 }
 
 #[test]
@@ -381,10 +339,7 @@ fn a_rank_that_panics_is_written_off_by_name_and_its_tasks_rerun() {
     let out = mpirun(
         3,
         Fabric::Vader,
-        &[
-            "--mode", "split", "--n", "100000", "--repeat", "1", "--warmup", "0", "--format",
-            "json",
-        ],
+        &["--mode", "split", "--n", "100000", "--repeat", "1", "--warmup", "0", "--format", "json"],
         &[("IPCMAP_FAULT", "panic-after=1@0")],
     );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -393,10 +348,7 @@ fn a_rank_that_panics_is_written_off_by_name_and_its_tasks_rerun() {
     let failure = &report["worker_failures"][0];
     assert_eq!(failure["worker"], 0, "{report}");
     let reason = failure["reason"].as_str().unwrap();
-    assert!(
-        reason.contains("failed on rank 1: panicked: injected fault"),
-        "{reason}"
-    );
+    assert!(reason.contains("failed on rank 1: panicked: injected fault"), "{reason}");
 }
 
 #[test]
@@ -405,21 +357,9 @@ fn fewer_values_than_ranks_and_oversized_collectives_are_refused_up_front() {
         return;
     }
     for (np, args, needle) in [
-        (
-            9,
-            &["--n", "5", "--mode", "all"][..],
-            "has fewer values than that",
-        ),
-        (
-            3,
-            &["--n", "1", "--mode", "scatterv"][..],
-            "has fewer values than that",
-        ),
-        (
-            3,
-            &["--n", "300000000", "--mode", "scatterv"][..],
-            "offsets are C ints",
-        ),
+        (9, &["--n", "5", "--mode", "all"][..], "has fewer values than that"),
+        (3, &["--n", "1", "--mode", "scatterv"][..], "has fewer values than that"),
+        (3, &["--n", "300000000", "--mode", "scatterv"][..], "offsets are C ints"),
     ] {
         let out = mpirun(np, Fabric::Vader, args, &[]);
         assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
@@ -437,8 +377,7 @@ fn sigterm_to_mpirun_gives_rank_0s_line_and_leaves_no_run_folder() {
     let tmpdir = common::scratch("mpi-term");
     let folder_made = || {
         std::fs::read_dir(&tmpdir).is_ok_and(|d| {
-            d.flatten()
-                .any(|e| e.file_name().to_string_lossy().starts_with("ipcmap-"))
+            d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("ipcmap-"))
         })
     };
     // Ready once rank 0's folder has existed for a second: the job is well into its runs.
@@ -455,23 +394,13 @@ fn sigterm_to_mpirun_gives_rank_0s_line_and_leaves_no_run_folder() {
     let out = launch(
         3,
         Fabric::Vader,
-        &[
-            "--mode", "split", "--n", "200000", "--repeat", "10000", "--warmup", "0",
-        ],
+        &["--mode", "split", "--n", "200000", "--repeat", "10000", "--warmup", "0"],
         &[("TMPDIR", &tmp)],
         Some((&running, "-TERM")),
     );
     assert_ne!(out.code, Some(0), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("error: interrupted by signal 15"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stdout.is_empty(),
-        "no report after a stop: {}",
-        out.stdout
-    );
+    assert!(out.stderr.contains("error: interrupted by signal 15"), "{}", out.stderr);
+    assert!(out.stdout.is_empty(), "no report after a stop: {}", out.stdout);
     assert!(!folder_made(), "rank 0's run folder was left behind");
     let _ = std::fs::remove_dir_all(tmpdir);
 }

@@ -49,16 +49,9 @@ fn exact_counts_are_exact_and_every_run_is_listed_with_the_interval() {
         assert_eq!(r["repeat"], 3);
         assert_eq!(r["warmup"], 0);
         assert_eq!(r["baseline_runs"], 3);
-        let runs: Vec<f64> = r["runs_ms"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        let (min, max) = (
-            r["wall_ms_min"].as_f64().unwrap(),
-            r["wall_ms_max"].as_f64().unwrap(),
-        );
+        let runs: Vec<f64> =
+            r["runs_ms"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let (min, max) = (r["wall_ms_min"].as_f64().unwrap(), r["wall_ms_max"].as_f64().unwrap());
         assert!(runs.iter().all(|&x| min <= x && x <= max));
         if r["mode"] == "sequential" {
             assert_eq!(r["verdict"], "baseline");
@@ -118,18 +111,11 @@ fn a_strategy_alone_is_timed_against_hidden_interleaved_sequential_runs() {
 fn cold_is_one_run_without_warm_up_and_claims_nothing() {
     let reports = run_json(&["--mode", "split", "--workers", "2", "--n", "2000", "--cold"]);
     let r = &reports[0];
-    assert_eq!(
-        (r["repeat"].as_u64(), r["warmup"].as_u64()),
-        (Some(1), Some(0))
-    );
+    assert_eq!((r["repeat"].as_u64(), r["warmup"].as_u64()), (Some(1), Some(0)));
     assert!(r["speedup"].is_number());
     assert!(r["speedup_low"].is_null() && r["verdict"].is_null(), "{r}");
     let table = run(&["--mode", "split", "--workers", "2", "--n", "2000", "--cold"]);
-    assert!(
-        table.stdout.contains("cold: one sample"),
-        "{}",
-        table.stdout
-    );
+    assert!(table.stdout.contains("cold: one sample"), "{}", table.stdout);
     let both = run(&["--n", "2000", "--cold", "--repeat", "3"]);
     assert_eq!(both.status.code(), Some(2), "{}", both.stderr);
     assert_eq!(both.stderr.trim().lines().count(), 1, "{}", both.stderr);
@@ -139,21 +125,10 @@ fn cold_is_one_run_without_warm_up_and_claims_nothing() {
 fn more_workers_than_cores_is_a_warning_not_a_failure() {
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     let workers = (cpus + 1).to_string();
-    let r = run(&[
-        "--mode",
-        "threads",
-        "--workers",
-        &workers,
-        "--n",
-        "2000",
-        "--repeat",
-        "3",
-    ]);
+    let r = run(&["--mode", "threads", "--workers", &workers, "--n", "2000", "--repeat", "3"]);
     assert!(r.status.success(), "{}", r.stderr);
     assert!(
-        r.stderr
-            .lines()
-            .any(|l| l.starts_with("warning:") && l.contains("oversubscribed")),
+        r.stderr.lines().any(|l| l.starts_with("warning:") && l.contains("oversubscribed")),
         "{}",
         r.stderr
     );
@@ -175,18 +150,8 @@ fn sweep_rows_name_every_parameter_that_varies() {
         "3",
     ]);
     assert!(r.status.success(), "{}", r.stderr);
-    assert!(
-        r.stdout
-            .contains("split, bincode, 1 splits, chunk 1, 1 workers"),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        r.stdout
-            .contains("split, bincode, 1 splits, chunk 1, 2 workers"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("split, bincode, 1 splits, chunk 1, 1 workers"), "{}", r.stdout);
+    assert!(r.stdout.contains("split, bincode, 1 splits, chunk 1, 2 workers"), "{}", r.stdout);
 }
 
 /// `sweep --transport` compares transports, each row naming its own; a plain run takes one.
@@ -206,27 +171,14 @@ fn a_sweep_compares_transports_and_a_run_takes_one() {
         "1",
     ];
     let reports = run_json(&args);
-    let transports: Vec<&str> = reports
-        .iter()
-        .map(|r| r["transport"].as_str().unwrap())
-        .collect();
+    let transports: Vec<&str> = reports.iter().map(|r| r["transport"].as_str().unwrap()).collect();
     assert_eq!(transports, ["local", "uds", "tcp", "pipe"]);
-    let paths: Vec<&str> = reports
-        .iter()
-        .map(|r| r["payload_path"].as_str().unwrap())
-        .collect();
+    let paths: Vec<&str> = reports.iter().map(|r| r["payload_path"].as_str().unwrap()).collect();
     assert_eq!(paths[0], "copied from a library buffer, then decoded");
-    assert!(
-        paths[1..].iter().all(|p| *p == "received in place"),
-        "{paths:?}"
-    );
+    assert!(paths[1..].iter().all(|p| *p == "received in place"), "{paths:?}");
     assert!(reports.iter().all(|r| r["verified"] == true));
     let table = run(&args);
-    assert!(
-        table.stdout.contains("chunk 1, over tcp"),
-        "{}",
-        table.stdout
-    );
+    assert!(table.stdout.contains("chunk 1, over tcp"), "{}", table.stdout);
     let r = run(&["--transport", "local,uds", "--n", "1000"]);
     assert_eq!(r.status.code(), Some(2), "{}", r.stderr);
     assert!(r.stderr.contains("one --transport"), "{}", r.stderr);
@@ -269,40 +221,19 @@ fn markdown_gives_one_row_per_strategy_and_the_probe_speaks_every_format() {
     let rows: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("| `")).collect();
     let json = run_json(&small("all", &["--repeat", "1"]));
     assert_eq!(rows.len(), json.len(), "{}", r.stdout);
-    assert!(
-        r.stdout.contains("| Strategy | Median [ms]"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("| Strategy | Median [ms]"), "{}", r.stdout);
     let csv = run(&["probe", "--workers", "1", "--format", "csv"]);
     assert!(csv.status.success(), "{}", csv.stderr);
     let lines: Vec<&str> = csv.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "a header and one row: {}", csv.stdout);
-    assert!(
-        lines[0].starts_with("workers,spawn_hello_ms"),
-        "{}",
-        lines[0]
-    );
+    assert!(lines[0].starts_with("workers,spawn_hello_ms"), "{}", lines[0]);
 }
 
 #[test]
 fn explain_tells_the_table_in_sentences_and_only_where_stdout_is_for_people() {
-    let r = run(&[
-        "--mode",
-        "all",
-        "--workers",
-        "2",
-        "--n",
-        "20000",
-        "--repeat",
-        "3",
-        "--explain",
-    ]);
+    let r = run(&["--mode", "all", "--workers", "2", "--n", "20000", "--repeat", "3", "--explain"]);
     assert!(r.status.success(), "{}", r.stderr);
-    let text = &r.stdout[r
-        .stdout
-        .find("What the figures say")
-        .expect("the explanation")..];
+    let text = &r.stdout[r.stdout.find("What the figures say").expect("the explanation")..];
     assert!(text.contains("sequential: "), "{text}");
     assert!(text.contains("split (2 workers): "), "{text}");
     assert!(text.contains("Its largest cost: "), "{text}");
@@ -334,19 +265,11 @@ fn a_run_writes_its_exports_beside_the_table() {
         &md,
     ]);
     assert!(r.status.success(), "{}", r.stderr);
-    assert!(
-        r.stdout.contains("Wall time"),
-        "the table still on stdout: {}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("Wall time"), "the table still on stdout: {}", r.stdout);
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let modes: Vec<&str> = doc
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["mode"].as_str().unwrap())
-        .collect();
+    let modes: Vec<&str> =
+        doc.as_array().unwrap().iter().map(|r| r["mode"].as_str().unwrap()).collect();
     assert_eq!(modes, ["sequential", "threads"]);
     let csv = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(csv.lines().count(), 3, "{csv}");
@@ -381,13 +304,7 @@ fn a_report_describes_itself_and_its_machine() {
     assert_eq!(r["schema_version"], 1);
     assert_eq!(r["ipcmap_version"], env!("CARGO_PKG_VERSION"));
     assert!(r["started_at_unix_s"].as_u64() > Some(1_700_000_000));
-    assert!(
-        r["command_line"]
-            .as_str()
-            .unwrap()
-            .contains("--mode sequential"),
-        "{r}"
-    );
+    assert!(r["command_line"].as_str().unwrap().contains("--mode sequential"), "{r}");
     for key in ["host", "kernel", "thp_shmem_enabled", "thp_enabled"] {
         assert!(r[key].is_string(), "{key}: {r}");
     }

@@ -6,15 +6,7 @@ use common::run;
 
 #[test]
 fn probe_reports_every_floor_as_json() {
-    let r = run(&[
-        "probe",
-        "--workers",
-        "2",
-        "--bytes",
-        "100000",
-        "--format",
-        "json",
-    ]);
+    let r = run(&["probe", "--workers", "2", "--bytes", "100000", "--format", "json"]);
     assert!(r.status.success(), "{}", r.stderr);
     let p: serde_json::Value = serde_json::from_str(r.stdout.trim()).expect("one JSON object");
     assert_eq!(p["workers"], 2);
@@ -42,15 +34,7 @@ fn probe_reports_every_floor_as_json() {
 #[test]
 fn every_spawning_transport_is_probed() {
     for transport in ["local", "uds", "tcp", "pipe"] {
-        let r = run(&[
-            "probe",
-            "--transport",
-            transport,
-            "--bytes",
-            "100000",
-            "--format",
-            "json",
-        ]);
+        let r = run(&["probe", "--transport", transport, "--bytes", "100000", "--format", "json"]);
         assert!(r.status.success(), "{transport}: {}", r.stderr);
         let p: serde_json::Value = serde_json::from_str(r.stdout.trim()).expect("one JSON object");
         assert_eq!(p["transport"], transport);
@@ -72,16 +56,12 @@ fn probe_refuses_bad_arguments() {
 
 #[test]
 fn the_codec_probe_reports_every_codec_beside_memcpy_as_json() {
-    let r = run(&[
-        "probe", "--codecs", "--values", "10,200", "--format", "json",
-    ]);
+    let r = run(&["probe", "--codecs", "--values", "10,200", "--format", "json"]);
     assert!(r.status.success(), "{}", r.stderr);
     let p: serde_json::Value = serde_json::from_str(r.stdout.trim()).expect("one JSON object");
     assert_eq!(p["schema"], "ipcmap.codecs/1");
     let rows = p["rows"].as_array().unwrap();
-    for codec in [
-        "bincode", "raw", "pickle", "npy", "rkyv", "wincode", "bitcode",
-    ] {
+    for codec in ["bincode", "raw", "pickle", "npy", "rkyv", "wincode", "bitcode"] {
         for values in [10, 200] {
             assert!(
                 rows.iter()
@@ -89,18 +69,11 @@ fn the_codec_probe_reports_every_codec_beside_memcpy_as_json() {
                 "{codec} at {values}: {p}"
             );
         }
-        assert!(rows
-            .iter()
-            .any(|r| r["codec"] == codec && r["shape"] == "items"));
+        assert!(rows.iter().any(|r| r["codec"] == codec && r["shape"] == "items"));
     }
     assert_eq!(p["memcpy"].as_array().unwrap().len(), 2);
     let r = run(&["probe", "--codecs", "--values", "0"]);
     assert_eq!(r.status.code(), Some(2), "{}", r.stderr);
     let r = run(&["probe", "--values", "10"]);
-    assert_eq!(
-        r.status.code(),
-        Some(2),
-        "--values needs --codecs: {}",
-        r.stderr
-    );
+    assert_eq!(r.status.code(), Some(2), "--values needs --codecs: {}", r.stderr);
 }

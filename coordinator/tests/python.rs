@@ -36,17 +36,11 @@ fn python(script: &str, args: &[&std::ffi::OsStr]) -> Option<std::process::Outpu
 
 #[test]
 fn the_python_reference_prints_one_parseable_record_per_program() {
-    let args: Vec<&std::ffi::OsStr> = [
-        "--workers",
-        "2",
-        "--n",
-        "1003",
-        "--only",
-        "sequential,split_64,threads_64,shm_64",
-    ]
-    .iter()
-    .map(std::ffi::OsStr::new)
-    .collect();
+    let args: Vec<&std::ffi::OsStr> =
+        ["--workers", "2", "--n", "1003", "--only", "sequential,split_64,threads_64,shm_64"]
+            .iter()
+            .map(std::ffi::OsStr::new)
+            .collect();
     let Some(out) = python("tutorial.py", &args) else {
         return;
     };
@@ -56,25 +50,13 @@ fn the_python_reference_prints_one_parseable_record_per_program() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
         .collect();
-    let experiments: Vec<&str> = records
-        .iter()
-        .map(|r| r["experiment"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        experiments,
-        ["sequential", "split_64", "threads_64", "shm_64"]
-    );
+    let experiments: Vec<&str> =
+        records.iter().map(|r| r["experiment"].as_str().unwrap()).collect();
+    assert_eq!(experiments, ["sequential", "split_64", "threads_64", "shm_64"]);
     for r in &records {
-        for field in [
-            "mode",
-            "workers",
-            "n",
-            "function",
-            "splits",
-            "chunksize",
-            "wall_ms",
-            "verified",
-        ] {
+        for field in
+            ["mode", "workers", "n", "function", "splits", "chunksize", "wall_ms", "verified"]
+        {
             assert!(r.get(field).is_some(), "{field} missing from {r}");
         }
         assert_eq!(r["n"], 1003);
@@ -94,20 +76,12 @@ fn pickle_and_npy_match_what_python_and_numpy_read_and_write() {
     let dir = std::env::temp_dir().join(format!("ipcmap-codec-check-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let values: Vec<f64> = [
-        0.0,
-        -0.0,
-        1.5,
-        f64::MIN_POSITIVE,
-        5e-324,
-        f64::MAX,
-        f64::INFINITY,
-    ]
-    .into_iter()
-    .chain(ipcmap::data::generate(7, 2500))
-    .map(f64::exp)
-    .chain([f64::NEG_INFINITY, -1.25e-300])
-    .collect();
+    let values: Vec<f64> = [0.0, -0.0, 1.5, f64::MIN_POSITIVE, 5e-324, f64::MAX, f64::INFINITY]
+        .into_iter()
+        .chain(ipcmap::data::generate(7, 2500))
+        .map(f64::exp)
+        .chain([f64::NEG_INFINITY, -1.25e-300])
+        .collect();
     let write = |name: &str, bytes: Vec<u8>| std::fs::write(dir.join(name), bytes).unwrap();
     let encoded = |codec: &dyn Codec| {
         let mut out = Vec::new();
@@ -129,10 +103,7 @@ fn pickle_and_npy_match_what_python_and_numpy_read_and_write() {
     assert!(out.status.success(), "codec_check.py: {stdout} {stderr}");
     let same = |got: &[f64]| {
         got.len() == values.len()
-            && got
-                .iter()
-                .zip(&values)
-                .all(|(a, b)| a.to_bits() == b.to_bits())
+            && got.iter().zip(&values).all(|(a, b)| a.to_bits() == b.to_bits())
     };
     for (name, codec) in [
         ("python3.pickle", &Pickle as &dyn Codec),
@@ -141,9 +112,7 @@ fn pickle_and_npy_match_what_python_and_numpy_read_and_write() {
     ] {
         let bytes = std::fs::read(dir.join(name)).unwrap();
         let mut got = vec![0.0; values.len()];
-        codec
-            .decode_block_into(&bytes, &mut got)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        codec.decode_block_into(&bytes, &mut got).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(same(&got), "{name} decoded to other values");
     }
     let _ = std::fs::remove_dir_all(dir);

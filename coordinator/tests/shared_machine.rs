@@ -26,11 +26,7 @@ fn is_root() -> bool {
 }
 
 fn mode_of(path: &Path) -> u32 {
-    std::fs::symlink_metadata(path)
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o7777
+    std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
 }
 
 /// The run folders in `tmpdir`.
@@ -39,12 +35,7 @@ fn run_folders(tmpdir: &Path) -> Vec<PathBuf> {
         .map(|d| {
             d.flatten()
                 .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .unwrap()
-                        .to_string_lossy()
-                        .starts_with("ipcmap-")
-                })
+                .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("ipcmap-"))
                 .collect()
         })
         .unwrap_or_default()
@@ -70,9 +61,7 @@ impl Running {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        Running {
-            child: cmd.spawn().unwrap(),
-        }
+        Running { child: cmd.spawn().unwrap() }
     }
 
     fn pid(&self) -> u32 {
@@ -81,13 +70,9 @@ impl Running {
 
     /// Sends `signal` and waits (bounded) for the exit status and stderr.
     fn stop(mut self, signal: &str) -> (Option<i32>, String) {
-        Command::new("kill")
-            .args([signal, &self.pid().to_string()])
-            .status()
-            .unwrap();
-        let done = eventually(Duration::from_secs(20), || {
-            self.child.try_wait().ok().flatten().is_some()
-        });
+        Command::new("kill").args([signal, &self.pid().to_string()]).status().unwrap();
+        let done =
+            eventually(Duration::from_secs(20), || self.child.try_wait().ok().flatten().is_some());
         assert!(done, "the coordinator ignored {signal}");
         let mut stderr = String::new();
         if let Some(mut pipe) = self.child.stderr.take() {
@@ -117,10 +102,7 @@ fn other_user() -> Option<(u32, String)> {
     let name = "ipcmap-other";
     let id = || {
         let out = Command::new("id").args(["-u", name]).output().ok()?;
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse::<u32>()
-            .ok()
+        String::from_utf8_lossy(&out.stdout).trim().parse::<u32>().ok()
     };
     if id().is_none() {
         let _ = Command::new("useradd")
@@ -183,29 +165,17 @@ fn the_run_folder_and_its_files_are_private_at_any_umask() {
         assert_eq!(folders.len(), 1, "{folders:?}");
         let folder = &folders[0];
         let name = folder.file_name().unwrap().to_string_lossy().to_string();
-        assert_ne!(
-            name,
-            format!("ipcmap-{}", run.pid()),
-            "an unpredictable name"
-        );
+        assert_ne!(name, format!("ipcmap-{}", run.pid()), "an unpredictable name");
         assert_eq!(mode_of(folder), 0o700, "umask {umask}: the run folder");
         for entry in std::fs::read_dir(folder).unwrap().flatten() {
             let path = entry.path();
             let mode = mode_of(&path);
-            assert_eq!(
-                mode & 0o077,
-                0,
-                "umask {umask}: {} is {mode:o}",
-                path.display()
-            );
+            assert_eq!(mode & 0o077, 0, "umask {umask}: {} is {mode:o}", path.display());
         }
         assert!(folder.join("worker-0.stderr").exists());
         let (code, stderr) = run.stop("-TERM");
         assert_eq!(code, Some(143), "{stderr}");
-        assert!(
-            run_folders(&tmpdir).is_empty(),
-            "umask {umask}: folder removed"
-        );
+        assert!(run_folders(&tmpdir).is_empty(), "umask {umask}: folder removed");
     }
     let _ = Command::new("pkill").args(["-f", &sleeper]).status();
     let _ = std::fs::remove_dir_all(tmp);
@@ -231,8 +201,9 @@ fn another_user_cannot_connect_to_a_worker_socket_or_read_its_logs() {
     assert!(eventually(LIMIT, || has_children(run.pid())));
     let folder = run_folders(&tmpdir).pop().unwrap();
     let stderr = folder.join("worker-0.stderr");
-    assert!(eventually(LIMIT, || std::fs::read_to_string(&stderr)
-        .is_ok_and(|s| s.contains("secret"))));
+    assert!(
+        eventually(LIMIT, || std::fs::read_to_string(&stderr).is_ok_and(|s| s.contains("secret")))
+    );
     let socket = std::fs::read_dir(&folder)
         .unwrap()
         .flatten()
@@ -243,14 +214,8 @@ fn another_user_cannot_connect_to_a_worker_socket_or_read_its_logs() {
     let connect = "exec python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' \"$1\"";
     // The check itself works: root can connect (and goes away again at once).
     assert!(as_user("root", connect, &[socket.to_str().unwrap()]));
-    assert!(
-        !as_user(&user, connect, &[socket.to_str().unwrap()]),
-        "another user connected"
-    );
-    assert!(
-        !as_user(&user, "cat \"$1\"", &[stderr.to_str().unwrap()]),
-        "another user read a log"
-    );
+    assert!(!as_user(&user, connect, &[socket.to_str().unwrap()]), "another user connected");
+    assert!(!as_user(&user, "cat \"$1\"", &[stderr.to_str().unwrap()]), "another user read a log");
     assert!(!as_user(&user, "ls \"$1\"", &[folder.to_str().unwrap()]));
     // Nor can it plant anything in the run folder.
     assert!(!as_user(
@@ -294,22 +259,10 @@ fn a_connection_from_a_process_the_run_did_not_spawn_is_refused_and_not_counted(
     assert_eq!(r.status.code(), Some(1), "{}", r.stderr);
     let lines: Vec<&str> = r.stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{}", r.stderr);
-    assert!(
-        lines[0].starts_with("warning: refused a handshake from pid "),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        lines[0].contains("not a worker this run started"),
-        "{}",
-        r.stderr
-    );
+    assert!(lines[0].starts_with("warning: refused a handshake from pid "), "{}", r.stderr);
+    assert!(lines[0].contains("not a worker this run started"), "{}", r.stderr);
     // The refused impostor gives up, and with it the shell the coordinator spawned.
-    assert!(
-        lines[1].starts_with("error: worker 0 (pid "),
-        "{}",
-        r.stderr
-    );
+    assert!(lines[1].starts_with("error: worker 0 (pid "), "{}", r.stderr);
     assert!(lines[1].contains("handshake"), "{}", r.stderr);
     assert_eq!(lines[1].matches("worker 0").count(), 1, "{}", r.stderr);
     assert!(r.stdout.is_empty(), "no report from someone else's worker");
@@ -369,22 +322,15 @@ fn only_folders_whose_lock_is_free_are_cleaned_up_never_by_pid() {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(1000);
-    let planted: Vec<PathBuf> = (1..=300)
-        .map(|k| tmpdir.join(format!("ipcmap-{}", next + k)))
-        .collect();
+    let planted: Vec<PathBuf> =
+        (1..=300).map(|k| tmpdir.join(format!("ipcmap-{}", next + k))).collect();
     for p in &planted {
         std::fs::create_dir_all(p).unwrap();
     }
     let r = run(&["--n", "1000", "--mode", "split", "--cold"], &env);
     assert!(r.status.success(), "{}", r.stderr);
-    assert!(
-        live.join("worker-0.stderr").exists(),
-        "a live run's folder was removed"
-    );
-    assert!(
-        planted.iter().all(|p| p.is_dir()),
-        "a planted folder was touched"
-    );
+    assert!(live.join("worker-0.stderr").exists(), "a live run's folder was removed");
+    assert!(planted.iter().all(|p| p.is_dir()), "a planted folder was touched");
     // Once its coordinator is gone (the lock let go), the folder is a dead run's.
     drop(held);
     let r = run(&["--n", "1000", "--mode", "threads", "--cold"], &env);
@@ -404,22 +350,13 @@ fn another_users_folders_are_never_removed() {
     std::fs::create_dir_all(&theirs).unwrap();
     std::fs::write(theirs.join("lock"), b"").unwrap();
     std::fs::write(theirs.join("worker-0.stderr"), b"theirs").unwrap();
-    for p in [
-        &theirs,
-        &theirs.join("lock"),
-        &theirs.join("worker-0.stderr"),
-    ] {
+    for p in [&theirs, &theirs.join("lock"), &theirs.join("worker-0.stderr")] {
         nix::unistd::chown(p.as_path(), Some(nix::unistd::Uid::from_raw(uid)), None).unwrap();
     }
-    let r = run(
-        &["--n", "1000", "--mode", "threads", "--cold"],
-        &[("TMPDIR", tmp.to_str().unwrap())],
-    );
+    let r =
+        run(&["--n", "1000", "--mode", "threads", "--cold"], &[("TMPDIR", tmp.to_str().unwrap())]);
     assert!(r.status.success(), "{}", r.stderr);
-    assert!(
-        theirs.join("worker-0.stderr").exists(),
-        "another user's folder was removed"
-    );
+    assert!(theirs.join("worker-0.stderr").exists(), "another user's folder was removed");
     let _ = std::fs::remove_dir_all(tmp);
 }
 
@@ -429,9 +366,7 @@ fn a_run_whose_folder_is_removed_fails_with_one_line_naming_it() {
     let tmpdir = tmp.join("t");
     std::fs::create_dir_all(&tmpdir).unwrap();
     let mut child = Command::new(coordinator_bin())
-        .args([
-            "--n", "20000", "--mode", "split", "--repeat", "1000", "--warmup", "0",
-        ])
+        .args(["--n", "20000", "--mode", "split", "--repeat", "1000", "--warmup", "0"])
         .env("IPCMAP_WORKER", worker_bin())
         .env("TMPDIR", &tmpdir)
         .stdout(Stdio::null())
@@ -439,8 +374,7 @@ fn a_run_whose_folder_is_removed_fails_with_one_line_naming_it() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    assert!(eventually(LIMIT, || has_children(pid)
-        && !run_folders(&tmpdir).is_empty()));
+    assert!(eventually(LIMIT, || has_children(pid) && !run_folders(&tmpdir).is_empty()));
     // Removed by hand (the run may be adding a file meanwhile: try until it is gone).
     assert!(eventually(LIMIT, || {
         for folder in run_folders(&tmpdir) {
@@ -468,17 +402,8 @@ fn a_run_whose_folder_is_removed_fails_with_one_line_naming_it() {
 
 // 3. Outputs never follow links, never wipe what was there, never mix
 
-const SMALL_SWEEP: [&str; 9] = [
-    "sweep",
-    "--n",
-    "1000",
-    "--workers",
-    "1,2",
-    "--repeat",
-    "1",
-    "--warmup",
-    "0",
-];
+const SMALL_SWEEP: [&str; 9] =
+    ["sweep", "--n", "1000", "--workers", "1,2", "--repeat", "1", "--warmup", "0"];
 
 fn sweep_with(extra: &[&str], env: &[(&str, &str)]) -> Run {
     let mut args = SMALL_SWEEP.to_vec();
@@ -511,12 +436,7 @@ fn a_failed_or_interrupted_run_leaves_existing_outputs_as_they_were() {
     let json = dir.join("results.json");
     std::fs::write(&json, b"yesterday's results").unwrap();
     let r = sweep_with(
-        &[
-            "--json",
-            json.to_str().unwrap(),
-            "--on-worker-exit",
-            "abort",
-        ],
+        &["--json", json.to_str().unwrap(), "--on-worker-exit", "abort"],
         &[("IPCMAP_FAULT", "exit-after=0")],
     );
     assert_eq!(r.status.code(), Some(1), "{}", r.stderr);
@@ -527,11 +447,7 @@ fn a_failed_or_interrupted_run_leaves_existing_outputs_as_they_were() {
     let r = signalled(&args, &[], "-TERM", has_children);
     assert_one_line_error(&r, 143, "interrupted");
     assert_eq!(std::fs::read(&json).unwrap(), b"yesterday's results");
-    let left: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(left.len(), 1, "nothing but the old file: {left:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -541,27 +457,10 @@ fn one_file_named_for_two_outputs_is_refused() {
     let dir = scratch("twice");
     let x = dir.join("x");
     let x = x.to_str().unwrap();
-    let r = run(
-        &[
-            "--n",
-            "1000",
-            "--mode",
-            "threads",
-            "--trace",
-            x,
-            "--timeline",
-            x,
-            "--plot",
-            x,
-        ],
-        &[],
-    );
+    let r =
+        run(&["--n", "1000", "--mode", "threads", "--trace", x, "--timeline", x, "--plot", x], &[]);
     assert_one_line_error(&r, 2, "name the same file");
-    assert!(
-        r.stderr.contains("--trace") && r.stderr.contains("--plot"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("--trace") && r.stderr.contains("--plot"), "{}", r.stderr);
     let dotted = format!("{}/./x", dir.display());
     let r = sweep_with(&["--csv", x, "--json", &dotted], &[]);
     assert_one_line_error(&r, 2, "--csv and --json name the same file");
@@ -595,11 +494,7 @@ fn a_file_size_limit_is_a_write_error_with_one_line() {
     let r = ran(out);
     assert_one_line_error(&r, 1, "--json");
     assert!(r.stderr.contains("File too large"), "{}", r.stderr);
-    assert_eq!(
-        std::fs::read_dir(&dir).unwrap().count(),
-        0,
-        "no partial file"
-    );
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "no partial file");
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -608,20 +503,10 @@ fn a_file_size_limit_is_a_write_error_with_one_line() {
 /// A run of `mode` whose frames are bigger than a socket buffer (so a send to a worker that
 /// reads nothing cannot complete), with `fault` injected.
 fn big_frames(mode: &str, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--mode",
-        mode,
-        "--workers",
-        "2",
-        "--n",
-        "4000000",
-        "--repeat",
-        "1",
-        "--warmup",
-        "0",
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut args: Vec<String> =
+        ["--mode", mode, "--workers", "2", "--n", "4000000", "--repeat", "1", "--warmup", "0"]
+            .map(String::from)
+            .to_vec();
     args.extend(extra.iter().map(|s| s.to_string()));
     args
 }
@@ -637,18 +522,9 @@ fn a_stopped_worker_costs_its_task_deadline_in_every_mode_that_ships_frames() {
         assert_eq!(report["verified"], true, "{mode}");
         let failure = &report["worker_failures"][0];
         assert_eq!(failure["worker"], 0, "{mode}: {report}");
-        assert!(
-            failure["reason"]
-                .as_str()
-                .unwrap()
-                .contains("no result for task"),
-            "{mode}"
-        );
+        assert!(failure["reason"].as_str().unwrap().contains("no result for task"), "{mode}");
         let pid = failure["pid"].as_u64().unwrap() as u32;
-        assert!(
-            !common::is_running(pid),
-            "{mode}: the stopped worker {pid} was not killed"
-        );
+        assert!(!common::is_running(pid), "{mode}: the stopped worker {pid} was not killed");
     }
 }
 
@@ -669,12 +545,8 @@ fn signals_are_honoured_while_every_worker_is_stopped() {
 
 #[test]
 fn a_big_probe_honours_sigterm() {
-    let r = signalled(
-        &["probe", "--bytes", "200000000", "--workers", "1"],
-        &[],
-        "-TERM",
-        has_children,
-    );
+    let r =
+        signalled(&["probe", "--bytes", "200000000", "--workers", "1"], &[], "-TERM", has_children);
     assert_one_line_error(&r, 143, "interrupted by signal 15");
 }
 
@@ -686,13 +558,8 @@ fn hup_quit_usr1_usr2_and_alrm_stop_a_run_like_term() {
     let sleeper = fake_worker(&tmp, "exec sleep 1000");
     let tmpdir = tmp.join("t");
     std::fs::create_dir_all(&tmpdir).unwrap();
-    for (signal, number) in [
-        ("-HUP", 1),
-        ("-QUIT", 3),
-        ("-USR1", 10),
-        ("-USR2", 12),
-        ("-ALRM", 14),
-    ] {
+    for (signal, number) in [("-HUP", 1), ("-QUIT", 3), ("-USR1", 10), ("-USR2", 12), ("-ALRM", 14)]
+    {
         let r = signalled(
             &never_connecting(Path::new(&sleeper), "1000"),
             &[("TMPDIR", tmpdir.to_str().unwrap())],
@@ -700,11 +567,7 @@ fn hup_quit_usr1_usr2_and_alrm_stop_a_run_like_term() {
             has_children,
         );
         assert_one_line_error(&r, 128 + number, &format!("interrupted by signal {number}"));
-        assert_eq!(
-            std::fs::read_dir(&tmpdir).unwrap().count(),
-            0,
-            "{signal}: TMPDIR left empty"
-        );
+        assert_eq!(std::fs::read_dir(&tmpdir).unwrap().count(), 0, "{signal}: TMPDIR left empty");
     }
     let _ = Command::new("pkill").args(["-f", &sleeper]).status();
     let _ = std::fs::remove_dir_all(tmp);
@@ -712,15 +575,10 @@ fn hup_quit_usr1_usr2_and_alrm_stop_a_run_like_term() {
 
 #[test]
 fn sigint_while_a_big_input_is_generated_is_one_line() {
-    let r = signalled(
-        &["--mode", "sequential", "--n", "200000000", "--cold"],
-        &[],
-        "-INT",
-        |_| {
-            std::thread::sleep(Duration::from_millis(300));
-            true
-        },
-    );
+    let r = signalled(&["--mode", "sequential", "--n", "200000000", "--cold"], &[], "-INT", |_| {
+        std::thread::sleep(Duration::from_millis(300));
+        true
+    });
     assert_one_line_error(&r, 130, "interrupted by signal 2");
 }
 
@@ -747,10 +605,7 @@ fn sigterm_while_the_trace_is_written_leaves_no_trace_and_no_report() {
     // Ready once the trace's temporary file exists: the run is over and writing has begun.
     let writing = |_: u32| {
         std::fs::read_dir(&dir)
-            .map(|d| {
-                d.flatten()
-                    .any(|e| e.file_name().to_string_lossy().ends_with(".partial"))
-            })
+            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".partial")))
             .unwrap_or(false)
     };
     let r = signalled(&args, &[], "-TERM", writing);
@@ -761,11 +616,7 @@ fn sigterm_while_the_trace_is_written_leaves_no_trace_and_no_report() {
         assert_one_line_error(&r, 143, "interrupted by signal 15");
         assert!(r.stdout.is_empty(), "no report after a stop");
         assert!(!trace.exists());
-        assert_eq!(
-            std::fs::read_dir(&dir).unwrap().count(),
-            0,
-            "no partial trace"
-        );
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "no partial trace");
     }
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -794,19 +645,11 @@ fn a_trace_keeps_a_bounded_number_of_spans_and_says_so() {
         &[("IPCMAP_TRACE_SPANS", "500")],
     );
     assert!(r.status.success(), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("a trace keeps at most 500 spans in all"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("a trace keeps at most 500 spans in all"), "{}", r.stderr);
     let events: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
-    let complete = events["traceEvents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["ph"] == "X")
-        .count();
+    let complete =
+        events["traceEvents"].as_array().unwrap().iter().filter(|e| e["ph"] == "X").count();
     assert!(complete <= 500 + 10, "{complete} spans kept");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -880,16 +723,9 @@ fn limits_that_refuse_threads_or_memory_give_one_line_never_an_abort() {
                 out.status
             );
             if code != Some(0) {
-                assert_eq!(
-                    stderr.lines().count(),
-                    1,
-                    "ulimit -v {kib}, {mode}: {stderr}"
-                );
+                assert_eq!(stderr.lines().count(), 1, "ulimit -v {kib}, {mode}: {stderr}");
                 assert!(stderr.starts_with("error: "), "{stderr}");
-                assert!(
-                    !stderr.contains("internal error"),
-                    "ulimit -v {kib}, {mode}: {stderr}"
-                );
+                assert!(!stderr.contains("internal error"), "ulimit -v {kib}, {mode}: {stderr}");
             }
         }
     }
@@ -914,12 +750,7 @@ fn a_refused_result_names_each_context_once() {
         &[("IPCMAP_FAULT", "corrupt-after=0")],
     );
     assert_one_line_error(&r, 1, "sent a malformed frame");
-    assert_eq!(
-        r.stderr.matches("sent a malformed frame").count(),
-        1,
-        "{}",
-        r.stderr
-    );
+    assert_eq!(r.stderr.matches("sent a malformed frame").count(), 1, "{}", r.stderr);
     assert_eq!(r.stderr.matches("unfinished").count(), 1, "{}", r.stderr);
     assert_eq!(r.stderr.matches("(pid ").count(), 1, "{}", r.stderr);
 }
@@ -929,14 +760,8 @@ fn a_refused_result_names_each_context_once() {
 #[test]
 fn cma_never_lets_any_process_of_the_user_attach() {
     let source = include_str!("../../crates/ipcmap/src/strategy/cma.rs");
-    let code: String = source
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("//"))
-        .collect();
-    assert!(
-        !code.contains("PR_SET_PTRACER_ANY"),
-        "cma grants ptrace to any process"
-    );
+    let code: String = source.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
+    assert!(!code.contains("PR_SET_PTRACER_ANY"), "cma grants ptrace to any process");
     // Where Yama asks for consent, a process that is not a worker cannot read the coordinator
     // while a cma run holds its grant.
     let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").unwrap_or_default();
@@ -945,16 +770,7 @@ fn cma_never_lets_any_process_of_the_user_attach() {
         return;
     }
     let mut child = Command::new(coordinator_bin())
-        .args([
-            "--mode",
-            "cma",
-            "--n",
-            "50000000",
-            "--workers",
-            "1",
-            "--repeat",
-            "3",
-        ])
+        .args(["--mode", "cma", "--n", "50000000", "--workers", "1", "--repeat", "3"])
         .env("IPCMAP_WORKER", worker_bin())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -971,8 +787,5 @@ fn cma_never_lets_any_process_of_the_user_attach() {
         .unwrap();
     let _ = child.kill();
     let _ = child.wait();
-    assert!(
-        peek.success(),
-        "a process that is not a worker could read the coordinator's memory"
-    );
+    assert!(peek.success(), "a process that is not a worker could read the coordinator's memory");
 }

@@ -53,17 +53,13 @@ fn start_long_run_over(transport: &str) -> (Child, Vec<u32>) {
 }
 
 fn signal(pid: u32, sig: &str) {
-    let status = Command::new("kill")
-        .args(["-s", sig, &pid.to_string()])
-        .status()
-        .expect("run kill");
+    let status =
+        Command::new("kill").args(["-s", sig, &pid.to_string()]).status().expect("run kill");
     assert!(status.success());
 }
 
 fn assert_workers_gone(workers: &[u32]) {
-    let gone = eventually(Duration::from_secs(2), || {
-        workers.iter().all(|&p| !is_running(p))
-    });
+    let gone = eventually(Duration::from_secs(2), || workers.iter().all(|&p| !is_running(p)));
     assert!(gone, "workers still running: {workers:?}");
 }
 
@@ -82,21 +78,9 @@ fn sigint_stops_workers_and_exits_130_without_a_result() {
     let (child, workers) = start_long_run();
     signal(child.id(), "INT");
     let out = child.wait_with_output().expect("wait");
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.stdout.is_empty(),
-        "no partial result: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr).trim().lines().count(),
-        1
-    );
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty(), "no partial result: {}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim().lines().count(), 1);
     assert_workers_gone(&workers);
 }
 

@@ -41,11 +41,7 @@ fn a_grid_writes_one_row_per_point_with_every_field_and_a_heatmap() {
         svg.to_str().unwrap(),
     ]);
     assert!(r.status.success(), "{}", r.stderr);
-    assert!(
-        r.stdout.contains("sweep of 6 configurations: fastest"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("sweep of 6 configurations: fastest"), "{}", r.stdout);
 
     let rows: Vec<Value> = std::fs::read_to_string(&json)
         .unwrap()
@@ -55,12 +51,7 @@ fn a_grid_writes_one_row_per_point_with_every_field_and_a_heatmap() {
     assert_eq!(rows.len(), 6);
     let points: Vec<(u64, u64)> = rows
         .iter()
-        .map(|r| {
-            (
-                r["splits"].as_u64().unwrap(),
-                r["chunksize"].as_u64().unwrap(),
-            )
-        })
+        .map(|r| (r["splits"].as_u64().unwrap(), r["chunksize"].as_u64().unwrap()))
         .collect();
     assert_eq!(points, [(2, 1), (2, 2), (2, 3), (4, 1), (4, 2), (4, 3)]);
     for row in &rows {
@@ -109,11 +100,7 @@ fn a_bare_sweep_is_the_tutorials_eight_by_eight_grid() {
     let rows = std::fs::read_to_string(&json).unwrap().lines().count();
     std::fs::remove_file(&json).unwrap();
     assert_eq!(rows, 64);
-    assert_eq!(
-        r.stdout.lines().count(),
-        65,
-        "stdout CSV: header and 64 rows"
-    );
+    assert_eq!(r.stdout.lines().count(), 65, "stdout CSV: header and 64 rows");
 }
 
 #[test]
@@ -134,17 +121,12 @@ fn a_one_parameter_sweep_draws_a_line_chart() {
     let text = std::fs::read_to_string(&svg).unwrap();
     std::fs::remove_file(&svg).unwrap();
     roxmltree::Document::parse(&text).expect("well-formed");
-    assert!(
-        text.contains("polyline") || text.contains("path"),
-        "a line is drawn"
-    );
+    assert!(text.contains("polyline") || text.contains("path"), "a line is drawn");
 }
 
 #[test]
 fn bad_points_and_unplottable_grids_are_refused_before_running() {
-    let r = run(&[
-        "sweep", "--n", "100", "--splits", "4,200", "--mode", "split",
-    ]);
+    let r = run(&["sweep", "--n", "100", "--splits", "4,200", "--mode", "split"]);
     assert_eq!(r.status.code(), Some(2), "{}", r.stderr);
     assert!(r.stderr.contains("splits=200"), "{}", r.stderr);
 
@@ -162,11 +144,7 @@ fn bad_points_and_unplottable_grids_are_refused_before_running() {
         "x.svg",
     ]);
     assert_eq!(r.status.code(), Some(2), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("workers, splits, chunksize"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("workers, splits, chunksize"), "{}", r.stderr);
 
     let r = run(&["sweep", "--n", "1000", "--csv", "/nonexistent/dir/x.csv"]);
     assert_eq!(r.status.code(), Some(2), "{}", r.stderr);
@@ -176,30 +154,14 @@ fn bad_points_and_unplottable_grids_are_refused_before_running() {
 #[test]
 fn mode_all_draws_the_phase_chart() {
     let svg = temp("p.svg");
-    let r = run(&[
-        "--mode",
-        "all",
-        "--n",
-        "5000",
-        "--workers",
-        "2",
-        "--plot",
-        svg.to_str().unwrap(),
-    ]);
+    let r =
+        run(&["--mode", "all", "--n", "5000", "--workers", "2", "--plot", svg.to_str().unwrap()]);
     assert!(r.status.success(), "{}", r.stderr);
     let text = std::fs::read_to_string(&svg).unwrap();
     std::fs::remove_file(&svg).unwrap();
     roxmltree::Document::parse(&text).expect("well-formed");
     let words: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    for label in [
-        "sequential",
-        "item",
-        "split",
-        "shm",
-        "threads",
-        "transfer",
-        "encode",
-    ] {
+    for label in ["sequential", "item", "split", "shm", "threads", "transfer", "encode"] {
         assert!(words.contains(&format!("> {label}")), "chart lacks {label}");
     }
 }
@@ -230,17 +192,11 @@ fn frame_trains_are_an_axis_and_change_nothing_but_the_framing() {
     ]);
     assert!(r.status.success(), "{}", r.stderr);
     let text = std::fs::read_to_string(&json).unwrap();
-    let rows: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let _ = std::fs::remove_file(&json);
     assert_eq!(rows.len(), 2);
     assert_eq!(
-        (
-            rows[0]["frame_bytes"].as_u64(),
-            rows[1]["frame_bytes"].as_u64()
-        ),
+        (rows[0]["frame_bytes"].as_u64(), rows[1]["frame_bytes"].as_u64()),
         (Some(0), Some(65536))
     );
     for row in &rows {

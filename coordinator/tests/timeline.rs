@@ -41,19 +41,14 @@ fn the_trace_has_every_process_and_adds_up_to_the_report() {
     let _ = std::fs::remove_file(&json);
     let doc: Value = serde_json::from_str(&text).expect("the trace parses as JSON");
     let events = doc["traceEvents"].as_array().expect("traceEvents");
-    let spans: Vec<&Value> = events
-        .iter()
-        .filter(|e| e["ph"] == "X" && e["cat"] == "phase")
-        .collect();
+    let spans: Vec<&Value> =
+        events.iter().filter(|e| e["ph"] == "X" && e["cat"] == "phase").collect();
 
     // Every worker's pid has spans, of every worker phase.
     for w in report["worker_detail"].as_array().unwrap() {
         let pid = &w["pid"];
-        let phases: Vec<&str> = spans
-            .iter()
-            .filter(|s| &s["pid"] == pid)
-            .filter_map(|s| s["name"].as_str())
-            .collect();
+        let phases: Vec<&str> =
+            spans.iter().filter(|s| &s["pid"] == pid).filter_map(|s| s["name"].as_str()).collect();
         for phase in ["spawn", "receive", "decode", "compute", "encode", "send"] {
             assert!(phases.contains(&phase), "worker pid {pid} lacks {phase}");
         }
@@ -74,10 +69,7 @@ fn the_trace_has_every_process_and_adds_up_to_the_report() {
     for s in &spans {
         let key = (s["pid"].as_u64().unwrap(), s["tid"].as_u64().unwrap());
         let ts = s["ts"].as_f64().unwrap();
-        tracks
-            .entry(key)
-            .or_default()
-            .push((ts, ts + s["dur"].as_f64().unwrap()));
+        tracks.entry(key).or_default().push((ts, ts + s["dur"].as_f64().unwrap()));
     }
     for (track, mut list) in tracks {
         list.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -91,10 +83,7 @@ fn the_trace_has_every_process_and_adds_up_to_the_report() {
         }
     }
     // Every process is named.
-    let named = events
-        .iter()
-        .filter(|e| e["name"] == "process_name")
-        .count();
+    let named = events.iter().filter(|e| e["name"] == "process_name").count();
     assert!(named >= 3, "coordinator and two workers: {named}");
 }
 
@@ -163,12 +152,7 @@ fn decoder_threads_have_their_own_tracks() {
     let named = events
         .iter()
         .filter(|e| e["name"] == "thread_name")
-        .filter(|e| {
-            e["args"]["name"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with("decoder")
-        })
+        .filter(|e| e["args"]["name"].as_str().unwrap_or("").starts_with("decoder"))
         .count();
     assert!((1..=2).contains(&named), "{named} decoder tracks");
     let decodes = events

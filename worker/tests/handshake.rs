@@ -5,10 +5,7 @@
 use std::process::Command;
 
 fn worker(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_worker"))
-        .args(args)
-        .output()
-        .expect("run worker")
+    Command::new(env!("CARGO_BIN_EXE_worker")).args(args).output().expect("run worker")
 }
 
 #[test]
@@ -22,34 +19,18 @@ fn run_by_hand_it_explains_itself() {
 
 #[test]
 fn another_protocol_version_is_refused_with_its_own_exit_code() {
-    let out = worker(&[
-        "--connect",
-        "/nonexistent",
-        "--worker-id",
-        "0",
-        "--protocol",
-        "999",
-    ]);
+    let out = worker(&["--connect", "/nonexistent", "--worker-id", "0", "--protocol", "999"]);
     assert_eq!(out.status.code(), Some(ipcmap::worker::EXIT_PROTOCOL));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let ours = format!("protocol v{}", ipcmap::protocol::PROTOCOL_VERSION);
-    assert!(
-        stderr.contains(&ours) && stderr.contains("v999"),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&ours) && stderr.contains("v999"), "{stderr}");
 }
 
 #[test]
 fn an_unreachable_coordinator_is_an_error_not_a_panic() {
     let version = ipcmap::protocol::PROTOCOL_VERSION.to_string();
-    let out = worker(&[
-        "--connect",
-        "/nonexistent/socket",
-        "--worker-id",
-        "0",
-        "--protocol",
-        &version,
-    ]);
+    let out =
+        worker(&["--connect", "/nonexistent/socket", "--worker-id", "0", "--protocol", &version]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("connecting"), "{stderr}");

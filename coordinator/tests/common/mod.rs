@@ -47,9 +47,7 @@ pub struct Run {
 /// a hang fails the test instead of blocking the suite.
 pub fn run_with(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
     let mut cmd = Command::new(coordinator_bin());
-    cmd.args(args)
-        .env("IPCMAP_WORKER", worker_bin())
-        .env_remove("IPCMAP_FAULT");
+    cmd.args(args).env("IPCMAP_WORKER", worker_bin()).env_remove("IPCMAP_FAULT");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -109,15 +107,8 @@ pub fn run_json(args: &[&str]) -> Vec<Value> {
     let mut all = args.to_vec();
     all.extend(["--format", "json"]);
     let r = run(&all);
-    assert!(
-        r.status.success(),
-        "coordinator {all:?} failed: {}",
-        r.stderr
-    );
-    r.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is a JSON object"))
-        .collect()
+    assert!(r.status.success(), "coordinator {all:?} failed: {}", r.stderr);
+    r.stdout.lines().map(|l| serde_json::from_str(l).expect("each line is a JSON object")).collect()
 }
 
 /// Pids whose parent is `parent`, with their state letter (R, S, Z ...), from /proc.
@@ -149,9 +140,7 @@ pub fn children_of(parent: u32) -> Vec<(u32, char)> {
 /// True while `pid` exists and is not a zombie.
 pub fn is_running(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit_once(')')
-            .is_some_and(|(_, r)| r.trim_start().starts_with('Z')),
+        Ok(stat) => !stat.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -203,23 +192,14 @@ pub fn signalled(
     ready: impl Fn(u32) -> bool,
 ) -> Run {
     let mut cmd = Command::new(coordinator_bin());
-    cmd.args(args)
-        .env("IPCMAP_WORKER", worker_bin())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(args).env("IPCMAP_WORKER", worker_bin()).stdout(Stdio::piped()).stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
     let child = cmd.spawn().unwrap();
     let pid = child.id();
-    assert!(
-        eventually(Duration::from_secs(30), || ready(pid)),
-        "never ready"
-    );
-    Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .unwrap();
+    assert!(eventually(Duration::from_secs(30), || ready(pid)), "never ready");
+    Command::new("kill").args([signal, &pid.to_string()]).status().unwrap();
     // A coordinator that ignored the signal would run for minutes: the test's watchdog.
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -228,9 +208,7 @@ pub fn signalled(
     let out = match rx.recv_timeout(Duration::from_secs(20)) {
         Ok(out) => out.unwrap(),
         Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
             panic!("coordinator {args:?} ignored {signal}");
         }
     };

@@ -81,11 +81,7 @@ pub enum ConfigError {
     SplitsExceedN { splits: usize, n: usize },
     /// A collective strategy with fewer elements than workers.
     #[error("--mode {mode} sends one part to each of the {workers} workers, but --n {n} has fewer values than that: use a bigger --n or fewer workers")]
-    FewerThanWorkers {
-        mode: String,
-        n: usize,
-        workers: usize,
-    },
+    FewerThanWorkers { mode: String, n: usize, workers: usize },
     /// A collective over MPI bigger than its C-int counts allow.
     #[error("--mode {mode} over {transport} moves all {bytes} bytes in one collective, whose counts and offsets are C ints (at most {max_bytes} bytes): use --n {max_n} or less, or --mode split")]
     CollectiveTooBig {
@@ -106,11 +102,7 @@ pub enum ConfigError {
     NoRepeat,
     /// A count above its documented bound.
     #[error("{flag} {value} is more than the limit of {limit}")]
-    TooMany {
-        flag: &'static str,
-        value: u64,
-        limit: u64,
-    },
+    TooMany { flag: &'static str, value: u64, limit: u64 },
     /// No mode.
     #[error("--mode names no strategy")]
     NoMode,
@@ -119,19 +111,10 @@ pub enum ConfigError {
     NoHandshakeTime,
     /// The buffers would not fit in memory.
     #[error("--n {n} needs about {need_mib} MiB of memory for its buffers and threads, but only {available_mib} MiB is available under {limit}")]
-    TooBig {
-        n: usize,
-        need_mib: u64,
-        available_mib: u64,
-        limit: &'static str,
-    },
+    TooBig { n: usize, need_mib: u64, available_mib: u64, limit: &'static str },
     /// The open-file limit is too low for the pool.
     #[error("--workers {workers} needs about {need} open files, but the limit is {limit} (ulimit -n): raise it or use fewer workers")]
-    TooFewFiles {
-        workers: usize,
-        need: u64,
-        limit: u64,
-    },
+    TooFewFiles { workers: usize, need: u64, limit: u64 },
     /// The strategy cannot run on this machine.
     #[error("--mode {mode}: not available here: {reason}")]
     Unavailable { mode: String, reason: String },
@@ -192,15 +175,10 @@ impl RunRequest {
             return Err(ConfigError::NoChunksize);
         }
         for mode in &self.modes {
-            if let Err(reason) = mode
-                .strategy()
-                .available()
-                .and_then(|()| mode.strategy().runs_over(s.transport))
+            if let Err(reason) =
+                mode.strategy().available().and_then(|()| mode.strategy().runs_over(s.transport))
             {
-                return Err(ConfigError::Unavailable {
-                    mode: mode.name().to_string(),
-                    reason,
-                });
+                return Err(ConfigError::Unavailable { mode: mode.name().to_string(), reason });
             }
         }
         if self.repeat == Some(0) {
@@ -209,19 +187,9 @@ impl RunRequest {
         let too_many = |flag, value: u64, limit: u64| {
             (value > limit).then_some(ConfigError::TooMany { flag, value, limit })
         };
-        if let Some(e) = too_many(
-            "--repeat",
-            self.repeat.unwrap_or(0) as u64,
-            MAX_REPEAT as u64,
-        )
-        .or_else(|| {
-            too_many(
-                "--warmup",
-                self.warmup.unwrap_or(0) as u64,
-                MAX_WARMUP as u64,
-            )
-        })
-        .or_else(|| too_many("--work", s.work.into(), MAX_WORK.into()))
+        if let Some(e) = too_many("--repeat", self.repeat.unwrap_or(0) as u64, MAX_REPEAT as u64)
+            .or_else(|| too_many("--warmup", self.warmup.unwrap_or(0) as u64, MAX_WARMUP as u64))
+            .or_else(|| too_many("--work", s.work.into(), MAX_WORK.into()))
         {
             return Err(e);
         }
@@ -268,10 +236,7 @@ impl RunRequest {
         let spawns = s.transport.spawns() && self.modes.iter().any(|m| m.uses_processes());
         if spawns {
             let transport = s.transport.transport().map_err(ConfigError::Transport)?;
-            let strategy = self
-                .modes
-                .iter()
-                .map(|m| m.strategy().files_needed(workers));
+            let strategy = self.modes.iter().map(|m| m.strategy().files_needed(workers));
             let need = transport.files_needed(workers) + strategy.max().unwrap_or(0);
             check_open_files(workers, need)?;
         }
@@ -279,19 +244,11 @@ impl RunRequest {
             true => Some(spawner::locate_worker(s.worker_bin.as_deref())?),
             false => s.worker_bin.clone(),
         };
-        let settings = Settings {
-            workers,
-            splits,
-            worker_bin,
-            ..s.clone()
-        };
+        let settings = Settings { workers, splits, worker_bin, ..s.clone() };
         for mode in &self.modes {
             mode.strategy()
                 .check(&settings)
-                .map_err(|reason| ConfigError::Refused {
-                    mode: mode.name().to_string(),
-                    reason,
-                })?;
+                .map_err(|reason| ConfigError::Refused { mode: mode.name().to_string(), reason })?;
         }
         Ok(RunConfig {
             modes: self.modes,
@@ -334,11 +291,7 @@ fn check_memory(
     // worker process, a compute thread per worker of the threads strategy.
     let stacks = THREAD_ADDRESS_SPACE * (2 * workers as u128 + 8);
     // Verification checks a block of 64K values per CPU at a time.
-    let checking = if verify {
-        (available_cpus() as u128) << 19
-    } else {
-        0
-    };
+    let checking = if verify { (available_cpus() as u128) << 19 } else { 0 };
     let mut coordinator = n * value * 2 + checking + stacks;
     let mut all_workers = 0u128;
     if ships {
@@ -419,10 +372,7 @@ pub fn cgroup_memory_left() -> Option<u64> {
             let root = std::path::Path::new("/sys/fs/cgroup");
             let mut dir = root.join(path);
             loop {
-                keep(
-                    read(&dir.join("memory.max")),
-                    read(&dir.join("memory.current")),
-                );
+                keep(read(&dir.join("memory.max")), read(&dir.join("memory.current")));
                 if dir == root || !dir.pop() {
                     break;
                 }
@@ -481,11 +431,7 @@ pub fn check_open_files(workers: usize, need: u64) -> Result<(), ConfigError> {
         soft
     };
     if limit < need {
-        return Err(ConfigError::TooFewFiles {
-            workers,
-            need,
-            limit,
-        });
+        return Err(ConfigError::TooFewFiles { workers, need, limit });
     }
     Ok(())
 }
@@ -513,10 +459,7 @@ mod tests {
 
     fn threads_only() -> RunRequest {
         RunRequest {
-            settings: crate::settings::Settings {
-                n: 1000,
-                ..crate::settings::Settings::default()
-            },
+            settings: crate::settings::Settings { n: 1000, ..crate::settings::Settings::default() },
             modes: vec![Mode::named("threads").unwrap()],
             workers: Some(2),
             ..RunRequest::default()

@@ -53,11 +53,7 @@ impl Cell {
 
     /// The input this cell computes on: cells with the same key share a reference.
     fn key(&self) -> (usize, Function, u64) {
-        (
-            self.cfg.settings.n,
-            self.cfg.settings.function,
-            self.cfg.settings.seed,
-        )
+        (self.cfg.settings.n, self.cfg.settings.function, self.cfg.settings.seed)
     }
 
     /// The cell whose runs are this one's baseline has the same key and work.
@@ -108,9 +104,8 @@ impl Session {
             }
         }
         for key in keys {
-            let mut members: Vec<usize> = (0..cells.len())
-                .filter(|&i| cells[i].key() == key)
-                .collect();
+            let mut members: Vec<usize> =
+                (0..cells.len()).filter(|&i| cells[i].key() == key).collect();
             // A hidden sequential baseline for each workload that has none of its own.
             let mut baselines = Vec::new();
             for &i in &members {
@@ -197,9 +192,7 @@ impl Session {
     ) -> Result<(), RunError> {
         check_interrupt()?;
         progress(&cell.cfg, cell.mode);
-        let pool = self
-            .pool
-            .get_or_insert_with(|| BufferPool::new(cell.cfg.reuse_buffers));
+        let pool = self.pool.get_or_insert_with(|| BufferPool::new(cell.cfg.reuse_buffers));
         crate::memory::reset_peak_rss();
         let outcome = strategy::run_once(&cell.cfg.settings, cell.mode, pool)?;
         let s = &cell.cfg.settings;
@@ -243,11 +236,7 @@ fn report_config(cell: &Cell) -> ReportConfig {
     let (cfg, mode) = (&cell.cfg, cell.mode);
     ReportConfig {
         mode: mode.name().to_string(),
-        workers: if mode == Mode::SEQUENTIAL {
-            1
-        } else {
-            cfg.settings.workers
-        },
+        workers: if mode == Mode::SEQUENTIAL { 1 } else { cfg.settings.workers },
         n: cfg.settings.n,
         function: cfg.settings.function,
         work: cfg.settings.work,
@@ -301,11 +290,7 @@ fn warnings(r: &Report, cell: &Cell, cpus: usize, busy: Option<(f64, usize)>) ->
             worst / r.wall_ms.max(1e-9)
         ));
     }
-    if let Some((&first, rest)) = r
-        .spread
-        .runs_ms
-        .split_first()
-        .filter(|(_, rest)| rest.len() >= 2)
+    if let Some((&first, rest)) = r.spread.runs_ms.split_first().filter(|(_, rest)| rest.len() >= 2)
     {
         let rest_median = crate::stats::median(rest).unwrap_or(first);
         if first > COLD_FIRST_RUN_FACTOR * rest_median {

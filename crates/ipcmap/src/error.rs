@@ -22,11 +22,7 @@ pub enum PayloadError {
     Shared(#[from] crate::shared::SharedError),
     /// A count or size other than the task's.
     #[error("{what}: {got}, expected {expected}")]
-    Mismatch {
-        what: &'static str,
-        got: u64,
-        expected: u64,
-    },
+    Mismatch { what: &'static str, got: u64, expected: u64 },
     /// A range outside the data.
     #[error("range {start}+{len} is outside the {n} elements")]
     OutOfRange { start: u64, len: u64, n: u64 },
@@ -35,10 +31,7 @@ pub enum PayloadError {
     Setup(String),
     /// A strategy's own channel (a pipe, a socket) failed.
     #[error("{what}: {source}")]
-    Io {
-        what: &'static str,
-        source: std::io::Error,
-    },
+    Io { what: &'static str, source: std::io::Error },
 }
 
 /// A transport's link between the coordinator and a worker failed.
@@ -75,18 +68,10 @@ pub enum SpawnError {
     Unbuilt { name: &'static str, why: String },
     /// The OS refused to start the process.
     #[error("starting worker {worker} from {path}: {source}")]
-    Start {
-        worker: u32,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Start { worker: u32, path: PathBuf, source: std::io::Error },
     /// An ipc-channel resource could not be created.
     #[error("creating the {what} for worker {worker}: {source}")]
-    Channel {
-        worker: u32,
-        what: &'static str,
-        source: std::io::Error,
-    },
+    Channel { worker: u32, what: &'static str, source: std::io::Error },
     /// The worker exited before saying hello.
     #[error("worker {worker} (pid {pid}) exited before the handshake ({status}{stderr}); is {path} an ipcmap worker of this build? {BUILD_HINT}")]
     ExitedEarly {
@@ -104,46 +89,25 @@ pub enum SpawnError {
     Interrupted { signal: i32 },
     /// The worker did not say hello in time.
     #[error("worker {worker} (pid {pid}) did not complete the handshake within {timeout_ms} ms; is {path} an ipcmap worker? {BUILD_HINT}")]
-    HandshakeTimeout {
-        worker: u32,
-        pid: u32,
-        timeout_ms: u128,
-        path: PathBuf,
-    },
+    HandshakeTimeout { worker: u32, pid: u32, timeout_ms: u128, path: PathBuf },
     /// The worker's hello could not be read.
     #[error("worker {worker} (pid {pid}) sent a handshake this coordinator cannot read ({message}); a stale build? {BUILD_HINT}")]
-    BadHello {
-        worker: u32,
-        pid: u32,
-        message: String,
-    },
+    BadHello { worker: u32, pid: u32, message: String },
     /// The worker speaks another protocol version.
     #[error("worker {worker} (pid {pid}) speaks protocol v{theirs}, this coordinator v{ours}: rebuild both with `cargo build --release --workspace`")]
-    ProtocolMismatch {
-        worker: u32,
-        pid: u32,
-        theirs: u32,
-        ours: u32,
-    },
+    ProtocolMismatch { worker: u32, pid: u32, theirs: u32, ours: u32 },
     /// The worker said it was someone else.
     #[error("worker {worker} (pid {pid}) introduced itself as worker {claimed}")]
     WrongId { worker: u32, pid: u32, claimed: u32 },
     /// Sending the setup message failed.
     #[error("sending setup to worker {worker} (pid {pid}): {message}")]
-    Setup {
-        worker: u32,
-        pid: u32,
-        message: String,
-    },
+    Setup { worker: u32, pid: u32, message: String },
     /// The run folder is gone or unusable.
     #[error(transparent)]
     RunDir(#[from] crate::rundir::RunDirError),
     /// A thread could not be started (`ulimit -u`, `ulimit -v`, a cgroup's pids.max).
     #[error("cannot start the {what} thread: {source}; the process or memory limits (ulimit -u, ulimit -v, a cgroup) leave no room for it")]
-    Thread {
-        what: &'static str,
-        source: std::io::Error,
-    },
+    Thread { what: &'static str, source: std::io::Error },
 }
 
 /// A run failed after its workers were started.
@@ -154,19 +118,10 @@ pub enum RunError {
     Spawn(#[from] SpawnError),
     /// A worker process ended while it still had work.
     #[error("worker {worker} (pid {pid}) {status} with {in_flight} task(s) unfinished")]
-    WorkerDied {
-        worker: u32,
-        pid: u32,
-        status: String,
-        in_flight: usize,
-    },
+    WorkerDied { worker: u32, pid: u32, status: String, in_flight: usize },
     /// A payload could not be encoded or decoded, or its strategy's own channel failed.
     #[error("task {task} ({phase}): {source}")]
-    Codec {
-        task: usize,
-        phase: &'static str,
-        source: PayloadError,
-    },
+    Codec { task: usize, phase: &'static str, source: PayloadError },
     /// A channel operation failed.
     #[error("{what}: {message}")]
     Channel { what: String, message: String },
@@ -191,11 +146,7 @@ pub enum RunError {
     ThreadPanicked { thread: usize, message: String },
     /// The result has the wrong length.
     #[error("{mode} result has {got} values, expected {expected}")]
-    WrongLength {
-        mode: String,
-        got: usize,
-        expected: usize,
-    },
+    WrongLength { mode: String, got: usize, expected: usize },
 }
 
 /// The worker process failed.
@@ -212,28 +163,16 @@ pub enum WorkerError {
     ProtocolMismatch { ours: u32, theirs: u32 },
     /// A link to the coordinator failed.
     #[error("worker {worker}: {what}: {source}")]
-    Link {
-        worker: u32,
-        what: &'static str,
-        source: LinkError,
-    },
+    Link { worker: u32, what: &'static str, source: LinkError },
     /// Connecting or talking to the coordinator failed.
     #[error("worker {worker}: {what}: {message}")]
-    Channel {
-        worker: u32,
-        what: &'static str,
-        message: String,
-    },
+    Channel { worker: u32, what: &'static str, message: String },
     /// An injected fault (tests) asked the worker to exit with `code`.
     #[error("worker {worker}: injected fault: exit with code {code}")]
     InjectedExit { worker: u32, code: u8 },
     /// A task frame could not be decoded or computed.
     #[error("worker {worker}, task {task}: {source}")]
-    BadTask {
-        worker: u32,
-        task: u32,
-        source: PayloadError,
-    },
+    BadTask { worker: u32, task: u32, source: PayloadError },
     /// The setup names no worker half this worker can run.
     #[error("worker {worker}: {source}")]
     Setup { worker: u32, source: PayloadError },

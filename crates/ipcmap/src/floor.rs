@@ -82,12 +82,7 @@ pub fn measure(bytes: usize, messages: usize, small: usize) -> std::io::Result<F
 fn socketpair() -> std::io::Result<Ends<UnixStream>> {
     let (out, peer_in) = UnixStream::pair()?;
     let (peer_out, back) = (peer_in.try_clone()?, out.try_clone()?);
-    Ok(Ends {
-        out,
-        back,
-        peer_in,
-        peer_out,
-    })
+    Ok(Ends { out, back, peer_in, peer_out })
 }
 
 fn pipes() -> std::io::Result<Ends<File>> {
@@ -142,26 +137,20 @@ fn echo_with<S>(
 where
     S: Read + Write + Send + 'static,
 {
-    let Ends {
-        mut out,
-        mut back,
-        mut peer_in,
-        mut peer_out,
-    } = ends;
-    let peer = std::thread::Builder::new()
-        .name("floor-echo".into())
-        .spawn(move || -> std::io::Result<()> {
+    let Ends { mut out, mut back, mut peer_in, mut peer_out } = ends;
+    let peer = std::thread::Builder::new().name("floor-echo".into()).spawn(
+        move || -> std::io::Result<()> {
             let mut buf = vec![0u8; bytes];
             for _ in 0..messages {
                 peer_in.read_exact(&mut buf)?;
                 peer_out.write_all(&buf)?;
             }
             Ok(())
-        })?;
+        },
+    )?;
     let (replied, replies) = mpsc::channel::<Instant>();
-    let reader = std::thread::Builder::new()
-        .name("floor-read".into())
-        .spawn(move || -> std::io::Result<()> {
+    let reader = std::thread::Builder::new().name("floor-read".into()).spawn(
+        move || -> std::io::Result<()> {
             let mut buf = vec![0u8; bytes];
             for _ in 0..messages {
                 back.read_exact(&mut buf)?;
@@ -170,7 +159,8 @@ where
                 }
             }
             Ok(())
-        })?;
+        },
+    )?;
     let message = vec![0x5Au8; bytes];
     let lost = || std::io::Error::other("the echo stopped");
     let mut sent_at = Vec::with_capacity(messages);
@@ -178,18 +168,14 @@ where
     let start = Instant::now();
     for i in 0..messages {
         if i >= IN_FLIGHT {
-            let at = replies
-                .recv_timeout(Duration::from_secs(10))
-                .map_err(|_| lost())?;
+            let at = replies.recv_timeout(Duration::from_secs(10)).map_err(|_| lost())?;
             round_trips.push(at - sent_at[i - IN_FLIGHT]);
         }
         sent_at.push(Instant::now());
         send(&mut out, &message)?;
     }
     for sent in &sent_at[messages.saturating_sub(IN_FLIGHT)..] {
-        let at = replies
-            .recv_timeout(Duration::from_secs(10))
-            .map_err(|_| lost())?;
+        let at = replies.recv_timeout(Duration::from_secs(10)).map_err(|_| lost())?;
         round_trips.push(at - *sent);
     }
     let wall = start.elapsed();
@@ -223,12 +209,7 @@ mod tests {
     #[test]
     fn every_floor_echoes_every_message_and_times_each() {
         let f = measure(100_000, 6, 50).unwrap();
-        let each = [
-            (&f.socketpair, 6),
-            (&f.pipe, 6),
-            (&f.pipe_vmsplice, 6),
-            (&f.socketpair8, 50),
-        ];
+        let each = [(&f.socketpair, 6), (&f.pipe, 6), (&f.pipe_vmsplice, 6), (&f.socketpair8, 50)];
         for (echoed, count) in each {
             assert_eq!(echoed.round_trips.len(), count);
             assert!(echoed.wall_gbps(8) > 0.0);

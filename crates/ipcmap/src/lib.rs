@@ -56,6 +56,7 @@ pub mod floor;
 pub mod interrupt;
 pub mod kernel;
 pub mod memory;
+pub mod named;
 pub mod partition;
 pub mod plan;
 pub mod probe;

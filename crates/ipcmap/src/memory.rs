@@ -21,10 +21,8 @@ pub fn zeroed(n: usize) -> Vec<f64> {
 pub fn advise_huge_pages(buf: &mut [f64]) {
     let start = buf.as_mut_ptr() as usize;
     let end = start + std::mem::size_of_val(buf);
-    let (aligned_start, aligned_end) = (
-        start.next_multiple_of(HUGE_PAGE),
-        end / HUGE_PAGE * HUGE_PAGE,
-    );
+    let (aligned_start, aligned_end) =
+        (start.next_multiple_of(HUGE_PAGE), end / HUGE_PAGE * HUGE_PAGE);
     if aligned_end <= aligned_start {
         return;
     }
@@ -56,10 +54,7 @@ pub struct BufferPool {
 impl BufferPool {
     /// A pool that keeps buffers between runs when `enabled`.
     pub fn new(enabled: bool) -> BufferPool {
-        BufferPool {
-            enabled,
-            ..BufferPool::default()
-        }
+        BufferPool { enabled, ..BufferPool::default() }
     }
 
     /// A vector of `n` values: a kept one (its old contents left in place) or a new zeroed one.

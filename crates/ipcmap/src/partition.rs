@@ -58,10 +58,7 @@ pub fn group(parts: Vec<Range<usize>>, chunksize: usize) -> Vec<Task> {
     let mut iter = parts.into_iter().peekable();
     while iter.peek().is_some() {
         let parts: Vec<_> = iter.by_ref().take(chunksize).collect();
-        tasks.push(Task {
-            index: tasks.len(),
-            parts,
-        });
+        tasks.push(Task { index: tasks.len(), parts });
     }
     tasks
 }
@@ -73,10 +70,7 @@ pub fn item_tasks(n: usize, chunksize: usize) -> Vec<Task> {
         .map(|index| {
             let start = index * chunksize;
             let end = (start + chunksize).min(n);
-            Task {
-                index,
-                parts: std::iter::once(start..end).collect(),
-            }
+            Task { index, parts: std::iter::once(start..end).collect() }
         })
         .collect()
 }
@@ -120,10 +114,7 @@ mod tests {
     #[test]
     fn item_tasks_cover_n() {
         let tasks = item_tasks(10, 4);
-        assert_eq!(
-            tasks.iter().map(Task::span).collect::<Vec<_>>(),
-            vec![0..4, 4..8, 8..10]
-        );
+        assert_eq!(tasks.iter().map(Task::span).collect::<Vec<_>>(), vec![0..4, 4..8, 8..10]);
         assert!(item_tasks(0, 4).is_empty());
     }
 

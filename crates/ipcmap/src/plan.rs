@@ -13,11 +13,7 @@ pub const DEFAULT_WARMUP: usize = 1;
 /// Seven runs at least: with five, one stalled run (this machine's first touch of fresh memory
 /// can take 200 ms) lands in the bootstrap's resampled median about one time in twenty and
 /// stretches the speedup interval past 1; with seven, about one time in a hundred.
-pub const AUTO_RUNS: AutoRuns = AutoRuns {
-    min: 7,
-    max: 15,
-    min_time: Duration::from_millis(500),
-};
+pub const AUTO_RUNS: AutoRuns = AutoRuns { min: 7, max: 15, min_time: Duration::from_millis(500) };
 
 /// Measured runs decided as the runs go: a minimum count and a minimum time, bounded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,12 +56,9 @@ impl Runs {
     pub fn describe(&self) -> String {
         match *self {
             Runs::Exact(n) => n.to_string(),
-            Runs::Auto(a) => format!(
-                "{}–{} (until {} s of runs)",
-                a.min,
-                a.max,
-                a.min_time.as_secs_f64()
-            ),
+            Runs::Auto(a) => {
+                format!("{}–{} (until {} s of runs)", a.min, a.max, a.min_time.as_secs_f64())
+            }
         }
     }
 }

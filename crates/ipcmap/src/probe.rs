@@ -45,19 +45,11 @@ pub fn codecs(sizes: &[usize]) -> Result<CodecProbe, RunError> {
     for &n in sizes {
         let (block, copies) = codec_shape(n, false)?;
         rows.extend(block);
-        memcpy.push(MemcpyRow {
-            values: n,
-            gbps: summary(&copies).0,
-        });
+        memcpy.push(MemcpyRow { values: n, gbps: summary(&copies).0 });
     }
     // Item mode's shape: each value encoded on its own, a thousand of them.
     rows.extend(codec_shape(CODEC_ITEMS, true)?.0);
-    Ok(CodecProbe {
-        schema: CODEC_PROBE_SCHEMA,
-        samples: CODEC_SAMPLES,
-        rows,
-        memcpy,
-    })
+    Ok(CodecProbe { schema: CODEC_PROBE_SCHEMA, samples: CODEC_SAMPLES, rows, memcpy })
 }
 
 /// Values in the items rows of `probe --codecs`.
@@ -75,11 +67,8 @@ fn codec_shape(n: usize, items: bool) -> Result<(Vec<CodecRow>, Vec<f64>), RunEr
     let mut enc: Vec<Vec<f64>> = vec![Vec::new(); codecs.len()];
     let mut dec: Vec<Vec<f64>> = vec![Vec::new(); codecs.len()];
     let mut copies = Vec::new();
-    let bad = |e: crate::codec::CodecError| RunError::Codec {
-        task: 0,
-        phase: "probe",
-        source: e.into(),
-    };
+    let bad =
+        |e: crate::codec::CodecError| RunError::Codec { task: 0, phase: "probe", source: e.into() };
     for sample in 0..=CODEC_SAMPLES {
         if crate::interrupt::requested().is_some() {
             return Err(crate::interrupt::interrupted());
@@ -116,17 +105,11 @@ fn codec_shape(n: usize, items: bool) -> Result<(Vec<CodecRow>, Vec<f64>), RunEr
                             at += used;
                         }
                     }
-                    false => codec
-                        .decode_block_into(&bytes[c], &mut output)
-                        .map_err(bad)?,
+                    false => codec.decode_block_into(&bytes[c], &mut output).map_err(bad)?,
                 }
             }
             let decoded = t.elapsed();
-            if !output
-                .iter()
-                .zip(&input)
-                .all(|(a, b)| a.to_bits() == b.to_bits())
-            {
+            if !output.iter().zip(&input).all(|(a, b)| a.to_bits() == b.to_bits()) {
                 return Err(RunError::Channel {
                     what: format!("the {kind} codec"),
                     message: "values decoded to other values".into(),
@@ -214,10 +197,7 @@ pub fn run(
     let small = echo(transport, worker_bin, 8, echo8_messages, timeout)?;
     let floors =
         crate::floor::measure(message_bytes, echo_messages, echo8_messages).map_err(|e| {
-            RunError::Channel {
-                what: "the floor probe".into(),
-                message: e.to_string(),
-            }
+            RunError::Channel { what: "the floor probe".into(), message: e.to_string() }
         })?;
     let echo_wall_gbps =
         (2 * message_bytes * echo_messages) as f64 / big.wall.as_nanos().max(1) as f64;
@@ -231,17 +211,11 @@ pub fn run(
         floor_echo8_rtt_p50_us: floors.socketpair8.round_trip_us(0.5),
         floor_echo8_rtt_p99_us: floors.socketpair8.round_trip_us(0.99),
         echo_of_socketpair_floor: echo_wall_gbps
-            / floors
-                .socketpair
-                .wall_gbps(message_bytes)
-                .max(f64::MIN_POSITIVE),
+            / floors.socketpair.wall_gbps(message_bytes).max(f64::MIN_POSITIVE),
         echo8_of_socketpair_floor: echo8_us_per_message
             / floors.socketpair8.us_per_message().max(f64::MIN_POSITIVE),
     };
-    let rtt = crate::floor::Echoed {
-        wall: small.wall,
-        round_trips: small.round_trips,
-    };
+    let rtt = crate::floor::Echoed { wall: small.wall, round_trips: small.round_trips };
     Ok(ProbeReport {
         workers,
         spawn_hello_ms,
@@ -301,10 +275,7 @@ const ECHO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The next frame from the echo worker; its end or silence is an error.
 fn next_frame(pool: &mut dyn Pool) -> Result<crate::transport::Frame, RunError> {
-    let lost = |message: String| RunError::Channel {
-        what: "echo probe".into(),
-        message,
-    };
+    let lost = |message: String| RunError::Channel { what: "echo probe".into(), message };
     let deadline = Instant::now() + ECHO_TIMEOUT;
     // An exit can overtake the worker's last frame (the watchdog and the reader thread race):
     // after one, frames still in flight are drained before the worker is called lost.
@@ -361,9 +332,7 @@ fn echo(
     };
     // Frames are handed to the transport and come back once sent: DEPTH + 1 buffers, made
     // (and faulted in) before the clock starts, carry every message.
-    let mut spares: Vec<Vec<u8>> = (0..=DEPTH)
-        .map(|_| message(bytes))
-        .collect::<Result<_, _>>()?;
+    let mut spares: Vec<Vec<u8>> = (0..=DEPTH).map(|_| message(bytes)).collect::<Result<_, _>>()?;
     let start = Instant::now();
     let (mut received, mut send_ns, mut sends) = (0, 0u64, 0usize);
     let mut sent_at: Vec<Instant> = Vec::with_capacity(messages);
@@ -409,20 +378,15 @@ fn echo(
     // The worker's send time comes last, once its channel closes.
     pool.close(0);
     let stats = next_frame(pool.as_mut())?;
-    let worker_send_ns = stats
-        .get(..8)
-        .and_then(|b| b.try_into().ok())
-        .map(u64::from_le_bytes)
-        .ok_or_else(|| RunError::Channel {
-            what: "echo probe".into(),
-            message: "the worker did not report its send time".into(),
-        })?;
+    let worker_send_ns =
+        stats.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).ok_or_else(
+            || RunError::Channel {
+                what: "echo probe".into(),
+                message: "the worker did not report its send time".into(),
+            },
+        )?;
     pool.reap(0, Duration::from_secs(1));
-    Ok(Echoed {
-        wall,
-        send_ns: send_ns + worker_send_ns,
-        round_trips,
-    })
+    Ok(Echoed { wall, send_ns: send_ns + worker_send_ns, round_trips })
 }
 
 #[cfg(test)]
@@ -442,15 +406,8 @@ mod tests {
             );
             assert!(row.bytes_per_value >= 1.0, "{row:?}");
         }
-        let raw = p
-            .rows
-            .iter()
-            .find(|r| r.codec == CodecKind::RAW && r.values == 100)
-            .unwrap();
+        let raw = p.rows.iter().find(|r| r.codec == CodecKind::RAW && r.values == 100).unwrap();
         assert_eq!(raw.bytes_per_value, 8.0);
-        assert!(p
-            .rows
-            .iter()
-            .any(|r| r.shape == "items" && r.values == CODEC_ITEMS));
+        assert!(p.rows.iter().any(|r| r.shape == "items" && r.values == CODEC_ITEMS));
     }
 }

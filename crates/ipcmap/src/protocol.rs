@@ -70,12 +70,7 @@ impl Setup {
 pub enum ProtocolError {
     /// The frame ended before a field did.
     #[error("frame truncated: {field} needs {needed} bytes at offset {at}, frame has {len}")]
-    Truncated {
-        field: &'static str,
-        needed: usize,
-        at: usize,
-        len: usize,
-    },
+    Truncated { field: &'static str, needed: usize, at: usize, len: usize },
     /// An unknown frame kind.
     #[error("unknown frame kind {0}")]
     UnknownKind(u8),
@@ -101,16 +96,9 @@ impl<'a> Reader<'a> {
 
     /// The next `n` bytes.
     pub fn take(&mut self, field: &'static str, n: usize) -> Result<&'a [u8], ProtocolError> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|&end| end <= self.bytes.len())
-            .ok_or(ProtocolError::Truncated {
-                field,
-                needed: n,
-                at: self.at,
-                len: self.bytes.len(),
-            })?;
+        let end = self.at.checked_add(n).filter(|&end| end <= self.bytes.len()).ok_or(
+            ProtocolError::Truncated { field, needed: n, at: self.at, len: self.bytes.len() },
+        )?;
         let out = &self.bytes[self.at..end];
         self.at = end;
         Ok(out)
@@ -295,12 +283,7 @@ impl TaskStamp {
     /// Appends it to `out`.
     pub fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.task.to_le_bytes());
-        for v in [
-            self.received_at_ns,
-            self.idle_ns,
-            self.sent_at_ns,
-            self.send_ns,
-        ] {
+        for v in [self.received_at_ns, self.idle_ns, self.sent_at_ns, self.send_ns] {
             out.extend_from_slice(&v.to_le_bytes());
         }
     }
@@ -406,12 +389,7 @@ mod tests {
 
     #[test]
     fn task_header_round_trips() {
-        let h = TaskHeader {
-            task: 7,
-            start: 1 << 40,
-            len: 99,
-            parts: 3,
-        };
+        let h = TaskHeader { task: 7, start: 1 << 40, len: 99, parts: 3 };
         let mut frame = Vec::new();
         h.write(&mut frame);
         assert_eq!(frame.len(), TaskHeader::SIZE);
@@ -421,50 +399,21 @@ mod tests {
 
     #[test]
     fn result_and_stats_frames_round_trip() {
-        let h = ResultHeader {
-            worker: 2,
-            task: 5,
-            decode_ns: 1,
-            compute_ns: 2,
-            encode_ns: 3,
-        };
+        let h = ResultHeader { worker: 2, task: 5, decode_ns: 1, compute_ns: 2, encode_ns: 3 };
         let mut frame = Vec::new();
-        ResultHeader {
-            decode_ns: 0,
-            compute_ns: 0,
-            encode_ns: 0,
-            ..h
-        }
-        .write(&mut frame);
+        ResultHeader { decode_ns: 0, compute_ns: 0, encode_ns: 0, ..h }.write(&mut frame);
         ResultHeader::patch_timing(&mut frame, 1, 2, 3);
         assert_eq!(frame.len(), ResultHeader::SIZE);
         frame.push(9);
         assert_eq!(Inbound::read(&frame).unwrap(), Inbound::Result(h, &[9][..]));
 
-        let s = WorkerStats {
-            worker: 1,
-            tasks: 10,
-            send_ns: 5,
-            idle_ns: 6,
-        };
+        let s = WorkerStats { worker: 1, tasks: 10, send_ns: 5, idle_ns: 6 };
         assert_eq!(s.to_frame().len(), WorkerStats::SIZE);
-        assert_eq!(
-            Inbound::read(&s.to_frame()).unwrap(),
-            Inbound::Stats(s, Vec::new())
-        );
-        let stamp = TaskStamp {
-            task: 7,
-            received_at_ns: 1,
-            idle_ns: 2,
-            sent_at_ns: 3,
-            send_ns: 4,
-        };
+        assert_eq!(Inbound::read(&s.to_frame()).unwrap(), Inbound::Stats(s, Vec::new()));
+        let stamp = TaskStamp { task: 7, received_at_ns: 1, idle_ns: 2, sent_at_ns: 3, send_ns: 4 };
         let mut frame = s.to_frame();
         stamp.write(&mut frame);
-        assert_eq!(
-            Inbound::read(&frame).unwrap(),
-            Inbound::Stats(s, vec![stamp])
-        );
+        assert_eq!(Inbound::read(&frame).unwrap(), Inbound::Stats(s, vec![stamp]));
         assert!(Inbound::read(&frame[..frame.len() - 1]).is_err());
     }
 
@@ -476,13 +425,7 @@ mod tests {
             assert!(Inbound::read(&frame[..cut]).is_err(), "cut at {cut}");
         }
         let mut task = Vec::new();
-        TaskHeader {
-            task: 1,
-            start: 0,
-            len: 1,
-            parts: 1,
-        }
-        .write(&mut task);
+        TaskHeader { task: 1, start: 0, len: 1, parts: 1 }.write(&mut task);
         for cut in 0..task.len() {
             assert!(TaskHeader::read(&task[..cut]).is_err(), "cut at {cut}");
         }
@@ -500,10 +443,7 @@ mod tests {
         let mut lying = ok.clone();
         lying[8..16].copy_from_slice(&100u64.to_le_bytes());
         assert!(read_block_frame(&mut Reader::new(&lying), 10).is_err());
-        assert!(
-            read_block_frame(&mut Reader::new(&ok), 0).is_err(),
-            "more elements than allowed"
-        );
+        assert!(read_block_frame(&mut Reader::new(&ok), 0).is_err(), "more elements than allowed");
     }
 
     mod fuzz {

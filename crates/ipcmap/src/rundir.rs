@@ -72,17 +72,11 @@ impl RunDir {
         let base = std::env::temp_dir();
         let meta = std::fs::metadata(&base).map_err(|e| unusable(&base, e))?;
         if !meta.is_dir() {
-            return Err(RunDirError::Unusable {
-                path: base,
-                reason: "not a directory".into(),
-            });
+            return Err(RunDirError::Unusable { path: base, reason: "not a directory".into() });
         }
         let len = base.as_os_str().len() + 1 + PREFIX.len() + RANDOM + SOCKET_SUFFIX;
         if len >= SUN_PATH_MAX {
-            return Err(RunDirError::TooLong {
-                len: base.as_os_str().len(),
-                path: base,
-            });
+            return Err(RunDirError::TooLong { len: base.as_os_str().len(), path: base });
         }
         sweep_stale(&base);
         let dir = tempfile::Builder::new()
@@ -108,10 +102,7 @@ impl RunDir {
         };
         // SAFETY (of the environment): called before any thread is started.
         std::env::set_var("TMPDIR", &path);
-        let _ = CURRENT.set(Current {
-            path: path.clone(),
-            id,
-        });
+        let _ = CURRENT.set(Current { path: path.clone(), id });
         Ok(RunDir { path, _lock: lock })
     }
 
@@ -142,9 +133,7 @@ pub fn check() -> Result<(), RunDirError> {
     };
     match std::fs::symlink_metadata(&current.path) {
         Ok(meta) if meta.is_dir() && (meta.dev(), meta.ino()) == current.id => Ok(()),
-        _ => Err(RunDirError::Vanished {
-            path: current.path.clone(),
-        }),
+        _ => Err(RunDirError::Vanished { path: current.path.clone() }),
     }
 }
 
@@ -176,10 +165,7 @@ fn flock_nb(file: File) -> std::io::Result<Flock<File>> {
 }
 
 fn unusable(base: &Path, e: std::io::Error) -> RunDirError {
-    RunDirError::Unusable {
-        path: base.to_path_buf(),
-        reason: e.to_string(),
-    }
+    RunDirError::Unusable { path: base.to_path_buf(), reason: e.to_string() }
 }
 
 /// Removes run folders of this user's coordinators that are provably dead: a real directory
@@ -267,10 +253,7 @@ mod tests {
         let file = create_private(&path).unwrap();
         let mode = file.metadata().unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        assert!(
-            create_private(&path).is_err(),
-            "an existing file is refused"
-        );
+        assert!(create_private(&path).is_err(), "an existing file is refused");
         let victim = base.join("victim");
         std::fs::write(&victim, b"keep me").unwrap();
         let link = base.join("link");

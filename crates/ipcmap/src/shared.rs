@@ -56,9 +56,9 @@ impl SharedRegion {
             .map_err(|e| shared_err(format!("descriptor {}", fd.as_raw_fd()))(e.to_string()))?
             .st_size;
         if usize::try_from(size).map_or(true, |size| size < bytes) {
-            return Err(shared_err(format!("descriptor {}", fd.as_raw_fd()))(
-                format!("holds {size} bytes, {bytes} expected"),
-            ));
+            return Err(shared_err(format!("descriptor {}", fd.as_raw_fd()))(format!(
+                "holds {size} bytes, {bytes} expected"
+            )));
         }
         SharedRegion::map(fd, bytes, false)
     }
@@ -73,11 +73,8 @@ impl SharedRegion {
         let page = 4096;
         let start = (range.start * 8) / page * page;
         let end = (range.end * 8).min(self.bytes);
-        let advice = if write {
-            MmapAdvise::MADV_POPULATE_WRITE
-        } else {
-            MmapAdvise::MADV_POPULATE_READ
-        };
+        let advice =
+            if write { MmapAdvise::MADV_POPULATE_WRITE } else { MmapAdvise::MADV_POPULATE_READ };
         // SAFETY: start is page-aligned and [start, end) lies inside our mapping; populating
         // changes no contents.
         let _ = unsafe {
@@ -171,10 +168,7 @@ mod tests {
     #[test]
     fn a_region_says_whether_it_got_huge_pages() {
         let region = SharedRegion::create("t-huge", 1 << 20, true).unwrap();
-        assert!(
-            region.huge_pages().is_some(),
-            "its mapping is found in smaps"
-        );
+        assert!(region.huge_pages().is_some(), "its mapping is found in smaps");
     }
 
     #[test]
@@ -195,9 +189,6 @@ mod tests {
             )
         }
         .is_err());
-        assert!(SharedRegion::create("t-empty", 0, true)
-            .unwrap()
-            .as_f64s()
-            .is_empty());
+        assert!(SharedRegion::create("t-empty", 0, true).unwrap().as_f64s().is_empty());
     }
 }

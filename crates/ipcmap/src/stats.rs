@@ -124,10 +124,7 @@ pub fn ratio_of_medians_interval(numerator: &[f64], denominator: &[f64]) -> Opti
     }
     ratios.sort_by(f64::total_cmp);
     let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
-    Some(Interval {
-        low: at(0.025),
-        high: at(0.975),
-    })
+    Some(Interval { low: at(0.025), high: at(0.975) })
 }
 
 #[cfg(test)]

@@ -142,9 +142,7 @@ impl Grid {
         let points = expand(points, &self.works, |r, w| r.settings.work = w);
         let points = expand(points, &self.codecs, |r, c| r.settings.codec = c);
         let points = expand(points, &self.splits, |r, s| r.splits = Some(s));
-        let points = expand(points, &self.chunksizes, |r, c| {
-            r.settings.chunksize = Some(c)
-        });
+        let points = expand(points, &self.chunksizes, |r, c| r.settings.chunksize = Some(c));
         expand(points, &self.frame_bytes, |r, f| r.settings.frame_bytes = f)
     }
 
@@ -159,10 +157,7 @@ impl Grid {
             .into_iter()
             .map(|r| {
                 let point = describe(&r);
-                r.validate().map_err(|source| PointError {
-                    point,
-                    source: Box::new(source),
-                })
+                r.validate().map_err(|source| PointError { point, source: Box::new(source) })
             })
             .collect::<Result<_, _>>()
             .map_err(SweepError::Point)
@@ -170,14 +165,8 @@ impl Grid {
 }
 
 fn describe(r: &RunRequest) -> String {
-    let mut parts = vec![format!(
-        "mode={}",
-        r.modes
-            .iter()
-            .map(|m| m.name())
-            .collect::<Vec<_>>()
-            .join("+")
-    )];
+    let mut parts =
+        vec![format!("mode={}", r.modes.iter().map(|m| m.name()).collect::<Vec<_>>().join("+"))];
     parts.push(format!("transport={}", r.settings.transport));
     if let Some(w) = r.workers {
         parts.push(format!("workers={w}"));
@@ -205,23 +194,14 @@ mod tests {
         let points = grid.points(&RunRequest::default());
         assert_eq!(points.len(), 64);
         assert_eq!(grid.varying(), vec![Axis::Splits, Axis::Chunksize]);
-        assert_eq!(
-            (points[1].splits, points[1].settings.chunksize),
-            (Some(1), Some(2))
-        );
-        assert_eq!(
-            (points[8].splits, points[8].settings.chunksize),
-            (Some(2), Some(1))
-        );
+        assert_eq!((points[1].splits, points[1].settings.chunksize), (Some(1), Some(2)));
+        assert_eq!((points[8].splits, points[8].settings.chunksize), (Some(2), Some(1)));
     }
 
     #[test]
     fn lists_multiply_and_empty_lists_keep_the_default() {
-        let grid = Grid {
-            workers: vec![1, 2, 4],
-            codecs: CodecKind::all().collect(),
-            ..Grid::default()
-        };
+        let grid =
+            Grid { workers: vec![1, 2, 4], codecs: CodecKind::all().collect(), ..Grid::default() };
         let points = grid.points(&RunRequest::default());
         assert_eq!(points.len(), 3 * CodecKind::all().count());
         assert!(points.iter().all(|p| p.modes == RunRequest::default().modes
@@ -231,11 +211,7 @@ mod tests {
     #[test]
     fn transports_are_an_axis_outside_the_workers() {
         let transports: Vec<TransportKind> = TransportKind::all().filter(|t| t.spawns()).collect();
-        let grid = Grid {
-            transports: transports.clone(),
-            workers: vec![1, 2],
-            ..Grid::default()
-        };
+        let grid = Grid { transports: transports.clone(), workers: vec![1, 2], ..Grid::default() };
         assert_eq!(grid.varying(), [Axis::Transport, Axis::Workers]);
         let points = grid.points(&RunRequest::default());
         assert_eq!(points.len(), 2 * transports.len());
@@ -254,14 +230,8 @@ mod tests {
             ..Grid::default()
         };
         assert_eq!(grid.size(), 1_000_000);
-        let err = grid
-            .configs(&RunRequest::default())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("1000000 configurations") && err.contains("4096"),
-            "{err}"
-        );
+        let err = grid.configs(&RunRequest::default()).unwrap_err().to_string();
+        assert!(err.contains("1000000 configurations") && err.contains("4096"), "{err}");
     }
 
     #[test]
@@ -272,16 +242,10 @@ mod tests {
             ..Grid::default()
         };
         let base = RunRequest {
-            settings: crate::settings::Settings {
-                n: 1000,
-                ..crate::settings::Settings::default()
-            },
+            settings: crate::settings::Settings { n: 1000, ..crate::settings::Settings::default() },
             ..RunRequest::default()
         };
         let err = grid.configs(&base).unwrap_err().to_string();
-        assert!(
-            err.contains("splits=5000") && err.contains("--splits"),
-            "{err}"
-        );
+        assert!(err.contains("splits=5000") && err.contains("--splits"), "{err}");
     }
 }

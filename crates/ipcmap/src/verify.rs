@@ -58,10 +58,8 @@ pub fn check_against_kernel(
             .collect();
         handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
     });
-    let first = first
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| RunError::Channel {
+    let first =
+        first.into_iter().collect::<Result<Vec<_>, _>>().map_err(|_| RunError::Channel {
             what: "verification".into(),
             message: "a checking thread panicked".into(),
         })?;
@@ -75,10 +73,7 @@ pub fn check_against_kernel(
 }
 
 fn first_difference(expected: &[f64], got: &[f64]) -> Option<usize> {
-    expected
-        .iter()
-        .zip(got)
-        .position(|(a, b)| a.to_bits() != b.to_bits())
+    expected.iter().zip(got).position(|(a, b)| a.to_bits() != b.to_bits())
 }
 
 fn mismatch(mode: &str, index: usize, got: f64, expected: f64) -> RunError {
@@ -134,10 +129,7 @@ mod tests {
             let err = check_against_kernel("split", Function::Exp, 2, &input, &wrong).unwrap_err();
             assert!(err.to_string().contains(&format!("index {index}")), "{err}");
         }
-        assert!(
-            check_against_kernel("split", Function::Sin, 2, &input, &got).is_err(),
-            "sin"
-        );
+        assert!(check_against_kernel("split", Function::Sin, 2, &input, &got).is_err(), "sin");
         assert!(check_against_kernel("split", Function::Exp, 2, &input, &got[1..]).is_err());
     }
 }

@@ -58,20 +58,14 @@ impl WorkerArgs {
                 "--protocol" => protocol = Some(number(&value)?),
                 "--parent-pid" => parent_pid = Some(number(&value)?),
                 other => {
-                    return Err(WorkerError::Usage(format!(
-                        "unknown argument {other}; {USAGE}"
-                    )))
+                    return Err(WorkerError::Usage(format!("unknown argument {other}; {USAGE}")))
                 }
             }
         }
         match (connect, worker_id, protocol) {
-            (Some(connect), Some(worker_id), Some(protocol)) => Ok(WorkerArgs {
-                connect,
-                transport,
-                worker_id,
-                protocol,
-                parent_pid,
-            }),
+            (Some(connect), Some(worker_id), Some(protocol)) => {
+                Ok(WorkerArgs { connect, transport, worker_id, protocol, parent_pid })
+            }
             _ => Err(WorkerError::Usage(USAGE.to_string())),
         }
     }
@@ -101,9 +95,7 @@ pub fn run(args: &WorkerArgs) -> Result<(), WorkerError> {
         })?,
         None => TransportKind::default(),
     };
-    let transport = kind
-        .transport()
-        .map_err(|e| WorkerError::Usage(e.to_string()))?;
+    let transport = kind.transport().map_err(|e| WorkerError::Usage(e.to_string()))?;
     let (inbox, outbox) = transport.connect(&args.connect, worker, announced)?;
     serve(worker, fault, inbox, outbox)
 }
@@ -116,21 +108,14 @@ pub fn serve(
     mut inbox: Box<dyn Inbox>,
     mut outbox: Box<dyn Outbox>,
 ) -> Result<(), WorkerError> {
-    let link = |what: &'static str| {
-        move |source: LinkError| WorkerError::Link {
-            worker,
-            what,
-            source,
-        }
-    };
+    let link =
+        |what: &'static str| move |source: LinkError| WorkerError::Link { worker, what, source };
     let setup_frame = inbox
         .recv()
         .map_err(link("receiving setup"))?
         .ok_or_else(|| link("receiving setup")(LinkError::Closed))?;
-    let setup = Setup::from_frame(&setup_frame).map_err(|e| WorkerError::Setup {
-        worker,
-        source: e.into(),
-    })?;
+    let setup = Setup::from_frame(&setup_frame)
+        .map_err(|e| WorkerError::Setup { worker, source: e.into() })?;
 
     outbox.set_frame_bytes(usize::try_from(setup.frame_bytes).unwrap_or(usize::MAX));
     if setup.mode == ECHO {
@@ -142,17 +127,13 @@ pub fn serve(
             source: PayloadError::Setup(format!("no strategy called {:?}", setup.mode)),
         })?
         .strategy();
-    let mut compute = strategy
-        .worker(&setup)
-        .map_err(|source| WorkerError::Setup { worker, source })?;
+    let mut compute =
+        strategy.worker(&setup).map_err(|source| WorkerError::Setup { worker, source })?;
 
     stop_if_asked(fault, 0);
     let tasks =
         TaskSource::new(inbox, setup.prefetch).map_err(|e| link("prefetch thread")(e.into()))?;
-    let mut stats = WorkerStats {
-        worker,
-        ..WorkerStats::default()
-    };
+    let mut stats = WorkerStats { worker, ..WorkerStats::default() };
     let mut out = Vec::new();
     // One task buffer, lent to the inbox for each frame.
     let mut frame = Vec::new();
@@ -165,11 +146,7 @@ pub fn serve(
             Ok(true) => {}
             Ok(false) => break,
             Err(source) => {
-                return Err(WorkerError::Link {
-                    worker,
-                    what: "receiving a task",
-                    source,
-                })
+                return Err(WorkerError::Link { worker, what: "receiving a task", source })
             }
         }
         let received_at_ns = crate::trace::now_ns();
@@ -187,35 +164,15 @@ pub fn serve(
         }
 
         out.clear();
-        ResultHeader {
-            worker,
-            task: header.task,
-            ..ResultHeader::default()
-        }
-        .write(&mut out);
+        ResultHeader { worker, task: header.task, ..ResultHeader::default() }.write(&mut out);
         let mut timing = TaskTiming::default();
         compute
             .compute(
-                TaskIn {
-                    header: &header,
-                    payload,
-                },
-                TaskOut {
-                    bytes: &mut out,
-                    timing: &mut timing,
-                },
+                TaskIn { header: &header, payload },
+                TaskOut { bytes: &mut out, timing: &mut timing },
             )
-            .map_err(|source| WorkerError::BadTask {
-                worker,
-                task: header.task,
-                source,
-            })?;
-        ResultHeader::patch_timing(
-            &mut out,
-            timing.decode_ns,
-            timing.compute_ns,
-            timing.encode_ns,
-        );
+            .map_err(|source| WorkerError::BadTask { worker, task: header.task, source })?;
+        ResultHeader::patch_timing(&mut out, timing.decode_ns, timing.compute_ns, timing.encode_ns);
         match fault {
             Some(Fault::GarbageAfter(k)) if stats.tasks >= k => out.truncate(3),
             Some(Fault::CorruptAfter(k)) if stats.tasks >= k => drop(out.pop()),
@@ -272,11 +229,7 @@ fn echo(worker: u32, inbox: &mut dyn Inbox, outbox: &mut dyn Outbox) -> Result<(
                 return Ok(());
             }
             Err(source) => {
-                return Err(WorkerError::Link {
-                    worker,
-                    what: "receiving a frame",
-                    source,
-                })
+                return Err(WorkerError::Link { worker, what: "receiving a frame", source })
             }
         }
     }
@@ -294,15 +247,13 @@ impl TaskSource {
             return Ok(TaskSource::Direct(std::cell::RefCell::new(inbox)));
         }
         let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("prefetch".into())
-            .spawn(move || loop {
-                let frame = inbox.recv();
-                let last = !matches!(frame, Ok(Some(_)));
-                if tx.send(frame).is_err() || last {
-                    break;
-                }
-            })?;
+        std::thread::Builder::new().name("prefetch".into()).spawn(move || loop {
+            let frame = inbox.recv();
+            let last = !matches!(frame, Ok(Some(_)));
+            if tx.send(frame).is_err() || last {
+                break;
+            }
+        })?;
         Ok(TaskSource::Prefetched(rx))
     }
 
@@ -378,15 +329,9 @@ mod tests {
 
     #[test]
     fn parses_its_command_line() {
-        let parsed = WorkerArgs::parse(args(&[
-            "--connect",
-            "x",
-            "--worker-id",
-            "3",
-            "--protocol",
-            "1",
-        ]))
-        .unwrap();
+        let parsed =
+            WorkerArgs::parse(args(&["--connect", "x", "--worker-id", "3", "--protocol", "1"]))
+                .unwrap();
         assert_eq!(
             parsed,
             WorkerArgs {

@@ -1,6 +1,7 @@
 //! The `bincode` codec: bincode 2 over serde, standard configuration.
 
 use super::{check_block, Codec, CodecError, IntoSlice};
+use crate::named::named;
 use bincode::config::{self, Configuration};
 
 const NAME: &str = "bincode";
@@ -13,17 +14,12 @@ fn cfg() -> Configuration {
 }
 
 fn malformed(e: impl std::fmt::Display) -> CodecError {
-    CodecError::Malformed {
-        codec: NAME,
-        message: e.to_string(),
-    }
+    CodecError::Malformed { codec: NAME, message: e.to_string() }
 }
 
-impl Codec for Bincode {
-    fn id(&self) -> (&'static str, &'static str) {
-        (NAME, "bincode 2 over serde, standard configuration: a varint length, 8 bytes a value (the default; RUSTSEC-2025-0141: unmaintained)")
-    }
+named!(Bincode, NAME, "bincode 2 over serde, standard configuration: a varint length, 8 bytes a value (the default; RUSTSEC-2025-0141: unmaintained)");
 
+impl Codec for Bincode {
     fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError> {
         bincode::serde::encode_into_std_write(x, out, cfg()).map_err(malformed)?;
         Ok(())

@@ -3,6 +3,7 @@
 //! item is one byte of length, then bitcode's bytes for the one f64.
 
 use super::{Codec, CodecError};
+use crate::named::named;
 
 const NAME: &str = "bitcode";
 
@@ -13,14 +14,9 @@ fn malformed(e: impl std::fmt::Display) -> CodecError {
     super::malformed(NAME, e)
 }
 
-impl Codec for Bitcode {
-    fn id(&self) -> (&'static str, &'static str) {
-        (
-            NAME,
-            "bitcode 0.6: packs lengths, integers and the floats it can",
-        )
-    }
+named!(Bitcode, NAME, "bitcode 0.6: packs lengths, integers and the floats it can");
 
+impl Codec for Bitcode {
     fn min_bytes_per_value(&self) -> usize {
         1
     }

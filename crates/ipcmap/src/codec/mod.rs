@@ -14,6 +14,7 @@ mod raw;
 mod rkyv;
 mod wincode;
 
+pub use crate::named::Named;
 use serde::Deserialize;
 
 pub use self::bincode::Bincode;
@@ -30,35 +31,21 @@ pub use self::wincode::Wincode;
 pub enum CodecError {
     /// The bytes end before the value does.
     #[error("{codec}: truncated input: needed {needed} bytes, {available} available")]
-    Truncated {
-        codec: &'static str,
-        needed: usize,
-        available: usize,
-    },
+    Truncated { codec: &'static str, needed: usize, available: usize },
     /// The bytes decode to a different number of values than expected.
     #[error("{codec}: block holds {found} values, expected {expected}")]
-    LengthMismatch {
-        codec: &'static str,
-        expected: usize,
-        found: usize,
-    },
+    LengthMismatch { codec: &'static str, expected: usize, found: usize },
     /// Bytes left over after the value.
     #[error("{codec}: {extra} trailing bytes after the value")]
     Trailing { codec: &'static str, extra: usize },
     /// The codec's own library rejected the bytes.
     #[error("{codec}: {message}")]
-    Malformed {
-        codec: &'static str,
-        message: String,
-    },
+    Malformed { codec: &'static str, message: String },
 }
 
 /// The error for bytes `codec`'s own library (or its format's rules) rejected.
 pub(crate) fn malformed(codec: &'static str, e: impl std::fmt::Display) -> CodecError {
-    CodecError::Malformed {
-        codec,
-        message: e.to_string(),
-    }
+    CodecError::Malformed { codec, message: e.to_string() }
 }
 
 /// The first `n` bytes of `bytes`, or the truncation error that names `codec`.
@@ -67,25 +54,11 @@ pub(crate) fn front<'b>(
     bytes: &'b [u8],
     n: usize,
 ) -> Result<&'b [u8], CodecError> {
-    bytes.get(..n).ok_or(CodecError::Truncated {
-        codec,
-        needed: n,
-        available: bytes.len(),
-    })
+    bytes.get(..n).ok_or(CodecError::Truncated { codec, needed: n, available: bytes.len() })
 }
 
 /// One way of turning f64 values into bytes and back.
-pub trait Codec: Sync {
-    /// Its name on the command line and in reports, and its line for `--help`.
-    fn id(&self) -> (&'static str, &'static str);
-    /// The name used on the command line and in reports.
-    fn name(&self) -> &'static str {
-        self.id().0
-    }
-    /// One line for `--help`.
-    fn about(&self) -> &'static str {
-        self.id().1
-    }
+pub trait Codec: Named + Sync {
     /// The fewest bytes it spends on one f64; decoders use it to bound allocations before
     /// decoding untrusted input.
     fn min_bytes_per_value(&self) -> usize {
@@ -109,9 +82,8 @@ pub trait Codec: Sync {
 /// Every codec, in the order `--help` lists them. To add one: a file in this folder
 /// implementing [`Codec`], and its line here; `--codec`, sweeps, the probe and the tests that
 /// run for every codec follow.
-pub static REGISTRY: &[&dyn Codec] = &[
-    &Bincode, &Postcard, &Raw, &Pickle, &Npy, &Rkyv, &Wincode, &Bitcode,
-];
+pub static REGISTRY: &[&dyn Codec] =
+    &[&Bincode, &Postcard, &Raw, &Pickle, &Npy, &Rkyv, &Wincode, &Bitcode];
 
 /// The codec named by `--codec`: a handle on a [`REGISTRY`] entry, compared, hashed and
 /// serialized by its name.
@@ -180,9 +152,7 @@ impl<'de> serde::de::Visitor<'de> for IntoSlice<'_> {
         use serde::de::Error;
         let expected = self.0.len();
         if let Some(len) = seq.size_hint().filter(|&len| len != expected) {
-            return Err(A::Error::custom(format!(
-                "block holds {len} values, expected {expected}"
-            )));
+            return Err(A::Error::custom(format!("block holds {len} values, expected {expected}")));
         }
         let mut filled = 0;
         while let Some(x) = seq.next_element::<f64>()? {
@@ -205,17 +175,10 @@ fn check_block(
     available: usize,
 ) -> Result<(), CodecError> {
     if found != expected {
-        return Err(CodecError::LengthMismatch {
-            codec,
-            expected,
-            found,
-        });
+        return Err(CodecError::LengthMismatch { codec, expected, found });
     }
     if used != available {
-        return Err(CodecError::Trailing {
-            codec,
-            extra: available - used,
-        });
+        return Err(CodecError::Trailing { codec, extra: available - used });
     }
     Ok(())
 }
@@ -224,15 +187,8 @@ fn check_block(
 mod tests {
     use super::*;
 
-    const SAMPLES: [f64; 7] = [
-        0.0,
-        -0.0,
-        1.5,
-        f64::MIN_POSITIVE,
-        f64::MAX,
-        f64::INFINITY,
-        f64::NAN,
-    ];
+    const SAMPLES: [f64; 7] =
+        [0.0, -0.0, 1.5, f64::MIN_POSITIVE, f64::MAX, f64::INFINITY, f64::NAN];
 
     #[test]
     fn every_codec_round_trips_items_bit_for_bit() {
@@ -254,20 +210,14 @@ mod tests {
 
     #[test]
     fn every_codec_round_trips_blocks_bit_for_bit() {
-        let xs: Vec<f64> = (0..1000)
-            .map(|i| (i as f64).sqrt() - 3.0)
-            .chain(SAMPLES)
-            .collect();
+        let xs: Vec<f64> = (0..1000).map(|i| (i as f64).sqrt() - 3.0).chain(SAMPLES).collect();
         for kind in CodecKind::all() {
             let codec = kind.codec();
             let mut bytes = vec![0xAA]; // blocks append: keep what was there
             codec.encode_block(&xs, &mut bytes).unwrap();
             let mut out = vec![0.0; xs.len()];
             codec.decode_block_into(&bytes[1..], &mut out).unwrap();
-            assert!(
-                xs.iter().zip(&out).all(|(a, b)| a.to_bits() == b.to_bits()),
-                "{kind}"
-            );
+            assert!(xs.iter().zip(&out).all(|(a, b)| a.to_bits() == b.to_bits()), "{kind}");
         }
     }
 
@@ -280,16 +230,11 @@ mod tests {
             codec.encode_block(&xs, &mut bytes).unwrap();
             let mut out = [0.0; 3];
             assert!(
-                codec
-                    .decode_block_into(&bytes[..bytes.len() - 1], &mut out)
-                    .is_err(),
+                codec.decode_block_into(&bytes[..bytes.len() - 1], &mut out).is_err(),
                 "{kind}"
             );
             let mut short = [0.0; 2];
-            assert!(
-                codec.decode_block_into(&bytes, &mut short).is_err(),
-                "{kind}"
-            );
+            assert!(codec.decode_block_into(&bytes, &mut short).is_err(), "{kind}");
             assert!(codec.decode_item(&[1, 2, 3]).is_err(), "{kind}");
             assert!(codec.decode_item(&[]).is_err(), "{kind}");
         }
@@ -343,10 +288,7 @@ mod tests {
 
     #[test]
     fn wincode_writes_what_bincode_writes_in_its_legacy_configuration() {
-        let xs: Vec<f64> = (0..1000)
-            .map(|i| (i as f64).ln_1p())
-            .chain(SAMPLES)
-            .collect();
+        let xs: Vec<f64> = (0..1000).map(|i| (i as f64).ln_1p()).chain(SAMPLES).collect();
         let mut ours = Vec::new();
         Wincode.encode_block(&xs, &mut ours).unwrap();
         let theirs = ::bincode::serde::encode_to_vec(&xs, ::bincode::config::legacy()).unwrap();

@@ -8,6 +8,7 @@
 //! one float64.
 
 use super::{Codec, CodecError};
+use crate::named::named;
 
 const NAME: &str = "npy";
 const MAGIC: &[u8] = b"\x93NUMPY\x01\x00";
@@ -48,20 +49,14 @@ fn scalar_header() -> &'static [u8] {
 /// array) and where the data starts. Only what this codec writes is accepted: little-endian
 /// float64 in C order, one dimension or none.
 fn read_header(bytes: &[u8]) -> Result<(Option<usize>, usize), CodecError> {
-    let truncated = |needed| CodecError::Truncated {
-        codec: NAME,
-        needed,
-        available: bytes.len(),
-    };
+    let truncated = |needed| CodecError::Truncated { codec: NAME, needed, available: bytes.len() };
     let fixed = MAGIC.len() + 2;
     let head = super::front(NAME, bytes, fixed)?;
     if &head[..MAGIC.len()] != MAGIC {
         return Err(malformed("not an .npy version 1.0 header"));
     }
     let len = u16::from_le_bytes([head[MAGIC.len()], head[MAGIC.len() + 1]]) as usize;
-    let dict = bytes
-        .get(fixed..fixed + len)
-        .ok_or(truncated(fixed + len))?;
+    let dict = bytes.get(fixed..fixed + len).ok_or(truncated(fixed + len))?;
     let dict = std::str::from_utf8(dict).map_err(|_| malformed("a header that is not text"))?;
     let dict = dict.trim_end();
     let field = |key: &str| {
@@ -90,11 +85,13 @@ fn read_header(bytes: &[u8]) -> Result<(Option<usize>, usize), CodecError> {
     Ok((count, fixed + len))
 }
 
-impl Codec for Npy {
-    fn id(&self) -> (&'static str, &'static str) {
-        (NAME, "numpy's buffer, as pickle protocol 5 sends it out of band: an .npy header, then the raw f64s")
-    }
+named!(
+    Npy,
+    NAME,
+    "numpy's buffer, as pickle protocol 5 sends it out of band: an .npy header, then the raw f64s"
+);
 
+impl Codec for Npy {
     fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError> {
         out.extend_from_slice(scalar_header());
         out.extend_from_slice(&x.to_le_bytes());
@@ -136,11 +133,7 @@ impl Codec for Npy {
         let (count, at) = read_header(bytes)?;
         let found = count.ok_or_else(|| malformed("a block must be a 1-d array"))?;
         if found != out.len() {
-            return Err(CodecError::LengthMismatch {
-                codec: NAME,
-                expected: out.len(),
-                found,
-            });
+            return Err(CodecError::LengthMismatch { codec: NAME, expected: out.len(), found });
         }
         let data = &bytes[at..];
         let want = out.len() * WIDTH;
@@ -150,10 +143,9 @@ impl Codec for Npy {
                 needed: at + want,
                 available: bytes.len(),
             }),
-            std::cmp::Ordering::Greater => Err(CodecError::Trailing {
-                codec: NAME,
-                extra: data.len() - want,
-            }),
+            std::cmp::Ordering::Greater => {
+                Err(CodecError::Trailing { codec: NAME, extra: data.len() - want })
+            }
             std::cmp::Ordering::Equal => super::Raw.decode_block_into(data, out),
         }
     }

@@ -6,6 +6,7 @@
 //! interpreter's.
 
 use super::{check_block, Codec, CodecError, IntoSlice};
+use crate::named::named;
 use serde::de::DeserializeSeed;
 use serde_pickle::{DeOptions, SerOptions};
 
@@ -20,11 +21,13 @@ fn malformed(e: impl std::fmt::Display) -> CodecError {
     super::malformed(NAME, e)
 }
 
-impl Codec for Pickle {
-    fn id(&self) -> (&'static str, &'static str) {
-        (NAME, "Python's pickle (protocol 3, serde-pickle): a list of floats, as Pool.map pickles a chunk")
-    }
+named!(
+    Pickle,
+    NAME,
+    "Python's pickle (protocol 3, serde-pickle): a list of floats, as Pool.map pickles a chunk"
+);
 
+impl Codec for Pickle {
     fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError> {
         serde_pickle::to_writer(out, &x, SerOptions::new()).map_err(malformed)
     }
@@ -51,10 +54,7 @@ impl Codec for Pickle {
         let expected = out.len();
         let mut de = serde_pickle::Deserializer::new(std::io::Cursor::new(bytes), DeOptions::new());
         let found = IntoSlice(out).deserialize(&mut de).map_err(malformed)?;
-        de.end().map_err(|_| CodecError::Trailing {
-            codec: NAME,
-            extra: 1,
-        })?;
+        de.end().map_err(|_| CodecError::Trailing { codec: NAME, extra: 1 })?;
         check_block(NAME, expected, found, bytes.len(), bytes.len())
     }
 }

@@ -1,6 +1,7 @@
 //! The `raw` codec: the f64s' own little-endian bytes, no length, no framing.
 
 use super::{Codec, CodecError};
+use crate::named::named;
 
 const NAME: &str = "raw";
 const WIDTH: usize = std::mem::size_of::<f64>();
@@ -8,14 +9,9 @@ const WIDTH: usize = std::mem::size_of::<f64>();
 /// The values' own bytes: 8 a value, nothing else. The floor every other codec is measured against.
 pub struct Raw;
 
-impl Codec for Raw {
-    fn id(&self) -> (&'static str, &'static str) {
-        (
-            NAME,
-            "the f64s' own little-endian bytes, no framing: the floor",
-        )
-    }
+named!(Raw, NAME, "the f64s' own little-endian bytes, no framing: the floor");
 
+impl Codec for Raw {
     fn own_bytes(&self) -> bool {
         cfg!(target_endian = "little")
     }
@@ -35,8 +31,7 @@ impl Codec for Raw {
         if cfg!(target_endian = "little") {
             out.extend_from_slice(bytemuck::cast_slice(xs));
         } else {
-            xs.iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+            xs.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
         }
         Ok(())
     }
@@ -51,17 +46,12 @@ impl Codec for Raw {
         }
         let found = bytes.len() / WIDTH;
         if found != out.len() {
-            return Err(CodecError::LengthMismatch {
-                codec: NAME,
-                expected: out.len(),
-                found,
-            });
+            return Err(CodecError::LengthMismatch { codec: NAME, expected: out.len(), found });
         }
         // `out` is f64-aligned; the received bytes need not be, so copy bytes into it.
         bytemuck::cast_slice_mut::<f64, u8>(out).copy_from_slice(bytes);
         if cfg!(target_endian = "big") {
-            out.iter_mut()
-                .for_each(|x| *x = f64::from_bits(u64::from_le(x.to_bits())));
+            out.iter_mut().for_each(|x| *x = f64::from_bits(u64::from_le(x.to_bits())));
         }
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! archive can be read wherever it lands in a received frame (frames are not 8-aligned).
 
 use super::{Codec, CodecError};
+use crate::named::named;
 use rkyv::rancor::Error;
 use rkyv::vec::{ArchivedVec, VecResolver};
 use rkyv::{Archive, Archived, Place, Serialize};
@@ -43,14 +44,13 @@ fn malformed(e: impl std::fmt::Display) -> CodecError {
 /// An archived f64: its 8 bytes (the unaligned little-endian format).
 const ITEM: usize = std::mem::size_of::<Archived<f64>>();
 
-impl Codec for Rkyv {
-    fn id(&self) -> (&'static str, &'static str) {
-        (
-            NAME,
-            "rkyv 0.8, zero-copy: decode validates the archive and reads the values in place",
-        )
-    }
+named!(
+    Rkyv,
+    NAME,
+    "rkyv 0.8, zero-copy: decode validates the archive and reads the values in place"
+);
 
+impl Codec for Rkyv {
     fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError> {
         let frame = std::mem::take(out);
         *out = rkyv::api::high::to_bytes_in::<_, Error>(&x, frame).map_err(malformed)?;

@@ -3,6 +3,7 @@
 //! `config::legacy()`): a u64 length, then 8 bytes a value; a test checks the bytes.
 
 use super::{Codec, CodecError};
+use crate::named::named;
 use wincode::config::Configuration;
 
 const NAME: &str = "wincode";
@@ -24,11 +25,9 @@ fn malformed(e: impl std::fmt::Display) -> CodecError {
 
 const WIDTH: usize = std::mem::size_of::<f64>();
 
-impl Codec for Wincode {
-    fn id(&self) -> (&'static str, &'static str) {
-        (NAME, "wincode 0.6: bincode-compatible (bincode 1's layout: a u64 length, 8 bytes a value), maintained")
-    }
+named!(Wincode, NAME, "wincode 0.6: bincode-compatible (bincode 1's layout: a u64 length, 8 bytes a value), maintained");
 
+impl Codec for Wincode {
     fn encode_item(&self, x: f64, out: &mut Vec<u8>) -> Result<(), CodecError> {
         wincode::config::serialize_into(&mut *out, &x, cfg()).map_err(malformed)
     }
@@ -49,11 +48,7 @@ impl Codec for Wincode {
             .get(..8)
             .and_then(|b| b.try_into().ok())
             .map(u64::from_le_bytes)
-            .ok_or(CodecError::Truncated {
-                codec: NAME,
-                needed: 8,
-                available: bytes.len(),
-            })?;
+            .ok_or(CodecError::Truncated { codec: NAME, needed: 8, available: bytes.len() })?;
         if found != out.len() as u64 {
             return Err(CodecError::LengthMismatch {
                 codec: NAME,

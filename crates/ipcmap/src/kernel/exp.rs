@@ -29,23 +29,9 @@ const C: [f64; 12] = [
     1.0 / 2.0,
 ];
 
-/// e^x for one value; the reference every vector lane reproduces bit for bit.
-#[inline]
-pub fn exp(x: f64) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    if super::has_avx2_fma() {
-        // SAFETY: the CPU supports FMA (checked at run time).
-        return unsafe { exp_fma(x) };
-    }
-    exp_one(x)
-}
-
-/// [`exp_one`] compiled with hardware fused multiply-add (without it, `mul_add` is a call into
-/// libm: the same result, many times slower).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "fma")]
-unsafe fn exp_fma(x: f64) -> f64 {
-    exp_one(x)
+one_value_kernel! {
+    /// e^x for one value; the reference every vector lane reproduces bit for bit.
+    pub fn exp(exp_one);
 }
 
 #[inline(always)]
@@ -65,53 +51,28 @@ fn exp_one(x: f64) -> f64 {
     f64::from_bits(p.to_bits().wrapping_add(((k as i64) << 52) as u64))
 }
 
-/// e^x over a slice, 4 lanes at a time where the CPU allows.
-pub fn exp_slice(input: &[f64], output: &mut [f64]) {
-    super::map_slice(input, output, exp_one, VECTOR);
-}
-
-/// The 4-lane path, where this architecture has one.
-#[cfg(target_arch = "x86_64")]
-const VECTOR: Option<super::Vector> = Some(avx2::exp_slice);
-#[cfg(not(target_arch = "x86_64"))]
-const VECTOR: Option<super::Vector> = None;
-
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::{exp_one as exp, C, LIMIT, LN2_HI, LN2_LO, LOG2E};
-    use std::arch::x86_64::*;
-
-    /// # Safety
-    /// The CPU must support AVX2 and FMA; the slices must be of equal length.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn exp_slice(input: &[f64], output: &mut [f64]) {
-        let sign = _mm256_set1_pd(-0.0);
-        let limit = _mm256_set1_pd(LIMIT);
-        super::super::lanes::map4(
-            input,
-            output,
-            exp,
-            |x| {
-                // |x| <= LIMIT, false for NaN: those lanes need the scalar path.
-                _mm256_cmp_pd::<_CMP_LE_OQ>(_mm256_andnot_pd(sign, x), limit)
-            },
-            |x| {
-                let k = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-                    _mm256_mul_pd(x, _mm256_set1_pd(LOG2E)),
-                );
-                let r = _mm256_fnmadd_pd(k, _mm256_set1_pd(LN2_HI), x);
-                let r = _mm256_fnmadd_pd(k, _mm256_set1_pd(LN2_LO), r);
-                let mut p = _mm256_set1_pd(C[0]);
-                for c in &C[1..] {
-                    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(*c));
-                }
-                let one = _mm256_set1_pd(1.0);
-                p = _mm256_fmadd_pd(p, r, one);
-                p = _mm256_fmadd_pd(p, r, one);
-                let k64 = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(k));
-                let scaled = _mm256_add_epi64(_mm256_castpd_si256(p), _mm256_slli_epi64::<52>(k64));
-                _mm256_castsi256_pd(scaled)
-            },
+slice_kernel! {
+    /// e^x over a slice, 4 lanes at a time where the CPU allows.
+    pub fn exp_slice(exp_one);
+    // |x| <= LIMIT, false for NaN: those lanes need the scalar path.
+    inside: |x| {
+        _mm256_cmp_pd::<_CMP_LE_OQ>(_mm256_andnot_pd(_mm256_set1_pd(-0.0), x), _mm256_set1_pd(LIMIT))
+    },
+    vector: |x| {
+        let k = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+            _mm256_mul_pd(x, _mm256_set1_pd(LOG2E)),
         );
-    }
+        let r = _mm256_fnmadd_pd(k, _mm256_set1_pd(LN2_HI), x);
+        let r = _mm256_fnmadd_pd(k, _mm256_set1_pd(LN2_LO), r);
+        let mut p = _mm256_set1_pd(C[0]);
+        for c in &C[1..] {
+            p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(*c));
+        }
+        let one = _mm256_set1_pd(1.0);
+        p = _mm256_fmadd_pd(p, r, one);
+        p = _mm256_fmadd_pd(p, r, one);
+        let k64 = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(k));
+        let scaled = _mm256_add_epi64(_mm256_castpd_si256(p), _mm256_slli_epi64::<52>(k64));
+        _mm256_castsi256_pd(scaled)
+    },
 }

@@ -43,101 +43,81 @@ pub fn ln(x: f64) -> f64 {
     k * LN2_HI - ((hfsq - (s * (hfsq + r) + k * LN2_LO)) - f)
 }
 
-/// ln x over a slice, 4 lanes at a time where the CPU allows.
-pub fn ln_slice(input: &[f64], output: &mut [f64]) {
-    super::map_slice(input, output, ln, VECTOR);
+slice_kernel! {
+    /// ln x over a slice, 4 lanes at a time where the CPU allows.
+    pub fn ln_slice(ln);
+    inside: |x| {
+        // Normal, positive and finite in every lane (false for NaN), else the scalar path.
+        _mm256_and_pd(
+            _mm256_cmp_pd::<_CMP_GE_OQ>(x, _mm256_set1_pd(f64::MIN_POSITIVE)),
+            _mm256_cmp_pd::<_CMP_LT_OQ>(x, _mm256_set1_pd(f64::INFINITY)),
+        )
+    },
+    vector: |x| {
+        let c = |v: f64| _mm256_set1_pd(v);
+        let bits = _mm256_castpd_si256(x);
+        let mantissa = _mm256_and_si256(bits, _mm256_set1_epi64x(MANTISSA as i64));
+        // 1 where the mantissa is above √2 (signed compare is fine: both sides < 2^52).
+        let big = _mm256_srli_epi64::<63>(_mm256_cmpgt_epi64(
+            mantissa,
+            _mm256_set1_epi64x(SQRT2_MANTISSA as i64),
+        ));
+        let exponent = _mm256_sub_epi64(
+            _mm256_add_epi64(_mm256_srli_epi64::<52>(bits), big),
+            _mm256_set1_epi64x(1023),
+        );
+        let k = avx2::int64_to_f64(exponent);
+        let m_exp =
+            _mm256_slli_epi64::<52>(_mm256_sub_epi64(_mm256_set1_epi64x(1023), big));
+        let m = _mm256_castsi256_pd(_mm256_or_si256(mantissa, m_exp));
+        let f = _mm256_sub_pd(m, c(1.0));
+        let s = _mm256_div_pd(f, _mm256_add_pd(c(2.0), f));
+        let z = _mm256_mul_pd(s, s);
+        let w = _mm256_mul_pd(z, z);
+        let t1 = _mm256_mul_pd(
+            w,
+            _mm256_add_pd(
+                c(LG[1]),
+                _mm256_mul_pd(w, _mm256_add_pd(c(LG[3]), _mm256_mul_pd(w, c(LG[5])))),
+            ),
+        );
+        let t2 = _mm256_mul_pd(
+            z,
+            _mm256_add_pd(
+                c(LG[0]),
+                _mm256_mul_pd(
+                    w,
+                    _mm256_add_pd(
+                        c(LG[2]),
+                        _mm256_mul_pd(
+                            w,
+                            _mm256_add_pd(c(LG[4]), _mm256_mul_pd(w, c(LG[6]))),
+                        ),
+                    ),
+                ),
+            ),
+        );
+        let r = _mm256_add_pd(t2, t1);
+        let hfsq = _mm256_mul_pd(_mm256_mul_pd(c(0.5), f), f);
+        let inner = _mm256_add_pd(
+            _mm256_mul_pd(s, _mm256_add_pd(hfsq, r)),
+            _mm256_mul_pd(k, c(LN2_LO)),
+        );
+        _mm256_sub_pd(
+            _mm256_mul_pd(k, c(LN2_HI)),
+            _mm256_sub_pd(_mm256_sub_pd(hfsq, inner), f),
+        )
+    },
 }
-
-/// The 4-lane path, where this architecture has one.
-#[cfg(target_arch = "x86_64")]
-const VECTOR: Option<super::Vector> = Some(avx2::ln_slice);
-#[cfg(not(target_arch = "x86_64"))]
-const VECTOR: Option<super::Vector> = None;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{ln, LG, LN2_HI, LN2_LO, MANTISSA, SQRT2_MANTISSA};
     use std::arch::x86_64::*;
-
-    /// # Safety
-    /// The CPU must support AVX2; the slices must be of equal length.
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn ln_slice(input: &[f64], output: &mut [f64]) {
-        let min = _mm256_set1_pd(f64::MIN_POSITIVE);
-        let inf = _mm256_set1_pd(f64::INFINITY);
-        let c = |v: f64| _mm256_set1_pd(v);
-        super::super::lanes::map4(
-            input,
-            output,
-            ln,
-            |x| {
-                // Normal, positive and finite in every lane (false for NaN), else the scalar path.
-                _mm256_and_pd(
-                    _mm256_cmp_pd::<_CMP_GE_OQ>(x, min),
-                    _mm256_cmp_pd::<_CMP_LT_OQ>(x, inf),
-                )
-            },
-            |x| {
-                let bits = _mm256_castpd_si256(x);
-                let mantissa = _mm256_and_si256(bits, _mm256_set1_epi64x(MANTISSA as i64));
-                // 1 where the mantissa is above √2 (signed compare is fine: both sides < 2^52).
-                let big = _mm256_srli_epi64::<63>(_mm256_cmpgt_epi64(
-                    mantissa,
-                    _mm256_set1_epi64x(SQRT2_MANTISSA as i64),
-                ));
-                let exponent = _mm256_sub_epi64(
-                    _mm256_add_epi64(_mm256_srli_epi64::<52>(bits), big),
-                    _mm256_set1_epi64x(1023),
-                );
-                let k = int64_to_f64(exponent);
-                let m_exp =
-                    _mm256_slli_epi64::<52>(_mm256_sub_epi64(_mm256_set1_epi64x(1023), big));
-                let m = _mm256_castsi256_pd(_mm256_or_si256(mantissa, m_exp));
-                let f = _mm256_sub_pd(m, c(1.0));
-                let s = _mm256_div_pd(f, _mm256_add_pd(c(2.0), f));
-                let z = _mm256_mul_pd(s, s);
-                let w = _mm256_mul_pd(z, z);
-                let t1 = _mm256_mul_pd(
-                    w,
-                    _mm256_add_pd(
-                        c(LG[1]),
-                        _mm256_mul_pd(w, _mm256_add_pd(c(LG[3]), _mm256_mul_pd(w, c(LG[5])))),
-                    ),
-                );
-                let t2 = _mm256_mul_pd(
-                    z,
-                    _mm256_add_pd(
-                        c(LG[0]),
-                        _mm256_mul_pd(
-                            w,
-                            _mm256_add_pd(
-                                c(LG[2]),
-                                _mm256_mul_pd(
-                                    w,
-                                    _mm256_add_pd(c(LG[4]), _mm256_mul_pd(w, c(LG[6]))),
-                                ),
-                            ),
-                        ),
-                    ),
-                );
-                let r = _mm256_add_pd(t2, t1);
-                let hfsq = _mm256_mul_pd(_mm256_mul_pd(c(0.5), f), f);
-                let inner = _mm256_add_pd(
-                    _mm256_mul_pd(s, _mm256_add_pd(hfsq, r)),
-                    _mm256_mul_pd(k, c(LN2_LO)),
-                );
-                _mm256_sub_pd(
-                    _mm256_mul_pd(k, c(LN2_HI)),
-                    _mm256_sub_pd(_mm256_sub_pd(hfsq, inner), f),
-                )
-            },
-        );
-    }
 
     /// Exact for |v| < 2^51: 1.5·2^52 + v stays in one binade (ulp 1), then subtract.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn int64_to_f64(v: __m256i) -> __m256d {
+    pub unsafe fn int64_to_f64(v: __m256i) -> __m256d {
         let magic = _mm256_set1_pd(6_755_399_441_055_744.0); // 2^52 + 2^51
         let biased = _mm256_add_epi64(v, _mm256_castpd_si256(magic));
         _mm256_sub_pd(_mm256_castsi256_pd(biased), magic)

@@ -6,35 +6,69 @@
 //! sequence on one lane), within 1 ulp of the standard library; `sqrt` is correctly rounded in
 //! hardware on every path.
 
+use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+
+/// Declares a kernel's one-value function: `$scalar` compiled with hardware fused multiply-add
+/// where the CPU has it (without it, `mul_add` is a call into libm: the same result, many times
+/// slower).
+macro_rules! one_value_kernel {
+    ($(#[$doc:meta])* pub fn $name:ident($scalar:path);) => {
+        $(#[$doc])*
+        #[inline]
+        pub fn $name(x: f64) -> f64 {
+            #[cfg(target_arch = "x86_64")]
+            if $crate::kernel::has_avx2_fma() {
+                #[target_feature(enable = "fma")]
+                unsafe fn with_fma(x: f64) -> f64 {
+                    $scalar(x)
+                }
+                // SAFETY: the CPU supports FMA (checked at run time).
+                return unsafe { with_fma(x) };
+            }
+            $scalar(x)
+        }
+    };
+}
+
+/// Declares a kernel's slice function: `$scalar` on every value, or, where the CPU has AVX2
+/// and FMA (checked once, at run time), `$vector` four values at a time wherever `$inside` sets
+/// all four lanes, and `$scalar` on the lanes of a group it does not and on the tail. Both
+/// closures take and return `__m256d`, with `std::arch::x86_64::*` in scope.
+macro_rules! slice_kernel {
+    ($(#[$doc:meta])* pub fn $name:ident($scalar:path); inside: $inside:expr, vector: $vector:expr $(,)?) => {
+        $(#[$doc])*
+        pub fn $name(input: &[f64], output: &mut [f64]) {
+            #[cfg(target_arch = "x86_64")]
+            if $crate::kernel::has_avx2_fma() {
+                /// # Safety
+                /// The CPU must support AVX2 and FMA.
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn four_lanes(input: &[f64], output: &mut [f64]) {
+                    #[allow(unused_imports)]
+                    use std::arch::x86_64::*;
+                    $crate::kernel::lanes::map4(input, output, $scalar, $inside, $vector)
+                }
+                // SAFETY: the CPU supports AVX2 and FMA (checked at run time), all it needs.
+                unsafe { four_lanes(input, output) };
+                return;
+            }
+            for (y, &x) in output.iter_mut().zip(input) {
+                *y = $scalar(x);
+            }
+        }
+    };
+}
+
 mod exp;
 mod ln;
 mod sin;
-
-use serde::{Deserialize, Serialize};
-use std::sync::OnceLock;
 
 /// True when this CPU runs the AVX2 + FMA paths (checked once).
 #[cfg(target_arch = "x86_64")]
 pub fn has_avx2_fma() -> bool {
     static HAS: OnceLock<bool> = OnceLock::new();
     *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
-}
-
-/// A kernel's 4-lane path over a slice; it needs AVX2 and FMA.
-type Vector = unsafe fn(&[f64], &mut [f64]);
-
-/// `scalar` over a slice, or its 4-lane path `vector` where the CPU has AVX2 and FMA.
-fn map_slice(input: &[f64], output: &mut [f64], scalar: fn(f64) -> f64, vector: Option<Vector>) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(vector) = vector.filter(|_| has_avx2_fma()) {
-        // SAFETY: the CPU supports AVX2 and FMA (checked at run time), all a 4-lane path needs.
-        unsafe { vector(input, output) };
-        return;
-    }
-    let _ = vector;
-    for (y, &x) in output.iter_mut().zip(input) {
-        *y = scalar(x);
-    }
 }
 
 /// The 4-lane loop every kernel shares: its vector body where all four lanes are inside its
@@ -221,26 +255,11 @@ mod tests {
             let mut whole = vec![0.0; input.len()];
             let mut pieces = vec![0.0; input.len()];
             apply_work(Function::Exp, work, &input, &mut whole);
-            assert!(apply_work_until(
-                Function::Exp,
-                work,
-                &input,
-                &mut pieces,
-                &|| false
-            ));
-            assert!(whole
-                .iter()
-                .zip(&pieces)
-                .all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert!(apply_work_until(Function::Exp, work, &input, &mut pieces, &|| false));
+            assert!(whole.iter().zip(&pieces).all(|(a, b)| a.to_bits() == b.to_bits()));
         }
         let mut out = vec![0.0; input.len()];
-        assert!(!apply_work_until(
-            Function::Exp,
-            1,
-            &input,
-            &mut out,
-            &|| true
-        ));
+        assert!(!apply_work_until(Function::Exp, 1, &input, &mut out, &|| true));
     }
 
     #[test]
@@ -250,11 +269,7 @@ mod tests {
             let mut out = vec![0.0; input.len()];
             apply(function, &input, &mut out);
             for (i, &x) in input.iter().enumerate() {
-                assert_eq!(
-                    out[i].to_bits(),
-                    apply_one(function, x).to_bits(),
-                    "{function} at {i}"
-                );
+                assert_eq!(out[i].to_bits(), apply_one(function, x).to_bits(), "{function} at {i}");
             }
         }
     }
@@ -277,7 +292,31 @@ mod tests {
 
     /// `f` over `xs` (the slice path) is within one ulp of std's `reference` everywhere, and
     /// equal bit for bit to the one-value path.
-    fn assert_within_one_ulp(f: Function, xs: &[f64], reference: fn(f64) -> f64) {
+    /// `steps` evenly spaced values over [0, 1), the range of the generated data.
+    fn unit_grid(steps: u32) -> Vec<f64> {
+        (0..steps).map(|i| f64::from(i) / f64::from(steps)).collect()
+    }
+
+    /// `from`, `from + step`, ... below `to` (accumulated, as a loop adding `step` would).
+    fn stepped(from: f64, to: f64, step: f64) -> impl Iterator<Item = f64> {
+        std::iter::successors(Some(from), move |x| Some(x + step)).take_while(move |&x| x < to)
+    }
+
+    /// The values every IEEE function must get right, added to every kernel's sweep.
+    const SPECIALS: [f64; 8] = [
+        0.0,
+        -0.0,
+        5e-324,
+        f64::MIN_POSITIVE,
+        f64::MAX,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+    ];
+
+    fn assert_within_one_ulp(f: Function, mut xs: Vec<f64>, reference: fn(f64) -> f64) {
+        xs.extend(SPECIALS);
+        let xs = &xs[..];
         let mut out = vec![0.0; xs.len()];
         apply(f, xs, &mut out);
         let (worst, at) = xs
@@ -287,77 +326,38 @@ mod tests {
             .max_by_key(|p| p.0)
             .unwrap();
         assert!(worst <= 1, "{f:?}({at:e}) is {worst} ulps from std");
-        assert!(out
-            .iter()
-            .zip(xs)
-            .all(|(y, x)| y.to_bits() == apply_one(f, *x).to_bits()));
+        assert!(out.iter().zip(xs).all(|(y, x)| y.to_bits() == apply_one(f, *x).to_bits()));
     }
 
     #[test]
     fn exp_is_within_one_ulp_of_std_over_its_domain() {
         // A dense sweep of [0, 1) (the data), then a log-spaced sweep of the whole range.
-        let mut xs: Vec<f64> = (0..2_000_000).map(|i| i as f64 / 2_000_000.0).collect();
-        let mut x = -750.0;
-        while x < 750.0 {
-            xs.extend([x, -x, x * 1e-3, x * 1e-9]);
-            x += 0.000_731;
-        }
-        xs.extend([
-            0.0,
-            -0.0,
-            708.0,
-            -708.0,
-            709.7,
-            -745.1,
-            f64::MIN_POSITIVE,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-        ]);
-        assert_within_one_ulp(Function::Exp, &xs, f64::exp);
+        let mut xs = unit_grid(2_000_000);
+        xs.extend(stepped(-750.0, 750.0, 0.000_731).flat_map(|x| [x, -x, x * 1e-3, x * 1e-9]));
+        xs.extend([708.0, -708.0, 709.7, -745.1]);
+        assert_within_one_ulp(Function::Exp, xs, f64::exp);
     }
 
     #[test]
     fn ln_is_within_one_ulp_of_std_over_its_domain() {
-        let mut xs: Vec<f64> = (1..2_000_000).map(|i| i as f64 / 2_000_000.0).collect();
-        let mut e = -1074.0;
-        while e < 1024.0 {
-            let x = 2f64.powf(e);
-            xs.extend([
-                x,
-                x * std::f64::consts::SQRT_2,
-                x * 1.41422,
-                x * std::f64::consts::FRAC_1_SQRT_2,
-                x * 0.99999,
-                x * 1.00001,
-            ]);
-            e += 0.0137;
-        }
-        xs.extend([
-            1.0,
-            2.0,
-            0.5,
-            f64::MIN_POSITIVE,
-            f64::MAX,
-            5e-324,
-            0.0,
-            -0.0,
-            -1.0,
-            f64::INFINITY,
-            f64::NAN,
-        ]);
-        assert_within_one_ulp(Function::Ln, &xs, f64::ln);
+        let mut xs = unit_grid(2_000_000);
+        // Powers of two over the whole range, and the mantissas next to the halving point.
+        let (sqrt2, half_sqrt2) = (std::f64::consts::SQRT_2, std::f64::consts::FRAC_1_SQRT_2);
+        xs.extend(
+            stepped(-1074.0, 1024.0, 0.0137).map(|e| 2f64.powf(e)).flat_map(|x| {
+                [x, x * sqrt2, x * 1.41422, x * half_sqrt2, x * 0.99999, x * 1.00001]
+            }),
+        );
+        xs.extend([1.0, 2.0, 0.5, -1.0]);
+        assert_within_one_ulp(Function::Ln, xs, f64::ln);
     }
 
     #[test]
     fn sin_is_within_one_ulp_of_std_over_its_domain() {
         // The data's [0, 1), a sweep of [-LIMIT, LIMIT], tiny values, and the doubles next to
         // multiples of pi/2 (where reduction cancels most) up to the limit.
-        let mut xs: Vec<f64> = (0..1_000_000).map(|i| i as f64 / 1_000_000.0).collect();
-        let mut x = -512.0;
-        while x < 512.0 {
-            xs.extend([x, x * 1e-3, x * 1e-12]);
-            x += 0.000_731;
-        }
+        let mut xs = unit_grid(1_000_000);
+        xs.extend(stepped(-512.0, 512.0, 0.000_731).flat_map(|x| [x, x * 1e-3, x * 1e-12]));
         for k in -326i64..=326 {
             let near = k as f64 * std::f64::consts::FRAC_PI_2;
             let mut y = near;
@@ -366,46 +366,20 @@ mod tests {
                 y = f64::from_bits(y.to_bits() + 1);
             }
         }
-        xs.extend([
-            0.0,
-            -0.0,
-            512.0,
-            -512.0,
-            513.0,
-            65_536.0,
-            1e300,
-            f64::MIN_POSITIVE,
-            5e-324,
-            f64::INFINITY,
-            f64::NAN,
-        ]);
-        assert_within_one_ulp(Function::Sin, &xs, f64::sin);
+        xs.extend([512.0, -512.0, 513.0, 65_536.0, 1e300]);
+        assert_within_one_ulp(Function::Sin, xs, f64::sin);
     }
 
     #[test]
     fn special_values_follow_std() {
-        for x in [
-            f64::NAN,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            710.0,
-            -746.0,
-            0.0,
-            -0.0,
-            -1.0,
-            1e-310,
-        ] {
+        for x in
+            [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 710.0, -746.0, 0.0, -0.0, -1.0, 1e-310]
+        {
             let mut out = [0.0; 5];
             apply(Function::Exp, &[x; 5], &mut out);
-            assert!(
-                out.iter().all(|y| ulps(*y, x.exp()) == 0),
-                "exp({x}) = {out:?}"
-            );
+            assert!(out.iter().all(|y| ulps(*y, x.exp()) == 0), "exp({x}) = {out:?}");
             apply(Function::Ln, &[x; 5], &mut out);
-            assert!(
-                out.iter().all(|y| ulps(*y, x.ln()) == 0),
-                "ln({x}) = {out:?}"
-            );
+            assert!(out.iter().all(|y| ulps(*y, x.ln()) == 0), "ln({x}) = {out:?}");
         }
     }
 

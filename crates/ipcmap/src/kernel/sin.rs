@@ -40,22 +40,9 @@ const C: [f64; 8] = [
     -1.0 / 2.0,
 ];
 
-/// sin x for one value; the reference every vector lane reproduces bit for bit.
-#[inline]
-pub fn sin(x: f64) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    if super::has_avx2_fma() {
-        // SAFETY: the CPU supports FMA (checked at run time).
-        return unsafe { sin_fma(x) };
-    }
-    sin_one(x)
-}
-
-/// [`sin_one`] compiled with hardware fused multiply-add.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "fma")]
-unsafe fn sin_fma(x: f64) -> f64 {
-    sin_one(x)
+one_value_kernel! {
+    /// sin x for one value; the reference every vector lane reproduces bit for bit.
+    pub fn sin(sin_one);
 }
 
 #[inline(always)]
@@ -86,67 +73,42 @@ fn sin_one(x: f64) -> f64 {
     }
 }
 
-/// sin x over a slice, 4 lanes at a time where the CPU allows.
-pub fn sin_slice(input: &[f64], output: &mut [f64]) {
-    super::map_slice(input, output, sin_one, VECTOR);
-}
-
-/// The 4-lane path, where this architecture has one.
-#[cfg(target_arch = "x86_64")]
-const VECTOR: Option<super::Vector> = Some(avx2::sin_slice);
-#[cfg(not(target_arch = "x86_64"))]
-const VECTOR: Option<super::Vector> = None;
-
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::{sin_one as sin, C, FRAC_2_PI, LIMIT, PIO2_1, PIO2_2, PIO2_3, PIO2_3T, S};
-    use std::arch::x86_64::*;
-
-    /// # Safety
-    /// The CPU must support AVX2 and FMA; the slices must be of equal length.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn sin_slice(input: &[f64], output: &mut [f64]) {
-        let sign = _mm256_set1_pd(-0.0);
-        let limit = _mm256_set1_pd(LIMIT);
-        super::super::lanes::map4(
-            input,
-            output,
-            sin,
-            |x| {
-                // 0 < |x| <= LIMIT, false for NaN: other lanes need the scalar path.
-                let magnitude = _mm256_andnot_pd(sign, x);
-                _mm256_and_pd(
-                    _mm256_cmp_pd::<_CMP_LE_OQ>(magnitude, limit),
-                    _mm256_cmp_pd::<_CMP_GT_OQ>(magnitude, _mm256_setzero_pd()),
-                )
-            },
-            |x| {
-                let k = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-                    _mm256_mul_pd(x, _mm256_set1_pd(FRAC_2_PI)),
-                );
-                let mut r = _mm256_fnmadd_pd(k, _mm256_set1_pd(PIO2_1), x);
-                r = _mm256_fnmadd_pd(k, _mm256_set1_pd(PIO2_2), r);
-                r = _mm256_fnmadd_pd(k, _mm256_set1_pd(PIO2_3), r);
-                r = _mm256_fnmadd_pd(k, _mm256_set1_pd(PIO2_3T), r);
-                let z = _mm256_mul_pd(r, r);
-                let mut s = _mm256_set1_pd(S[0]);
-                let mut c = _mm256_set1_pd(C[0]);
-                for j in 1..S.len() {
-                    s = _mm256_fmadd_pd(s, z, _mm256_set1_pd(S[j]));
-                    c = _mm256_fmadd_pd(c, z, _mm256_set1_pd(C[j]));
-                }
-                let sin_r = _mm256_fmadd_pd(_mm256_mul_pd(r, z), s, r);
-                let cos_r = _mm256_fmadd_pd(z, c, _mm256_set1_pd(1.0));
-                // The quadrant's two low bits: bit 0 picks cos, bit 1 flips the sign.
-                let q = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(k));
-                let odd = _mm256_cmpeq_epi64(
-                    _mm256_and_si256(q, _mm256_set1_epi64x(1)),
-                    _mm256_set1_epi64x(1),
-                );
-                let v = _mm256_blendv_pd(sin_r, cos_r, _mm256_castsi256_pd(odd));
-                let flip = _mm256_slli_epi64::<62>(_mm256_and_si256(q, _mm256_set1_epi64x(2)));
-                _mm256_xor_pd(v, _mm256_castsi256_pd(flip))
-            },
+slice_kernel! {
+    /// sin x over a slice, 4 lanes at a time where the CPU allows.
+    pub fn sin_slice(sin_one);
+    inside: |x| {
+        // 0 < |x| <= LIMIT, false for NaN: other lanes need the scalar path.
+        let magnitude = _mm256_andnot_pd(_mm256_set1_pd(-0.0), x);
+        _mm256_and_pd(
+            _mm256_cmp_pd::<_CMP_LE_OQ>(magnitude, _mm256_set1_pd(LIMIT)),
+            _mm256_cmp_pd::<_CMP_GT_OQ>(magnitude, _mm256_setzero_pd()),
+        )
+    },
+    vector: |x| {
+        let k = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+            _mm256_mul_pd(x, _mm256_set1_pd(FRAC_2_PI)),
         );
-    }
+        let mut r = _mm256_fnmadd_pd(k, _mm256_set1_pd(PIO2_1), x);
+        r = _mm256_fnmadd_pd(k, _mm256_set1_pd(PIO2_2), r);
+        r = _mm256_fnmadd_pd(k, _mm256_set1_pd(PIO2_3), r);
+        r = _mm256_fnmadd_pd(k, _mm256_set1_pd(PIO2_3T), r);
+        let z = _mm256_mul_pd(r, r);
+        let mut s = _mm256_set1_pd(S[0]);
+        let mut c = _mm256_set1_pd(C[0]);
+        for j in 1..S.len() {
+            s = _mm256_fmadd_pd(s, z, _mm256_set1_pd(S[j]));
+            c = _mm256_fmadd_pd(c, z, _mm256_set1_pd(C[j]));
+        }
+        let sin_r = _mm256_fmadd_pd(_mm256_mul_pd(r, z), s, r);
+        let cos_r = _mm256_fmadd_pd(z, c, _mm256_set1_pd(1.0));
+        // The quadrant's two low bits: bit 0 picks cos, bit 1 flips the sign.
+        let q = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(k));
+        let odd = _mm256_cmpeq_epi64(
+            _mm256_and_si256(q, _mm256_set1_epi64x(1)),
+            _mm256_set1_epi64x(1),
+        );
+        let v = _mm256_blendv_pd(sin_r, cos_r, _mm256_castsi256_pd(odd));
+        let flip = _mm256_slli_epi64::<62>(_mm256_and_si256(q, _mm256_set1_epi64x(2)));
+        _mm256_xor_pd(v, _mm256_castsi256_pd(flip))
+    },
 }

@@ -2,20 +2,20 @@
 //! (`phases_ms.spawn`); lists are written as JSON text in one cell.
 
 use super::{CodecProbe, Export, Exporter, ProbeReport, Report};
+use crate::named::named;
 use serde_json::{Map, Value};
 use std::io::Write;
 
 /// `--format csv`.
 pub struct CsvExporter;
 
-impl Exporter for CsvExporter {
-    fn id(&self) -> (&'static str, &'static str) {
-        (
-            "csv",
-            "a header and one row per report, nested fields flattened with dots, for programs",
-        )
-    }
+named!(
+    CsvExporter,
+    "csv",
+    "a header and one row per report, nested fields flattened with dots, for programs"
+);
 
+impl Exporter for CsvExporter {
     fn reports(&self, export: Export<'_>, out: &mut dyn Write) -> std::io::Result<()> {
         write_csv(export.reports, out)
     }
@@ -29,10 +29,7 @@ impl Exporter for CsvExporter {
                 _ => Map::new(),
             };
             let memcpy = p.memcpy_at(r.values);
-            row.insert(
-                "memcpy_gbps".into(),
-                memcpy.map_or(Value::Null, Value::from),
-            );
+            row.insert("memcpy_gbps".into(), memcpy.map_or(Value::Null, Value::from));
             row.insert("schema".into(), p.schema.into());
             if std::ptr::eq(r, &p.rows[0]) {
                 writer.write_record(row.keys())?;
@@ -82,11 +79,7 @@ fn flatten(prefix: &str, value: &Value, row: &mut Vec<(String, String)>) {
 
 fn flatten_object(prefix: &str, map: &Map<String, Value>, row: &mut Vec<(String, String)>) {
     for (key, value) in map {
-        let name = if prefix.is_empty() {
-            key.clone()
-        } else {
-            format!("{prefix}.{key}")
-        };
+        let name = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
         flatten(&name, value, row);
     }
 }

@@ -62,11 +62,7 @@ fn conclusions(reports: &[Report]) -> Vec<String> {
             verdict(slower),
             fmt_ms(split.wall_ms),
             fmt_ms(seq.wall_ms),
-            split
-                .spread
-                .verdict
-                .as_deref()
-                .unwrap_or("one sample, none")
+            split.spread.verdict.as_deref().unwrap_or("one sample, none")
         ));
     }
     let processes = reports
@@ -99,12 +95,7 @@ fn costs(r: &Report, baseline: Option<&Report>) -> Costs {
     let p = &r.phases_ms;
     let data = p.encode + p.transfer + p.decode;
     let Some(b) = baseline else {
-        return Costs {
-            spawn: p.spawn,
-            data,
-            memory: 0.0,
-            math: p.compute_max,
-        };
+        return Costs { spawn: p.spawn, data, memory: 0.0, math: p.compute_max };
     };
     // The same input costs more to generate only where its memory does (shared pages). There
     // the workers fault their output pages in as they compute, too: their compute beyond their
@@ -118,12 +109,7 @@ fn costs(r: &Report, baseline: Option<&Report>) -> Costs {
     } else {
         p.compute_max
     };
-    Costs {
-        spawn: p.spawn,
-        data,
-        memory: extra_generate + (p.compute_max - math),
-        math,
-    }
+    Costs { spawn: p.spawn, data, memory: extra_generate + (p.compute_max - math), math }
 }
 
 fn sentence(r: &Report, baseline: Option<&Report>) -> String {
@@ -235,15 +221,9 @@ mod tests {
     fn the_dominant_cost_and_the_break_even_come_from_the_report() {
         let (seq, split) = pair();
         let text = explain(&[seq, split]);
-        assert!(
-            text.contains("sequential: 60.0 ms, of which 20.0 ms generating"),
-            "{text}"
-        );
+        assert!(text.contains("sequential: 60.0 ms, of which 20.0 ms generating"), "{text}");
         assert!(text.contains("moving the data took 100 ms"), "{text}");
-        assert!(
-            text.contains("Its largest cost: moving the data, 100 ms"),
-            "{text}"
-        );
+        assert!(text.contains("Its largest cost: moving the data, 100 ms"), "{text}");
         // fixed 90 against 20, per unit 10 against 40: K = 70 / 30 = 2.3
         assert!(text.contains("from about --work 2.3"), "{text}");
     }
@@ -263,10 +243,7 @@ mod tests {
             text.contains("than the math\": holds (item: 100 ms moving data against 10.0 ms"),
             "{text}"
         );
-        assert!(
-            text.contains("sending items\": holds (split 100 ms, item 300 ms)"),
-            "{text}"
-        );
+        assert!(text.contains("sending items\": holds (split 100 ms, item 300 ms)"), "{text}");
         assert!(text.contains("as cheap as exp\": holds"), "{text}");
         assert!(
             text.contains("releases the GIL\": holds (threads 40.0 ms, the fastest process strategy, split, 100 ms)"),

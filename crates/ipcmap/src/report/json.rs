@@ -1,19 +1,15 @@
 //! JSON output: one object per report, one per line (JSON Lines).
 
 use super::{Export, Exporter, ProbeReport, Report};
+use crate::named::named;
 use std::io::Write;
 
 /// `--format json`.
 pub struct JsonExporter;
 
-impl Exporter for JsonExporter {
-    fn id(&self) -> (&'static str, &'static str) {
-        (
-            "json",
-            "one JSON object per report, one per line, for programs",
-        )
-    }
+named!(JsonExporter, "json", "one JSON object per report, one per line, for programs");
 
+impl Exporter for JsonExporter {
     fn reports(&self, export: Export<'_>, out: &mut dyn Write) -> std::io::Result<()> {
         write_json(export.reports, out)
     }
@@ -40,11 +36,8 @@ mod tests {
     #[test]
     fn one_parseable_object_per_line() {
         let mut out = Vec::new();
-        write_json(
-            &[super::super::tests::sample(), super::super::tests::sample()],
-            &mut out,
-        )
-        .unwrap();
+        write_json(&[super::super::tests::sample(), super::super::tests::sample()], &mut out)
+            .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 2);
         for line in text.lines() {

@@ -3,19 +3,19 @@
 
 use super::table::{describe_plan, fmt_ms, ratio, row_labels};
 use super::{CodecProbe, Export, Exporter, ProbeReport};
+use crate::named::named;
 use std::io::Write;
 
 /// `--format markdown`.
 pub struct MarkdownExporter;
 
-impl Exporter for MarkdownExporter {
-    fn id(&self) -> (&'static str, &'static str) {
-        (
-            "markdown",
-            "a Markdown table (hyperfine's --export-markdown shape), for READMEs and issues",
-        )
-    }
+named!(
+    MarkdownExporter,
+    "markdown",
+    "a Markdown table (hyperfine's --export-markdown shape), for READMEs and issues",
+);
 
+impl Exporter for MarkdownExporter {
     fn reports(&self, export: Export<'_>, out: &mut dyn Write) -> std::io::Result<()> {
         let reports = export.reports;
         if let Some(first) = reports.first() {
@@ -80,11 +80,7 @@ impl Exporter for MarkdownExporter {
     fn probe(&self, p: &ProbeReport, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "| Probe | Figure |")?;
         writeln!(out, "|:---|---:|")?;
-        writeln!(
-            out,
-            "| spawn-and-hello of {} workers | {:.2} ms |",
-            p.workers, p.spawn_hello_ms
-        )?;
+        writeln!(out, "| spawn-and-hello of {} workers | {:.2} ms |", p.workers, p.spawn_hello_ms)?;
         writeln!(
             out,
             "| echo of {} x {} bytes, both ways | {:.2} GB/s |",
@@ -106,22 +102,13 @@ mod tests {
     fn one_markdown_row_per_report_under_a_header() {
         let mut out = Vec::new();
         MarkdownExporter
-            .reports(
-                Export {
-                    reports: &[super::super::tests::sample()],
-                    axes: None,
-                },
-                &mut out,
-            )
+            .reports(Export { reports: &[super::super::tests::sample()], axes: None }, &mut out)
             .unwrap();
         let text = String::from_utf8(out).unwrap();
         let rows: Vec<&str> = text.lines().filter(|l| l.starts_with('|')).collect();
         assert_eq!(rows.len(), 3, "{text}");
         assert!(rows[0].contains("Median [ms]"));
-        assert!(
-            rows[2].starts_with("| `split, raw, 4 splits, chunk 1` | 2.00 |"),
-            "{text}"
-        );
+        assert!(rows[2].starts_with("| `split, raw, 4 splits, chunk 1` | 2.00 |"), "{text}");
         assert!(rows[2].contains("faster"), "{text}");
     }
 }

@@ -73,10 +73,7 @@ impl Meta {
                 .unwrap_or_default(),
             thp_enabled: chosen("/sys/kernel/mm/transparent_hugepage/enabled"),
             thp_shmem_enabled: chosen("/sys/kernel/mm/transparent_hugepage/shmem_enabled"),
-            yama_ptrace_scope: read("/proc/sys/kernel/yama/ptrace_scope")
-                .trim()
-                .parse()
-                .ok(),
+            yama_ptrace_scope: read("/proc/sys/kernel/yama/ptrace_scope").trim().parse().ok(),
             load_average_1m: read("/proc/loadavg")
                 .split_whitespace()
                 .next()
@@ -95,10 +92,6 @@ mod tests {
         assert_eq!(m.schema_version, SCHEMA_VERSION);
         assert!(!m.ipcmap_version.is_empty() && m.started_at_unix_s > 1_700_000_000);
         assert!(m.cpu_cores >= 1 && !m.kernel.is_empty() && !m.command_line.is_empty());
-        assert!(
-            !m.thp_shmem_enabled.contains('['),
-            "{}",
-            m.thp_shmem_enabled
-        );
+        assert!(!m.thp_shmem_enabled.contains('['), "{}", m.thp_shmem_enabled);
     }
 }

@@ -19,12 +19,8 @@ mod timeline;
 pub use meta::{Meta, SCHEMA_VERSION};
 
 /// Every output format, `--format`'s values in this order. One line per format.
-pub static EXPORTERS: &[&dyn Exporter] = &[
-    &table::TableExporter,
-    &json::JsonExporter,
-    &csv::CsvExporter,
-    &markdown::MarkdownExporter,
-];
+pub static EXPORTERS: &[&dyn Exporter] =
+    &[&table::TableExporter, &json::JsonExporter, &csv::CsvExporter, &markdown::MarkdownExporter];
 
 /// The exporter called `name`.
 pub fn exporter(name: &str) -> Option<&'static dyn Exporter> {
@@ -41,17 +37,7 @@ pub struct Export<'a> {
 }
 
 /// One output format: the reports of a run or sweep, and the probe, written for a reader.
-pub trait Exporter: Sync {
-    /// Its `--format` name and its line for `--help`.
-    fn id(&self) -> (&'static str, &'static str);
-    /// Its `--format` name.
-    fn name(&self) -> &'static str {
-        self.id().0
-    }
-    /// One line for `--help`.
-    fn about(&self) -> &'static str {
-        self.id().1
-    }
+pub trait Exporter: Named + Sync {
     /// Writes `reports`; `axes` are the parameters a sweep varied (`None` for a plain run).
     fn reports(&self, export: Export<'_>, out: &mut dyn std::io::Write) -> std::io::Result<()>;
     /// Writes the raw channel probe.
@@ -74,6 +60,7 @@ pub use self::timeline::plot_timeline;
 
 use crate::codec::CodecKind;
 use crate::kernel::Function;
+pub use crate::named::Named;
 use crate::stats;
 use crate::trace::{Phase, Span};
 use serde::Serialize;
@@ -176,15 +163,7 @@ impl Measurement {
         if self.tracing && !span_budget() {
             self.spans_dropped += 1;
         } else if self.tracing {
-            self.spans.push(Span {
-                pid,
-                worker,
-                thread: None,
-                phase,
-                task,
-                start_ns,
-                end_ns,
-            });
+            self.spans.push(Span { pid, worker, thread: None, phase, task, start_ns, end_ns });
         }
     }
 
@@ -429,10 +408,7 @@ pub struct TransportJob {
 impl TransportJob {
     /// Over transport `name`, in `job` where there is one.
     pub fn new(name: &'static str, job: Option<MpiJob>) -> TransportJob {
-        let mut out = TransportJob {
-            transport: name,
-            ..TransportJob::default()
-        };
+        let mut out = TransportJob { transport: name, ..TransportJob::default() };
         if let Some(job) = job {
             out.mpi_library = Some(job.library);
             out.mpi_ranks = Some(job.ranks);
@@ -682,19 +658,13 @@ pub struct MemcpyRow {
 impl CodecProbe {
     /// memcpy's GB/s at `values`, if measured.
     pub fn memcpy_at(&self, values: usize) -> Option<f64> {
-        self.memcpy
-            .iter()
-            .find(|m| m.values == values)
-            .map(|m| m.gbps)
+        self.memcpy.iter().find(|m| m.values == values).map(|m| m.gbps)
     }
 
     /// "memcpy in the same run: 1 values 2.2 GB/s; ..." for the human formats.
     pub fn memcpy_line(&self) -> String {
-        let each: Vec<String> = self
-            .memcpy
-            .iter()
-            .map(|m| format!("{} values {:.2} GB/s", m.values, m.gbps))
-            .collect();
+        let each: Vec<String> =
+            self.memcpy.iter().map(|m| format!("{} values {:.2} GB/s", m.values, m.gbps)).collect();
         format!("memcpy in the same run: {}", each.join("; "))
     }
 }
@@ -724,10 +694,8 @@ impl Report {
         let (min, max) = (&runs[sorted[0]], &runs[sorted[sorted.len() - 1]]);
         let runs_ms: Vec<Millis> = runs.iter().map(|r| ms(r.wall_ns)).collect();
         let t = median.traffic;
-        let (bytes, messages) = (
-            t.bytes_sent + t.bytes_received,
-            t.messages_sent + t.messages_received,
-        );
+        let (bytes, messages) =
+            (t.bytes_sent + t.bytes_received, t.messages_sent + t.messages_received);
         let payload = t.payload_bytes_sent + t.payload_bytes_received;
         Report {
             config,
@@ -766,10 +734,7 @@ impl Report {
                 .then(|| bytes as f64 / median.transfer_ns as f64),
             us_per_message: (messages > 0).then(|| median.wall_ns as f64 / 1e3 / messages as f64),
             worker_detail: median.workers.clone(),
-            worker_failures: runs
-                .iter()
-                .flat_map(|r| r.failures.iter().cloned())
-                .collect(),
+            worker_failures: runs.iter().flat_map(|r| r.failures.iter().cloned()).collect(),
             coordinator_peak_rss_mb: runs
                 .iter()
                 .filter_map(|r| r.peak_rss_bytes)
@@ -813,19 +778,13 @@ impl Report {
         sequential_runs_ms: Option<&[Millis]>,
         is_baseline: bool,
     ) -> Report {
-        (
-            self.speedup,
-            self.spread.speedup_low,
-            self.spread.speedup_high,
-        ) = (None, None, None);
+        (self.speedup, self.spread.speedup_low, self.spread.speedup_high) = (None, None, None);
         (self.spread.verdict, self.spread.baseline_runs) = (None, 0);
         let Some(base) = sequential_runs_ms.filter(|b| !b.is_empty()) else {
             return self;
         };
         self.spread.baseline_runs = base.len();
-        self.speedup = stats::median(base)
-            .filter(|_| self.wall_ms > 0.0)
-            .map(|s| s / self.wall_ms);
+        self.speedup = stats::median(base).filter(|_| self.wall_ms > 0.0).map(|s| s / self.wall_ms);
         if is_baseline {
             self.spread.verdict = Some("baseline".into());
             return self;
@@ -866,11 +825,7 @@ pub(crate) mod tests {
             label: "split, raw, 4 splits, chunk 1".into(),
             moved_by: "frames",
         };
-        let planned = PlanUsed {
-            warmup: 0,
-            plan: "exact",
-            interleaved: true,
-        };
+        let planned = PlanUsed { warmup: 0, plan: "exact", interleaved: true };
         let run = |wall_ns| Measurement {
             wall_ns,
             transfer_ns: 1000,
@@ -916,10 +871,7 @@ pub(crate) mod tests {
         assert_eq!(r.spread.runs_order, vec![1, 4, 7]);
         assert_eq!(r.spread.wall_ms_mad, 1.0);
         assert_eq!(r.spread.wall_ms_stddev, Some(1.0));
-        let (low, high) = (
-            r.spread.speedup_low.unwrap(),
-            r.spread.speedup_high.unwrap(),
-        );
+        let (low, high) = (r.spread.speedup_low.unwrap(), r.spread.speedup_high.unwrap());
         assert!(low <= 2.0 && 2.0 <= high && low > 1.0, "{low} {high}");
         assert_eq!(r.spread.verdict.as_deref(), Some("faster"));
         assert_eq!(r.spread.baseline_runs, 3);
@@ -931,9 +883,6 @@ pub(crate) mod tests {
         r.spread.runs_ms = vec![2.0];
         let r = r.with_baseline(Some(&[4.0]), false);
         assert_eq!(r.speedup, Some(2.0));
-        assert_eq!(
-            (r.spread.speedup_low, r.spread.verdict.as_deref()),
-            (None, None)
-        );
+        assert_eq!((r.spread.speedup_low, r.spread.verdict.as_deref()), (None, None));
     }
 }

@@ -33,10 +33,8 @@ pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<(
     let mut name = |events: &mut Vec<Value>, pid: u32, label: String| {
         if !named.contains(&pid) {
             named.push(pid);
-            events.push(
-                json!({"name": "process_name", "ph": "M", "pid": pid, "tid": 0,
-                               "args": {"name": label}}),
-            );
+            events.push(json!({"name": "process_name", "ph": "M", "pid": pid, "tid": 0,
+                               "args": {"name": label}}));
         }
     };
     name(&mut events, me, format!("coordinator (pid {me})"));
@@ -81,20 +79,13 @@ pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<(
                                "pid": me, "tid": 1000, "args": {"strategy": r.mode, "run": run.run}}));
         }
     }
-    events.push(
-        json!({"name": "thread_name", "ph": "M", "pid": me, "tid": 1000,
-                       "args": {"name": "runs (wall time)"}}),
-    );
+    events.push(json!({"name": "thread_name", "ph": "M", "pid": me, "tid": 1000,
+                       "args": {"name": "runs (wall time)"}}));
     for t in decoders {
-        events.push(
-            json!({"name": "thread_name", "ph": "M", "pid": me, "tid": DECODER_TIDS + t,
-                           "args": {"name": helper_name(t)}}),
-        );
+        events.push(json!({"name": "thread_name", "ph": "M", "pid": me, "tid": DECODER_TIDS + t,
+                           "args": {"name": helper_name(t)}}));
     }
-    serde_json::to_writer(
-        &mut *out,
-        &json!({"traceEvents": events, "displayTimeUnit": "ms"}),
-    )?;
+    serde_json::to_writer(&mut *out, &json!({"traceEvents": events, "displayTimeUnit": "ms"}))?;
     writeln!(out)
 }
 

@@ -25,6 +25,16 @@ pub enum PlotError {
     Draw { message: String },
 }
 
+/// A chart's frame on `root`: its title, margin and label areas, alike on every plot.
+fn frame<'a, 'b, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, plotters::coord::Shift>,
+    title: impl AsRef<str>,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut chart = ChartBuilder::on(root);
+    chart.caption(title, ("sans-serif", 18)).margin(12).x_label_area_size(44).y_label_area_size(64);
+    chart
+}
+
 fn draw_err() -> impl Fn(String) -> PlotError {
     move |message| PlotError::Draw { message }
 }
@@ -93,10 +103,7 @@ fn heatmap(reports: &[Report], x: Axis, y: Axis, svg: &mut String) -> Result<(),
     let err = draw_err();
     let root = SVGBackend::with_string(
         svg,
-        (
-            560.max(140 + 90 * xs.len() as u32),
-            200.max(120 + 48 * ys.len() as u32),
-        ),
+        (560.max(140 + 90 * xs.len() as u32), 200.max(120 + 48 * ys.len() as u32)),
     )
     .into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
@@ -109,11 +116,7 @@ fn heatmap(reports: &[Report], x: Axis, y: Axis, svg: &mut String) -> Result<(),
         first.n,
         first.workers
     );
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
+    let mut chart = frame(&root, title)
         .build_cartesian_2d(segments(xs.len()), segments(ys.len()))
         .map_err(|e| err(e.to_string()))?;
     chart
@@ -139,18 +142,14 @@ fn heatmap(reports: &[Report], x: Axis, y: Axis, svg: &mut String) -> Result<(),
                 (SegmentValue::Exact(i), SegmentValue::Exact(j)),
                 (SegmentValue::Exact(i + 1), SegmentValue::Exact(j + 1)),
             ];
-            Rectangle::new(
-                corners,
-                heat(r.wall_ms, min, max).mix(CELL_OPACITY).filled(),
-            )
+            Rectangle::new(corners, heat(r.wall_ms, min, max).mix(CELL_OPACITY).filled())
         }))
         .map_err(|e| err(e.to_string()))?;
     chart
         .draw_series(reports.iter().map(|r| {
             let (i, j) = cell(r);
-            let style = ("sans-serif", 13)
-                .into_text_style(&root)
-                .pos(Pos::new(HPos::Center, VPos::Center));
+            let style =
+                ("sans-serif", 13).into_text_style(&root).pos(Pos::new(HPos::Center, VPos::Center));
             Text::new(
                 super::table::fmt_ms(r.wall_ms),
                 (SegmentValue::CenterOf(i), SegmentValue::CenterOf(j)),
@@ -167,11 +166,7 @@ fn line_chart(reports: &[Report], x: Option<Axis>, svg: &mut String) -> Result<(
     let err = draw_err();
     let root = SVGBackend::with_string(svg, (200 + 70 * xs.len() as u32, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("wall ms (median)", ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
+    let mut chart = frame(&root, "wall ms (median)")
         .build_cartesian_2d(segments(xs.len()), 0.0..max * 1.15)
         .map_err(|e| err(e.to_string()))?;
     chart
@@ -233,11 +228,7 @@ fn series_chart(
         work_suffix(first.work),
         first.n
     );
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
+    let mut chart = frame(&root, title)
         .build_cartesian_2d(
             segments(xs.len()),
             // headroom above the data for the legend
@@ -272,10 +263,8 @@ fn series_chart(
             let median = walls[walls.len() / 2];
             points = (0..xs.len()).map(|i| (i, median)).collect();
         }
-        let points: Vec<_> = points
-            .into_iter()
-            .map(|(i, wall)| (SegmentValue::CenterOf(i), wall))
-            .collect();
+        let points: Vec<_> =
+            points.into_iter().map(|(i, wall)| (SegmentValue::CenterOf(i), wall)).collect();
         chart
             .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
             .map_err(|e| err(e.to_string()))?
@@ -284,11 +273,7 @@ fn series_chart(
                 PathElement::new(vec![(lx, ly), (lx + 18, ly)], colour.stroke_width(2))
             });
         chart
-            .draw_series(
-                points
-                    .into_iter()
-                    .map(|p| Circle::new(p, 4, colour.filled())),
-            )
+            .draw_series(points.into_iter().map(|p| Circle::new(p, 4, colour.filled())))
             .map_err(|e| err(e.to_string()))?;
     }
     chart
@@ -362,10 +347,8 @@ fn draw_phases(reports: &[Report], svg: &mut String) -> Result<(), PlotError> {
         let color = Palette99::pick(k).to_rgba();
         let bars = reports.iter().enumerate().map(move |(i, r)| {
             let start: f64 = phases[..k].iter().map(|(_, f)| f(r)).sum();
-            let corners = [
-                (start, SegmentValue::Exact(i)),
-                (start + value(r), SegmentValue::Exact(i + 1)),
-            ];
+            let corners =
+                [(start, SegmentValue::Exact(i)), (start + value(r), SegmentValue::Exact(i + 1))];
             let mut bar = Rectangle::new(corners, color.filled());
             bar.set_margin(8, 8, 0, 0);
             bar
@@ -442,14 +425,8 @@ mod tests {
         assert_eq!(cells, 6, "{svg}");
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         let text: String = svg.split_whitespace().collect::<Vec<_>>().join(" ");
-        assert!(
-            text.contains("> splits <") && text.contains("> chunksize <"),
-            "axis titles"
-        );
-        assert!(
-            text.contains("> 15.0 <"),
-            "each cell is labelled with its wall time"
-        );
+        assert!(text.contains("> splits <") && text.contains("> chunksize <"), "axis titles");
+        assert!(text.contains("> 15.0 <"), "each cell is labelled with its wall time");
     }
 
     #[test]
@@ -472,24 +449,12 @@ mod tests {
         reports.push(sequential);
         let svg = plot_sweep(&reports, &[Axis::Mode, Axis::Workers]).unwrap();
         let text: String = svg.split_whitespace().collect::<Vec<_>>().join(" ");
-        assert!(
-            text.contains("(--work 64)"),
-            "the title says the work factor: {svg}"
-        );
-        for name in [
-            "> split <",
-            "> shm <",
-            "> threads <",
-            "> sequential <",
-            "> workers <",
-        ] {
+        assert!(text.contains("(--work 64)"), "the title says the work factor: {svg}");
+        for name in ["> split <", "> shm <", "> threads <", "> sequential <", "> workers <"] {
             assert!(text.contains(name), "legend and axis title {name}: {svg}");
         }
         for colour in &SERIES_COLOURS[..4] {
-            let stroke = format!(
-                "stroke=\"#{:02X}{:02X}{:02X}\"",
-                colour.0, colour.1, colour.2
-            );
+            let stroke = format!("stroke=\"#{:02X}{:02X}{:02X}\"", colour.0, colour.1, colour.2);
             let line = svg
                 .lines()
                 .find(|l| l.contains("<polyline") && l.contains(&stroke))
@@ -509,11 +474,8 @@ mod tests {
 
     #[test]
     fn three_varying_axes_are_refused() {
-        let err = plot_sweep(
-            &grid_reports(),
-            &[Axis::Workers, Axis::Splits, Axis::Chunksize],
-        )
-        .unwrap_err();
+        let err = plot_sweep(&grid_reports(), &[Axis::Workers, Axis::Splits, Axis::Chunksize])
+            .unwrap_err();
         assert!(err.to_string().contains("workers, splits, chunksize"));
     }
 

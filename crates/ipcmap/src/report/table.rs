@@ -2,17 +2,16 @@
 
 use super::Axis;
 use super::{CodecProbe, Export, Exporter, Millis, ProbeReport, Report};
+use crate::named::named;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
 /// `--format table`: for people.
 pub struct TableExporter;
 
-impl Exporter for TableExporter {
-    fn id(&self) -> (&'static str, &'static str) {
-        ("table", "tables with units, for people")
-    }
+named!(TableExporter, "table", "tables with units, for people");
 
+impl Exporter for TableExporter {
     fn reports(&self, export: Export<'_>, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         let Export { reports, axes } = export;
         write!(out, "{}", render_table(reports))?;
@@ -50,14 +49,8 @@ impl Exporter for TableExporter {
                 r.shape.to_string(),
                 r.values.to_string(),
                 format!("{:.2}", r.bytes_per_value),
-                format!(
-                    "{:.2} [{:.2}–{:.2}]",
-                    r.encode_gbps, r.encode_gbps_min, r.encode_gbps_max
-                ),
-                format!(
-                    "{:.2} [{:.2}–{:.2}]",
-                    r.decode_gbps, r.decode_gbps_min, r.decode_gbps_max
-                ),
+                format!("{:.2} [{:.2}–{:.2}]", r.encode_gbps, r.encode_gbps_min, r.encode_gbps_max),
+                format!("{:.2} [{:.2}–{:.2}]", r.decode_gbps, r.decode_gbps_min, r.decode_gbps_max),
                 format!("{:.2}", r.encode_ns_per_value),
                 format!("{:.2}", r.decode_ns_per_value),
                 memcpy.map_or_else(|| "–".into(), |m| format!("{:.2}", r.decode_gbps / m)),
@@ -241,11 +234,8 @@ pub fn render_table(reports: &[Report]) -> String {
     }
     out += &format!("\nTraffic across process boundaries\n{traffic}\n");
 
-    let busy: Vec<(&Report, &String)> = reports
-        .iter()
-        .zip(&labels)
-        .filter(|(r, _)| r.utilisation.workers_busy.is_some())
-        .collect();
+    let busy: Vec<(&Report, &String)> =
+        reports.iter().zip(&labels).filter(|(r, _)| r.utilisation.workers_busy.is_some()).collect();
     if !busy.is_empty() {
         let mut table = new_table(&[
             "strategy",
@@ -277,13 +267,7 @@ pub fn render_table(reports: &[Report]) -> String {
             .worker_detail
             .iter()
             .map(|w| {
-                format!(
-                    "#{} pid {} {} tasks {} ms",
-                    w.id,
-                    w.pid,
-                    w.tasks,
-                    fmt_ms(w.compute_ms)
-                )
+                format!("#{} pid {} {} tasks {} ms", w.id, w.pid, w.tasks, fmt_ms(w.compute_ms))
             })
             .collect();
         out += &format!("{label} workers: {}\n", workers.join("; "));
@@ -328,11 +312,7 @@ pub(super) fn describe_plan(reports: &[Report]) -> String {
     } else {
         "one strategy after another"
     };
-    let baseline = reports
-        .iter()
-        .map(|r| r.spread.baseline_runs)
-        .max()
-        .unwrap_or(0);
+    let baseline = reports.iter().map(|r| r.spread.baseline_runs).max().unwrap_or(0);
     format!(
         "plan: {warmup}, then {runs} per strategy, {order}; speedups against {baseline} interleaved sequential run(s)"
     )
@@ -388,10 +368,9 @@ pub(super) fn row_labels(reports: &[Report]) -> Vec<String> {
 /// The fastest and slowest configuration of a sweep, named by the axes that vary.
 pub fn render_sweep_summary(reports: &[Report], axes: &[Axis]) -> String {
     let by_wall = |a: &&Report, b: &&Report| a.wall_ms.total_cmp(&b.wall_ms);
-    let (Some(fastest), Some(slowest)) = (
-        reports.iter().min_by(by_wall),
-        reports.iter().max_by(by_wall),
-    ) else {
+    let (Some(fastest), Some(slowest)) =
+        (reports.iter().min_by(by_wall), reports.iter().max_by(by_wall))
+    else {
         return String::new();
     };
     let name = |r: &Report| {
@@ -417,9 +396,7 @@ pub fn render_sweep_summary(reports: &[Report], axes: &[Axis]) -> String {
 
 fn new_table(header: &[&str]) -> Table {
     let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_header(header.to_vec());
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(header.to_vec());
     for i in 1..header.len() {
         if let Some(column) = table.column_mut(i) {
             column.set_cell_alignment(CellAlignment::Right);
@@ -431,21 +408,11 @@ fn new_table(header: &[&str]) -> Table {
 fn label(r: &Report) -> String {
     let mut parts = vec![r.label.clone()];
     if r.environment.frame_bytes > 0 {
-        parts.push(format!(
-            "trains of {} B",
-            group_digits(r.environment.frame_bytes as u64)
-        ));
+        parts.push(format!("trains of {} B", group_digits(r.environment.frame_bytes as u64)));
     }
     if r.environment.decode_threads > 0 {
-        let s = if r.environment.decode_threads == 1 {
-            ""
-        } else {
-            "s"
-        };
-        parts.push(format!(
-            "{} decoder thread{s}",
-            r.environment.decode_threads
-        ));
+        let s = if r.environment.decode_threads == 1 { "" } else { "s" };
+        parts.push(format!("{} decoder thread{s}", r.environment.decode_threads));
     }
     parts.join(", ")
 }
@@ -508,13 +475,7 @@ mod tests {
         let mut two = one.clone();
         two.workers = 4;
         let text = render_table(&[one, two]);
-        assert!(
-            text.contains("split, raw, 4 splits, chunk 1, 2 workers"),
-            "{text}"
-        );
-        assert!(
-            text.contains("split, raw, 4 splits, chunk 1, 4 workers"),
-            "{text}"
-        );
+        assert!(text.contains("split, raw, 4 splits, chunk 1, 2 workers"), "{text}");
+        assert!(text.contains("split, raw, 4 splits, chunk 1, 4 workers"), "{text}");
     }
 }

@@ -20,9 +20,7 @@ fn rows(run: &RunTrace) -> Vec<Option<u32>> {
     let mut workers: Vec<u32> = run.spans.iter().filter_map(|s| s.worker).collect();
     workers.sort_unstable();
     workers.dedup();
-    std::iter::once(None)
-        .chain(workers.into_iter().map(Some))
-        .collect()
+    std::iter::once(None).chain(workers.into_iter().map(Some)).collect()
 }
 
 fn color(phase: Phase) -> RGBColor {
@@ -40,23 +38,16 @@ fn color(phase: Phase) -> RGBColor {
 
 /// Draws the timeline of every report with recorded spans, as SVG text.
 pub fn plot_timeline(reports: &[Report]) -> Result<String, PlotError> {
-    let drawn: Vec<(&Report, &RunTrace)> = reports
-        .iter()
-        .filter_map(|r| Some((r, median_run(r)?)))
-        .collect();
+    let drawn: Vec<(&Report, &RunTrace)> =
+        reports.iter().filter_map(|r| Some((r, median_run(r)?))).collect();
     if drawn.is_empty() {
         return Err(PlotError::Empty);
     }
     let err = |e: String| PlotError::Draw { message: e };
-    let max_ms = drawn
-        .iter()
-        .map(|(_, t)| (t.end_ns - t.start_ns) as f64 / 1e6)
-        .fold(0.0, f64::max)
-        * 1.05;
-    let heights: Vec<u32> = drawn
-        .iter()
-        .map(|(_, t)| 70 + 26 * rows(t).len().max(2) as u32)
-        .collect();
+    let max_ms =
+        drawn.iter().map(|(_, t)| (t.end_ns - t.start_ns) as f64 / 1e6).fold(0.0, f64::max) * 1.05;
+    let heights: Vec<u32> =
+        drawn.iter().map(|(_, t)| 70 + 26 * rows(t).len().max(2) as u32).collect();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1000, 60 + heights.iter().sum::<u32>() + 40))
@@ -79,10 +70,7 @@ pub fn plot_timeline(reports: &[Report]) -> Result<String, PlotError> {
         for (k, phase) in Phase::ALL.iter().enumerate() {
             let x = 10 + 115 * k as i32;
             title
-                .draw(&Rectangle::new(
-                    [(x, 36), (x + 14, 48)],
-                    color(*phase).filled(),
-                ))
+                .draw(&Rectangle::new([(x, 36), (x + 14, 48)], color(*phase).filled()))
                 .map_err(|e| err(e.to_string()))?;
             title
                 .draw(&Text::new(phase.name(), (x + 18, 35), ("sans-serif", 13)))
@@ -121,10 +109,7 @@ pub fn plot_timeline(reports: &[Report]) -> Result<String, PlotError> {
                 .y_label_formatter(&|v| {
                     let k = (*v - 0.5).round();
                     if (*v - 0.5 - k).abs() < 1e-6 && k >= 0.0 {
-                        labels
-                            .get(lanes.len() - 1 - k as usize)
-                            .cloned()
-                            .unwrap_or_default()
+                        labels.get(lanes.len() - 1 - k as usize).cloned().unwrap_or_default()
                     } else {
                         String::new()
                     }

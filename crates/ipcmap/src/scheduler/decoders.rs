@@ -72,13 +72,7 @@ pub fn decode<'o>(
     thread: Option<u32>,
 ) -> Decoded<'o> {
     let start_ns = crate::trace::now_ns();
-    let Job {
-        worker,
-        task,
-        frame,
-        payload,
-        out,
-    } = job;
+    let Job { worker, task, frame, payload, out } = job;
     let result = match (tasks.get(task), frame.get(payload)) {
         // A slice is the task's span, or empty where results do not pass through it.
         (Some(t), Some(_)) if !out.is_empty() && out.len() != t.len() => {
@@ -95,15 +89,7 @@ pub fn decode<'o>(
             expected: tasks.len() as u64,
         }),
     };
-    Decoded {
-        worker,
-        task,
-        out,
-        result,
-        thread,
-        start_ns,
-        end_ns: crate::trace::now_ns(),
-    }
+    Decoded { worker, task, out, result, thread, start_ns, end_ns: crate::trace::now_ns() }
 }
 
 /// A pool of decoder threads within a scope, fed by the gather thread.
@@ -140,21 +126,13 @@ impl<'o> Decoders<'o> {
                         Err(_) => break,
                     };
                     let Ok(job) = next else { break };
-                    if outbox
-                        .send(decode(sg, tasks, job, Some(thread as u32)))
-                        .is_err()
-                    {
+                    if outbox.send(decode(sg, tasks, job, Some(thread as u32))).is_err() {
                         break;
                     }
                 });
             started += usize::from(spawned.is_ok());
         }
-        (started > 0).then_some(Decoders {
-            jobs,
-            done,
-            pending: 0,
-            threads: started,
-        })
+        (started > 0).then_some(Decoders { jobs, done, pending: 0, threads: started })
     }
 
     /// Threads started.
@@ -242,10 +220,7 @@ mod tests {
         let n = 10_000;
         let input: Vec<f64> = (0..n).map(|i| i as f64).collect();
         let tasks = group(array_split(n, 8), 1);
-        let sg = SplitScatter {
-            codec: CodecKind::RAW.codec(),
-            input: &input,
-        };
+        let sg = SplitScatter { codec: CodecKind::RAW.codec(), input: &input };
         let mut output = vec![0.0; n];
         let slices = task_slices(&mut output, &tasks).unwrap();
         std::thread::scope(|scope| {
@@ -255,11 +230,7 @@ mod tests {
                 // task 5's is cut short and must come back refused, with its slice.
                 let mut frame = Vec::new();
                 sg.encode_task(0, &tasks[task], &mut frame).unwrap();
-                let len = if task == 5 {
-                    frame.len() - 1
-                } else {
-                    frame.len()
-                };
+                let len = if task == 5 { frame.len() - 1 } else { frame.len() };
                 let job = Job {
                     worker: task % 2,
                     task,

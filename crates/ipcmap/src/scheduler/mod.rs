@@ -92,12 +92,9 @@ impl<'a> ProcessRun<'a> {
         let worker_bin = match settings.transport.spawns() {
             // A launcher's ranks run the coordinator's own binary.
             false => Path::new("launched rank"),
-            true => settings
-                .worker_bin
-                .as_deref()
-                .ok_or(crate::error::SpawnError::NotFound {
-                    path: std::path::PathBuf::from("worker"),
-                })?,
+            true => settings.worker_bin.as_deref().ok_or(crate::error::SpawnError::NotFound {
+                path: std::path::PathBuf::from("worker"),
+            })?,
         };
         Ok(ProcessRun {
             settings,
@@ -145,9 +142,7 @@ pub fn run_on_pool(
         false => None,
     };
     m.environment.payload_path = run.frames.then(|| info.payload_path(places.is_some()));
-    let spots = places
-        .as_ref()
-        .map(|p| Arc::clone(p) as Arc<dyn crate::transport::place::Places>);
+    let spots = places.as_ref().map(|p| Arc::clone(p) as Arc<dyn crate::transport::place::Places>);
     let mut pool = start_pool(run, sg, big(PREFETCH_ABOVE), spots, m)?;
     let deadline = Deadline {
         policy: s.task_timeout,
@@ -157,19 +152,14 @@ pub fn run_on_pool(
     let slices = match places {
         Some(_) => tasks.iter().map(|_| None).collect(),
         None => decoders::task_slices(output, tasks)
-            .map_err(|message| RunError::Channel {
-                what: "placing results".into(),
-                message,
-            })?
+            .map_err(|message| RunError::Channel { what: "placing results".into(), message })?
             .into_iter()
             .map(Some)
             .collect(),
     };
     // Results big enough to be worth a hop are decoded off the gather thread.
     let threads = match big(OFFLOAD_ABOVE) && places.is_none() {
-        true => s
-            .decode_threads
-            .unwrap_or_else(|| decoders::auto_threads(s.workers)),
+        true => s.decode_threads.unwrap_or_else(|| decoders::auto_threads(s.workers)),
         false => 0,
     };
     let (shutdown, result) = std::thread::scope(|scope| {
@@ -180,13 +170,8 @@ pub fn run_on_pool(
             false => 0, // it sends its own way
         };
         let workers = pool.workers().len();
-        let schedule = Schedule::new(
-            workers,
-            tasks.len(),
-            s.on_worker_exit,
-            run.collective,
-            deadline,
-        );
+        let schedule =
+            Schedule::new(workers, tasks.len(), s.on_worker_exit, run.collective, deadline);
         let observer = Observer::new(m, pool.workers());
         let mut gather = Gather {
             pool: pool.as_mut(),
@@ -240,11 +225,7 @@ fn start_pool(
     let s = run.settings;
     let prefetch = prefetch && !run.transport.one_thread();
     let attach: Vec<Attach> = (0..s.workers as u32).map(|w| sg.attach(w)).collect();
-    let fds = |w: u32| {
-        attach
-            .get(w as usize)
-            .map_or_else(Vec::new, |a| a.inherit_fds.clone())
-    };
+    let fds = |w: u32| attach.get(w as usize).map_or_else(Vec::new, |a| a.inherit_fds.clone());
     let spec = PoolSpec {
         worker_bin: run.worker_bin,
         count: s.workers,
@@ -258,9 +239,7 @@ fn start_pool(
         function: s.function,
         work: s.work,
         codec: s.codec,
-        extra: attach
-            .get(w as usize)
-            .map_or_else(Vec::new, |a| a.setup.clone()),
+        extra: attach.get(w as usize).map_or_else(Vec::new, |a| a.setup.clone()),
         prefetch,
         trace: m.tracing,
         frame_bytes: s.frame_bytes as u64,
@@ -274,9 +253,7 @@ fn start_pool(
 /// The deadline before any task has completed: long enough for the biggest task's work.
 fn first_deadline(max_task: usize, work: u32) -> Duration {
     Duration::from_nanos(
-        (max_task as u64)
-            .saturating_mul(work.into())
-            .saturating_mul(FIRST_TASK_NS_PER_ELEMENT),
+        (max_task as u64).saturating_mul(work.into()).saturating_mul(FIRST_TASK_NS_PER_ELEMENT),
     )
     .max(TASK_TIMEOUT_FLOOR)
 }
@@ -353,10 +330,7 @@ impl<'a> Gather<'a, '_> {
                 Some(decoded) => Next::Decoded(decoded),
                 None => Next::Nothing,
             },
-            false => self
-                .pool
-                .next_event(TICK)
-                .map_or(Next::Nothing, Next::Event),
+            false => self.pool.next_event(TICK).map_or(Next::Nothing, Next::Event),
         };
         self.observer.waited(at, t.elapsed().as_nanos() as u64);
         next
@@ -431,13 +405,7 @@ impl<'a> Gather<'a, '_> {
             .get_mut(task)
             .and_then(Option::take)
             .ok_or_else(|| format!("a second result for task {task}"))?;
-        let job = Job {
-            worker: w,
-            task,
-            frame,
-            payload,
-            out,
-        };
+        let job = Job { worker: w, task, frame, payload, out };
         let job = match self.decoders.as_mut() {
             Some(decoders) if job.payload.len() > OFFLOAD_ABOVE => match decoders.submit(job) {
                 Ok(()) => return Ok(None),
@@ -480,25 +448,11 @@ impl<'a> Gather<'a, '_> {
                 None
             }
             Spot::Held(mut held) => {
-                let job = Job {
-                    worker: w,
-                    task,
-                    frame,
-                    payload,
-                    out: held.values(),
-                };
-                let Decoded {
-                    result,
-                    start_ns,
-                    end_ns,
-                    ..
-                } = decoders::decode(self.sg, self.tasks, job, None);
+                let job = Job { worker: w, task, frame, payload, out: held.values() };
+                let Decoded { result, start_ns, end_ns, .. } =
+                    decoders::decode(self.sg, self.tasks, job, None);
                 held.settle(result.is_ok());
-                Some(Decoded {
-                    start_ns,
-                    end_ns,
-                    ..done(result)
-                })
+                Some(Decoded { start_ns, end_ns, ..done(result) })
             }
         }
     }
@@ -517,13 +471,7 @@ impl<'a> Gather<'a, '_> {
     /// written off and the task goes back to the queue with its slice.
     fn placed(&mut self, d: Decoded<'a>) -> Result<(), RunError> {
         self.observer.decoded(&d);
-        let Decoded {
-            worker,
-            task,
-            out,
-            result,
-            ..
-        } = d;
+        let Decoded { worker, task, out, result, .. } = d;
         let Err(e) = result else {
             self.schedule.placed(task);
             return Ok(());
@@ -557,14 +505,7 @@ impl<'a> Gather<'a, '_> {
             self.collect_sent();
             let mut frame = self.spares.pop().unwrap_or_default();
             frame.clear();
-            encode_frame(
-                self.sg,
-                &mut self.observer,
-                (w, index),
-                self.tasks,
-                &mut frame,
-                true,
-            )?;
+            encode_frame(self.sg, &mut self.observer, (w, index), self.tasks, &mut frame, true)?;
             if self.pool.send(w, frame).is_err() {
                 // Gone or going: it gets nothing more, and a moment to be seen ending, so
                 // that it is written off with its real reason.
@@ -611,10 +552,8 @@ impl<'a> Gather<'a, '_> {
     /// Sends task i to worker i, every task in one collective call; the gather loop then
     /// collects the results as usual (and has nothing to refill).
     fn scatter_all(&mut self) -> Result<(), RunError> {
-        let collective = |message: String| RunError::Channel {
-            what: "a collective scatter".into(),
-            message,
-        };
+        let collective =
+            |message: String| RunError::Channel { what: "a collective scatter".into(), message };
         let (tasks, workers) = (self.tasks.len(), self.schedule.workers());
         if tasks != workers {
             return Err(collective(format!(
@@ -700,13 +639,11 @@ fn encode_frame(
     }
     .write(out);
     let start = crate::trace::now_ns();
-    let payload = sg
-        .encode_task(w as u32, task, out)
-        .map_err(|source| RunError::Codec {
-            task: index,
-            phase: "encode",
-            source,
-        })?;
+    let payload = sg.encode_task(w as u32, task, out).map_err(|source| RunError::Codec {
+        task: index,
+        phase: "encode",
+        source,
+    })?;
     let ns = crate::trace::now_ns().saturating_sub(start);
     let span = traced.then_some(index as u32);
     observer.encoded(span, start, ns, (out.len() - at) as u64, payload);
@@ -779,23 +716,11 @@ mod tests {
             frames: true,
             collective: false,
         };
-        let sg = SplitScatter {
-            codec: CodecKind::RAW.codec(),
-            input: &input,
-        };
+        let sg = SplitScatter { codec: CodecKind::RAW.codec(), input: &input };
         let mut m = Measurement::default();
-        let work = Work {
-            tasks: &tasks,
-            sg: &sg,
-            output: &mut output,
-        };
+        let work = Work { tasks: &tasks, sg: &sg, output: &mut output };
         let result = run_on_pool(&run, work, &mut m, Instant::now());
-        Outcome {
-            result,
-            output,
-            expected,
-            m,
-        }
+        Outcome { result, output, expected, m }
     }
 
     /// Every transport the behaviour tests run on here: (name, transport with `faults`, path):
@@ -836,25 +761,16 @@ mod tests {
             let o = schedule_n(N, transport, &bin, 3, RETRY);
             o.result.unwrap();
             assert!(
-                o.output
-                    .iter()
-                    .zip(&o.expected)
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                o.output.iter().zip(&o.expected).all(|(a, b)| a.to_bits() == b.to_bits()),
                 "{name}"
             );
             assert_eq!(o.m.traffic.messages_sent, 32, "{name}");
             assert_eq!(o.m.traffic.messages_received, 32, "{name}");
             assert_eq!(o.m.traffic.payload_bytes_sent, 8 * N as u64, "{name}");
-            assert_eq!(
-                o.m.workers.iter().map(|w| w.tasks).sum::<u64>(),
-                32,
-                "{name}"
-            );
+            assert_eq!(o.m.workers.iter().map(|w| w.tasks).sum::<u64>(), 32, "{name}");
             assert!(o.m.failures.is_empty(), "{name}");
             assert!(
-                o.m.workers
-                    .iter()
-                    .all(|w| w.exit.as_deref() == Some("exited with code 0")),
+                o.m.workers.iter().all(|w| w.exit.as_deref() == Some("exited with code 0")),
                 "{name}: {:?}",
                 o.m.workers
             );
@@ -897,11 +813,7 @@ mod tests {
             assert_eq!(o.output, o.expected, "{name}");
             assert_eq!(o.m.failures.len(), 1, "{name}");
             assert_eq!(o.m.failures[0].worker, 1);
-            assert!(
-                o.m.failures[0].reason.contains("injected fault"),
-                "{:?}",
-                o.m.failures
-            );
+            assert!(o.m.failures[0].reason.contains("injected fault"), "{:?}", o.m.failures);
             // Every worker is sent DEPTH tasks at the start, so the fault always fires.
             assert_eq!(o.m.workers[1].tasks, 1, "{name}");
         }
@@ -910,13 +822,7 @@ mod tests {
     #[test]
     fn abort_stops_at_the_first_failure() {
         for (_, transport, bin) in transports(vec![Some(Fault::ExitAfter(1)), None]) {
-            let o = schedule_n(
-                N,
-                transport,
-                &bin,
-                2,
-                (OnWorkerExit::Abort, TaskTimeout::Auto),
-            );
+            let o = schedule_n(N, transport, &bin, 2, (OnWorkerExit::Abort, TaskTimeout::Auto));
             assert!(
                 matches!(o.result, Err(RunError::WorkerDied { worker: 0, .. })),
                 "{:?}",
@@ -933,11 +839,7 @@ mod tests {
             let o = schedule_n(N, transport, &bin, 3, (OnWorkerExit::Retry, timeout));
             o.result.unwrap();
             assert_eq!(o.output, o.expected, "{name}");
-            assert!(
-                o.m.failures[0].reason.contains("no result for task"),
-                "{:?}",
-                o.m.failures
-            );
+            assert!(o.m.failures[0].reason.contains("no result for task"), "{:?}", o.m.failures);
             assert_eq!(o.m.failures[0].worker, 0);
         }
     }
@@ -947,11 +849,7 @@ mod tests {
         let faults = vec![Some(Fault::ExitAfter(0)), Some(Fault::PanicAfter(0))];
         for (_, transport, bin) in transports(faults) {
             let o = schedule_n(N, transport, &bin, 2, RETRY);
-            assert!(
-                matches!(o.result, Err(RunError::WorkerDied { .. })),
-                "{:?}",
-                o.result.err()
-            );
+            assert!(matches!(o.result, Err(RunError::WorkerDied { .. })), "{:?}", o.result.err());
             assert_eq!(o.m.failures.len(), 2);
         }
     }

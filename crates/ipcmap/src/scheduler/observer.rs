@@ -60,13 +60,7 @@ impl<'m> Observer<'m> {
     /// The pool started `spawn_ns` after `spawn_at`; each worker's own start is a span.
     pub fn spawned(m: &mut Measurement, pool: &dyn Pool, spawn_at: u64) {
         m.spawn_ns = pool.spawn_ns();
-        m.record(
-            Self::me(),
-            Phase::Spawn,
-            None,
-            spawn_at,
-            spawn_at + m.spawn_ns,
-        );
+        m.record(Self::me(), Phase::Spawn, None, spawn_at, spawn_at + m.spawn_ns);
         for w in pool.workers().iter().filter(|w| w.ready_at_ns > 0) {
             let them = (w.pid, Some(w.id));
             m.record(them, Phase::Spawn, None, w.started_at_ns, w.ready_at_ns);
@@ -175,11 +169,9 @@ impl<'m> Observer<'m> {
             m.record(them, Phase::Receive, task, at.saturating_sub(s.idle_ns), at);
             if let Some(&(decode, compute, encode)) = self.timings.get(&(w, s.task)) {
                 let mut t = at;
-                for (phase, ns) in [
-                    (Phase::Decode, decode),
-                    (Phase::Compute, compute),
-                    (Phase::Encode, encode),
-                ] {
+                for (phase, ns) in
+                    [(Phase::Decode, decode), (Phase::Compute, compute), (Phase::Encode, encode)]
+                {
                     m.record(them, phase, task, t, t + ns);
                     t += ns;
                 }

@@ -105,10 +105,7 @@ impl OutputPlaces {
             output: output.as_mut_ptr(),
             len: output.len(),
             spans: tasks.iter().map(Task::span).collect(),
-            payload: layouts
-                .iter()
-                .map(|l| l.iter().map(|p| p.bytes() as u64).sum())
-                .collect(),
+            payload: layouts.iter().map(|l| l.iter().map(|p| p.bytes() as u64).sum()).collect(),
             pieces: layouts,
             owner: tasks.iter().map(|_| AtomicUsize::new(0)).collect(),
             state: tasks.iter().map(|_| AtomicU8::new(FREE)).collect(),
@@ -125,19 +122,13 @@ impl OutputPlaces {
 
     /// Task `task` was placed by a reader thread.
     pub fn is_placed(&self, task: usize) -> bool {
-        self.state
-            .get(task)
-            .is_some_and(|s| s.load(Ordering::SeqCst) == PLACED)
+        self.state.get(task).is_some_and(|s| s.load(Ordering::SeqCst) == PLACED)
     }
 
     /// Task `task`'s span, for the gather thread to decode a result into.
     pub fn hold(&self, task: usize) -> Spot<'_> {
         match self.take(task) {
-            Ok(()) => Spot::Held(Held {
-                places: self,
-                task,
-                settled: false,
-            }),
+            Ok(()) => Spot::Held(Held { places: self, task, settled: false }),
             Err(PLACED) => Spot::Placed,
             Err(_) => Spot::Busy,
         }
@@ -147,11 +138,7 @@ impl OutputPlaces {
     /// with its frame, or with its worker's end: every worker is reaped before this).
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        while self
-            .state
-            .iter()
-            .any(|s| s.load(Ordering::SeqCst) == WRITING)
-        {
+        while self.state.iter().any(|s| s.load(Ordering::SeqCst) == WRITING) {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
@@ -205,12 +192,7 @@ mod tests {
 
     fn header(worker: u32, task: u32) -> Vec<u8> {
         let mut head = Vec::new();
-        ResultHeader {
-            worker,
-            task,
-            ..Default::default()
-        }
-        .write(&mut head);
+        ResultHeader { worker, task, ..Default::default() }.write(&mut head);
         head
     }
 
@@ -222,32 +204,15 @@ mod tests {
         // SAFETY: `output` outlives `places`, closed below.
         let places = unsafe { OutputPlaces::new(&mut output, &tasks, layout) }.unwrap();
         let len = (ResultHeader::SIZE + 32) as u64;
-        assert!(
-            places.claim(0, &header(0, 1), len).is_none(),
-            "not sent yet"
-        );
+        assert!(places.claim(0, &header(0, 1), len).is_none(), "not sent yet");
         places.expect(1, 0);
-        assert!(
-            places.claim(1, &header(1, 1), len).is_none(),
-            "not its task"
-        );
-        assert!(
-            places.claim(0, &header(1, 1), len).is_none(),
-            "signed as another"
-        );
-        assert!(
-            places.claim(0, &header(0, 1), len + 8).is_none(),
-            "too long"
-        );
+        assert!(places.claim(1, &header(1, 1), len).is_none(), "not its task");
+        assert!(places.claim(0, &header(1, 1), len).is_none(), "signed as another");
+        assert!(places.claim(0, &header(0, 1), len + 8).is_none(), "too long");
         let mut claim = places.claim(0, &header(0, 1), len).unwrap();
-        assert!(
-            places.claim(0, &header(0, 1), len).is_none(),
-            "being written"
-        );
+        assert!(places.claim(0, &header(0, 1), len).is_none(), "being written");
         assert!(matches!(places.hold(1), Spot::Busy));
-        claim
-            .values(4..8)
-            .copy_from_slice(bytemuck::cast_slice(&[1.0f64; 4]));
+        claim.values(4..8).copy_from_slice(bytemuck::cast_slice(&[1.0f64; 4]));
         claim.commit();
         assert!(places.is_placed(1));
         assert!(places.claim(0, &header(0, 1), len).is_none(), "placed once");

@@ -56,10 +56,6 @@ pub struct Received<'p> {
 impl<'p> Received<'p> {
     /// The result of `task` from `worker`, its payload `payload`.
     pub fn new(worker: u32, task: &'p Task, payload: &'p [u8]) -> Received<'p> {
-        Received {
-            worker,
-            task,
-            payload,
-        }
+        Received { worker, task, payload }
     }
 }

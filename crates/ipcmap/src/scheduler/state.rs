@@ -248,12 +248,7 @@ impl Schedule {
             };
             let held = now.saturating_duration_since(since);
             if held > deadline {
-                out.push(Overdue {
-                    worker,
-                    task,
-                    held,
-                    deadline,
-                });
+                out.push(Overdue { worker, task, held, deadline });
             }
         }
         out
@@ -263,6 +258,13 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The next task to each of `workers`, in turn.
+    fn hand_out(s: &mut Schedule, workers: &[usize], now: Instant) {
+        for &w in workers {
+            s.next_for(w, now);
+        }
+    }
 
     fn schedule(workers: usize, tasks: usize, policy: OnWorkerExit) -> Schedule {
         let deadline = Deadline {
@@ -291,8 +293,7 @@ mod tests {
     fn a_result_the_worker_was_not_given_or_a_second_one_is_refused() {
         let now = Instant::now();
         let mut s = schedule(2, 3, OnWorkerExit::Retry);
-        s.next_for(0, now);
-        s.next_for(1, now);
+        hand_out(&mut s, &[0, 1], now);
         assert!(s.returned(0, 1, now).unwrap_err().contains("not given"));
         s.returned(0, 0, now).unwrap();
         s.placed(0);
@@ -303,15 +304,8 @@ mod tests {
     fn a_written_off_worker_has_its_tasks_requeued_first_until_none_is_left() {
         let now = Instant::now();
         let mut s = schedule(2, 4, OnWorkerExit::Retry);
-        s.next_for(0, now);
-        s.next_for(0, now);
-        assert_eq!(
-            s.write_off(0),
-            WrittenOff {
-                requeued: 2,
-                stop: false
-            }
-        );
+        hand_out(&mut s, &[0, 0], now);
+        assert_eq!(s.write_off(0), WrittenOff { requeued: 2, stop: false });
         assert_eq!(s.next_for(0, now), None, "nothing for the dead");
         assert_eq!(s.next_for(1, now), Some(0), "its tasks first, in order");
         assert_eq!(s.next_for(1, now), Some(1));
@@ -343,8 +337,7 @@ mod tests {
         s.next_for(0, start);
         s.next_for(1, start);
         let later = start + Duration::from_secs(2);
-        s.returned(1, 1, later - Duration::from_millis(1500))
-            .unwrap();
+        s.returned(1, 1, later - Duration::from_millis(1500)).unwrap();
         let overdue = s.overdue(later);
         assert_eq!(overdue.len(), 1);
         assert_eq!((overdue[0].worker, overdue[0].task), (0, 0));
@@ -365,10 +358,7 @@ mod tests {
         d.slowest = Some(Duration::from_millis(10));
         assert_eq!(d.current(), Some(TASK_TIMEOUT_FLOOR));
         d.slowest = Some(Duration::from_secs(1));
-        assert_eq!(
-            d.current(),
-            Some(Duration::from_secs(TASK_TIMEOUT_FACTOR.into()))
-        );
+        assert_eq!(d.current(), Some(Duration::from_secs(TASK_TIMEOUT_FACTOR.into())));
         d.policy = TaskTimeout::Off;
         assert_eq!(d.current(), None);
     }

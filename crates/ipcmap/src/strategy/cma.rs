@@ -43,10 +43,7 @@ const ABOUT: &str =
 
 impl Strategy for Cma {
     fn info(&self) -> Info {
-        Info::local("cma", ABOUT)
-            .on_processes()
-            .one_host()
-            .moving("cross-memory copies (process_vm_readv/writev)")
+        Info::processes_here("cma", ABOUT, "cross-memory copies (process_vm_readv/writev)")
     }
 
     fn available(&self) -> Result<(), String> {
@@ -60,10 +57,7 @@ impl Strategy for Cma {
         // A kernel without CMA, or a seccomp filter, refuses even a read of our own memory.
         let probe = [0x5Au8; 8];
         let mut into = [0u8; 8];
-        let remote = [RemoteIoVec {
-            base: probe.as_ptr() as usize,
-            len: probe.len(),
-        }];
+        let remote = [RemoteIoVec { base: probe.as_ptr() as usize, len: probe.len() }];
         match process_vm_readv(Pid::this(), &mut [IoSliceMut::new(&mut into)], &remote) {
             Ok(8) if into == probe => Ok(()),
             Ok(got) => Err(format!("process_vm_readv copied {got} of 8 bytes")),
@@ -82,15 +76,9 @@ impl Strategy for Cma {
             output_addr: run.output.as_mut_slice().as_mut_ptr() as u64,
             n: run.cfg.n as u64,
         };
-        let attach = Attach {
-            setup: encode_extra(&peer),
-            inherit_fds: Vec::new(),
-        };
+        let attach = Attach { setup: encode_extra(&peer), inherit_fds: Vec::new() };
         let _grant = PtracerGrant::descendants();
-        let sg = CopiedRanges {
-            copied: Default::default(),
-            attach,
-        };
+        let sg = CopiedRanges { copied: Default::default(), attach };
         // The workers write the output themselves: nothing passes through a slice here.
         on_processes(run.cfg, run.mode, &sg, &mut [], run.m, run.start)?;
         run.m.extras.bytes_copied = sg.copied.into_inner();
@@ -151,16 +139,12 @@ impl ScatterGather for CopiedRanges {
     fn decode_result(&self, got: Received<'_>, _out: &mut [f64]) -> Result<u64, PayloadError> {
         let (task, payload) = (got.task, got.payload);
         let count = |at: usize| {
-            payload
-                .get(at..at + 8)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_le_bytes)
+            payload.get(at..at + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes)
         };
         let expected = task.len() as u64 * 8;
         match (payload.len(), count(0), count(8)) {
             (16, Some(read), Some(written)) if read == expected && written == expected => {
-                self.copied
-                    .fetch_add(read + written, std::sync::atomic::Ordering::Relaxed);
+                self.copied.fetch_add(read + written, std::sync::atomic::Ordering::Relaxed);
                 Ok(0)
             }
             // Name the count that is wrong, with the number that differs.
@@ -204,11 +188,8 @@ impl CmaCompute {
 impl Compute for CmaCompute {
     fn compute(&mut self, task: TaskIn<'_>, out: TaskOut<'_>) -> Result<(), PayloadError> {
         let (TaskIn { header, payload }, TaskOut { bytes: out, timing }) = (task, out);
-        let out_of_range = PayloadError::OutOfRange {
-            start: header.start,
-            len: header.len,
-            n: self.peer.n,
-        };
+        let out_of_range =
+            PayloadError::OutOfRange { start: header.start, len: header.len, n: self.peer.n };
         if !payload.is_empty() {
             return Err(PayloadError::Mismatch {
                 what: "payload bytes of a cma task",
@@ -231,10 +212,7 @@ impl Compute for CmaCompute {
 
         let t = Instant::now();
         self.input.resize(len, 0.0);
-        let remote = [RemoteIoVec {
-            base: self.peer.input_addr as usize + offset,
-            len: bytes,
-        }];
+        let remote = [RemoteIoVec { base: self.peer.input_addr as usize + offset, len: bytes }];
         let local = bytemuck::cast_slice_mut::<f64, u8>(&mut self.input);
         let read = process_vm_readv(pid, &mut [IoSliceMut::new(local)], &remote)
             .map_err(|e| self.refused("process_vm_readv", e))?;
@@ -246,10 +224,7 @@ impl Compute for CmaCompute {
         timing.compute_ns = ns_since(t);
 
         let t = Instant::now();
-        let remote = [RemoteIoVec {
-            base: self.peer.output_addr as usize + offset,
-            len: bytes,
-        }];
+        let remote = [RemoteIoVec { base: self.peer.output_addr as usize + offset, len: bytes }];
         let local = bytemuck::cast_slice::<f64, u8>(&self.output);
         let written = process_vm_writev(pid, &[IoSlice::new(local)], &remote)
             .map_err(|e| self.refused("process_vm_writev", e))?;
@@ -272,18 +247,10 @@ mod tests {
     /// A wrong count is named once, with the number that differs.
     #[test]
     fn a_wrong_copy_count_names_the_count_that_differs() {
-        let sg = CopiedRanges {
-            copied: Default::default(),
-            attach: Attach::default(),
-        };
-        let task = Task {
-            index: 0,
-            parts: std::iter::once(0..1000).collect(),
-        };
+        let sg = CopiedRanges { copied: Default::default(), attach: Attach::default() };
+        let task = Task { index: 0, parts: std::iter::once(0..1000).collect() };
         let mut out = [0.0; 0];
-        assert!(sg
-            .decode_result(Received::new(0, &task, &result(8000, 8000)), &mut out)
-            .is_ok());
+        assert!(sg.decode_result(Received::new(0, &task, &result(8000, 8000)), &mut out).is_ok());
         let refused: [(&[u8], &str); 3] = [
             (&result(8000, 7992), "copied out: 7992, expected 8000"),
             (&result(16, 8000), "copied in: 16, expected 8000"),

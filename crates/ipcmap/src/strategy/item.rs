@@ -3,9 +3,9 @@
 //! item by item, and the results come back item by item.
 
 use super::{ns_since, on_processes_encoded, Compute, Info, Run, Strategy, TaskIn, TaskOut};
-use crate::codec::{Codec, CodecError, CodecKind};
+use crate::codec::{Codec, CodecError};
 use crate::error::{PayloadError, RunError};
-use crate::kernel::{self, Function};
+use crate::kernel;
 use crate::partition::{self, Task};
 use crate::protocol::Setup;
 use crate::scheduler::{Received, ScatterGather};
@@ -20,10 +20,7 @@ const ABOUT: &str = "every float its own value, like pool.map(exp, data, chunksi
 
 impl Strategy for Item {
     fn info(&self) -> Info {
-        Info::local("item", ABOUT)
-            .on_processes()
-            .encoded()
-            .unsplit()
+        Info::local("item", ABOUT).on_processes().encoded().unsplit()
     }
 
     /// `Pool.map`'s own rule: ceil(n / (4 * workers)).
@@ -40,11 +37,7 @@ impl Strategy for Item {
     }
 
     fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, PayloadError> {
-        Ok(Box::new(ItemCompute::new(
-            setup.function,
-            setup.work,
-            setup.codec,
-        )))
+        Ok(Box::new(ItemCompute::new(setup.function, setup.work, setup.codec)))
     }
 }
 
@@ -87,48 +80,25 @@ fn decode_items(codec: &dyn Codec, bytes: &[u8], out: &mut [f64]) -> Result<(), 
         at += used;
     }
     if at != bytes.len() {
-        return Err(CodecError::Trailing {
-            codec: codec.name(),
-            extra: bytes.len() - at,
-        });
+        return Err(CodecError::Trailing { codec: codec.name(), extra: bytes.len() - at });
     }
     Ok(())
 }
 
 /// The worker half of item mode.
-pub struct ItemCompute {
-    function: Function,
-    work: u32,
-    codec: &'static dyn Codec,
-    input: Vec<f64>,
-    output: Vec<f64>,
-}
-
-impl ItemCompute {
-    /// A worker half for `function` over `codec`.
-    pub fn new(function: Function, work: u32, codec: CodecKind) -> Self {
-        ItemCompute {
-            function,
-            work,
-            codec: codec.codec(),
-            input: Vec::new(),
-            output: Vec::new(),
-        }
-    }
-}
+pub type ItemCompute = super::CodedCompute<Item>;
 
 impl Compute for ItemCompute {
     fn compute(&mut self, task: TaskIn<'_>, out: TaskOut<'_>) -> Result<(), PayloadError> {
         let (TaskIn { header, payload }, TaskOut { bytes: out, timing }) = (task, out);
         let fits = payload.len() / self.codec.min_bytes_per_value();
-        let len = usize::try_from(header.len)
-            .ok()
-            .filter(|&len| len <= fits)
-            .ok_or(PayloadError::Mismatch {
+        let len = usize::try_from(header.len).ok().filter(|&len| len <= fits).ok_or(
+            PayloadError::Mismatch {
                 what: "items that fit in the payload",
                 got: fits as u64,
                 expected: header.len,
-            })?;
+            },
+        )?;
         let t = Instant::now();
         self.input.resize(len, 0.0);
         decode_items(self.codec, payload, &mut self.input)?;
@@ -151,6 +121,8 @@ impl Compute for ItemCompute {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::CodecKind;
+    use crate::kernel::Function;
     use crate::protocol::TaskHeader;
     use crate::strategy::ComputeOnce;
 
@@ -160,16 +132,9 @@ mod tests {
         for codec in CodecKind::all() {
             let mut payload = Vec::new();
             encode_items(codec.codec(), &input, &mut payload).unwrap();
-            let header = TaskHeader {
-                task: 0,
-                start: 0,
-                len: 3,
-                parts: 1,
-            };
+            let header = TaskHeader { task: 0, start: 0, len: 3, parts: 1 };
             let mut out = Vec::new();
-            ItemCompute::new(Function::Exp, 1, codec)
-                .once(&header, &payload, &mut out)
-                .unwrap();
+            ItemCompute::new(Function::Exp, 1, codec).once(&header, &payload, &mut out).unwrap();
             let mut got = [0.0; 3];
             decode_items(codec.codec(), &out, &mut got).unwrap();
             assert_eq!(got, input.map(|x| kernel::apply_one(Function::Exp, x)));
@@ -178,12 +143,7 @@ mod tests {
 
     #[test]
     fn worker_half_refuses_a_length_the_payload_cannot_hold() {
-        let header = TaskHeader {
-            task: 0,
-            start: 0,
-            len: u64::MAX,
-            parts: 1,
-        };
+        let header = TaskHeader { task: 0, start: 0, len: u64::MAX, parts: 1 };
         let mut c = ItemCompute::new(Function::Exp, 1, CodecKind::RAW);
         assert!(c.once(&header, &[0; 16], &mut Vec::new()).is_err());
     }

@@ -34,6 +34,30 @@ use crate::settings::{Settings, TransportKind};
 use crate::shared::{SharedError, SharedRegion};
 use std::time::Instant;
 
+/// The worker half of a strategy whose frames carry its values encoded with `--codec` (item,
+/// split): its function and codec, and the buffers it decodes into and computes from, reused
+/// task after task. `S` is the strategy; its own `Compute` impl reads its frames.
+pub struct CodedCompute<S> {
+    function: crate::kernel::Function,
+    work: u32,
+    codec: &'static dyn crate::codec::Codec,
+    input: Vec<f64>,
+    output: Vec<f64>,
+    strategy: std::marker::PhantomData<S>,
+}
+
+impl<S> CodedCompute<S> {
+    /// A worker half for `function` over `codec`.
+    pub fn new(
+        function: crate::kernel::Function,
+        work: u32,
+        codec: crate::codec::CodecKind,
+    ) -> Self {
+        let (input, output, strategy) = (Vec::new(), Vec::new(), std::marker::PhantomData);
+        CodedCompute { function, work, codec: codec.codec(), input, output, strategy }
+    }
+}
+
 /// Every strategy, in the order `--mode all` runs them. One line per strategy.
 pub static REGISTRY: &[&dyn Strategy] = &[
     &sequential::Sequential,
@@ -100,39 +124,34 @@ impl Info {
         }
     }
 
+    /// A strategy on worker processes of this host, its data moved as `moves` says.
+    pub const fn processes_here(
+        name: &'static str,
+        about: &'static str,
+        moves: &'static str,
+    ) -> Info {
+        Info::local(name, about).on_processes().one_host().moving(moves)
+    }
+
     /// It shares memory or an address space with its workers (threads, shared regions,
     /// cross-memory attach): not across hosts.
     pub const fn one_host(self) -> Info {
-        Info {
-            one_host: true,
-            ..self
-        }
+        Info { one_host: true, ..self }
     }
 
     /// Its data moves by collectives, one call for all workers each way.
     pub const fn collective(self) -> Info {
-        Info {
-            collective: true,
-            ..self
-        }
+        Info { collective: true, moves: "collectives (Scatterv/Gatherv)", ..self }
     }
 
     /// The same on worker processes.
     pub const fn on_processes(self) -> Info {
-        Info {
-            processes: true,
-            ..self
-        }
+        Info { processes: true, ..self }
     }
 
     /// Its tasks carry data encoded with `--codec`, in their frames.
     pub const fn encoded(self) -> Info {
-        Info {
-            codec: true,
-            frames: true,
-            moves: "frames",
-            ..self
-        }
+        Info { codec: true, frames: true, moves: "frames", ..self }
     }
 
     /// How its data moves, in a few words.
@@ -142,19 +161,12 @@ impl Info {
 
     /// It does not split the input into parts.
     pub const fn unsplit(self) -> Info {
-        Info {
-            splits: false,
-            ..self
-        }
+        Info { splits: false, ..self }
     }
 
     /// Its input and output are shared regions (so its workers are on one host).
     pub const fn shared(self) -> Info {
-        Info {
-            memory: Memory::Shared,
-            one_host: true,
-            ..self
-        }
+        Info { memory: Memory::Shared, one_host: true, ..self }
     }
 }
 
@@ -234,10 +246,8 @@ pub trait Strategy: Sync {
     fn runs_over(&self, transport: TransportKind) -> Result<(), String> {
         let (info, carrier) = (self.info(), transport.info());
         let names = |keep: &dyn Fn(TransportKind) -> bool| {
-            let modes: Vec<&str> = TransportKind::all()
-                .filter(|&t| keep(t))
-                .map(TransportKind::name)
-                .collect();
+            let modes: Vec<&str> =
+                TransportKind::all().filter(|&t| keep(t)).map(TransportKind::name).collect();
             modes.join(", ")
         };
         if info.one_host && !carrier.one_host {
@@ -269,10 +279,7 @@ pub trait Strategy: Sync {
     /// The worker half, made from the worker's [`Setup`]; strategies without worker
     /// processes have none.
     fn worker(&self, _setup: &Setup) -> Result<Box<dyn Compute>, PayloadError> {
-        Err(PayloadError::Setup(format!(
-            "{} has no worker half",
-            self.name()
-        )))
+        Err(PayloadError::Setup(format!("{} has no worker half", self.name())))
     }
 }
 
@@ -411,14 +418,7 @@ pub fn on_processes_encoded<'a>(
         &'a [f64],
     ) -> Box<dyn crate::scheduler::ScatterGather + 'a>,
 ) -> Result<(), RunError> {
-    let Run {
-        cfg,
-        mode,
-        input,
-        output,
-        m,
-        start,
-    } = run;
+    let Run { cfg, mode, input, output, m, start } = run;
     let sg = scatter(cfg.codec.codec(), input.as_slice());
     let output = output.as_mut_slice();
     on_processes(cfg, mode, sg.as_ref(), output, m, start)
@@ -441,11 +441,7 @@ pub fn on_processes(
     let info = mode.strategy().info();
     let process =
         crate::scheduler::ProcessRun::new(cfg, mode.name(), info.frames, info.collective)?;
-    let work = crate::scheduler::Work {
-        tasks: &tasks,
-        sg,
-        output,
-    };
+    let work = crate::scheduler::Work { tasks: &tasks, sg, output };
     crate::scheduler::run_on_pool(&process, work, m, start)
 }
 
@@ -464,10 +460,7 @@ pub struct Outcome {
 /// (kept for the next run with `--reuse-buffers`).
 pub fn run_once(cfg: &Settings, mode: Mode, pool: &mut BufferPool) -> Result<Outcome, RunError> {
     let strategy = mode.strategy();
-    let mut m = Measurement {
-        tracing: cfg.trace,
-        ..Measurement::default()
-    };
+    let mut m = Measurement { tracing: cfg.trace, ..Measurement::default() };
     let me = (std::process::id(), None);
     let start = Instant::now();
     m.started_at_ns = crate::trace::now_ns();
@@ -484,30 +477,13 @@ pub fn run_once(cfg: &Settings, mode: Mode, pool: &mut BufferPool) -> Result<Out
     let t = Instant::now();
     let mut output = buffer(pool, strategy.memory(), "ipcmap-output", cfg.n, false)?;
     m.assemble_ns = ns_since(t);
-    m.record(
-        me,
-        crate::trace::Phase::Assemble,
-        None,
-        at,
-        at + m.assemble_ns,
-    );
-    strategy.run(Run {
-        cfg,
-        mode,
-        input: &input,
-        output: &mut output,
-        m: &mut m,
-        start,
-    })?;
+    m.record(me, crate::trace::Phase::Assemble, None, at, at + m.assemble_ns);
+    strategy.run(Run { cfg, mode, input: &input, output: &mut output, m: &mut m, start })?;
     if m.wall_ns == 0 {
         m.wall_ns = ns_since(start);
     }
     m.buffers_reused = pool.take_reused();
-    Ok(Outcome {
-        input,
-        output,
-        measurement: m,
-    })
+    Ok(Outcome { input, output, measurement: m })
 }
 
 /// A buffer of `n` values from `pool`; a shared one is pre-faulted when `populate` is set.
@@ -622,10 +598,7 @@ mod tests {
     #[test]
     fn the_registry_names_each_strategy_once_and_modes_round_trip() {
         let names: Vec<&str> = REGISTRY.iter().map(|s| s.name()).collect();
-        assert_eq!(
-            &names[..5],
-            ["sequential", "item", "split", "shm", "threads"]
-        );
+        assert_eq!(&names[..5], ["sequential", "item", "split", "shm", "threads"]);
         for (i, name) in names.iter().enumerate() {
             assert!(!names[..i].contains(name), "{name} twice in the registry");
         }

@@ -54,10 +54,7 @@ fn piece(capacity: usize) -> usize {
 
 impl Strategy for Pipe {
     fn info(&self) -> Info {
-        Info::local("pipe", ABOUT)
-            .on_processes()
-            .one_host()
-            .moving("a pipe per worker each way (raw f64 bytes)")
+        Info::processes_here("pipe", ABOUT, "a pipe per worker each way (raw f64 bytes)")
     }
 
     /// Each `--splits` part cut into pieces that fit its worker's pipe, then grouped
@@ -80,12 +77,7 @@ impl Strategy for Pipe {
     fn check(&self, s: &Settings) -> Result<(), String> {
         let capacity = capacity();
         let chunksize = s.chunksize.unwrap_or(1);
-        let biggest = self
-            .tasks(s, chunksize)
-            .iter()
-            .map(Task::len)
-            .max()
-            .unwrap_or(0);
+        let biggest = self.tasks(s, chunksize).iter().map(Task::len).max().unwrap_or(0);
         if biggest.saturating_mul(8 * DEPTH) > capacity {
             return Err(format!(
                 "--chunksize {chunksize} makes tasks of {biggest} values, but {DEPTH} tasks must fit in a worker's pipe of {capacity} bytes (/proc/sys/fs/pipe-max-size), {} values a task at most: use a smaller --chunksize",
@@ -116,10 +108,7 @@ impl Strategy for Pipe {
                 what: "pipe: a worker's pipes".into(),
                 message: e.to_string(),
             })?;
-        let sg = PipeScatter {
-            input: run.input.as_slice(),
-            pipes,
-        };
+        let sg = PipeScatter { input: run.input.as_slice(), pipes };
         let output = run.output.as_mut_slice();
         super::on_processes(run.cfg, run.mode, &sg, output, run.m, run.start)
     }
@@ -134,12 +123,8 @@ impl Strategy for Pipe {
         }
         // SAFETY: the coordinator made these descriptors inheritable for this worker alone,
         // and nothing else in this process owns them.
-        let (tasks, results) = unsafe {
-            (
-                File::from_raw_fd(ends.tasks),
-                File::from_raw_fd(ends.results),
-            )
-        };
+        let (tasks, results) =
+            unsafe { (File::from_raw_fd(ends.tasks), File::from_raw_fd(ends.results)) };
         Ok(Box::new(PipeCompute {
             function: setup.function,
             work: setup.work,
@@ -201,13 +186,11 @@ struct PipeScatter<'a> {
 
 impl PipeScatter<'_> {
     fn pipes(&self, worker: u32) -> Result<&WorkerPipes, PayloadError> {
-        self.pipes
-            .get(worker as usize)
-            .ok_or(PayloadError::Mismatch {
-                what: "worker of a pipe",
-                got: worker.into(),
-                expected: self.pipes.len() as u64,
-            })
+        self.pipes.get(worker as usize).ok_or(PayloadError::Mismatch {
+            what: "worker of a pipe",
+            got: worker.into(),
+            expected: self.pipes.len() as u64,
+        })
     }
 }
 
@@ -268,10 +251,8 @@ impl ScatterGather for PipeScatter<'_> {
     ) -> Result<u64, PayloadError> {
         let bytes: &[u8] = bytemuck::cast_slice(&self.input[task.span()]);
         let mut pipe = &self.pipes(worker)?.tasks;
-        move_all(pipe, bytes.len(), nix::poll::PollFlags::POLLOUT, |at| {
-            pipe.write(&bytes[at..])
-        })
-        .map_err(|source| PayloadError::Io {
+        move_all(pipe, bytes.len(), nix::poll::PollFlags::POLLOUT, |at| pipe.write(&bytes[at..]))
+            .map_err(|source| PayloadError::Io {
             what: "writing a task into its worker's pipe",
             source,
         })?;
@@ -290,13 +271,11 @@ impl ScatterGather for PipeScatter<'_> {
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(out);
         let len = bytes.len();
         let mut pipe = &self.pipes(worker)?.results;
-        move_all(pipe, len, nix::poll::PollFlags::POLLIN, |at| {
-            pipe.read(&mut bytes[at..])
-        })
-        .map_err(|source| PayloadError::Io {
-            what: "reading a result from its worker's pipe",
-            source,
-        })?;
+        move_all(pipe, len, nix::poll::PollFlags::POLLIN, |at| pipe.read(&mut bytes[at..]))
+            .map_err(|source| PayloadError::Io {
+                what: "reading a result from its worker's pipe",
+                source,
+            })?;
         Ok(len as u64)
     }
 }
@@ -397,33 +376,16 @@ mod tests {
             input: Vec::new(),
             output: Vec::new(),
         };
-        let task = Task {
-            index: 0,
-            parts: std::iter::once(1000..4000).collect(),
-        };
+        let task = Task { index: 0, parts: std::iter::once(1000..4000).collect() };
         assert_eq!(sg.encode_task(0, &task, &mut Vec::new()).unwrap(), 24_000);
-        let header = crate::protocol::TaskHeader {
-            task: 0,
-            start: 1000,
-            len: 3000,
-            parts: 1,
-        };
+        let header = crate::protocol::TaskHeader { task: 0, start: 1000, len: 3000, parts: 1 };
         use crate::strategy::ComputeOnce;
         worker.once(&header, &[], &mut Vec::new()).unwrap();
         let mut out = vec![0.0; 3000];
-        assert_eq!(
-            sg.decode_result(Received::new(0, &task, &[]), &mut out)
-                .unwrap(),
-            24_000
-        );
-        assert!(out
-            .iter()
-            .zip(&input[1000..4000])
-            .all(|(o, i)| o.to_bits() == i.sqrt().to_bits()));
+        assert_eq!(sg.decode_result(Received::new(0, &task, &[]), &mut out).unwrap(), 24_000);
+        assert!(out.iter().zip(&input[1000..4000]).all(|(o, i)| o.to_bits() == i.sqrt().to_bits()));
         // A result frame whose values never came is refused within the pipe's patience.
-        let err = sg
-            .decode_result(Received::new(0, &task, &[]), &mut out)
-            .unwrap_err();
+        let err = sg.decode_result(Received::new(0, &task, &[]), &mut out).unwrap_err();
         assert!(err.to_string().contains("reading a result"), "{err}");
     }
 }

@@ -23,12 +23,7 @@ const ABOUT: &str =
 
 impl Strategy for Scatterv {
     fn info(&self) -> Info {
-        Info::local("scatterv", ABOUT)
-            .on_processes()
-            .encoded()
-            .unsplit()
-            .collective()
-            .moving("collectives (Scatterv/Gatherv)")
+        Info::local("scatterv", ABOUT).on_processes().encoded().unsplit().collective()
     }
 
     /// One task per worker: the whole of its part.
@@ -67,16 +62,10 @@ mod tests {
         let tasks = Scatterv.tasks(&s, 1);
         let lens: Vec<usize> = tasks.iter().map(Task::len).collect();
         assert_eq!(lens, [4, 3, 3]);
-        let (local, mpi) = (
-            TransportKind::default(),
-            TransportKind::named("mpi").unwrap(),
-        );
+        let (local, mpi) = (TransportKind::default(), TransportKind::named("mpi").unwrap());
         assert!(Scatterv.runs_over(local).is_err());
         assert!(Scatterv.runs_over(mpi).is_ok());
         let refused = crate::strategy::shm::Shm.runs_over(mpi).unwrap_err();
-        assert!(
-            refused.contains("over mpi run sequential, item, split, scatterv"),
-            "{refused}"
-        );
+        assert!(refused.contains("over mpi run sequential, item, split, scatterv"), "{refused}");
     }
 }

@@ -46,13 +46,7 @@ impl Strategy for Sequential {
         }
         m.compute_ns = ns_since(t);
         let me = (std::process::id(), None);
-        m.record(
-            me,
-            crate::trace::Phase::Compute,
-            None,
-            at,
-            at + m.compute_ns,
-        );
+        m.record(me, crate::trace::Phase::Compute, None, at, at + m.compute_ns);
         m.compute_max_ns = m.compute_ns;
         Ok(())
     }

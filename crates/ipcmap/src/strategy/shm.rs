@@ -44,10 +44,7 @@ const ABOUT: &str = "shared memory in and out, only (offset, length) ranges trav
 
 impl Strategy for Shm {
     fn info(&self) -> Info {
-        Info::local("shm", ABOUT)
-            .on_processes()
-            .shared()
-            .moving("shared memory (memfd)")
+        Info::local("shm", ABOUT).on_processes().shared().moving("shared memory (memfd)")
     }
 
     fn run(&self, run: Run<'_>) -> Result<(), RunError> {
@@ -137,12 +134,7 @@ impl ShmCompute {
                 SharedRegion::adopt(regions.output_fd, bytes)?,
             )
         };
-        Ok(ShmCompute {
-            function,
-            work,
-            input,
-            output,
-        })
+        Ok(ShmCompute { function, work, input, output })
     }
 }
 
@@ -171,12 +163,7 @@ impl Compute for ShmCompute {
         self.input.prefault(range.clone(), false);
         self.output.prefault(range.clone(), true);
         let input = &self.input.as_f64s()[range.clone()];
-        kernel::apply_work(
-            self.function,
-            self.work,
-            input,
-            &mut self.output.as_f64s_mut()[range],
-        );
+        kernel::apply_work(self.function, self.work, input, &mut self.output.as_f64s_mut()[range]);
         timing.compute_ns = ns_since(t);
         Ok(())
     }
@@ -190,31 +177,13 @@ mod tests {
     use proptest::prelude::*;
 
     fn compute(start: u64, len: u64, payload: &[u8]) -> Result<(), PayloadError> {
-        let (input, output) = (
-            SharedRegion::create("t-in", 100, true)?,
-            SharedRegion::create("t-out", 100, false)?,
-        );
-        let mut c = ShmCompute {
-            function: Function::Sqrt,
-            work: 1,
-            input,
-            output,
-        };
-        let header = TaskHeader {
-            task: 0,
-            start,
-            len,
-            parts: 1,
-        };
+        let (input, output) =
+            (SharedRegion::create("t-in", 100, true)?, SharedRegion::create("t-out", 100, false)?);
+        let mut c = ShmCompute { function: Function::Sqrt, work: 1, input, output };
+        let header = TaskHeader { task: 0, start, len, parts: 1 };
         c.compute(
-            TaskIn {
-                header: &header,
-                payload,
-            },
-            TaskOut {
-                bytes: &mut Vec::new(),
-                timing: &mut TaskTiming::default(),
-            },
+            TaskIn { header: &header, payload },
+            TaskOut { bytes: &mut Vec::new(), timing: &mut TaskTiming::default() },
         )
     }
 

@@ -5,9 +5,8 @@
 use super::{
     compute_into, on_processes_encoded, timed, Compute, Info, Run, Strategy, TaskIn, TaskOut,
 };
-use crate::codec::{Codec, CodecError, CodecKind};
+use crate::codec::{Codec, CodecError};
 use crate::error::{PayloadError, RunError};
-use crate::kernel::Function;
 use crate::partition::Task;
 use crate::protocol::{
     begin_block_frame, block_header, end_block_frame, read_block_frame, Reader, Setup,
@@ -31,11 +30,7 @@ impl Strategy for Split {
     }
 
     fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, PayloadError> {
-        Ok(Box::new(SplitCompute::new(
-            setup.function,
-            setup.work,
-            setup.codec,
-        )))
+        Ok(Box::new(SplitCompute::new(setup.function, setup.work, setup.codec)))
     }
 }
 
@@ -79,12 +74,11 @@ impl ScatterGather for SplitScatter<'_> {
             }
             let len = out.len() as u64;
             let place =
-                out.get_mut(part.start - base..part.end - base)
-                    .ok_or(PayloadError::Mismatch {
-                        what: "output values for a result block",
-                        got: len,
-                        expected: (part.end - base) as u64,
-                    })?;
+                out.get_mut(part.start - base..part.end - base).ok_or(PayloadError::Mismatch {
+                    what: "output values for a result block",
+                    got: len,
+                    expected: (part.end - base) as u64,
+                })?;
             self.codec.decode_block_into(block, place)?;
             bytes += block.len();
         }
@@ -107,26 +101,7 @@ fn encode_block(codec: &dyn Codec, values: &[f64], out: &mut Vec<u8>) -> Result<
 }
 
 /// The worker half of split mode.
-pub struct SplitCompute {
-    function: Function,
-    work: u32,
-    codec: &'static dyn Codec,
-    input: Vec<f64>,
-    output: Vec<f64>,
-}
-
-impl SplitCompute {
-    /// A worker half for `function` over `codec`.
-    pub fn new(function: Function, work: u32, codec: CodecKind) -> Self {
-        SplitCompute {
-            function,
-            work,
-            codec: codec.codec(),
-            input: Vec::new(),
-            output: Vec::new(),
-        }
-    }
-}
+pub type SplitCompute = super::CodedCompute<Split>;
 
 impl Compute for SplitCompute {
     fn compute(&mut self, task: TaskIn<'_>, out: TaskOut<'_>) -> Result<(), PayloadError> {
@@ -143,9 +118,7 @@ impl Compute for SplitCompute {
             timed(&mut timing.compute_ns, || {
                 compute_into(function, work, &self.input, &mut self.output)
             });
-            timed(&mut timing.encode_ns, || {
-                encode_block(self.codec, &self.output, out)
-            })?;
+            timed(&mut timing.encode_ns, || encode_block(self.codec, &self.output, out))?;
         }
         if r.remaining() != 0 {
             return Err(PayloadError::Mismatch {
@@ -161,6 +134,8 @@ impl Compute for SplitCompute {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::CodecKind;
+    use crate::kernel::Function;
     use crate::partition::{array_split, group};
     use crate::protocol::TaskHeader;
     use crate::strategy::ComputeOnce;
@@ -171,33 +146,18 @@ mod tests {
         let task = group(array_split(103, 4), 3).remove(0);
         for codec in CodecKind::all() {
             let mut output = vec![0.0; 103];
-            let sg = SplitScatter {
-                codec: codec.codec(),
-                input: &input,
-            };
+            let sg = SplitScatter { codec: codec.codec(), input: &input };
             let mut frame = Vec::new();
             let payload = sg.encode_task(0, &task, &mut frame).unwrap();
             if codec == CodecKind::RAW {
                 assert_eq!(payload, 8 * task.len() as u64);
             }
-            let header = TaskHeader {
-                task: 0,
-                start: 0,
-                len: task.len() as u64,
-                parts: 3,
-            };
+            let header = TaskHeader { task: 0, start: 0, len: task.len() as u64, parts: 3 };
             let mut result = Vec::new();
-            SplitCompute::new(Function::Sqrt, 1, codec)
-                .once(&header, &frame, &mut result)
-                .unwrap();
-            sg.decode_result(Received::new(0, &task, &result), &mut output[task.span()])
-                .unwrap();
+            SplitCompute::new(Function::Sqrt, 1, codec).once(&header, &frame, &mut result).unwrap();
+            sg.decode_result(Received::new(0, &task, &result), &mut output[task.span()]).unwrap();
             for i in task.span() {
-                assert_eq!(
-                    output[i].to_bits(),
-                    input[i].sqrt().to_bits(),
-                    "{codec} at {i}"
-                );
+                assert_eq!(output[i].to_bits(), input[i].sqrt().to_bits(), "{codec} at {i}");
             }
         }
     }
@@ -207,12 +167,7 @@ mod tests {
         let mut frame = Vec::new();
         encode_block(&crate::codec::Raw, &[1.0, 2.0], &mut frame).unwrap();
         let mut c = SplitCompute::new(Function::Exp, 1, CodecKind::RAW);
-        let two = TaskHeader {
-            task: 0,
-            start: 0,
-            len: 2,
-            parts: 2,
-        };
+        let two = TaskHeader { task: 0, start: 0, len: 2, parts: 2 };
         assert!(c.once(&two, &frame, &mut Vec::new()).is_err());
         let zero = TaskHeader { parts: 0, ..two };
         assert!(c.once(&zero, &frame, &mut Vec::new()).is_err());

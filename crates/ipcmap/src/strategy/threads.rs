@@ -51,26 +51,24 @@ fn run_threads(run: Run<'_>) -> Result<(), RunError> {
         let t = Instant::now();
         let spawned: Vec<_> = (0..cfg.workers)
             .map(|k| {
-                std::thread::Builder::new()
-                    .name(format!("compute-{k}"))
-                    .spawn_scoped(scope, || {
-                        let (mut tasks, mut compute_ns, mut spans) = (0u64, 0u64, Vec::new());
-                        loop {
-                            let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
-                            let Some((input, output)) = next else { break };
-                            let (t, at) = (Instant::now(), crate::trace::now_ns());
-                            if !kernel::apply_work_until(function, work, input, output, &stop) {
-                                break;
-                            }
-                            let took = ns_since(t);
-                            compute_ns += took;
-                            tasks += 1;
-                            if tracing {
-                                spans.push((at, at + took));
-                            }
+                std::thread::Builder::new().name(format!("compute-{k}")).spawn_scoped(scope, || {
+                    let (mut tasks, mut compute_ns, mut spans) = (0u64, 0u64, Vec::new());
+                    loop {
+                        let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
+                        let Some((input, output)) = next else { break };
+                        let (t, at) = (Instant::now(), crate::trace::now_ns());
+                        if !kernel::apply_work_until(function, work, input, output, &stop) {
+                            break;
                         }
-                        (tasks, compute_ns, spans)
-                    })
+                        let took = ns_since(t);
+                        compute_ns += took;
+                        tasks += 1;
+                        if tracing {
+                            spans.push((at, at + took));
+                        }
+                    }
+                    (tasks, compute_ns, spans)
+                })
             })
             .collect();
         m.spawn_ns = ns_since(t);

@@ -156,11 +156,7 @@ struct HelloSocket {
 impl HelloSocket {
     fn bind() -> Result<HelloSocket, SpawnError> {
         crate::rundir::check()?;
-        let channel = |source| SpawnError::Channel {
-            worker: 0,
-            what: "hello socket",
-            source,
-        };
+        let channel = |source| SpawnError::Channel { worker: 0, what: "hello socket", source };
         let base = crate::rundir::current().map_or_else(std::env::temp_dir, Path::to_path_buf);
         let dir = tempfile::Builder::new()
             .prefix(".hello")
@@ -174,11 +170,7 @@ impl HelloSocket {
             .to_str()
             .ok_or_else(|| channel(std::io::Error::other("a path that is not UTF-8")))?
             .to_string();
-        Ok(HelloSocket {
-            listener,
-            path,
-            _dir: dir,
-        })
+        Ok(HelloSocket { listener, path, _dir: dir })
     }
 }
 
@@ -216,10 +208,8 @@ fn await_hellos<E>(
         }
         if remaining > 0 && Instant::now() >= deadline {
             crate::rundir::check()?;
-            let (worker, pid) = pending
-                .iter()
-                .find(|p| p.ends.is_none())
-                .map_or((0, 0), Pending::who);
+            let (worker, pid) =
+                pending.iter().find(|p| p.ends.is_none()).map_or((0, 0), Pending::who);
             return Err(SpawnError::HandshakeTimeout {
                 worker,
                 pid,
@@ -275,11 +265,7 @@ fn read_hello<E>(p: &mut Pending<E>) -> Result<Option<String>, SpawnError> {
     let (Some((stream, got)), None) = (p.conn.as_mut(), p.ends.as_ref()) else {
         return Ok(None);
     };
-    let bad = |message: String| SpawnError::BadHello {
-        worker,
-        pid,
-        message,
-    };
+    let bad = |message: String| SpawnError::BadHello { worker, pid, message };
     let mut buf = [0u8; 512];
     loop {
         match stream.read(&mut buf) {
@@ -306,9 +292,7 @@ fn read_hello<E>(p: &mut Pending<E>) -> Result<Option<String>, SpawnError> {
     };
     if end + 1 != got.len() {
         // A worker says nothing more until it is answered.
-        return Err(bad(
-            "it sent more than its hello before it was answered".into()
-        ));
+        return Err(bad("it sent more than its hello before it was answered".into()));
     }
     let line = String::from_utf8(got[..end].to_vec())
         .map_err(|_| bad("a hello that is not UTF-8".into()))?;
@@ -319,47 +303,24 @@ fn read_hello<E>(p: &mut Pending<E>) -> Result<Option<String>, SpawnError> {
 /// connection, blocking again, for its transport.
 fn check_hello<E>(p: &mut Pending<E>, line: &str) -> Result<Hello, SpawnError> {
     let (worker, pid) = p.who();
-    let bad = |message: String| SpawnError::BadHello {
-        worker,
-        pid,
-        message,
-    };
+    let bad = |message: String| SpawnError::BadHello { worker, pid, message };
     let mut words = line.splitn(4, ' ');
     if words.next() != Some(HELLO) {
-        return Err(bad(format!(
-            "{:?}",
-            line.chars().take(80).collect::<String>()
-        )));
+        return Err(bad(format!("{:?}", line.chars().take(80).collect::<String>())));
     }
     let number = |w: Option<&str>| w.and_then(|w| w.parse::<u32>().ok());
     let theirs = number(words.next()).ok_or_else(|| bad("no protocol version".into()))?;
     if theirs != PROTOCOL_VERSION {
-        return Err(SpawnError::ProtocolMismatch {
-            worker,
-            pid,
-            theirs,
-            ours: PROTOCOL_VERSION,
-        });
+        return Err(SpawnError::ProtocolMismatch { worker, pid, theirs, ours: PROTOCOL_VERSION });
     }
     let claimed = number(words.next()).ok_or_else(|| bad("no worker id".into()))?;
     if claimed != worker {
-        return Err(SpawnError::WrongId {
-            worker,
-            pid,
-            claimed,
-        });
+        return Err(SpawnError::WrongId { worker, pid, claimed });
     }
     let rest = words.next().unwrap_or("").to_string();
     let (stream, _) = p.conn.take().ok_or_else(|| bad("no connection".into()))?;
-    stream
-        .set_nonblocking(false)
-        .map_err(|e| bad(e.to_string()))?;
-    Ok(Hello {
-        worker,
-        pid,
-        stream,
-        rest,
-    })
+    stream.set_nonblocking(false).map_err(|e| bad(e.to_string()))?;
+    Ok(Hello { worker, pid, stream, rest })
 }
 
 fn early_exit<E>(p: &mut Pending<E>, spec: &PoolSpec<'_>) -> Option<SpawnError> {
@@ -372,9 +333,7 @@ fn early_exit<E>(p: &mut Pending<E>, spec: &PoolSpec<'_>) -> Option<SpawnError> 
         worker: process.id,
         pid: process.pid,
         status,
-        stderr: process
-            .last_words()
-            .map_or_else(String::new, |g| format!(": {g}")),
+        stderr: process.last_words().map_or_else(String::new, |g| format!(": {g}")),
         path: spec.worker_bin.to_path_buf(),
     })
 }
@@ -390,11 +349,7 @@ pub fn say_hello(
 ) -> Result<UnixStream, WorkerError> {
     use std::io::Write;
     let channel = |what: &'static str| {
-        move |e: std::io::Error| WorkerError::Channel {
-            worker,
-            what,
-            message: e.to_string(),
-        }
+        move |e: std::io::Error| WorkerError::Channel { worker, what, message: e.to_string() }
     };
     let mut stream = UnixStream::connect(path).map_err(channel("connecting to the coordinator"))?;
     writeln!(stream, "{HELLO} {protocol_version} {worker} {rest}")
@@ -429,10 +384,7 @@ pub fn named_array<const N: usize>(
 ) -> Result<[i32; N], WorkerError> {
     let fds = named_descriptors(stream, worker, N)?;
     <[i32; N]>::try_from(fds).map_err(|fds| {
-        WorkerError::Usage(format!(
-            "worker {worker}: {} descriptors named, not {N}",
-            fds.len()
-        ))
+        WorkerError::Usage(format!("worker {worker}: {} descriptors named, not {N}", fds.len()))
     })
 }
 
@@ -448,17 +400,10 @@ fn named_descriptors(
         what: "the line naming its descriptors",
         message: e.to_string(),
     };
-    stream
-        .set_read_timeout(Some(NAMING_WAIT))
-        .map_err(channel)?;
+    stream.set_read_timeout(Some(NAMING_WAIT)).map_err(channel)?;
     let mut line = String::new();
-    std::io::BufReader::new(stream)
-        .read_line(&mut line)
-        .map_err(channel)?;
-    let fds: Vec<i32> = line
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
+    std::io::BufReader::new(stream).read_line(&mut line).map_err(channel)?;
+    let fds: Vec<i32> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
     match fds.len() == count && fds.iter().all(|&fd| fd >= 0) {
         true => Ok(fds),
         false => Err(WorkerError::Usage(format!(

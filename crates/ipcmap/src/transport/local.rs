@@ -83,16 +83,15 @@ pub struct Channels {
     pub results: IpcBytesSender,
 }
 
+/// Its `--help` line.
+const ABOUT: &str = "worker processes on this machine over ipc-channel (its byte channels)";
+
 /// Worker processes over ipc-channel.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LocalTransport;
 
 impl Spawned for LocalTransport {
-    const INFO: TransportInfo = TransportInfo::spawned(
-        "local",
-        "worker processes on this machine over ipc-channel (its byte channels)",
-    )
-    .with_trains();
+    const INFO: TransportInfo = TransportInfo::spawned("local", ABOUT).with_trains();
     // The task and result channels, a reader thread's wake-up and the handshake's connection.
     const FILES_PER_WORKER: u64 = 6;
 
@@ -113,11 +112,7 @@ impl Spawned for LocalTransport {
 /// worker's ends of two new channels; keeps the coordinator's ends.
 fn answer(hello: Hello) -> Result<(IpcBytesSender, IpcBytesReceiver), SpawnError> {
     let (worker, pid) = (hello.worker, hello.pid);
-    let bad = |message: String| SpawnError::BadHello {
-        worker,
-        pid,
-        message,
-    };
+    let bad = |message: String| SpawnError::BadHello { worker, pid, message };
     let server = hello
         .rest
         .split(' ')
@@ -125,20 +120,13 @@ fn answer(hello: Hello) -> Result<(IpcBytesSender, IpcBytesReceiver), SpawnError
         .filter(|s| !s.is_empty())
         .ok_or_else(|| bad("no channel to answer on".into()))?;
     let channel = |what: &'static str| {
-        move |source: std::io::Error| SpawnError::Channel {
-            worker,
-            what,
-            source,
-        }
+        move |source: std::io::Error| SpawnError::Channel { worker, what, source }
     };
     let (task_tx, task_rx) = ipc::bytes_channel().map_err(channel("task channel"))?;
     let (result_tx, result_rx) = ipc::bytes_channel().map_err(channel("result channel"))?;
     IpcSender::<Channels>::connect(server.to_string())
         .map_err(channel("answer to its hello"))?
-        .send(Channels {
-            tasks: task_rx,
-            results: result_tx,
-        })
+        .send(Channels { tasks: task_rx, results: result_tx })
         .map_err(|e| bad(format!("answering it: {e}")))?;
     Ok((task_tx, result_rx))
 }
@@ -180,19 +168,16 @@ impl FrameReceiver for Results {
 /// and result outbox once the coordinator answered there.
 pub fn connect(name: &str, worker: u32, protocol_version: u32) -> Result<WorkerEnds, WorkerError> {
     let channel = |what: &'static str| {
-        move |e: std::io::Error| WorkerError::Channel {
-            worker,
-            what,
-            message: e.to_string(),
-        }
+        move |e: std::io::Error| WorkerError::Channel { worker, what, message: e.to_string() }
     };
     // ipc-channel makes its server's socket in the temporary directory (the coordinator's
     // run folder) and cannot report a missing one: check it first.
     let tmp = std::env::temp_dir();
     if !tmp.is_dir() {
-        return Err(channel("its one-shot server")(std::io::Error::other(
-            format!("the temporary directory {} is gone", tmp.display()),
-        )));
+        return Err(channel("its one-shot server")(std::io::Error::other(format!(
+            "the temporary directory {} is gone",
+            tmp.display()
+        ))));
     }
     let (server, server_name) =
         IpcOneShotServer::<Channels>::new().map_err(channel("its one-shot server"))?;
@@ -203,10 +188,7 @@ pub fn connect(name: &str, worker: u32, protocol_version: u32) -> Result<WorkerE
         message: e.to_string(),
     })?;
     drop(stream);
-    Ok((
-        Box::new(LocalInbox(channels.tasks)),
-        Box::new(LocalOutbox(channels.results, 0)),
-    ))
+    Ok((Box::new(LocalInbox(channels.tasks)), Box::new(LocalOutbox(channels.results, 0))))
 }
 
 struct LocalInbox(IpcBytesReceiver);

@@ -60,10 +60,7 @@ struct ChannelOutbox {
 impl Outbox for ChannelOutbox {
     fn send(&mut self, frame: &[u8]) -> Result<(), LinkError> {
         self.events
-            .send(Event::Frame(
-                self.worker,
-                super::Frame::owned(frame.to_vec()),
-            ))
+            .send(Event::Frame(self.worker, super::Frame::owned(frame.to_vec())))
             .map_err(|_| LinkError::Closed)
     }
 }
@@ -90,10 +87,7 @@ impl Transport for MemoryTransport {
             let (task_tx, task_rx) = mpsc::channel();
             let _ = task_tx.send(setup(w as u32).to_frame());
             let inbox = Box::new(ChannelInbox(task_rx));
-            let outbox = Box::new(ChannelOutbox {
-                worker: w,
-                events: events_tx.clone(),
-            });
+            let outbox = Box::new(ChannelOutbox { worker: w, events: events_tx.clone() });
             let exits = events_tx.clone();
             let fault = self.faults.get(w).copied().flatten();
             let serve = self.serve;
@@ -182,10 +176,7 @@ impl Pool for MemoryPool {
         }
         if let Some(killed) = self.killed.get_mut(worker).filter(|k| !**k) {
             *killed = true;
-            let _ = self.exits.send(Event::Exited {
-                worker,
-                how: KILLED.into(),
-            });
+            let _ = self.exits.send(Event::Exited { worker, how: KILLED.into() });
         }
     }
 

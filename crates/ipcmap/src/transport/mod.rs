@@ -192,19 +192,14 @@ pub trait Pool {
     /// collective call, without blocking (the frames are the transport's until it completes), where the transport has collectives (MPI's Scatterv); each worker's
     /// next result then comes back by the matching gather.
     fn scatter(&mut self, _frames: Vec<u8>, _lens: &[usize]) -> Result<(), LinkError> {
-        Err(LinkError::Channel(
-            "this transport has no collectives".into(),
-        ))
+        Err(LinkError::Channel("this transport has no collectives".into()))
     }
 }
 
 /// Worker `worker`'s queue among `senders`, while it is open; a closed or unknown one is
 /// [`LinkError::Closed`].
 pub(crate) fn open_queue<T>(senders: &[Option<T>], worker: usize) -> Result<&T, LinkError> {
-    senders
-        .get(worker)
-        .and_then(Option::as_ref)
-        .ok_or(LinkError::Closed)
+    senders.get(worker).and_then(Option::as_ref).ok_or(LinkError::Closed)
 }
 
 /// A frame whose send has ended.
@@ -245,14 +240,7 @@ impl SentQueue {
             Ok(()) => Ok(()),
             Err(e) => Err(LinkError::Channel(e.to_string())),
         };
-        self.0.push_back(Sent {
-            worker,
-            frame,
-            result,
-            start_ns,
-            end_ns,
-            threaded: false,
-        });
+        self.0.push_back(Sent { worker, frame, result, start_ns, end_ns, threaded: false });
         copy
     }
 
@@ -326,10 +314,7 @@ impl TransportInfo {
 
     /// It reads a result's values straight into their place in the output ([`place`]).
     pub const fn with_in_place(self) -> TransportInfo {
-        TransportInfo {
-            in_place: true,
-            ..self
-        }
+        TransportInfo { in_place: true, ..self }
     }
 
     /// How a result's payload reaches the output over it, for a strategy whose frames carry
@@ -344,10 +329,7 @@ impl TransportInfo {
 
     /// It frames its messages itself, so `--frame-bytes` trains apply.
     pub const fn with_trains(self) -> TransportInfo {
-        TransportInfo {
-            trains: true,
-            ..self
-        }
+        TransportInfo { trains: true, ..self }
     }
 }
 
@@ -379,9 +361,7 @@ impl TransportKind {
     /// The transport, where this build has it; `Err` says how to get one that does.
     pub fn transport(self) -> Result<&'static dyn Transport, SpawnError> {
         let name = self.name();
-        self.0
-            .built()
-            .map_err(|why| SpawnError::Unbuilt { name, why })?;
+        self.0.built().map_err(|why| SpawnError::Unbuilt { name, why })?;
         Ok(self.0)
     }
 
@@ -419,10 +399,7 @@ impl Transport for Unbuilt {
     }
 
     fn start(&self, _: &PoolSpec<'_>, _: &MakeSetup<'_>) -> PoolResult {
-        Err(SpawnError::Unbuilt {
-            name: self.0.name,
-            why: self.1.into(),
-        })
+        Err(SpawnError::Unbuilt { name: self.0.name, why: self.1.into() })
     }
 }
 
@@ -456,20 +433,12 @@ pub struct Frame {
 impl Frame {
     /// A frame of its own bytes, going nowhere when dropped.
     pub fn owned(bytes: Vec<u8>) -> Frame {
-        Frame {
-            bytes,
-            home: None,
-            placed: 0,
-        }
+        Frame { bytes, home: None, placed: 0 }
     }
 
     /// A frame lent from a free list that `home` feeds.
     pub fn lent(bytes: Vec<u8>, home: mpsc::Sender<Vec<u8>>) -> Frame {
-        Frame {
-            bytes,
-            home: Some(home),
-            placed: 0,
-        }
+        Frame { bytes, home: Some(home), placed: 0 }
     }
 
     /// The same frame, whose payload's `bytes` were read straight into the output.

@@ -121,35 +121,25 @@ pub fn init() -> Result<Session, MpiError> {
         mpi::initialize_with_threading(Threading::Funneled).ok_or(MpiError::Init)?;
     let comm = universe.world();
     let (rank, size) = (comm.rank(), comm.size());
-    let session = Session {
-        universe: Some(universe),
-        rank,
-    };
+    let session = Session { universe: Some(universe), rank };
     if size < 2 {
         return Err(MpiError::TooFewRanks);
     }
     let host = mpi::environment::processor_name().unwrap_or_else(|_| "?".into());
     if rank != 0 {
         let hello = format!("{} {host}", std::process::id());
-        comm.process_at_rank(0)
-            .send_with_tag(hello.as_bytes(), TAG_HELLO);
+        comm.process_at_rank(0).send_with_tag(hello.as_bytes(), TAG_HELLO);
         return Ok(session);
     }
     let mut workers = Vec::with_capacity(size as usize - 1);
     for r in 1..size {
-        let (bytes, _) = comm
-            .process_at_rank(r)
-            .receive_vec_with_tag::<u8>(TAG_HELLO);
+        let (bytes, _) = comm.process_at_rank(r).receive_vec_with_tag::<u8>(TAG_HELLO);
         let text = String::from_utf8(bytes).map_err(|_| MpiError::BadHello { rank: r })?;
         let (pid, host) = text
             .split_once(' ')
             .and_then(|(pid, host)| Some((pid.parse().ok()?, host.to_string())))
             .ok_or(MpiError::BadHello { rank: r })?;
-        workers.push(RankInfo {
-            rank: r as u32,
-            pid,
-            host,
-        });
+        workers.push(RankInfo { rank: r as u32, pid, host });
     }
     let library = mpi::environment::library_version()
         .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
@@ -179,16 +169,11 @@ impl Session {
             // A plain probe: the message stays for the inbox (or the receive below).
             let status = comm.process_at_rank(0).probe();
             if status.tag() == TAG_SHUTDOWN {
-                let _ = comm
-                    .process_at_rank(0)
-                    .receive_vec_with_tag::<u8>(TAG_SHUTDOWN);
+                let _ = comm.process_at_rank(0).receive_vec_with_tag::<u8>(TAG_SHUTDOWN);
                 break 0;
             }
             let gather_next = Arc::new(AtomicBool::new(false));
-            let inbox = Box::new(MpiInbox {
-                closed: false,
-                gather_next: gather_next.clone(),
-            });
+            let inbox = Box::new(MpiInbox { closed: false, gather_next: gather_next.clone() });
             let outbox = Box::new(MpiOutbox { gather_next });
             // A panic on this rank is its failure, told to rank 0 like any other, so the
             // run writes this worker off by name and reruns its tasks.
@@ -207,13 +192,11 @@ impl Session {
                 Err(WorkerError::InjectedExit { code, .. }) => std::process::exit(code.into()),
                 Err(e) => {
                     let line = e.to_string();
-                    comm.process_at_rank(0)
-                        .send_with_tag(line.as_bytes(), TAG_FAILED);
+                    comm.process_at_rank(0).send_with_tag(line.as_bytes(), TAG_FAILED);
                     drain_until_close();
                 }
             }
-            comm.process_at_rank(0)
-                .send_with_tag(&[0u8; 0][..], TAG_DONE);
+            comm.process_at_rank(0).send_with_tag(&[0u8; 0][..], TAG_DONE);
         };
         drop(self);
         code
@@ -232,8 +215,7 @@ impl Session {
             comm.abort(c_int::from(code.max(1)));
         }
         for r in 1..comm.size() {
-            comm.process_at_rank(r)
-                .send_with_tag(&[0u8; 0][..], TAG_SHUTDOWN);
+            comm.process_at_rank(r).send_with_tag(&[0u8; 0][..], TAG_SHUTDOWN);
         }
         drop(self.universe.take());
         code
@@ -516,8 +498,7 @@ impl Transport for MpiTransport {
         for (w, r) in ranks.iter().enumerate() {
             let frame = setup(w as u32).to_frame();
             check_size(frame.len()).map_err(|e| SpawnError::Mpi(e.to_string()))?;
-            comm.process_at_rank(r.rank as i32)
-                .send_with_tag(&frame[..], TAG_TASK);
+            comm.process_at_rank(r.rank as i32).send_with_tag(&frame[..], TAG_TASK);
         }
         CLEAN.store(false, Ordering::SeqCst);
         Ok(Box::new(MpiPool {
@@ -593,11 +574,7 @@ impl MpiPool {
             let mut flag: c_int = 0;
             // SAFETY: the request came from MPI_Isend and has not completed yet.
             unsafe {
-                ffi::MPI_Test(
-                    &mut self.sends[i].request,
-                    &mut flag,
-                    ffi::RSMPI_STATUS_IGNORE,
-                );
+                ffi::MPI_Test(&mut self.sends[i].request, &mut flag, ffi::RSMPI_STATUS_IGNORE);
             }
             if flag != 0 {
                 let done = self.sends.swap_remove(i);
@@ -666,22 +643,12 @@ impl MpiPool {
         // SAFETY: `buf`, `counts` and `displs` move into `self.collectives` with the request
         // and stay there (or are leaked) until it completes; rank 0 sends 0 bytes.
         let request = unsafe {
-            igatherv(
-                [0u8; 0].as_ptr(),
-                0,
-                buf.as_mut_ptr(),
-                counts.as_ptr(),
-                displs.as_ptr(),
-            )
+            igatherv([0u8; 0].as_ptr(), 0, buf.as_mut_ptr(), counts.as_ptr(), displs.as_ptr())
         };
         match request {
-            Ok(request) => self.collectives.push(Collective {
-                request,
-                buf,
-                counts,
-                displs,
-                gather: true,
-            }),
+            Ok(request) => {
+                self.collectives.push(Collective { request, buf, counts, displs, gather: true })
+            }
             Err(e) => self.events.push_back(failed(e.to_string())),
         }
     }
@@ -703,10 +670,8 @@ impl MpiPool {
                         done.displs[r.rank as usize] as usize,
                         done.counts[r.rank as usize] as usize,
                     );
-                    self.events.push_back(Event::Frame(
-                        w,
-                        Frame::owned(done.buf[at..at + len].to_vec()),
-                    ));
+                    self.events
+                        .push_back(Event::Frame(w, Frame::owned(done.buf[at..at + len].to_vec())));
                 }
             }
         }
@@ -756,12 +721,7 @@ impl Pool for MpiPool {
         if rc != 0 {
             return Err(LinkError::Channel(format!("MPI_Isend returned {rc}")));
         }
-        self.sends.push(InFlight {
-            worker,
-            buf,
-            request,
-            start_ns,
-        });
+        self.sends.push(InFlight { worker, buf, request, start_ns });
         Ok(())
     }
 
@@ -858,21 +818,9 @@ impl Pool for MpiPool {
         // SAFETY: `frames`, `counts` and `displs` move into `self.collectives` with the request
         // and stay there (or are leaked) until it completes; `own` receives 0 bytes.
         let request = unsafe {
-            iscatterv(
-                frames.as_ptr(),
-                counts.as_ptr(),
-                displs.as_ptr(),
-                own.as_mut_ptr(),
-                0,
-            )
+            iscatterv(frames.as_ptr(), counts.as_ptr(), displs.as_ptr(), own.as_mut_ptr(), 0)
         }?;
-        self.collectives.push(Collective {
-            request,
-            buf: frames,
-            counts,
-            displs,
-            gather: false,
-        });
+        self.collectives.push(Collective { request, buf: frames, counts, displs, gather: false });
         Ok(())
     }
 }

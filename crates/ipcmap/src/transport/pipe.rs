@@ -46,15 +46,12 @@ impl Transport for PipeTransport {
     fn connect(&self, hello: &str, worker: u32, protocol: u32) -> Result<WorkerEnds, WorkerError> {
         let stream = handshake::say_hello(hello, worker, protocol, "")?;
         let [tasks, results] = handshake::named_array::<2>(stream, worker)?;
-        let end = |fd, access, what| {
-            adopt(fd, SFlag::S_IFIFO, access)
-                .map(File::from)
-                .map_err(|e| WorkerError::Channel {
-                    worker,
-                    what,
-                    message: e.to_string(),
-                })
-        };
+        let end =
+            |fd, access, what| {
+                adopt(fd, SFlag::S_IFIFO, access)
+                    .map(File::from)
+                    .map_err(|e| WorkerError::Channel { worker, what, message: e.to_string() })
+            };
         let tasks = end(tasks, OFlag::O_RDONLY, "its task pipe")?;
         let results = end(results, OFlag::O_WRONLY, "its result pipe")?;
         Ok((Box::new(Reader::new(tasks)), Box::new(Writer::new(results))))
@@ -75,11 +72,7 @@ const INFO: TransportInfo = TransportInfo::spawned(
 .with_in_place();
 
 fn pipe_error(worker: u32) -> impl Fn(std::io::Error) -> SpawnError {
-    move |source| SpawnError::Channel {
-        worker,
-        what: "its pipes",
-        source,
-    }
+    move |source| SpawnError::Channel { worker, what: "its pipes", source }
 }
 
 /// One worker's two pipes: the coordinator's ends and the worker's (inherited at its start).

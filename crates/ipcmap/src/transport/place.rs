@@ -69,14 +69,7 @@ impl<'p> Claim<'p> {
         output: *mut f64,
         output_len: usize,
     ) -> Claim<'p> {
-        Claim {
-            places,
-            task,
-            pieces,
-            output,
-            output_len,
-            settled: false,
-        }
+        Claim { places, task, pieces, output, output_len, settled: false }
     }
 
     /// The task claimed.

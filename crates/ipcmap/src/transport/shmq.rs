@@ -50,9 +50,7 @@ impl Transport for ShmqTransport {
     }
 
     fn start(&self, spec: &PoolSpec<'_>, setup: &MakeSetup<'_>) -> PoolResult {
-        let queues = (0..spec.count as u32)
-            .map(Queues::open)
-            .collect::<Result<Vec<_>, _>>()?;
+        let queues = (0..spec.count as u32).map(Queues::open).collect::<Result<Vec<_>, _>>()?;
         spawned::start_inheriting(INFO.name, spec, setup, queues, Queues::theirs, &mut link)
     }
 
@@ -61,11 +59,7 @@ impl Transport for ShmqTransport {
         let [task_ring, task_socket, result_ring, result_socket] =
             handshake::named_array::<4>(stream, worker)?;
         let bad = |what: &'static str| {
-            move |e: std::io::Error| WorkerError::Channel {
-                worker,
-                what,
-                message: e.to_string(),
-            }
+            move |e: std::io::Error| WorkerError::Channel { worker, what, message: e.to_string() }
         };
         let ring = |fd| {
             let fd = adopt(fd, SFlag::S_IFREG, OFlag::O_RDWR)?;
@@ -167,13 +161,7 @@ struct QueueWriter {
 
 impl QueueWriter {
     fn new(ring: Ring, socket: UnixStream) -> QueueWriter {
-        QueueWriter {
-            ring,
-            socket,
-            head: 0,
-            tail: 0,
-            open: true,
-        }
+        QueueWriter { ring, socket, head: 0, tail: 0, open: true }
     }
 
     fn write_frame(&mut self, frame: &[u8]) -> Result<(), LinkError> {
@@ -183,9 +171,7 @@ impl QueueWriter {
         let (len, size) = (frame.len() as u64, self.ring.size);
         let need = len.next_multiple_of(8);
         if need > size / 2 {
-            self.socket
-                .write_all(&descriptor(INLINE, len, 0))
-                .map_err(LinkError::Io)?;
+            self.socket.write_all(&descriptor(INLINE, len, 0)).map_err(LinkError::Io)?;
             return self.socket.write_all(frame).map_err(LinkError::Io);
         }
         // A frame never wraps: one that would is put at the ring's start.
@@ -207,9 +193,7 @@ impl QueueWriter {
             );
         }
         std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-        self.socket
-            .write_all(&descriptor(at % size, len, end))
-            .map_err(LinkError::Io)?;
+        self.socket.write_all(&descriptor(at % size, len, end)).map_err(LinkError::Io)?;
         self.head = end;
         Ok(())
     }
@@ -275,8 +259,10 @@ impl QueueReader {
     fn new(ring: Ring, socket: UnixStream) -> QueueReader {
         QueueReader { ring, socket }
     }
+}
 
-    fn read_frame(
+impl FrameReceiver for QueueReader {
+    fn recv(
         &mut self,
         into: &mut Vec<u8>,
         place: Option<Place<'_>>,
@@ -316,16 +302,6 @@ impl QueueReader {
     }
 }
 
-impl FrameReceiver for QueueReader {
-    fn recv(
-        &mut self,
-        into: &mut Vec<u8>,
-        place: Option<Place<'_>>,
-    ) -> Result<Option<u64>, LinkError> {
-        self.read_frame(into, place)
-    }
-}
-
 /// One worker's two queues: the coordinator's ends, and the worker's (inherited at its start).
 struct Queues {
     tasks: QueueWriter,
@@ -335,13 +311,7 @@ struct Queues {
 
 impl Queues {
     fn open(worker: u32) -> Result<Queues, SpawnError> {
-        let err = |what| {
-            move |source| SpawnError::Channel {
-                worker,
-                what,
-                source,
-            }
-        };
+        let err = |what| move |source| SpawnError::Channel { worker, what, source };
         let task_ring = Ring::create("ipcmap-shmq-tasks").map_err(err("its task queue"))?;
         let result_ring = Ring::create("ipcmap-shmq-results").map_err(err("its result queue"))?;
         let (task_mine, task_theirs) =
@@ -381,10 +351,7 @@ impl Ring {
 fn link(mut hello: Hello, queues: Queues) -> Result<Link, SpawnError> {
     handshake::name_descriptors(&mut hello.stream, hello.worker, &queues.theirs())?;
     drop(queues.theirs);
-    Ok(Link {
-        sender: Box::new(queues.tasks),
-        receiver: Box::new(queues.results),
-    })
+    Ok(Link { sender: Box::new(queues.tasks), receiver: Box::new(queues.results) })
 }
 
 #[cfg(test)]
@@ -413,19 +380,18 @@ mod tests {
         let mut r = QueueReader::new(peer, b);
         let mut buf = Vec::new();
         for f in &frames {
-            assert_eq!(r.read_frame(&mut buf, None).unwrap(), Some(0));
+            assert_eq!(r.recv(&mut buf, None).unwrap(), Some(0));
             assert!(buf == *f, "a frame of {} bytes", f.len());
         }
         writer.join().unwrap();
-        assert_eq!(r.read_frame(&mut buf, None).unwrap(), None, "a clean end");
+        assert_eq!(r.recv(&mut buf, None).unwrap(), None, "a clean end");
     }
 
     #[test]
     fn a_descriptor_outside_the_ring_is_refused() {
         let (mut a, b) = UnixStream::pair().unwrap();
         let mut r = QueueReader::new(Ring::create("t-shmq-bad").unwrap(), b);
-        a.write_all(&descriptor(RING_BYTES as u64 - 4, 8, 0))
-            .unwrap();
-        assert!(r.read_frame(&mut Vec::new(), None).is_err());
+        a.write_all(&descriptor(RING_BYTES as u64 - 4, 8, 0)).unwrap();
+        assert!(r.recv(&mut Vec::new(), None).is_err());
     }
 }

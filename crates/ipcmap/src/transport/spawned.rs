@@ -69,8 +69,9 @@ pub trait Spawned: Sync {
     /// What it is and can carry.
     const INFO: TransportInfo;
     /// Descriptors the coordinator holds per worker: its links, its reader's and sender's
-    /// wake-ups, the handshake's connection.
-    const FILES_PER_WORKER: u64;
+    /// wake-ups, the handshake's connection (4 for a stream that is also the hello's: the
+    /// stream and its clone, the two wake-ups).
+    const FILES_PER_WORKER: u64 = 4;
     /// The links of the worker whose hello this is, in a pool started with `spec`.
     fn link(&self, hello: Hello, spec: &PoolSpec<'_>) -> Result<Link, SpawnError>;
     /// The worker's half: its ends, once it said hello on `hello` as `worker` speaking
@@ -84,9 +85,7 @@ impl<T: Spawned> Transport for T {
     }
 
     fn start(&self, spec: &PoolSpec<'_>, setup: &MakeSetup<'_>) -> PoolResult {
-        start(T::INFO.name, spec, setup, &mut |hello| {
-            self.link(hello, spec)
-        })
+        start(T::INFO.name, spec, setup, &mut |hello| self.link(hello, spec))
     }
 
     fn connect(&self, hello: &str, worker: u32, protocol: u32) -> Result<WorkerEnds, WorkerError> {
@@ -120,21 +119,13 @@ pub fn start(
     let (sent_tx, sent) = mpsc::channel::<Sent>();
     let (mut infos, mut senders, mut processes) = (Vec::new(), Vec::new(), Vec::new());
     for (w, p) in ready.into_iter().enumerate() {
-        let (
-            process,
-            Link {
-                mut sender,
-                receiver,
-            },
-        ) = (p.process, p.ends);
+        let (process, Link { mut sender, receiver }) = (p.process, p.ends);
         let (worker, pid) = (process.id, process.pid);
-        sender
-            .send(&setup(worker).to_frame())
-            .map_err(|e| SpawnError::Setup {
-                worker,
-                pid,
-                message: e.to_string(),
-            })?;
+        sender.send(&setup(worker).to_frame()).map_err(|e| SpawnError::Setup {
+            worker,
+            pid,
+            message: e.to_string(),
+        })?;
         let thread = |what| move |source| SpawnError::Thread { what, source };
         let places = spec.places.clone();
         spawn_reader(w, receiver, places, events_tx.clone()).map_err(thread("result reader"))?;
@@ -150,10 +141,7 @@ pub fn start(
     }
     let watchdog = watch(&processes, events_tx)?;
     Ok(Box::new(SpawnedPool {
-        started: Started {
-            workers: infos,
-            spawn_ns: started.elapsed().as_nanos() as u64,
-        },
+        started: Started { workers: infos, spawn_ns: started.elapsed().as_nanos() as u64 },
         senders,
         sent,
         events,
@@ -192,10 +180,7 @@ pub fn start_inheriting<E>(
     };
     start(name, &spec, setup, &mut |hello: Hello| {
         let worker = hello.worker;
-        let mine = made
-            .borrow_mut()
-            .get_mut(worker as usize)
-            .and_then(Option::take);
+        let mine = made.borrow_mut().get_mut(worker as usize).and_then(Option::take);
         let mine = mine.ok_or_else(|| SpawnError::Channel {
             worker,
             what: "its descriptors",
@@ -207,10 +192,7 @@ pub fn start_inheriting<E>(
 
 /// Reports each process's end, with its last words, as an [`Event::Exited`].
 fn watch(processes: &[WorkerProcess], events: mpsc::Sender<Event>) -> Result<Watchdog, SpawnError> {
-    let watched = processes
-        .iter()
-        .map(|p| (p.id, p.pid, p.stderr.clone()))
-        .collect::<Vec<_>>();
+    let watched = processes.iter().map(|p| (p.id, p.pid, p.stderr.clone())).collect::<Vec<_>>();
     let pids = watched.iter().map(|&(id, pid, _)| (id, pid)).collect();
     Watchdog::start(pids, move |exited| {
         let gist = watched
@@ -220,15 +202,10 @@ fn watch(processes: &[WorkerProcess], events: mpsc::Sender<Event>) -> Result<Wat
             .and_then(super::spawner::stderr_gist)
             .map(|g| super::spawner::without_name(exited.worker, g))
             .map_or_else(String::new, |g| format!(" ({g})"));
-        let _ = events.send(Event::Exited {
-            worker: exited.worker as usize,
-            how: format!("{exited}{gist}"),
-        });
+        let _ = events
+            .send(Event::Exited { worker: exited.worker as usize, how: format!("{exited}{gist}") });
     })
-    .map_err(|source| SpawnError::Thread {
-        what: "watchdog",
-        source,
-    })
+    .map_err(|source| SpawnError::Thread { what: "watchdog", source })
 }
 
 /// A started pool of spawned workers.
@@ -276,9 +253,7 @@ impl Pool for SpawnedPool {
     }
 
     fn reap(&mut self, worker: usize, grace: Duration) -> String {
-        self.processes
-            .get_mut(worker)
-            .map_or_else(|| "unknown worker".into(), |p| p.reap(grace))
+        self.processes.get_mut(worker).map_or_else(|| "unknown worker".into(), |p| p.reap(grace))
     }
 
     fn last_words(&self, worker: usize) -> Option<String> {
@@ -296,27 +271,25 @@ fn spawn_sender(
     sent: mpsc::Sender<Sent>,
 ) -> std::io::Result<mpsc::Sender<Vec<u8>>> {
     let (queue, frames) = mpsc::channel::<Vec<u8>>();
-    std::thread::Builder::new()
-        .name(format!("scatter-{w}"))
-        .spawn(move || {
-            for frame in frames {
-                let start_ns = crate::trace::now_ns();
-                let result = link.send(&frame);
-                let failed = result.is_err();
-                let done = Sent {
-                    worker: w,
-                    frame,
-                    result,
-                    start_ns,
-                    end_ns: crate::trace::now_ns(),
-                    threaded: true,
-                };
-                if sent.send(done).is_err() || failed {
-                    break;
-                }
+    std::thread::Builder::new().name(format!("scatter-{w}")).spawn(move || {
+        for frame in frames {
+            let start_ns = crate::trace::now_ns();
+            let result = link.send(&frame);
+            let failed = result.is_err();
+            let done = Sent {
+                worker: w,
+                frame,
+                result,
+                start_ns,
+                end_ns: crate::trace::now_ns(),
+                threaded: true,
+            };
+            if sent.send(done).is_err() || failed {
+                break;
             }
-            link.close();
-        })?;
+        }
+        link.close();
+    })?;
     Ok(queue)
 }
 
@@ -339,10 +312,7 @@ fn spawn_reader(
                         true => Frame::lent(buf, home.clone()),
                         false => Frame::owned(buf),
                     };
-                    if events
-                        .send(Event::Frame(w, frame.with_placed(placed)))
-                        .is_err()
-                    {
+                    if events.send(Event::Frame(w, frame.with_placed(placed))).is_err() {
                         break;
                     }
                 }

@@ -62,11 +62,7 @@ fn stderr_sink(worker: u32) -> Result<(Stdio, Option<PathBuf>), SpawnError> {
         Ok(file) => Ok((Stdio::from(file), Some(path))),
         Err(source) => {
             crate::rundir::check()?;
-            Err(SpawnError::Channel {
-                worker,
-                what: "its stderr file",
-                source,
-            })
+            Err(SpawnError::Channel { worker, what: "its stderr file", source })
         }
     }
 }
@@ -75,11 +71,7 @@ fn stderr_sink(worker: u32) -> Result<(Stdio, Option<PathBuf>), SpawnError> {
 /// not a note or a backtrace frame; at most 300 characters.
 pub fn stderr_gist(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     let gist = match lines.iter().position(|l| l.contains("panicked at")) {
         Some(i) => format!("panicked: {}", lines.get(i + 1).copied().unwrap_or("")),
         None => lines
@@ -120,13 +112,10 @@ pub fn captured_stderr() -> Vec<(PathBuf, String)> {
 
 /// Errors unless `path` is a regular file with an execute bit.
 pub fn check_executable(path: &Path) -> Result<(), SpawnError> {
-    let meta = std::fs::metadata(path).map_err(|_| SpawnError::NotFound {
-        path: path.to_path_buf(),
-    })?;
+    let meta =
+        std::fs::metadata(path).map_err(|_| SpawnError::NotFound { path: path.to_path_buf() })?;
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
-        return Err(SpawnError::NotExecutable {
-            path: path.to_path_buf(),
-        });
+        return Err(SpawnError::NotExecutable { path: path.to_path_buf() });
     }
     Ok(())
 }
@@ -164,13 +153,7 @@ impl WorkerProcess {
                 path: worker_bin.to_path_buf(),
                 source,
             })?;
-        Ok(WorkerProcess {
-            id,
-            pid: child.id(),
-            stderr: stderr_path,
-            child,
-            reaped: None,
-        })
+        Ok(WorkerProcess { id, pid: child.id(), stderr: stderr_path, child, reaped: None })
     }
 
     /// How it ended, if it has (without blocking).
@@ -181,10 +164,7 @@ impl WorkerProcess {
 
     /// The gist of what it wrote on stderr.
     pub fn last_words(&self) -> Option<String> {
-        self.stderr
-            .as_deref()
-            .and_then(stderr_gist)
-            .map(|g| without_name(self.id, g))
+        self.stderr.as_deref().and_then(stderr_gist).map(|g| without_name(self.id, g))
     }
 
     /// Waits up to `timeout` for the process to exit, then kills it; returns how it ended.
@@ -250,12 +230,7 @@ pub struct Exited {
 impl std::fmt::Display for Exited {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.signal != 0 {
-            write!(
-                f,
-                "was killed by signal {} ({})",
-                self.signal,
-                signal_name(self.signal)
-            )
+            write!(f, "was killed by signal {} ({})", self.signal, signal_name(self.signal))
         } else {
             write!(f, "exited with code {}", self.code)
         }
@@ -317,11 +292,7 @@ pub fn adopt(
 }
 
 fn set_cloexec(fd: i32, on: bool) -> std::io::Result<()> {
-    let flags = if on {
-        nix::fcntl::FdFlag::FD_CLOEXEC
-    } else {
-        nix::fcntl::FdFlag::empty()
-    };
+    let flags = if on { nix::fcntl::FdFlag::FD_CLOEXEC } else { nix::fcntl::FdFlag::empty() };
     // SAFETY: the caller's descriptors stay open for the guard's lifetime.
     let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(flags))
@@ -343,29 +314,20 @@ impl Watchdog {
     ) -> std::io::Result<Watchdog> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
-        let handle = std::thread::Builder::new()
-            .name("watchdog".into())
-            .spawn(move || {
-                let mut alive = workers;
-                while !flag.load(Ordering::Relaxed) && !alive.is_empty() {
-                    alive.retain(|&(worker, pid)| match peek_exit(pid) {
-                        Some((code, signal)) => {
-                            report(Exited {
-                                worker,
-                                code,
-                                signal,
-                            });
-                            false
-                        }
-                        None => true,
-                    });
-                    std::thread::sleep(POLL);
-                }
-            })?;
-        Ok(Watchdog {
-            stop,
-            handle: Some(handle),
-        })
+        let handle = std::thread::Builder::new().name("watchdog".into()).spawn(move || {
+            let mut alive = workers;
+            while !flag.load(Ordering::Relaxed) && !alive.is_empty() {
+                alive.retain(|&(worker, pid)| match peek_exit(pid) {
+                    Some((code, signal)) => {
+                        report(Exited { worker, code, signal });
+                        false
+                    }
+                    None => true,
+                });
+                std::thread::sleep(POLL);
+            }
+        })?;
+        Ok(Watchdog { stop, handle: Some(handle) })
     }
 }
 

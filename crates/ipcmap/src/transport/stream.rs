@@ -47,10 +47,7 @@ pub struct Writer<S> {
 impl<S: Write + Endpoint> Writer<S> {
     /// Frames sent over `stream`.
     pub fn new(stream: S) -> Writer<S> {
-        Writer {
-            stream: Some(stream),
-            small: Vec::new(),
-        }
+        Writer { stream: Some(stream), small: Vec::new() }
     }
 
     /// Writes one frame: its length, then its bytes (one write for a small frame).
@@ -58,9 +55,7 @@ impl<S: Write + Endpoint> Writer<S> {
         let stream = self.stream.as_mut().ok_or(LinkError::Closed)?;
         let len = (frame.len() as u64).to_le_bytes();
         let written = match frame.len() > SMALL {
-            true => stream
-                .write_all(&len)
-                .and_then(|()| stream.write_all(frame)),
+            true => stream.write_all(&len).and_then(|()| stream.write_all(frame)),
             false => {
                 self.small.clear();
                 self.small.extend_from_slice(&len);
@@ -97,20 +92,6 @@ impl<S: Read> Reader<S> {
     /// Frames read off `stream`.
     pub fn new(stream: S) -> Reader<S> {
         Reader(BufReader::with_capacity(SMALL, stream))
-    }
-
-    /// Reads one frame into `into` (cleared first), and where `place` allows, a result's
-    /// payload into its place in the output; `Ok(None)` at a clean end between frames, else
-    /// the payload bytes placed (0: all of the frame is in `into`).
-    pub fn read_frame(
-        &mut self,
-        into: &mut Vec<u8>,
-        place: Option<Place<'_>>,
-    ) -> Result<Option<u64>, LinkError> {
-        let Some(len) = read_len(&mut self.0)? else {
-            return Ok(None);
-        };
-        read_body(&mut self.0, len, into, place).map(Some)
     }
 }
 
@@ -218,12 +199,18 @@ fn cut(e: std::io::Error) -> LinkError {
 }
 
 impl<S: Read + Send + 'static> FrameReceiver for Reader<S> {
+    /// Reads one frame into `into` (cleared first), and where `place` allows, a result's
+    /// payload into its place in the output; `Ok(None)` at a clean end between frames, else
+    /// the payload bytes placed (0: all of the frame is in `into`).
     fn recv(
         &mut self,
         into: &mut Vec<u8>,
         place: Option<Place<'_>>,
     ) -> Result<Option<u64>, LinkError> {
-        self.read_frame(into, place)
+        let Some(len) = read_len(&mut self.0)? else {
+            return Ok(None);
+        };
+        read_body(&mut self.0, len, into, place).map(Some)
     }
 }
 
@@ -248,25 +235,18 @@ mod tests {
         });
         let mut r = Reader::new(b);
         let mut buf = Vec::new();
-        assert_eq!(r.read_frame(&mut buf, None).unwrap(), Some(0));
+        assert_eq!(r.recv(&mut buf, None).unwrap(), Some(0));
         assert!(buf == big);
         let capacity = buf.capacity();
-        assert!(r.read_frame(&mut buf, None).unwrap().is_some());
-        assert!(
-            buf.is_empty() && buf.capacity() == capacity,
-            "the buffer is reused"
-        );
-        assert!(r.read_frame(&mut buf, None).unwrap().is_some());
+        assert!(r.recv(&mut buf, None).unwrap().is_some());
+        assert!(buf.is_empty() && buf.capacity() == capacity, "the buffer is reused");
+        assert!(r.recv(&mut buf, None).unwrap().is_some());
         assert_eq!(buf, [5; 100]);
         writer.join().unwrap();
-        assert!(r.read_frame(&mut buf, None).is_err(), "cut short");
+        assert!(r.recv(&mut buf, None).is_err(), "cut short");
         let (c, d) = UnixStream::pair().unwrap();
         c.shutdown(std::net::Shutdown::Write).unwrap();
-        assert_eq!(
-            Reader::new(d).read_frame(&mut buf, None).unwrap(),
-            None,
-            "a clean end"
-        );
+        assert_eq!(Reader::new(d).recv(&mut buf, None).unwrap(), None, "a clean end");
     }
 
     /// A result read into place: its block headers checked, its values straight into the
@@ -288,11 +268,7 @@ mod tests {
         let places = unsafe { OutputPlaces::new(&mut output, &tasks, pieces) }.unwrap();
         let frame = |task: u32, elements: usize, value: f64| {
             let mut f = Vec::new();
-            let header = ResultHeader {
-                worker: 0,
-                task,
-                ..Default::default()
-            };
+            let header = ResultHeader { worker: 0, task, ..Default::default() };
             header.write(&mut f);
             f.extend_from_slice(&block_header(elements, 24));
             f.extend_from_slice(bytemuck::cast_slice(&[value; 3]));
@@ -306,14 +282,10 @@ mod tests {
         w.write_frame(&frame(0, 4, 9.0)).unwrap();
         let mut r = Reader::new(b);
         let mut buf = Vec::new();
-        let placed = r.read_frame(&mut buf, Some((0, &places))).unwrap();
+        let placed = r.recv(&mut buf, Some((0, &places))).unwrap();
         assert_eq!(placed, Some(24));
-        assert_eq!(
-            buf.len(),
-            ResultHeader::SIZE + 16,
-            "only the headers in the buffer"
-        );
-        let placed = r.read_frame(&mut buf, Some((0, &places))).unwrap();
+        assert_eq!(buf.len(), ResultHeader::SIZE + 16, "only the headers in the buffer");
+        let placed = r.recv(&mut buf, Some((0, &places))).unwrap();
         assert_eq!(placed, Some(0), "a block header that does not match");
         assert_eq!(buf.len(), ResultHeader::SIZE + 16 + 24, "read whole");
         assert!(places.is_placed(1) && !places.is_placed(0));

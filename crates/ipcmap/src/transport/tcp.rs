@@ -27,18 +27,15 @@ const TOKEN_WAIT: Duration = Duration::from_secs(1);
 /// The token's bytes on the wire.
 const TOKEN: usize = 16;
 
+/// Its `--help` line.
+const ABOUT: &str = "worker processes on this machine over TCP on loopback (TCP_NODELAY)";
+
 /// Worker processes over TCP on loopback.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TcpTransport;
 
 impl Spawned for TcpTransport {
-    const INFO: TransportInfo = TransportInfo::spawned(
-        "tcp",
-        "worker processes on this machine over TCP on loopback (TCP_NODELAY)",
-    )
-    .with_in_place();
-    // The socket and its clone, a reader's and a sender's wake-up.
-    const FILES_PER_WORKER: u64 = 4;
+    const INFO: TransportInfo = TransportInfo::spawned("tcp", ABOUT).with_in_place();
 
     fn link(&self, hello: Hello, _: &PoolSpec<'_>) -> Result<Link, SpawnError> {
         link(hello)
@@ -46,11 +43,7 @@ impl Spawned for TcpTransport {
 
     fn join(&self, hello: &str, worker: u32, protocol: u32) -> Result<WorkerEnds, WorkerError> {
         let channel = |what: &'static str| {
-            move |e: std::io::Error| WorkerError::Channel {
-                worker,
-                what,
-                message: e.to_string(),
-            }
+            move |e: std::io::Error| WorkerError::Channel { worker, what, message: e.to_string() }
         };
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(channel("its port"))?;
         let port = listener.local_addr().map_err(channel("its port"))?.port();
@@ -67,36 +60,20 @@ impl Spawned for TcpTransport {
 /// Connects to the port a checked hello names and presents its token: the worker's link.
 fn link(hello: Hello) -> Result<Link, SpawnError> {
     let (worker, pid) = (hello.worker, hello.pid);
-    let bad = |message: String| SpawnError::BadHello {
-        worker,
-        pid,
-        message,
-    };
+    let bad = |message: String| SpawnError::BadHello { worker, pid, message };
     let mut words = hello.rest.split(' ');
     let port: u16 = words
         .next()
         .and_then(|p| p.parse().ok())
         .ok_or_else(|| bad("no port to connect to".into()))?;
-    let token = words
-        .next()
-        .and_then(unhex)
-        .ok_or_else(|| bad("no token to present".into()))?;
-    let channel = |what: &'static str| {
-        move |source| SpawnError::Channel {
-            worker,
-            what,
-            source,
-        }
-    };
+    let token = words.next().and_then(unhex).ok_or_else(|| bad("no token to present".into()))?;
+    let channel = |what: &'static str| move |source| SpawnError::Channel { worker, what, source };
     let mut stream =
         TcpStream::connect((Ipv4Addr::LOCALHOST, port)).map_err(channel("its TCP port"))?;
     stream.set_nodelay(true).map_err(channel("TCP_NODELAY"))?;
     stream.write_all(&token).map_err(channel("its token"))?;
     let reader = stream.try_clone().map_err(channel("its socket"))?;
-    Ok(Link {
-        sender: Box::new(Writer::new(stream)),
-        receiver: Box::new(Reader::new(reader)),
-    })
+    Ok(Link { sender: Box::new(Writer::new(stream)), receiver: Box::new(Reader::new(reader)) })
 }
 
 /// The first connection to `listener` that presents `token` within [`CONNECT_WAIT`]; any
@@ -124,10 +101,7 @@ fn accept(listener: &TcpListener, token: &[u8; TOKEN]) -> std::io::Result<TcpStr
     }
     Err(std::io::Error::new(
         std::io::ErrorKind::TimedOut,
-        format!(
-            "none presented its token within {} s",
-            CONNECT_WAIT.as_secs()
-        ),
+        format!("none presented its token within {} s", CONNECT_WAIT.as_secs()),
     ))
 }
 

@@ -12,29 +12,23 @@ use super::stream::{Reader, Writer};
 use super::{PoolSpec, TransportInfo, WorkerEnds};
 use crate::error::{SpawnError, WorkerError};
 
+/// Its `--help` line.
+const ABOUT: &str = "worker processes on this machine over plain Unix-domain stream sockets";
+
 /// Worker processes over Unix-domain stream sockets.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct UdsTransport;
 
 impl Spawned for UdsTransport {
-    const INFO: TransportInfo = TransportInfo::spawned(
-        "uds",
-        "worker processes on this machine over plain Unix-domain stream sockets",
-    )
-    .with_in_place();
-    // The socket and its clone, a reader's and a sender's wake-up.
-    const FILES_PER_WORKER: u64 = 4;
+    const INFO: TransportInfo = TransportInfo::spawned("uds", ABOUT).with_in_place();
 
     /// The checked hello's connection, as the worker's link both ways.
     fn link(&self, hello: Hello, _: &PoolSpec<'_>) -> Result<Link, SpawnError> {
-        let reader = hello
-            .stream
-            .try_clone()
-            .map_err(|source| SpawnError::Channel {
-                worker: hello.worker,
-                what: "its socket",
-                source,
-            })?;
+        let reader = hello.stream.try_clone().map_err(|source| SpawnError::Channel {
+            worker: hello.worker,
+            what: "its socket",
+            source,
+        })?;
         Ok(Link {
             sender: Box::new(Writer::new(hello.stream)),
             receiver: Box::new(Reader::new(reader)),
