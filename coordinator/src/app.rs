@@ -3,7 +3,6 @@
 
 use crate::cli::{Cli, Command, Format, ProbeArgs, SweepArgs};
 use crate::output::Output;
-use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ipcmap::config::RunConfig;
 use ipcmap::engine::Session;
@@ -17,7 +16,7 @@ use std::process::ExitCode;
 
 /// Parses the command line and does what it says; the exit status says how it went.
 pub fn run() -> ExitCode {
-    let mut cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse_hoisted(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             let _ = e.print();

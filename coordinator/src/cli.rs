@@ -60,6 +60,47 @@ impl Cli {
     }
 }
 
+impl Cli {
+    /// Parses `args` (the program's name first) as [`Parser::try_parse_from`] does, but with a
+    /// subcommand named after some flags moved before them, so `coordinator --transport mpi
+    /// probe` means `coordinator probe --transport mpi`, as under mpirun one writes it. A
+    /// word that is a flag's value (`--plot probe`) stays where it is.
+    pub fn try_parse_hoisted(
+        args: impl IntoIterator<Item = std::ffi::OsString>,
+    ) -> Result<Cli, clap::Error> {
+        use clap::CommandFactory;
+        let mut args: Vec<std::ffi::OsString> = args.into_iter().collect();
+        let command = Cli::command();
+        let takes_value = |flag: &str| {
+            let (long, short) = match flag.strip_prefix("--") {
+                Some(long) => (Some(long), None),
+                None => (None, flag.strip_prefix('-').and_then(|s| s.chars().next())),
+            };
+            command.get_arguments().any(|a| {
+                (long.is_some() && a.get_long() == long
+                    || short.is_some() && a.get_short() == short)
+                    && a.get_action().takes_values()
+            })
+        };
+        let mut i = 1;
+        while i < args.len() {
+            let Some(word) = args[i].to_str() else { break };
+            if word == "--" || command.find_subcommand(word).is_some() {
+                if word != "--" && i > 1 {
+                    let sub = args.remove(i);
+                    args.insert(1, sub);
+                }
+                break;
+            }
+            let value_follows = word.starts_with('-')
+                && !word.contains('=')
+                && (word.starts_with("--") || word.len() == 2);
+            i += if value_follows && takes_value(word) { 2 } else { 1 };
+        }
+        Cli::try_parse_from(args)
+    }
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -607,5 +648,21 @@ mod tests {
         assert_eq!(codecs.len(), ipcmap::codec::REGISTRY.len());
         assert_eq!(codecs[0], CodecKind::RAW, "in the order given, each once");
         assert!(Cli::try_parse_from(["coordinator", "--codec", "all"]).is_err());
+    }
+
+    #[test]
+    fn a_subcommand_after_flags_is_read_as_if_written_first() {
+        let hoisted = |args: &[&str]| Cli::try_parse_hoisted(args.iter().map(Into::into));
+        let cli =
+            hoisted(&["coordinator", "--transport", "uds", "probe", "--format", "json"]).unwrap();
+        let Some(Command::Probe(probe)) = cli.command else { panic!("probe: {:?}", cli.command) };
+        assert_eq!((probe.transport.name(), probe.format.0.as_str()), ("uds", "json"));
+        let cli =
+            hoisted(&["coordinator", "--verbose", "--n", "1000", "sweep", "--workers", "1,2"])
+                .unwrap();
+        assert!(matches!(cli.command, Some(Command::Sweep(_))));
+        // A flag's value that happens to be a subcommand's name is a value.
+        let cli = hoisted(&["coordinator", "--plot", "probe", "--n", "1000"]).unwrap();
+        assert!(cli.command.is_none() && cli.plot.is_some_and(|p| p.as_os_str() == "probe"));
     }
 }

@@ -80,23 +80,58 @@ fn mpirun(np: usize, fabric: Fabric, args: &[&str], env: &[(&str, &str)]) -> Lau
     launch(np, fabric, args, env, None)
 }
 
-/// A signal for mpirun once a condition holds.
-type Interrupt<'a> = (&'a dyn Fn() -> bool, &'a str);
+/// Something done to a running job (given mpirun's pid) once a condition holds.
+type Step<'a> = (&'a dyn Fn() -> bool, &'a dyn Fn(u32));
 
-/// [`mpirun`], sending mpirun `interrupt`'s signal once its condition holds.
+/// Where the ranks run.
+#[derive(Clone, Copy)]
+enum Site<'a> {
+    /// On this host, `--oversubscribe`d.
+    Here(Fabric),
+    /// Across the namespace hosts of a [`Cluster`], launched from h1.
+    Hosts(&'a Cluster),
+}
+
+/// [`mpirun`], sending mpirun `signal` once `ready` holds.
 fn launch(
     np: usize,
     fabric: Fabric,
     args: &[&str],
     env: &[(&str, &str)],
-    mut interrupt: Option<Interrupt<'_>>,
+    interrupt: Option<(&dyn Fn() -> bool, &str)>,
+) -> Launched {
+    let signal = |pid: u32| {
+        let signal = interrupt.map_or("-TERM", |(_, s)| s);
+        let _ = Command::new("kill").args([signal, &pid.to_string()]).status();
+    };
+    let steps: Vec<Step<'_>> = interrupt.iter().map(|(ready, _)| (*ready, &signal as _)).collect();
+    launch_at(np, Site::Here(fabric), args, env, &steps)
+}
+
+/// mpirun at `site`, with `env` exported to every rank, taking `steps` in order as each one's
+/// condition holds; the whole process group is killed past a limit (a hang fails).
+fn launch_at(
+    np: usize,
+    site: Site<'_>,
+    args: &[&str],
+    env: &[(&str, &str)],
+    steps: &[Step<'_>],
 ) -> Launched {
     let limit = Duration::from_secs(120);
     let np = np.to_string();
-    let mut cmd = Command::new("mpirun");
-    cmd.args(["--oversubscribe", "-np", &np])
-        .args(fabric.mca())
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    let mut cmd = match site {
+        Site::Here(fabric) => {
+            let mut cmd = Command::new("mpirun");
+            cmd.args(["--oversubscribe", "-np", &np]).args(fabric.mca());
+            cmd
+        }
+        Site::Hosts(cluster) => {
+            let mut cmd = cluster.on("h1");
+            cmd.args(cluster.mpirun()).args(["-np", &np]);
+            cmd
+        }
+    };
+    cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
         .env_remove("IPCMAP_FAULT");
     for (k, v) in env {
@@ -113,13 +148,15 @@ fn launch(
     let mut child = cmd.spawn().expect("start mpirun");
     let pgid = child.id() as i32;
     let (stdout, stderr) = common::drain(&mut child);
+    let mut steps = steps.iter();
+    let mut next = steps.next();
     let status = loop {
         if let Some(status) = child.try_wait().expect("poll mpirun") {
             break status;
         }
-        if let Some((_, signal)) = interrupt.filter(|(ready, _)| ready()) {
-            let _ = Command::new("kill").args([signal, &child.id().to_string()]).status();
-            interrupt = None;
+        if let Some((_, then)) = next.filter(|(ready, _)| ready()) {
+            then(child.id());
+            next = steps.next();
         }
         if started.elapsed() > limit {
             let _ = Command::new("kill").args(["-9", &format!("-{pgid}")]).status();
@@ -403,4 +440,317 @@ fn sigterm_to_mpirun_gives_rank_0s_line_and_leaves_no_run_folder() {
     assert!(out.stdout.is_empty(), "no report after a stop: {}", out.stdout);
     assert!(!folder_made(), "rank 0's run folder was left behind");
     let _ = std::fs::remove_dir_all(tmpdir);
+}
+
+// ---------------------------------------------------------------------------------------
+// Across hosts: three hosts in network namespaces (scripts/cluster.sh), ranks on each,
+// every byte between them over a real network stack (veth pairs on a bridge). Run as root
+// where `ip netns` works; elsewhere each test says why it is skipped, unless
+// IPCMAP_REQUIRE_NETNS=1 makes that a failure (CI sets it).
+
+/// One namespace cluster, made for one test and removed when dropped.
+struct Cluster {
+    prefix: String,
+    state: String,
+}
+
+impl Cluster {
+    /// A cluster of its own (names unique to this process and call), or `None` with the
+    /// reason printed where this machine cannot make one.
+    fn up() -> Option<Cluster> {
+        static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        if !have_mpirun() {
+            return None;
+        }
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let prefix = format!("ipct{}x{n}-", std::process::id());
+        let cluster = Cluster { state: format!("/run/{prefix}cluster"), prefix };
+        let out = cluster.script("up").output().expect("run scripts/cluster.sh");
+        if out.status.success() {
+            return Some(cluster);
+        }
+        let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        assert!(
+            std::env::var("IPCMAP_REQUIRE_NETNS").as_deref() != Ok("1"),
+            "IPCMAP_REQUIRE_NETNS=1 but no namespace cluster here: {why}"
+        );
+        eprintln!("skipped: no namespace cluster here ({why})");
+        None
+    }
+
+    fn script(&self, what: &str) -> Command {
+        let mut cmd = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/cluster.sh"));
+        cmd.arg(what).env("CLUSTER_PREFIX", &self.prefix).env("CLUSTER_STATE", &self.state);
+        cmd
+    }
+
+    /// A command run on `host`: in its namespace, with its own hostname.
+    fn on(&self, host: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &format!("{}{host}", self.prefix), "unshare", "--uts"]).args([
+            "/bin/sh",
+            "-c",
+            "hostname \"$1\"; shift; exec \"$@\"",
+            "x",
+            host,
+        ]);
+        cmd
+    }
+
+    /// The cluster's mpirun line (hostfile, rsh agent, interfaces).
+    fn mpirun(&self) -> Vec<String> {
+        let out = self.script("mpirun").output().expect("cluster.sh mpirun");
+        String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect()
+    }
+
+    /// Bytes received and sent by `host`'s network interface so far.
+    fn wire_bytes(&self, host: &str) -> (u64, u64) {
+        let read = |what: &str| {
+            let out = self
+                .on(host)
+                .args(["cat", &format!("/sys/class/net/mhnet/statistics/{what}_bytes")])
+                .output()
+                .expect("read interface statistics");
+            String::from_utf8_lossy(&out.stdout).trim().parse::<u64>().expect("a byte count")
+        };
+        (read("rx"), read("tx"))
+    }
+
+    /// Takes `host`'s link down or up.
+    fn link(&self, host: &str, up: bool) {
+        let ns = format!("{}{host}", self.prefix);
+        let state = if up { "up" } else { "down" };
+        let ok = Command::new("ip").args(["-n", &ns, "link", "set", "mhnet", state]).status();
+        assert!(ok.is_ok_and(|s| s.success()), "ip link set {state} in {ns}");
+    }
+
+    /// The pids of the coordinator processes (ranks) on `host`.
+    fn ranks_on(&self, host: &str) -> Vec<u32> {
+        let out = Command::new("ip")
+            .args(["netns", "pids", &format!("{}{host}", self.prefix)])
+            .output()
+            .expect("ip netns pids");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .is_ok_and(|c| c.trim() == "coordinator")
+            })
+            .collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.script("down").status();
+    }
+}
+
+/// The cluster's jobs: 5 ranks, rank 0 alone on h1, two on each of h2 and h3.
+const HOSTS_NP: usize = 5;
+
+#[test]
+fn every_strategy_verifies_across_three_hosts_with_each_worker_on_its_own_host() {
+    let Some(cluster) = Cluster::up() else { return };
+    let args =
+        ["--mode", "all", "--n", "300007", "--format", "json", "--repeat", "2", "--warmup", "0"];
+    let out = launch_at(HOSTS_NP, Site::Hosts(&cluster), &args, &[], &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let reports: Vec<Value> =
+        out.stdout.lines().map(|l| serde_json::from_str(l).expect("a JSON report")).collect();
+    let modes: Vec<&str> = reports.iter().filter_map(|r| r["mode"].as_str()).collect();
+    assert_eq!(modes, ["sequential", "item", "split", "scatterv"]);
+    for r in reports.iter().filter(|r| r["mode"] != "sequential") {
+        let mode = r["mode"].as_str().unwrap_or("?");
+        assert_eq!(r["verified"], true, "{mode}");
+        assert_eq!(r["host"], "h1", "{mode}: rank 0 runs on h1");
+        let mut hosts: Vec<&str> =
+            r["mpi_hosts"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        hosts.sort_unstable();
+        assert_eq!(hosts, ["h1", "h2", "h3"], "{mode}");
+        for w in r["worker_detail"].as_array().expect("worker_detail") {
+            // --map-by node: ranks 1 and 3 on h2, 2 and 4 on h3.
+            let rank = w["rank"].as_u64().unwrap();
+            let host = if rank % 2 == 1 { "h2" } else { "h3" };
+            assert_eq!(w["host"], host, "{mode}: rank {rank}");
+        }
+    }
+}
+
+#[test]
+fn the_bytes_on_the_wire_are_the_bytes_the_report_counts() {
+    let Some(cluster) = Cluster::up() else { return };
+    // The raw codec at 2M values: 16 MB each way, every byte of it through h1's interface
+    // (rank 0 is alone there), beside MPI's start-up and the hidden baselines' nothing.
+    let args = ["--mode", "split", "--codec", "raw", "--n", "2000000", "--format", "json"];
+    let args = [&args[..], &["--repeat", "1", "--warmup", "0"]].concat();
+    let before = cluster.wire_bytes("h1");
+    let out = launch_at(HOSTS_NP, Site::Hosts(&cluster), &args, &[], &[]);
+    let after = cluster.wire_bytes("h1");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let r: Value = serde_json::from_str(out.stdout.trim()).expect("one report");
+    let (sent, received) =
+        (r["bytes_sent"].as_u64().unwrap(), r["bytes_received"].as_u64().unwrap());
+    let (rx, tx) = (after.0 - before.0, after.1 - before.1);
+    eprintln!(
+        "h1's interface: {tx} bytes out, {rx} in; the report: {sent} sent, {received} received"
+    );
+    // At least what the report says crossed, and at most that plus TCP/IP's headers (about
+    // 3.5% at a 1500-byte MTU) and MPI's own start-up and shutdown messages.
+    for (wire, counted, way) in [(tx, sent, "out"), (rx, received, "in")] {
+        assert!(wire >= counted, "{way}: {wire} bytes on the wire, {counted} counted");
+        assert!(
+            wire as f64 <= counted as f64 * 1.06 + 1e6,
+            "{way}: {wire} on the wire, {counted} counted"
+        );
+    }
+}
+
+#[test]
+fn a_remote_rank_killed_mid_run_ends_the_job_and_leaves_no_rank_behind() {
+    let Some(cluster) = Cluster::up() else { return };
+    let tmpdir = common::scratch("cluster-kill");
+    let tmp = tmpdir.to_str().unwrap().to_string();
+    let into_runs = into_runs(&tmpdir);
+    let killed = std::cell::Cell::new(false);
+    let kill = |_: u32| {
+        let victim = cluster.ranks_on("h2")[0];
+        let _ = Command::new("kill").args(["-KILL", &victim.to_string()]).status();
+        killed.set(true);
+    };
+    let args = ["--mode", "split", "--n", "1000000", "--repeat", "10000", "--warmup", "0"];
+    let out = launch_at(
+        HOSTS_NP,
+        Site::Hosts(&cluster),
+        &args,
+        &[("TMPDIR", &tmp)],
+        &[(&into_runs, &kill)],
+    );
+    assert!(killed.get(), "the job ended before a rank could be killed: {}", out.stderr);
+    assert_ne!(out.code, Some(0), "{}", out.stderr);
+    assert!(!out.stdout.contains("verified"), "no report passed off as complete");
+    for host in ["h1", "h2", "h3"] {
+        assert!(cluster.ranks_on(host).is_empty(), "a rank outlived the job on {host}");
+    }
+    let _ = std::fs::remove_dir_all(&tmpdir);
+}
+
+#[test]
+fn a_link_that_dies_mid_run_ends_rank_0_within_its_deadline_with_one_line() {
+    let Some(cluster) = Cluster::up() else { return };
+    let tmpdir = common::scratch("cluster-link");
+    let tmp = tmpdir.to_str().unwrap().to_string();
+    let into_runs = into_runs(&tmpdir);
+    let down_at = std::cell::Cell::new(None::<Instant>);
+    let gone_after = std::cell::Cell::new(None::<Duration>);
+    let cut = |_: u32| {
+        cluster.link("h2", false);
+        down_at.set(Some(Instant::now()));
+    };
+    let rank_0_gone = || cluster.ranks_on("h1").is_empty();
+    // Rank 0 gone: heal the link, so mpirun can end the job and say how it ended.
+    let heal = |_: u32| {
+        gone_after.set(down_at.get().map(|t| t.elapsed()));
+        cluster.link("h2", true);
+    };
+    let timeout = 2;
+    let seconds = timeout.to_string();
+    let args = ["--mode", "split", "--codec", "raw", "--n", "1000000", "--repeat", "10000"];
+    let args = [&args[..], &["--warmup", "0", "--task-timeout", &seconds]].concat();
+    let out = launch_at(
+        HOSTS_NP,
+        Site::Hosts(&cluster),
+        &args,
+        &[("TMPDIR", &tmp)],
+        &[(&into_runs, &cut), (&rank_0_gone, &heal)],
+    );
+    let gone = gone_after.get().expect("rank 0 ended while the link was down");
+    eprintln!(
+        "rank 0 ended {gone:?} after the link went down; mpirun: {:?}; {}",
+        out.code, out.stderr
+    );
+    // The deadline, then the abort's bound (3 s), with room for a busy machine.
+    assert!(gone < Duration::from_secs(timeout + 3 + 5), "rank 0 took {gone:?}");
+    assert_ne!(out.code, Some(0), "{}", out.stderr);
+    let ours = our_errors(&out.stderr);
+    assert_eq!(ours.len(), 1, "{}", out.stderr);
+    assert!(ours[0].contains("on h2"), "the line names the cut-off host: {}", ours[0]);
+    let _ = std::fs::remove_dir_all(&tmpdir);
+}
+
+/// True once rank 0's run folder under `tmpdir` has existed for a second: the job is well
+/// into its runs.
+fn into_runs(tmpdir: &std::path::Path) -> impl Fn() -> bool + '_ {
+    let seen = std::cell::Cell::new(None::<Instant>);
+    move || {
+        let made = std::fs::read_dir(tmpdir).is_ok_and(|d| {
+            d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("ipcmap-"))
+        });
+        if !made {
+            return false;
+        }
+        let since = seen.get().unwrap_or_else(Instant::now);
+        seen.set(Some(since));
+        since.elapsed() > Duration::from_secs(1)
+    }
+}
+
+#[test]
+fn across_hosts_every_span_is_on_rank_0s_clock_and_a_tasks_spans_are_in_order() {
+    let Some(cluster) = Cluster::up() else { return };
+    let dir = common::scratch("cluster-clock");
+    let trace = dir.join("trace.json");
+    let trace_arg = trace.to_str().unwrap();
+    let args = ["--mode", "split", "--n", "200000", "--repeat", "1", "--warmup", "0"];
+    let args = [&args[..], &["--format", "json", "--trace", trace_arg]].concat();
+    let out = launch_at(HOSTS_NP, Site::Hosts(&cluster), &args, &[], &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let r: Value = serde_json::from_str(out.stdout.trim()).expect("one report");
+    // Namespaces share one real clock: every offset is within its uncertainty of zero (and
+    // a little more for a busy machine).
+    let offsets = r["mpi_clock_offsets_us"].as_array().expect("offsets").clone();
+    let uncertainty = r["mpi_clock_uncertainty_us"].as_array().expect("uncertainty").clone();
+    assert_eq!(offsets.len(), HOSTS_NP - 1, "one per worker rank");
+    for (o, u) in offsets.iter().zip(&uncertainty) {
+        let (o, u) = (o.as_f64().unwrap(), u.as_f64().unwrap());
+        assert!(u > 0.0 && o.abs() <= u + 200.0, "offset {o} µs, uncertainty {u} µs");
+    }
+    // A task is received after it is sent, and its result after the worker sent it.
+    let events: Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+    let events = events["traceEvents"].as_array().expect("traceEvents");
+    let coordinator = events
+        .iter()
+        .find(|e| {
+            e["name"] == "process_name"
+                && e["args"]["name"].as_str().unwrap().starts_with("coordinator")
+        })
+        .map(|e| e["pid"].clone())
+        .expect("the coordinator's track");
+    let spans = |ours: bool, phase: &str| -> std::collections::HashMap<u64, (f64, f64)> {
+        events
+            .iter()
+            .filter(|e| e["ph"] == "X" && e["name"] == phase && (e["pid"] == coordinator) == ours)
+            .filter_map(|e| {
+                let (ts, dur) = (e["ts"].as_f64()?, e["dur"].as_f64()?);
+                Some((e["args"]["task"].as_u64()?, (ts, ts + dur)))
+            })
+            .collect()
+    };
+    let (sent, received) = (spans(true, "send"), spans(false, "receive"));
+    let (returned, decoded) = (spans(false, "send"), spans(true, "decode"));
+    assert_eq!(sent.len() as u64, r["tasks"].as_u64().unwrap());
+    for (task, &(send_start, _)) in &sent {
+        let (_, received_end) = received[task];
+        assert!(received_end >= send_start, "task {task}: received before it was sent");
+        let (return_start, _) = returned[task];
+        let (_, decode_end) = decoded[task];
+        assert!(decode_end >= return_start, "task {task}: its result decoded before it was sent");
+    }
+    let workers = events.iter().filter(|e| e["name"] == "process_name" && e["pid"] != coordinator);
+    for w in workers {
+        let name = w["args"]["name"].as_str().unwrap();
+        assert!(name.contains(" on h2") || name.contains(" on h3"), "{name}: its host named");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

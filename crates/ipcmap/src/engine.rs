@@ -21,6 +21,15 @@ use std::time::Duration;
 /// How much slower than the rest a first measured run must be to draw a warning.
 const COLD_FIRST_RUN_FACTOR: f64 = 2.0;
 
+/// A run this many times the median, and a second or more above it, was held up: no cold
+/// cache costs that much; a link or worker stopped for a while.
+const STALL_FACTOR: f64 = 10.0;
+
+/// Whether a run of `ms` against a median of `median` ms was a stall ([`STALL_FACTOR`]).
+fn stalled(ms: f64, median: f64) -> bool {
+    ms > STALL_FACTOR * median && ms - median >= 1000.0
+}
+
 /// One (configuration, strategy) pair and what its runs measured.
 struct Cell {
     cfg: RunConfig,
@@ -281,8 +290,12 @@ fn warnings(r: &Report, cell: &Cell, cpus: usize, busy: Option<(f64, usize)>) ->
             .iter()
             .max_by(|a, b| distance(a).total_cmp(&distance(b)))
             .map_or(r.wall_ms, |&i| r.spread.runs_ms[i]);
+        let advice = match stalled(worst, r.wall_ms) {
+            true => "that run was held up, not noisy: a stall (a link or worker stopped for a while, a paused process); look at the network and the workers' hosts",
+            false => "rerun on a quieter machine or with more --repeat",
+        };
         out.push(format!(
-            "{name}: {} of {} runs are statistical outliers, the farthest {:.1} ms against a median of {:.1} ms ({:.1}x); rerun on a quieter machine or with more --repeat",
+            "{name}: {} of {} runs are statistical outliers, the farthest {:.1} ms against a median of {:.1} ms ({:.1}x); {advice}",
             outliers.len(),
             r.spread.runs_ms.len(),
             worst,
@@ -293,7 +306,12 @@ fn warnings(r: &Report, cell: &Cell, cpus: usize, busy: Option<(f64, usize)>) ->
     if let Some((&first, rest)) = r.spread.runs_ms.split_first().filter(|(_, rest)| rest.len() >= 2)
     {
         let rest_median = crate::stats::median(rest).unwrap_or(first);
-        if first > COLD_FIRST_RUN_FACTOR * rest_median {
+        if stalled(first, rest_median) {
+            out.push(format!(
+                "{name}: the first measured run took {first:.1} ms, {:.1}x the median of the others: far more than cold memory costs, a stall (a link or worker stopped for a while, a paused process)",
+                first / rest_median.max(1e-9)
+            ));
+        } else if first > COLD_FIRST_RUN_FACTOR * rest_median {
             out.push(format!(
                 "{name}: the first measured run took {first:.1} ms, {:.1}x the median of the others: cold memory or caches; use --warmup {}",
                 first / rest_median.max(1e-9),
@@ -322,4 +340,16 @@ fn warnings(r: &Report, cell: &Cell, cpus: usize, busy: Option<(f64, usize)>) ->
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stalled;
+
+    #[test]
+    fn a_run_held_up_for_seconds_is_a_stall_and_a_slow_first_run_is_not() {
+        assert!(stalled(10_150.0, 150.0), "a 10 s outage in a 150 ms run");
+        assert!(!stalled(450.0, 150.0), "3x: cold memory, not a stall");
+        assert!(!stalled(90.0, 3.0), "30x but 87 ms: a cold start of a tiny run");
+    }
 }

@@ -403,6 +403,13 @@ pub struct TransportJob {
     /// `MPI_Init_thread` and every rank's hello, ms: what spawning costs under MPI, paid once
     /// per job (each run's `spawn` is only its setup messages).
     pub mpi_init_ms: Option<Millis>,
+    /// Each worker rank's clock minus rank 0's, µs, in rank order (1, 2, ...), measured at
+    /// the job's start (Cristian's algorithm: the shortest of 16 round trips); every worker
+    /// span in `--trace` and `--timeline` is moved onto rank 0's clock by it. Near 0 on one
+    /// machine (one clock), whatever the namespaces.
+    pub mpi_clock_offsets_us: Option<Vec<f64>>,
+    /// How far each offset may be off: half its shortest round trip, µs.
+    pub mpi_clock_uncertainty_us: Option<Vec<f64>>,
 }
 
 impl TransportJob {
@@ -414,6 +421,8 @@ impl TransportJob {
             out.mpi_ranks = Some(job.ranks);
             out.mpi_hosts = Some(job.hosts);
             out.mpi_init_ms = Some(job.init_ms);
+            out.mpi_clock_offsets_us = Some(job.clock_offsets_us);
+            out.mpi_clock_uncertainty_us = Some(job.clock_uncertainty_us);
         }
         out
     }
@@ -461,6 +470,10 @@ pub struct MpiJob {
     pub hosts: Vec<String>,
     /// Init and hellos, ms.
     pub init_ms: Millis,
+    /// Each worker rank's clock offset against rank 0's, µs, in rank order.
+    pub clock_offsets_us: Vec<f64>,
+    /// Half the shortest round trip of each offset's measurement, µs.
+    pub clock_uncertainty_us: Vec<f64>,
 }
 
 impl Report {

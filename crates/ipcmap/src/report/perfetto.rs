@@ -51,10 +51,15 @@ pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<(
                     }
                     (Some(w), _) if s.pid == me => (me, w + 1), // a thread of the threads strategy
                     (Some(w), _) => {
+                        // Where it ran, where the transport knows (an MPI rank on its host).
+                        let at = r.worker_detail.iter().find(|d| d.id == w).and_then(|d| {
+                            Some(format!(", rank {} on {}", d.rank?, d.host.as_deref()?))
+                        });
+                        let at = at.unwrap_or_default();
                         name(
                             &mut events,
                             s.pid,
-                            format!("{} worker {w}, run {} (pid {})", r.mode, run.run, s.pid),
+                            format!("{} worker {w}{at}, run {} (pid {})", r.mode, run.run, s.pid),
                         );
                         (s.pid, 0)
                     }

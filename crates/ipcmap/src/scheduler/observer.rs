@@ -162,9 +162,12 @@ impl<'m> Observer<'m> {
     pub fn stats(&mut self, w: usize, stats: WorkerStats, stamps: &[TaskStamp]) {
         self.tallies[w].stats = Some(stats);
         let them = self.them(w);
+        // The worker's stamps are on its own clock: moved onto this one.
+        let offset = self.workers[w].clock_offset_ns;
+        let here = |t: u64| t.saturating_add_signed(-offset);
         for s in stamps {
             let task = Some(s.task);
-            let at = s.received_at_ns;
+            let at = here(s.received_at_ns);
             let m = &mut *self.m;
             m.record(them, Phase::Receive, task, at.saturating_sub(s.idle_ns), at);
             if let Some(&(decode, compute, encode)) = self.timings.get(&(w, s.task)) {
@@ -176,8 +179,8 @@ impl<'m> Observer<'m> {
                     t += ns;
                 }
             }
-            let end = s.sent_at_ns + s.send_ns;
-            m.record(them, Phase::Send, task, s.sent_at_ns, end);
+            let sent_at = here(s.sent_at_ns);
+            m.record(them, Phase::Send, task, sent_at, sent_at + s.send_ns);
         }
     }
 

@@ -113,6 +113,7 @@ impl Transport for MemoryTransport {
                     source,
                 })?;
             pool.started.workers.push(WorkerInfo {
+                clock_offset_ns: 0,
                 id: w as u32,
                 pid: std::process::id(),
                 started_at_ns: 0,

@@ -125,6 +125,9 @@ pub struct WorkerInfo {
     pub started_at_ns: u64,
     /// See `started_at_ns`.
     pub ready_at_ns: u64,
+    /// Its clock minus this process's, ns, where it runs on another host (MPI, measured at
+    /// the job's start); its stamps are moved onto this clock by it. 0 on this host.
+    pub clock_offset_ns: i64,
 }
 
 /// What the coordinator hears from a pool.

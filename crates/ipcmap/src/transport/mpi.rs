@@ -56,6 +56,8 @@ pub const TAG_DONE: i32 = 12;
 pub const TAG_FAILED: i32 = 13;
 /// Worker → coordinator, once at init: "PID HOST".
 const TAG_HELLO: i32 = 14;
+/// Rank 0 asks a worker rank's time, and its answer (the clock exchange at init).
+const TAG_CLOCK: i32 = 15;
 
 /// The largest message: MPI counts are C ints.
 pub const MAX_MESSAGE_BYTES: usize = i32::MAX as usize;
@@ -82,12 +84,67 @@ pub struct RankInfo {
     pub pid: u32,
     /// Its host (`MPI_Get_processor_name`).
     pub host: String,
+    /// Its clock against rank 0's, measured at init.
+    pub clock: ClockOffset,
+}
+
+/// A rank's `CLOCK_MONOTONIC` against rank 0's, by Cristian's algorithm: rank 0 asks for the
+/// rank's time [`CLOCK_ROUNDS`] times and keeps the round with the shortest round trip; the
+/// rank's answer was read somewhere inside it, so the offset is its time minus the round
+/// trip's midpoint, within half the round trip.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClockOffset {
+    /// The rank's clock minus rank 0's, ns.
+    pub offset_ns: i64,
+    /// How far the true offset may be from `offset_ns`: half the shortest round trip, ns.
+    pub uncertainty_ns: u64,
+}
+
+/// Round trips per rank for its [`ClockOffset`].
+const CLOCK_ROUNDS: usize = 16;
+
+/// Rank 0's half of the clock exchange with `rank`.
+fn measure_clock(rank: i32) -> ClockOffset {
+    let comm = SimpleCommunicator::world();
+    let peer = comm.process_at_rank(rank);
+    let mut best: Option<(u64, i64)> = None;
+    for _ in 0..CLOCK_ROUNDS {
+        let asked = crate::trace::now_ns();
+        peer.send_with_tag(&[0u8; 0][..], TAG_CLOCK);
+        let (theirs, _) = peer.receive_vec_with_tag::<u8>(TAG_CLOCK);
+        let answered = crate::trace::now_ns();
+        let Ok(theirs) = <[u8; 8]>::try_from(theirs.as_slice()).map(u64::from_le_bytes) else {
+            continue;
+        };
+        let rtt = answered.saturating_sub(asked);
+        let midpoint = asked + rtt / 2;
+        if best.is_none_or(|(b, _)| rtt < b) {
+            best = Some((rtt, theirs as i64 - midpoint as i64));
+        }
+    }
+    best.map_or_else(ClockOffset::default, |(rtt, offset_ns)| ClockOffset {
+        offset_ns,
+        uncertainty_ns: rtt / 2,
+    })
+}
+
+/// A worker rank's half: answers rank 0's clock questions with its own time.
+fn answer_clock() {
+    let comm = SimpleCommunicator::world();
+    let root = comm.process_at_rank(0);
+    for _ in 0..CLOCK_ROUNDS {
+        let _ = root.receive_vec_with_tag::<u8>(TAG_CLOCK);
+        root.send_with_tag(&crate::trace::now_ns().to_le_bytes()[..], TAG_CLOCK);
+    }
 }
 
 static WORLD: OnceLock<MpiWorld> = OnceLock::new();
 
 /// Every worker rank is idle (between runs): the job can end with a clean shutdown.
 static CLEAN: AtomicBool = AtomicBool::new(true);
+
+/// The worker ranks an earlier run left busy, named for the line that ends the job.
+static STUCK: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
 
 /// The job's MPI world, once [`init`] ran on rank 0.
 pub fn world() -> Option<&'static MpiWorld> {
@@ -129,6 +186,7 @@ pub fn init() -> Result<Session, MpiError> {
     if rank != 0 {
         let hello = format!("{} {host}", std::process::id());
         comm.process_at_rank(0).send_with_tag(hello.as_bytes(), TAG_HELLO);
+        answer_clock();
         return Ok(session);
     }
     let mut workers = Vec::with_capacity(size as usize - 1);
@@ -139,7 +197,10 @@ pub fn init() -> Result<Session, MpiError> {
             .split_once(' ')
             .and_then(|(pid, host)| Some((pid.parse().ok()?, host.to_string())))
             .ok_or(MpiError::BadHello { rank: r })?;
-        workers.push(RankInfo { rank: r as u32, pid, host });
+        workers.push(RankInfo { rank: r as u32, pid, host, clock: ClockOffset::default() });
+    }
+    for w in &mut workers {
+        w.clock = measure_clock(w.rank as i32);
     }
     let library = mpi::environment::library_version()
         .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
@@ -166,8 +227,7 @@ impl Session {
         let fault = crate::fault::Fault::from_env(worker);
         let code = loop {
             let comm = SimpleCommunicator::world();
-            // A plain probe: the message stays for the inbox (or the receive below).
-            let status = comm.process_at_rank(0).probe();
+            let status = idle_until_rank_0_speaks();
             if status.tag() == TAG_SHUTDOWN {
                 let _ = comm.process_at_rank(0).receive_vec_with_tag::<u8>(TAG_SHUTDOWN);
                 break 0;
@@ -212,7 +272,7 @@ impl Session {
             use std::io::Write;
             let _ = std::io::stderr().flush();
             std::thread::sleep(Duration::from_millis(200));
-            comm.abort(c_int::from(code.max(1)));
+            abort_within(code);
         }
         for r in 1..comm.size() {
             comm.process_at_rank(r).send_with_tag(&[0u8; 0][..], TAG_SHUTDOWN);
@@ -223,7 +283,40 @@ impl Session {
 
     /// Ends the job at once with exit status `code`, every rank with it (`MPI_Abort`).
     pub fn abort(self, code: u8) -> ! {
-        SimpleCommunicator::world().abort(c_int::from(code.max(1)))
+        abort_within(code)
+    }
+}
+
+/// How long `MPI_Abort` may take before this rank leaves without it.
+const ABORT_GRACE: Duration = Duration::from_secs(3);
+
+/// `MPI_Abort` with exit status `code`, bounded: it asks the launcher to end every rank, and
+/// where it cannot (a host cut off, its daemon unreachable) it never returns. So a thread
+/// ends this process after [`ABORT_GRACE`] whatever MPI is doing: rank 0's line is out and
+/// its exit is its own; the launcher is left to end the ranks it can still reach.
+fn abort_within(code: u8) -> ! {
+    let code = code.max(1);
+    std::thread::spawn(move || {
+        std::thread::sleep(ABORT_GRACE);
+        // SAFETY: _exit ends the process at once, running nothing of MPI's (which is stuck).
+        unsafe { nix::libc::_exit(c_int::from(code)) }
+    });
+    SimpleCommunicator::world().abort(c_int::from(code))
+}
+
+/// Between runs, a worker rank waits for rank 0's next message without spinning: a probe
+/// now and then, backing off to a millisecond, so that ranks waiting on the cores of rank 0's
+/// host leave them to its sequential baseline (MPI's blocking probe busy-polls). The message
+/// stays for the inbox (or the receive after).
+fn idle_until_rank_0_speaks() -> Status {
+    let comm = SimpleCommunicator::world();
+    let mut pause = Duration::from_micros(20);
+    loop {
+        if let Some(status) = comm.process_at_rank(0).immediate_probe() {
+            return status;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(1));
     }
 }
 
@@ -307,10 +400,7 @@ unsafe fn iscatterv(
         SimpleCommunicator::world().as_raw(),
         &mut request,
     );
-    match rc {
-        0 => Ok(request),
-        rc => Err(LinkError::Channel(format!("MPI_Iscatterv returned {rc}"))),
-    }
+    started("MPI_Iscatterv", rc, request)
 }
 
 /// See [`iscatterv`].
@@ -337,9 +427,40 @@ unsafe fn igatherv(
         SimpleCommunicator::world().as_raw(),
         &mut request,
     );
+    started("MPI_Igatherv", rc, request)
+}
+
+/// The request of a non-blocking `call` that returned `rc`.
+fn started(
+    call: &str,
+    rc: c_int,
+    request: ffi::MPI_Request,
+) -> Result<ffi::MPI_Request, LinkError> {
     match rc {
         0 => Ok(request),
-        rc => Err(LinkError::Channel(format!("MPI_Igatherv returned {rc}"))),
+        rc => Err(LinkError::Channel(format!("{call} returned {rc}"))),
+    }
+}
+
+/// Starts receiving the matched message `msg` (`len` bytes) into a buffer of its own, so a
+/// message whose first piece has arrived never blocks the caller for the rest: a link that
+/// dies mid-message leaves the request pending, and the deadline and signals keep running.
+fn imrecv(mut msg: Message, len: usize) -> Result<(Vec<u8>, ffi::MPI_Request), LinkError> {
+    let count =
+        c_int::try_from(len).map_err(|_| LinkError::Channel(format!("a {len}-byte message")))?;
+    let mut buf = vec![0u8; len];
+    // SAFETY: `buf` is `len` bytes and outlives the request (kept beside it until it
+    // completes, or leaked); MPI sets `msg` to MPI_MESSAGE_NULL, so its drop is clean.
+    unsafe {
+        let mut request: ffi::MPI_Request = std::mem::zeroed();
+        let rc = ffi::MPI_Imrecv(
+            buf.as_mut_ptr() as *mut c_void,
+            count,
+            ffi::RSMPI_UINT8_T,
+            msg.as_raw_mut(),
+            &mut request,
+        );
+        started("MPI_Imrecv", rc, request).map(|request| (buf, request))
     }
 }
 
@@ -469,6 +590,16 @@ impl Transport for MpiTransport {
             ranks: world.workers.len() + 1,
             hosts,
             init_ms: crate::report::ms(world.init_ns),
+            clock_offsets_us: world
+                .workers
+                .iter()
+                .map(|w| w.clock.offset_ns as f64 / 1e3)
+                .collect(),
+            clock_uncertainty_us: world
+                .workers
+                .iter()
+                .map(|w| w.clock.uncertainty_ns as f64 / 1e3)
+                .collect(),
         })
     }
 
@@ -480,11 +611,12 @@ impl Transport for MpiTransport {
         let started = Instant::now();
         let mpi_world = world().ok_or_else(|| SpawnError::Mpi("MPI is not initialised".into()))?;
         if !CLEAN.load(Ordering::SeqCst) {
-            return Err(SpawnError::Mpi(
-                "a worker rank written off in an earlier run is still busy, and MPI cannot \
-                 stop one rank: the job ends here"
-                    .into(),
-            ));
+            let stuck = STUCK.lock().map(|s| s.clone()).unwrap_or_default();
+            let (was, is) = if stuck.contains(", ") { ("were", "are") } else { ("was", "is") };
+            return Err(SpawnError::Mpi(format!(
+                "{stuck} {was} written off in an earlier run (hung, stopped or cut off) and {is} \
+                 still busy, and MPI cannot stop one rank: the job ends here"
+            )));
         }
         if spec.count > mpi_world.workers.len() {
             return Err(SpawnError::Mpi(format!(
@@ -509,6 +641,7 @@ impl Transport for MpiTransport {
                         pid: ranks[w].pid,
                         started_at_ns: 0,
                         ready_at_ns: 0,
+                        clock_offset_ns: ranks[w].clock.offset_ns,
                     })
                     .collect(),
                 spawn_ns: started.elapsed().as_nanos() as u64,
@@ -521,6 +654,7 @@ impl Transport for MpiTransport {
             sends: Vec::new(),
             spare: Default::default(),
             collectives: Vec::new(),
+            receiving: Vec::new(),
         }))
     }
 }
@@ -548,6 +682,16 @@ struct MpiPool {
     spare: std::collections::VecDeque<Sent>,
     /// Non-blocking collectives in flight, polled with everything else.
     collectives: Vec<Collective>,
+    /// Matched messages still arriving (`MPI_Imrecv`), polled with everything else.
+    receiving: Vec<Receiving>,
+}
+
+/// A matched message being received: its buffer must live until the request completes.
+struct Receiving {
+    request: ffi::MPI_Request,
+    buf: Vec<u8>,
+    source: i32,
+    tag: i32,
 }
 
 /// A non-blocking collective in flight: its buffer and count arrays must live until it
@@ -592,13 +736,49 @@ impl MpiPool {
         }
     }
 
-    /// Takes one matched message and turns it into events.
+    /// Starts receiving one matched message; it becomes events once whole
+    /// ([`MpiPool::progress_receives`]).
     fn take(&mut self, msg: Message, status: Status) {
-        let (bytes, status): (Vec<u8>, Status) = (msg, status).matched_receive_vec();
-        let Some(w) = self.worker_of(status.source_rank()) else {
+        let (source, tag) = (status.source_rank(), status.tag());
+        let len = status.count(u8::equivalent_datatype()).max(0) as usize;
+        match imrecv(msg, len) {
+            Ok((buf, request)) => self.receiving.push(Receiving { request, buf, source, tag }),
+            Err(e) => {
+                if let Some(worker) = self.worker_of(source) {
+                    self.events.push_back(Event::Exited { worker, how: e.to_string() });
+                }
+            }
+        }
+    }
+
+    /// Completes the receives that can complete. A rank's messages become events in the order
+    /// they were matched: one that completes behind an earlier one still arriving (a done
+    /// behind a big result) waits for it.
+    fn progress_receives(&mut self) -> bool {
+        let mut any = false;
+        let mut waiting: Vec<i32> = Vec::new();
+        let mut i = 0;
+        while i < self.receiving.len() {
+            let source = self.receiving[i].source;
+            // SAFETY: the request came from MPI_Imrecv and has not completed yet.
+            if waiting.contains(&source) || !unsafe { test(&mut self.receiving[i].request) } {
+                waiting.push(source);
+                i += 1;
+                continue;
+            }
+            let done = self.receiving.remove(i);
+            self.message(done.source, done.tag, done.buf);
+            any = true;
+        }
+        any
+    }
+
+    /// One whole message from `source`, turned into events.
+    fn message(&mut self, source: i32, tag: i32, bytes: Vec<u8>) {
+        let Some(w) = self.worker_of(source) else {
             return; // a rank outside this pool has nothing to say
         };
-        match status.tag() {
+        match tag {
             TAG_RESULT => self.events.push_back(Event::Frame(w, Frame::owned(bytes))),
             TAG_DONE => {
                 self.done[w] = true;
@@ -677,18 +857,19 @@ impl MpiPool {
         }
     }
 
-    /// Polls once; true if a message was taken.
+    /// Polls once; true if a message was taken or completed.
     fn poll(&mut self) -> bool {
         self.progress_sends();
         self.progress_collectives();
         let comm = SimpleCommunicator::world();
-        match comm.any_process().immediate_matched_probe() {
+        let matched = match comm.any_process().immediate_matched_probe() {
             Some((msg, status)) => {
                 self.take(msg, status);
                 true
             }
             None => false,
-        }
+        };
+        self.progress_receives() || matched
     }
 }
 
@@ -846,6 +1027,17 @@ impl Drop for MpiPool {
         for stuck in self.collectives.drain(..) {
             std::mem::forget((stuck.buf, stuck.counts, stuck.displs));
         }
-        CLEAN.store(self.done.iter().all(|&d| d), Ordering::SeqCst);
+        self.progress_receives();
+        for stuck in self.receiving.drain(..) {
+            std::mem::forget(stuck.buf); // MPI may still write into it
+        }
+        let stuck: Vec<String> = (self.ranks.iter().zip(&self.done).enumerate())
+            .filter(|(_, (_, &done))| !done)
+            .map(|(w, (r, _))| format!("worker {w} (rank {} on {})", r.rank, r.host))
+            .collect();
+        if let Ok(mut named) = STUCK.lock() {
+            *named = stuck.join(", ");
+        }
+        CLEAN.store(stuck.is_empty(), Ordering::SeqCst);
     }
 }

@@ -131,6 +131,7 @@ pub fn start(
         spawn_reader(w, receiver, places, events_tx.clone()).map_err(thread("result reader"))?;
         let queue = spawn_sender(w, sender, sent_tx.clone()).map_err(thread("task sender"))?;
         infos.push(WorkerInfo {
+            clock_offset_ns: 0,
             id: worker,
             pid,
             started_at_ns: p.started_at_ns,
