@@ -5,6 +5,7 @@
 
 use super::plot::PlotError;
 use super::Report;
+use super::WorkerReport;
 use crate::trace::{Phase, RunTrace};
 use plotters::prelude::*;
 
@@ -88,7 +89,13 @@ pub fn plot_timeline(reports: &[Report]) -> Result<String, PlotError> {
                 .map(|l| match l {
                     None => "coordinator".to_string(),
                     Some(w) if report.mode == "threads" => format!("thread {w}"),
-                    Some(w) => format!("worker {w}"),
+                    // Where it ran, where the transport knows (an MPI rank's host).
+                    Some(w) => match report.worker_detail.iter().find(|d| d.id == *w) {
+                        Some(WorkerReport { host: Some(host), .. }) => {
+                            format!("worker {w} on {host}")
+                        }
+                        _ => format!("worker {w}"),
+                    },
                 })
                 .collect();
             let mut chart = ChartBuilder::on(&panel)
