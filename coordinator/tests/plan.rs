@@ -311,3 +311,29 @@ fn a_report_describes_itself_and_its_machine() {
     assert!(r["cpu_cores"].as_u64() >= Some(1));
     assert!(r.get("load_average_1m").is_some() && r.get("yama_ptrace_scope").is_some());
 }
+
+#[test]
+fn cpu_time_stands_beside_wall_time_for_the_coordinator_and_each_worker() {
+    let args = ["--mode", "sequential,split", "--n", "2000000", "--repeat", "1", "-w", "2"];
+    let reports = run_json(&args);
+    let (seq, split) = (&reports[0], &reports[1]);
+    let f = |r: &Value, k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k}: {r}"));
+    // The sequential run is the coordinator alone: its CPU time, and no workers'.
+    assert!(f(seq, "coordinator_cpu_user_ms") > 0.0, "{seq}");
+    assert!(seq["workers_cpu_user_ms"].is_null(), "{seq}");
+    // Split: the coordinator's and every worker's own, the workers' sums of those.
+    let detail = split["worker_detail"].as_array().unwrap();
+    let each: f64 = detail.iter().map(|w| f(w, "cpu_user_ms")).sum();
+    assert!(each > 0.0 && detail.iter().all(|w| w["cpu_system_ms"].is_f64()), "{split}");
+    assert!((f(split, "workers_cpu_user_ms") - each).abs() < 1e-6, "{split}");
+    let share = f(split, "cpu_share_of_cores");
+    assert!(share > 0.0 && share <= 1.05, "CPU time cannot exceed wall x cores: {share}");
+    // The clearer names of older keys carry the same values.
+    for (alias, key) in [
+        ("channel_gb_per_s", "channel_gbps"),
+        ("coordinator_busy_fraction", "coordinator_busy"),
+        ("workers_busy_fraction", "workers_busy"),
+    ] {
+        assert_eq!(split[alias], split[key], "{alias}");
+    }
+}

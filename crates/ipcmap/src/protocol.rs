@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 /// 4: the setup carries a strategy's own `extra` bytes instead of shm's regions.
 /// 8: the local handshake is authenticated (the worker connects to a private listening socket,
 /// its peer credentials are checked, and the coordinator sends it its channels).
-pub const PROTOCOL_VERSION: u32 = 8;
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// The setup's `mode` of the raw channel probe's echo worker (not a strategy).
 pub const ECHO: &str = "echo";
@@ -241,11 +241,15 @@ pub struct WorkerStats {
     pub send_ns: u64,
     /// Time blocked waiting for the next task, ns.
     pub idle_ns: u64,
+    /// CPU time in user mode from its setup to its stats, ns (`getrusage`).
+    pub user_ns: u64,
+    /// CPU time in the kernel over the same span, ns: page faults, copies, system calls.
+    pub system_ns: u64,
 }
 
 impl WorkerStats {
     /// Encoded size in bytes, kind byte included.
-    pub const SIZE: usize = 1 + 4 + 8 * 3;
+    pub const SIZE: usize = 1 + 4 + 8 * 5;
 
     /// The whole frame.
     pub fn to_frame(&self) -> Vec<u8> {
@@ -255,6 +259,8 @@ impl WorkerStats {
         out.extend_from_slice(&self.tasks.to_le_bytes());
         out.extend_from_slice(&self.send_ns.to_le_bytes());
         out.extend_from_slice(&self.idle_ns.to_le_bytes());
+        out.extend_from_slice(&self.user_ns.to_le_bytes());
+        out.extend_from_slice(&self.system_ns.to_le_bytes());
         out
     }
 }
@@ -319,6 +325,8 @@ impl<'a> Inbound<'a> {
                     tasks: r.u64("tasks")?,
                     send_ns: r.u64("send_ns")?,
                     idle_ns: r.u64("idle_ns")?,
+                    user_ns: r.u64("user_ns")?,
+                    system_ns: r.u64("system_ns")?,
                 };
                 let mut stamps = Vec::with_capacity(r.remaining() / TaskStamp::SIZE);
                 while r.remaining() > 0 {
@@ -407,7 +415,8 @@ mod tests {
         frame.push(9);
         assert_eq!(Inbound::read(&frame).unwrap(), Inbound::Result(h, &[9][..]));
 
-        let s = WorkerStats { worker: 1, tasks: 10, send_ns: 5, idle_ns: 6 };
+        let s =
+            WorkerStats { worker: 1, tasks: 10, send_ns: 5, idle_ns: 6, user_ns: 7, system_ns: 8 };
         assert_eq!(s.to_frame().len(), WorkerStats::SIZE);
         assert_eq!(Inbound::read(&s.to_frame()).unwrap(), Inbound::Stats(s, Vec::new()));
         let stamp = TaskStamp { task: 7, received_at_ns: 1, idle_ns: 2, sent_at_ns: 3, send_ns: 4 };

@@ -17,6 +17,15 @@ pub fn now_ns() -> u64 {
         .map_or(0, |t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
 }
 
+/// The CPU time this process has used so far, user and system, ns (`getrusage`, every
+/// thread of it; 0 where the call fails).
+pub fn cpu_ns() -> (u64, u64) {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let ns =
+        |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000_000 + t.tv_usec() as u64 * 1_000;
+    getrusage(UsageWho::RUSAGE_SELF).map_or((0, 0), |u| (ns(u.user_time()), ns(u.system_time())))
+}
+
 /// What a process was doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -134,6 +134,7 @@ pub fn serve(
     let tasks =
         TaskSource::new(inbox, setup.prefetch).map_err(|e| link("prefetch thread")(e.into()))?;
     let mut stats = WorkerStats { worker, ..WorkerStats::default() };
+    let cpu_at_start = crate::trace::cpu_ns();
     let mut out = Vec::new();
     // One task buffer, lent to the inbox for each frame.
     let mut frame = Vec::new();
@@ -199,6 +200,9 @@ pub fn serve(
             });
         }
     }
+    let cpu = crate::trace::cpu_ns();
+    stats.user_ns = cpu.0.saturating_sub(cpu_at_start.0);
+    stats.system_ns = cpu.1.saturating_sub(cpu_at_start.1);
     let mut frame = stats.to_frame();
     for stamp in &stamps {
         stamp.write(&mut frame);

@@ -115,6 +115,36 @@ pub struct Measurement {
     pub spans: Vec<Span>,
     /// Spans not kept: the process's budget ([`trace_span_budget`]) was spent.
     pub spans_dropped: u64,
+    /// The coordinator's CPU time in user mode over the run (every thread of it: the threads
+    /// strategy's workers too), ns.
+    pub cpu_user_ns: u64,
+    /// The coordinator's CPU time in the kernel over the run, ns.
+    pub cpu_system_ns: u64,
+}
+
+/// CPU time in the median run, beside its wall time: user and system seconds of the
+/// coordinator and of the workers (each worker's own in `worker_detail`). System time is where
+/// processes pay in the kernel: page faults, copies through sockets and pipes, system calls.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct CpuTime {
+    /// The coordinator's user-mode CPU time, ms (threads: its worker threads' too).
+    pub coordinator_cpu_user_ms: Millis,
+    /// The coordinator's kernel CPU time, ms.
+    pub coordinator_cpu_system_ms: Millis,
+    /// The worker processes' user-mode CPU time, summed, ms; null without worker processes
+    /// that reported it.
+    pub workers_cpu_user_ms: Option<Millis>,
+    /// The worker processes' kernel CPU time, summed, ms.
+    pub workers_cpu_system_ms: Option<Millis>,
+    /// All of it (coordinator and workers, user and system) as a share of wall time x the
+    /// CPU cores this process may use: 1.0 would be every core busy for the whole run.
+    pub cpu_share_of_cores: Option<f64>,
+    /// `channel_gbps` under a name that says its unit: GB/s (gigabytes).
+    pub channel_gb_per_s: Option<f64>,
+    /// `coordinator_busy` under a name that says what it is: a fraction of wall time, 0-1.
+    pub coordinator_busy_fraction: Option<f64>,
+    /// `workers_busy` under a name that says what it is: a fraction of wall time, 0-1.
+    pub workers_busy_fraction: Option<f64>,
 }
 
 /// The most spans one coordinator process keeps for `--trace`/`--timeline` (about 100-150 MB
@@ -222,6 +252,11 @@ pub struct WorkerReport {
     pub idle_ms: Millis,
     /// The host it ran on (`--transport mpi`); null otherwise.
     pub host: Option<String>,
+    /// Its CPU time in user mode, from its setup to its stats, ms; null for threads (their
+    /// CPU time is the coordinator's) and for a worker that sent no stats.
+    pub cpu_user_ms: Option<Millis>,
+    /// Its CPU time in the kernel over the same span, ms.
+    pub cpu_system_ms: Option<Millis>,
 }
 
 /// A worker that failed mid-run and what was done about it.
@@ -342,6 +377,10 @@ pub struct Report {
     /// ipcmap_version, started_at_unix_s, command_line, host, cpu_model, ...).
     #[serde(flatten)]
     pub meta: Meta,
+    /// CPU time beside wall time, and the clearer names of older keys (flattened after the
+    /// Meta section, so every earlier key keeps its place).
+    #[serde(flatten)]
+    pub cpu: CpuTime,
     /// The spans of each measured run, when recorded (`--trace`, `--timeline`); not in JSON.
     #[serde(skip)]
     pub traces: Vec<crate::trace::RunTrace>,
@@ -477,6 +516,29 @@ pub struct MpiJob {
 }
 
 impl Report {
+    /// Fills in the CPU times from run `m` (the median), and the aliases of older keys.
+    fn with_cpu(mut self, m: &Measurement) -> Report {
+        let sum = |f: fn(&WorkerReport) -> Option<Millis>| {
+            let each: Vec<Millis> = m.workers.iter().filter_map(f).collect();
+            (!each.is_empty()).then(|| each.iter().sum())
+        };
+        let (user, system) = (sum(|w| w.cpu_user_ms), sum(|w| w.cpu_system_ms));
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        let total =
+            ms(m.cpu_user_ns + m.cpu_system_ns) + user.unwrap_or(0.0) + system.unwrap_or(0.0);
+        self.cpu = CpuTime {
+            coordinator_cpu_user_ms: ms(m.cpu_user_ns),
+            coordinator_cpu_system_ms: ms(m.cpu_system_ns),
+            workers_cpu_user_ms: user,
+            workers_cpu_system_ms: system,
+            cpu_share_of_cores: (m.wall_ns > 0).then(|| total / (ms(m.wall_ns) * cores)),
+            channel_gb_per_s: self.channel_gbps,
+            coordinator_busy_fraction: self.utilisation.coordinator_busy,
+            workers_busy_fraction: self.utilisation.workers_busy,
+        };
+        self
+    }
+
     /// Fills in the utilisation figures from run `m` (the median).
     fn with_utilisation(mut self, m: &Measurement) -> Report {
         if m.workers.is_empty() || m.wall_ns == 0 {
@@ -767,6 +829,7 @@ impl Report {
             utilisation: Utilisation::default(),
             environment: median.environment.clone(),
             meta: Meta::default(),
+            cpu: CpuTime::default(),
             traces: runs
                 .iter()
                 .zip(order)
@@ -781,6 +844,7 @@ impl Report {
             spans_dropped: runs.iter().map(|r| r.spans_dropped).sum(),
         }
         .with_utilisation(median)
+        .with_cpu(median)
     }
 
     /// Sets `speedup` (ratio of medians), its bootstrap interval and the verdict against the
@@ -858,6 +922,8 @@ pub(crate) mod tests {
                 rank: None,
                 busy_ms: 0.1,
                 idle_ms: 0.0,
+                cpu_user_ms: None,
+                cpu_system_ms: None,
                 host: None,
             }],
             ..Measurement::default()

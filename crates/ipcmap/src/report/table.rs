@@ -258,6 +258,32 @@ pub fn render_table(reports: &[Report]) -> String {
         out += &format!("\nWho was busy in the median run (share of its wall time)\n{table}\n");
     }
 
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut cpu = new_table(&[
+        "strategy",
+        "wall ms",
+        "CPU user ms",
+        "CPU system ms",
+        "coordinator user / system",
+        "workers user / system",
+        &format!("share of wall x {cores} cores"),
+    ]);
+    for (r, label) in reports.iter().zip(&labels) {
+        let c = &r.cpu;
+        let (user, system) = (c.workers_cpu_user_ms, c.workers_cpu_system_ms);
+        let pair = |a: f64, b: f64| format!("{} / {}", fmt_ms(a), fmt_ms(b));
+        cpu.add_row(vec![
+            label.clone(),
+            fmt_ms(r.wall_ms),
+            fmt_ms(c.coordinator_cpu_user_ms + user.unwrap_or(0.0)),
+            fmt_ms(c.coordinator_cpu_system_ms + system.unwrap_or(0.0)),
+            pair(c.coordinator_cpu_user_ms, c.coordinator_cpu_system_ms),
+            user.zip(system).map_or("–".into(), |(u, s)| pair(u, s)),
+            c.cpu_share_of_cores.map_or("–".into(), |f| format!("{:.0}%", f * 100.0)),
+        ]);
+    }
+    out += &format!("\nCPU time in the median run (user: computing; system: the kernel, page faults and copies)\n{cpu}\n");
+
     for (r, label) in reports
         .iter()
         .zip(&labels)

@@ -204,6 +204,8 @@ impl<'m> Observer<'m> {
                 busy_ms: ms(tally.busy_ns),
                 idle_ms: ms(tally.stats.map_or(0, |s| s.idle_ns)),
                 host,
+                cpu_user_ms: tally.stats.map(|s| ms(s.user_ns)),
+                cpu_system_ms: tally.stats.map(|s| ms(s.system_ns)),
             });
         }
     }

@@ -463,6 +463,7 @@ pub fn run_once(cfg: &Settings, mode: Mode, pool: &mut BufferPool) -> Result<Out
     let mut m = Measurement { tracing: cfg.trace, ..Measurement::default() };
     let me = (std::process::id(), None);
     let start = Instant::now();
+    let cpu_at_start = crate::trace::cpu_ns();
     m.started_at_ns = crate::trace::now_ns();
     let t = Instant::now();
     let mut input = buffer(pool, strategy.memory(), "ipcmap-input", cfg.n, true)?;
@@ -482,6 +483,9 @@ pub fn run_once(cfg: &Settings, mode: Mode, pool: &mut BufferPool) -> Result<Out
     if m.wall_ns == 0 {
         m.wall_ns = ns_since(start);
     }
+    let cpu = crate::trace::cpu_ns();
+    m.cpu_user_ns = cpu.0.saturating_sub(cpu_at_start.0);
+    m.cpu_system_ns = cpu.1.saturating_sub(cpu_at_start.1);
     m.buffers_reused = pool.take_reused();
     Ok(Outcome { input, output, measurement: m })
 }

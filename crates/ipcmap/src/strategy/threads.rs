@@ -135,6 +135,8 @@ fn run_threads(run: Run<'_>) -> Result<(), RunError> {
             busy_ms: ms(compute_ns),
             idle_ms: 0.0,
             host: None,
+            cpu_user_ms: None,
+            cpu_system_ms: None,
         });
     }
     Ok(())
