@@ -161,3 +161,67 @@ fn decoder_threads_have_their_own_tracks() {
         .count();
     assert_eq!(decodes, 8);
 }
+
+/// What Perfetto needs to load a trace whole and show it well: no two slices of one track
+/// overlapping (it drops them: `slice_drop_overlapping_complete_event`), every process named
+/// and sorted, every track named, and a flow from each task's send to its receive and from
+/// its result's send to its decode.
+#[test]
+fn every_strategys_trace_loads_whole_with_named_sorted_tracks_and_flows() {
+    let trace = temp("all-trace.json");
+    let args = ["--mode", "all", "-w", "2", "--n", "200000", "--splits", "16", "--repeat", "2"];
+    let args =
+        [&args[..], &["--warmup", "0", "--format", "json", "--trace", trace.to_str().unwrap()]]
+            .concat();
+    let r = run(&args);
+    assert!(r.status.success(), "{}", r.stderr);
+    let reports: Vec<Value> = r.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let doc: Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&trace);
+    let events = doc["traceEvents"].as_array().unwrap();
+    let key = |e: &Value| (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap());
+    // Per (pid, tid): each slice's start, end and name.
+    type Slice<'a> = (f64, f64, &'a str);
+    let mut tracks: HashMap<(u64, u64), Vec<Slice>> = HashMap::new();
+    for e in events.iter().filter(|e| e["ph"] == "X") {
+        let ts = e["ts"].as_f64().unwrap();
+        let end = ts + e["dur"].as_f64().unwrap();
+        tracks.entry(key(e)).or_default().push((ts, end, e["name"].as_str().unwrap()));
+    }
+    for (track, mut slices) in tracks.clone() {
+        slices.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for pair in slices.windows(2) {
+            // Half a nanosecond of room for µs in f64; spans from two clocks overlapped by 7-31.
+            assert!(
+                pair[1].0 >= pair[0].1 - 0.0005,
+                "track {track:?}: {:?} overlaps {:?}",
+                pair[0],
+                pair[1]
+            );
+        }
+    }
+    let meta = |name: &str| -> Vec<(u64, u64)> {
+        events.iter().filter(|e| e["ph"] == "M" && e["name"] == name).map(key).collect()
+    };
+    let (named, sorted, threads) =
+        (meta("process_name"), meta("process_sort_index"), meta("thread_name"));
+    for track in tracks.keys() {
+        assert!(named.iter().any(|p| p.0 == track.0), "process {} unnamed", track.0);
+        assert!(sorted.iter().any(|p| p.0 == track.0), "process {} unsorted", track.0);
+        assert!(threads.contains(track), "track {track:?} unnamed");
+    }
+    // One arrow per leg of every task of every recorded run, each start with its finish.
+    let starts: Vec<&Value> = events.iter().filter(|e| e["ph"] == "s").collect();
+    let finishes: Vec<&Value> = events.iter().filter(|e| e["ph"] == "f").collect();
+    assert_eq!(starts.len(), finishes.len());
+    for s in &starts {
+        assert!(finishes.iter().any(|f| f["id"] == s["id"] && f["bp"] == "e"), "{s}");
+    }
+    let split = reports.iter().find(|r| r["mode"] == "split").unwrap();
+    let tasks = split["tasks"].as_u64().unwrap() as usize;
+    let split_flows =
+        |leg: &str| starts.iter().filter(|s| s["name"].as_str().unwrap().starts_with(leg)).count();
+    // Every process strategy with frames has its arrows; split's alone are at least its
+    // tasks, both ways, over its two measured runs.
+    assert!(split_flows("task ") >= 2 * tasks && split_flows("result ") >= 2 * tasks);
+}

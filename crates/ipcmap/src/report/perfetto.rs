@@ -1,10 +1,16 @@
 //! `--trace FILE.json`: the spans of every measured run in the Chrome trace-event format, which
 //! Perfetto (ui.perfetto.dev) and chrome://tracing open. One process track per OS process (the
-//! coordinator, each worker process of each run), a thread track per worker thread of the
-//! threads strategy and per decoder thread of the coordinator, one complete event ("ph": "X") per phase per task; each event's args name
-//! the strategy, the run and the task. Times are µs on `CLOCK_MONOTONIC`.
+//! coordinator, each worker process of each run; named, its host too where known, and sorted
+//! in the order they appear), a named thread track per worker thread of the threads strategy
+//! and per helper thread of the coordinator, one complete event ("ph": "X") per phase per
+//! task, whose args name the strategy, the run and the task; and flow arrows from each task's
+//! send to its receive and from its result's send to its decode, which show where a message
+//! waited. Times are µs on one clock, `CLOCK_MONOTONIC` (worker ranks on other hosts moved
+//! onto rank 0's), and a span's start and length come from that same clock, so the slices of
+//! a track never overlap.
 
 use super::Report;
+use crate::trace::Phase;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -30,17 +36,26 @@ pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<(
     let me = std::process::id();
     let mut events: Vec<Value> = Vec::new();
     let mut named: Vec<u32> = Vec::new();
-    let mut name = |events: &mut Vec<Value>, pid: u32, label: String| {
+    // Every process named, sorted in the order it first appears (the coordinator first), its
+    // main thread named too.
+    let mut name = |events: &mut Vec<Value>, pid: u32, label: String, thread: &str| {
         if !named.contains(&pid) {
             named.push(pid);
             events.push(json!({"name": "process_name", "ph": "M", "pid": pid, "tid": 0,
                                "args": {"name": label}}));
+            events.push(json!({"name": "process_sort_index", "ph": "M", "pid": pid, "tid": 0,
+                               "args": {"sort_index": named.len()}}));
+            events.push(json!({"name": "thread_name", "ph": "M", "pid": pid, "tid": 0,
+                               "args": {"name": thread}}));
         }
     };
-    name(&mut events, me, format!("coordinator (pid {me})"));
+    name(&mut events, me, format!("coordinator (pid {me})"), "coordinator");
     let mut decoders: Vec<u32> = Vec::new();
+    let mut threads: Vec<u32> = Vec::new();
+    let mut flows = Flows::default();
     for r in reports {
         for run in &r.traces {
+            flows.next_run();
             for s in &run.spans {
                 let (pid, tid) = match (s.worker, s.thread) {
                     (None, Some(t)) => {
@@ -49,7 +64,13 @@ pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<(
                         }
                         (me, DECODER_TIDS + t)
                     }
-                    (Some(w), _) if s.pid == me => (me, w + 1), // a thread of the threads strategy
+                    (Some(w), _) if s.pid == me => {
+                        // a thread of the threads strategy
+                        if !threads.contains(&w) {
+                            threads.push(w);
+                        }
+                        (me, w + 1)
+                    }
                     (Some(w), _) => {
                         // Where it ran, where the transport knows (an MPI rank on its host).
                         let at = r.worker_detail.iter().find(|d| d.id == w).and_then(|d| {
@@ -60,6 +81,7 @@ pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<(
                             &mut events,
                             s.pid,
                             format!("{} worker {w}{at}, run {} (pid {})", r.mode, run.run, s.pid),
+                            "worker",
                         );
                         (s.pid, 0)
                     }
@@ -76,6 +98,7 @@ pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<(
                     args: json!({"strategy": r.mode, "run": run.run, "task": s.task,
                                  "worker": s.worker}),
                 };
+                flows.note(&event, s.phase, s.task, pid == me);
                 events.push(serde_json::to_value(event)?);
             }
             events.push(json!({"name": format!("{} run {}", r.mode, run.run), "cat": "run",
@@ -86,12 +109,70 @@ pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<(
     }
     events.push(json!({"name": "thread_name", "ph": "M", "pid": me, "tid": 1000,
                        "args": {"name": "runs (wall time)"}}));
+    for w in threads {
+        events.push(json!({"name": "thread_name", "ph": "M", "pid": me, "tid": w + 1,
+                           "args": {"name": format!("thread {w}")}}));
+    }
+    events.extend(flows.arrows());
     for t in decoders {
         events.push(json!({"name": "thread_name", "ph": "M", "pid": me, "tid": DECODER_TIDS + t,
                            "args": {"name": helper_name(t)}}));
     }
     serde_json::to_writer(&mut *out, &json!({"traceEvents": events, "displayTimeUnit": "ms"}))?;
     writeln!(out)
+}
+
+/// Where each task's frames left and arrived, run by run, for the flow arrows: a task's send
+/// by the coordinator to its receive by the worker, and the result's send by the worker to its
+/// decode by the coordinator.
+#[derive(Default)]
+struct Flows {
+    run: usize,
+    /// (run, task, leg) -> the sending slices' and the receiving slices' ends.
+    ends: std::collections::BTreeMap<(usize, u32, u8), [Vec<FlowEnd>; 2]>,
+}
+
+/// Where one end of a flow binds: a slice's (pid, tid) and a time inside it, µs.
+type FlowEnd = (u32, u32, f64);
+
+impl Flows {
+    fn next_run(&mut self) {
+        self.run += 1;
+    }
+
+    /// Notes a slice that is one end of a leg.
+    fn note(&mut self, e: &Event, phase: Phase, task: Option<u32>, coordinator: bool) {
+        let Some(task) = task else { return };
+        let (leg, end) = match (phase, coordinator) {
+            (Phase::Send, true) => (0, 0),
+            (Phase::Receive, false) => (0, 1),
+            (Phase::Send, false) => (1, 0),
+            (Phase::Decode, true) => (1, 1),
+            _ => return,
+        };
+        // A flow binds to the slice enclosing its time: a start at its slice's start, a finish
+        // just inside its slice's end.
+        let ts = if end == 0 { e.ts } else { e.ts + e.dur * 0.5 };
+        self.ends.entry((self.run, task, leg)).or_default()[end].push((e.pid, e.tid, ts));
+    }
+
+    /// One arrow per leg whose both ends were seen (a task sent twice, after a retry, pairs its
+    /// sends and receives in order).
+    fn arrows(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for ((_, task, leg), [from, to]) in &self.ends {
+            for (&(spid, stid, sts), &(fpid, ftid, fts)) in from.iter().zip(to) {
+                let id = out.len() / 2 + 1;
+                let name =
+                    if *leg == 0 { format!("task {task}") } else { format!("result {task}") };
+                out.push(json!({"name": name, "cat": "flow", "ph": "s", "id": id,
+                                "pid": spid, "tid": stid, "ts": sts}));
+                out.push(json!({"name": name, "cat": "flow", "ph": "f", "bp": "e", "id": id,
+                                "pid": fpid, "tid": ftid, "ts": fts}));
+            }
+        }
+        out
+    }
 }
 
 /// A helper thread's track name: a decoder, or the local transport's sender to a worker.

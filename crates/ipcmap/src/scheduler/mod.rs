@@ -324,7 +324,7 @@ impl<'a> Gather<'a, '_> {
     fn next(&mut self) -> Next<'a> {
         let decoding = self.decoders.as_ref().map_or(0, Decoders::pending);
         let only_decodes = decoding > 0 && self.schedule.none_in_flight();
-        let (t, at) = (Instant::now(), crate::trace::now_ns());
+        let t = crate::trace::Stopwatch::start();
         let next = match only_decodes {
             true => match self.decoders.as_mut().and_then(|d| d.next(TICK)) {
                 Some(decoded) => Next::Decoded(decoded),
@@ -332,7 +332,7 @@ impl<'a> Gather<'a, '_> {
             },
             false => self.pool.next_event(TICK).map_or(Next::Nothing, Next::Event),
         };
-        self.observer.waited(at, t.elapsed().as_nanos() as u64);
+        self.observer.waited(t.at, t.elapsed_ns());
         next
     }
 

@@ -464,21 +464,21 @@ pub fn run_once(cfg: &Settings, mode: Mode, pool: &mut BufferPool) -> Result<Out
     let me = (std::process::id(), None);
     let start = Instant::now();
     let cpu_at_start = crate::trace::cpu_ns();
-    m.started_at_ns = crate::trace::now_ns();
-    let t = Instant::now();
+    let t = crate::trace::Stopwatch::start();
+    m.started_at_ns = t.at;
     let mut input = buffer(pool, strategy.memory(), "ipcmap-input", cfg.n, true)?;
     // A stop asked for during a big input is honoured within a millisecond or so.
     let stop = || crate::interrupt::requested().is_some();
     if !crate::data::generate_until(cfg.seed, input.as_mut_slice(), stop) {
         return Err(crate::interrupt::interrupted());
     }
-    m.generate_ns = ns_since(t);
+    m.generate_ns = t.elapsed_ns();
     let at = m.started_at_ns + m.generate_ns;
     m.record(me, crate::trace::Phase::Generate, None, m.started_at_ns, at);
-    let t = Instant::now();
+    let t = crate::trace::Stopwatch::start();
     let mut output = buffer(pool, strategy.memory(), "ipcmap-output", cfg.n, false)?;
-    m.assemble_ns = ns_since(t);
-    m.record(me, crate::trace::Phase::Assemble, None, at, at + m.assemble_ns);
+    m.assemble_ns = t.elapsed_ns();
+    m.record(me, crate::trace::Phase::Assemble, None, t.at, t.at + m.assemble_ns);
     strategy.run(Run { cfg, mode, input: &input, output: &mut output, m: &mut m, start })?;
     if m.wall_ns == 0 {
         m.wall_ns = ns_since(start);

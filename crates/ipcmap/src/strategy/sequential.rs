@@ -1,10 +1,9 @@
 //! `sequential`: generate and compute in the coordinator, no IPC. Every speedup is measured
 //! against it and every parallel result is checked against its output.
 
-use super::{ns_since, Info, Run, Strategy};
+use super::{Info, Run, Strategy};
 use crate::error::RunError;
 use crate::kernel;
-use std::time::Instant;
 
 /// The baseline: `exp(rand(n))` in one process.
 pub struct Sequential;
@@ -32,7 +31,7 @@ impl Strategy for Sequential {
     /// A SIGINT or SIGTERM stops the compute between blocks.
     fn run(&self, run: Run<'_>) -> Result<(), RunError> {
         let (cfg, m) = (run.cfg, &mut *run.m);
-        let (t, at) = (Instant::now(), crate::trace::now_ns());
+        let t = crate::trace::Stopwatch::start();
         let stop = || crate::interrupt::requested().is_some();
         let input = run.input.as_slice();
         if !kernel::apply_work_until(
@@ -44,9 +43,9 @@ impl Strategy for Sequential {
         ) {
             return Err(crate::interrupt::interrupted());
         }
-        m.compute_ns = ns_since(t);
+        m.compute_ns = t.elapsed_ns();
         let me = (std::process::id(), None);
-        m.record(me, crate::trace::Phase::Compute, None, at, at + m.compute_ns);
+        m.record(me, crate::trace::Phase::Compute, None, t.at, t.at + m.compute_ns);
         m.compute_max_ns = m.compute_ns;
         Ok(())
     }

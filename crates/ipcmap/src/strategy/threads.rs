@@ -56,15 +56,15 @@ fn run_threads(run: Run<'_>) -> Result<(), RunError> {
                     loop {
                         let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
                         let Some((input, output)) = next else { break };
-                        let (t, at) = (Instant::now(), crate::trace::now_ns());
+                        let t = crate::trace::Stopwatch::start();
                         if !kernel::apply_work_until(function, work, input, output, &stop) {
                             break;
                         }
-                        let took = ns_since(t);
+                        let took = t.elapsed_ns();
                         compute_ns += took;
                         tasks += 1;
                         if tracing {
-                            spans.push((at, at + took));
+                            spans.push((t.at, t.at + took));
                         }
                     }
                     (tasks, compute_ns, spans)
@@ -95,10 +95,10 @@ fn run_threads(run: Run<'_>) -> Result<(), RunError> {
             }));
         }
         // The coordinator's thread now only waits for its workers, as in the process strategies.
-        let (t, at) = (Instant::now(), crate::trace::now_ns());
+        let t = crate::trace::Stopwatch::start();
         let joined = handles.into_iter().map(|h| h.join()).collect();
-        m.wait_ns = ns_since(t);
-        m.record((pid, None), Phase::Wait, None, at, at + m.wait_ns);
+        m.wait_ns = t.elapsed_ns();
+        m.record((pid, None), Phase::Wait, None, t.at, t.at + m.wait_ns);
         Ok(joined)
     });
     let joined = joined?;
