@@ -26,6 +26,25 @@ pub fn run() -> ExitCode {
         Err(_) if crate::mpi::launched_rank().is_some_and(|r| r != 0) => return ExitCode::from(2),
         Err(e) => return usage_error(&one_line(&e.render().to_string())),
     };
+    // What only prints (no run folder, no signal handlers, no worker).
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            let mut command = Cli::command();
+            clap_complete::generate(*shell, &mut command, "coordinator", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Man) => {
+            use clap::CommandFactory;
+            let man = clap_mangen::Man::new(Cli::command());
+            return match man.render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => usage_error(&format!("writing the man page: {e}")),
+            };
+        }
+        _ => {}
+    }
     if cli.transport().launched() {
         let session = match crate::mpi::start() {
             Ok(session) => session,
@@ -133,7 +152,9 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
             .distinct()
         }
         Some(Command::Sweep(args)) => plan_sweep(args),
-        Some(Command::Probe(_)) => Err("probe is not a run".into()),
+        Some(Command::Probe(_) | Command::Completions { .. } | Command::Man) => {
+            Err("this command is not a run".into())
+        }
     }
 }
 

@@ -17,7 +17,14 @@ use std::time::Duration;
 /// Apply a math function to a big f64 vector sequentially, on threads, or on real worker
 /// processes over ipc-channel, and report where every millisecond went.
 #[derive(Debug, Parser)]
-#[command(name = "coordinator", version, about, long_about = None, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "coordinator",
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true,
+    after_help = AFTER_HELP
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -26,26 +33,26 @@ pub struct Cli {
     #[command(flatten)]
     pub export: ExportArgs,
     /// Output format.
-    #[arg(long, default_value = "table", value_parser = format_values())]
+    #[arg(long, default_value = "table", value_parser = format_values(), help_heading = "Output")]
     pub format: Format,
     /// Also draw where each strategy's time went, phase by phase, as an SVG bar chart.
-    #[arg(long, value_name = "FILE.svg")]
+    #[arg(long, value_name = "FILE.svg", help_heading = "Output")]
     pub plot: Option<PathBuf>,
     /// Record what every process did per task and write it as a Chrome trace (open it in
     /// ui.perfetto.dev or chrome://tracing): one track per process, one span per phase per task.
-    #[arg(long, value_name = "FILE.json")]
+    #[arg(long, value_name = "FILE.json", help_heading = "Output")]
     pub trace: Option<PathBuf>,
     /// Record the same spans and draw the median run of each strategy as a timeline SVG: one
     /// row per process, colored by phase, the wall time marked.
-    #[arg(long, value_name = "FILE.svg")]
+    #[arg(long, value_name = "FILE.svg", help_heading = "Output")]
     pub timeline: Option<PathBuf>,
     /// After the table, the figures told in sentences: where each strategy's time went, its
     /// largest cost, and the --work from which it would match the sequential run.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub explain: bool,
     /// After the run, print everything the workers wrote on stderr (kept in the run folder
     /// otherwise, and summed up as one line per failed worker).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Output")]
     pub verbose: bool,
 }
 
@@ -56,6 +63,7 @@ impl Cli {
             None => self.run.common.transport(),
             Some(Command::Sweep(args)) => args.common.transport(),
             Some(Command::Probe(args)) => args.transport,
+            Some(Command::Completions { .. } | Command::Man) => TransportKind::default(),
         }
     }
 }
@@ -101,6 +109,21 @@ impl Cli {
     }
 }
 
+/// Examples and exit codes, after the options of `--help`.
+const AFTER_HELP: &str = "\
+Examples:
+  coordinator --workers 4 --mode split       the tutorial's split: 64 sub-vectors, 4 workers
+  coordinator -m all --explain               every strategy, then the figures in sentences
+  coordinator sweep --codec raw,pickle --transport local,uds --export-csv target/grid.csv
+  coordinator probe --transport uds          the channel's floors: spawn, echo GB/s, 8-byte µs
+  mpirun -np 5 coordinator --transport mpi -m all   across MPI ranks (built with --features mpi)
+
+Exit status:
+  0      done, every result verified
+  1      a run failed: a worker, a verification, a write (one line says which)
+  2      bad input, refused before any worker started
+  128+N  stopped by signal N (130: SIGINT, 143: SIGTERM): nothing written, no worker left";
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -112,6 +135,14 @@ pub enum Command {
     /// Measure the raw channel floors with the worker in echo mode: spawn-and-hello, an echo of
     /// split-sized messages (GB/s both ways), and a pipelined 8-byte echo (µs per message).
     Probe(ProbeArgs),
+    /// Print a shell completion script for SHELL on stdout (e.g. `coordinator completions
+    /// bash > ~/.local/share/bash-completion/completions/coordinator`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout (`coordinator man | man -l -`).
+    Man,
 }
 
 /// The flags of `probe`.
@@ -144,6 +175,7 @@ pub struct ProbeArgs {
 
 /// The flags of one run.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "What to run")]
 pub struct RunArgs {
     /// Strategy, a list of them (sequential,threads,split), or all of them.
     #[arg(short, long, value_delimiter = ',', default_value = "split", value_parser = mode_values())]
@@ -161,7 +193,7 @@ pub struct RunArgs {
     /// K times the math per byte moved, to see where parallelism starts to pay.
     #[arg(long, default_value_t = 1, value_name = "K")]
     pub work: u32,
-    /// Parts the input is split into (split, shm, threads) [default: 64, or n if smaller]. An n
+    /// Parts the input is split into (split, shm, threads, cma, pipe) [default: 64, or n if smaller]. An n
     /// that does not divide evenly is split like numpy.array_split: the first n % S parts get
     /// one element more.
     #[arg(long, value_parser = parse_count)]
@@ -184,12 +216,13 @@ pub struct RunArgs {
 
 /// Flags that take one value in a run and in a sweep alike.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "How to measure")]
 pub struct CommonArgs {
     /// Seed of the random input (fixed by default, so two runs see the same data).
     #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
-    /// Measured runs per strategy, exactly [default: at least 5, more until 0.5 s of runs,
-    /// at most 10]. The report gives every run, the median, the spread and min/max.
+    /// Measured runs per strategy, exactly [default: at least 7, more until 0.5 s of runs,
+    /// at most 15]. The report gives every run, the median, the spread and min/max.
     #[arg(short, long, value_parser = parse_count)]
     pub repeat: Option<usize>,
     /// Unmeasured warm-up runs before the measured ones [default: 1].
@@ -294,6 +327,7 @@ pub struct SweepArgs {
 
 /// Files a run or a sweep writes its reports to, beside what it prints on stdout.
 #[derive(Debug, Default, Args)]
+#[command(next_help_heading = "Output files")]
 pub struct ExportArgs {
     /// Also write the reports as one JSON document (an array, one object per report).
     #[arg(long, value_name = "FILE.json")]

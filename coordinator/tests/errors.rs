@@ -48,6 +48,30 @@ fn bad_arguments_exit_2_with_one_line_each() {
     assert_usage_error(&["--n", "lots"], "--n");
     assert_usage_error(&["--n", "2000000000000"], "MiB");
     assert_usage_error(&["--handshake-timeout", "0"], "--handshake-timeout");
+    assert_usage_error(&["--n", "0"], "--n must be at least 1");
+    assert_usage_error(&["sweep", "--n", "1000,0"], "--n must be at least 1");
+}
+
+#[test]
+fn help_has_headings_examples_and_exit_codes_and_completions_and_a_man_page_print() {
+    let help = run(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    for heading in
+        ["What to run:", "How to measure:", "Output files:", "Output:", "Examples:", "Exit status:"]
+    {
+        assert!(help.stdout.contains(heading), "--help lacks {heading}");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", out.stderr);
+        assert!(
+            out.stdout.contains("coordinator") && out.stdout.contains("--transport"),
+            "{shell}"
+        );
+    }
+    let man = run(&["man"]);
+    assert_eq!(man.status.code(), Some(0), "{}", man.stderr);
+    assert!(man.stdout.starts_with(".ie") && man.stdout.contains(".TH coordinator 1"), "roff");
 }
 
 #[test]

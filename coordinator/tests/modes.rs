@@ -40,12 +40,13 @@ fn uneven_n_is_verified() {
 }
 
 #[test]
-fn a_single_element_and_an_empty_input_are_verified() {
-    for n in ["1", "0"] {
-        for_every_mode(&["--workers", "2", "--n", n], |mode, r| {
-            assert_eq!(r["verified"], true, "{mode} n={n}");
-        });
-    }
+fn a_single_element_is_verified_and_an_empty_input_refused() {
+    for_every_mode(&["--workers", "2", "--n", "1"], |mode, r| {
+        assert_eq!(r["verified"], true, "{mode} n=1");
+    });
+    let empty = common::run(&["--workers", "2", "--n", "0", "--mode", "all"]);
+    assert_eq!(empty.status.code(), Some(2), "{}", empty.stderr);
+    assert!(empty.stderr.contains("--n must be at least 1"), "{}", empty.stderr);
 }
 
 #[test]

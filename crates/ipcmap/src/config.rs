@@ -68,6 +68,9 @@ impl Default for RunRequest {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// `--workers 0`.
+    /// `--n 0`.
+    #[error("--n must be at least 1: there is nothing to compute in 0 values")]
+    NoValues,
     #[error("--workers must be at least 1")]
     NoWorkers,
     /// Too many workers.
@@ -156,6 +159,9 @@ impl RunRequest {
         let workers = self.workers.unwrap_or_else(available_cpus);
         if self.modes.is_empty() {
             return Err(ConfigError::NoMode);
+        }
+        if s.n == 0 {
+            return Err(ConfigError::NoValues);
         }
         if workers == 0 {
             return Err(ConfigError::NoWorkers);
@@ -506,8 +512,8 @@ mod tests {
         assert_eq!(cfg.warmup, DEFAULT_WARMUP);
         let tiny = with(|r| r.settings.n = 1).validate().unwrap();
         assert_eq!(tiny.settings.splits, 1);
-        let empty = with(|r| r.settings.n = 0).validate().unwrap();
-        assert_eq!(empty.tasks_for(Mode::named("item").unwrap()).len(), 0);
+        let empty = with(|r| r.settings.n = 0).validate();
+        assert!(matches!(empty, Err(ConfigError::NoValues)), "--n 0 is refused");
     }
 
     #[test]
