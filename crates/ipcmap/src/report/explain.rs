@@ -16,7 +16,9 @@ pub fn explain(reports: &[Report]) -> String {
     }
     let held = conclusions(reports);
     if !held.is_empty() {
-        out += "\nThe tutorial's conclusions, checked against these runs:\n";
+        out += "\nThe conclusions of the tutorial (\"Parallel NumPy Vector Math with Multiprocessing\"), \
+                checked against these runs (\"holds\" and \"does not hold\" only where the runs' \
+                spread leaves no doubt):\n\n";
         for line in held {
             out += &format!("- {line}\n");
         }
@@ -24,10 +26,45 @@ pub fn explain(reports: &[Report]) -> String {
     out
 }
 
+/// Whether `a` ran faster than `b` beyond doubt: by their speedup intervals against the same
+/// sequential runs where both have one, else by their fastest and slowest runs; `None` where
+/// the two overlap (or a figure is missing), which no median settles.
+fn clearly_faster(a: &Report, b: &Report) -> Option<bool> {
+    let interval = |r: &Report| r.spread.speedup_low.zip(r.spread.speedup_high);
+    if let (Some((a_low, a_high)), Some((b_low, b_high))) = (interval(a), interval(b)) {
+        return match () {
+            _ if a_low > b_high => Some(true),
+            _ if a_high < b_low => Some(false),
+            _ => None,
+        };
+    }
+    let range = |r: &Report| (r.wall_ms_min > 0.0).then_some((r.wall_ms_min, r.wall_ms_max));
+    let ((a_min, a_max), (b_min, b_max)) = (range(a)?, range(b)?);
+    match () {
+        _ if a_max < b_min => Some(true),
+        _ if a_min > b_max => Some(false),
+        _ => None,
+    }
+}
+
+/// A strategy's verdict against sequential as a yes or no: slower (true), faster (false), or
+/// not clear (`None`: one sample, or an interval that holds 1).
+fn slower_than_sequential(r: &Report) -> Option<bool> {
+    match r.spread.verdict.as_deref() {
+        Some("slower") => Some(true),
+        Some("faster") => Some(false),
+        _ => None,
+    }
+}
+
 /// The tutorial's conclusions that these reports can check, each with whether it holds here.
 fn conclusions(reports: &[Report]) -> Vec<String> {
     let find = |mode: &str| reports.iter().find(|r| r.mode == mode);
-    let verdict = |holds: bool| if holds { "holds" } else { "does not hold" };
+    let verdict = |holds: Option<bool>| match holds {
+        Some(true) => "holds",
+        Some(false) => "does not hold",
+        None => "not clear from these runs",
+    };
     let mut out = Vec::new();
     if let (Some(seq), Some(item)) = (find("sequential"), find("item")) {
         let p = &item.phases_ms;
@@ -36,7 +73,7 @@ fn conclusions(reports: &[Report]) -> Vec<String> {
             "\"Sending every value to the workers costs more than the math\": {} ({}: {} ms \
              moving data against {} ms of math in the busiest worker; {} ms against {} ms \
              sequential).",
-            verdict(moving > p.compute_max && item.wall_ms > seq.wall_ms),
+            verdict(slower_than_sequential(item).map(|slower| slower && moving > p.compute_max)),
             item.mode,
             fmt_ms(moving),
             fmt_ms(p.compute_max),
@@ -48,18 +85,16 @@ fn conclusions(reports: &[Report]) -> Vec<String> {
         out.push(format!(
             "\"Splitting into sub-vectors is far faster than sending items\": {} (split {} ms, \
              item {} ms).",
-            verdict(split.wall_ms < item.wall_ms),
+            verdict(clearly_faster(split, item)),
             fmt_ms(split.wall_ms),
             fmt_ms(item.wall_ms)
         ));
     }
     if let (Some(seq), Some(split)) = (find("sequential"), find("split")) {
-        let slower = split.spread.verdict.as_deref() == Some("slower")
-            || (split.spread.verdict.is_none() && split.wall_ms > seq.wall_ms);
         out.push(format!(
             "\"Even split, processes lose to the plain sequential call for a function as cheap \
              as exp\": {} (split {} ms, sequential {} ms, verdict: {}).",
-            verdict(slower),
+            verdict(slower_than_sequential(split)),
             fmt_ms(split.wall_ms),
             fmt_ms(seq.wall_ms),
             split.spread.verdict.as_deref().unwrap_or("one sample, none")
@@ -73,7 +108,7 @@ fn conclusions(reports: &[Report]) -> Vec<String> {
         out.push(format!(
             "\"Threads beat processes here, since numpy releases the GIL\": {} (threads {} ms, \
              the fastest process strategy, {}, {} ms).",
-            verdict(threads.wall_ms < best.wall_ms),
+            verdict(clearly_faster(threads, best)),
             fmt_ms(threads.wall_ms),
             best.mode,
             fmt_ms(best.wall_ms)
@@ -238,7 +273,14 @@ mod tests {
         let mut threads = seq.clone();
         threads.mode = "threads".into();
         threads.wall_ms = 40.0;
-        let text = explain(&[seq, item, split.clone(), threads]);
+        // Each strategy's fastest and slowest runs, apart from the others'.
+        for (r, (min, max)) in
+            [(&mut item, (290.0, 310.0)), (&mut split, (95.0, 105.0)), (&mut threads, (38.0, 42.0))]
+        {
+            (r.wall_ms_min, r.wall_ms_max) = (min, max);
+            (r.spread.speedup_low, r.spread.speedup_high) = (None, None);
+        }
+        let text = explain(&[seq.clone(), item, split.clone(), threads.clone()]);
         assert!(
             text.contains("than the math\": holds (item: 100 ms moving data against 10.0 ms"),
             "{text}"
@@ -249,6 +291,11 @@ mod tests {
             text.contains("releases the GIL\": holds (threads 40.0 ms, the fastest process strategy, split, 100 ms)"),
             "{text}"
         );
+        assert!(text.contains("\"Parallel NumPy Vector Math with Multiprocessing\""), "{text}");
+        // Runs that overlap settle nothing, whatever the medians say.
+        (threads.wall_ms_min, threads.wall_ms_max) = (35.0, 120.0);
+        let text = explain(&[seq, split.clone(), threads]);
+        assert!(text.contains("releases the GIL\": not clear from these runs"), "{text}");
         let mut fast = split;
         fast.wall_ms = 30.0;
         fast.spread.verdict = Some("faster".into());
