@@ -225,6 +225,13 @@ pub struct CommonArgs {
     /// at most 15]. The report gives every run, the median, the spread and min/max.
     #[arg(short, long, value_parser = parse_count)]
     pub repeat: Option<usize>,
+    /// With runs decided by time (no --repeat): the fewest measured runs [default: 7; 3
+    /// where a run takes 2 s or more].
+    #[arg(long, value_parser = parse_count, conflicts_with_all = ["repeat", "cold"])]
+    pub min_runs: Option<usize>,
+    /// With runs decided by time (no --repeat): the most measured runs [default: 15].
+    #[arg(long, value_parser = parse_count, conflicts_with_all = ["repeat", "cold"])]
+    pub max_runs: Option<usize>,
     /// Unmeasured warm-up runs before the measured ones [default: 1].
     #[arg(long, value_parser = parse_count)]
     pub warmup: Option<usize>,
@@ -509,6 +516,8 @@ impl CommonArgs {
                 ..Settings::default()
             },
             repeat,
+            min_runs: self.min_runs,
+            max_runs: self.max_runs,
             warmup,
             interleave: !self.no_interleave,
             verify: !self.no_verify,

@@ -49,6 +49,9 @@ fn bad_arguments_exit_2_with_one_line_each() {
     assert_usage_error(&["--n", "2000000000000"], "MiB");
     assert_usage_error(&["--handshake-timeout", "0"], "--handshake-timeout");
     assert_usage_error(&["--n", "0"], "--n must be at least 1");
+    assert_usage_error(&["--min-runs", "5", "--max-runs", "3"], "--min-runs 5 and --max-runs 3");
+    assert_usage_error(&["--min-runs", "0"], "--min-runs 0");
+    assert_usage_error(&["--repeat", "3", "--min-runs", "2"], "--min-runs");
     assert_usage_error(&["sweep", "--n", "1000,0"], "--n must be at least 1");
 }
 
@@ -172,4 +175,21 @@ fn a_launcher_without_transport_mpi_gets_a_warning_from_rank_0() {
     }
     let r = run(&args);
     assert!(!r.stderr.contains("--transport mpi"), "{}", r.stderr);
+}
+
+#[test]
+fn min_and_max_runs_bound_the_automatic_plan() {
+    let r = common::run_json(&[
+        "--mode",
+        "sequential",
+        "--n",
+        "1000",
+        "--min-runs",
+        "2",
+        "--max-runs",
+        "2",
+    ]);
+    assert_eq!(r[0]["runs_ms"].as_array().unwrap().len(), 2, "{}", r[0]);
+    let r = common::run_json(&["--mode", "sequential", "--n", "1000", "--min-runs", "20"]);
+    assert_eq!(r[0]["runs_ms"].as_array().unwrap().len(), 20, "a lone --min-runs raises the most");
 }

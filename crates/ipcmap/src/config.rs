@@ -33,6 +33,11 @@ pub struct RunRequest {
     pub splits: Option<usize>,
     /// Measured runs; `None` = decided by time ([`AUTO_RUNS`]).
     pub repeat: Option<usize>,
+    /// With runs decided by time: the fewest and the most (`--min-runs`, `--max-runs`);
+    /// `None` = [`AUTO_RUNS`]'s.
+    pub min_runs: Option<usize>,
+    /// See `min_runs`.
+    pub max_runs: Option<usize>,
     /// Unmeasured warm-up runs; `None` = [`DEFAULT_WARMUP`].
     pub warmup: Option<usize>,
     /// Run configurations round-robin (A B C, A B C) rather than one after another.
@@ -56,6 +61,8 @@ impl Default for RunRequest {
             workers: None,
             splits: None,
             repeat: None,
+            min_runs: None,
+            max_runs: None,
             warmup: None,
             interleave: true,
             verify: true,
@@ -68,6 +75,9 @@ impl Default for RunRequest {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// `--workers 0`.
+    /// `--min-runs` / `--max-runs` out of order or bounds.
+    #[error("--min-runs {min} and --max-runs {max}: need 1 <= min <= max <= {MAX_REPEAT}")]
+    RunBounds { min: usize, max: usize },
     /// `--n 0`.
     #[error("--n must be at least 1: there is nothing to compute in 0 values")]
     NoValues,
@@ -150,6 +160,17 @@ pub struct RunConfig {
     pub verify: bool,
     /// Keep buffers from one run to the next.
     pub reuse_buffers: bool,
+}
+
+/// The automatic plan with `--min-runs` and `--max-runs` where given (a lone `--min-runs`
+/// above the default most raises it too).
+fn auto_runs(min: Option<usize>, max: Option<usize>) -> Result<AutoRuns, ConfigError> {
+    let min_runs = min.unwrap_or(AUTO_RUNS.min.min(max.unwrap_or(usize::MAX)));
+    let max_runs = max.unwrap_or(AUTO_RUNS.max.max(min_runs));
+    if min_runs == 0 || max_runs < min_runs || max_runs > MAX_REPEAT {
+        return Err(ConfigError::RunBounds { min: min_runs, max: max_runs });
+    }
+    Ok(AutoRuns { min: min_runs, max: max_runs, ..AUTO_RUNS })
 }
 
 impl RunRequest {
@@ -259,7 +280,10 @@ impl RunRequest {
         Ok(RunConfig {
             modes: self.modes,
             settings,
-            runs: self.repeat.map_or(Runs::Auto(AUTO_RUNS), Runs::Exact),
+            runs: match self.repeat {
+                Some(n) => Runs::Exact(n),
+                None => Runs::Auto(auto_runs(self.min_runs, self.max_runs)?),
+            },
             warmup: self.warmup.unwrap_or(DEFAULT_WARMUP),
             interleave: self.interleave,
             verify: self.verify,

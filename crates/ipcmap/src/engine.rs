@@ -149,6 +149,7 @@ impl Session {
                             Runs::Exact(_) => "exact",
                             Runs::Auto(_) => "auto",
                         },
+                        rule: cell.cfg.runs.describe(),
                         interleaved: cell.cfg.interleave,
                     },
                     &cell.runs,

@@ -15,6 +15,12 @@ pub const DEFAULT_WARMUP: usize = 1;
 /// stretches the speedup interval past 1; with seven, about one time in a hundred.
 pub const AUTO_RUNS: AutoRuns = AutoRuns { min: 7, max: 15, min_time: Duration::from_millis(500) };
 
+/// A run at least this long is a long one: the minimum count gives way to [`LONG_RUNS`] (at
+/// 10^9 values one run takes seconds, and 7 of them plus warm-ups and baselines take minutes).
+pub const LONG_RUN: Duration = Duration::from_secs(2);
+/// Measured runs enough for a median and a spread where each run is long ([`LONG_RUN`]).
+pub const LONG_RUNS: usize = 3;
+
 /// Measured runs decided as the runs go: a minimum count and a minimum time, bounded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AutoRuns {
@@ -40,7 +46,12 @@ impl Runs {
     pub fn wants_more(&self, done: usize, measured: Duration) -> bool {
         match *self {
             Runs::Exact(n) => done < n,
-            Runs::Auto(a) => done < a.min || (done < a.max && measured < a.min_time),
+            Runs::Auto(a) => {
+                // Long runs: the minimum time is long reached; a few runs give the spread.
+                let long = done > 0 && measured >= LONG_RUN * done as u32;
+                let min = if long { a.min.min(LONG_RUNS) } else { a.min };
+                done < min || (done < a.max && measured < a.min_time)
+            }
         }
     }
 
@@ -56,9 +67,14 @@ impl Runs {
     pub fn describe(&self) -> String {
         match *self {
             Runs::Exact(n) => n.to_string(),
-            Runs::Auto(a) => {
-                format!("{}–{} (until {} s of runs)", a.min, a.max, a.min_time.as_secs_f64())
-            }
+            Runs::Auto(a) => format!(
+                "{}–{} (until {} s of runs; {} where a run takes {} s or more)",
+                a.min,
+                a.max,
+                a.min_time.as_secs_f64(),
+                a.min.min(LONG_RUNS),
+                LONG_RUN.as_secs()
+            ),
         }
     }
 }
@@ -68,13 +84,24 @@ mod plan_tests {
     use super::*;
 
     #[test]
+    fn long_runs_stop_at_three_and_short_ones_keep_the_minimum_count() {
+        let auto = Runs::Auto(AUTO_RUNS);
+        // 3 runs of 5 s: enough; 3 runs of 10 ms: four more to come.
+        assert!(!auto.wants_more(3, Duration::from_secs(15)));
+        assert!(auto.wants_more(2, Duration::from_secs(10)));
+        assert!(auto.wants_more(3, Duration::from_millis(30)));
+        assert!(!auto.wants_more(7, Duration::from_secs(1)));
+        assert!(auto.describe().contains("3 where a run takes 2 s or more"), "{}", auto.describe());
+    }
+
+    #[test]
     fn exact_runs_stop_at_the_count_and_auto_runs_follow_count_and_time() {
         let exact = Runs::Exact(3);
         assert!(exact.wants_more(2, Duration::from_secs(100)));
         assert!(!exact.wants_more(3, Duration::ZERO));
         let auto = Runs::Auto(AUTO_RUNS);
-        // Below the minimum count: more, however long it took.
-        assert!(auto.wants_more(AUTO_RUNS.min - 1, Duration::from_secs(100)));
+        // Below the minimum count: more, however long it took (short of long runs).
+        assert!(auto.wants_more(AUTO_RUNS.min - 1, Duration::from_secs(6)));
         // Past the minimum: more only while under the minimum time, up to the maximum.
         assert!(auto.wants_more(AUTO_RUNS.min, Duration::ZERO));
         assert!(!auto.wants_more(AUTO_RUNS.min, AUTO_RUNS.min_time));

@@ -381,6 +381,10 @@ pub struct Report {
     /// Meta section, so every earlier key keeps its place).
     #[serde(flatten)]
     pub cpu: CpuTime,
+    /// How the measured runs were decided, in words: a count (`--repeat`), or the automatic
+    /// rule with its bounds (`--min-runs`, `--max-runs`), which `repeat` then reports the
+    /// outcome of.
+    pub plan_rule: String,
     /// The spans of each measured run, when recorded (`--trace`, `--timeline`); not in JSON.
     #[serde(skip)]
     pub traces: Vec<crate::trace::RunTrace>,
@@ -591,12 +595,14 @@ pub struct ReportConfig {
 }
 
 /// How a report's runs were planned, filled in by the engine.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct PlanUsed {
     /// Warm-up runs.
     pub warmup: usize,
     /// "exact" or "auto".
     pub plan: &'static str,
+    /// The rule, in words ("3", "7–15 (until 0.5 s of runs; 3 where a run takes 2 s or more)").
+    pub rule: String,
     /// Run round-robin with the others.
     pub interleaved: bool,
 }
@@ -777,6 +783,7 @@ impl Report {
             repeat: runs.len(),
             warmup: planned.warmup,
             plan: planned.plan.to_string(),
+            plan_rule: planned.rule.clone(),
             interleaved: planned.interleaved,
             wall_ms: stats::median(&runs_ms).unwrap_or(0.0),
             wall_ms_min: ms(min.wall_ns),
@@ -902,7 +909,7 @@ pub(crate) mod tests {
             label: "split, raw, 4 splits, chunk 1".into(),
             moved_by: "frames",
         };
-        let planned = PlanUsed { warmup: 0, plan: "exact", interleaved: true };
+        let planned = PlanUsed { warmup: 0, plan: "exact", rule: "3".into(), interleaved: true };
         let run = |wall_ns| Measurement {
             wall_ns,
             transfer_ns: 1000,

@@ -316,7 +316,6 @@ pub(super) fn describe_plan(reports: &[Report]) -> String {
         [w] => format!("{w} warm-up run(s)"),
         _ => "warm-up runs as set per configuration".into(),
     };
-    let auto = crate::plan::AUTO_RUNS;
     let runs = if reports.iter().all(|r| r.plan == "exact") {
         let counts = distinct(reports.iter().map(|r| r.repeat));
         match counts.as_slice() {
@@ -325,13 +324,17 @@ pub(super) fn describe_plan(reports: &[Report]) -> String {
             _ => "measured runs as set per configuration".into(),
         }
     } else {
-        format!(
-            "{}–{} measured runs (at least {}, more until {} s of runs)",
-            auto.min,
-            auto.max,
-            auto.min,
-            auto.min_time.as_secs_f64()
-        )
+        let rules = distinct(reports.iter().map(|r| r.plan_rule.as_str()));
+        let done = distinct(reports.iter().map(|r| r.repeat));
+        let done = match done.as_slice() {
+            [n] => format!("{n}"),
+            _ => format!(
+                "{}–{}",
+                done.iter().min().copied().unwrap_or(0),
+                done.iter().max().copied().unwrap_or(0)
+            ),
+        };
+        format!("{done} measured runs (chosen by time: {})", rules.join("; "))
     };
     let order = if reports.iter().all(|r| r.interleaved) {
         "round-robin (A B C, A B C)"
