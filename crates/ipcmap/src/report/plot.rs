@@ -113,7 +113,7 @@ fn heatmap(reports: &[Report], x: Axis, y: Axis, svg: &mut String) -> Result<(),
         first.mode,
         first.function,
         work_suffix(first.work),
-        first.n,
+        super::table::group_digits(first.n as u64),
         first.workers
     );
     let mut chart = frame(&root, title)
@@ -226,7 +226,7 @@ fn series_chart(
         "wall ms (median, log scale), {}{} over {} f64",
         first.function,
         work_suffix(first.work),
-        first.n
+        super::table::group_digits(first.n as u64)
     );
     let mut chart = frame(&root, title)
         .build_cartesian_2d(
@@ -298,17 +298,24 @@ pub fn plot_phases(reports: &[Report]) -> Result<String, PlotError> {
 }
 
 fn draw_phases(reports: &[Report], svg: &mut String) -> Result<(), PlotError> {
-    let phases: [(&str, PhaseOf); 8] = [
-        ("spawn", |r| r.phases_ms.spawn),
-        ("generate", |r| r.phases_ms.generate),
-        ("encode", |r| r.phases_ms.encode),
-        ("transfer", |r| r.phases_ms.transfer),
-        ("compute (max worker)", |r| r.phases_ms.compute_max),
-        ("decode", |r| r.phases_ms.decode),
-        ("assemble", |r| r.phases_ms.assemble),
-        ("wait", |r| r.phases_ms.wait),
+    use crate::trace::Phase;
+    // The timeline's phases, names and colours. Each is time spent summed over the processes
+    // (the coordinator and its workers) divided by their number: the mean process's time, so
+    // a bar never passes the wall time the way a sum over processes does.
+    let phases: [(Phase, &str, PhaseOf); 8] = [
+        (Phase::Spawn, "spawn", |r| r.phases_ms.spawn),
+        (Phase::Generate, "generate", |r| r.phases_ms.generate),
+        (Phase::Encode, "encode", |r| r.phases_ms.encode),
+        (Phase::Send, "send", |r| r.phases_ms.transfer),
+        (Phase::Compute, "compute", |r| r.phases_ms.compute),
+        (Phase::Decode, "decode", |r| r.phases_ms.decode),
+        (Phase::Assemble, "assemble", |r| r.phases_ms.assemble),
+        (Phase::Wait, "wait", |r| r.phases_ms.wait),
     ];
-    let total = |r: &Report| phases.iter().map(|(_, f)| f(r)).sum::<f64>().max(r.wall_ms);
+    let processes = |r: &Report| if r.mode == "sequential" { 1.0 } else { r.workers as f64 + 1.0 };
+    let share = move |r: &Report, f: PhaseOf| f(r) / processes(r);
+    let total =
+        |r: &Report| phases.iter().map(|(_, _, f)| share(r, *f)).sum::<f64>().max(r.wall_ms);
     let max = reports.iter().map(total).fold(0.0, f64::max);
     let labels: Vec<String> = reports.iter().map(|r| r.mode.clone()).collect();
     let err = draw_err();
@@ -319,9 +326,10 @@ fn draw_phases(reports: &[Report], svg: &mut String) -> Result<(), PlotError> {
     let mut chart = ChartBuilder::on(&root)
         .caption(
             format!(
-                "where the time goes: {} over {} f64, {} workers (ms; bar = phases, | = wall)",
+                "where the time goes: {} over {} f64, {} workers (each phase: ms spent by the \
+                 processes / their number; | = wall)",
                 first.function,
-                first.n,
+                super::table::group_digits(first.n as u64),
                 reports.iter().map(|r| r.workers).max().unwrap_or(1)
             ),
             ("sans-serif", 16),
@@ -340,15 +348,16 @@ fn draw_phases(reports: &[Report], svg: &mut String) -> Result<(), PlotError> {
             }
             SegmentValue::Last => String::new(),
         })
-        .x_desc("ms")
+        .x_desc("ms (mean per process: coordinator and workers)")
+        .x_label_formatter(&|v| format!("{v:.0}"))
         .draw()
         .map_err(|e| err(e.to_string()))?;
-    for (k, (name, value)) in phases.iter().enumerate() {
-        let color = Palette99::pick(k).to_rgba();
+    for (k, (phase, name, value)) in phases.iter().enumerate() {
+        let color = super::timeline::color(*phase);
         let bars = reports.iter().enumerate().map(move |(i, r)| {
-            let start: f64 = phases[..k].iter().map(|(_, f)| f(r)).sum();
-            let corners =
-                [(start, SegmentValue::Exact(i)), (start + value(r), SegmentValue::Exact(i + 1))];
+            let start: f64 = phases[..k].iter().map(|(_, _, f)| share(r, *f)).sum();
+            let end = start + share(r, *value);
+            let corners = [(start, SegmentValue::Exact(i)), (end, SegmentValue::Exact(i + 1))];
             let mut bar = Rectangle::new(corners, color.filled());
             bar.set_margin(8, 8, 0, 0);
             bar

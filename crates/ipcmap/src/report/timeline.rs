@@ -24,13 +24,15 @@ fn rows(run: &RunTrace) -> Vec<Option<u32>> {
     std::iter::once(None).chain(workers.into_iter().map(Some)).collect()
 }
 
-fn color(phase: Phase) -> RGBColor {
+pub(super) fn color(phase: Phase) -> RGBColor {
     match phase {
-        Phase::Spawn => RGBColor(150, 150, 150),
+        Phase::Spawn => RGBColor(127, 127, 127),
         Phase::Generate => RGBColor(188, 189, 34),
         Phase::Encode => RGBColor(31, 119, 180),
         Phase::Send => RGBColor(148, 103, 189),
-        Phase::Receive | Phase::Wait => RGBColor(220, 220, 220),
+        // A worker waiting for its next task, light blue; the coordinator waiting, light gray.
+        Phase::Receive => RGBColor(174, 199, 232),
+        Phase::Wait => RGBColor(221, 221, 221),
         Phase::Decode => RGBColor(255, 127, 14),
         Phase::Compute => RGBColor(44, 160, 44),
         Phase::Assemble => RGBColor(140, 86, 75),
@@ -62,7 +64,8 @@ pub fn plot_timeline(reports: &[Report]) -> Result<String, PlotError> {
                 format!(
                     "timeline: {} over {} f64, {workers} workers — the median run of each strategy \
                      (ms since it started; | = wall time; gaps = waiting)",
-                    first.function, first.n
+                    first.function,
+                    super::table::group_digits(first.n as u64)
                 ),
                 (10, 8),
                 ("sans-serif", 15),
@@ -104,7 +107,7 @@ pub fn plot_timeline(reports: &[Report]) -> Result<String, PlotError> {
                     ("sans-serif", 14),
                 )
                 .margin(6)
-                .x_label_area_size(22)
+                .x_label_area_size(36)
                 .y_label_area_size(100)
                 .build_cartesian_2d(0.0..max_ms, 0.0..lanes.len() as f64)
                 .map_err(|e| err(e.to_string()))?;
@@ -113,6 +116,9 @@ pub fn plot_timeline(reports: &[Report]) -> Result<String, PlotError> {
                 .disable_y_mesh()
                 .disable_x_mesh()
                 .y_labels(lanes.len() * 2 + 1)
+                .x_desc("ms since the run started")
+                .x_label_formatter(&|v| format!("{v:.0}"))
+                .label_style(("sans-serif", 12))
                 .y_label_formatter(&|v| {
                     let k = (*v - 0.5).round();
                     if (*v - 0.5 - k).abs() < 1e-6 && k >= 0.0 {
