@@ -86,27 +86,78 @@ fn segment_label(levels: &[String], v: &SegmentValue<usize>) -> String {
     }
 }
 
-/// Green (fast) to red (slow), on a log scale between the fastest and slowest cell.
-fn heat(value: Millis, min: Millis, max: Millis) -> RGBColor {
-    let t = if max > min {
+/// Where `value` lies between the fastest and slowest cell, 0-1, on a log scale.
+fn heat_position(value: Millis, min: Millis, max: Millis) -> f64 {
+    if max > min {
         ((value.max(1e-9) / min.max(1e-9)).ln() / (max / min.max(1e-9)).ln()).clamp(0.0, 1.0)
     } else {
         0.0
-    };
-    let lerp = |a: f64, b: f64| (a + (b - a) * t).round() as u8;
-    RGBColor(lerp(46.0, 215.0), lerp(160.0, 48.0), lerp(90.0, 39.0))
+    }
+}
+
+/// Viridis at `t` (0: fast, dark blue-violet; 1: slow, yellow): perceptually even and
+/// readable with any colour vision, unlike green to red.
+fn viridis(t: f64) -> RGBColor {
+    const STOPS: [(f64, f64, f64); 5] = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (253.0, 231.0, 37.0),
+    ];
+    let x = t.clamp(0.0, 1.0) * (STOPS.len() - 1) as f64;
+    let k = (x.floor() as usize).min(STOPS.len() - 2);
+    let f = x - k as f64;
+    let (a, b) = (STOPS[k], STOPS[k + 1]);
+    let lerp = |a: f64, b: f64| (a + (b - a) * f).round() as u8;
+    RGBColor(lerp(a.0, b.0), lerp(a.1, b.1), lerp(a.2, b.2))
+}
+
+/// A cell's colour for `value` between the fastest and slowest cell.
+fn heat(value: Millis, min: Millis, max: Millis) -> RGBColor {
+    viridis(heat_position(value, min, max))
+}
+
+/// Width of the heatmap's colour bar and its labels, px.
+const COLOUR_BAR: u32 = 110;
+
+/// The colour bar beside a heatmap: the scale from `max` (top) to `min` (bottom), log.
+fn colour_bar<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    min: Millis,
+    max: Millis,
+) -> Result<(), PlotError> {
+    let err = draw_err();
+    let (_, h) = area.dim_in_pixel();
+    let (top, bottom) = (50i32, h as i32 - 60);
+    let steps = 48;
+    for k in 0..steps {
+        let y0 = top + (bottom - top) * k / steps;
+        let y1 = top + (bottom - top) * (k + 1) / steps;
+        let t = 1.0 - (k as f64 + 0.5) / steps as f64;
+        area.draw(&Rectangle::new([(10, y0), (30, y1)], viridis(t).filled()))
+            .map_err(|e| err(e.to_string()))?;
+    }
+    let label = |text: String, y: i32| Text::new(text, (36, y - 6), ("sans-serif", 12));
+    area.draw(&Text::new("wall ms", (4, top - 24), ("sans-serif", 12)))
+        .map_err(|e| err(e.to_string()))?;
+    let middle = (min.max(1e-9) * max.max(1e-9)).sqrt();
+    for (value, y) in [(max, top), (middle, (top + bottom) / 2), (min, bottom)] {
+        area.draw(&label(super::table::fmt_ms(value), y)).map_err(|e| err(e.to_string()))?;
+    }
+    Ok(())
 }
 
 fn heatmap(reports: &[Report], x: Axis, y: Axis, svg: &mut String) -> Result<(), PlotError> {
     let (xs, ys) = (levels(reports, x), levels(reports, y));
     let (min, max) = min_max(reports.iter().map(|r| r.wall_ms)).ok_or(PlotError::Empty)?;
     let err = draw_err();
-    let root = SVGBackend::with_string(
-        svg,
-        (560.max(140 + 90 * xs.len() as u32), 200.max(120 + 48 * ys.len() as u32)),
-    )
-    .into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let width = 560.max(140 + 90 * xs.len() as u32) + COLOUR_BAR;
+    let whole = SVGBackend::with_string(svg, (width, 200.max(120 + 48 * ys.len() as u32)))
+        .into_drawing_area();
+    whole.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let (root, bar) = whole.split_horizontally(width - COLOUR_BAR);
+    colour_bar(&bar, min, max)?;
     let first = &reports[0];
     let title = format!(
         "{} wall ms (median), {}{} over {} f64, {} workers",
@@ -148,8 +199,13 @@ fn heatmap(reports: &[Report], x: Axis, y: Axis, svg: &mut String) -> Result<(),
     chart
         .draw_series(reports.iter().map(|r| {
             let (i, j) = cell(r);
-            let style =
-                ("sans-serif", 13).into_text_style(&root).pos(Pos::new(HPos::Center, VPos::Center));
+            // Light text on the dark end of the scale, dark text on the light end.
+            let ink: &'static RGBColor =
+                if heat_position(r.wall_ms, min, max) < 0.55 { &WHITE } else { &BLACK };
+            let style = ("sans-serif", 13)
+                .into_text_style(&root)
+                .pos(Pos::new(HPos::Center, VPos::Center))
+                .color(ink);
             Text::new(
                 super::table::fmt_ms(r.wall_ms),
                 (SegmentValue::CenterOf(i), SegmentValue::CenterOf(j)),
@@ -157,16 +213,17 @@ fn heatmap(reports: &[Report], x: Axis, y: Axis, svg: &mut String) -> Result<(),
             )
         }))
         .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))
+    whole.present().map_err(|e| err(e.to_string()))
 }
 
 fn line_chart(reports: &[Report], x: Option<Axis>, svg: &mut String) -> Result<(), PlotError> {
-    let (_, max) = min_max(reports.iter().map(|r| r.wall_ms)).ok_or(PlotError::Empty)?;
+    let (_, max) =
+        min_max(reports.iter().map(|r| r.wall_ms.max(r.wall_ms_max))).ok_or(PlotError::Empty)?;
     let xs = x.map_or_else(|| vec![reports[0].mode.clone()], |x| levels(reports, x));
     let err = draw_err();
     let root = SVGBackend::with_string(svg, (200 + 70 * xs.len() as u32, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-    let mut chart = frame(&root, "wall ms (median)")
+    let mut chart = frame(&root, "wall ms (median; bars: fastest to slowest run)")
         .build_cartesian_2d(segments(xs.len()), 0.0..max * 1.15)
         .map_err(|e| err(e.to_string()))?;
     chart
@@ -188,12 +245,21 @@ fn line_chart(reports: &[Report], x: Option<Axis>, svg: &mut String) -> Result<(
         })
         .collect();
     chart
+        .draw_series(reports.iter().zip(&points).map(|(r, p)| spread_bar(p.0.clone(), r, BLUE)))
+        .map_err(|e| err(e.to_string()))?;
+    chart
         .draw_series(LineSeries::new(points.clone(), BLUE.stroke_width(2)))
         .map_err(|e| err(e.to_string()))?;
     chart
         .draw_series(points.into_iter().map(|p| Circle::new(p, 4, BLUE.filled())))
         .map_err(|e| err(e.to_string()))?;
     root.present().map_err(|e| err(e.to_string()))
+}
+
+/// A vertical bar from a report's fastest to its slowest run at `x`.
+fn spread_bar<X: Clone>(x: X, r: &Report, colour: RGBColor) -> PathElement<(X, f64)> {
+    let (low, high) = (r.wall_ms_min.max(1e-3), r.wall_ms_max.max(r.wall_ms_min).max(1e-3));
+    PathElement::new(vec![(x.clone(), low), (x, high)], colour.mix(0.6).stroke_width(6))
 }
 
 /// Colours of the series of a multi-line chart, in order.
@@ -223,7 +289,7 @@ fn series_chart(
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let first = &reports[0];
     let title = format!(
-        "wall ms (median, log scale), {}{} over {} f64",
+        "wall ms (median, log scale; bars: fastest to slowest run), {}{} over {} f64",
         first.function,
         work_suffix(first.work),
         super::table::group_digits(first.n as u64)
@@ -247,14 +313,13 @@ fn series_chart(
         .map_err(|e| err(e.to_string()))?;
     for (k, name) in names.iter().enumerate() {
         let colour = SERIES_COLOURS[k % SERIES_COLOURS.len()];
-        let mut points: Vec<(usize, f64)> = reports
+        let mine: Vec<(usize, &Report)> = reports
             .iter()
             .filter(|r| series.label(r) == *name)
-            .filter_map(|r| {
-                let i = xs.iter().position(|l| *l == x.label(r))?;
-                Some((i, r.wall_ms.max(1e-3)))
-            })
+            .filter_map(|r| Some((xs.iter().position(|l| *l == x.label(r))?, r)))
             .collect();
+        let mut points: Vec<(usize, f64)> =
+            mine.iter().map(|(i, r)| (*i, r.wall_ms.max(1e-3))).collect();
         // A strategy the parameter does not change (sequential over workers) is a reference:
         // a flat line across the chart at the median of its runs.
         if xs.len() > 1 && !points.is_empty() && points.iter().all(|p| p.0 == points[0].0) {
@@ -265,6 +330,14 @@ fn series_chart(
         }
         let points: Vec<_> =
             points.into_iter().map(|(i, wall)| (SegmentValue::CenterOf(i), wall)).collect();
+        // Each point's spread, fastest to slowest run: what tells a difference from noise.
+        if points.len() == mine.len() {
+            chart
+                .draw_series(
+                    mine.iter().map(|(i, r)| spread_bar(SegmentValue::CenterOf(*i), r, colour)),
+                )
+                .map_err(|e| err(e.to_string()))?;
+        }
         chart
             .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
             .map_err(|e| err(e.to_string()))?
@@ -459,6 +532,7 @@ mod tests {
         let svg = plot_sweep(&reports, &[Axis::Mode, Axis::Workers]).unwrap();
         let text: String = svg.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(text.contains("(--work 64)"), "the title says the work factor: {svg}");
+        assert!(svg.contains("stroke-width=\"6\""), "each point has its spread bar: {svg}");
         for name in ["> split <", "> shm <", "> threads <", "> sequential <", "> workers <"] {
             assert!(text.contains(name), "legend and axis title {name}: {svg}");
         }
@@ -466,7 +540,12 @@ mod tests {
             let stroke = format!("stroke=\"#{:02X}{:02X}{:02X}\"", colour.0, colour.1, colour.2);
             let line = svg
                 .lines()
-                .find(|l| l.contains("<polyline") && l.contains(&stroke))
+                // The line, not a point's spread bar (wide, translucent).
+                .find(|l| {
+                    l.contains("<polyline")
+                        && l.contains(&stroke)
+                        && !l.contains("stroke-width=\"6\"")
+                })
                 .unwrap_or_else(|| panic!("a line in {stroke}: {svg}"));
             let points = line
                 .split("points=\"")
