@@ -161,7 +161,7 @@ fn mode_all_draws_the_phase_chart() {
     std::fs::remove_file(&svg).unwrap();
     roxmltree::Document::parse(&text).expect("well-formed");
     let words: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    for label in ["sequential", "item", "split", "shm", "threads", "transfer", "encode"] {
+    for label in ["sequential", "item", "split", "shm", "threads", "send", "encode", "wait"] {
         assert!(words.contains(&format!("> {label}")), "chart lacks {label}");
     }
 }
