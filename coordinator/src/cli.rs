@@ -516,8 +516,7 @@ impl CommonArgs {
                 ..Settings::default()
             },
             repeat,
-            min_runs: self.min_runs,
-            max_runs: self.max_runs,
+            run_bounds: (self.min_runs, self.max_runs),
             warmup,
             interleave: !self.no_interleave,
             verify: !self.no_verify,

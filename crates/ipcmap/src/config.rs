@@ -35,9 +35,7 @@ pub struct RunRequest {
     pub repeat: Option<usize>,
     /// With runs decided by time: the fewest and the most (`--min-runs`, `--max-runs`);
     /// `None` = [`AUTO_RUNS`]'s.
-    pub min_runs: Option<usize>,
-    /// See `min_runs`.
-    pub max_runs: Option<usize>,
+    pub run_bounds: (Option<usize>, Option<usize>),
     /// Unmeasured warm-up runs; `None` = [`DEFAULT_WARMUP`].
     pub warmup: Option<usize>,
     /// Run configurations round-robin (A B C, A B C) rather than one after another.
@@ -61,8 +59,7 @@ impl Default for RunRequest {
             workers: None,
             splits: None,
             repeat: None,
-            min_runs: None,
-            max_runs: None,
+            run_bounds: (None, None),
             warmup: None,
             interleave: true,
             verify: true,
@@ -282,7 +279,7 @@ impl RunRequest {
             settings,
             runs: match self.repeat {
                 Some(n) => Runs::Exact(n),
-                None => Runs::Auto(auto_runs(self.min_runs, self.max_runs)?),
+                None => Runs::Auto(auto_runs(self.run_bounds.0, self.run_bounds.1)?),
             },
             warmup: self.warmup.unwrap_or(DEFAULT_WARMUP),
             interleave: self.interleave,

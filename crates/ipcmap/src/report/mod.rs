@@ -115,11 +115,9 @@ pub struct Measurement {
     pub spans: Vec<Span>,
     /// Spans not kept: the process's budget ([`trace_span_budget`]) was spent.
     pub spans_dropped: u64,
-    /// The coordinator's CPU time in user mode over the run (every thread of it: the threads
-    /// strategy's workers too), ns.
-    pub cpu_user_ns: u64,
-    /// The coordinator's CPU time in the kernel over the run, ns.
-    pub cpu_system_ns: u64,
+    /// The coordinator's CPU time over the run, in user mode and in the kernel, ns (every
+    /// thread of it: the threads strategy's workers too).
+    pub cpu_ns: (u64, u64),
 }
 
 /// CPU time in the median run, beside its wall time: user and system seconds of the
@@ -528,11 +526,10 @@ impl Report {
         };
         let (user, system) = (sum(|w| w.cpu_user_ms), sum(|w| w.cpu_system_ms));
         let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
-        let total =
-            ms(m.cpu_user_ns + m.cpu_system_ns) + user.unwrap_or(0.0) + system.unwrap_or(0.0);
+        let total = ms(m.cpu_ns.0 + m.cpu_ns.1) + user.unwrap_or(0.0) + system.unwrap_or(0.0);
         self.cpu = CpuTime {
-            coordinator_cpu_user_ms: ms(m.cpu_user_ns),
-            coordinator_cpu_system_ms: ms(m.cpu_system_ns),
+            coordinator_cpu_user_ms: ms(m.cpu_ns.0),
+            coordinator_cpu_system_ms: ms(m.cpu_ns.1),
             workers_cpu_user_ms: user,
             workers_cpu_system_ms: system,
             cpu_share_of_cores: (m.wall_ns > 0).then(|| total / (ms(m.wall_ns) * cores)),

@@ -484,8 +484,7 @@ pub fn run_once(cfg: &Settings, mode: Mode, pool: &mut BufferPool) -> Result<Out
         m.wall_ns = ns_since(start);
     }
     let cpu = crate::trace::cpu_ns();
-    m.cpu_user_ns = cpu.0.saturating_sub(cpu_at_start.0);
-    m.cpu_system_ns = cpu.1.saturating_sub(cpu_at_start.1);
+    m.cpu_ns = (cpu.0.saturating_sub(cpu_at_start.0), cpu.1.saturating_sub(cpu_at_start.1));
     m.buffers_reused = pool.take_reused();
     Ok(Outcome { input, output, measurement: m })
 }
