@@ -65,23 +65,7 @@ fn the_trace_has_every_process_and_adds_up_to_the_report() {
         );
     }
     // Spans on one track never overlap.
-    let mut tracks: HashMap<(u64, u64), Vec<(f64, f64)>> = HashMap::new();
-    for s in &spans {
-        let key = (s["pid"].as_u64().unwrap(), s["tid"].as_u64().unwrap());
-        let ts = s["ts"].as_f64().unwrap();
-        tracks.entry(key).or_default().push((ts, ts + s["dur"].as_f64().unwrap()));
-    }
-    for (track, mut list) in tracks {
-        list.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for pair in list.windows(2) {
-            assert!(
-                pair[1].0 >= pair[0].1 - 0.002,
-                "track {track:?}: {:?} overlaps {:?}",
-                pair[0],
-                pair[1]
-            );
-        }
-    }
+    tracks_of(spans.iter().copied(), 0.002);
     // Every process is named.
     let named = events.iter().filter(|e| e["name"] == "process_name").count();
     assert!(named >= 3, "coordinator and two workers: {named}");
@@ -180,26 +164,8 @@ fn every_strategys_trace_loads_whole_with_named_sorted_tracks_and_flows() {
     let _ = std::fs::remove_file(&trace);
     let events = doc["traceEvents"].as_array().unwrap();
     let key = |e: &Value| (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap());
-    // Per (pid, tid): each slice's start, end and name.
-    type Slice<'a> = (f64, f64, &'a str);
-    let mut tracks: HashMap<(u64, u64), Vec<Slice>> = HashMap::new();
-    for e in events.iter().filter(|e| e["ph"] == "X") {
-        let ts = e["ts"].as_f64().unwrap();
-        let end = ts + e["dur"].as_f64().unwrap();
-        tracks.entry(key(e)).or_default().push((ts, end, e["name"].as_str().unwrap()));
-    }
-    for (track, mut slices) in tracks.clone() {
-        slices.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for pair in slices.windows(2) {
-            // Half a nanosecond of room for µs in f64; spans from two clocks overlapped by 7-31.
-            assert!(
-                pair[1].0 >= pair[0].1 - 0.0005,
-                "track {track:?}: {:?} overlaps {:?}",
-                pair[0],
-                pair[1]
-            );
-        }
-    }
+    // Half a nanosecond of room for µs in f64; spans from two clocks overlapped by 7-31.
+    let tracks = tracks_of(events.iter().filter(|e| e["ph"] == "X"), 0.0005);
     let meta = |name: &str| -> Vec<(u64, u64)> {
         events.iter().filter(|e| e["ph"] == "M" && e["name"] == name).map(key).collect()
     };
@@ -224,4 +190,30 @@ fn every_strategys_trace_loads_whole_with_named_sorted_tracks_and_flows() {
     // Every process strategy with frames has its arrows; split's alone are at least its
     // tasks, both ways, over its two measured runs.
     assert!(split_flows("task ") >= 2 * tasks && split_flows("result ") >= 2 * tasks);
+}
+
+/// The (pid, tid) tracks of complete events `slices`, asserting that no two slices of one
+/// track overlap by more than `room` µs.
+fn tracks_of<'a>(
+    slices: impl IntoIterator<Item = &'a Value>,
+    room: f64,
+) -> HashMap<(u64, u64), Vec<(f64, f64)>> {
+    let mut tracks: HashMap<(u64, u64), Vec<(f64, f64)>> = HashMap::new();
+    for e in slices {
+        let key = (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap());
+        let ts = e["ts"].as_f64().unwrap();
+        tracks.entry(key).or_default().push((ts, ts + e["dur"].as_f64().unwrap()));
+    }
+    for (track, list) in tracks.iter_mut() {
+        list.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for pair in list.windows(2) {
+            assert!(
+                pair[1].0 >= pair[0].1 - room,
+                "track {track:?}: {:?} overlaps {:?}",
+                pair[0],
+                pair[1]
+            );
+        }
+    }
+    tracks
 }
