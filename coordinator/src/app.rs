@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ipcmap::config::RunConfig;
 use ipcmap::engine::Session;
 use ipcmap::error::{RunError, SpawnError};
-use ipcmap::report::{plot_phases, plot_sweep, write_csv, write_json, Export};
+use ipcmap::report::{plot_phases, plot_sweep, write_csv, write_json, Export, Exporter};
 use ipcmap::rundir::RunDir;
 use ipcmap::strategy::Mode;
 use ipcmap::sweep::Axis;
@@ -132,7 +132,9 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
     match &cli.command {
         None => {
             let mut request = cli.run.to_request()?;
-            request.settings.trace = cli.trace.is_some() || cli.timeline.is_some();
+            // The HTML report draws the timeline too.
+            request.settings.trace =
+                cli.trace.is_some() || cli.timeline.is_some() || cli.export.export_html.is_some();
             let config = request.validate().map_err(|e| e.to_string())?;
             if cli.explain && !matches!(cli.format.0.as_str(), "table" | "markdown") {
                 return Err("--explain goes with --format table or markdown (stdout is for programs otherwise)".into());
@@ -187,34 +189,35 @@ fn plan_sweep(args: &SweepArgs) -> Result<Plan, String> {
 impl Plan {
     /// Refuses one file named for two outputs.
     fn distinct(self) -> Result<Plan, String> {
-        crate::output::check_distinct(&[
-            self.plot.as_ref(),
-            self.csv.as_ref(),
-            self.json.as_ref(),
-            self.trace.as_ref(),
-            self.timeline.as_ref(),
-            self.exports.json.as_ref(),
-            self.exports.csv.as_ref(),
-            self.exports.markdown.as_ref(),
-        ])?;
+        crate::output::check_distinct(
+            &[
+                self.plot.as_ref(),
+                self.csv.as_ref(),
+                self.json.as_ref(),
+                self.trace.as_ref(),
+                self.timeline.as_ref(),
+            ]
+            .into_iter()
+            .chain(self.exports.outputs().map(Some))
+            .collect::<Vec<_>>(),
+        )?;
         Ok(self)
     }
 }
 
-/// The files `--export-*` name, opened (nothing is written until the reports are in).
-struct Exports {
-    json: Option<Output>,
-    csv: Option<Output>,
-    markdown: Option<Output>,
-}
+/// The files `--export-*` name, opened (nothing is written until the reports are in), each
+/// with the exporter that writes it.
+struct Exports(Vec<(&'static dyn Exporter, Output)>);
 
 impl Exports {
     fn open(args: &crate::cli::ExportArgs) -> Result<Exports, String> {
-        Ok(Exports {
-            json: open(args.export_json.as_deref(), "--export-json")?,
-            csv: open(args.export_csv.as_deref(), "--export-csv")?,
-            markdown: open(args.export_markdown.as_deref(), "--export-markdown")?,
-        })
+        let mut files = Vec::new();
+        for (flag, format, path) in args.files() {
+            let exporter = ipcmap::report::exporter(format)
+                .ok_or_else(|| format!("{flag}: no exporter named {format}"))?;
+            files.push((exporter, Output::open(flag, path)?));
+        }
+        Ok(Exports(files))
     }
 
     /// Writes every export of `reports` (`axes`: a sweep's varying parameters).
@@ -223,21 +226,14 @@ impl Exports {
         reports: &[ipcmap::report::Report],
         axes: Option<&[Axis]>,
     ) -> anyhow::Result<()> {
-        if let Some(out) = self.json.as_mut() {
-            out.write_with(|w| {
-                serde_json::to_writer_pretty(&mut *w, reports)?;
-                writeln!(w)
-            })?;
-        }
-        if let Some(out) = self.csv.as_mut() {
-            out.write_with(|w| write_csv(reports, w))?;
-        }
-        if let Some(out) = self.markdown.as_mut() {
-            let markdown =
-                ipcmap::report::exporter("markdown").unwrap_or(ipcmap::report::EXPORTERS[0]);
-            out.write_with(|w| markdown.reports(Export { reports, axes }, w))?;
+        for (exporter, out) in &mut self.0 {
+            out.write_with(|w| exporter.file(Export { reports, axes }, w))?;
         }
         Ok(())
+    }
+
+    fn outputs(&self) -> impl Iterator<Item = &Output> {
+        self.0.iter().map(|(_, out)| out)
     }
 }
 
@@ -311,7 +307,14 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
         .exporter()
         .reports(Export { reports: &reports, axes: plan.axes.as_deref() }, &mut stdout)
         .and_then(|()| match plan.explain {
-            true => write!(stdout, "{}", ipcmap::report::explain(&reports)),
+            true => {
+                let text = ipcmap::report::explain(&reports);
+                let width = match plan.format.0.as_str() {
+                    "table" => ipcmap::report::terminal_width(),
+                    _ => None,
+                };
+                write!(stdout, "{}", ipcmap::report::wrap(&text, width))
+            }
             false => Ok(()),
         })
         .and_then(|()| stdout.flush());

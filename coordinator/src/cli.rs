@@ -345,6 +345,26 @@ pub struct ExportArgs {
     /// Also write the reports as Markdown (the table hyperfine's --export-markdown gives).
     #[arg(long, value_name = "FILE.md")]
     pub export_markdown: Option<PathBuf>,
+    /// Also write the whole report as one self-contained HTML page (no network, no scripts):
+    /// the setup, every table, the warnings, the charts, the timeline and the explanation. A
+    /// plain run records spans for its timeline, as --timeline does.
+    #[arg(long, visible_alias = "html", value_name = "FILE.html")]
+    pub export_html: Option<PathBuf>,
+}
+
+impl ExportArgs {
+    /// Each `--export-FORMAT` given: the flag, the format's name and the file.
+    pub fn files(&self) -> Vec<(&'static str, &'static str, &std::path::Path)> {
+        [
+            ("--export-json", "json", &self.export_json),
+            ("--export-csv", "csv", &self.export_csv),
+            ("--export-markdown", "markdown", &self.export_markdown),
+            ("--export-html", "html", &self.export_html),
+        ]
+        .into_iter()
+        .filter_map(|(flag, format, path)| Some((flag, format, path.as_deref()?)))
+        .collect()
+    }
 }
 
 /// `--format`: an exporter's name.

@@ -10,7 +10,7 @@ use super::{Millis, Report};
 /// The explanation of `reports` (of one input; the sequential report, if any, is the baseline).
 pub fn explain(reports: &[Report]) -> String {
     let baseline = reports.iter().find(|r| r.mode == "sequential");
-    let mut out = String::from("\nWhat the figures say (every number from the report above):\n");
+    let mut out = String::from("\nWhat the figures say (every number from the report above):\n\n");
     for r in reports {
         out += &format!("- {}\n", sentence(r, baseline));
     }
@@ -151,10 +151,12 @@ fn sentence(r: &Report, baseline: Option<&Report>) -> String {
     let p = &r.phases_ms;
     if r.mode == "sequential" {
         return format!(
-            "sequential: {} ms, of which {} ms generating the input and {} ms of math: the baseline.",
+            "sequential: {} ms, of which {} ms generating the input and {} ms of math: the \
+             baseline. {}",
             fmt_ms(r.wall_ms),
             fmt_ms(p.generate),
-            fmt_ms(p.compute_max)
+            fmt_ms(p.compute_max),
+            cpu(r)
         );
     }
     let c = costs(r, baseline);
@@ -198,11 +200,30 @@ fn sentence(r: &Report, baseline: Option<&Report>) -> String {
     ]
     .into_iter()
     .fold(("the math", f64::MIN), |a, b| if b.1 > a.1 { b } else { a });
-    text += &format!(" Its largest cost: {what}, {} ms.", fmt_ms(ms));
+    text += &format!(" Its largest cost: {what}, {} ms. {}", fmt_ms(ms), cpu(r));
     if let Some(b) = baseline {
         text += &format!(" {}", break_even(r, &c, b));
     }
     text
+}
+
+/// The CPU time beside the wall time: what the processes computed, what the kernel did for
+/// them, and the share of the machine that is.
+fn cpu(r: &Report) -> String {
+    let c = &r.cpu;
+    let share = c.cpu_share_of_cores.map_or_else(String::new, |f| {
+        format!(
+            ", {:.0}% of what {} cores could give over its wall time",
+            f * 100.0,
+            r.meta.cpu_cores
+        )
+    });
+    format!(
+        "Its processes used {} ms of CPU computing and {} ms in the kernel (page faults, copies, \
+         system calls){share}.",
+        fmt_ms(c.cpu_user_ms),
+        fmt_ms(c.cpu_system_ms)
+    )
 }
 
 /// From which `--work` this strategy matches sequential: wall(K) = fixed + K · per-unit math,
@@ -221,8 +242,9 @@ fn break_even(r: &Report, c: &Costs, b: &Report) -> String {
         return "By the measured costs it already pays at --work 1.".into();
     }
     format!(
-        "By the measured costs (fixed {} ms against {} ms, math {} ms against {} ms per unit of \
-         work) it would match sequential from about --work {k:.1}.",
+        "By these costs it would match sequential from about --work {k:.1}: it spends {} ms on \
+         what heavier work does not grow (starting workers, moving data, waiting), sequential \
+         {} ms; each unit of work costs its busiest worker {} ms of math, sequential {} ms.",
         fmt_ms(fixed),
         fmt_ms(base_fixed),
         fmt_ms(unit),
@@ -261,6 +283,7 @@ mod tests {
         assert!(text.contains("Its largest cost: moving the data, 100 ms"), "{text}");
         // fixed 90 against 20, per unit 10 against 40: K = 70 / 30 = 2.3
         assert!(text.contains("from about --work 2.3"), "{text}");
+        assert!(text.contains("ms in the kernel"), "{text}");
     }
 
     #[test]

@@ -14,6 +14,12 @@ impl Exporter for JsonExporter {
         write_json(export.reports, out)
     }
 
+    /// One JSON document: an array of the reports (`json.load` reads it whole).
+    fn file(&self, export: Export<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, export.reports)?;
+        writeln!(out)
+    }
+
     fn probe(&self, probe: &ProbeReport, out: &mut dyn Write) -> std::io::Result<()> {
         serde_json::to_writer(&mut *out, probe)?;
         writeln!(out)

@@ -1,6 +1,7 @@
 //! `--format markdown`: hyperfine's `--export-markdown` shape, for pasting into READMEs and
 //! issues: one row per report, the median with its spread, and the speedup with its interval.
 
+use super::sections::{sections, worker_lines};
 use super::table::{describe_plan, fmt_ms, ratio, row_labels};
 use super::{CodecProbe, Export, Exporter, ProbeReport};
 use crate::named::named;
@@ -49,7 +50,32 @@ impl Exporter for MarkdownExporter {
                 r.spread.verdict.as_deref().unwrap_or("–"),
             )?;
         }
+        // The terminal's other tables, each as its own Markdown table.
+        for section in sections(reports).into_iter().skip(1) {
+            writeln!(out, "\n{}\n", section.title)?;
+            writeln!(out, "| {} |", section.header.join(" | "))?;
+            let align: Vec<&str> =
+                (0..section.header.len()).map(|i| if i == 0 { ":---" } else { "---:" }).collect();
+            writeln!(out, "|{}|", align.join("|"))?;
+            for row in section.rows {
+                let cells: Vec<String> = row.cells.iter().map(|c| escape(&c.text)).collect();
+                writeln!(out, "| {} |", cells.join(" | "))?;
+            }
+        }
+        let lines = worker_lines(reports);
+        if !lines.is_empty() {
+            writeln!(out)?;
+            for line in lines {
+                writeln!(out, "- {}", escape(&line))?;
+            }
+        }
         Ok(())
+    }
+
+    /// The tables, then the explanation (a Markdown list under its own paragraph).
+    fn file(&self, export: Export<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+        self.reports(export, out)?;
+        write!(out, "{}", super::explain(export.reports))
     }
 
     fn codecs(&self, p: &CodecProbe, out: &mut dyn Write) -> std::io::Result<()> {
@@ -94,6 +120,11 @@ impl Exporter for MarkdownExporter {
     }
 }
 
+/// `text` safe inside a Markdown table cell.
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,9 +137,38 @@ mod tests {
             .unwrap();
         let text = String::from_utf8(out).unwrap();
         let rows: Vec<&str> = text.lines().filter(|l| l.starts_with('|')).collect();
-        assert_eq!(rows.len(), 3, "{text}");
+        let summary: Vec<&str> =
+            rows.iter().copied().take_while(|l| !l.contains("spawn")).collect();
+        assert_eq!(summary.len(), 3, "{text}");
         assert!(rows[0].contains("Median [ms]"));
         assert!(rows[2].starts_with("| `split, raw, 4 splits, chunk 1` | 2.00 |"), "{text}");
         assert!(rows[2].contains("faster"), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod every_table {
+    use super::*;
+
+    #[test]
+    fn the_file_holds_every_table_the_terminal_shows_and_the_explanation_as_a_list() {
+        let mut out = Vec::new();
+        let reports = [super::super::tests::sample()];
+        MarkdownExporter.file(Export { reports: &reports, axes: None }, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for section in sections(&reports) {
+            assert!(section.title.starts_with("Wall") || text.contains(&section.title), "{text}");
+        }
+        for column in ["| strategy | spawn | generate", "| tasks | msgs sent", "CPU user ms"] {
+            assert!(text.contains(column), "{column}: {text}");
+        }
+        // Every list follows a blank line, so python-markdown and pandoc see a list.
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate().skip(1) {
+            if line.starts_with("- ") && !lines[i - 1].starts_with("- ") {
+                assert_eq!(lines[i - 1], "", "line {i} starts a list without a blank line: {text}");
+            }
+        }
+        assert!(text.contains("\n\n- split"), "{text}");
     }
 }

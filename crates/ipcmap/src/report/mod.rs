@@ -8,19 +8,26 @@
 mod axis;
 mod csv;
 mod explain;
+mod html;
 mod json;
 mod markdown;
 mod meta;
 mod perfetto;
 mod plot;
+mod sections;
 mod table;
 mod timeline;
 
 pub use meta::{Meta, SCHEMA_VERSION};
 
 /// Every output format, `--format`'s values in this order. One line per format.
-pub static EXPORTERS: &[&dyn Exporter] =
-    &[&table::TableExporter, &json::JsonExporter, &csv::CsvExporter, &markdown::MarkdownExporter];
+pub static EXPORTERS: &[&dyn Exporter] = &[
+    &table::TableExporter,
+    &json::JsonExporter,
+    &csv::CsvExporter,
+    &markdown::MarkdownExporter,
+    &html::HtmlExporter,
+];
 
 /// The exporter called `name`.
 pub fn exporter(name: &str) -> Option<&'static dyn Exporter> {
@@ -40,6 +47,12 @@ pub struct Export<'a> {
 pub trait Exporter: Named + Sync {
     /// Writes `reports`; `axes` are the parameters a sweep varied (`None` for a plain run).
     fn reports(&self, export: Export<'_>, out: &mut dyn std::io::Write) -> std::io::Result<()>;
+    /// Writes `reports` as a file of their own (`--export-NAME FILE`): what stdout gets,
+    /// unless the format has a whole-document form (JSON: one array; Markdown: the
+    /// explanation too).
+    fn file(&self, export: Export<'_>, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        self.reports(export, out)
+    }
     /// Writes the raw channel probe.
     fn probe(&self, probe: &ProbeReport, out: &mut dyn std::io::Write) -> std::io::Result<()>;
     /// Writes the codec probe (`probe --codecs`); one JSON object unless the format says more.
@@ -55,7 +68,9 @@ pub use self::explain::explain;
 pub use self::json::write_json;
 pub use self::perfetto::write_trace;
 pub use self::plot::{plot_phases, plot_sweep, PlotError, CELL_OPACITY};
-pub use self::table::{render_sweep_summary, render_table};
+pub use self::table::{
+    render_sweep_summary, render_table, render_table_within, terminal_width, wrap,
+};
 pub use self::timeline::plot_timeline;
 
 use crate::codec::CodecKind;
@@ -143,6 +158,10 @@ pub struct CpuTime {
     pub coordinator_busy_fraction: Option<f64>,
     /// `workers_busy` under a name that says what it is: a fraction of wall time, 0-1.
     pub workers_busy_fraction: Option<f64>,
+    /// User-mode CPU time of every process of the run (coordinator and workers), ms.
+    pub cpu_user_ms: Millis,
+    /// Kernel CPU time of every process of the run, ms: page faults, copies, system calls.
+    pub cpu_system_ms: Millis,
 }
 
 /// The most spans one coordinator process keeps for `--trace`/`--timeline` (about 100-150 MB
@@ -536,6 +555,8 @@ impl Report {
             channel_gb_per_s: self.channel_gbps,
             coordinator_busy_fraction: self.utilisation.coordinator_busy,
             workers_busy_fraction: self.utilisation.workers_busy,
+            cpu_user_ms: ms(m.cpu_ns.0) + user.unwrap_or(0.0),
+            cpu_system_ms: ms(m.cpu_ns.1) + system.unwrap_or(0.0),
         };
         self
     }

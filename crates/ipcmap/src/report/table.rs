@@ -1,10 +1,11 @@
 //! Tables for people: where the time went, and what crossed process boundaries, with units.
 
+use super::sections::{sections, worker_lines};
 use super::Axis;
 use super::{CodecProbe, Export, Exporter, Millis, ProbeReport, Report};
 use crate::named::named;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{CellAlignment, Table};
+use comfy_table::{CellAlignment, ColumnConstraint, ContentArrangement, Table, Width};
 
 /// `--format table`: for people.
 pub struct TableExporter;
@@ -118,193 +119,64 @@ pub(super) fn ratio(x: f64) -> String {
 }
 
 /// Renders the reports as a titled summary (runs, median and spread, speedup with its
-/// interval and verdict), a phase table, a traffic table and a worker summary. Every row names
-/// every parameter that varies among the reports.
+/// interval and verdict), a phase table, a traffic table, a worker summary and the CPU time,
+/// fitted to the terminal's width when stdout is one. Every row names every parameter that
+/// varies among the reports.
 pub fn render_table(reports: &[Report]) -> String {
+    render_table_within(reports, terminal_width())
+}
+
+/// [`render_table`] fitted to `width` columns (`None`: as wide as the figures need).
+pub fn render_table_within(reports: &[Report], width: Option<u16>) -> String {
     let Some(first) = reports.first() else {
         return String::new();
     };
-    let labels = row_labels(reports);
     let workers = reports.iter().map(|r| r.workers).max().unwrap_or(1);
-    let mut out = format!(
-        "ipcmap: {} over {} f64 (seed {}), {} worker(s)\n{}\n",
-        first.function,
-        group_digits(first.n as u64),
-        first.seed,
-        workers,
-        describe_plan(reports),
+    let mut out = wrap(
+        &format!(
+            "ipcmap: {} over {} f64 (seed {}), {} worker(s)\n{}\n",
+            first.function,
+            group_digits(first.n as u64),
+            first.seed,
+            workers,
+            describe_plan(reports),
+        ),
+        width,
     );
-
-    let mut summary = new_table(&[
-        "strategy",
-        "runs",
-        "wall ms",
-        "± MAD",
-        "min–max ms",
-        "vs seq",
-        "95% interval",
-        "verdict",
-        "verified",
-    ]);
-    for (r, label) in reports.iter().zip(&labels) {
-        summary.add_row(vec![
-            label.clone(),
-            r.repeat.to_string(),
-            fmt_ms(r.wall_ms),
-            fmt_ms(r.spread.wall_ms_mad),
-            format!("{}–{}", fmt_ms(r.wall_ms_min), fmt_ms(r.wall_ms_max)),
-            r.speedup.map_or("–".into(), |s| format!("{}x", ratio(s))),
-            match (r.spread.speedup_low, r.spread.speedup_high) {
-                (Some(low), Some(high)) => format!("{}–{}x", ratio(low), ratio(high)),
-                _ => "–".into(),
-            },
-            r.spread.verdict.clone().unwrap_or_else(|| match r.repeat {
-                1 => "one run: none".into(),
-                _ => "–".into(),
-            }),
-            match r.verified {
-                Some(true) => "yes".into(),
-                Some(false) => "NO".into(),
-                None => "skipped".into(),
-            },
-        ]);
-    }
-    out += &format!(
-        "\nWall time (ms, median of the runs; vs seq = sequential median / this median)\n{summary}\n"
-    );
-
-    let mut time = new_table(&[
-        "strategy",
-        "spawn",
-        "generate",
-        "encode",
-        "transfer",
-        "compute Σ",
-        "compute max",
-        "decode",
-        "assemble",
-        "wait",
-    ]);
-    for (r, label) in reports.iter().zip(&labels) {
-        let p = &r.phases_ms;
-        time.add_row(vec![
-            label.clone(),
-            fmt_ms(p.spawn),
-            fmt_ms(p.generate),
-            fmt_ms(p.encode),
-            fmt_ms(p.transfer),
-            fmt_ms(p.compute),
-            fmt_ms(p.compute_max),
-            fmt_ms(p.decode),
-            fmt_ms(p.assemble),
-            fmt_ms(p.wait),
-        ]);
-    }
-    out += &format!(
-        "\nPhases of the median run (ms; time spent, overlapping across processes)\n{time}\n"
-    );
-
-    let mut traffic = new_table(&[
-        "strategy",
-        "tasks",
-        "msgs sent",
-        "msgs recv",
-        "MB sent",
-        "MB recv",
-        "payload MB ↑/↓",
-        "GB/s",
-        "µs/msg",
-    ]);
-    for (r, label) in reports.iter().zip(&labels) {
-        traffic.add_row(vec![
-            label.clone(),
-            group_digits(r.tasks as u64),
-            group_digits(r.traffic.messages_sent),
-            group_digits(r.traffic.messages_received),
-            fmt_mb(r.traffic.bytes_sent),
-            fmt_mb(r.traffic.bytes_received),
-            format!(
-                "{} / {}",
-                fmt_mb(r.traffic.payload_bytes_sent),
-                fmt_mb(r.traffic.payload_bytes_received)
-            ),
-            r.channel_gbps.map_or("–".into(), |g| format!("{g:.2}")),
-            r.us_per_message.map_or("–".into(), |u| format!("{u:.2}")),
-        ]);
-    }
-    out += &format!("\nTraffic across process boundaries\n{traffic}\n");
-
-    let busy: Vec<(&Report, &String)> =
-        reports.iter().zip(&labels).filter(|(r, _)| r.utilisation.workers_busy.is_some()).collect();
-    if !busy.is_empty() {
-        let mut table = new_table(&[
-            "strategy",
-            "coordinator busy",
-            "workers busy (mean)",
-            "workers idle, waiting for the coordinator",
-            "coordinator waiting for workers",
-        ]);
-        let pct = |f: Option<f64>| f.map_or("–".into(), |f| format!("{:.0}%", f * 100.0));
-        let ms = |v: Option<f64>| v.map_or("–".into(), |v| format!("{} ms", fmt_ms(v)));
-        for (r, label) in busy {
-            table.add_row(vec![
-                label.clone(),
-                pct(r.utilisation.coordinator_busy),
-                pct(r.utilisation.workers_busy),
-                ms(r.utilisation.workers_idle_ms),
-                ms(r.utilisation.coordinator_wait_ms),
-            ]);
+    for section in sections(reports) {
+        let mut table = new_table(&section.header, width);
+        for row in section.rows {
+            table.add_row(row.cells.into_iter().map(|c| c.text).collect::<Vec<_>>());
         }
-        out += &format!("\nWho was busy in the median run (share of its wall time)\n{table}\n");
+        out += &format!("\n{}{table}\n", wrap(&format!("{}\n", section.title), width));
     }
+    for line in worker_lines(reports) {
+        out += &wrap(&format!("{line}\n"), width);
+    }
+    out
+}
 
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let mut cpu = new_table(&[
-        "strategy",
-        "wall ms",
-        "CPU user ms",
-        "CPU system ms",
-        "coordinator user / system",
-        "workers user / system",
-        &format!("share of wall x {cores} cores"),
-    ]);
-    for (r, label) in reports.iter().zip(&labels) {
-        let c = &r.cpu;
-        let (user, system) = (c.workers_cpu_user_ms, c.workers_cpu_system_ms);
-        let pair = |a: f64, b: f64| format!("{} / {}", fmt_ms(a), fmt_ms(b));
-        cpu.add_row(vec![
-            label.clone(),
-            fmt_ms(r.wall_ms),
-            fmt_ms(c.coordinator_cpu_user_ms + user.unwrap_or(0.0)),
-            fmt_ms(c.coordinator_cpu_system_ms + system.unwrap_or(0.0)),
-            pair(c.coordinator_cpu_user_ms, c.coordinator_cpu_system_ms),
-            user.zip(system).map_or("–".into(), |(u, s)| pair(u, s)),
-            c.cpu_share_of_cores.map_or("–".into(), |f| format!("{:.0}%", f * 100.0)),
-        ]);
-    }
-    out += &format!("\nCPU time in the median run (user: computing; system: the kernel, page faults and copies)\n{cpu}\n");
+/// The terminal's width in columns, when stdout is a terminal.
+pub fn terminal_width() -> Option<u16> {
+    Table::new().width()
+}
 
-    for (r, label) in reports
-        .iter()
-        .zip(&labels)
-        .filter(|(r, _)| r.worker_detail.iter().any(|w| w.exit.is_some()))
-    {
-        let workers: Vec<String> = r
-            .worker_detail
-            .iter()
-            .map(|w| {
-                format!("#{} pid {} {} tasks {} ms", w.id, w.pid, w.tasks, fmt_ms(w.compute_ms))
-            })
-            .collect();
-        out += &format!("{label} workers: {}\n", workers.join("; "));
-    }
-    for (r, label) in reports.iter().zip(&labels) {
-        for f in &r.worker_failures {
-            out += &format!(
-                "{label}: worker {} (pid {}) {}; {} task(s) re-run on other workers\n",
-                f.worker, f.pid, f.reason, f.tasks_rerun
-            );
-        }
+/// `text` with each line wrapped to `width` columns (`None`: as it is); a wrapped line of a
+/// Markdown list item (`- `) goes on under its first word, so the list stays one.
+pub fn wrap(text: &str, width: Option<u16>) -> String {
+    let Some(width) = width.map(usize::from).filter(|w| *w >= 20) else {
+        return text.to_string();
+    };
+    let mut out = String::with_capacity(text.len() + text.len() / 40);
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (line, ""),
+        };
+        let indent = if body.starts_with("- ") { "  " } else { "" };
+        let options = textwrap::Options::new(width).subsequent_indent(indent);
+        out += &textwrap::wrap(body, options).join("\n");
+        out += newline;
     }
     out
 }
@@ -423,9 +295,19 @@ pub fn render_sweep_summary(reports: &[Report], axes: &[Axis]) -> String {
     )
 }
 
-fn new_table(header: &[&str]) -> Table {
+fn new_table(header: &[String], width: Option<u16>) -> Table {
     let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header(header.to_vec());
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    match width {
+        // The row's name keeps room for a strategy's name whole ("sequential").
+        Some(width) => table
+            .set_width(width)
+            .set_constraints([ColumnConstraint::LowerBoundary(Width::Fixed(14))]),
+        None => table.force_no_tty(),
+    };
     for i in 1..header.len() {
         if let Some(column) = table.column_mut(i) {
             column.set_cell_alignment(CellAlignment::Right);
@@ -455,7 +337,7 @@ pub fn fmt_ms(ms: Millis) -> String {
     }
 }
 
-fn fmt_mb(bytes: u64) -> String {
+pub(super) fn fmt_mb(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / 1e6)
 }
 
@@ -496,6 +378,29 @@ mod tests {
         assert!(text.contains("GB/s"));
         assert!(text.contains("faster"));
         assert!(text.contains("plan: 0 warm-up run(s), then 3 measured runs"));
+    }
+
+    #[test]
+    fn a_100_column_terminal_gets_tables_and_sentences_no_wider() {
+        let mut long = super::super::tests::sample();
+        long.label = "split, bincode, 64 splits, chunk 1, trains of 65,536 B, over uds".into();
+        let wide = render_table_within(&[long.clone(), long.clone()], None);
+        assert!(wide.lines().any(|l| l.chars().count() > 120), "the sample is wide: {wide}");
+        let text = render_table_within(&[long.clone(), long.clone()], Some(100));
+        for line in text.lines() {
+            assert!(line.chars().count() <= 100, "{} columns: {line}", line.chars().count());
+        }
+        assert!(text.contains("CPU"), "{text}");
+        let explained = super::super::explain(&[long]);
+        let wrapped = wrap(&explained, Some(100));
+        for line in wrapped.lines() {
+            assert!(line.chars().count() <= 100, "{line}");
+        }
+        // A bullet's wrapped lines stay in its list item: indented under it.
+        let items = wrapped.lines().filter(|l| l.starts_with("- ")).count();
+        assert_eq!(items, explained.lines().filter(|l| l.starts_with("- ")).count());
+        assert!(wrapped.lines().any(|l| l.starts_with("  ")), "{wrapped}");
+        assert_eq!(wrap(&explained, None), explained);
     }
 
     #[test]
