@@ -106,6 +106,9 @@ def main():
         ipcmap("rss_shm", "coordinator_peak_rss_mb", "--mode", "shm", "--workers", w, "--no-verify"),
         *[ipcmap(f"rss_1e8_{m}", "peak_rss_bytes_per_value", "--mode", m, "--workers", w, n="100000000")
           for m in ("sequential", "threads", "split", "shm", "cma")],
+        *[ipcmap(f"rss_1e8_inplace_{m}", "peak_rss_bytes_per_value", "--mode", m, "--workers", w,
+                 "--in-place", n="100000000")
+          for m in ("sequential", "threads", "shm", "cma")],
         ("probe", probe()),
         ("probe_uds", probe("uds")),
         ("codecs", codec_probe),
@@ -171,6 +174,9 @@ def main():
         *[(f"peak RSS / (8 x n) at n = 10^8, {m} (verified)", 2.1 if m in ("sequential", "threads") else 2.2,
            raw[f"rss_1e8_{m}"], [8.0] * len(raw[f"rss_1e8_{m}"]), "<=")
           for m in ("sequential", "threads", "split", "shm", "cma")],
+        *[(f"peak RSS / (8 x n) at n = 10^8, {m} `--in-place` (verified from the seed)", 1.15,
+           raw[f"rss_1e8_inplace_{m}"], [8.0] * len(raw[f"rss_1e8_inplace_{m}"]), "<=")
+          for m in ("sequential", "threads", "shm", "cma")],
         ("coordinator peak RSS / data size, shm", 2.2, raw["rss_shm"], data_mb, "<="),
     ]
     seq_isa = records["sequential"][0].get("kernel_isa")

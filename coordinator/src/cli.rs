@@ -252,6 +252,12 @@ pub struct CommonArgs {
     /// out allocating and faulting in fresh memory; the report says buffers_reused: true).
     #[arg(long)]
     pub reuse_buffers: bool,
+    /// Write the result over the input, as numpy.exp(data, out=data) does: one buffer, 8 bytes
+    /// a value. For sequential, threads, shm and cma (their workers compute where the data
+    /// is); --mode all then means those four. Verified against the input regenerated from
+    /// its seed.
+    #[arg(long)]
+    pub in_place: bool,
     /// Seconds a worker may take to connect and say hello.
     #[arg(long, default_value_t = 10.0)]
     pub handshake_timeout: f64,
@@ -488,9 +494,13 @@ fn parse_count(s: &str) -> Result<usize, String> {
 }
 
 impl ModeArg {
-    fn modes(&self, transport: TransportKind) -> Vec<Mode> {
+    /// The strategies this names; `all` under `--in-place` is those that can work in place.
+    fn modes(&self, transport: TransportKind, in_place: bool) -> Vec<Mode> {
         match self.0.as_str() {
-            "all" => Mode::available(transport),
+            "all" => Mode::available(transport)
+                .into_iter()
+                .filter(|m| !in_place || m.strategy().info().in_place)
+                .collect(),
             name => Mode::named(name).into_iter().collect(),
         }
     }
@@ -533,6 +543,7 @@ impl CommonArgs {
                 on_worker_exit: self.on_worker_exit,
                 transport: self.transport(),
                 decode_threads: self.decode_threads,
+                in_place: self.in_place,
                 ..Settings::default()
             },
             repeat,
@@ -554,7 +565,9 @@ impl RunArgs {
         }
         let mut request = self.common.to_request()?;
         request.modes = Vec::new();
-        for m in self.mode.iter().flat_map(|m| m.modes(self.common.transport())) {
+        for m in
+            self.mode.iter().flat_map(|m| m.modes(self.common.transport(), self.common.in_place))
+        {
             if !request.modes.contains(&m) {
                 request.modes.push(m);
             }
@@ -572,7 +585,9 @@ impl SweepArgs {
     pub fn to_grid(&self) -> Result<(Grid, RunRequest), String> {
         let base = self.common.to_request()?;
         let mut modes: Vec<Mode> = Vec::new();
-        for m in self.mode.iter().flat_map(|m| m.modes(self.common.transport())) {
+        for m in
+            self.mode.iter().flat_map(|m| m.modes(self.common.transport(), self.common.in_place))
+        {
             if !modes.contains(&m) {
                 modes.push(m);
             }

@@ -332,3 +332,38 @@ fn pipe_moves_its_values_outside_the_frames_and_says_so() {
     assert!(r["moved_by"].as_str().unwrap().contains("pipe"), "{}", r["moved_by"]);
     assert!(r["label"].as_str().unwrap().starts_with("pipe, 64 splits in"), "{}", r["label"]);
 }
+
+#[test]
+fn in_place_every_strategy_that_can_overwrites_its_input_verified_and_the_rest_are_refused() {
+    let can: Vec<&str> = modes()
+        .into_iter()
+        .filter(|m| Mode::named(m).is_some_and(|m| m.strategy().info().in_place))
+        .collect();
+    for mode in ["sequential", "threads", "shm"] {
+        assert!(can.contains(&mode), "{mode} works in place: {can:?}");
+    }
+    assert!(!can.contains(&"split") && !can.contains(&"item"), "{can:?}");
+    // An uneven n, several blocks of the generator and the checker, and --work 2.
+    let args = ["--workers", "2", "--n", "200003", "--work", "2", "--in-place", "--repeat", "3"];
+    for mode in &can {
+        let mut with = vec!["--mode", mode];
+        with.extend_from_slice(&args);
+        let r = one(&with);
+        assert_eq!(r["verified"], true, "{mode}");
+        assert_eq!(r["in_place"], true, "{mode}");
+        assert!(r["verified_by"].as_str().unwrap().contains("regenerated from its seed"), "{mode}");
+        assert!(r["label"].as_str().unwrap().ends_with("in place"), "{mode}");
+    }
+    // `all` under --in-place is the strategies that can.
+    let all =
+        run_json(&["--mode", "all", "--workers", "2", "--n", "5000", "--in-place", "-r", "3"]);
+    let ran: Vec<&str> = all.iter().map(|r| r["mode"].as_str().unwrap()).collect();
+    assert_eq!(ran.len(), can.len(), "{ran:?}");
+    for mode in modes().into_iter().filter(|m| !can.contains(m)) {
+        let r = run(&["--mode", mode, "--n", "1000", "--in-place"]);
+        common::assert_one_line_error(&r, 2, "cannot work in place");
+    }
+    // Without --in-place nothing changes.
+    let r = one(&["--mode", "shm", "--workers", "2", "--n", "5000", "-r", "3"]);
+    assert_eq!(r["in_place"], false);
+}

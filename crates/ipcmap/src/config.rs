@@ -205,6 +205,23 @@ impl RunRequest {
                 return Err(ConfigError::Unavailable { mode: mode.name().to_string(), reason });
             }
         }
+        if s.in_place {
+            if let Some(mode) = self.modes.iter().find(|m| !m.strategy().info().in_place) {
+                let can: Vec<&str> = Mode::all()
+                    .into_iter()
+                    .filter(|m| m.strategy().info().in_place)
+                    .map(|m| m.name())
+                    .collect();
+                return Err(ConfigError::Refused {
+                    mode: mode.name().to_string(),
+                    reason: format!(
+                        "cannot work in place (--in-place): its results arrive in frames beside \
+                         the input; {} can",
+                        can.join(", ")
+                    ),
+                });
+            }
+        }
         if self.repeat == Some(0) {
             return Err(ConfigError::NoRepeat);
         }
@@ -255,7 +272,7 @@ impl RunRequest {
             .max(s.chunksize.unwrap_or(0))
             .max(if collective { s.n.div_ceil(workers) } else { 0 });
         let ships = self.modes.iter().any(|m| m.uses_codec());
-        check_memory(s.n, self.verify, ships, task_values, workers)?;
+        check_memory(s.n, s.in_place, self.verify, ships, task_values, workers)?;
         // A launcher's ranks are started by the launcher, not by this process.
         let spawns = s.transport.spawns() && self.modes.iter().any(|m| m.uses_processes());
         if spawns {
@@ -307,6 +324,7 @@ pub fn available_cpus() -> usize {
 /// every process of the run shares.
 fn check_memory(
     n: usize,
+    in_place: bool,
     verify: bool,
     ships: bool,
     task_values: usize,
@@ -319,7 +337,9 @@ fn check_memory(
     let stacks = THREAD_ADDRESS_SPACE * (2 * workers as u128 + 8);
     // Verification checks a block of 64K values per CPU at a time.
     let checking = if verify { (available_cpus() as u128) << 19 } else { 0 };
-    let mut coordinator = n * value * 2 + checking + stacks;
+    // An input and an output, or one buffer in place.
+    let buffers = if in_place { 1 } else { 2 };
+    let mut coordinator = n * value * buffers + checking + stacks;
     let mut all_workers = 0u128;
     if ships {
         let task = (task_values as u128).min(n) * value;

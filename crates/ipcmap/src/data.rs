@@ -74,6 +74,13 @@ fn generate_blocks(
     true
 }
 
+/// Values `start..start + out.len()` of the data for `seed` into `out`, on this thread;
+/// `start` must be a multiple of [`BLOCK`] (a block is drawn whole or not at all).
+pub fn generate_at(seed: u64, start: usize, out: &mut [f64]) {
+    debug_assert_eq!(start % BLOCK, 0, "generate_at starts on a block");
+    generate_blocks(seed, (start / BLOCK) as u64, out, &|| false);
+}
+
 /// A new vector of `n` values for `seed`.
 pub fn generate(seed: u64, n: usize) -> Vec<f64> {
     let mut out = crate::memory::zeroed(n);

@@ -157,6 +157,10 @@ impl Session {
                     cell.cfg.verify.then_some(true),
                 )
                 .with_baseline(baseline.as_deref(), cell.mode == Mode::SEQUENTIAL);
+                if cell.cfg.settings.in_place {
+                    report.in_place = true;
+                    report.verified_by = report.verified.map(|_| verify::METHOD_IN_PLACE);
+                }
                 report.warnings = warnings(&report, cell, cpus, busy);
                 let transport = cell.cfg.settings.transport;
                 let job = transport.transport().ok().and_then(|t| t.job());
@@ -207,11 +211,18 @@ impl Session {
         let outcome = strategy::run_once(&cell.cfg.settings, cell.mode, pool)?;
         let s = &cell.cfg.settings;
         if cell.cfg.verify {
-            let (input, output) = (outcome.input.as_slice(), outcome.output.as_slice());
-            verify::check_against_kernel(cell.mode.name(), s.function, s.work, input, output)?;
+            let (mode, input) = (cell.mode.name(), outcome.input.as_slice());
+            match &outcome.output {
+                Some(output) => {
+                    verify::check_against_kernel(mode, s.function, s.work, input, output.as_slice())
+                }
+                None => verify::check_against_seed(mode, s.function, s.work, s.seed, input),
+            }?;
         }
         strategy::give_back(pool, outcome.input);
-        strategy::give_back(pool, outcome.output);
+        if let Some(output) = outcome.output {
+            strategy::give_back(pool, output);
+        }
         let sequence = self.sequence;
         self.sequence += 1;
         if cell.warmups_done < cell.cfg.warmup {
@@ -256,7 +267,10 @@ fn report_config(cell: &Cell) -> ReportConfig {
         chunksize: cfg.chunksize_for(mode),
         tasks: cfg.tasks_for(mode).len(),
         seed: cfg.settings.seed,
-        label: mode.strategy().label(&cfg.settings),
+        label: match cfg.settings.in_place {
+            true => format!("{}, in place", mode.strategy().label(&cfg.settings)),
+            false => mode.strategy().label(&cfg.settings),
+        },
         moved_by: mode.strategy().info().moves,
     }
 }

@@ -58,6 +58,9 @@ pub struct Settings {
     /// Frames bigger than this travel as trains of frames of at most this many bytes (local
     /// transport); 0 = whole.
     pub frame_bytes: usize,
+    /// The result overwrites the input (`--in-place`, as `numpy.exp(data, out=data)`): one
+    /// buffer, 8 bytes a value; only strategies whose `Info` says `in_place`.
+    pub in_place: bool,
 }
 
 impl Default for Settings {
@@ -81,6 +84,7 @@ impl Default for Settings {
             trace: false,
             decode_threads: None,
             frame_bytes: 0,
+            in_place: false,
         }
     }
 }

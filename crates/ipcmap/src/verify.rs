@@ -12,6 +12,21 @@ const BLOCK: usize = 1 << 16;
 /// How a result is verified, as reports say it.
 pub const METHOD: &str = "block by block against the sequential kernel applied to the input";
 
+/// How a result computed in place is verified, as reports say it.
+pub const METHOD_IN_PLACE: &str =
+    "block by block against the sequential kernel applied to the input regenerated from its seed";
+
+/// Where the checker reads the input: the run's own, or regenerated from the seed (a run in
+/// place has overwritten its own).
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Kept(&'a [f64]),
+    Seed(u64),
+}
+
+// The checker's blocks are the generator's, so each is regenerated whole.
+const _: () = assert!(BLOCK == crate::data::BLOCK);
+
 /// Errors naming the first index where `got` differs from `function` applied `work` times to
 /// `input` (compared as bits), computed in blocks of 64K values on every CPU.
 pub fn check_against_kernel(
@@ -28,28 +43,60 @@ pub fn check_against_kernel(
             expected: input.len(),
         });
     }
-    if input.is_empty() {
+    check_blocks(mode, function, work, Source::Kept(input), got)
+}
+
+/// [`check_against_kernel`] for a result that overwrote its input (`--in-place`): each block
+/// of the input is regenerated from `seed` ([`crate::data`] draws every block on its own).
+pub fn check_against_seed(
+    mode: &str,
+    function: Function,
+    work: u32,
+    seed: u64,
+    got: &[f64],
+) -> Result<(), RunError> {
+    check_blocks(mode, function, work, Source::Seed(seed), got)
+}
+
+fn check_blocks(
+    mode: &str,
+    function: Function,
+    work: u32,
+    input: Source<'_>,
+    got: &[f64],
+) -> Result<(), RunError> {
+    if got.is_empty() {
         return Ok(());
     }
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
-        .min(input.len().div_ceil(BLOCK))
+        .min(got.len().div_ceil(BLOCK))
         .max(1);
-    let share = input.len().div_ceil(threads).next_multiple_of(BLOCK);
+    let share = got.len().div_ceil(threads).next_multiple_of(BLOCK);
     // The first differing index in each thread's share, in order; a share stops at its first.
     let first = std::thread::scope(|scope| {
-        let handles: Vec<_> = input
+        let handles: Vec<_> = got
             .chunks(share)
-            .zip(got.chunks(share))
             .enumerate()
-            .map(|(t, (xs, ys))| {
+            .map(|(t, ys)| {
                 scope.spawn(move || {
-                    let mut expected = vec![0.0; BLOCK.min(xs.len())];
-                    for (b, (x, y)) in xs.chunks(BLOCK).zip(ys.chunks(BLOCK)).enumerate() {
-                        let e = &mut expected[..x.len()];
+                    let mut expected = vec![0.0; BLOCK.min(ys.len())];
+                    let mut scratch = Vec::new();
+                    for (b, y) in ys.chunks(BLOCK).enumerate() {
+                        let start = t * share + b * BLOCK;
+                        // Block `start` of the input: kept, or regenerated from the seed.
+                        let x: &[f64] = match input {
+                            Source::Kept(xs) => &xs[start..start + y.len()],
+                            Source::Seed(seed) => {
+                                scratch.resize(y.len(), 0.0);
+                                crate::data::generate_at(seed, start, &mut scratch);
+                                &scratch
+                            }
+                        };
+                        let e = &mut expected[..y.len()];
                         kernel::apply_work(function, work, x, e);
                         if let Some(i) = first_difference(e, y) {
-                            return Some(t * share + b * BLOCK + i);
+                            return Some((start + i, x[i]));
                         }
                     }
                     None
@@ -65,8 +112,8 @@ pub fn check_against_kernel(
         })?;
     match first.into_iter().flatten().next() {
         None => Ok(()),
-        Some(index) => {
-            let expected = kernel::apply_one_work(function, work, input[index]);
+        Some((index, x)) => {
+            let expected = kernel::apply_one_work(function, work, x);
             Err(mismatch(mode, index, got[index], expected))
         }
     }
@@ -131,5 +178,12 @@ mod tests {
         }
         assert!(check_against_kernel("split", Function::Sin, 2, &input, &got).is_err(), "sin");
         assert!(check_against_kernel("split", Function::Exp, 2, &input, &got[1..]).is_err());
+        // In place: the input regenerated from its seed, the same verdicts.
+        check_against_seed("shm", Function::Exp, 2, 3, &got).unwrap();
+        let mut wrong = got.clone();
+        wrong[2 * BLOCK + 5] = f64::from_bits(wrong[2 * BLOCK + 5].to_bits() ^ 1);
+        let err = check_against_seed("shm", Function::Exp, 2, 3, &wrong).unwrap_err();
+        assert!(err.to_string().contains(&format!("index {}", 2 * BLOCK + 5)), "{err}");
+        assert!(check_against_seed("shm", Function::Exp, 2, 4, &got).is_err(), "another seed");
     }
 }

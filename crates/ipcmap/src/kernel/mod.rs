@@ -235,6 +235,78 @@ pub fn apply_work_until(
     true
 }
 
+/// The values a kernel reads and where it writes: two slices of one length, or one slice the
+/// result overwrites (`--in-place`, as `numpy.exp(data, out=data)`).
+pub enum Values<'a> {
+    /// Input and output apart.
+    Apart(&'a [f64], &'a mut [f64]),
+    /// One slice, input then output.
+    InPlace(&'a mut [f64]),
+}
+
+impl<'a> Values<'a> {
+    /// How many values.
+    pub fn len(&self) -> usize {
+        match self {
+            Values::Apart(x, _) => x.len(),
+            Values::InPlace(x) => x.len(),
+        }
+    }
+
+    /// No values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The first `at` values and the rest, as two disjoint [`Values`].
+    pub fn split_at(self, at: usize) -> (Values<'a>, Values<'a>) {
+        match self {
+            Values::Apart(x, y) => {
+                let ((x0, x1), (y0, y1)) = (x.split_at(at), y.split_at_mut(at));
+                (Values::Apart(x0, y0), Values::Apart(x1, y1))
+            }
+            Values::InPlace(x) => {
+                let (a, b) = x.split_at_mut(at);
+                (Values::InPlace(a), Values::InPlace(b))
+            }
+        }
+    }
+}
+
+/// [`apply_work`] with the result written over the input: each cache-sized block is copied
+/// aside (it stays in L1) and computed back into place, so memory is read once and written
+/// once, 8 bytes a value in all, and the bits are [`apply_work`]'s.
+pub fn apply_work_in_place(function: Function, work: u32, data: &mut [f64]) {
+    let mut block = [0.0; WORK_BLOCK];
+    for y in data.chunks_mut(WORK_BLOCK) {
+        let x = &mut block[..y.len()];
+        x.copy_from_slice(y);
+        apply_work(function, work, x, y);
+    }
+}
+
+/// [`apply_work_until`] over [`Values`], apart or in place.
+pub fn apply_values_until(
+    function: Function,
+    work: u32,
+    values: Values<'_>,
+    stop: &dyn Fn() -> bool,
+) -> bool {
+    match values {
+        Values::Apart(input, output) => apply_work_until(function, work, input, output, stop),
+        Values::InPlace(data) => {
+            let piece = (WORK_BLOCK * 64 / work.max(1) as usize).max(1);
+            for y in data.chunks_mut(piece) {
+                if stop() {
+                    return false;
+                }
+                apply_work_in_place(function, work, y);
+            }
+            true
+        }
+    }
+}
+
 /// [`apply_work`] for one value: the same computation, so the same bits.
 pub fn apply_one_work(function: Function, work: u32, x: f64) -> f64 {
     let mut y = apply_one(function, x);
@@ -293,6 +365,27 @@ mod tests {
     /// `f` over `xs` (the slice path) is within one ulp of std's `reference` everywhere, and
     /// equal bit for bit to the one-value path.
     /// `steps` evenly spaced values over [0, 1), the range of the generated data.
+    #[test]
+    fn in_place_gives_the_bits_of_apart_for_every_function_and_work() {
+        let mut xs = unit_grid(5000);
+        xs.extend(SPECIALS);
+        for function in [Function::Exp, Function::Ln, Function::Sin, Function::Sqrt] {
+            for work in [1, 3] {
+                let mut apart = vec![0.0; xs.len()];
+                apply_work(function, work, &xs, &mut apart);
+                let mut data = xs.clone();
+                assert!(apply_values_until(function, work, Values::InPlace(&mut data), &|| false));
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&data), bits(&apart), "{function:?} work {work}");
+            }
+        }
+        let (mut a, mut b) = (vec![1.0; 10], vec![0.0; 10]);
+        let (left, right) = Values::Apart(&a, &mut b).split_at(4);
+        assert_eq!((left.len(), right.len()), (4, 6));
+        let (left, right) = Values::InPlace(&mut a).split_at(10);
+        assert_eq!((left.len(), right.is_empty()), (10, true));
+    }
+
     fn unit_grid(steps: u32) -> Vec<f64> {
         (0..steps).map(|i| f64::from(i) / f64::from(steps)).collect()
     }

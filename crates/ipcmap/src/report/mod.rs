@@ -402,6 +402,8 @@ pub struct Report {
     /// rule with its bounds (`--min-runs`, `--max-runs`), which `repeat` then reports the
     /// outcome of.
     pub plan_rule: String,
+    /// The result overwrote the input (`--in-place`): one buffer, 8 bytes a value.
+    pub in_place: bool,
     /// The spans of each measured run, when recorded (`--trace`, `--timeline`); not in JSON.
     #[serde(skip)]
     pub traces: Vec<crate::trace::RunTrace>,
@@ -802,6 +804,7 @@ impl Report {
             warmup: planned.warmup,
             plan: planned.plan.to_string(),
             plan_rule: planned.rule.clone(),
+            in_place: false,
             interleaved: planned.interleaved,
             wall_ms: stats::median(&runs_ms).unwrap_or(0.0),
             wall_ms_min: ms(min.wall_ns),

@@ -707,6 +707,7 @@ mod tests {
             // Used only where results are big: a 2-core machine would have none by default.
             decode_threads: Some(2),
             frame_bytes: 0,
+            in_place: false,
         };
         let run = ProcessRun {
             settings: &settings,

@@ -44,6 +44,7 @@ const ABOUT: &str =
 impl Strategy for Cma {
     fn info(&self) -> Info {
         Info::processes_here("cma", ABOUT, "cross-memory copies (process_vm_readv/writev)")
+            .in_place()
     }
 
     fn available(&self) -> Result<(), String> {
@@ -68,12 +69,17 @@ impl Strategy for Cma {
     }
 
     fn run(&self, run: Run<'_>) -> Result<(), RunError> {
+        // The workers write here while the run holds the buffer; nothing in this process
+        // reads or moves it until every result is in (run_on_pool has returned). In place,
+        // they write back where they read.
+        let output = match run.output {
+            Some(output) => output.as_mut_slice().as_mut_ptr(),
+            None => run.input.as_mut_slice().as_mut_ptr(),
+        };
         let peer = Peer {
             pid: Pid::this().as_raw(),
             input_addr: run.input.as_slice().as_ptr() as u64,
-            // The workers write here while the run holds the buffer; nothing in this process
-            // reads or moves it until every result is in (run_on_pool has returned).
-            output_addr: run.output.as_mut_slice().as_mut_ptr() as u64,
+            output_addr: output as u64,
             n: run.cfg.n as u64,
         };
         let attach = Attach { setup: encode_extra(&peer), inherit_fds: Vec::new() };

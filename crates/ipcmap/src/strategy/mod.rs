@@ -105,6 +105,10 @@ pub struct Info {
     pub one_host: bool,
     /// It moves its data with a transport's collectives (MPI's Scatterv/Gatherv).
     pub collective: bool,
+    /// It can write its result over its input (`--in-place`): its workers compute where the
+    /// input is (one address space, shared memory, cross-memory attach) rather than from a
+    /// copy that arrives in a frame beside it.
+    pub in_place: bool,
 }
 
 impl Info {
@@ -121,7 +125,13 @@ impl Info {
             memory: Memory::Private,
             one_host: false,
             collective: false,
+            in_place: false,
         }
+    }
+
+    /// It can write its result over its input (`--in-place`).
+    pub const fn in_place(self) -> Info {
+        Info { in_place: true, ..self }
     }
 
     /// A strategy on worker processes of this host, its data moved as `moves` says.
@@ -399,14 +409,35 @@ pub struct Run<'a> {
     pub cfg: &'a Settings,
     /// The strategy running.
     pub mode: Mode,
-    /// The generated input.
-    pub input: &'a Buffer,
-    /// Where the result goes.
-    pub output: &'a mut Buffer,
+    /// The generated input; under `--in-place` the result overwrites it.
+    pub input: &'a mut Buffer,
+    /// Where the result goes; `None` under `--in-place` (only strategies whose [`Info`] says
+    /// `in_place` are run so).
+    pub output: Option<&'a mut Buffer>,
     /// What is measured.
     pub m: &'a mut Measurement,
     /// When the run started (its wall time counts from here).
     pub start: Instant,
+}
+
+/// A run's buffers as the kernel sees them: input and output, or one buffer in place.
+pub fn values<'b>(
+    input: &'b mut Buffer,
+    output: Option<&'b mut Buffer>,
+) -> crate::kernel::Values<'b> {
+    match output {
+        Some(output) => crate::kernel::Values::Apart(input.as_slice(), output.as_mut_slice()),
+        None => crate::kernel::Values::InPlace(input.as_mut_slice()),
+    }
+}
+
+/// The error of a strategy that cannot work in place handed a run in place (the
+/// configuration refuses `--in-place` for it, so this is a guard).
+pub fn not_in_place(mode: Mode) -> RunError {
+    RunError::Channel {
+        what: mode.name().into(),
+        message: "this strategy cannot write its result over its input".into(),
+    }
 }
 
 /// The coordinator half of a strategy whose tasks carry encoded data (item, split): `scatter`
@@ -419,9 +450,9 @@ pub fn on_processes_encoded<'a>(
     ) -> Box<dyn crate::scheduler::ScatterGather + 'a>,
 ) -> Result<(), RunError> {
     let Run { cfg, mode, input, output, m, start } = run;
+    let output = output.ok_or_else(|| not_in_place(mode))?;
     let sg = scatter(cfg.codec.codec(), input.as_slice());
-    let output = output.as_mut_slice();
-    on_processes(cfg, mode, sg.as_ref(), output, m, start)
+    on_processes(cfg, mode, sg.as_ref(), output.as_mut_slice(), m, start)
 }
 
 /// The coordinator half every process strategy shares: the tasks of `mode` under `cfg`
@@ -447,10 +478,11 @@ pub fn on_processes(
 
 /// One run's result and what it measured.
 pub struct Outcome {
-    /// The input it computed on, for verification; give it back to the pool after.
+    /// The input it computed on, for verification; give it back to the pool after. Under
+    /// `--in-place` it holds the result.
     pub input: Buffer,
-    /// The assembled result.
-    pub output: Buffer,
+    /// The assembled result; `None` under `--in-place`.
+    pub output: Option<Buffer>,
     /// What was measured.
     pub measurement: Measurement,
 }
@@ -475,11 +507,15 @@ pub fn run_once(cfg: &Settings, mode: Mode, pool: &mut BufferPool) -> Result<Out
     m.generate_ns = t.elapsed_ns();
     let at = m.started_at_ns + m.generate_ns;
     m.record(me, crate::trace::Phase::Generate, None, m.started_at_ns, at);
-    let t = crate::trace::Stopwatch::start();
-    let mut output = buffer(pool, strategy.memory(), "ipcmap-output", cfg.n, false)?;
-    m.assemble_ns = t.elapsed_ns();
-    m.record(me, crate::trace::Phase::Assemble, None, t.at, t.at + m.assemble_ns);
-    strategy.run(Run { cfg, mode, input: &input, output: &mut output, m: &mut m, start })?;
+    let mut output = None;
+    if !cfg.in_place {
+        let t = crate::trace::Stopwatch::start();
+        output = Some(buffer(pool, strategy.memory(), "ipcmap-output", cfg.n, false)?);
+        m.assemble_ns = t.elapsed_ns();
+        m.record(me, crate::trace::Phase::Assemble, None, t.at, t.at + m.assemble_ns);
+    }
+    let run = Run { cfg, mode, input: &mut input, output: output.as_mut(), m: &mut m, start };
+    strategy.run(run)?;
     if m.wall_ns == 0 {
         m.wall_ns = ns_since(start);
     }

@@ -108,9 +108,10 @@ impl Strategy for Pipe {
                 what: "pipe: a worker's pipes".into(),
                 message: e.to_string(),
             })?;
-        let sg = PipeScatter { input: run.input.as_slice(), pipes };
-        let output = run.output.as_mut_slice();
-        super::on_processes(run.cfg, run.mode, &sg, output, run.m, run.start)
+        let Run { cfg, mode, input, output, m, start } = run;
+        let output = output.ok_or_else(|| super::not_in_place(mode))?;
+        let sg = PipeScatter { input: input.as_slice(), pipes };
+        super::on_processes(cfg, mode, &sg, output.as_mut_slice(), m, start)
     }
 
     fn worker(&self, setup: &Setup) -> Result<Box<dyn Compute>, PayloadError> {

@@ -13,7 +13,7 @@ const ABOUT: &str = "the baseline, no IPC: exp(rand(n)) in the coordinator";
 
 impl Strategy for Sequential {
     fn info(&self) -> Info {
-        Info::local("sequential", ABOUT).unsplit()
+        Info::local("sequential", ABOUT).unsplit().in_place()
     }
 
     fn default_chunksize(&self, _n: usize, _workers: usize) -> Option<usize> {
@@ -30,17 +30,11 @@ impl Strategy for Sequential {
 
     /// A SIGINT or SIGTERM stops the compute between blocks.
     fn run(&self, run: Run<'_>) -> Result<(), RunError> {
-        let (cfg, m) = (run.cfg, &mut *run.m);
+        let Run { cfg, input, output, m, .. } = run;
         let t = crate::trace::Stopwatch::start();
         let stop = || crate::interrupt::requested().is_some();
-        let input = run.input.as_slice();
-        if !kernel::apply_work_until(
-            cfg.function,
-            cfg.work,
-            input,
-            run.output.as_mut_slice(),
-            &stop,
-        ) {
+        let values = super::values(input, output);
+        if !kernel::apply_values_until(cfg.function, cfg.work, values, &stop) {
             return Err(crate::interrupt::interrupted());
         }
         m.compute_ns = t.elapsed_ns();

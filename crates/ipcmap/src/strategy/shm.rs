@@ -44,11 +44,13 @@ const ABOUT: &str = "shared memory in and out, only (offset, length) ranges trav
 
 impl Strategy for Shm {
     fn info(&self) -> Info {
-        Info::local("shm", ABOUT).on_processes().shared().moving("shared memory (memfd)")
+        Info::local("shm", ABOUT).on_processes().shared().moving("shared memory (memfd)").in_place()
     }
 
     fn run(&self, run: Run<'_>) -> Result<(), RunError> {
-        let (Some(input), Some(output)) = (run.input.region(), run.output.region()) else {
+        // In place, the one region is both.
+        let output = run.output.as_deref().unwrap_or(run.input);
+        let (Some(input), Some(output)) = (run.input.region(), output.region()) else {
             return Err(RunError::Channel {
                 what: "shm".into(),
                 message: "its buffers are not shared regions".into(),
@@ -59,10 +61,9 @@ impl Strategy for Shm {
             output_fd: output.raw_fd(),
             bytes: (run.cfg.n * 8) as u64,
         };
-        let attach = Attach {
-            setup: encode_extra(&regions),
-            inherit_fds: vec![regions.input_fd, regions.output_fd],
-        };
+        let mut inherit_fds = vec![regions.input_fd, regions.output_fd];
+        inherit_fds.dedup();
+        let attach = Attach { setup: encode_extra(&regions), inherit_fds };
         let huge_pages = input.huge_pages();
         let sg = RangesOnly(attach);
         on_processes(run.cfg, run.mode, &sg, &mut [], run.m, run.start)?;
@@ -103,12 +104,14 @@ impl ScatterGather for RangesOnly {
     }
 }
 
-/// The worker half of shm mode: computes a range of the shared input into the shared output.
+/// The worker half of shm mode: computes a range of the shared input into the shared output,
+/// or over the input itself where the two are one region (`--in-place`).
 pub struct ShmCompute {
     function: Function,
     work: u32,
     input: SharedRegion,
-    output: SharedRegion,
+    /// `None`: in place.
+    output: Option<SharedRegion>,
 }
 
 impl ShmCompute {
@@ -120,19 +123,20 @@ impl ShmCompute {
     ) -> Result<Self, PayloadError> {
         let bytes = usize::try_from(regions.bytes)
             .map_err(|_| PayloadError::Setup(format!("{} bytes is too large", regions.bytes)))?;
-        if regions.input_fd == regions.output_fd || regions.input_fd < 0 || regions.output_fd < 0 {
+        if regions.input_fd < 0 || regions.output_fd < 0 {
             return Err(PayloadError::Setup(format!(
                 "bad descriptors {} and {}",
                 regions.input_fd, regions.output_fd
             )));
         }
         // SAFETY: the coordinator made these descriptors inheritable for this process alone and
-        // nothing else in the worker owns them.
+        // nothing else in the worker owns them; one descriptor named twice is adopted once.
         let (input, output) = unsafe {
-            (
-                SharedRegion::adopt(regions.input_fd, bytes)?,
-                SharedRegion::adopt(regions.output_fd, bytes)?,
-            )
+            let input = SharedRegion::adopt(regions.input_fd, bytes)?;
+            match regions.output_fd == regions.input_fd {
+                true => (input, None),
+                false => (input, Some(SharedRegion::adopt(regions.output_fd, bytes)?)),
+            }
         };
         Ok(ShmCompute { function, work, input, output })
     }
@@ -160,10 +164,24 @@ impl Compute for ShmCompute {
                 n: n as u64,
             })?;
         let t = Instant::now();
-        self.input.prefault(range.clone(), false);
-        self.output.prefault(range.clone(), true);
-        let input = &self.input.as_f64s()[range.clone()];
-        kernel::apply_work(self.function, self.work, input, &mut self.output.as_f64s_mut()[range]);
+        match &mut self.output {
+            Some(output) => {
+                self.input.prefault(range.clone(), false);
+                output.prefault(range.clone(), true);
+                let input = &self.input.as_f64s()[range.clone()];
+                kernel::apply_work(
+                    self.function,
+                    self.work,
+                    input,
+                    &mut output.as_f64s_mut()[range],
+                );
+            }
+            None => {
+                self.input.prefault(range.clone(), true);
+                let data = &mut self.input.as_f64s_mut()[range];
+                kernel::apply_work_in_place(self.function, self.work, data);
+            }
+        }
         timing.compute_ns = ns_since(t);
         Ok(())
     }
@@ -179,7 +197,7 @@ mod tests {
     fn compute(start: u64, len: u64, payload: &[u8]) -> Result<(), PayloadError> {
         let (input, output) =
             (SharedRegion::create("t-in", 100, true)?, SharedRegion::create("t-out", 100, false)?);
-        let mut c = ShmCompute { function: Function::Sqrt, work: 1, input, output };
+        let mut c = ShmCompute { function: Function::Sqrt, work: 1, input, output: Some(output) };
         let header = TaskHeader { task: 0, start, len, parts: 1 };
         c.compute(
             TaskIn { header: &header, payload },

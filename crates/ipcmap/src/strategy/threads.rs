@@ -18,7 +18,7 @@ const ABOUT: &str = "split on OS threads: ThreadPool over split(data, S), nothin
 
 impl Strategy for Threads {
     fn info(&self) -> Info {
-        Info::local("threads", ABOUT).one_host()
+        Info::local("threads", ABOUT).one_host().in_place()
     }
 
     /// A SIGINT or SIGTERM stops every thread between blocks; a thread's panic is an error,
@@ -29,16 +29,15 @@ impl Strategy for Threads {
 }
 
 fn run_threads(run: Run<'_>) -> Result<(), RunError> {
-    let (cfg, m) = (run.cfg, &mut *run.m);
-    let input = run.input.as_slice();
-    let output = run.output.as_mut_slice();
-    // The queue of tasks: each a slice of input and the disjoint slice of output it fills.
-    let tasks = run.mode.tasks(cfg);
+    let Run { cfg, mode, input, output, m, .. } = run;
+    // The queue of tasks: each the values of its span (its input and the disjoint output it
+    // fills, or its one span in place).
+    let tasks = mode.tasks(cfg);
     let mut queue = VecDeque::with_capacity(tasks.len());
-    let mut rest: &mut [f64] = output;
+    let mut rest = super::values(input, output);
     for task in &tasks {
-        let (mine, tail) = rest.split_at_mut(task.len());
-        queue.push_back((&input[task.span()], mine));
+        let (mine, tail) = rest.split_at(task.len());
+        queue.push_back(mine);
         rest = tail;
     }
     let queue = Mutex::new(queue);
@@ -55,9 +54,9 @@ fn run_threads(run: Run<'_>) -> Result<(), RunError> {
                     let (mut tasks, mut compute_ns, mut spans) = (0u64, 0u64, Vec::new());
                     loop {
                         let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
-                        let Some((input, output)) = next else { break };
+                        let Some(values) = next else { break };
                         let t = crate::trace::Stopwatch::start();
-                        if !kernel::apply_work_until(function, work, input, output, &stop) {
+                        if !kernel::apply_values_until(function, work, values, &stop) {
                             break;
                         }
                         let took = t.elapsed_ns();
