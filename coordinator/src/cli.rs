@@ -258,6 +258,11 @@ pub struct CommonArgs {
     /// its seed.
     #[arg(long)]
     pub in_place: bool,
+    /// Run no hidden sequential runs behind the speedups (speedups are then null, unless
+    /// sequential is asked for): for an input only the workers can hold (owner at an n past
+    /// the coordinator's memory, over MPI).
+    #[arg(long)]
+    pub no_baseline: bool,
     /// Seconds a worker may take to connect and say hello.
     #[arg(long, default_value_t = 10.0)]
     pub handshake_timeout: f64,
@@ -293,13 +298,13 @@ fn transport_values() -> impl clap::builder::TypedValueParser<Value = TransportK
 #[derive(Debug, Args)]
 pub struct SweepArgs {
     /// Strategies (comma-separated; `all` = every strategy).
-    #[arg(long, value_delimiter = ',', value_parser = mode_values())]
+    #[arg(short, long, value_delimiter = ',', value_parser = mode_values())]
     pub mode: Vec<ModeArg>,
     /// Worker counts.
-    #[arg(long, value_delimiter = ',', value_parser = parse_count)]
+    #[arg(short, long, value_delimiter = ',', value_parser = parse_count)]
     pub workers: Vec<usize>,
-    /// Element counts [default: 10,000,000].
-    #[arg(long, value_delimiter = ',', value_parser = parse_count)]
+    /// Element counts [default: 10,000,000] (`1e9` and `1_000_000_000` alike).
+    #[arg(short, long, value_delimiter = ',', value_parser = parse_count)]
     pub n: Vec<usize>,
     /// Functions.
     #[arg(long = "fn", value_enum, value_delimiter = ',')]
@@ -552,6 +557,7 @@ impl CommonArgs {
             interleave: !self.no_interleave,
             verify: !self.no_verify,
             reuse_buffers: self.reuse_buffers,
+            baseline: !self.no_baseline,
             ..RunRequest::default()
         })
     }

@@ -26,10 +26,13 @@ fn process_modes() -> Vec<&'static str> {
 #[test]
 fn a_worker_that_exits_mid_run_has_its_tasks_rerun() {
     for mode in process_modes() {
-        let r = faulty(
-            &["--mode", mode, "--workers", "3", "--n", "50000", "--chunksize", "2"],
-            "exit-after=1@1",
-        );
+        // owner gives each worker one range of whole 64K-value blocks (enough blocks that
+        // worker 1 holds one), so its worker 1 dies on its first and only task.
+        let (n, fault) = match mode {
+            "owner" => ("300000", "exit-after=0@1"),
+            _ => ("50000", "exit-after=1@1"),
+        };
+        let r = faulty(&["--mode", mode, "--workers", "3", "--n", n, "--chunksize", "2"], fault);
         assert!(r.status.success(), "{mode}: {}", r.stderr);
         let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
         assert_eq!(report["verified"], true, "{mode}");

@@ -367,3 +367,56 @@ fn in_place_every_strategy_that_can_overwrites_its_input_verified_and_the_rest_a
     let r = one(&["--mode", "shm", "--workers", "2", "--n", "5000", "-r", "3"]);
     assert_eq!(r["in_place"], false);
 }
+
+/// owner: the workers make and keep the data. The coordinator holds neither input nor output
+/// (its peak RSS per value is a fraction of a byte where the others hold 16), each worker
+/// reports its own peak memory (its range, 8 bytes a value), the result is verified by
+/// checksum, a wrong bit in a worker's result fails the run with one line, and it runs over
+/// every spawning transport.
+#[test]
+fn owner_moves_the_work_not_the_data_and_is_verified_by_checksum() {
+    let n = 16_000_000;
+    let args = ["--mode", "owner", "--workers", "2", "--n", "16000000", "--repeat", "3"];
+    let r = one(&args);
+    assert_eq!(r["verified"], true);
+    assert!(r["verified_by"].as_str().unwrap().contains("checksum"), "{r}");
+    assert_eq!(r["tasks"], 2, "a range per worker");
+    let per_value = r["peak_rss_bytes_per_value"].as_f64().unwrap();
+    // A process's own pages (its code, its heap) are a few MB: well under 2 bytes a value.
+    assert!(per_value < 2.0, "the coordinator holds no input: {per_value} bytes a value");
+    let workers = r["worker_detail"].as_array().unwrap();
+    assert_eq!(workers.len(), 2);
+    for w in workers {
+        let mb = w["peak_rss_mb"].as_f64().expect("each worker says its peak memory");
+        // Its half of the input, 8 bytes a value, held in its own memory.
+        assert!(mb > 0.9 * (n / 2 * 8) as f64 / 1e6, "{w}");
+    }
+    // Only headers and checksums cross: 24 payload bytes a task back.
+    assert_eq!(r["payload_bytes_received"], 48, "{r}");
+    assert_eq!(r["payload_bytes_sent"], 0, "{r}");
+    for transport in spawning_transports() {
+        let r = one(&[
+            "--mode",
+            "owner",
+            "-w",
+            "2",
+            "--n",
+            "300001",
+            "-r",
+            "3",
+            "--transport",
+            transport,
+        ]);
+        assert_eq!(r["verified"], true, "{transport}");
+    }
+    let flipped = common::run_with(
+        &["--mode", "owner", "-w", "2", "--n", "300000", "--cold"],
+        &[("IPCMAP_FAULT", "flip-after=0@1")],
+        std::time::Duration::from_secs(60),
+    );
+    common::assert_one_line_error(&flipped, 1, "is not the sequential kernel's");
+    // No hidden sequential runs: no speedup, and nothing but the owner's runs.
+    let r = one(&["--mode", "owner", "-w", "2", "--n", "300000", "-r", "3", "--no-baseline"]);
+    assert!(r["speedup"].is_null(), "{r}");
+    assert_eq!(r["baseline_runs"], 0, "{r}");
+}

@@ -44,6 +44,8 @@ pub struct RunRequest {
     pub verify: bool,
     /// Keep input and output buffers from one run to the next.
     pub reuse_buffers: bool,
+    /// Run hidden sequential runs behind the speedups where no sequential is asked for.
+    pub baseline: bool,
 }
 
 /// The default strategy, `split`.
@@ -64,6 +66,7 @@ impl Default for RunRequest {
             interleave: true,
             verify: true,
             reuse_buffers: false,
+            baseline: true,
         }
     }
 }
@@ -157,6 +160,8 @@ pub struct RunConfig {
     pub verify: bool,
     /// Keep buffers from one run to the next.
     pub reuse_buffers: bool,
+    /// Hidden sequential runs give the speedups (`--no-baseline` turns them off).
+    pub baseline: bool,
 }
 
 /// The automatic plan with `--min-runs` and `--max-runs` where given (a lone `--min-runs`
@@ -193,7 +198,7 @@ impl RunRequest {
                 return Err(ConfigError::SplitsExceedN { splits: k, n: s.n })
             }
             Some(k) => k,
-            None => DEFAULT_SPLITS.min(s.n).max(1),
+            None => crate::settings::default_splits(s.n),
         };
         if s.chunksize == Some(0) {
             return Err(ConfigError::NoChunksize);
@@ -272,7 +277,19 @@ impl RunRequest {
             .max(s.chunksize.unwrap_or(0))
             .max(if collective { s.n.div_ceil(workers) } else { 0 });
         let ships = self.modes.iter().any(|m| m.uses_codec());
-        check_memory(s.n, s.in_place, self.verify, ships, task_values, workers)?;
+        // The coordinator's buffers: an input and an output, one in place, none for a strategy
+        // whose workers keep their data; a sequential run (asked for, or hidden behind the
+        // speedups) has its own.
+        let own = |m: &Mode| match () {
+            _ if m.strategy().info().owned => 0,
+            _ if s.in_place => 1,
+            _ => 2,
+        };
+        let sequential = (self.baseline || self.modes.contains(&Mode::SEQUENTIAL))
+            .then(|| own(&Mode::SEQUENTIAL));
+        let buffers = self.modes.iter().map(own).chain(sequential).max().unwrap_or(0);
+        let owned = self.modes.iter().any(|m| m.strategy().info().owned);
+        check_memory(s.n, buffers, owned, self.verify, ships, task_values, workers)?;
         // A launcher's ranks are started by the launcher, not by this process.
         let spawns = s.transport.spawns() && self.modes.iter().any(|m| m.uses_processes());
         if spawns {
@@ -302,6 +319,7 @@ impl RunRequest {
             interleave: self.interleave,
             verify: self.verify,
             reuse_buffers: self.reuse_buffers,
+            baseline: self.baseline,
         })
     }
 }
@@ -324,7 +342,8 @@ pub fn available_cpus() -> usize {
 /// every process of the run shares.
 fn check_memory(
     n: usize,
-    in_place: bool,
+    buffers: u128,
+    owned: bool,
     verify: bool,
     ships: bool,
     task_values: usize,
@@ -337,10 +356,9 @@ fn check_memory(
     let stacks = THREAD_ADDRESS_SPACE * (2 * workers as u128 + 8);
     // Verification checks a block of 64K values per CPU at a time.
     let checking = if verify { (available_cpus() as u128) << 19 } else { 0 };
-    // An input and an output, or one buffer in place.
-    let buffers = if in_place { 1 } else { 2 };
     let mut coordinator = n * value * buffers + checking + stacks;
-    let mut all_workers = 0u128;
+    // Workers that keep their own ranges (owner) hold the input between them, once.
+    let mut all_workers = if owned { n * value } else { 0 };
     if ships {
         let task = (task_values as u128).min(n) * value;
         let workers = workers as u128;

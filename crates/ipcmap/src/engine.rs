@@ -122,7 +122,7 @@ impl Session {
                     cells[j].mode == Mode::SEQUENTIAL && cells[j].same_workload(&cells[i])
                 });
                 let planned = baselines.iter().any(|b: &Cell| b.same_workload(&cells[i]));
-                if !has_own && !planned {
+                if !has_own && !planned && cells[i].cfg.baseline {
                     baselines.push(Cell::new(cells[i].cfg.clone(), Mode::SEQUENTIAL, false));
                 }
             }
@@ -157,6 +157,9 @@ impl Session {
                     cell.cfg.verify.then_some(true),
                 )
                 .with_baseline(baseline.as_deref(), cell.mode == Mode::SEQUENTIAL);
+                if cell.mode.strategy().info().owned {
+                    report.verified_by = report.verified.map(|_| verify::METHOD_CHECKSUM);
+                }
                 if cell.cfg.settings.in_place {
                     report.in_place = true;
                     report.verified_by = report.verified.map(|_| verify::METHOD_IN_PLACE);
@@ -212,7 +215,11 @@ impl Session {
         let s = &cell.cfg.settings;
         if cell.cfg.verify {
             let (mode, input) = (cell.mode.name(), outcome.input.as_slice());
+            let sums = &outcome.measurement.checksums;
             match &outcome.output {
+                _ if cell.mode.strategy().info().owned => {
+                    verify::check_checksums(mode, s.function, s.work, s.seed, s.n, sums)
+                }
                 Some(output) => {
                     verify::check_against_kernel(mode, s.function, s.work, input, output.as_slice())
                 }

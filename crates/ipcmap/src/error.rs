@@ -147,6 +147,10 @@ pub enum RunError {
     /// The result has the wrong length.
     #[error("{mode} result has {got} values, expected {expected}")]
     WrongLength { mode: String, got: usize, expected: usize },
+    /// A result kept by its worker (owner) has another checksum than the sequential kernel's
+    /// over the same input, or the results do not cover the input once.
+    #[error("{mode} result of values {start}..{end}: {problem}")]
+    Checksum { mode: String, start: usize, end: usize, problem: String },
 }
 
 /// The worker process failed.

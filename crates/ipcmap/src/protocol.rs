@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 /// 4: the setup carries a strategy's own `extra` bytes instead of shm's regions.
 /// 8: the local handshake is authenticated (the worker connects to a private listening socket,
 /// its peer credentials are checked, and the coordinator sends it its channels).
-pub const PROTOCOL_VERSION: u32 = 9;
+pub const PROTOCOL_VERSION: u32 = 10;
 
 /// The setup's `mode` of the raw channel probe's echo worker (not a strategy).
 pub const ECHO: &str = "echo";
@@ -245,11 +245,14 @@ pub struct WorkerStats {
     pub user_ns: u64,
     /// CPU time in the kernel over the same span, ns: page faults, copies, system calls.
     pub system_ns: u64,
+    /// Its peak resident set size since its setup, bytes (`VmHWM`, reset at the setup); 0
+    /// where the kernel does not say.
+    pub peak_rss_bytes: u64,
 }
 
 impl WorkerStats {
     /// Encoded size in bytes, kind byte included.
-    pub const SIZE: usize = 1 + 4 + 8 * 5;
+    pub const SIZE: usize = 1 + 4 + 8 * 6;
 
     /// The whole frame.
     pub fn to_frame(&self) -> Vec<u8> {
@@ -261,6 +264,7 @@ impl WorkerStats {
         out.extend_from_slice(&self.idle_ns.to_le_bytes());
         out.extend_from_slice(&self.user_ns.to_le_bytes());
         out.extend_from_slice(&self.system_ns.to_le_bytes());
+        out.extend_from_slice(&self.peak_rss_bytes.to_le_bytes());
         out
     }
 }
@@ -327,6 +331,7 @@ impl<'a> Inbound<'a> {
                     idle_ns: r.u64("idle_ns")?,
                     user_ns: r.u64("user_ns")?,
                     system_ns: r.u64("system_ns")?,
+                    peak_rss_bytes: r.u64("peak_rss_bytes")?,
                 };
                 let mut stamps = Vec::with_capacity(r.remaining() / TaskStamp::SIZE);
                 while r.remaining() > 0 {
@@ -415,8 +420,15 @@ mod tests {
         frame.push(9);
         assert_eq!(Inbound::read(&frame).unwrap(), Inbound::Result(h, &[9][..]));
 
-        let s =
-            WorkerStats { worker: 1, tasks: 10, send_ns: 5, idle_ns: 6, user_ns: 7, system_ns: 8 };
+        let s = WorkerStats {
+            worker: 1,
+            tasks: 10,
+            send_ns: 5,
+            idle_ns: 6,
+            user_ns: 7,
+            system_ns: 8,
+            peak_rss_bytes: 9,
+        };
         assert_eq!(s.to_frame().len(), WorkerStats::SIZE);
         assert_eq!(Inbound::read(&s.to_frame()).unwrap(), Inbound::Stats(s, Vec::new()));
         let stamp = TaskStamp { task: 7, received_at_ns: 1, idle_ns: 2, sent_at_ns: 3, send_ns: 4 };

@@ -119,6 +119,109 @@ fn check_blocks(
     }
 }
 
+/// How a result its workers kept (owner) is verified, as reports say it.
+pub const METHOD_CHECKSUM: &str = "each worker's checksum of its result's bits against the \
+    sequential kernel applied to its range regenerated from the seed (the coordinator holds \
+    neither input nor output)";
+
+/// The checksum a result starts from.
+pub const CHECKSUM_START: u64 = 0x6970_636d_6170_0001;
+
+/// Folds `values`' bits into checksum `h` (start from [`CHECKSUM_START`]): every bit of every
+/// value and its place count (a rotate, an xor and an odd multiply per value, as FxHash
+/// does), so one flipped bit or two swapped values give another checksum. Folding a range in
+/// pieces gives the checksum of the whole.
+pub fn checksum(mut h: u64, values: &[f64]) -> u64 {
+    for v in values {
+        h = (h.rotate_left(5) ^ v.to_bits()).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    h
+}
+
+/// A worker's result over `start..start + len`, kept in its memory, as its checksum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checksum {
+    /// First value of the range.
+    pub start: usize,
+    /// Values in the range.
+    pub len: usize,
+    /// [`checksum`] of the result's values, from [`CHECKSUM_START`].
+    pub checksum: u64,
+}
+
+/// Errors unless `results` cover `0..n` once and each checksum is that of `function` applied
+/// `work` times to its range of the input for `seed`, regenerated and computed here block by
+/// block (64K values at a time, ranges spread over every CPU): the coordinator never holds the
+/// input or the output.
+pub fn check_checksums(
+    mode: &str,
+    function: Function,
+    work: u32,
+    seed: u64,
+    n: usize,
+    results: &[Checksum],
+) -> Result<(), RunError> {
+    let failed = |start: usize, end: usize, problem: String| RunError::Checksum {
+        mode: mode.to_string(),
+        start,
+        end,
+        problem,
+    };
+    let mut sorted = results.to_vec();
+    sorted.sort_by_key(|c| c.start);
+    let mut next = 0;
+    for c in &sorted {
+        if c.start != next {
+            return Err(failed(next, c.start, "no result covers these values once".into()));
+        }
+        next = c.start + c.len;
+    }
+    if next != n {
+        return Err(failed(next, n, "no result covers these values".into()));
+    }
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let turn = std::sync::atomic::AtomicUsize::new(0);
+    let wrong = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads.min(sorted.len()).max(1))
+            .map(|_| {
+                scope.spawn(|| {
+                    let (mut input, mut output) = (vec![0.0; BLOCK], vec![0.0; BLOCK]);
+                    loop {
+                        let i = turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let c = sorted.get(i)?;
+                        let mut h = CHECKSUM_START;
+                        let mut at = c.start;
+                        while at < c.start + c.len {
+                            let len = BLOCK.min(c.start + c.len - at);
+                            crate::data::generate_range(seed, at, &mut input[..len]);
+                            kernel::apply_work(function, work, &input[..len], &mut output[..len]);
+                            h = checksum(h, &output[..len]);
+                            at += len;
+                        }
+                        if h != c.checksum {
+                            return Some(*c);
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
+    });
+    let wrong =
+        wrong.into_iter().collect::<Result<Vec<_>, _>>().map_err(|_| RunError::Channel {
+            what: "verification".into(),
+            message: "a checking thread panicked".into(),
+        })?;
+    match wrong.into_iter().flatten().min_by_key(|c| c.start) {
+        None => Ok(()),
+        Some(c) => Err(failed(
+            c.start,
+            c.start + c.len,
+            format!("its worker's checksum {:#018x} is not the sequential kernel's", c.checksum),
+        )),
+    }
+}
+
 fn first_difference(expected: &[f64], got: &[f64]) -> Option<usize> {
     expected.iter().zip(got).position(|(a, b)| a.to_bits() != b.to_bits())
 }
@@ -185,5 +288,34 @@ mod tests {
         let err = check_against_seed("shm", Function::Exp, 2, 3, &wrong).unwrap_err();
         assert!(err.to_string().contains(&format!("index {}", 2 * BLOCK + 5)), "{err}");
         assert!(check_against_seed("shm", Function::Exp, 2, 4, &got).is_err(), "another seed");
+    }
+
+    #[test]
+    fn kept_results_are_checked_by_checksum_and_must_cover_the_input_once() {
+        let n = 2 * BLOCK + 300;
+        let input = crate::data::generate(8, n);
+        let mut output = vec![0.0; n];
+        kernel::apply_work(Function::Ln, 1, &input, &mut output);
+        let sum = |r: std::ops::Range<usize>| Checksum {
+            start: r.start,
+            len: r.len(),
+            checksum: checksum(CHECKSUM_START, &output[r]),
+        };
+        let good = [sum(BLOCK..n), sum(0..BLOCK)];
+        check_checksums("owner", Function::Ln, 1, 8, n, &good).unwrap();
+        // Folding in pieces is folding the whole.
+        let whole = checksum(checksum(CHECKSUM_START, &output[..7]), &output[7..]);
+        assert_eq!(whole, checksum(CHECKSUM_START, &output));
+        let err = check_checksums("owner", Function::Exp, 1, 8, n, &good).unwrap_err();
+        assert!(err.to_string().contains("owner result of values 0..65536"), "{err}");
+        let mut flipped = output.clone();
+        flipped[BLOCK + 9] = f64::from_bits(flipped[BLOCK + 9].to_bits() ^ 1);
+        let bad = Checksum { checksum: checksum(CHECKSUM_START, &flipped[BLOCK..]), ..good[0] };
+        let err = check_checksums("owner", Function::Ln, 1, 8, n, &[bad, good[1]]).unwrap_err();
+        assert!(err.to_string().contains(&format!("values {BLOCK}..{n}")), "{err}");
+        let gap = check_checksums("owner", Function::Ln, 1, 8, n, &good[..1]).unwrap_err();
+        assert!(gap.to_string().contains("no result covers"), "{gap}");
+        let twice = [good[0], good[1], good[1]];
+        assert!(check_checksums("owner", Function::Ln, 1, 8, n, &twice).is_err());
     }
 }

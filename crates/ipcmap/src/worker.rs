@@ -135,6 +135,8 @@ pub fn serve(
         TaskSource::new(inbox, setup.prefetch).map_err(|e| link("prefetch thread")(e.into()))?;
     let mut stats = WorkerStats { worker, ..WorkerStats::default() };
     let cpu_at_start = crate::trace::cpu_ns();
+    // Its peak memory from here on: a rank of an MPI job serves run after run.
+    crate::memory::reset_peak_rss();
     let mut out = Vec::new();
     // One task buffer, lent to the inbox for each frame.
     let mut frame = Vec::new();
@@ -203,6 +205,7 @@ pub fn serve(
     let cpu = crate::trace::cpu_ns();
     stats.user_ns = cpu.0.saturating_sub(cpu_at_start.0);
     stats.system_ns = cpu.1.saturating_sub(cpu_at_start.1);
+    stats.peak_rss_bytes = crate::memory::peak_rss_bytes().unwrap_or(0);
     let mut frame = stats.to_frame();
     for stamp in &stamps {
         stamp.write(&mut frame);

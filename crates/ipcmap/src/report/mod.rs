@@ -133,6 +133,8 @@ pub struct Measurement {
     /// The coordinator's CPU time over the run, in user mode and in the kernel, ns (every
     /// thread of it: the threads strategy's workers too).
     pub cpu_ns: (u64, u64),
+    /// The results the workers kept (owner), as checksums of their ranges; empty otherwise.
+    pub checksums: Vec<crate::verify::Checksum>,
 }
 
 /// CPU time in the median run, beside its wall time: user and system seconds of the
@@ -274,6 +276,9 @@ pub struct WorkerReport {
     pub cpu_user_ms: Option<Millis>,
     /// Its CPU time in the kernel over the same span, ms.
     pub cpu_system_ms: Option<Millis>,
+    /// Its peak resident set size from its setup to its stats, MB (`VmHWM`); null for
+    /// threads and for a worker that sent no stats. Under MPI: each rank's own memory.
+    pub peak_rss_mb: Option<f64>,
 }
 
 /// A worker that failed mid-run and what was done about it.
@@ -952,6 +957,7 @@ pub(crate) mod tests {
                 idle_ms: 0.0,
                 cpu_user_ms: None,
                 cpu_system_ms: None,
+                peak_rss_mb: None,
                 host: None,
             }],
             ..Measurement::default()

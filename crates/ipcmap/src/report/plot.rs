@@ -45,6 +45,10 @@ pub fn plot_sweep(reports: &[Report], axes: &[Axis]) -> Result<String, PlotError
     let mut svg = String::new();
     match axes {
         [] => line_chart(reports, None, &mut svg),
+        // Over n: the scaling view, the cost of a value against how many there are.
+        [Axis::N] | [Axis::Mode, Axis::N] | [Axis::N, Axis::Mode] => {
+            scaling_chart(reports, &mut svg)
+        }
         [x] => line_chart(reports, Some(*x), &mut svg),
         [Axis::Mode, x] | [x, Axis::Mode] => series_chart(reports, *x, Axis::Mode, &mut svg),
         [y, x] => heatmap(reports, *x, *y, &mut svg),
@@ -338,6 +342,82 @@ fn series_chart(
                 )
                 .map_err(|e| err(e.to_string()))?;
         }
+        chart
+            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
+            .map_err(|e| err(e.to_string()))?
+            .label(name.as_str())
+            .legend(move |(lx, ly)| {
+                PathElement::new(vec![(lx, ly), (lx + 18, ly)], colour.stroke_width(2))
+            });
+        chart
+            .draw_series(points.into_iter().map(|p| Circle::new(p, 4, colour.filled())))
+            .map_err(|e| err(e.to_string()))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    root.present().map_err(|e| err(e.to_string()))
+}
+
+/// Nanoseconds per value (median wall time / n) against n, both on log scales, one line per
+/// strategy with each point's fastest-to-slowest bar: a flat line is a cost linear in n, a
+/// line that bends up is memory, page faults or frames that stopped fitting.
+fn scaling_chart(reports: &[Report], svg: &mut String) -> Result<(), PlotError> {
+    let ns = |ms: f64, r: &Report| ms * 1e6 / r.n.max(1) as f64;
+    let (lo, hi) = min_max(
+        reports.iter().flat_map(|r| [ns(r.wall_ms_min.max(1e-6), r), ns(r.wall_ms_max, r)]),
+    )
+    .ok_or(PlotError::Empty)?;
+    let (nlo, nhi) = min_max(reports.iter().map(|r| r.n as f64)).ok_or(PlotError::Empty)?;
+    let names = levels(reports, Axis::Mode);
+    let err = draw_err();
+    let root = SVGBackend::with_string(svg, (760, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let first = &reports[0];
+    let title = format!(
+        "ns per value (median wall / n; bars: fastest to slowest run), {}{}",
+        first.function,
+        work_suffix(first.work)
+    );
+    let mut chart = frame(&root, title)
+        .build_cartesian_2d(
+            (nlo / 2.0..nhi * 2.0).log_scale(),
+            (lo.max(1e-3) / 1.5..hi * 4.0).log_scale().base(2.0),
+        )
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc("n, values (log scale)")
+        .y_desc("ns per value (log scale)")
+        .x_label_formatter(&|v| {
+            let power = v.log10().round();
+            match (v / 10f64.powf(power) - 1.0).abs() < 1e-6 {
+                true => format!("10^{power}"),
+                false => super::table::group_digits(v.round() as u64),
+            }
+        })
+        .y_label_formatter(&|v| super::table::fmt_ms(*v))
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    for (k, name) in names.iter().enumerate() {
+        let colour = SERIES_COLOURS[k % SERIES_COLOURS.len()];
+        let mut mine: Vec<&Report> = reports.iter().filter(|r| r.mode == *name).collect();
+        mine.sort_by_key(|r| r.n);
+        chart
+            .draw_series(mine.iter().map(|r| {
+                let x = r.n as f64;
+                let (low, high) = (ns(r.wall_ms_min.max(1e-6), r), ns(r.wall_ms_max, r));
+                PathElement::new(
+                    vec![(x, low), (x, high.max(low))],
+                    colour.mix(0.6).stroke_width(6),
+                )
+            }))
+            .map_err(|e| err(e.to_string()))?;
+        let points: Vec<(f64, f64)> = mine.iter().map(|r| (r.n as f64, ns(r.wall_ms, r))).collect();
         chart
             .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
             .map_err(|e| err(e.to_string()))?

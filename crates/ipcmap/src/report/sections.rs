@@ -263,7 +263,15 @@ pub fn worker_lines(reports: &[Report]) -> Vec<String> {
                 .worker_detail
                 .iter()
                 .map(|w| {
-                    format!("#{} pid {} {} tasks {} ms", w.id, w.pid, w.tasks, fmt_ms(w.compute_ms))
+                    let rss =
+                        w.peak_rss_mb.map_or_else(String::new, |mb| format!(", {mb:.0} MB peak"));
+                    format!(
+                        "#{} pid {} {} tasks {} ms{rss}",
+                        w.id,
+                        w.pid,
+                        w.tasks,
+                        fmt_ms(w.compute_ms)
+                    )
                 })
                 .collect();
             out.push(format!("{label} workers: {}", workers.join("; ")));

@@ -266,6 +266,42 @@ pub(super) fn row_labels(reports: &[Report]) -> Vec<String> {
         .collect()
 }
 
+/// A sweep over `--n`: each strategy's ns per value (median wall / n) at each n, and the
+/// largest n's against the one before it: near 1 where cost is linear in n.
+fn scaling_table(reports: &[Report]) -> String {
+    let mut ns: Vec<usize> = distinct(reports.iter().map(|r| r.n));
+    ns.sort_unstable();
+    let modes = distinct(reports.iter().map(|r| r.mode.as_str()));
+    let mut header = vec!["strategy".to_string()];
+    header.extend(ns.iter().map(|&n| format!("n {}", group_digits(n as u64))));
+    if ns.len() >= 2 {
+        header.push(format!("{} / {}", short_n(ns[ns.len() - 1]), short_n(ns[ns.len() - 2])));
+    }
+    let mut table = new_table(&header, terminal_width());
+    for mode in modes {
+        let at = |n: usize| {
+            reports.iter().find(|r| r.mode == mode && r.n == n).map(|r| r.wall_ms * 1e6 / n as f64)
+        };
+        let mut row = vec![mode.to_string()];
+        row.extend(ns.iter().map(|&n| at(n).map_or("–".into(), |v| format!("{v:.2}"))));
+        if ns.len() >= 2 {
+            let ratio = at(ns[ns.len() - 1]).zip(at(ns[ns.len() - 2])).map(|(a, b)| a / b);
+            row.push(ratio.map_or("–".into(), |r| format!("{r:.2}x")));
+        }
+        table.add_row(row);
+    }
+    format!("\nns per value (median wall time / n; a cost linear in n keeps it flat)\n{table}\n")
+}
+
+/// 1000000000 → "10^9"; other counts grouped.
+fn short_n(n: usize) -> String {
+    let power = (n as f64).log10().round() as u32;
+    match 10usize.checked_pow(power) == Some(n) {
+        true => format!("10^{power}"),
+        false => group_digits(n as u64),
+    }
+}
+
 /// The fastest and slowest configuration of a sweep, named by the axes that vary.
 pub fn render_sweep_summary(reports: &[Report], axes: &[Axis]) -> String {
     let by_wall = |a: &&Report, b: &&Report| a.wall_ms.total_cmp(&b.wall_ms);
@@ -284,15 +320,20 @@ pub fn render_sweep_summary(reports: &[Report], axes: &[Axis]) -> String {
                 .join(" ")
         }
     };
-    format!(
-        "\nsweep of {} configurations: fastest {} at {} ms, slowest {} at {} ms ({:.1}x)\n",
-        reports.len(),
-        name(fastest),
-        fmt_ms(fastest.wall_ms),
-        name(slowest),
-        fmt_ms(slowest.wall_ms),
-        slowest.wall_ms / fastest.wall_ms.max(1e-9)
-    )
+    let scaling = match axes.contains(&Axis::N) {
+        true => scaling_table(reports),
+        false => String::new(),
+    };
+    scaling
+        + &format!(
+            "\nsweep of {} configurations: fastest {} at {} ms, slowest {} at {} ms ({:.1}x)\n",
+            reports.len(),
+            name(fastest),
+            fmt_ms(fastest.wall_ms),
+            name(slowest),
+            fmt_ms(slowest.wall_ms),
+            slowest.wall_ms / fastest.wall_ms.max(1e-9)
+        )
 }
 
 fn new_table(header: &[String], width: Option<u16>) -> Table {

@@ -485,18 +485,22 @@ impl<'a> Gather<'a, '_> {
         }
     }
 
+    /// Tops every worker up, breadth first: each gets a task before any gets its second, so
+    /// a run of as many tasks as workers (owner: a range each) keeps every worker busy.
     fn refill_all(&mut self) -> Result<(), RunError> {
-        for w in 0..self.schedule.workers() {
-            self.refill(w)?;
+        for depth in 1..=DEPTH {
+            for w in 0..self.schedule.workers() {
+                self.refill_within(w, depth)?;
+            }
         }
         Ok(())
     }
 
-    /// Sends worker `w` tasks until it holds [`DEPTH`] or none is queued. Never blocks where
-    /// the transport sends from threads of its own: a worker that does not read costs its
-    /// task deadline, and a signal is seen within a tick.
-    fn refill(&mut self, w: usize) -> Result<(), RunError> {
-        while let Some(index) = self.schedule.next_for(w, Instant::now()) {
+    /// Sends worker `w` tasks until it holds `depth` (at most [`DEPTH`]) or none is queued.
+    /// Never blocks where the transport sends from threads of its own: a worker that does not
+    /// read costs its task deadline, and a signal is seen within a tick.
+    fn refill_within(&mut self, w: usize, depth: usize) -> Result<(), RunError> {
+        while let Some(index) = self.schedule.next_within(w, depth, Instant::now()) {
             if let Some(places) = self.places {
                 places.expect(index, w);
             }

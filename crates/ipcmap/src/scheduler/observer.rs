@@ -206,6 +206,10 @@ impl<'m> Observer<'m> {
                 host,
                 cpu_user_ms: tally.stats.map(|s| ms(s.user_ns)),
                 cpu_system_ms: tally.stats.map(|s| ms(s.system_ns)),
+                peak_rss_mb: tally
+                    .stats
+                    .filter(|s| s.peak_rss_bytes > 0)
+                    .map(|s| s.peak_rss_bytes as f64 / 1e6),
             });
         }
     }

@@ -135,8 +135,14 @@ impl Schedule {
 
     /// The next task for worker `w`, now in its hands, if it has room and one is queued.
     pub fn next_for(&mut self, w: usize, now: Instant) -> Option<usize> {
+        self.next_within(w, DEPTH, now)
+    }
+
+    /// [`next_for`](Self::next_for), for a worker holding fewer than `depth` (at most
+    /// [`DEPTH`]) tasks.
+    pub fn next_within(&mut self, w: usize, depth: usize, now: Instant) -> Option<usize> {
         let slot = self.slots.get(w)?;
-        if !slot.alive || slot.closed_at.is_some() || slot.in_flight.len() >= DEPTH {
+        if !slot.alive || slot.closed_at.is_some() || slot.in_flight.len() >= depth.min(DEPTH) {
             return None;
         }
         let task = loop {

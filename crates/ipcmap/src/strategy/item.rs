@@ -18,14 +18,20 @@ pub struct Item;
 /// Its `--help` line.
 const ABOUT: &str = "every float its own value, like pool.map(exp, data, chunksize=C)";
 
+/// The most items a default chunk holds: 4M (about 36 MB of bincode); `Pool.map`'s rule is
+/// under it up to 16M values on 1 worker, 32M on 2.
+pub const MAX_DEFAULT_CHUNK: usize = 1 << 22;
+
 impl Strategy for Item {
     fn info(&self) -> Info {
         Info::local("item", ABOUT).on_processes().encoded().unsplit()
     }
 
     /// `Pool.map`'s own rule: ceil(n / (4 * workers)).
+    /// `Pool.map`'s own rule, up to [`MAX_DEFAULT_CHUNK`] items: at 10^9 the rule's 125M-item
+    /// frames (over 1 GB each) would take ipc-channel's slow path and several GB in flight.
     fn default_chunksize(&self, n: usize, workers: usize) -> Option<usize> {
-        Some(partition::pool_map_default_chunksize(n, workers))
+        Some(partition::pool_map_default_chunksize(n, workers).min(MAX_DEFAULT_CHUNK))
     }
 
     fn tasks(&self, s: &crate::settings::Settings, chunksize: usize) -> Vec<Task> {

@@ -12,12 +12,14 @@
 //! | `cma`        | worker processes    | ranges; workers copy data in and out   |
 //! | `scatterv`   | MPI ranks           | one part per rank, by MPI collectives  |
 //! | `pipe`       | worker processes    | sub-vectors as raw bytes, a pipe each  |
+//! | `owner`      | worker processes    | nothing: the seed out, a checksum back |
 //!
 //! To add one: a new file implementing [`Strategy`], and its line in [`REGISTRY`]. The command
 //! line (`--mode`), `--mode all`, the worker's dispatch and the reports all read the registry.
 
 pub mod cma;
 pub mod item;
+pub mod owner;
 pub mod pipe;
 pub mod scatterv;
 pub mod sequential;
@@ -68,6 +70,7 @@ pub static REGISTRY: &[&dyn Strategy] = &[
     &cma::Cma,
     &scatterv::Scatterv,
     &pipe::Pipe,
+    &owner::Owner,
 ];
 
 /// Where a strategy wants its input and output.
@@ -109,6 +112,9 @@ pub struct Info {
     /// input is (one address space, shared memory, cross-memory attach) rather than from a
     /// copy that arrives in a frame beside it.
     pub in_place: bool,
+    /// Its workers make, compute and keep their own ranges of the input (owner): the
+    /// coordinator holds neither input nor output, and verifies the workers' checksums.
+    pub owned: bool,
 }
 
 impl Info {
@@ -126,7 +132,13 @@ impl Info {
             one_host: false,
             collective: false,
             in_place: false,
+            owned: false,
         }
+    }
+
+    /// Its workers make and keep their own ranges of the data (owner).
+    pub const fn owning(self) -> Info {
+        Info { owned: true, ..self }
     }
 
     /// It can write its result over its input (`--in-place`).
@@ -498,17 +510,22 @@ pub fn run_once(cfg: &Settings, mode: Mode, pool: &mut BufferPool) -> Result<Out
     let cpu_at_start = crate::trace::cpu_ns();
     let t = crate::trace::Stopwatch::start();
     m.started_at_ns = t.at;
-    let mut input = buffer(pool, strategy.memory(), "ipcmap-input", cfg.n, true)?;
-    // A stop asked for during a big input is honoured within a millisecond or so.
-    let stop = || crate::interrupt::requested().is_some();
-    if !crate::data::generate_until(cfg.seed, input.as_mut_slice(), stop) {
-        return Err(crate::interrupt::interrupted());
+    // A strategy whose workers keep their own data gets no buffers here.
+    let owned = strategy.info().owned;
+    let n = if owned { 0 } else { cfg.n };
+    let mut input = buffer(pool, strategy.memory(), "ipcmap-input", n, true)?;
+    if !owned {
+        // A stop asked for during a big input is honoured within a millisecond or so.
+        let stop = || crate::interrupt::requested().is_some();
+        if !crate::data::generate_until(cfg.seed, input.as_mut_slice(), stop) {
+            return Err(crate::interrupt::interrupted());
+        }
+        m.generate_ns = t.elapsed_ns();
+        let at = m.started_at_ns + m.generate_ns;
+        m.record(me, crate::trace::Phase::Generate, None, m.started_at_ns, at);
     }
-    m.generate_ns = t.elapsed_ns();
-    let at = m.started_at_ns + m.generate_ns;
-    m.record(me, crate::trace::Phase::Generate, None, m.started_at_ns, at);
     let mut output = None;
-    if !cfg.in_place {
+    if !cfg.in_place && !owned {
         let t = crate::trace::Stopwatch::start();
         output = Some(buffer(pool, strategy.memory(), "ipcmap-output", cfg.n, false)?);
         m.assemble_ns = t.elapsed_ns();

@@ -136,6 +136,7 @@ fn run_threads(run: Run<'_>) -> Result<(), RunError> {
             host: None,
             cpu_user_ms: None,
             cpu_system_ms: None,
+            peak_rss_mb: None,
         });
     }
     Ok(())
