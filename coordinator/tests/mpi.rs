@@ -197,7 +197,7 @@ fn reports(np: usize, fabric: Fabric, args: &[&str]) -> Vec<Value> {
 fn strategies_verify_on(np: usize, fabric: Fabric) {
     let reports = reports(np, fabric, &["--mode", "all", "--n", "20011"]);
     let modes: Vec<&str> = reports.iter().filter_map(|r| r["mode"].as_str()).collect();
-    assert_eq!(modes, ["sequential", "item", "split", "scatterv"]);
+    assert_eq!(modes, ["sequential", "item", "split", "scatterv", "owner"]);
     for r in &reports {
         let mode = r["mode"].as_str().unwrap_or("?");
         assert_eq!(r["verified"], Value::Bool(true), "{mode}");
@@ -239,6 +239,31 @@ fn every_mpi_strategy_verifies_over_tcp_loopback_at_3_and_5_ranks() {
     }
     strategies_verify_on(3, Fabric::Tcp);
     strategies_verify_on(5, Fabric::Tcp);
+}
+
+/// owner over MPI: each worker rank makes and keeps its own range, so rank 0 holds nothing
+/// (with `--no-baseline`, no hidden sequential buffers either) and each rank's own peak memory
+/// is its share of the input; the checksums verify.
+#[test]
+fn owner_ranks_hold_their_own_share_and_rank_0_holds_none() {
+    if !have_mpirun() {
+        return;
+    }
+    let n = 16_000_000usize;
+    let reports =
+        reports(3, Fabric::Vader, &["--mode", "owner", "--n", "16000000", "--no-baseline"]);
+    let r = &reports[0];
+    assert_eq!(r["verified"], true);
+    assert!(r["verified_by"].as_str().unwrap().contains("checksum"));
+    let share_mb = (n / 2 * 8) as f64 / 1e6;
+    for w in r["worker_detail"].as_array().unwrap() {
+        let mb = w["peak_rss_mb"].as_f64().expect("each rank says its peak memory");
+        assert!(mb > 0.9 * share_mb, "rank {}: {mb} MB for a {share_mb} MB share", w["rank"]);
+        assert!(mb < share_mb + 200.0, "rank {}: {mb} MB for a {share_mb} MB share", w["rank"]);
+    }
+    let rank0_mb = r["coordinator_peak_rss_mb"].as_f64().unwrap();
+    assert!(rank0_mb < 0.5 * share_mb, "rank 0 holds no input: {rank0_mb} MB");
+    assert!(r["speedup"].is_null());
 }
 
 #[test]
@@ -560,7 +585,7 @@ fn every_strategy_verifies_across_three_hosts_with_each_worker_on_its_own_host()
     let reports: Vec<Value> =
         out.stdout.lines().map(|l| serde_json::from_str(l).expect("a JSON report")).collect();
     let modes: Vec<&str> = reports.iter().filter_map(|r| r["mode"].as_str()).collect();
-    assert_eq!(modes, ["sequential", "item", "split", "scatterv"]);
+    assert_eq!(modes, ["sequential", "item", "split", "scatterv", "owner"]);
     for r in reports.iter().filter(|r| r["mode"] != "sequential") {
         let mode = r["mode"].as_str().unwrap_or("?");
         assert_eq!(r["verified"], true, "{mode}");

@@ -180,8 +180,27 @@ fn every_strategys_trace_loads_whole_with_named_sorted_tracks_and_flows() {
     let starts: Vec<&Value> = events.iter().filter(|e| e["ph"] == "s").collect();
     let finishes: Vec<&Value> = events.iter().filter(|e| e["ph"] == "f").collect();
     assert_eq!(starts.len(), finishes.len());
+    // A reader takes events in time order, so a finish before its start is a finish with no
+    // start (Perfetto's `flow_end_without_start`): every finish comes at or after its start,
+    // inside a slice of its own track (`flow_no_enclosing_slice` otherwise).
+    let ts = |e: &Value| e["ts"].as_f64().unwrap();
+    let slices: Vec<&Value> = events.iter().filter(|e| e["ph"] == "X").collect();
+    let enclosed = |e: &Value| {
+        slices.iter().any(|x| {
+            key(x) == key(e) && ts(x) <= ts(e) && ts(e) <= ts(x) + x["dur"].as_f64().unwrap()
+        })
+    };
     for s in &starts {
-        assert!(finishes.iter().any(|f| f["id"] == s["id"] && f["bp"] == "e"), "{s}");
+        let f = finishes.iter().find(|f| f["id"] == s["id"] && f["bp"] == "e");
+        let f = f.unwrap_or_else(|| panic!("no finish for {s}"));
+        assert!(
+            ts(f) >= ts(s),
+            "{} finishes at {} before it starts at {}",
+            s["name"],
+            ts(f),
+            ts(s)
+        );
+        assert!(enclosed(s) && enclosed(f), "{s} or {f} is in no slice of its track");
     }
     let split = reports.iter().find(|r| r["mode"] == "split").unwrap();
     let tasks = split["tasks"].as_u64().unwrap() as usize;

@@ -132,8 +132,8 @@ struct Flows {
     ends: std::collections::BTreeMap<(usize, u32, u8), [Vec<FlowEnd>; 2]>,
 }
 
-/// Where one end of a flow binds: a slice's (pid, tid) and a time inside it, µs.
-type FlowEnd = (u32, u32, f64);
+/// One end of a flow: its slice's (pid, tid), start and end, µs.
+type FlowEnd = (u32, u32, f64, f64);
 
 impl Flows {
     fn next_run(&mut self) {
@@ -150,10 +150,12 @@ impl Flows {
             (Phase::Decode, true) => (1, 1),
             _ => return,
         };
-        // A flow binds to the slice enclosing its time: a start at its slice's start, a finish
-        // just inside its slice's end.
-        let ts = if end == 0 { e.ts } else { e.ts + e.dur * 0.5 };
-        self.ends.entry((self.run, task, leg)).or_default()[end].push((e.pid, e.tid, ts));
+        self.ends.entry((self.run, task, leg)).or_default()[end].push((
+            e.pid,
+            e.tid,
+            e.ts,
+            e.ts + e.dur,
+        ));
     }
 
     /// One arrow per leg whose both ends were seen (a task sent twice, after a retry, pairs its
@@ -161,7 +163,12 @@ impl Flows {
     fn arrows(&self) -> Vec<Value> {
         let mut out = Vec::new();
         for ((_, task, leg), [from, to]) in &self.ends {
-            for (&(spid, stid, sts), &(fpid, ftid, fts)) in from.iter().zip(to) {
+            for (&(spid, stid, sts, _), &(fpid, ftid, fstart, fend)) in from.iter().zip(to) {
+                // A flow binds to the slice enclosing its time: it starts at its sending
+                // slice's start and finishes inside the receiving slice, never before it
+                // started (a receive that began waiting before the send would otherwise put
+                // the finish first, and a trace reader would see a finish with no start).
+                let fts = (sts + 0.001).clamp(fstart, fend);
                 let id = out.len() / 2 + 1;
                 let name =
                     if *leg == 0 { format!("task {task}") } else { format!("result {task}") };
