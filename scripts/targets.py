@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
 """The performance targets, measured in one go on this machine, each ratio next to its target.
 
-    python3 scripts/targets.py [--n 10000000] [--workers 2] [--rounds 4] [--no-slow] [--out target/targets]
+    python3 scripts/targets.py [--n 10000000] [--workers 2] [--rounds 4] [--no-slow] [--billions]
+                               [--out target/targets]
 
 Runs the Python reference (scripts/tutorial.py, which sets up its own numpy), the coordinator's
 strategies, and the raw ipc-channel probes (`coordinator probe`) interleaved, round after round
 (scripts/measure.py: each invocation warms up first, every figure is a median with its spread,
 every ratio has a 95% bootstrap interval), then prints a Markdown table: ratio, target,
 measured, met or missed (and by how much). Writes the table and every raw sample to --out.
-`--no-slow` skips Python's per-item pool.map (about 40 s at n = 10M, one run).
+`--no-slow` skips Python's per-item pool.map (about 40 s at n = 10M, one run). `--billions`
+adds issue 23's rows: one `coordinator sweep --n 1e7,1e9` of the strategies that must stay
+linear (ns per value at 10^9 against 10^7, per run), and owner over MPI with 3 ranks at 10^9
+(each rank's peak RSS against the 8 GB that rank 0 would need for the whole vector), several
+minutes and 17 GB of memory.
 """
 
 import argparse
@@ -39,11 +44,14 @@ def main():
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--rounds", type=int, default=4, help="rounds of interleaved measurement")
     p.add_argument("--no-slow", action="store_true")
+    p.add_argument("--billions", action="store_true", help="issue 23's rows at n = 10^9 (minutes)")
     p.add_argument("--out", default=str(ROOT / "target" / "targets"))
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], check=True, cwd=ROOT)
+    # owner over MPI (--billions) needs the `mpi` feature (Open MPI and libclang installed).
+    features = ["--features", "coordinator/mpi"] if args.billions else []
+    subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet", *features], check=True, cwd=ROOT)
     n, w = str(args.n), str(args.workers)
     records = {}
 
@@ -133,6 +141,25 @@ def main():
     if not args.no_slow:  # one cold run: the tutorial's own timing, tens of seconds
         _, slow = python("python_item", "--only", "item_default", "--slow", "--workers", w, warm=False)
         py_item = slow()
+    billions = []
+    if args.billions:
+        modes = ("sequential", "threads", "shm", "cma", "split", "owner")
+        sweep = json_lines([str(COORDINATOR), "sweep", "--n", "10000000,1000000000", "--mode",
+                            ",".join(modes), "--workers", w, "--format", "json"], ROOT)
+        records["billions"] = sweep
+        per_value = {(r["mode"], r["n"]): [ms * 1e6 / r["n"] for ms in r["runs_ms"]] for r in sweep}
+        for m in modes:
+            billions.append((f"ns per value at n = 10^9 / at 10^7, {m} (same sweep, every run)", 1.25,
+                             per_value[(m, 1_000_000_000)], per_value[(m, 10_000_000)], "<="))
+        mpi = json_lines(["mpirun", "-np", "3", "--oversubscribe", str(COORDINATOR), "--transport", "mpi",
+                          "--mode", "owner", "--n", "1e9", "--repeat", "3", "--no-baseline",
+                          "--format", "json"], ROOT)[0]
+        records["owner_mpi"] = [mpi]
+        ranks = [wd["peak_rss_mb"] for wd in mpi["worker_detail"]]
+        billions.append(("owner over MPI, 3 ranks, n = 10^9: each rank's peak RSS / 8 GB (the whole "
+                         "vector)", 0.6, [max(ranks)], [8000.0], "<="))
+        billions.append(("owner over MPI, 3 ranks, n = 10^9: rank 0's peak RSS / 8 GB", 0.6,
+                         [mpi["coordinator_peak_rss_mb"]], [8000.0], "<="))
     data_mb = [args.n * 8 / 1e6] * 3
     one = [1.0] * 3
     # The split channel target is 2x the 1.3-1.6 GB/s measured before the work (issue 14): the
@@ -178,6 +205,7 @@ def main():
            raw[f"rss_1e8_inplace_{m}"], [8.0] * len(raw[f"rss_1e8_inplace_{m}"]), "<=")
           for m in ("sequential", "threads", "shm", "cma")],
         ("coordinator peak RSS / data size, shm", 2.2, raw["rss_shm"], data_mb, "<="),
+        *billions,
     ]
     seq_isa = records["sequential"][0].get("kernel_isa")
     table = [

@@ -193,3 +193,22 @@ fn min_and_max_runs_bound_the_automatic_plan() {
     let r = common::run_json(&["--mode", "sequential", "--n", "1000", "--min-runs", "20"]);
     assert_eq!(r[0]["runs_ms"].as_array().unwrap().len(), 20, "a lone --min-runs raises the most");
 }
+
+/// `--reuse-buffers` keeps the private vectors of sequential and the shared regions of shm
+/// side by side: a run that fits one set but not both is refused up front, not killed by the
+/// kernel's OOM killer halfway (as a sweep at 10^9 was).
+#[test]
+fn kept_private_and_shared_buffers_both_count_against_memory() {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let kib: u64 = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap();
+    // 16 bytes a value fit in 70% of what is available; 32 do not.
+    let n = (kib * 1024 * 7 / 10 / 16).to_string();
+    assert_usage_error(
+        &["--mode", "sequential,shm", "--reuse-buffers", "--n", &n, "--no-verify"],
+        "needs about",
+    );
+}

@@ -23,6 +23,9 @@ fn probe_reports_every_floor_as_json() {
         "floor_echo8_us_per_message",
         "echo_of_socketpair_floor",
         "echo8_of_socketpair_floor",
+        "generate_gbps",
+        "generate_fresh_gbps",
+        "floor_fill_gbps",
     ] {
         assert!(p[field].as_f64().is_some_and(|v| v > 0.0), "{field}: {p}");
     }

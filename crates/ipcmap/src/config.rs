@@ -287,7 +287,15 @@ impl RunRequest {
         };
         let sequential = (self.baseline || self.modes.contains(&Mode::SEQUENTIAL))
             .then(|| own(&Mode::SEQUENTIAL));
-        let buffers = self.modes.iter().map(own).chain(sequential).max().unwrap_or(0);
+        let mut buffers = self.modes.iter().map(own).chain(sequential).max().unwrap_or(0);
+        // --reuse-buffers keeps a private set and a shared set side by side where the
+        // strategies use both (sequential's vectors, shm's regions): both count.
+        let shared = |m: &Mode| m.strategy().memory() == crate::strategy::Memory::Shared;
+        if self.reuse_buffers && self.modes.iter().any(shared) {
+            let private = self.modes.iter().filter(|m| !shared(m)).map(own).chain(sequential);
+            let shm = self.modes.iter().filter(|m| shared(m)).map(own);
+            buffers = private.max().unwrap_or(0) + shm.max().unwrap_or(0);
+        }
         let owned = self.modes.iter().any(|m| m.strategy().info().owned);
         check_memory(s.n, buffers, owned, self.verify, ships, task_values, workers)?;
         // A launcher's ranks are started by the launcher, not by this process.

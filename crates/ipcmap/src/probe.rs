@@ -230,7 +230,53 @@ pub fn run(
         floor,
         transport: transport.info().name,
         started_per_job: transport.init_ns().is_some(),
+        ..generator()
     })
+}
+
+/// Values the generator probe draws each time.
+const GENERATED: usize = 10_000_000;
+
+/// The generator's GB/s, warm and into fresh memory, and the memory's own fill rate, on every
+/// core (a probe with these three figures and nothing else).
+fn generator() -> ProbeReport {
+    let gbps = |ns: u64| (GENERATED * 8) as f64 / ns.max(1) as f64;
+    let median = |mut v: Vec<u64>| {
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    let mut warm = crate::memory::zeroed(GENERATED);
+    crate::data::generate_into(1, &mut warm);
+    let timed = |f: &mut dyn FnMut()| {
+        let t = std::time::Instant::now();
+        f();
+        t.elapsed().as_nanos() as u64
+    };
+    let (mut hot, mut fresh, mut fill) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..5u64 {
+        hot.push(timed(&mut || crate::data::generate_into(round, &mut warm)));
+        fresh.push(timed(&mut || {
+            drop(std::hint::black_box(crate::data::generate(round, GENERATED)))
+        }));
+        fill.push(timed(&mut || fill_all_cores(&mut warm, round as f64)));
+    }
+    ProbeReport {
+        generate_gbps: gbps(median(hot)),
+        generate_fresh_gbps: gbps(median(fresh)),
+        floor_fill_gbps: gbps(median(fill)),
+        ..ProbeReport::default()
+    }
+}
+
+/// Writes `value` over `out` on a thread per core, as the generator shares its blocks.
+fn fill_all_cores(out: &mut [f64], value: f64) {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let share = out.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        for part in out.chunks_mut(share) {
+            scope.spawn(move || part.fill(std::hint::black_box(value)));
+        }
+    });
 }
 
 fn echo_pool(

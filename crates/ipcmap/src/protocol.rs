@@ -204,11 +204,14 @@ pub struct ResultHeader {
     pub compute_ns: u64,
     /// Worker time encoding the result payload, ns.
     pub encode_ns: u64,
+    /// Worker time generating the task's input itself, before decoding (owner: its range
+    /// from the seed), ns; 0 for a task whose input came with it.
+    pub generate_ns: u64,
 }
 
 impl ResultHeader {
     /// Encoded size in bytes, kind byte included.
-    pub const SIZE: usize = 1 + 4 + 4 + 8 * 3;
+    pub const SIZE: usize = 1 + 4 + 4 + 8 * 4;
 
     /// Appends the frame kind and header to `out`.
     pub fn write(&self, out: &mut Vec<u8>) {
@@ -218,14 +221,16 @@ impl ResultHeader {
         out.extend_from_slice(&self.decode_ns.to_le_bytes());
         out.extend_from_slice(&self.compute_ns.to_le_bytes());
         out.extend_from_slice(&self.encode_ns.to_le_bytes());
+        out.extend_from_slice(&self.generate_ns.to_le_bytes());
     }
 
-    /// Overwrites the timing fields of a header already written at the start of `frame`.
-    pub fn patch_timing(frame: &mut [u8], decode_ns: u64, compute_ns: u64, encode_ns: u64) {
+    /// Overwrites the timing fields of a header already written at the start of `frame`:
+    /// decode, compute, encode and generate ns, in that order.
+    pub fn patch_timing(frame: &mut [u8], timing: [u64; 4]) {
         if frame.len() >= Self::SIZE {
-            frame[9..17].copy_from_slice(&decode_ns.to_le_bytes());
-            frame[17..25].copy_from_slice(&compute_ns.to_le_bytes());
-            frame[25..33].copy_from_slice(&encode_ns.to_le_bytes());
+            for (i, ns) in timing.into_iter().enumerate() {
+                frame[9 + 8 * i..17 + 8 * i].copy_from_slice(&ns.to_le_bytes());
+            }
         }
     }
 }
@@ -320,6 +325,7 @@ impl<'a> Inbound<'a> {
                     decode_ns: r.u64("decode_ns")?,
                     compute_ns: r.u64("compute_ns")?,
                     encode_ns: r.u64("encode_ns")?,
+                    generate_ns: r.u64("generate_ns")?,
                 };
                 Ok(Inbound::Result(header, r.rest()))
             }
@@ -412,10 +418,17 @@ mod tests {
 
     #[test]
     fn result_and_stats_frames_round_trip() {
-        let h = ResultHeader { worker: 2, task: 5, decode_ns: 1, compute_ns: 2, encode_ns: 3 };
+        let h = ResultHeader {
+            worker: 2,
+            task: 5,
+            decode_ns: 1,
+            compute_ns: 2,
+            encode_ns: 3,
+            generate_ns: 4,
+        };
         let mut frame = Vec::new();
-        ResultHeader { decode_ns: 0, compute_ns: 0, encode_ns: 0, ..h }.write(&mut frame);
-        ResultHeader::patch_timing(&mut frame, 1, 2, 3);
+        ResultHeader { worker: 2, task: 5, ..ResultHeader::default() }.write(&mut frame);
+        ResultHeader::patch_timing(&mut frame, [1, 2, 3, 4]);
         assert_eq!(frame.len(), ResultHeader::SIZE);
         frame.push(9);
         assert_eq!(Inbound::read(&frame).unwrap(), Inbound::Result(h, &[9][..]));

@@ -175,7 +175,8 @@ pub fn serve(
                 TaskOut { bytes: &mut out, timing: &mut timing },
             )
             .map_err(|source| WorkerError::BadTask { worker, task: header.task, source })?;
-        ResultHeader::patch_timing(&mut out, timing.decode_ns, timing.compute_ns, timing.encode_ns);
+        let ns = [timing.decode_ns, timing.compute_ns, timing.encode_ns, timing.generate_ns];
+        ResultHeader::patch_timing(&mut out, ns);
         match fault {
             Some(Fault::GarbageAfter(k)) if stats.tasks >= k => out.truncate(3),
             Some(Fault::CorruptAfter(k)) if stats.tasks >= k => drop(out.pop()),

@@ -116,7 +116,14 @@ impl Exporter for MarkdownExporter {
             out,
             "| echo of {} x 8 bytes, one way | {:.2} µs per message |",
             p.echo8_messages, p.echo8_us_per_message
-        )
+        )?;
+        writeln!(
+            out,
+            "| the input generator, every core, warm memory | {:.2} GB/s |",
+            p.generate_gbps
+        )?;
+        writeln!(out, "| the input generator, fresh memory | {:.2} GB/s |", p.generate_fresh_gbps)?;
+        writeln!(out, "| filling warm memory, every core | {:.2} GB/s |", p.floor_fill_gbps)
     }
 }
 

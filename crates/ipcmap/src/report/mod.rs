@@ -647,7 +647,7 @@ impl std::ops::DerefMut for Report {
 }
 
 /// What the probes measured.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct ProbeReport {
     /// Workers started by the spawn probe.
     pub workers: usize,
@@ -680,6 +680,14 @@ pub struct ProbeReport {
     /// start, not a pool's.
     #[serde(skip)]
     pub started_per_job: bool,
+    /// The input generator on every core into memory already faulted in, GB/s of values
+    /// written (median of 5 draws of 10M values).
+    pub generate_gbps: f64,
+    /// The same into fresh memory, its first-touch page faults included, as a run pays.
+    pub generate_fresh_gbps: f64,
+    /// Filling the same faulted-in memory with one value on every core, GB/s: the memory
+    /// write floor the generator is measured against.
+    pub floor_fill_gbps: f64,
 }
 
 /// The floors a probe measures beside a transport ([`crate::floor`]): the same echoes over a

@@ -35,6 +35,19 @@ fn frame<'a, 'b, DB: DrawingBackend>(
     chart
 }
 
+/// An axis tick: no more digits than it needs ("64", "2.5", "0.25"; never "64.0").
+fn tick(v: f64) -> String {
+    let text = match v.abs() {
+        a if a >= 100.0 => format!("{v:.0}"),
+        a if a >= 0.01 || a == 0.0 => format!("{v:.2}"),
+        _ => format!("{v:.1e}"),
+    };
+    match text.contains('.') && !text.contains('e') {
+        true => text.trim_end_matches('0').trim_end_matches('.').to_string(),
+        false => text,
+    }
+}
+
 fn draw_err() -> impl Fn(String) -> PlotError {
     move |message| PlotError::Draw { message }
 }
@@ -310,7 +323,7 @@ fn series_chart(
         .x_desc(x.name())
         .y_desc("wall ms")
         .y_labels(8)
-        .y_label_formatter(&|v| super::table::fmt_ms(*v))
+        .y_label_formatter(&|v| tick(*v))
         .x_labels(xs.len())
         .x_label_formatter(&|v| segment_label(&xs, v))
         .draw()
@@ -400,7 +413,7 @@ fn scaling_chart(reports: &[Report], svg: &mut String) -> Result<(), PlotError> 
                 false => super::table::group_digits(v.round() as u64),
             }
         })
-        .y_label_formatter(&|v| super::table::fmt_ms(*v))
+        .y_label_formatter(&|v| tick(*v))
         .draw()
         .map_err(|e| err(e.to_string()))?;
     for (k, name) in names.iter().enumerate() {
@@ -564,6 +577,16 @@ fn min_max(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ticks_carry_no_needless_zeros() {
+        assert_eq!(tick(64.0), "64");
+        assert_eq!(tick(8.0), "8");
+        assert_eq!(tick(2.5), "2.5");
+        assert_eq!(tick(0.25), "0.25");
+        assert_eq!(tick(500.0), "500");
+        assert_eq!(tick(0.0), "0");
+    }
+
     use super::*;
 
     fn grid_reports() -> Vec<Report> {

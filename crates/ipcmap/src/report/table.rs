@@ -102,6 +102,14 @@ impl Exporter for TableExporter {
             out,
             "{} against the socketpair floor: {:.2}x its echo GB/s, {:.2}x its 8-byte µs per message",
             p.transport, f.echo_of_socketpair_floor, f.echo8_of_socketpair_floor
+        )?;
+        writeln!(
+            out,
+            "the input generator on every core: {:.2} GB/s into memory already faulted in ({:.2}x the {:.2} GB/s of filling it), {:.2} GB/s into fresh memory",
+            p.generate_gbps,
+            p.generate_gbps / p.floor_fill_gbps.max(f64::MIN_POSITIVE),
+            p.floor_fill_gbps,
+            p.generate_fresh_gbps
         )
     }
 }

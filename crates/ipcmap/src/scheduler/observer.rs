@@ -31,7 +31,7 @@ pub struct Observer<'m> {
     send_spans: Vec<(u64, u64)>,
     /// When tracing: each result's worker-side (decode, compute, encode) ns, by (worker,
     /// task), for the worker spans drawn once its stamps arrive with its stats.
-    timings: HashMap<(usize, u32), (u64, u64, u64)>,
+    timings: HashMap<(usize, u32), [u64; 4]>,
 }
 
 impl<'m> Observer<'m> {
@@ -113,16 +113,19 @@ impl<'m> Observer<'m> {
         m.decode_ns += header.decode_ns;
         m.encode_ns += header.encode_ns;
         m.compute_ns += header.compute_ns;
+        m.generate_ns += header.generate_ns;
         m.traffic.bytes_received += bytes;
         m.traffic.messages_received += 1;
         if m.tracing {
-            let timing = (header.decode_ns, header.compute_ns, header.encode_ns);
+            let timing =
+                [header.generate_ns, header.decode_ns, header.compute_ns, header.encode_ns];
             self.timings.insert((w, header.task), timing);
         }
         let tally = &mut self.tallies[w];
         tally.tasks_done += 1;
         tally.compute_ns += header.compute_ns;
-        tally.busy_ns += header.decode_ns + header.compute_ns + header.encode_ns;
+        tally.busy_ns +=
+            header.generate_ns + header.decode_ns + header.compute_ns + header.encode_ns;
     }
 
     /// A result was decoded (on a decoder thread, or here): its time, and its payload bytes
@@ -170,11 +173,11 @@ impl<'m> Observer<'m> {
             let at = here(s.received_at_ns);
             let m = &mut *self.m;
             m.record(them, Phase::Receive, task, at.saturating_sub(s.idle_ns), at);
-            if let Some(&(decode, compute, encode)) = self.timings.get(&(w, s.task)) {
+            if let Some(&timing) = self.timings.get(&(w, s.task)) {
                 let mut t = at;
-                for (phase, ns) in
-                    [(Phase::Decode, decode), (Phase::Compute, compute), (Phase::Encode, encode)]
-                {
+                let phases = [Phase::Generate, Phase::Decode, Phase::Compute, Phase::Encode];
+                // A phase the task did not have (no generating, nothing to decode) is no span.
+                for (phase, ns) in phases.into_iter().zip(timing).filter(|(_, ns)| *ns > 0) {
                     m.record(them, phase, task, t, t + ns);
                     t += ns;
                 }

@@ -573,6 +573,8 @@ pub struct TaskTiming {
     pub compute_ns: u64,
     /// Encoding the result payload.
     pub encode_ns: u64,
+    /// Generating the task's input in the worker (owner), before the rest.
+    pub generate_ns: u64,
 }
 
 /// The worker half of a process strategy: what a worker does with one task.

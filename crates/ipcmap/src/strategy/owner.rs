@@ -20,7 +20,6 @@ use crate::scheduler::{Attach, Received, ScatterGather};
 use crate::settings::Settings;
 use crate::verify::{checksum, Checksum, CHECKSUM_START};
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -40,8 +39,8 @@ pub struct OwnerSetup {
     pub n: u64,
 }
 
-/// Bytes of a result's payload: its values, the worker's generate time (ns), its checksum.
-const RESULT_BYTES: usize = 24;
+/// Bytes of a result's payload: its values, then its checksum.
+const RESULT_BYTES: usize = 16;
 
 impl Strategy for Owner {
     fn info(&self) -> Info {
@@ -75,10 +74,9 @@ impl Strategy for Owner {
         let sg = Kept {
             attach: Attach { setup: encode_extra(&setup), inherit_fds: Vec::new() },
             sums: Mutex::new(vec![None; tasks.len()]),
-            generate_ns: AtomicU64::new(0),
         };
+        // The workers' generate time comes back in their result headers, as compute does.
         on_processes(run.cfg, run.mode, &sg, &mut [], run.m, run.start)?;
-        run.m.generate_ns = sg.generate_ns.load(Ordering::Relaxed);
         let sums = sg.sums.into_inner().unwrap_or_default();
         run.m.checksums = tasks
             .iter()
@@ -106,8 +104,6 @@ struct Kept {
     attach: Attach,
     /// Each task's checksum, as its result said.
     sums: Mutex<Vec<Option<u64>>>,
-    /// The workers' time generating their ranges, summed.
-    generate_ns: AtomicU64,
 }
 
 impl ScatterGather for Kept {
@@ -133,7 +129,7 @@ impl ScatterGather for Kept {
             b.copy_from_slice(&payload[8 * i..8 * i + 8]);
             u64::from_le_bytes(b)
         };
-        let (values, generate_ns, sum) = (word(0), word(1), word(2));
+        let (values, sum) = (word(0), word(1));
         if values != got.task.len() as u64 {
             return Err(PayloadError::Mismatch {
                 what: "values of an owner result",
@@ -141,7 +137,6 @@ impl ScatterGather for Kept {
                 expected: got.task.len() as u64,
             });
         }
-        self.generate_ns.fetch_add(generate_ns, Ordering::Relaxed);
         if let Ok(mut sums) = self.sums.lock() {
             if let Some(slot) = sums.get_mut(got.task.index) {
                 *slot = Some(sum);
@@ -181,13 +176,13 @@ impl Compute for OwnerCompute {
             self.data = crate::memory::zeroed(len);
         }
         crate::data::generate_range(self.owner.seed, start, &mut self.data);
-        let generate_ns = ns_since(t);
+        timing.generate_ns = ns_since(t);
         let t = Instant::now();
         kernel::apply_work_in_place(self.function, self.work, &mut self.data);
         timing.compute_ns = ns_since(t);
         let t = Instant::now();
         let sum = checksum(CHECKSUM_START, &self.data);
-        for word in [len as u64, generate_ns, sum] {
+        for word in [len as u64, sum] {
             bytes.extend_from_slice(&word.to_le_bytes());
         }
         timing.encode_ns = ns_since(t);
@@ -225,7 +220,7 @@ mod tests {
         let input = crate::data::generate(5, n as usize);
         let mut expected = vec![0.0; 70_000];
         kernel::apply(Function::Exp, &input[1000..71_000], &mut expected);
-        let sum = u64::from_le_bytes(bytes[16..].try_into().unwrap());
+        let sum = u64::from_le_bytes(bytes[8..].try_into().unwrap());
         assert_eq!(sum, checksum(CHECKSUM_START, &expected));
         assert!(compute(n, n - 1, 2, &[]).is_err());
         assert!(compute(n, u64::MAX, 2, &[]).is_err());
