@@ -1,11 +1,11 @@
 //! Input data: `n` uniform random f64 in [0, 1), like `numpy.random.rand(n)`.
 //!
-//! Generation is block-seeded: block `b` of [`BLOCK`] elements is drawn from its own generator
-//! seeded by `(seed, b)`, so the data depend only on `seed` and `n`, never on how it is generated
-//! or by whom.
-
-use rand::rngs::SmallRng;
-use rand::{RngExt, SeedableRng};
+//! Generation is block-seeded: block `b` of [`BLOCK`] values is drawn by four xoshiro256+
+//! generators side by side (value `4k + j` is lane `j`'s `k`-th draw), each seeded by
+//! SplitMix64 from (seed, b, lane), the top 52 bits of each draw made a double in [0, 1). So
+//! the data depend only on the seed, never on how or by whom they are generated: any block is
+//! drawn where it is needed (owner's workers make their own ranges, verification regenerates
+//! blocks), blocks are shared among threads, and the four lanes run in one AVX2 register.
 
 /// Elements per independently seeded block.
 pub const BLOCK: usize = 1 << 16;
@@ -62,37 +62,170 @@ fn generate_blocks(
     out: &mut [f64],
     stop: &(impl Fn() -> bool + Sync),
 ) -> bool {
+    let key = key(seed);
     for (b, block) in out.chunks_mut(BLOCK).enumerate() {
         if b % 16 == 0 && stop() {
             return false;
         }
-        let mut rng = SmallRng::seed_from_u64(block_seed(seed, first + b as u64));
-        for x in block {
-            *x = rng.random::<f64>();
-        }
+        fill(key, first + b as u64, block);
     }
     true
 }
 
 /// Values `start..start + out.len()` of the data for `seed` into `out`, on this thread;
-/// `start` must be a multiple of [`BLOCK`] (a block is drawn whole or not at all).
+/// `start` must be a multiple of [`BLOCK`] (verification's unit).
 pub fn generate_at(seed: u64, start: usize, out: &mut [f64]) {
     debug_assert_eq!(start % BLOCK, 0, "generate_at starts on a block");
-    generate_blocks(seed, (start / BLOCK) as u64, out, &|| false);
+    generate_range(seed, start, out);
 }
 
 /// Values `start..start + out.len()` of the data for `seed` into `out`, on this thread, from
-/// any `start` (a block the range begins inside is drawn whole and its tail kept).
+/// any `start` (a block the range begins inside is drawn up to its start, then kept).
 pub fn generate_range(seed: u64, start: usize, out: &mut [f64]) {
+    let key = key(seed);
     let offset = start % BLOCK;
     let mut at = 0;
     if offset != 0 {
         let mut block = vec![0.0; BLOCK];
-        generate_blocks(seed, (start / BLOCK) as u64, &mut block, &|| false);
-        at = (BLOCK - offset).min(out.len());
-        out[..at].copy_from_slice(&block[offset..offset + at]);
+        let block = &mut block[..(offset + out.len()).min(BLOCK)];
+        fill(key, (start / BLOCK) as u64, block);
+        at = block.len() - offset;
+        out[..at].copy_from_slice(&block[offset..]);
     }
-    generate_blocks(seed, ((start + at) / BLOCK) as u64, &mut out[at..], &|| false);
+    for (b, part) in out[at..].chunks_mut(BLOCK).enumerate() {
+        fill(key, ((start + at) / BLOCK + b) as u64, part);
+    }
+}
+
+/// SplitMix64's increment, γ: the odd integer nearest 2^64 / φ.
+const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// SplitMix64's output function (Stafford's Mix13).
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The generator's key for `seed`.
+fn key(seed: u64) -> u64 {
+    mix(seed ^ 0x6970_636d_6170_2e31)
+}
+
+/// Lanes of the block generator: value `4k + j` of a block is lane `j`'s `k`-th draw.
+const LANES: usize = 4;
+
+/// Block `block`'s values (a prefix of them, `out.len()` at most [`BLOCK`]) for `key`: four
+/// xoshiro256+ generators side by side, each seeded by SplitMix64 from (key, block, lane),
+/// their top 52 bits made doubles in [0, 1). The loop over the four lanes has no dependence
+/// between them, so it runs in one AVX2 register (compiled for AVX2 where the CPU has it; the
+/// same bits either way: integer arithmetic and one exact subtraction).
+fn fill(key: u64, block: u64, out: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernel::has_avx2_fma() {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { fill_avx2(key, block, out) };
+    }
+    fill_lanes(key, block, out);
+}
+
+fn fill_lanes(key: u64, block: u64, out: &mut [f64]) {
+    let mut s = seed_lanes(key, block);
+    let mut chunks = out.chunks_exact_mut(LANES);
+    for chunk in &mut chunks {
+        let x = step(&mut s);
+        for (o, x) in chunk.iter_mut().zip(x) {
+            *o = unit(x);
+        }
+    }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        let x = step(&mut s);
+        for (o, x) in rest.iter_mut().zip(x) {
+            *o = unit(x);
+        }
+    }
+}
+
+/// The four lanes' starting states for `block`: `s[w][j]` is word `w` of lane `j`, so each
+/// word is one vector of four lanes; SplitMix64 from (key, block) fills them.
+fn seed_lanes(key: u64, block: u64) -> [[u64; LANES]; 4] {
+    let mut s = [[0u64; LANES]; 4];
+    let mut z = key ^ block.wrapping_mul(GAMMA).rotate_left(17);
+    for j in 0..LANES {
+        for w in &mut s {
+            z = z.wrapping_add(GAMMA);
+            w[j] = mix(z);
+        }
+    }
+    s
+}
+
+/// One step of the four xoshiro256+ lanes: each lane's output.
+#[inline(always)]
+fn step(s: &mut [[u64; LANES]; 4]) -> [u64; LANES] {
+    let mut out = [0u64; LANES];
+    for j in 0..LANES {
+        out[j] = s[0][j].wrapping_add(s[3][j]);
+        let t = s[1][j] << 17;
+        s[2][j] ^= s[0][j];
+        s[3][j] ^= s[1][j];
+        s[1][j] ^= s[2][j];
+        s[0][j] ^= s[3][j];
+        s[2][j] ^= t;
+        s[3][j] = s[3][j].rotate_left(45);
+    }
+    out
+}
+
+/// A draw's top 52 bits as a double in [1, 2), less 1: uniform on the multiples of 2^-52 in
+/// [0, 1) (xoshiro256+'s weak low bits are not used).
+#[inline(always)]
+fn unit(x: u64) -> f64 {
+    f64::from_bits(0x3FF0_0000_0000_0000 | (x >> 12)) - 1.0
+}
+
+/// [`fill_lanes`] in AVX2 intrinsics: the four lanes' state words in four registers, four
+/// values a step (the compiler alone turns the lanes' rotation into scalar code).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fill_avx2(key: u64, block: u64, out: &mut [f64]) {
+    use std::arch::x86_64::*;
+    let seeds = seed_lanes(key, block);
+    let load = |w: usize| {
+        let l = seeds[w];
+        _mm256_set_epi64x(l[3] as i64, l[2] as i64, l[1] as i64, l[0] as i64)
+    };
+    let (mut s0, mut s1, mut s2, mut s3) = (load(0), load(1), load(2), load(3));
+    let one = _mm256_set1_epi64x(0x3FF0_0000_0000_0000);
+    let ones = _mm256_set1_pd(1.0);
+    let mut chunks = out.chunks_exact_mut(LANES);
+    for chunk in &mut chunks {
+        let x = _mm256_add_epi64(s0, s3);
+        let t = _mm256_slli_epi64::<17>(s1);
+        s2 = _mm256_xor_si256(s2, s0);
+        s3 = _mm256_xor_si256(s3, s1);
+        s1 = _mm256_xor_si256(s1, s2);
+        s0 = _mm256_xor_si256(s0, s3);
+        s2 = _mm256_xor_si256(s2, t);
+        s3 = _mm256_or_si256(_mm256_slli_epi64::<45>(s3), _mm256_srli_epi64::<19>(s3));
+        let bits = _mm256_or_si256(_mm256_srli_epi64::<12>(x), one);
+        let v = _mm256_sub_pd(_mm256_castsi256_pd(bits), ones);
+        // SAFETY: the chunk holds exactly four f64.
+        unsafe { _mm256_storeu_pd(chunk.as_mut_ptr(), v) };
+    }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        let mut lanes = [[0u64; LANES]; 4];
+        for (w, s) in [s0, s1, s2, s3].into_iter().enumerate() {
+            // SAFETY: a 256-bit register stored to four u64.
+            unsafe { _mm256_storeu_si256(lanes[w].as_mut_ptr().cast(), s) };
+        }
+        let x = step(&mut lanes);
+        for (o, x) in rest.iter_mut().zip(x) {
+            *o = unit(x);
+        }
+    }
 }
 
 /// A new vector of `n` values for `seed`.
@@ -100,14 +233,6 @@ pub fn generate(seed: u64, n: usize) -> Vec<f64> {
     let mut out = crate::memory::zeroed(n);
     generate_into(seed, &mut out);
     out
-}
-
-fn block_seed(seed: u64, block: u64) -> u64 {
-    // SplitMix64 finaliser over (seed, block): distinct, well-mixed seeds per block.
-    let mut z = seed ^ block.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]
@@ -131,6 +256,15 @@ mod tests {
         assert!(generate_until(9, &mut many, || false));
         assert!(one.iter().zip(&many).all(|(a, b)| a.to_bits() == b.to_bits()));
         assert!(!generate_until(9, &mut many, || true), "a stop is honoured");
+    }
+
+    #[test]
+    fn the_vector_loop_draws_the_bits_of_the_baseline_loop() {
+        let mut a = vec![0.0; 10_007];
+        let mut b = vec![0.0; 10_007];
+        fill(key(3), 12_345, &mut a);
+        fill_lanes(key(3), 12_345, &mut b);
+        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
     }
 
     #[test]
