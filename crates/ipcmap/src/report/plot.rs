@@ -355,17 +355,50 @@ fn series_chart(
                 )
                 .map_err(|e| err(e.to_string()))?;
         }
-        chart
-            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
-            .map_err(|e| err(e.to_string()))?
-            .label(name.as_str())
-            .legend(move |(lx, ly)| {
-                PathElement::new(vec![(lx, ly), (lx + 18, ly)], colour.stroke_width(2))
-            });
-        chart
-            .draw_series(points.into_iter().map(|p| Circle::new(p, 4, colour.filled())))
-            .map_err(|e| err(e.to_string()))?;
+        series_line(&mut chart, points, colour, name)?;
     }
+    legend_and_present(&mut chart, &root)
+}
+
+/// One series of a line chart: its line, its legend entry and a dot at each point.
+fn series_line<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    points: Vec<(X::ValueType, Y::ValueType)>,
+    colour: RGBColor,
+    name: &str,
+) -> Result<(), PlotError>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged,
+    Y: Ranged,
+    X::ValueType: Clone + 'static,
+    Y::ValueType: Clone + 'static,
+{
+    let err = draw_err();
+    chart
+        .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
+        .map_err(|e| err(e.to_string()))?
+        .label(name)
+        .legend(move |(lx, ly)| {
+            PathElement::new(vec![(lx, ly), (lx + 18, ly)], colour.stroke_width(2))
+        });
+    chart
+        .draw_series(points.into_iter().map(|p| Circle::new(p, 4, colour.filled())))
+        .map_err(|e| err(e.to_string()))?;
+    Ok(())
+}
+
+/// The legend box of a line chart, top right, and the drawing finished.
+fn legend_and_present<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+) -> Result<(), PlotError>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged,
+    Y: Ranged,
+{
+    let err = draw_err();
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
@@ -431,25 +464,9 @@ fn scaling_chart(reports: &[Report], svg: &mut String) -> Result<(), PlotError> 
             }))
             .map_err(|e| err(e.to_string()))?;
         let points: Vec<(f64, f64)> = mine.iter().map(|r| (r.n as f64, ns(r.wall_ms, r))).collect();
-        chart
-            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
-            .map_err(|e| err(e.to_string()))?
-            .label(name.as_str())
-            .legend(move |(lx, ly)| {
-                PathElement::new(vec![(lx, ly), (lx + 18, ly)], colour.stroke_width(2))
-            });
-        chart
-            .draw_series(points.into_iter().map(|p| Circle::new(p, 4, colour.filled())))
-            .map_err(|e| err(e.to_string()))?;
+        series_line(&mut chart, points, colour, name)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))
+    legend_and_present(&mut chart, &root)
 }
 
 /// The phases stacked per strategy (time spent, summed over processes), with a black mark at
