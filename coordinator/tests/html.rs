@@ -137,31 +137,27 @@ fn render(chromium: &Path, page: &Path, profile: &Path) -> (String, Vec<String>)
     (dom, console)
 }
 
+/// Runs the coordinator with `args`, three measured runs, an HTML export (by `html_flag`:
+/// `--export-html` or its alias `--html`) and a JSON export in `dir`: the page and the reports.
+fn page_and_json(dir: &Path, html_flag: &str, args: &[&str]) -> (String, Vec<Value>) {
+    let (html, json) = (dir.join("report.html"), dir.join("report.json"));
+    let (html_arg, json_arg) = (html.to_str().unwrap(), json.to_str().unwrap());
+    let exports = ["--repeat", "3", html_flag, html_arg, "--export-json", json_arg];
+    let r = run_with(&[args, &exports].concat(), &[], Duration::from_secs(120));
+    assert!(r.status.success(), "{args:?}: {}", r.stderr);
+    let page = std::fs::read_to_string(&html).unwrap();
+    let reports: Vec<Value> = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    (page, reports)
+}
+
 #[test]
 fn the_html_report_holds_the_jsons_figures_and_renders_cleanly() {
     let dir = scratch("html");
-    let (html, json) = (dir.join("report.html"), dir.join("report.json"));
-    let r = run_with(
-        &[
-            "--n",
-            "200000",
-            "--mode",
-            "sequential,threads,split,shm",
-            "--workers",
-            "2",
-            "--repeat",
-            "3",
-            "--html",
-            html.to_str().unwrap(),
-            "--export-json",
-            json.to_str().unwrap(),
-        ],
-        &[],
-        Duration::from_secs(120),
+    let (page, reports) = page_and_json(
+        &dir,
+        "--html",
+        &["--n", "200000", "--mode", "sequential,threads,split,shm", "--workers", "2"],
     );
-    assert!(r.status.success(), "{}", r.stderr);
-    let page = std::fs::read_to_string(&html).unwrap();
-    let reports: Vec<Value> = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(reports.len(), 4);
     let checked = check_figures(&page, &reports);
     assert!(checked >= 4 * 30, "{checked} figures checked");
@@ -209,7 +205,7 @@ fn the_html_report_holds_the_jsons_figures_and_renders_cleanly() {
     let (_, console) = render(&chromium, &bad, &dir.join("profile-bad"));
     assert!(console.len() >= 2, "Chromium reports blocked loads and scripts: {console:?}");
 
-    let (dom, console) = render(&chromium, &html, &dir.join("profile"));
+    let (dom, console) = render(&chromium, &dir.join("report.html"), &dir.join("profile"));
     assert!(console.is_empty(), "console messages: {console:?}");
     assert!(dom.contains("What the figures say"), "rendered: {}", &dom[..dom.len().min(500)]);
     assert_eq!(dom.matches("<svg").count(), page.matches("<svg").count());
@@ -220,29 +216,11 @@ fn the_html_report_holds_the_jsons_figures_and_renders_cleanly() {
 #[test]
 fn a_sweeps_html_report_has_its_chart_and_every_configuration() {
     let dir = scratch("html-sweep");
-    let (html, json) = (dir.join("sweep.html"), dir.join("sweep.json"));
-    let r = run_with(
-        &[
-            "sweep",
-            "--n",
-            "20000",
-            "--workers",
-            "2",
-            "--splits",
-            "2,4,8",
-            "--repeat",
-            "3",
-            "--export-html",
-            html.to_str().unwrap(),
-            "--export-json",
-            json.to_str().unwrap(),
-        ],
-        &[],
-        Duration::from_secs(120),
+    let (page, reports) = page_and_json(
+        &dir,
+        "--export-html",
+        &["sweep", "--n", "20000", "--workers", "2", "--splits", "2,4,8"],
     );
-    assert!(r.status.success(), "{}", r.stderr);
-    let page = std::fs::read_to_string(&html).unwrap();
-    let reports: Vec<Value> = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(reports.len(), 3);
     assert!(check_figures(&page, &reports) >= 3 * 30);
     assert!(page.contains("a sweep of 3 configurations"), "{page}");

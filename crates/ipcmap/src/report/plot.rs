@@ -302,8 +302,6 @@ fn series_chart(
     let (min, max) = min_max(reports.iter().map(|r| r.wall_ms)).ok_or(PlotError::Empty)?;
     let (xs, names) = (levels(reports, x), levels(reports, series));
     let err = draw_err();
-    let root = SVGBackend::with_string(svg, (360 + 70 * xs.len() as u32, 460)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let first = &reports[0];
     let title = format!(
         "wall ms (median, log scale; bars: fastest to slowest run), {}{} over {} f64",
@@ -311,6 +309,10 @@ fn series_chart(
         work_suffix(first.work),
         super::table::group_digits(first.n as u64)
     );
+    // Wide enough for its points and for its title (about 9 px a character at 18 px).
+    let width = (360 + 70 * xs.len() as u32).max(9 * title.chars().count() as u32 + 40);
+    let root = SVGBackend::with_string(svg, (width, 460)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let mut chart = frame(&root, title)
         .build_cartesian_2d(
             segments(xs.len()),
