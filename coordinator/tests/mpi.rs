@@ -695,8 +695,11 @@ fn a_link_that_dies_mid_run_ends_rank_0_within_its_deadline_with_one_line() {
         "rank 0 ended {gone:?} after the link went down; mpirun: {:?}; {}",
         out.code, out.stderr
     );
-    // The deadline, then the abort's bound (3 s), with room for a busy machine.
-    assert!(gone < Duration::from_secs(timeout + 3 + 5), "rank 0 took {gone:?}");
+    // The deadline, then the abort's bound (3 s). What this catches is a rank 0 that waits on
+    // the dead link for ever (the job's own limit, minutes); a loaded 2-core machine stretched
+    // the 5 s of deadline and abort to 10.3 s, so 25 s of room cannot fail a healthy run and
+    // still tells a bounded end from a hang.
+    assert!(gone < Duration::from_secs(timeout + 3 + 25), "rank 0 took {gone:?}");
     assert_ne!(out.code, Some(0), "{}", out.stderr);
     let ours = our_errors(&out.stderr);
     assert_eq!(ours.len(), 1, "{}", out.stderr);
@@ -741,7 +744,10 @@ fn across_hosts_every_span_is_on_rank_0s_clock_and_a_tasks_spans_are_in_order() 
         let (o, u) = (o.as_f64().unwrap(), u.as_f64().unwrap());
         assert!(u > 0.0 && o.abs() <= u + 200.0, "offset {o} µs, uncertainty {u} µs");
     }
-    // A task is received after it is sent, and its result after the worker sent it.
+    // A task is received after it is sent, and its result after the worker sent it, on rank
+    // 0's clock: worker spans were moved onto it by offsets known only to within their
+    // uncertainty, so an order is checked to within the largest of them.
+    let slack = uncertainty.iter().filter_map(Value::as_f64).fold(0.0, f64::max);
     let events: Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
     let events = events["traceEvents"].as_array().expect("traceEvents");
     let coordinator = events
@@ -767,10 +773,16 @@ fn across_hosts_every_span_is_on_rank_0s_clock_and_a_tasks_spans_are_in_order() 
     assert_eq!(sent.len() as u64, r["tasks"].as_u64().unwrap());
     for (task, &(send_start, _)) in &sent {
         let (_, received_end) = received[task];
-        assert!(received_end >= send_start, "task {task}: received before it was sent");
+        assert!(
+            received_end + slack >= send_start,
+            "task {task}: received before it was sent (clock uncertainty {slack} µs)"
+        );
         let (return_start, _) = returned[task];
         let (_, decode_end) = decoded[task];
-        assert!(decode_end >= return_start, "task {task}: its result decoded before it was sent");
+        assert!(
+            decode_end + slack >= return_start,
+            "task {task}: its result decoded before it was sent (clock uncertainty {slack} µs)"
+        );
     }
     let workers = events.iter().filter(|e| e["name"] == "process_name" && e["pid"] != coordinator);
     for w in workers {

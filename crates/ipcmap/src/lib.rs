@@ -46,6 +46,7 @@ macro_rules! by_name {
     };
 }
 
+pub mod calibrate;
 pub mod codec;
 pub mod config;
 pub mod data;

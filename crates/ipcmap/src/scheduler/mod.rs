@@ -58,9 +58,11 @@ pub const TASK_TIMEOUT_FLOOR: Duration = Duration::from_secs(5);
 /// The automatic task deadline is this many times the slowest task completed so far.
 pub const TASK_TIMEOUT_FACTOR: u32 = 20;
 
-/// Before any task has completed, the deadline allows this much per element and work round
-/// (about 20 times the cost of `exp` on one element), so long tasks are not cut short.
-const FIRST_TASK_NS_PER_ELEMENT: u64 = 100;
+/// Before any task has completed, the deadline allows this many times what the biggest task
+/// costs at this build's measured speed ([`crate::calibrate`]), times the workers per core: a
+/// slow build (debug), a busy machine and workers sharing cores all stretch a task, and none
+/// of them is a hang.
+const FIRST_TASK_FACTOR: f64 = 40.0;
 
 /// How a process run is set up: the settings, borrowed, and what the strategy declares.
 pub struct ProcessRun<'a> {
@@ -146,7 +148,7 @@ pub fn run_on_pool(
     let mut pool = start_pool(run, sg, big(PREFETCH_ABOVE), spots, m)?;
     let deadline = Deadline {
         policy: s.task_timeout,
-        before_first: first_deadline(max_task, s.work),
+        before_first: first_deadline(max_task, s),
         slowest: None,
     };
     let slices = match places {
@@ -250,12 +252,16 @@ fn start_pool(
     Ok(pool)
 }
 
-/// The deadline before any task has completed: long enough for the biggest task's work.
-fn first_deadline(max_task: usize, work: u32) -> Duration {
-    Duration::from_nanos(
-        (max_task as u64).saturating_mul(work.into()).saturating_mul(FIRST_TASK_NS_PER_ELEMENT),
-    )
-    .max(TASK_TIMEOUT_FLOOR)
+/// The deadline before any task has completed: [`FIRST_TASK_FACTOR`] times the biggest task's
+/// generating and computing at the speed this process measured for this build and function,
+/// stretched by the workers per core, and never under [`TASK_TIMEOUT_FLOOR`].
+pub fn first_deadline(max_task: usize, s: &Settings) -> Duration {
+    let cost = crate::calibrate::ns_per_value(s.function);
+    let per_value = cost.generate_ns + cost.compute_ns * f64::from(s.work.max(1));
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let sharing = (s.workers as f64 / cores as f64).max(1.0);
+    let ns = max_task as f64 * per_value * FIRST_TASK_FACTOR * sharing;
+    Duration::from_secs_f64((ns / 1e9).min(1e7)).max(TASK_TIMEOUT_FLOOR)
 }
 
 /// What the gather loop takes next.
@@ -847,6 +853,19 @@ mod tests {
             assert!(o.m.failures[0].reason.contains("no result for task"), "{:?}", o.m.failures);
             assert_eq!(o.m.failures[0].worker, 0);
         }
+    }
+
+    #[test]
+    fn the_first_deadline_scales_with_this_builds_measured_speed() {
+        let s = Settings { workers: 2, work: 3, ..Settings::default() };
+        let cost = crate::calibrate::ns_per_value(s.function);
+        let task = 8_000_000;
+        let expected_ns = task as f64 * (cost.generate_ns + 3.0 * cost.compute_ns);
+        let d = first_deadline(task, &s);
+        assert!(d.as_secs_f64() * 1e9 >= 20.0 * expected_ns, "{d:?} for {expected_ns} ns");
+        assert_eq!(first_deadline(1, &s), TASK_TIMEOUT_FLOOR, "never under the floor");
+        let crowded = Settings { workers: 64, ..s.clone() };
+        assert!(first_deadline(task, &crowded) >= d, "workers sharing cores stretch it");
     }
 
     #[test]
