@@ -34,6 +34,14 @@ pub fn run() -> ExitCode {
             clap_complete::generate(*shell, &mut command, "coordinator", &mut std::io::stdout());
             return ExitCode::SUCCESS;
         }
+        Some(Command::Schema { kind }) => {
+            let text = ipcmap::report::schema::schema_text(kind).unwrap_or_default();
+            return match std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => usage_error(&format!("writing the schema: {e}")),
+            };
+        }
         Some(Command::Man) => {
             use clap::CommandFactory;
             let man = clap_mangen::Man::new(Cli::command());
@@ -154,9 +162,9 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
             .distinct()
         }
         Some(Command::Sweep(args)) => plan_sweep(args),
-        Some(Command::Probe(_) | Command::Completions { .. } | Command::Man) => {
-            Err("this command is not a run".into())
-        }
+        Some(
+            Command::Probe(_) | Command::Completions { .. } | Command::Man | Command::Schema { .. },
+        ) => Err("this command is not a run".into()),
     }
 }
 

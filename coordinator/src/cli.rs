@@ -63,7 +63,9 @@ impl Cli {
             None => self.run.common.transport(),
             Some(Command::Sweep(args)) => args.common.transport(),
             Some(Command::Probe(args)) => args.transport,
-            Some(Command::Completions { .. } | Command::Man) => TransportKind::default(),
+            Some(Command::Completions { .. } | Command::Man | Command::Schema { .. }) => {
+                TransportKind::default()
+            }
         }
     }
 }
@@ -143,6 +145,14 @@ pub enum Command {
     },
     /// Print the man page (roff) on stdout (`coordinator man | man -l -`).
     Man,
+    /// Print the JSON Schema (draft 2020-12) of what `--format json` writes, generated from
+    /// the types that write it: `report` (a run's or sweep's report), `probe`, `codecs`
+    /// (`probe --codecs`).
+    Schema {
+        /// The document.
+        #[arg(default_value = "report", value_parser = clap::builder::PossibleValuesParser::new(ipcmap::report::schema::KINDS))]
+        kind: String,
+    },
 }
 
 /// The flags of `probe`.

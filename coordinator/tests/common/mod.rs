@@ -9,6 +9,12 @@ use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// Every time bound in these helpers ([`run_with`], [`eventually`]) catches a hang; none
+/// measures speed. A test states what a quiet machine needs at most, and the helpers allow
+/// this many times that: the suite runs in the debug profile, on 2 cores, beside other work
+/// (a load of 5-10 stretched runs 3-4x), and a hang is still caught, only later.
+pub const SLACK: u32 = 5;
+
 /// The coordinator executable built for these tests.
 /// Every transport of the registry that spawns its workers and this build has, in order: what
 /// the behaviour tests run over.
@@ -46,6 +52,7 @@ pub struct Run {
 /// Runs the coordinator with `args` (and env), killing it if it takes longer than `limit`:
 /// a hang fails the test instead of blocking the suite.
 pub fn run_with(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
+    let limit = limit * SLACK;
     let mut cmd = Command::new(coordinator_bin());
     cmd.args(args).env("IPCMAP_WORKER", worker_bin()).env_remove("IPCMAP_FAULT");
     for (k, v) in env {
@@ -147,7 +154,7 @@ pub fn is_running(pid: u32) -> bool {
 
 /// Polls `cond` every 10 ms until it holds or `limit` passes; returns whether it held.
 pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
+    let deadline = Instant::now() + limit * SLACK;
     loop {
         if cond() {
             return true;

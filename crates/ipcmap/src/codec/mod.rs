@@ -121,6 +121,21 @@ impl CodecKind {
 
 by_name!(CodecKind);
 
+impl schemars::JsonSchema for CodecKind {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CodecKind".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = CodecKind::all().map(CodecKind::name).collect();
+        schemars::json_schema!({
+            "description": "A codec, by its name on the command line (`--codec`).",
+            "type": "string",
+            "enum": names,
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for CodecKind {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;

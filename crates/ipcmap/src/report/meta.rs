@@ -10,7 +10,8 @@ use serde::Serialize;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The report's description of itself and of its machine (flattened into its JSON).
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Meta {
     /// [`SCHEMA_VERSION`].
     pub schema_version: u32,

@@ -14,6 +14,7 @@ mod markdown;
 mod meta;
 mod perfetto;
 mod plot;
+pub mod schema;
 mod sections;
 mod table;
 mod timeline;
@@ -140,7 +141,8 @@ pub struct Measurement {
 /// CPU time in the median run, beside its wall time: user and system seconds of the
 /// coordinator and of the workers (each worker's own in `worker_detail`). System time is where
 /// processes pay in the kernel: page faults, copies through sockets and pipes, system calls.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct CpuTime {
     /// The coordinator's user-mode CPU time, ms (threads: its worker threads' too).
     pub coordinator_cpu_user_ms: Millis,
@@ -234,7 +236,8 @@ impl Measurement {
 }
 
 /// What crossed process boundaries in one run.
-#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Traffic {
     /// Bytes of task frames sent, headers included.
     pub bytes_sent: u64,
@@ -251,7 +254,8 @@ pub struct Traffic {
 }
 
 /// What one worker (process or thread) did.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct WorkerReport {
     /// Worker id, 0-based.
     pub id: u32,
@@ -282,7 +286,8 @@ pub struct WorkerReport {
 }
 
 /// A worker that failed mid-run and what was done about it.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct WorkerFailure {
     /// Worker id.
     pub worker: u32,
@@ -296,7 +301,8 @@ pub struct WorkerFailure {
 
 /// Time spent in each phase, ms, of the median run. Phases of different processes overlap in
 /// time, so they are time spent, not slices of `wall_ms`.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Phases {
     /// Starting workers until all are ready.
     pub spawn: Millis,
@@ -321,7 +327,8 @@ pub struct Phases {
 }
 
 /// Everything reported for one configuration (one mode), over its measured repeats.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Report {
     /// The configuration: mode, workers, n, function, work, kernel_isa, codec, splits,
     /// chunksize, tasks, seed (flattened: the same keys, in this order, in JSON and CSV).
@@ -418,7 +425,8 @@ pub struct Report {
 }
 
 /// The spread of a report's runs and its comparison with the sequential runs.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Spread {
     /// Every measured run's wall time, ms, in the order they ran.
     pub runs_ms: Vec<Millis>,
@@ -444,7 +452,8 @@ pub struct Spread {
 }
 
 /// A strategy's own figures; zero or null for the strategies that have none.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct StrategyExtras {
     /// Bytes copied straight between address spaces in the median run (cma:
     /// process_vm_readv/writev, as the workers counted them); 0 for the other strategies.
@@ -455,7 +464,8 @@ pub struct StrategyExtras {
 }
 
 /// The transport a report ran over, and the job it ran in where there is one (MPI).
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct TransportJob {
     /// How the workers were reached: a transport's name ("local": processes over
     /// ipc-channel, "uds", "mpi").
@@ -496,7 +506,8 @@ impl TransportJob {
 }
 
 /// Who was busy in the median run; null without workers.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Utilisation {
     /// The coordinator's busy fraction of the median run: its wall time less its time blocked
     /// waiting for results (null without workers).
@@ -511,7 +522,8 @@ pub struct Utilisation {
 }
 
 /// How the coordinator ran its side of the median run.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Environment {
     /// Threads of the coordinator that decoded big results off its gather thread in the median
     /// run (`--decode-threads`); 0: every result was decoded on the gather thread.
@@ -589,7 +601,8 @@ impl Report {
 }
 
 /// The configuration a report describes, filled in by the engine.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ReportConfig {
     /// Strategy: sequential, item, split, shm or threads.
     pub mode: String,
@@ -647,7 +660,8 @@ impl std::ops::DerefMut for Report {
 }
 
 /// What the probes measured.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ProbeReport {
     /// Workers started by the spawn probe.
     pub workers: usize,
@@ -692,7 +706,8 @@ pub struct ProbeReport {
 
 /// The floors a probe measures beside a transport ([`crate::floor`]): the same echoes over a
 /// bare socketpair and bare pipes, a thread of the coordinator echoing, and memcpy.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ProbeFloor {
     /// Socketpair echo of the same messages, GB/s both ways of wall time.
     pub floor_socketpair_gbps: f64,
@@ -716,7 +731,8 @@ pub struct ProbeFloor {
 
 /// What `probe --codecs` measured: every codec's block encode and decode at several sizes,
 /// beside a memcpy of the same bytes in the same run.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct CodecProbe {
     /// The schema of this object, for programs that keep it.
     pub schema: &'static str,
@@ -730,7 +746,8 @@ pub struct CodecProbe {
 
 /// One codec at one size. GB/s count the values' own bytes (8 a value), so codecs compare
 /// with each other and with memcpy whatever their output size.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct CodecRow {
     /// The codec.
     pub codec: CodecKind,
@@ -761,7 +778,8 @@ pub struct CodecRow {
 }
 
 /// memcpy of one size's bytes.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct MemcpyRow {
     /// Values copied.
     pub values: usize,
