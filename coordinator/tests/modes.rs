@@ -1,9 +1,10 @@
 //! Every strategy, on real worker processes, gives the sequential result bit for bit, and
-//! reports the traffic it really caused. Each behaviour is written once and run for every mode.
+//! reports the traffic it really caused. Each behaviour is written once and instantiated as one
+//! `#[test]` per strategy, codec or transport (`behaviour::split`, `behaviour::uds`).
 
 mod common;
 
-use common::{run, run_json, spawning_transports};
+use common::{per_entry, run, run_json, runs_here, spawns_here};
 use ipcmap::settings::TransportKind;
 use ipcmap::strategy::Mode;
 use serde_json::Value;
@@ -20,112 +21,118 @@ fn one(args: &[&str]) -> Value {
     reports.remove(0)
 }
 
-/// Runs `check` with the report of `args` and `--mode M` for every mode M; each failure names
-/// its mode.
-fn for_every_mode(args: &[&str], check: impl Fn(&str, &Value)) {
-    for mode in modes() {
-        let mut with = vec!["--mode", mode];
-        with.extend_from_slice(args);
-        check(mode, &one(&with));
+/// The report of `args` under `--mode mode`.
+fn with_mode(mode: &str, args: &[&str]) -> Value {
+    let mut with = vec!["--mode", mode];
+    with.extend_from_slice(args);
+    one(&with)
+}
+
+per_entry!(for_each_strategy, uneven_n_is_verified);
+fn uneven_n_is_verified(mode: &str) {
+    if !runs_here(mode) {
+        return;
+    }
+    let r = with_mode(mode, &["--workers", "2", "--n", "100003", "--fn", "sin"]);
+    assert_eq!(r["verified"], true, "{mode}");
+    assert_eq!(r["n"], 100003, "{mode}");
+    assert_eq!(r["mode"], mode);
+}
+
+per_entry!(for_each_strategy, a_single_element_is_verified);
+fn a_single_element_is_verified(mode: &str) {
+    if runs_here(mode) {
+        assert_eq!(with_mode(mode, &["--workers", "2", "--n", "1"])["verified"], true, "{mode}");
     }
 }
 
 #[test]
-fn uneven_n_is_verified() {
-    for_every_mode(&["--workers", "2", "--n", "100003", "--fn", "sin"], |mode, r| {
-        assert_eq!(r["verified"], true, "{mode}");
-        assert_eq!(r["n"], 100003, "{mode}");
-        assert_eq!(r["mode"], mode);
-    });
-}
-
-#[test]
-fn a_single_element_is_verified_and_an_empty_input_refused() {
-    for_every_mode(&["--workers", "2", "--n", "1"], |mode, r| {
-        assert_eq!(r["verified"], true, "{mode} n=1");
-    });
+fn an_empty_input_is_refused() {
     let empty = common::run(&["--workers", "2", "--n", "0", "--mode", "all"]);
     assert_eq!(empty.status.code(), Some(2), "{}", empty.stderr);
     assert!(empty.stderr.contains("--n must be at least 1"), "{}", empty.stderr);
 }
 
-#[test]
-fn every_codec_and_function_agree_with_sequential() {
-    for codec in ipcmap::codec::CodecKind::all() {
-        for f in ["exp", "ln", "sqrt"] {
-            let args = [
-                "--workers",
-                "3",
-                "--n",
-                "5003",
-                "--splits",
-                "7",
-                "--codec",
-                codec.name(),
-                "--fn",
-                f,
-                "--repeat",
-                "1",
-            ];
-            for_every_mode(&args, |mode, r| {
-                assert_eq!(r["verified"], true, "{mode} {codec} {f}");
-            });
+per_entry!(for_each_codec, every_function_and_strategy_agree_with_sequential);
+fn every_function_and_strategy_agree_with_sequential(codec: &str) {
+    for f in ["exp", "ln", "sqrt"] {
+        let args = [
+            "--workers",
+            "3",
+            "--n",
+            "5003",
+            "--splits",
+            "7",
+            "--codec",
+            codec,
+            "--fn",
+            f,
+            "--repeat",
+            "1",
+        ];
+        for mode in modes() {
+            assert_eq!(with_mode(mode, &args)["verified"], true, "{mode} {codec} {f}");
         }
     }
 }
 
-#[test]
-fn every_process_strategy_over_every_spawning_transport_is_verified() {
-    for transport in spawning_transports() {
-        let over = TransportKind::named(transport).unwrap();
-        for mode in Mode::available(over).into_iter().filter(|m| m.uses_processes()) {
-            let args = [
-                "--mode",
-                mode.name(),
-                "--transport",
-                transport,
-                "--workers",
-                "3",
-                "--n",
-                "100003",
-                "--fn",
-                "sin",
-                "--repeat",
-                "2",
-            ];
-            let r = one(&args);
-            assert_eq!(r["verified"], true, "{mode} over {transport}");
-            assert_eq!(r["transport"], transport, "{mode}");
-            assert_eq!(r["workers"], 3, "{mode} over {transport}");
-        }
+per_entry!(for_each_transport, every_process_strategy_is_verified_over);
+fn every_process_strategy_is_verified_over(transport: &str) {
+    if !spawns_here(transport) {
+        return;
+    }
+    let over = TransportKind::named(transport).unwrap();
+    for mode in Mode::available(over).into_iter().filter(|m| m.uses_processes()) {
+        let args = [
+            "--mode",
+            mode.name(),
+            "--transport",
+            transport,
+            "--workers",
+            "3",
+            "--n",
+            "100003",
+            "--fn",
+            "sin",
+            "--repeat",
+            "2",
+        ];
+        let r = one(&args);
+        assert_eq!(r["verified"], true, "{mode} over {transport}");
+        assert_eq!(r["transport"], transport, "{mode}");
+        assert_eq!(r["workers"], 3, "{mode} over {transport}");
     }
 }
 
-#[test]
-fn heavier_work_gives_the_same_verified_result() {
-    for_every_mode(&["--workers", "2", "--n", "3001", "--work", "3"], |mode, r| {
-        assert_eq!(r["verified"], true, "{mode}");
-        assert_eq!(r["work"], 3, "{mode}");
-    });
+per_entry!(for_each_strategy, heavier_work_gives_the_same_verified_result);
+fn heavier_work_gives_the_same_verified_result(mode: &str) {
+    if !runs_here(mode) {
+        return;
+    }
+    let r = with_mode(mode, &["--workers", "2", "--n", "3001", "--work", "3"]);
+    assert_eq!(r["verified"], true, "{mode}");
+    assert_eq!(r["work"], 3, "{mode}");
 }
 
-#[test]
-fn reused_buffers_still_give_verified_results_and_say_so() {
+per_entry!(for_each_strategy, reused_buffers_still_give_verified_results_and_say_so);
+fn reused_buffers_still_give_verified_results_and_say_so(mode: &str) {
+    if !runs_here(mode) {
+        return;
+    }
     let args = ["--workers", "2", "--n", "3001", "--repeat", "3", "--reuse-buffers"];
-    for_every_mode(&args, |mode, r| {
-        assert_eq!(r["verified"], true, "{mode}");
-        assert_eq!(r["buffers_reused"], true, "{mode}");
-    });
-    for_every_mode(&["--workers", "2", "--n", "3001", "--repeat", "2"], |mode, r| {
-        assert_eq!(r["buffers_reused"], false, "{mode}");
-    });
+    let r = with_mode(mode, &args);
+    assert_eq!(r["verified"], true, "{mode}");
+    assert_eq!(r["buffers_reused"], true, "{mode}");
+    let r = with_mode(mode, &["--workers", "2", "--n", "3001", "--repeat", "2"]);
+    assert_eq!(r["buffers_reused"], false, "{mode}");
 }
 
-#[test]
-fn no_verify_reports_null() {
-    for_every_mode(&["--workers", "2", "--n", "1000", "--no-verify"], |mode, r| {
+per_entry!(for_each_strategy, no_verify_reports_null);
+fn no_verify_reports_null(mode: &str) {
+    if runs_here(mode) {
+        let r = with_mode(mode, &["--workers", "2", "--n", "1000", "--no-verify"]);
         assert_eq!(r["verified"], Value::Null, "{mode}");
-    });
+    }
 }
 
 #[test]
@@ -395,21 +402,6 @@ fn owner_moves_the_work_not_the_data_and_is_verified_by_checksum() {
     assert_eq!(r["payload_bytes_received"], 32, "{r}");
     assert!(r["phases_ms"]["generate"].as_f64().unwrap() > 0.0, "the workers' generating");
     assert_eq!(r["payload_bytes_sent"], 0, "{r}");
-    for transport in spawning_transports() {
-        let r = one(&[
-            "--mode",
-            "owner",
-            "-w",
-            "2",
-            "--n",
-            "300001",
-            "-r",
-            "3",
-            "--transport",
-            transport,
-        ]);
-        assert_eq!(r["verified"], true, "{transport}");
-    }
     let flipped = common::run_with(
         &["--mode", "owner", "-w", "2", "--n", "300000", "--cold"],
         &[("IPCMAP_FAULT", "flip-after=0@1")],
@@ -420,4 +412,12 @@ fn owner_moves_the_work_not_the_data_and_is_verified_by_checksum() {
     let r = one(&["--mode", "owner", "-w", "2", "--n", "300000", "-r", "3", "--no-baseline"]);
     assert!(r["speedup"].is_null(), "{r}");
     assert_eq!(r["baseline_runs"], 0, "{r}");
+}
+
+per_entry!(for_each_transport, owner_is_verified_over);
+fn owner_is_verified_over(transport: &str) {
+    if spawns_here(transport) {
+        let args = ["-w", "2", "--n", "300001", "-r", "3", "--transport", transport];
+        assert_eq!(with_mode("owner", &args)["verified"], true, "{transport}");
+    }
 }

@@ -2,9 +2,7 @@
 
 mod common;
 
-use common::{
-    children_of, coordinator_bin, eventually, is_running, spawning_transports, worker_bin,
-};
+use common::{children_of, coordinator_bin, eventually, is_running, per_entry, worker_bin};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -63,9 +61,9 @@ fn assert_workers_gone(workers: &[u32]) {
     assert!(gone, "workers still running: {workers:?}");
 }
 
-#[test]
-fn sigkill_of_the_coordinator_takes_its_workers_with_it() {
-    for transport in spawning_transports() {
+per_entry!(for_each_transport, sigkill_of_the_coordinator_takes_its_workers_with_it);
+fn sigkill_of_the_coordinator_takes_its_workers_with_it(transport: &str) {
+    if common::spawns_here(transport) {
         let (mut child, workers) = start_long_run_over(transport);
         signal(child.id(), "KILL");
         let _ = child.wait();
@@ -84,9 +82,9 @@ fn sigint_stops_workers_and_exits_130_without_a_result() {
     assert_workers_gone(&workers);
 }
 
-#[test]
-fn sigterm_stops_workers_and_exits_143() {
-    for transport in spawning_transports() {
+per_entry!(for_each_transport, sigterm_stops_workers_and_exits_143);
+fn sigterm_stops_workers_and_exits_143(transport: &str) {
+    if common::spawns_here(transport) {
         let (child, workers) = start_long_run_over(transport);
         signal(child.id(), "TERM");
         let out = child.wait_with_output().expect("wait");

@@ -15,7 +15,54 @@ use std::time::{Duration, Instant};
 /// (a load of 5-10 stretched runs 3-4x), and a hang is still caught, only later.
 pub const SLACK: u32 = 5;
 
-/// The coordinator executable built for these tests.
+/// One `#[test]` per entry of an ipcmap registry for a behaviour of the test file, `fn
+/// behaviour(entry: &str)`: `per_entry!(for_each_codec, behaviour);` makes `behaviour::bincode`,
+/// `behaviour::raw` ... from the registry's own list (nothing here names an entry). So `cargo
+/// test uds` runs every behaviour over uds, a failure names its entry, and one failing entry
+/// hides none of the others.
+macro_rules! per_entry {
+    ($registry:ident, $behaviour:ident) => {
+        ipcmap::$registry!(crate::common::tests_per_entry!($behaviour));
+    };
+}
+pub(crate) use per_entry;
+
+/// [`per_entry!`]'s callback: a module named for the behaviour, a test named for each entry.
+macro_rules! tests_per_entry {
+    ([$behaviour:ident] $($name:ident => $value:expr),* $(,)?) => {
+        mod $behaviour {
+            $(
+                #[test]
+                fn $name() {
+                    super::$behaviour(stringify!($name))
+                }
+            )*
+        }
+    };
+}
+pub(crate) use tests_per_entry;
+
+/// Whether strategy `mode` runs over the default transport on this machine; where it does not
+/// (a strategy that needs MPI), a note says its test is skipped.
+pub fn runs_here(mode: &str) -> bool {
+    let default = ipcmap::settings::TransportKind::default();
+    let runs = ipcmap::strategy::Mode::available(default).iter().any(|m| m.name() == mode);
+    if !runs {
+        eprintln!("skipped: {mode} does not run over the default transport on this machine");
+    }
+    runs
+}
+
+/// Whether `transport` spawns its workers and this build has it; where not (mpi, launched by
+/// mpirun: tests/mpi.rs), a note says its test is skipped.
+pub fn spawns_here(transport: &str) -> bool {
+    let spawns = spawning_transports().contains(&transport);
+    if !spawns {
+        eprintln!("skipped: {transport} does not spawn its workers here (see tests/mpi.rs)");
+    }
+    spawns
+}
+
 /// Every transport of the registry that spawns its workers and this build has, in order: what
 /// the behaviour tests run over.
 pub fn spawning_transports() -> Vec<&'static str> {
@@ -25,6 +72,7 @@ pub fn spawning_transports() -> Vec<&'static str> {
         .collect()
 }
 
+/// The coordinator executable built for these tests.
 pub fn coordinator_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_coordinator"))
 }

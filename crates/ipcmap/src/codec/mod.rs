@@ -14,6 +14,7 @@ mod raw;
 mod rkyv;
 mod wincode;
 
+use crate::named::registry_slice;
 pub use crate::named::Named;
 use serde::Deserialize;
 
@@ -79,11 +80,27 @@ pub trait Codec: Named + Sync {
     fn decode_block_into(&self, bytes: &[u8], out: &mut [f64]) -> Result<(), CodecError>;
 }
 
-/// Every codec, in the order `--help` lists them. To add one: a file in this folder
-/// implementing [`Codec`], and its line here; `--codec`, sweeps, the probe and the tests that
-/// run for every codec follow.
-pub static REGISTRY: &[&dyn Codec] =
-    &[&Bincode, &Postcard, &Raw, &Pickle, &Npy, &Rkyv, &Wincode, &Bitcode];
+/// Every codec, in the order `--help` lists them: its name, then its value. To add one: a file
+/// in this folder implementing [`Codec`], and its line here; `--codec`, sweeps, the probe and
+/// the tests that run for every codec (one `#[test]` per codec and behaviour) follow.
+#[macro_export]
+macro_rules! for_each_codec {
+    ($($then:ident)::+!($($args:tt)*)) => {
+        $($then)::+! { [$($args)*]
+            bincode => &Bincode,
+            postcard => &Postcard,
+            raw => &Raw,
+            pickle => &Pickle,
+            npy => &Npy,
+            rkyv => &Rkyv,
+            wincode => &Wincode,
+            bitcode => &Bitcode,
+        }
+    };
+}
+
+/// Every codec, in the order `--help` lists them ([`for_each_codec!`]).
+pub static REGISTRY: &[&dyn Codec] = crate::for_each_codec!(registry_slice!());
 
 /// The codec named by `--codec`: a handle on a [`REGISTRY`] entry, compared, hashed and
 /// serialized by its name.

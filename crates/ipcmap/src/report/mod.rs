@@ -21,14 +21,23 @@ mod timeline;
 
 pub use meta::{Meta, SCHEMA_VERSION};
 
-/// Every output format, `--format`'s values in this order. One line per format.
-pub static EXPORTERS: &[&dyn Exporter] = &[
-    &table::TableExporter,
-    &json::JsonExporter,
-    &csv::CsvExporter,
-    &markdown::MarkdownExporter,
-    &html::HtmlExporter,
-];
+/// Every output format, `--format`'s values in this order: its name, then its value. One line
+/// per format. It makes [`EXPORTERS`], and in the tests one `#[test]` per format and behaviour.
+#[macro_export]
+macro_rules! for_each_exporter {
+    ($($then:ident)::+!($($args:tt)*)) => {
+        $($then)::+! { [$($args)*]
+            table => &table::TableExporter,
+            json => &json::JsonExporter,
+            csv => &csv::CsvExporter,
+            markdown => &markdown::MarkdownExporter,
+            html => &html::HtmlExporter,
+        }
+    };
+}
+
+/// Every output format, `--format`'s values in this order ([`for_each_exporter!`]).
+pub static EXPORTERS: &[&dyn Exporter] = crate::for_each_exporter!(registry_slice!());
 
 /// The exporter called `name`.
 pub fn exporter(name: &str) -> Option<&'static dyn Exporter> {
@@ -76,6 +85,7 @@ pub use self::timeline::plot_timeline;
 
 use crate::codec::CodecKind;
 use crate::kernel::Function;
+use crate::named::registry_slice;
 pub use crate::named::Named;
 use crate::stats;
 use crate::trace::{Phase, Span};

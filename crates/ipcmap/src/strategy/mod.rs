@@ -29,6 +29,7 @@ pub mod threads;
 
 use crate::error::{PayloadError, RunError};
 use crate::memory::BufferPool;
+use crate::named::registry_slice;
 use crate::partition::{self, Task};
 use crate::protocol::{Setup, TaskHeader};
 use crate::report::Measurement;
@@ -60,18 +61,28 @@ impl<S> CodedCompute<S> {
     }
 }
 
-/// Every strategy, in the order `--mode all` runs them. One line per strategy.
-pub static REGISTRY: &[&dyn Strategy] = &[
-    &sequential::Sequential,
-    &item::Item,
-    &split::Split,
-    &shm::Shm,
-    &threads::Threads,
-    &cma::Cma,
-    &scatterv::Scatterv,
-    &pipe::Pipe,
-    &owner::Owner,
-];
+/// Every strategy, in the order `--mode all` runs them: its name, then its value. One line per
+/// strategy. It makes [`REGISTRY`], and in the tests one `#[test]` per strategy and behaviour:
+/// `for_each_strategy!(then!(args))` calls `then!{ [args] sequential => &..., ... }`.
+#[macro_export]
+macro_rules! for_each_strategy {
+    ($($then:ident)::+!($($args:tt)*)) => {
+        $($then)::+! { [$($args)*]
+            sequential => &sequential::Sequential,
+            item => &item::Item,
+            split => &split::Split,
+            shm => &shm::Shm,
+            threads => &threads::Threads,
+            cma => &cma::Cma,
+            scatterv => &scatterv::Scatterv,
+            pipe => &pipe::Pipe,
+            owner => &owner::Owner,
+        }
+    };
+}
+
+/// Every strategy, in the order `--mode all` runs them ([`for_each_strategy!`]).
+pub static REGISTRY: &[&dyn Strategy] = crate::for_each_strategy!(registry_slice!());
 
 /// Where a strategy wants its input and output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

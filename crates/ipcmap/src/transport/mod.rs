@@ -39,19 +39,32 @@ pub mod stream;
 pub mod tcp;
 pub mod uds;
 
-/// Every transport, in the order `--transport` lists them; the first is the default. One line
-/// per transport.
-pub static REGISTRY: &[&dyn Transport] = &[
-    &local::LocalTransport,
-    &uds::UdsTransport,
-    &tcp::TcpTransport,
-    &pipe::PipeTransport,
-    &shmq::ShmqTransport,
-    #[cfg(feature = "mpi")]
-    &mpi::MpiTransport,
-    #[cfg(not(feature = "mpi"))]
-    &Unbuilt(MPI, MPI_MISSING),
-];
+/// Every transport, in the order `--transport` lists them (the first is the default): its
+/// name, then its value. One line per transport. It makes [`REGISTRY`], and in the tests one
+/// `#[test]` per transport and behaviour.
+#[macro_export]
+macro_rules! for_each_transport {
+    ($($then:ident)::+!($($args:tt)*)) => {
+        $($then)::+! { [$($args)*]
+            local => &local::LocalTransport,
+            uds => &uds::UdsTransport,
+            tcp => &tcp::TcpTransport,
+            pipe => &pipe::PipeTransport,
+            shmq => &shmq::ShmqTransport,
+            mpi => MPI_TRANSPORT,
+        }
+    };
+}
+
+/// Every transport, in the order `--transport` lists them ([`for_each_transport!`]).
+pub static REGISTRY: &[&dyn Transport] = crate::for_each_transport!(registry_slice!());
+
+/// The MPI transport, where this build has it.
+#[cfg(feature = "mpi")]
+const MPI_TRANSPORT: &dyn Transport = &mpi::MpiTransport;
+/// Where this build lacks MPI: an entry that says how to build it.
+#[cfg(not(feature = "mpi"))]
+const MPI_TRANSPORT: &dyn Transport = &Unbuilt(MPI, MPI_MISSING);
 
 /// How a transport's workers come to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +102,7 @@ pub struct TransportInfo {
 
 use crate::error::WorkerError;
 use crate::error::{LinkError, SpawnError};
+use crate::named::registry_slice;
 use crate::protocol::Setup;
 use std::path::Path;
 use std::sync::mpsc;
