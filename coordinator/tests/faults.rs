@@ -171,10 +171,10 @@ fn split_raw_over<'a>(transport: &'a str, n: &'a str, splits: &'a str) -> Vec<&'
     args
 }
 
-/// The same faults cost the same retry over every transport: a worker that exits, one whose
-/// result is cut short (refused where it would be read into place), one that stops itself
-/// (SIGSTOP, its link full) and one that hangs, each killed or written off and its tasks
-/// rerun, the result verified.
+// The same faults cost the same retry over every transport: a worker that exits, one whose
+// result is cut short (refused where it would be read into place), one that stops itself
+// (SIGSTOP, its link full) and one that hangs, each killed or written off and its tasks
+// rerun, the result verified.
 per_entry!(for_each_transport, every_fault_is_handled_alike_over);
 fn every_fault_is_handled_alike_over(transport: &str) {
     let cases = [
@@ -204,9 +204,9 @@ fn every_fault_is_handled_alike_over(transport: &str) {
     }
 }
 
-/// A worker whose results are well formed but wrong (one bit of one value) fails the run with
-/// one line naming the first wrong index: verification checks every value, over every
-/// transport, whether the values were decoded or read straight into place.
+// A worker whose results are well formed but wrong (one bit of one value) fails the run with
+// one line naming the first wrong index: verification checks every value, over every
+// transport, whether the values were decoded or read straight into place.
 per_entry!(for_each_transport, a_wrong_value_fails_verification_with_its_index);
 fn a_wrong_value_fails_verification_with_its_index(transport: &str) {
     if spawns_here(transport) {

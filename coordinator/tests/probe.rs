@@ -33,7 +33,7 @@ fn probe_reports_every_floor_as_json() {
     assert!(p50.as_f64() <= p99.as_f64(), "{p50} {p99}");
 }
 
-/// Every transport that spawns its workers is probed, and names itself.
+// Every transport that spawns its workers is probed, and names itself.
 per_entry!(for_each_transport, the_probe_runs_over);
 fn the_probe_runs_over(transport: &str) {
     if spawns_here(transport) {

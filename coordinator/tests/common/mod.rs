@@ -20,14 +20,17 @@ pub const SLACK: u32 = 5;
 /// `behaviour::raw` ... from the registry's own list (nothing here names an entry). So `cargo
 /// test uds` runs every behaviour over uds, a failure names its entry, and one failing entry
 /// hides none of the others.
+#[allow(unused_macros)] // each test binary compiles its own copy of common
 macro_rules! per_entry {
     ($registry:ident, $behaviour:ident) => {
         ipcmap::$registry!(crate::common::tests_per_entry!($behaviour));
     };
 }
+#[allow(unused_imports)]
 pub(crate) use per_entry;
 
 /// [`per_entry!`]'s callback: a module named for the behaviour, a test named for each entry.
+#[allow(unused_macros)]
 macro_rules! tests_per_entry {
     ([$behaviour:ident] $($name:ident => $value:expr),* $(,)?) => {
         mod $behaviour {
@@ -40,6 +43,7 @@ macro_rules! tests_per_entry {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use tests_per_entry;
 
 /// Whether strategy `mode` runs over the default transport on this machine; where it does not

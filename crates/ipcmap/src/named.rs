@@ -46,8 +46,6 @@ macro_rules! registry_names {
         [$(stringify!($name)),*]
     };
 }
-#[cfg(test)]
-pub(crate) use registry_names;
 
 #[cfg(test)]
 mod tests {
