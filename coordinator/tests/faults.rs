@@ -221,3 +221,20 @@ fn a_wrong_value_fails_verification_with_its_index(transport: &str) {
         assert!(r.stdout.trim().is_empty(), "{transport}: no report for a wrong result");
     }
 }
+
+// A worker whose result is longer than any task of the run can produce (64 MiB for a
+// 10,000-value task) is written off before the coordinator allocates for it, and its tasks are
+// rerun: a peer's announced length is bounded by the run, not taken at its word.
+per_entry!(for_each_transport, an_oversized_result_writes_off_its_worker_over);
+fn an_oversized_result_writes_off_its_worker_over(transport: &str) {
+    if spawns_here(transport) {
+        let r = faulty(&split_raw_over(transport, "40000", "4"), "oversize-after=0@1");
+        assert!(r.status.success(), "{transport}: {}", r.stderr);
+        let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        assert_eq!(report["verified"], true, "{transport}");
+        let failures = report["worker_failures"].as_array().unwrap();
+        assert_eq!(failures.len(), 1, "{transport}: {failures:?}");
+        let why = failures[0]["reason"].as_str().unwrap();
+        assert!(why.contains("more than any task of this run can produce"), "{transport}: {why}");
+    }
+}

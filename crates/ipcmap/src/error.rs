@@ -46,6 +46,17 @@ pub enum LinkError {
     /// The channel reported another failure, in its own words.
     #[error("{0}")]
     Channel(String),
+    /// The peer announced a frame longer than any task of the run can produce: refused
+    /// before anything was allocated for it.
+    #[error(
+        "a frame of {len} bytes announced, more than any task of this run can produce ({max})"
+    )]
+    TooLong {
+        /// The length announced, bytes.
+        len: u64,
+        /// The longest the run allows, bytes.
+        max: u64,
+    },
 }
 
 /// Starting the worker pool failed.

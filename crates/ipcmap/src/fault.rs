@@ -24,11 +24,17 @@ pub enum Fault {
     FlipAfter(u64),
     /// Stop responding after K tasks.
     HangAfter(u64),
+    /// Send results of [`OVERSIZE_BYTES`] after K tasks: longer than any small task can
+    /// produce, as a worker that announces a huge frame does.
+    OversizeAfter(u64),
     /// Stop itself with SIGSTOP after K tasks, reading nothing more, as `kill -STOP` does.
     StopAfter(u64),
     /// Claim another protocol version.
     Protocol(u32),
 }
+
+/// The length of an [`Fault::OversizeAfter`] result, bytes.
+pub const OVERSIZE_BYTES: usize = 64 << 20;
 
 impl Fault {
     /// The fault named by `$IPCMAP_FAULT` for this worker (`FAULT` or `FAULT@WORKER_ID`).
@@ -50,6 +56,7 @@ impl Fault {
             "corrupt-after" => Some(Fault::CorruptAfter(k)),
             "flip-after" => Some(Fault::FlipAfter(k)),
             "hang-after" => Some(Fault::HangAfter(k)),
+            "oversize-after" => Some(Fault::OversizeAfter(k)),
             "stop-after" => Some(Fault::StopAfter(k)),
             "protocol" => u32::try_from(k).ok().map(Fault::Protocol),
             _ => None,

@@ -180,7 +180,7 @@ pub fn run(
             ),
         });
     }
-    let mut pool = echo_pool(transport, worker_bin, workers, timeout)?;
+    let mut pool = echo_pool(transport, worker_bin, workers, timeout, message_bytes)?;
     // Where workers start once per job (a launcher's), that start stands for the spawn.
     let spawn_hello_ms = transport.init_ns().unwrap_or(pool.spawn_ns()) as f64 / 1e6;
     for w in 0..workers {
@@ -284,6 +284,7 @@ fn echo_pool(
     worker_bin: &Path,
     count: usize,
     timeout: Duration,
+    message_bytes: usize,
 ) -> Result<Box<dyn Pool>, RunError> {
     let spec = PoolSpec {
         worker_bin,
@@ -292,6 +293,8 @@ fn echo_pool(
         inherit_fds: &|_| Vec::new(),
         frame_bytes: 0,
         places: None,
+        // An echo is the message back with its header.
+        max_frame: message_bytes as u64 + crate::transport::FRAME_SLACK,
     };
     let setup = |_| Setup {
         mode: ECHO.to_string(),
@@ -336,6 +339,9 @@ fn next_frame(pool: &mut dyn Pool) -> Result<crate::transport::Frame, RunError> 
             Some(Event::Closed(_)) => {
                 ended.get_or_insert_with(|| "hung up".into());
             }
+            Some(Event::Refused(_, why)) => {
+                ended.get_or_insert(why);
+            }
             None => match ended {
                 Some(how) => return Err(lost(format!("the echo worker {how}"))),
                 None if Instant::now() > deadline => {
@@ -371,7 +377,7 @@ fn echo(
     messages: usize,
     timeout: Duration,
 ) -> Result<Echoed, RunError> {
-    let mut pool = echo_pool(transport, worker_bin, 1, timeout)?;
+    let mut pool = echo_pool(transport, worker_bin, 1, timeout, bytes)?;
     let send_err = |e: crate::error::LinkError| RunError::Channel {
         what: "echo send".into(),
         message: e.to_string(),

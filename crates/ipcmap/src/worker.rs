@@ -180,6 +180,9 @@ pub fn serve(
         match fault {
             Some(Fault::GarbageAfter(k)) if stats.tasks >= k => out.truncate(3),
             Some(Fault::CorruptAfter(k)) if stats.tasks >= k => drop(out.pop()),
+            Some(Fault::OversizeAfter(k)) if stats.tasks >= k => {
+                out.resize(crate::fault::OVERSIZE_BYTES, 0);
+            }
             Some(Fault::FlipAfter(k)) if stats.tasks >= k && out.len() > ResultHeader::SIZE => {
                 // The last value's lowest mantissa bit (little-endian: its first byte).
                 let at = out.len() - 8;

@@ -9,6 +9,7 @@ const LAYERS: &[&[&str]] = &[
     // leaves
     &[
         "kernel",
+        "calibrate",
         "named",
         "codec",
         "partition",
@@ -80,6 +81,11 @@ fn no_module_imports_a_module_above_its_layer() {
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                 .collect();
+            // A registry's list (`crate::for_each_codec!`) is exported at the crate's root by
+            // the module that defines it, and used there.
+            if used.starts_with("for_each_") {
+                continue;
+            }
             match layer_of(&used) {
                 Some(layer) if layer > own => violations.push(format!(
                     "{} uses crate::{used} (layer {layer}) from {module} (layer {own})",

@@ -145,7 +145,8 @@ pub fn run_on_pool(
     };
     m.environment.payload_path = run.frames.then(|| info.payload_path(places.is_some()));
     let spots = places.as_ref().map(|p| Arc::clone(p) as Arc<dyn crate::transport::place::Places>);
-    let mut pool = start_pool(run, sg, big(PREFETCH_ABOVE), spots, m)?;
+    let max_frame = sg.max_result_bytes(max_task);
+    let mut pool = start_pool(run, sg, (big(PREFETCH_ABOVE), max_frame), spots, m)?;
     let deadline = Deadline {
         policy: s.task_timeout,
         before_first: first_deadline(max_task, s),
@@ -220,7 +221,7 @@ pub fn run_on_pool(
 fn start_pool(
     run: &ProcessRun<'_>,
     sg: &dyn ScatterGather,
-    prefetch: bool,
+    (prefetch, max_frame): (bool, u64),
     places: Option<Arc<dyn crate::transport::place::Places>>,
     m: &mut Measurement,
 ) -> Result<Box<dyn Pool>, RunError> {
@@ -235,6 +236,7 @@ fn start_pool(
         inherit_fds: &fds,
         frame_bytes: s.frame_bytes,
         places,
+        max_frame,
     };
     let setup = |w: u32| Setup {
         mode: run.strategy.to_string(),
@@ -360,6 +362,10 @@ impl<'a> Gather<'a, '_> {
                 self.schedule.closed(w, Instant::now());
                 Ok(())
             }
+            Event::Refused(w, why) if self.schedule.alive(w) => {
+                self.fail(w, format!("sent a malformed frame: {why}"))
+            }
+            Event::Refused(..) => Ok(()),
         }
     }
 
@@ -610,7 +616,7 @@ impl<'a> Gather<'a, '_> {
                     }
                 }
                 Some(Event::Exited { worker, .. }) => ended[worker] = true,
-                Some(Event::Closed(_)) | None => {}
+                Some(Event::Closed(_) | Event::Refused(..)) | None => {}
             }
         }
         // Each worker's stats come after its last task, so every send to it has ended; its

@@ -39,7 +39,20 @@ pub trait ScatterGather: Sync {
     fn result_pieces(&self, _task: &Task) -> Option<Vec<Piece>> {
         None
     }
+    /// The most bytes a result of a task of `values` values can take: a frame announced
+    /// longer is a broken worker, written off before anything is allocated for it. By
+    /// default [`MAX_RESULT_BYTES_PER_VALUE`] a value (no codec spends more on an f64, even
+    /// one by one) and [`FRAME_SLACK`](crate::transport::FRAME_SLACK) of framing.
+    fn max_result_bytes(&self, values: usize) -> u64 {
+        (values as u64)
+            .saturating_mul(MAX_RESULT_BYTES_PER_VALUE)
+            .saturating_add(crate::transport::FRAME_SLACK)
+    }
 }
+
+/// The most bytes any codec spends on one value of a result (pickle's per-item BINFLOAT with
+/// its framing is about 12; npy's per-item header is counted in the slack).
+pub const MAX_RESULT_BYTES_PER_VALUE: u64 = 64;
 
 /// A result as it reached the coordinator: from which worker, for which task, its payload
 /// (any bytes may arrive).

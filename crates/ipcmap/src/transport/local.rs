@@ -44,8 +44,9 @@ fn send_frame(sender: &IpcBytesSender, frame: &[u8], frame_bytes: usize) -> Resu
     Ok(())
 }
 
-/// Receives one frame from `receiver`, reassembling a train.
-fn recv_frame(receiver: &IpcBytesReceiver) -> Result<Vec<u8>, IpcError> {
+/// Receives one frame from `receiver`, reassembling a train announced at most `max_frame`
+/// bytes long.
+fn recv_frame(receiver: &IpcBytesReceiver, max_frame: u64) -> Result<Vec<u8>, IpcError> {
     let first = receiver.recv()?;
     let total = match first.split_first_chunk::<8>() {
         Some((head, len)) if first.len() == 16 && *head == TRAIN => {
@@ -53,6 +54,12 @@ fn recv_frame(receiver: &IpcBytesReceiver) -> Result<Vec<u8>, IpcError> {
         }
         _ => return Ok(first),
     };
+    if total > max_frame {
+        return Err(IpcError::Io(std::io::Error::other(LinkError::TooLong {
+            len: total,
+            max: max_frame,
+        })));
+    }
     let total = usize::try_from(total).unwrap_or(usize::MAX);
     let mut frame: Vec<u8> = Vec::new();
     frame
@@ -99,7 +106,7 @@ impl Spawned for LocalTransport {
         let (tasks, results) = answer(hello)?;
         Ok(Link {
             sender: Box::new(Tasks(tasks, spec.frame_bytes)),
-            receiver: Box::new(Results(results)),
+            receiver: Box::new(Results(results, super::stream::MAX_FRAME)),
         })
     }
 
@@ -143,21 +150,32 @@ impl FrameSender for Tasks {
 /// The coordinator's end of a worker's result channel. ipc-channel receives into a fresh
 /// buffer of its own, never into the caller's: one allocation per frame, and the payload is
 /// copied from it into place by the decode.
-struct Results(IpcBytesReceiver);
+struct Results(IpcBytesReceiver, u64);
 
 impl FrameReceiver for Results {
     fn reads_into(&self) -> bool {
         false
     }
 
+    fn limit(&mut self, max_frame: u64) {
+        self.1 = max_frame;
+    }
+
     fn recv(&mut self, into: &mut Vec<u8>, _: Option<Place<'_>>) -> Result<Option<u64>, LinkError> {
-        match recv_frame(&self.0) {
+        match recv_frame(&self.0, self.1) {
+            // ipc-channel sized its own buffer for it: refused once here.
+            Ok(frame) if frame.len() as u64 > self.1 => {
+                super::stream::check_len(frame.len() as u64, self.1).map(|_| None)
+            }
             Ok(frame) => {
                 *into = frame;
                 Ok(Some(0))
             }
             Err(IpcError::Disconnected) => Ok(None),
-            Err(IpcError::Io(e)) => Err(LinkError::Io(e)),
+            Err(IpcError::Io(e)) => match e.downcast::<LinkError>() {
+                Ok(too_long) => Err(too_long),
+                Err(e) => Err(LinkError::Io(e)),
+            },
             Err(e) => Err(LinkError::Channel(e.to_string())),
         }
     }
@@ -195,7 +213,7 @@ struct LocalInbox(IpcBytesReceiver);
 
 impl Inbox for LocalInbox {
     fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
-        match recv_frame(&self.0) {
+        match recv_frame(&self.0, super::stream::MAX_FRAME) {
             Ok(frame) => Ok(Some(frame)),
             Err(IpcError::Disconnected) => Ok(None),
             Err(IpcError::Io(e)) => Err(LinkError::Io(e)),
@@ -224,7 +242,7 @@ mod tests {
     fn round_trip(frame: Vec<u8>, frame_bytes: usize) -> Vec<u8> {
         let (tx, rx) = ipc::bytes_channel().unwrap();
         let sender = std::thread::spawn(move || send_frame(&tx, &frame, frame_bytes).unwrap());
-        let got = recv_frame(&rx).unwrap();
+        let got = recv_frame(&rx, u64::MAX).unwrap();
         sender.join().unwrap();
         got
     }
@@ -247,9 +265,9 @@ mod tests {
         announce.extend_from_slice(&10u64.to_le_bytes());
         tx.send(&announce).unwrap();
         tx.send(&[1u8; 11]).unwrap();
-        assert!(recv_frame(&rx).is_err());
+        assert!(recv_frame(&rx, u64::MAX).is_err());
         tx.send(&announce).unwrap();
         tx.send(&[]).unwrap();
-        assert!(recv_frame(&rx).is_err());
+        assert!(recv_frame(&rx, u64::MAX).is_err());
     }
 }

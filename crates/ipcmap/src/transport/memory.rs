@@ -148,7 +148,9 @@ impl Pool for MemoryPool {
             let event = self.events.recv_timeout(timeout).ok()?;
             // A killed worker says nothing more: its end was reported by kill().
             match &event {
-                Event::Frame(w, _) | Event::Closed(w) if self.killed[*w] => continue,
+                Event::Frame(w, _) | Event::Closed(w) | Event::Refused(w, _) if self.killed[*w] => {
+                    continue
+                }
                 Event::Exited { worker, how } if self.killed[*worker] && how != KILLED => continue,
                 _ => return Some(event),
             }

@@ -125,7 +125,14 @@ pub struct PoolSpec<'a> {
     /// Where results may be read straight into the output, for a transport that can
     /// ([`TransportInfo::in_place`]).
     pub places: Option<std::sync::Arc<dyn place::Places>>,
+    /// The longest result frame any task of the run can produce, bytes: a worker that
+    /// announces a longer one is written off before anything is allocated for it.
+    pub max_frame: u64,
 }
+
+/// Bytes a frame may carry beyond its values: its header, a codec's framing, a train's
+/// announcement.
+pub const FRAME_SLACK: u64 = 64 * 1024;
 
 /// A started worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,6 +158,9 @@ pub enum Event {
     Frame(usize, Frame),
     /// Worker `.0` closed (or broke) its result channel.
     Closed(usize),
+    /// Worker `.0` sent what its link refuses to read (`.1` says what: a frame longer than
+    /// any task can produce); nothing more is read from it.
+    Refused(usize, String),
     /// Worker `worker` ended; `how` says how ("exited with code 0", "was killed by signal 9
     /// (SIGKILL)") with its last words on stderr where there were any.
     Exited {

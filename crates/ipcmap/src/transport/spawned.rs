@@ -47,6 +47,10 @@ pub trait FrameReceiver: Send + 'static {
     fn reads_into(&self) -> bool {
         true
     }
+    /// From now on, refuses a frame announced longer than `max_frame` bytes before anything
+    /// is allocated for it ([`PoolSpec::max_frame`]: more than any task of the run can
+    /// produce). By default nothing: a link whose library sizes its own buffers.
+    fn limit(&mut self, _max_frame: u64) {}
 }
 
 /// A frame receiver is a worker's inbox too: the same reads, with no place to read into.
@@ -119,7 +123,7 @@ pub fn start(
     let (sent_tx, sent) = mpsc::channel::<Sent>();
     let (mut infos, mut senders, mut processes) = (Vec::new(), Vec::new(), Vec::new());
     for (w, p) in ready.into_iter().enumerate() {
-        let (process, Link { mut sender, receiver }) = (p.process, p.ends);
+        let (process, Link { mut sender, mut receiver }) = (p.process, p.ends);
         let (worker, pid) = (process.id, process.pid);
         sender.send(&setup(worker).to_frame()).map_err(|e| SpawnError::Setup {
             worker,
@@ -127,6 +131,7 @@ pub fn start(
             message: e.to_string(),
         })?;
         let thread = |what| move |source| SpawnError::Thread { what, source };
+        receiver.limit(spec.max_frame);
         let places = spec.places.clone();
         spawn_reader(w, receiver, places, events_tx.clone()).map_err(thread("result reader"))?;
         let queue = spawn_sender(w, sender, sent_tx.clone()).map_err(thread("task sender"))?;
@@ -178,6 +183,7 @@ pub fn start_inheriting<E>(
         inherit_fds: &inherit,
         frame_bytes: spec.frame_bytes,
         places: spec.places.clone(),
+        max_frame: spec.max_frame,
     };
     start(name, &spec, setup, &mut |hello: Hello| {
         let worker = hello.worker;
@@ -316,6 +322,10 @@ fn spawn_reader(
                     if events.send(Event::Frame(w, frame.with_placed(placed))).is_err() {
                         break;
                     }
+                }
+                Err(e @ LinkError::TooLong { .. }) => {
+                    let _ = events.send(Event::Refused(w, e.to_string()));
+                    break;
                 }
                 Ok(None) | Err(_) => {
                     let _ = events.send(Event::Closed(w));

@@ -85,13 +85,22 @@ impl<S: Write + Endpoint> Outbox for Writer<S> {
     }
 }
 
-/// The receiving end of a stream, buffered.
-pub struct Reader<S>(BufReader<S>);
+/// The receiving end of a stream, buffered, and the longest frame it accepts.
+pub struct Reader<S>(BufReader<S>, u64);
 
 impl<S: Read> Reader<S> {
-    /// Frames read off `stream`.
+    /// Frames read off `stream`, each at most [`MAX_FRAME`] bytes until [`FrameReceiver::limit`]
+    /// says less.
     pub fn new(stream: S) -> Reader<S> {
-        Reader(BufReader::with_capacity(SMALL, stream))
+        Reader(BufReader::with_capacity(SMALL, stream), MAX_FRAME)
+    }
+}
+
+/// Refuses a length a peer announced beyond `max_frame`, before anything is allocated for it.
+pub fn check_len(len: u64, max_frame: u64) -> Result<u64, LinkError> {
+    match len > max_frame {
+        true => Err(LinkError::TooLong { len, max: max_frame }),
+        false => Ok(len),
     }
 }
 
@@ -210,7 +219,12 @@ impl<S: Read + Send + 'static> FrameReceiver for Reader<S> {
         let Some(len) = read_len(&mut self.0)? else {
             return Ok(None);
         };
+        let len = check_len(len, self.1)?;
         read_body(&mut self.0, len, into, place).map(Some)
+    }
+
+    fn limit(&mut self, max_frame: u64) {
+        self.1 = max_frame.min(MAX_FRAME);
     }
 }
 
