@@ -238,3 +238,19 @@ fn an_oversized_result_writes_off_its_worker_over(transport: &str) {
         assert!(why.contains("more than any task of this run can produce"), "{transport}: {why}");
     }
 }
+
+// A result whose block is a list nested 200,000 deep (what overflowed serde-pickle's
+// recursive tree) is refused by every codec's decoder with no recursion: the worker is written
+// off as malformed, its tasks rerun, and the run verified.
+per_entry!(for_each_codec, a_deeply_nested_result_is_refused_by);
+fn a_deeply_nested_result_is_refused_by(codec: &str) {
+    let args = ["--mode", "split", "--workers", "2", "--n", "40000", "--splits", "4"];
+    let r = faulty(&[&args[..], &["--codec", codec]].concat(), "deep-after=0@1");
+    assert!(r.status.success(), "{codec}: {}", r.stderr);
+    let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(report["verified"], true, "{codec}");
+    let failures = report["worker_failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{codec}: {failures:?}");
+    let why = failures[0]["reason"].as_str().unwrap();
+    assert!(why.contains("malformed"), "{codec}: {why}");
+}

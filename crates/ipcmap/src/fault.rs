@@ -27,6 +27,10 @@ pub enum Fault {
     /// Send results of [`OVERSIZE_BYTES`] after K tasks: longer than any small task can
     /// produce, as a worker that announces a huge frame does.
     OversizeAfter(u64),
+    /// Replace the first block of its results with a list nested [`DEEP_LEVELS`] deep (in
+    /// pickle's opcodes), keeping the block's element count, after K tasks: what a decoder
+    /// that recurses on a peer's bytes overflows its stack on.
+    DeepAfter(u64),
     /// Stop itself with SIGSTOP after K tasks, reading nothing more, as `kill -STOP` does.
     StopAfter(u64),
     /// Claim another protocol version.
@@ -35,6 +39,18 @@ pub enum Fault {
 
 /// The length of an [`Fault::OversizeAfter`] result, bytes.
 pub const OVERSIZE_BYTES: usize = 64 << 20;
+
+/// Levels of a [`Fault::DeepAfter`] list.
+pub const DEEP_LEVELS: usize = 200_000;
+
+/// A pickle of a list nested [`DEEP_LEVELS`] deep: PROTO 3, then EMPTY_LIST and MARK at every
+/// level, then STOP.
+pub fn deep_pickle() -> Vec<u8> {
+    let mut bytes = vec![0x80, 3];
+    bytes.extend(std::iter::repeat_n([b']', b'('], DEEP_LEVELS).flatten());
+    bytes.push(b'.');
+    bytes
+}
 
 impl Fault {
     /// The fault named by `$IPCMAP_FAULT` for this worker (`FAULT` or `FAULT@WORKER_ID`).
@@ -57,6 +73,7 @@ impl Fault {
             "flip-after" => Some(Fault::FlipAfter(k)),
             "hang-after" => Some(Fault::HangAfter(k)),
             "oversize-after" => Some(Fault::OversizeAfter(k)),
+            "deep-after" => Some(Fault::DeepAfter(k)),
             "stop-after" => Some(Fault::StopAfter(k)),
             "protocol" => u32::try_from(k).ok().map(Fault::Protocol),
             _ => None,

@@ -180,6 +180,16 @@ pub fn serve(
         match fault {
             Some(Fault::GarbageAfter(k)) if stats.tasks >= k => out.truncate(3),
             Some(Fault::CorruptAfter(k)) if stats.tasks >= k => drop(out.pop()),
+            Some(Fault::DeepAfter(k))
+                if stats.tasks >= k && out.len() >= ResultHeader::SIZE + 16 =>
+            {
+                let at = ResultHeader::SIZE;
+                let elements = out[at..at + 8].try_into().map_or(0, u64::from_le_bytes);
+                let deep = crate::fault::deep_pickle();
+                out.truncate(at);
+                out.extend(crate::protocol::block_header(elements as usize, deep.len()));
+                out.extend(deep);
+            }
             Some(Fault::OversizeAfter(k)) if stats.tasks >= k => {
                 out.resize(crate::fault::OVERSIZE_BYTES, 0);
             }
