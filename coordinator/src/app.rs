@@ -448,7 +448,7 @@ fn finish(result: anyhow::Result<()>) -> u8 {
 
 /// One line on stderr; a closed or full stderr is not worth a panic.
 pub fn say(line: &str) {
-    let _ = writeln!(std::io::stderr(), "{line}");
+    let _ = writeln!(std::io::stderr(), "{}", ipcmap::report::printable(line));
 }
 
 /// clap's multi-line error as one line: "error: ... [possible values: ...]".

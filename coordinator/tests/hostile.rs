@@ -345,3 +345,35 @@ fn ctrl_c_during_probe_exits_130_and_leaves_nothing() {
     assert_eq!(std::fs::read_dir(&tmpdir).unwrap().count(), 0, "TMPDIR is left empty");
     let _ = std::fs::remove_dir_all(tmpdir);
 }
+
+/// A worker's stderr is shown, never obeyed: the escapes it writes (a window title, clear the
+/// screen, write the clipboard, a bell) reach the terminal escaped, in the error line and in
+/// `--verbose`'s copy of its stderr.
+#[test]
+fn a_workers_terminal_escapes_are_shown_escaped() {
+    let dir = scratch("escapes");
+    let bin = dir.join("noisy-worker");
+    script(
+        &bin,
+        r"printf '\033]0;owned\007\033[2J\033]52;c;aGk=\007\033[31mbad worker\n' >&2; exit 3",
+    );
+    let bin = bin.to_str().unwrap();
+    for verbose in [false, true] {
+        let mut args = vec!["--worker-bin", bin, "--mode", "split", "-w", "2", "--n", "1000"];
+        if verbose {
+            args.push("--verbose");
+        }
+        let r = run(&args, &[]);
+        assert_ne!(r.status.code(), Some(0), "{}", r.stderr);
+        for c in ['\u{1b}', '\u{7}', '\u{9b}'] {
+            assert!(
+                !r.stderr.contains(c) && !r.stdout.contains(c),
+                "{c:?} got through: {:?}",
+                r.stderr
+            );
+        }
+        assert!(r.stderr.contains(r"\u{1b}"), "shown escaped: {:?}", r.stderr);
+        assert!(r.stderr.contains("bad worker"), "{:?}", r.stderr);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

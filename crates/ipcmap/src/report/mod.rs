@@ -814,6 +814,24 @@ impl CodecProbe {
 /// The schema name of [`CodecProbe`].
 pub const CODEC_PROBE_SCHEMA: &str = "ipcmap.codecs/1";
 
+/// `text` safe for a terminal: every control character but newline and tab (C0, DEL, C1:
+/// escape sequences that set a title, clear the screen or write the clipboard) shown escaped
+/// as `\u{1b}`, so a worker's words are read, never obeyed.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match unsafe_char(c) {
+            true => out.extend(c.escape_unicode()),
+            false => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// ns → ms.
 pub fn ms(ns: u64) -> Millis {
     ns as f64 / 1e6
@@ -954,6 +972,14 @@ impl Report {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_shown_escaped_and_plain_text_is_untouched() {
+        let hostile = "a\u{1b}]0;title\u{7}b\u{9b}2J\u{7f}c\td\ne";
+        let shown = printable(hostile);
+        assert_eq!(shown, "a\\u{1b}]0;title\\u{7}b\\u{9b}2J\\u{7f}c\td\ne");
+        assert!(matches!(printable("µs/msg, 1 2\n"), std::borrow::Cow::Borrowed(_)));
+    }
 
     pub(crate) fn sample() -> Report {
         let config = ReportConfig {

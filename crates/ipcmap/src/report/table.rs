@@ -131,7 +131,7 @@ pub(super) fn ratio(x: f64) -> String {
 /// fitted to the terminal's width when stdout is one. Every row names every parameter that
 /// varies among the reports.
 pub fn render_table(reports: &[Report]) -> String {
-    render_table_within(reports, terminal_width())
+    super::printable(&render_table_within(reports, terminal_width())).into_owned()
 }
 
 /// [`render_table`] fitted to `width` columns (`None`: as wide as the figures need).

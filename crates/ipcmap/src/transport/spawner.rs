@@ -84,7 +84,8 @@ pub fn stderr_gist(path: &Path) -> Option<String> {
             })?
             .to_string(),
     };
-    Some(gist.chars().take(300).collect())
+    let gist: String = gist.chars().take(300).collect();
+    Some(crate::report::printable(&gist).into_owned())
 }
 
 /// `gist` without the worker's own "worker N: " at its front: the message it goes into
