@@ -14,6 +14,12 @@ fn start_long_run() -> (Child, Vec<u32>) {
 
 /// [`start_long_run`] over `transport`.
 fn start_long_run_over(transport: &str) -> (Child, Vec<u32>) {
+    start_long_run_with(transport, 2)
+}
+
+/// [`start_long_run`] over `transport` with `workers` workers.
+fn start_long_run_with(transport: &str, workers: usize) -> (Child, Vec<u32>) {
+    let count = workers.to_string();
     let mut child = Command::new(coordinator_bin())
         .args([
             "--transport",
@@ -25,7 +31,7 @@ fn start_long_run_over(transport: &str) -> (Child, Vec<u32>) {
             "--n",
             "5000000",
             "--workers",
-            "2",
+            &count,
             "--format",
             "json",
         ])
@@ -37,17 +43,18 @@ fn start_long_run_over(transport: &str) -> (Child, Vec<u32>) {
         .spawn()
         .expect("start coordinator");
     let pid = child.id();
-    let mut workers = Vec::new();
+    let mut found = Vec::new();
     let up = eventually(Duration::from_secs(20), || {
-        workers = children_of(pid).into_iter().map(|(p, _)| p).collect();
-        workers.len() == 2
+        found = children_of(pid).into_iter().map(|(p, _)| p).collect();
+        found.len() == workers
     });
     if !up {
         let _ = child.kill();
         panic!("workers did not start: {:?}", children_of(pid));
     }
     std::thread::sleep(Duration::from_millis(200)); // let it get into the scatter/gather loop
-    (child, workers)
+    found.sort_unstable();
+    (child, found)
 }
 
 fn signal(pid: u32, sig: &str) {
@@ -97,4 +104,40 @@ fn sigterm_stops_workers_and_exits_143(transport: &str) {
         assert!(out.stdout.is_empty(), "{transport}");
         assert_workers_gone(&workers);
     }
+}
+
+// Each worker holds its own descriptors and no other's: the first started holds no more than
+// the last (shmq's first worker used to inherit every later worker's rings, and could scribble
+// on them). Checked over every transport, from /proc.
+per_entry!(for_each_transport, each_worker_holds_only_its_own_descriptors_over);
+fn each_worker_holds_only_its_own_descriptors_over(transport: &str) {
+    if !common::spawns_here(transport) {
+        return;
+    }
+    let (mut child, workers) = start_long_run_with(transport, 3);
+    let held = |pid: u32| -> Vec<String> {
+        let mut links: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| std::fs::read_link(e.path()).ok())
+                    .map(|l| l.to_string_lossy().into_owned())
+                    .filter(|l| !l.starts_with("socket:") && !l.starts_with("pipe:"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        links.sort();
+        links
+    };
+    let counts: Vec<usize> = workers
+        .iter()
+        .map(|&w| std::fs::read_dir(format!("/proc/{w}/fd")).map_or(0, |d| d.count()))
+        .collect();
+    let files: Vec<Vec<String>> = workers.iter().map(|&w| held(w)).collect();
+    signal(child.id(), "KILL");
+    let _ = child.wait();
+    assert!(counts.iter().all(|&c| c > 0), "{transport}: {counts:?}");
+    assert!(
+        counts.windows(2).all(|w| w[0] == w[1]),
+        "{transport}: descriptors per worker differ: {counts:?}; {files:?}"
+    );
 }

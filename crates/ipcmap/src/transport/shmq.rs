@@ -320,7 +320,15 @@ impl Queues {
             UnixStream::pair().map_err(err("its task queue's socket"))?;
         let (result_mine, result_theirs) =
             UnixStream::pair().map_err(err("its result queue's socket"))?;
-        let dup = |r: &Ring| nix::unistd::dup(r.region_fd()).map_err(std::io::Error::from);
+        // Close-on-exec, as every descriptor of the coordinator's: the spawner clears it on a
+        // worker's own descriptors only while that worker starts, so no other worker (one
+        // started later) inherits this one's rings.
+        let dup = |r: &Ring| {
+            use nix::fcntl::{fcntl, FcntlArg};
+            let fd = fcntl(r.region_fd(), FcntlArg::F_DUPFD_CLOEXEC(0))?;
+            // SAFETY: a fresh descriptor, owned by nobody else.
+            Ok::<_, std::io::Error>(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+        };
         let theirs = [
             dup(&task_ring).map_err(err("its task queue"))?,
             OwnedFd::from(task_theirs),
