@@ -26,6 +26,22 @@ pub struct Output {
     mode: u32,
 }
 
+/// Why user `me` could not rename a finished file over `file` in `folder`, if it could not:
+/// in a sticky folder (`/tmp`), only the file's owner, the folder's owner or root may replace
+/// it, and the rename would fail after the whole run.
+fn cannot_replace(
+    file: &std::fs::Metadata,
+    folder: &std::fs::Metadata,
+    me: u32,
+) -> Option<&'static str> {
+    use std::os::unix::fs::MetadataExt;
+    let sticky = folder.mode() & 0o1000 != 0;
+    match sticky && me != 0 && file.uid() != me && folder.uid() != me {
+        true => Some("another user's file in a sticky folder: it cannot be replaced; name another"),
+        false => None,
+    }
+}
+
 impl Output {
     /// Checks `path` for `flag` and makes its temporary file beside it; errors name the flag,
     /// the path and the reason.
@@ -34,6 +50,9 @@ impl Output {
         let Some(name) = path.file_name() else {
             return Err(format!("{}: names no file", shown()));
         };
+        if path.as_os_str().as_encoded_bytes().ends_with(b"/") {
+            return Err(format!("{}: names a folder (it ends in /); name a file", shown()));
+        }
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         if !parent.is_dir() {
             return Err(format!("{}: folder {} does not exist", shown(), parent.display()));
@@ -52,7 +71,14 @@ impl Output {
                     shown()
                 ))
             }
-            Ok(meta) => meta.permissions().mode() & 0o7777,
+            Ok(meta) => {
+                let folder = std::fs::metadata(parent).map_err(|e| format!("{}: {e}", shown()))?;
+                let me = nix::unistd::geteuid().as_raw();
+                if let Some(why) = cannot_replace(&meta, &folder, me) {
+                    return Err(format!("{}: {why}", shown()));
+                }
+                meta.permissions().mode() & 0o7777
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0o666 & !umask(),
             Err(e) => return Err(format!("{}: {e}", shown())),
         };
@@ -155,6 +181,36 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn a_path_ending_in_a_slash_is_refused_up_front() {
+        let e = Output::open("--export-json", Path::new("nodir/")).err().unwrap();
+        assert!(e.contains("names a folder"), "{e}");
+    }
+
+    /// Another user's file in a sticky folder cannot be replaced by anyone but its owner, the
+    /// folder's owner or root: refused before the run (as user 1000 here, for a file and a
+    /// folder of nobody's).
+    #[test]
+    fn another_users_file_in_a_sticky_folder_is_refused_before_the_run() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = scratch("sticky");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let file = dir.join("theirs.json");
+        std::fs::write(&file, "{}").unwrap();
+        let (meta, folder) = (std::fs::metadata(&file).unwrap(), std::fs::metadata(&dir).unwrap());
+        let stranger = meta.uid().wrapping_add(1000).max(1);
+        assert!(cannot_replace(&meta, &folder, stranger).is_some(), "a stranger is refused");
+        assert!(cannot_replace(&meta, &folder, meta.uid()).is_none(), "its owner may");
+        assert!(cannot_replace(&meta, &folder, 0).is_none(), "root may");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let folder = std::fs::metadata(&dir).unwrap();
+        assert!(
+            cannot_replace(&meta, &folder, stranger).is_none(),
+            "not sticky: anyone who writes"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

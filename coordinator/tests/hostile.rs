@@ -377,3 +377,12 @@ fn a_workers_terminal_escapes_are_shown_escaped() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An output path that names a folder (a trailing slash) is refused before the run, exit 2.
+#[test]
+fn an_output_that_names_a_folder_is_refused_before_the_run() {
+    for flag in ["--export-json", "--export-csv", "--export-html", "--trace", "--timeline"] {
+        let r = run(&["--mode", "split", "-w", "2", "--n", "1000", flag, "no-such-dir/"], &[]);
+        assert_one_line_error(&r, 2, "names a folder");
+    }
+}
