@@ -254,3 +254,26 @@ fn a_deeply_nested_result_is_refused_by(codec: &str) {
     let why = failures[0]["reason"].as_str().unwrap();
     assert!(why.contains("malformed"), "{codec}: {why}");
 }
+
+// In place, a worker lost mid-task (it computed its task over its input, then died without a
+// result) costs a retry over the input as it was, not a wrong result: every strategy that works
+// in place with worker processes reruns the task verified.
+per_entry!(for_each_strategy, a_worker_lost_mid_task_in_place_is_rerun_over_its_input);
+fn a_worker_lost_mid_task_in_place_is_rerun_over_its_input(mode: &str) {
+    let over = ipcmap::settings::TransportKind::default();
+    let Some(m) = ipcmap::strategy::Mode::available(over).into_iter().find(|m| m.name() == mode)
+    else {
+        return eprintln!("skipped: {mode} does not run here");
+    };
+    if !m.uses_processes() || !m.strategy().info().in_place {
+        return eprintln!("skipped: {mode} does not work in place with worker processes");
+    }
+    let args = ["--mode", mode, "-w", "2", "--n", "200003", "--work", "2", "--in-place"];
+    let r = faulty(&args, "lost-after=1@1");
+    assert!(r.status.success(), "{mode}: {}", r.stderr);
+    let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(report["verified"], true, "{mode}");
+    let failures = report["worker_failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{mode}: {failures:?}");
+    assert!(failures[0]["reason"].as_str().unwrap().contains("code 70"), "{failures:?}");
+}

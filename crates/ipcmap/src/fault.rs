@@ -31,6 +31,9 @@ pub enum Fault {
     /// pickle's opcodes), keeping the block's element count, after K tasks: what a decoder
     /// that recurses on a peer's bytes overflows its stack on.
     DeepAfter(u64),
+    /// Compute a task after K tasks (writing its result where the strategy writes: in place,
+    /// over its input), then exit with code 70 without sending it: a worker lost mid-task.
+    LostAfter(u64),
     /// Stop itself with SIGSTOP after K tasks, reading nothing more, as `kill -STOP` does.
     StopAfter(u64),
     /// Claim another protocol version.
@@ -74,6 +77,7 @@ impl Fault {
             "hang-after" => Some(Fault::HangAfter(k)),
             "oversize-after" => Some(Fault::OversizeAfter(k)),
             "deep-after" => Some(Fault::DeepAfter(k)),
+            "lost-after" => Some(Fault::LostAfter(k)),
             "stop-after" => Some(Fault::StopAfter(k)),
             "protocol" => u32::try_from(k).ok().map(Fault::Protocol),
             _ => None,

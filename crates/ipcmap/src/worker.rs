@@ -175,6 +175,9 @@ pub fn serve(
                 TaskOut { bytes: &mut out, timing: &mut timing },
             )
             .map_err(|source| WorkerError::BadTask { worker, task: header.task, source })?;
+        if matches!(fault, Some(Fault::LostAfter(k)) if stats.tasks >= k) {
+            return Err(WorkerError::InjectedExit { worker, code: 70 });
+        }
         let ns = [timing.decode_ns, timing.compute_ns, timing.encode_ns, timing.generate_ns];
         ResultHeader::patch_timing(&mut out, ns);
         match fault {

@@ -72,6 +72,7 @@ impl Strategy for Cma {
         // The workers write here while the run holds the buffer; nothing in this process
         // reads or moves it until every result is in (run_on_pool has returned). In place,
         // they write back where they read.
+        let in_place = run.output.is_none();
         let output = match run.output {
             Some(output) => output.as_mut_slice().as_mut_ptr(),
             None => run.input.as_mut_slice().as_mut_ptr(),
@@ -84,7 +85,10 @@ impl Strategy for Cma {
         };
         let attach = Attach { setup: encode_extra(&peer), inherit_fds: Vec::new() };
         let _grant = PtracerGrant::descendants();
-        let sg = CopiedRanges { copied: Default::default(), attach };
+        // In place, a task sent again gets its range back first (its lost worker may have
+        // written part of its result over it).
+        let rerun = super::RerunInPlace::of(run.cfg.seed, run.input, in_place);
+        let sg = CopiedRanges { copied: Default::default(), attach, rerun };
         // The workers write the output themselves: nothing passes through a slice here.
         on_processes(run.cfg, run.mode, &sg, &mut [], run.m, run.start)?;
         run.m.extras.bytes_copied = sg.copied.into_inner();
@@ -127,18 +131,23 @@ impl Drop for PtracerGrant {
 }
 
 /// The coordinator half: tasks are ranges; a result says how many bytes its worker copied.
-struct CopiedRanges {
+struct CopiedRanges<'a> {
     copied: std::sync::atomic::AtomicU64,
     /// The same peer for every worker.
     attach: Attach,
+    /// In place: what a task sent again needs first.
+    rerun: Option<super::RerunInPlace<'a>>,
 }
 
-impl ScatterGather for CopiedRanges {
+impl ScatterGather for CopiedRanges<'_> {
     fn attach(&self, _worker: u32) -> Attach {
         self.attach.clone()
     }
 
-    fn encode_task(&self, _: u32, _task: &Task, _out: &mut Vec<u8>) -> Result<u64, PayloadError> {
+    fn encode_task(&self, _: u32, task: &Task, _out: &mut Vec<u8>) -> Result<u64, PayloadError> {
+        if let Some(rerun) = &self.rerun {
+            rerun.before_send(task);
+        }
         Ok(0)
     }
 

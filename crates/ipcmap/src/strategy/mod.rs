@@ -454,6 +454,44 @@ pub fn values<'b>(
     }
 }
 
+/// In place, the input a task's worker may have overwritten before it was lost (shm's workers
+/// write into it, cma's write back into it): the seed to regenerate it from, the input itself,
+/// and which tasks were sent already. A task sent again first gets its range back as it was.
+pub struct RerunInPlace<'a> {
+    seed: u64,
+    input: std::sync::Mutex<&'a mut [f64]>,
+    sent: std::sync::Mutex<Vec<bool>>,
+}
+
+impl<'a> RerunInPlace<'a> {
+    /// For a run in place (`in_place`) over `input`, generated from `seed`; None otherwise.
+    pub fn of(seed: u64, input: &'a mut Buffer, in_place: bool) -> Option<RerunInPlace<'a>> {
+        in_place.then(|| RerunInPlace {
+            seed,
+            input: std::sync::Mutex::new(input.as_mut_slice()),
+            sent: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Before `task` goes out: the first time nothing; again, its range regenerated.
+    pub fn before_send(&self, task: &Task) {
+        let again = {
+            let mut sent = self.sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if sent.len() <= task.index {
+                sent.resize(task.index + 1, false);
+            }
+            std::mem::replace(&mut sent[task.index], true)
+        };
+        if again {
+            let span = task.span();
+            let mut input = self.input.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(range) = input.get_mut(span.clone()) {
+                crate::data::generate_range(self.seed, span.start, range);
+            }
+        }
+    }
+}
+
 /// The error of a strategy that cannot work in place handed a run in place (the
 /// configuration refuses `--in-place` for it, so this is a guard).
 pub fn not_in_place(mode: Mode) -> RunError {

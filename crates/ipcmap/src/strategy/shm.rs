@@ -48,24 +48,29 @@ impl Strategy for Shm {
     }
 
     fn run(&self, run: Run<'_>) -> Result<(), RunError> {
-        // In place, the one region is both.
-        let output = run.output.as_deref().unwrap_or(run.input);
-        let (Some(input), Some(output)) = (run.input.region(), output.region()) else {
-            return Err(RunError::Channel {
-                what: "shm".into(),
-                message: "its buffers are not shared regions".into(),
-            });
-        };
-        let regions = ShmRegions {
-            input_fd: input.raw_fd(),
-            output_fd: output.raw_fd(),
-            bytes: (run.cfg.n * 8) as u64,
+        let (regions, huge_pages) = {
+            // In place, the one region is both.
+            let output = run.output.as_deref().unwrap_or(run.input);
+            let (Some(input), Some(output)) = (run.input.region(), output.region()) else {
+                return Err(RunError::Channel {
+                    what: "shm".into(),
+                    message: "its buffers are not shared regions".into(),
+                });
+            };
+            let regions = ShmRegions {
+                input_fd: input.raw_fd(),
+                output_fd: output.raw_fd(),
+                bytes: (run.cfg.n * 8) as u64,
+            };
+            (regions, input.huge_pages())
         };
         let mut inherit_fds = vec![regions.input_fd, regions.output_fd];
         inherit_fds.dedup();
         let attach = Attach { setup: encode_extra(&regions), inherit_fds };
-        let huge_pages = input.huge_pages();
-        let sg = RangesOnly(attach);
+        // In place, a task sent again (its worker lost mid-task, perhaps after it overwrote
+        // part of its range) first gets its input back, regenerated from the seed.
+        let rerun = super::RerunInPlace::of(run.cfg.seed, run.input, run.output.is_none());
+        let sg = RangesOnly { attach, rerun };
         on_processes(run.cfg, run.mode, &sg, &mut [], run.m, run.start)?;
         run.m.extras.shm_huge_pages = huge_pages;
         Ok(())
@@ -80,14 +85,21 @@ impl Strategy for Shm {
 
 /// The coordinator half: tasks are their headers (a range); results are already in place.
 /// Every worker gets the same regions.
-struct RangesOnly(Attach);
+struct RangesOnly<'a> {
+    attach: Attach,
+    /// In place: what a task sent again needs first.
+    rerun: Option<super::RerunInPlace<'a>>,
+}
 
-impl ScatterGather for RangesOnly {
+impl ScatterGather for RangesOnly<'_> {
     fn attach(&self, _worker: u32) -> Attach {
-        self.0.clone()
+        self.attach.clone()
     }
 
-    fn encode_task(&self, _: u32, _task: &Task, _out: &mut Vec<u8>) -> Result<u64, PayloadError> {
+    fn encode_task(&self, _: u32, task: &Task, _out: &mut Vec<u8>) -> Result<u64, PayloadError> {
+        if let Some(rerun) = &self.rerun {
+            rerun.before_send(task);
+        }
         Ok(0)
     }
 
