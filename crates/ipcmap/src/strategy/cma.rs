@@ -262,7 +262,8 @@ mod tests {
     /// A wrong count is named once, with the number that differs.
     #[test]
     fn a_wrong_copy_count_names_the_count_that_differs() {
-        let sg = CopiedRanges { copied: Default::default(), attach: Attach::default() };
+        let sg =
+            CopiedRanges { copied: Default::default(), attach: Attach::default(), rerun: None };
         let task = Task { index: 0, parts: std::iter::once(0..1000).collect() };
         let mut out = [0.0; 0];
         assert!(sg.decode_result(Received::new(0, &task, &result(8000, 8000)), &mut out).is_ok());
