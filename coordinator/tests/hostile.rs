@@ -374,6 +374,8 @@ fn a_workers_terminal_escapes_are_shown_escaped() {
         }
         assert!(r.stderr.contains(r"\u{1b}"), "shown escaped: {:?}", r.stderr);
         assert!(r.stderr.contains("bad worker"), "{:?}", r.stderr);
+        // It said why it ended: its words are the reason, not a guess about the build.
+        assert!(!r.stderr.contains("of this build"), "{:?}", r.stderr);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

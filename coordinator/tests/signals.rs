@@ -141,3 +141,20 @@ fn each_worker_holds_only_its_own_descriptors_over(transport: &str) {
         "{transport}: descriptors per worker differ: {counts:?}; {files:?}"
     );
 }
+
+// Many workers: the first ones started wait for their coordinator as long as it holds their
+// hello connection, however long starting the rest takes (tcp's used to give up after a fixed
+// 10 s, and 512 of them failed), and the run is verified.
+per_entry!(for_each_transport, many_workers_start_and_verify_over);
+fn many_workers_start_and_verify_over(transport: &str) {
+    if !common::spawns_here(transport) {
+        return;
+    }
+    let args = ["--transport", transport, "--mode", "split", "--workers", "96", "--n", "20000"];
+    let args = [&args[..], &["--repeat", "1", "--warmup", "0", "--format", "json"]].concat();
+    let r = common::run_with(&args, &[], Duration::from_secs(120));
+    assert!(r.status.success(), "{transport}: {}", r.stderr);
+    let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(report["verified"], true, "{transport}");
+    assert_eq!(report["workers"], 96, "{transport}");
+}

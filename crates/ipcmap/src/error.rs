@@ -59,6 +59,15 @@ pub enum LinkError {
     },
 }
 
+/// What an early exit suggests: where the worker said why, its words are the reason and
+/// nothing is added; where it said nothing, perhaps it is not an ipcmap worker of this build.
+fn early_hint(stderr: &str, path: &std::path::Path) -> String {
+    match stderr.is_empty() {
+        true => format!("; is {} an ipcmap worker of this build? {BUILD_HINT}", path.display()),
+        false => String::new(),
+    }
+}
+
 /// Starting the worker pool failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
@@ -84,7 +93,10 @@ pub enum SpawnError {
     #[error("creating the {what} for worker {worker}: {source}")]
     Channel { worker: u32, what: &'static str, source: std::io::Error },
     /// The worker exited before saying hello.
-    #[error("worker {worker} (pid {pid}) exited before the handshake ({status}{stderr}); is {path} an ipcmap worker of this build? {BUILD_HINT}")]
+    #[error(
+        "worker {worker} (pid {pid}) exited before the handshake ({status}{stderr}){}",
+        early_hint(stderr, path)
+    )]
     ExitedEarly {
         worker: u32,
         pid: u32,

@@ -32,16 +32,18 @@ pub struct WorkerArgs {
     pub protocol: u32,
     /// The coordinator's pid; the worker exits if its parent is already someone else.
     pub parent_pid: Option<u32>,
+    /// How long to wait for the coordinator after the hello, ms (its `--handshake-timeout`).
+    pub handshake_ms: Option<u32>,
 }
 
 const USAGE: &str = "usage: worker --connect NAME [--transport T] --worker-id K --protocol V \
-[--parent-pid P] (workers are started by the coordinator, not by hand)";
+[--parent-pid P] [--handshake-ms MS] (workers are started by the coordinator, not by hand)";
 
 impl WorkerArgs {
     /// Parses `--connect NAME [--transport T] --worker-id K --protocol V [--parent-pid P]`.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<WorkerArgs, WorkerError> {
         let (mut connect, mut worker_id, mut protocol, mut parent_pid) = (None, None, None, None);
-        let mut transport = None;
+        let (mut transport, mut handshake_ms) = (None, None);
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
             let value = args
@@ -57,6 +59,7 @@ impl WorkerArgs {
                 "--worker-id" => worker_id = Some(number(&value)?),
                 "--protocol" => protocol = Some(number(&value)?),
                 "--parent-pid" => parent_pid = Some(number(&value)?),
+                "--handshake-ms" => handshake_ms = Some(number(&value)?),
                 other => {
                     return Err(WorkerError::Usage(format!("unknown argument {other}; {USAGE}")))
                 }
@@ -64,7 +67,7 @@ impl WorkerArgs {
         }
         match (connect, worker_id, protocol) {
             (Some(connect), Some(worker_id), Some(protocol)) => {
-                Ok(WorkerArgs { connect, transport, worker_id, protocol, parent_pid })
+                Ok(WorkerArgs { connect, transport, worker_id, protocol, parent_pid, handshake_ms })
             }
             _ => Err(WorkerError::Usage(USAGE.to_string())),
         }
@@ -77,6 +80,9 @@ pub use crate::fault::Fault;
 /// (the registry's connect), then [`serve`]s.
 pub fn run(args: &WorkerArgs) -> Result<(), WorkerError> {
     die_with_parent(args.parent_pid);
+    if let Some(ms) = args.handshake_ms {
+        crate::transport::handshake::set_worker_wait(std::time::Duration::from_millis(ms.into()));
+    }
     if args.protocol != PROTOCOL_VERSION {
         return Err(WorkerError::ProtocolMismatch {
             ours: PROTOCOL_VERSION,
@@ -363,7 +369,8 @@ mod tests {
                 transport: None,
                 worker_id: 3,
                 protocol: 1,
-                parent_pid: None
+                parent_pid: None,
+                handshake_ms: None,
             }
         );
     }

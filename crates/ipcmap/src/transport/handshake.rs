@@ -91,6 +91,7 @@ fn start_all_here<E>(
         })?;
         let started_at_ns = crate::trace::now_ns();
         let (id, protocol) = (worker.to_string(), PROTOCOL_VERSION.to_string());
+        let wait = spec.handshake_timeout.as_millis().to_string();
         let args = [
             "--connect",
             &hello.path,
@@ -102,6 +103,8 @@ fn start_all_here<E>(
             &protocol,
             "--parent-pid",
             &parent,
+            "--handshake-ms",
+            &wait,
         ];
         let process = WorkerProcess::start(spec.worker_bin, worker, &args)?;
         drop(inherited);
@@ -338,6 +341,46 @@ fn early_exit<E>(p: &mut Pending<E>, spec: &PoolSpec<'_>) -> Option<SpawnError> 
     })
 }
 
+/// How long a worker waits for its coordinator after its hello (tcp's connection, the line
+/// naming inherited descriptors), at most. A worker waits while its coordinator holds its hello
+/// connection open, and stops when the coordinator closes it or dies (`PR_SET_PDEATHSIG`); a
+/// coordinator starting hundreds of workers may reach the first only after many seconds. This
+/// is the backstop for a coordinator that is stuck (stopped): 30 times its
+/// `--handshake-timeout` (passed on the worker's command line), and at least a minute.
+pub fn worker_wait() -> Duration {
+    let timeout = WORKER_WAIT.get().copied().unwrap_or(Duration::from_secs(10));
+    (timeout * 30).max(Duration::from_secs(60))
+}
+
+/// Whether the coordinator has closed the hello connection `stream` (given up, or gone).
+pub fn hung_up(stream: &UnixStream) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+    let ready = match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(n) => n > 0,
+        Err(_) => false,
+    };
+    let revents = fds[0].revents().unwrap_or(PollFlags::empty());
+    if revents.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
+        return true;
+    }
+    // Readable: at its end (the peer closed it) a peek reads nothing.
+    let peeked = nix::sys::socket::recv(
+        std::os::fd::AsRawFd::as_raw_fd(stream),
+        &mut [0u8; 1],
+        nix::sys::socket::MsgFlags::MSG_PEEK | nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+    );
+    ready && matches!(peeked, Ok(0))
+}
+
+/// Sets [`worker_wait`] for this worker process (once; later calls change nothing).
+pub fn set_worker_wait(wait: Duration) {
+    let _ = WORKER_WAIT.set(wait);
+}
+
+static WORKER_WAIT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+
 /// The worker's half: connects to the coordinator's hello socket `path` as worker `worker`
 /// and says hello with `protocol_version` and `rest` (its transport's words); returns the
 /// connection.
@@ -356,9 +399,6 @@ pub fn say_hello(
         .map_err(channel("sending hello"))?;
     Ok(stream)
 }
-
-/// How long a worker waits for the line naming its descriptors.
-const NAMING_WAIT: Duration = Duration::from_secs(10);
 
 /// Tells the worker whose hello came on `stream` which inherited descriptors are its own
 /// (one line of numbers), for a transport whose links it inherits.
@@ -400,7 +440,7 @@ fn named_descriptors(
         what: "the line naming its descriptors",
         message: e.to_string(),
     };
-    stream.set_read_timeout(Some(NAMING_WAIT)).map_err(channel)?;
+    stream.set_read_timeout(Some(worker_wait())).map_err(channel)?;
     let mut line = String::new();
     std::io::BufReader::new(stream).read_line(&mut line).map_err(channel)?;
     let fds: Vec<i32> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();

@@ -18,11 +18,9 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-/// How long the worker waits for its coordinator's connection.
-const CONNECT_WAIT: Duration = Duration::from_secs(10);
-
-/// How long one connection may take to present its token.
-const TOKEN_WAIT: Duration = Duration::from_secs(1);
+/// The most connections a worker keeps waiting for their token at once; a newer one beyond
+/// drops the oldest (a stranger cannot starve the coordinator's by opening many).
+const PENDING: usize = 64;
 
 /// The token's bytes on the wire.
 const TOKEN: usize = 16;
@@ -50,7 +48,8 @@ impl Spawned for TcpTransport {
         let token = token().map_err(channel("its token"))?;
         let words = format!("{port} {}", hex(&token));
         let hello = handshake::say_hello(hello, worker, protocol, &words)?;
-        let stream = accept(&listener, &token).map_err(channel("its coordinator's connection"))?;
+        let stream =
+            accept(&listener, &token, &hello).map_err(channel("its coordinator's connection"))?;
         drop(hello);
         let writer = stream.try_clone().map_err(channel("its socket"))?;
         Ok((Box::new(Reader::new(stream)), Box::new(Writer::new(writer))))
@@ -76,32 +75,84 @@ fn link(hello: Hello) -> Result<Link, SpawnError> {
     Ok(Link { sender: Box::new(Writer::new(stream)), receiver: Box::new(Reader::new(reader)) })
 }
 
-/// The first connection to `listener` that presents `token` within [`CONNECT_WAIT`]; any
-/// other is dropped.
-fn accept(listener: &TcpListener, token: &[u8; TOKEN]) -> std::io::Result<TcpStream> {
-    let deadline = Instant::now() + CONNECT_WAIT;
+/// The first connection to `listener` that presents `token`, while the coordinator holds the
+/// `hello` connection open and within [`handshake::worker_wait`]; any other is dropped. Every
+/// pending connection is read at once, without blocking, under that one deadline: a slow or
+/// silent connection (another user's, say) holds up none of the others.
+fn accept(
+    listener: &TcpListener,
+    token: &[u8; TOKEN],
+    hello: &std::os::unix::net::UnixStream,
+) -> std::io::Result<TcpStream> {
+    accept_within(listener, token, handshake::worker_wait(), &|| handshake::hung_up(hello))
+}
+
+/// [`accept`] within `wait`, until `gone` says the coordinator gave up.
+fn accept_within(
+    listener: &TcpListener,
+    token: &[u8; TOKEN],
+    wait: Duration,
+    gone: &dyn Fn() -> bool,
+) -> std::io::Result<TcpStream> {
+    let deadline = Instant::now() + wait;
     listener.set_nonblocking(true)?;
+    let mut pending: std::collections::VecDeque<(TcpStream, [u8; TOKEN], usize)> =
+        std::collections::VecDeque::new();
     while Instant::now() < deadline {
-        let mut stream = match listener.accept() {
-            Ok((stream, _)) => stream,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(1));
-                continue;
+        // Seen before this round's reads: a coordinator that connected and sent the token,
+        // then closed the hello connection, has its token read in this round first.
+        let given_up = gone();
+        let mut busy = false;
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    stream.set_nonblocking(true)?;
+                    if pending.len() == PENDING {
+                        pending.pop_front();
+                    }
+                    pending.push_back((stream, [0; TOKEN], 0));
+                    busy = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
-        };
-        stream.set_nonblocking(false)?;
-        stream.set_read_timeout(Some(TOKEN_WAIT))?;
-        let mut got = [0u8; TOKEN];
-        if stream.read_exact(&mut got).is_ok() && got == *token {
-            stream.set_read_timeout(None)?;
-            stream.set_nodelay(true)?;
-            return Ok(stream);
+        }
+        let mut k = 0;
+        while k < pending.len() {
+            let (stream, got, filled) = &mut pending[k];
+            match stream.read(&mut got[*filled..]) {
+                Ok(0) => drop(pending.remove(k)),
+                Ok(n) => {
+                    busy = true;
+                    *filled += n;
+                    if *filled < TOKEN {
+                        k += 1;
+                    } else if *got == *token {
+                        if let Some((stream, _, _)) = pending.remove(k) {
+                            stream.set_nonblocking(false)?;
+                            stream.set_nodelay(true)?;
+                            return Ok(stream);
+                        }
+                    } else {
+                        drop(pending.remove(k));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => k += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => drop(pending.remove(k)),
+            }
+        }
+        if given_up {
+            return Err(std::io::Error::other("the coordinator closed its hello connection"));
+        }
+        if !busy {
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
     Err(std::io::Error::new(
         std::io::ErrorKind::TimedOut,
-        format!("none presented its token within {} s", CONNECT_WAIT.as_secs()),
+        format!("no connection presented its token within {:.1} s", wait.as_secs_f64()),
     ))
 }
 
@@ -140,13 +191,16 @@ mod tests {
         let client = std::thread::spawn(move || {
             let mut stranger = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
             stranger.write_all(&[0; TOKEN]).unwrap();
-            let silent = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+            // Silent ones queued first (another user's, say): each held the old serial check
+            // a second, 20 of them past its 10 s; read together, they hold up nothing.
+            let silent: Vec<TcpStream> =
+                (0..20).map(|_| TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap()).collect();
             let mut owner = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
             owner.write_all(&token).unwrap();
             owner.write_all(b"after").unwrap();
             (stranger, silent, owner)
         });
-        let mut link = accept(&listener, &token).unwrap();
+        let mut link = accept_within(&listener, &token, Duration::from_secs(8), &|| false).unwrap();
         let mut after = [0u8; 5];
         link.read_exact(&mut after).unwrap();
         assert_eq!(&after, b"after", "the owner's connection, not a stranger's");
