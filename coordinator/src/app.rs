@@ -94,6 +94,8 @@ fn run_parsed(cli: &Cli) -> u8 {
         say(&format!("error: cannot install signal handlers: {e}"));
         return 1;
     }
+    // Every process the run starts, and every one they start, ends with it (dropped last).
+    let _reaper = crate::reaper::Reaper::adopt();
     // Before any thread: it points TMPDIR at this run's own folder.
     let rundir = match RunDir::create() {
         Ok(dir) => dir,

@@ -9,6 +9,7 @@ mod cli;
 mod mpi;
 mod oom;
 mod output;
+mod reaper;
 
 #[global_allocator]
 static ALLOCATOR: oom::Guarded = oom::Guarded;

@@ -388,3 +388,56 @@ fn an_output_that_names_a_folder_is_refused_before_the_run() {
         assert_one_line_error(&r, 2, "names a folder");
     }
 }
+
+/// Whatever a worker starts ends with the run: a `--worker-bin` that starts a process of its
+/// own in a new session (`setsid`, out of the worker's process group) before it becomes the
+/// worker leaves nothing running once the coordinator has exited, and the report says what
+/// bound it.
+#[test]
+fn what_a_worker_starts_ends_with_the_run() {
+    let dir = scratch("descendants");
+    let bin = dir.join("worker-with-a-child");
+    let marker = format!("{}", 900_000 + std::process::id() % 99_999);
+    script(
+        &bin,
+        &format!(
+            "setsid sleep {marker} </dev/null >/dev/null 2>&1 &\nsleep {marker}1 &\nexec {} \"$@\"",
+            worker_bin().display()
+        ),
+    );
+    let r = run(
+        &[
+            "--worker-bin",
+            bin.to_str().unwrap(),
+            "--mode",
+            "split",
+            "-w",
+            "2",
+            "--n",
+            "2000",
+            "-r",
+            "1",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    let report = json(&r);
+    assert_eq!(report["descendants_bound_by"], "child subreaper", "{report}");
+    let left = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&marker))
+            })
+            .count()
+    };
+    assert!(
+        eventually(Duration::from_secs(5), || left() == 0),
+        "{} processes outlived the run",
+        left()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -38,6 +38,10 @@ pub struct Meta {
     pub yama_ptrace_scope: Option<u32>,
     /// The 1-minute load average when the invocation started.
     pub load_average_1m: Option<f64>,
+    /// What ties every process a run starts (its workers and whatever they start) to the
+    /// run: "child subreaper" (the coordinator reaps its orphaned descendants and kills any
+    /// left when it ends); null where nothing does.
+    pub descendants_bound_by: Option<String>,
 }
 
 impl Meta {
@@ -79,6 +83,9 @@ impl Meta {
                 .split_whitespace()
                 .next()
                 .and_then(|l| l.parse().ok()),
+            descendants_bound_by: nix::sys::prctl::get_child_subreaper()
+                .is_ok_and(|on| on)
+                .then(|| "child subreaper".to_string()),
         }
     }
 }
