@@ -31,25 +31,50 @@ struct Event {
     args: Value,
 }
 
-/// Writes the trace of every report's recorded runs.
+/// The trace's events, written out one at a time as they are made (a million spans never
+/// become a million JSON values in memory at once).
+struct Events<'w> {
+    out: &'w mut dyn Write,
+    first: bool,
+}
+
+impl Events<'_> {
+    /// Writes one event (as the array's next element).
+    fn push(&mut self, event: impl Serialize) -> std::io::Result<()> {
+        if !std::mem::replace(&mut self.first, false) {
+            self.out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *self.out, &event)?;
+        Ok(())
+    }
+
+    fn extend(&mut self, events: impl IntoIterator<Item = Value>) -> std::io::Result<()> {
+        events.into_iter().try_for_each(|e| self.push(e))
+    }
+}
+
+/// Writes the trace of every report's recorded runs, streamed: memory stays at the spans'
+/// own, whatever the file's size.
 pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
     let me = std::process::id();
-    let mut events: Vec<Value> = Vec::new();
+    out.write_all(b"{\"traceEvents\":[")?;
+    let mut events = Events { out, first: true };
     let mut named: Vec<u32> = Vec::new();
     // Every process named, sorted in the order it first appears (the coordinator first), its
     // main thread named too.
-    let mut name = |events: &mut Vec<Value>, pid: u32, label: String, thread: &str| {
-        if !named.contains(&pid) {
-            named.push(pid);
-            events.push(json!({"name": "process_name", "ph": "M", "pid": pid, "tid": 0,
-                               "args": {"name": label}}));
-            events.push(json!({"name": "process_sort_index", "ph": "M", "pid": pid, "tid": 0,
-                               "args": {"sort_index": named.len()}}));
-            events.push(json!({"name": "thread_name", "ph": "M", "pid": pid, "tid": 0,
-                               "args": {"name": thread}}));
+    let mut name = |events: &mut Events<'_>, pid: u32, label: String, thread: &str| {
+        if named.contains(&pid) {
+            return Ok(());
         }
+        named.push(pid);
+        events.push(json!({"name": "process_name", "ph": "M", "pid": pid, "tid": 0,
+                           "args": {"name": label}}))?;
+        events.push(json!({"name": "process_sort_index", "ph": "M", "pid": pid, "tid": 0,
+                           "args": {"sort_index": named.len()}}))?;
+        events.push(json!({"name": "thread_name", "ph": "M", "pid": pid, "tid": 0,
+                           "args": {"name": thread}}))
     };
-    name(&mut events, me, format!("coordinator (pid {me})"), "coordinator");
+    name(&mut events, me, format!("coordinator (pid {me})"), "coordinator")?;
     let mut decoders: Vec<u32> = Vec::new();
     let mut threads: Vec<u32> = Vec::new();
     let mut flows = Flows::default();
@@ -82,7 +107,7 @@ pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<(
                             s.pid,
                             format!("{} worker {w}{at}, run {} (pid {})", r.mode, run.run, s.pid),
                             "worker",
-                        );
+                        )?;
                         (s.pid, 0)
                     }
                     (None, None) => (me, 0),
@@ -99,27 +124,28 @@ pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<(
                                  "worker": s.worker}),
                 };
                 flows.note(&event, s.phase, s.task, pid == me);
-                events.push(serde_json::to_value(event)?);
+                events.push(event)?;
             }
             events.push(json!({"name": format!("{} run {}", r.mode, run.run), "cat": "run",
                                "ph": "X", "ts": run.start_ns as f64 / 1e3,
                                "dur": run.end_ns.saturating_sub(run.start_ns) as f64 / 1e3,
-                               "pid": me, "tid": 1000, "args": {"strategy": r.mode, "run": run.run}}));
+                               "pid": me, "tid": 1000, "args": {"strategy": r.mode, "run": run.run}}))?;
         }
     }
     events.push(json!({"name": "thread_name", "ph": "M", "pid": me, "tid": 1000,
-                       "args": {"name": "runs (wall time)"}}));
+                       "args": {"name": "runs (wall time)"}}))?;
     for w in threads {
         events.push(json!({"name": "thread_name", "ph": "M", "pid": me, "tid": w + 1,
-                           "args": {"name": format!("thread {w}")}}));
+                           "args": {"name": format!("thread {w}")}}))?;
     }
-    events.extend(flows.arrows());
+    events.extend(flows.arrows())?;
     for t in decoders {
-        events.push(json!({"name": "thread_name", "ph": "M", "pid": me, "tid": DECODER_TIDS + t,
-                           "args": {"name": helper_name(t)}}));
+        events
+            .push(json!({"name": "thread_name", "ph": "M", "pid": me, "tid": DECODER_TIDS + t,
+                           "args": {"name": helper_name(t)}}))?;
     }
-    serde_json::to_writer(&mut *out, &json!({"traceEvents": events, "displayTimeUnit": "ms"}))?;
-    writeln!(out)
+    let out = events.out;
+    out.write_all(b"],\"displayTimeUnit\":\"ms\"}\n")
 }
 
 /// Where each task's frames left and arrived, run by run, for the flow arrows: a task's send
