@@ -6,7 +6,7 @@ use crate::output::Output;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ipcmap::config::RunConfig;
 use ipcmap::engine::Session;
-use ipcmap::error::{RunError, SpawnError};
+use ipcmap::error::RunError;
 use ipcmap::report::{plot_phases, plot_sweep, write_csv, write_json, Export, Exporter};
 use ipcmap::rundir::RunDir;
 use ipcmap::strategy::Mode;
@@ -437,11 +437,7 @@ fn finish(result: anyhow::Result<()>) -> u8 {
     }
     // Library errors already name their cause: one line, no chain.
     say(&format!("error: {e}"));
-    let signal = match e.downcast_ref::<RunError>() {
-        Some(RunError::Interrupted { signal })
-        | Some(RunError::Spawn(SpawnError::Interrupted { signal })) => Some(*signal),
-        _ => None,
-    };
+    let signal = e.downcast_ref::<RunError>().and_then(RunError::signal);
     match signal {
         Some(signal) => 128u8.saturating_add(signal as u8),
         None => 1,

@@ -277,3 +277,13 @@ fn a_worker_lost_mid_task_in_place_is_rerun_over_its_input(mode: &str) {
     assert_eq!(failures.len(), 1, "{mode}: {failures:?}");
     assert!(failures[0]["reason"].as_str().unwrap().contains("code 70"), "{failures:?}");
 }
+
+/// A run that cannot go on (every worker lost) fails with one line that names the
+/// configuration it was running, once: in `--mode all` or a sweep, which one failed.
+#[test]
+fn a_failed_run_names_its_configuration_once() {
+    let args = ["--mode", "sequential,split", "-w", "2", "--n", "10000", "--codec", "raw"];
+    let r = faulty(&args, "exit-after=0");
+    common::assert_one_line_error(&r, 1, "split, raw, 64 splits, chunk 1: worker ");
+    assert_eq!(r.stderr.matches("split").count(), 1, "{}", r.stderr);
+}

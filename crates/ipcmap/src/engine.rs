@@ -211,7 +211,8 @@ impl Session {
         progress(&cell.cfg, cell.mode);
         let pool = self.pool.get_or_insert_with(|| BufferPool::new(cell.cfg.reuse_buffers));
         crate::memory::reset_peak_rss();
-        let outcome = strategy::run_once(&cell.cfg.settings, cell.mode, pool)?;
+        let outcome = strategy::run_once(&cell.cfg.settings, cell.mode, pool)
+            .map_err(|e| e.during(|| report_config(cell).label))?;
         let s = &cell.cfg.settings;
         if cell.cfg.verify {
             let (mode, input) = (cell.mode.name(), outcome.input.as_slice());

@@ -164,6 +164,15 @@ pub enum RunError {
     /// SIGINT or SIGTERM asked the run to stop.
     #[error("interrupted by signal {signal}; workers were stopped and no result is reported")]
     Interrupted { signal: i32 },
+    /// A run of one configuration failed: which one (its label, "split, bincode, 64 splits,
+    /// chunk 1"), then why, for the errors that do not name it themselves.
+    #[error("{label}: {source}")]
+    During {
+        /// The configuration's label.
+        label: String,
+        /// Why it failed.
+        source: Box<RunError>,
+    },
     /// A compute thread of threads mode panicked.
     #[error("threads: compute thread {thread} panicked: {message}")]
     ThreadPanicked { thread: usize, message: String },
@@ -174,6 +183,31 @@ pub enum RunError {
     /// over the same input, or the results do not cover the input once.
     #[error("{mode} result of values {start}..{end}: {problem}")]
     Checksum { mode: String, start: usize, end: usize, problem: String },
+}
+
+impl RunError {
+    /// The signal that stopped the run, where one did.
+    pub fn signal(&self) -> Option<i32> {
+        match self {
+            RunError::Interrupted { signal }
+            | RunError::Spawn(SpawnError::Interrupted { signal }) => Some(*signal),
+            RunError::During { source, .. } => source.signal(),
+            _ => None,
+        }
+    }
+
+    /// This error in the run of configuration `label`, where it does not say which itself (a
+    /// worker or a channel that failed; a mismatch, a thread's panic, a start or a stop name
+    /// their own context).
+    pub fn during(self, label: impl FnOnce() -> String) -> RunError {
+        match self {
+            RunError::WorkerDied { .. }
+            | RunError::Codec { .. }
+            | RunError::Channel { .. }
+            | RunError::Shm(_) => RunError::During { label: label(), source: Box::new(self) },
+            other => other,
+        }
+    }
 }
 
 /// The worker process failed.
