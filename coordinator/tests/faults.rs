@@ -285,5 +285,5 @@ fn a_failed_run_names_its_configuration_once() {
     let args = ["--mode", "sequential,split", "-w", "2", "--n", "10000", "--codec", "raw"];
     let r = faulty(&args, "exit-after=0");
     common::assert_one_line_error(&r, 1, "split, raw, 64 splits, chunk 1: worker ");
-    assert_eq!(r.stderr.matches("split").count(), 1, "{}", r.stderr);
+    assert_eq!(r.stderr.matches("split,").count(), 1, "{}", r.stderr);
 }
