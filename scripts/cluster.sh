@@ -21,12 +21,26 @@ set -euo pipefail
 
 PREFIX=${CLUSTER_PREFIX:-ipcmap-}
 NET=${CLUSTER_NET:-10.77.0}
-read -r -a SLOTS <<<"${CLUSTER_SLOTS:-1 2 2}"
-SW=${PREFIX}sw
+SLOTS_TEXT=${CLUSTER_SLOTS:-1 2 2}
 HOSTS=(h1 h2 h3)
-STATE=${CLUSTER_STATE:-/run/${PREFIX}cluster}
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
+
+# Every variable is checked before it names anything: a prefix becomes namespace names, file
+# names and a line of the generated launcher, so it may hold letters, digits, '.', '_' and '-'
+# only (no space, no quote, no '$(...)'); the net is three numbers; the slots one count a host.
+[[ $PREFIX =~ ^[A-Za-z0-9._-]{1,24}$ ]] ||
+  die "CLUSTER_PREFIX '$PREFIX': 1-24 letters, digits, '.', '_' or '-'"
+[[ $NET =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]] &&
+  ((BASH_REMATCH[1] < 256 && BASH_REMATCH[2] < 256 && BASH_REMATCH[3] < 256)) ||
+  die "CLUSTER_NET '$NET': three numbers 0-255, as 10.77.0"
+read -r -a SLOTS <<<"$SLOTS_TEXT"
+[ "${#SLOTS[@]}" = "${#HOSTS[@]}" ] || die "CLUSTER_SLOTS '$SLOTS_TEXT': one count for each of ${#HOSTS[@]} hosts"
+for s in "${SLOTS[@]}"; do
+  [[ $s =~ ^[1-9][0-9]?$ ]] || die "CLUSTER_SLOTS '$SLOTS_TEXT': each count 1-99"
+done
+SW=${PREFIX}sw
+STATE=${CLUSTER_STATE:-/run/${PREFIX}cluster}
 ns_of() { echo "${PREFIX}$1"; }
 exists() { ip netns list | awk '{print $1}' | grep -qx "$1"; }
 marked() { [ -f "$STATE/made/$1" ]; }
@@ -140,13 +154,25 @@ mpirun_line() {
 }
 
 # Runs "$@" in h1 (as its hostname) with CLUSTER_MPIRUN set; the cluster is always removed.
+# The command runs in the background and is waited for, so a signal to this script is acted
+# on at once: the command is killed and the cluster (with anything left in its hosts) removed.
 run() {
   [ $# -gt 0 ] || die "run needs a command"
   trap down EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  trap 'exit 129' HUP
   up
-  trap 'exit 130' INT TERM
+  local child
   CLUSTER_MPIRUN=$(mpirun_line) CLUSTER_STATE="$STATE" CLUSTER_PREFIX="$PREFIX" \
-    ip netns exec "$(ns_of h1)" unshare --uts /bin/sh -c 'hostname h1; exec "$@"' x "$@"
+    ip netns exec "$(ns_of h1)" unshare --uts /bin/sh -c 'hostname h1; exec "$@"' x "$@" &
+  child=$!
+  trap 'kill -KILL "$child" 2>/dev/null; exit 130' INT
+  trap 'kill -KILL "$child" 2>/dev/null; exit 143' TERM
+  trap 'kill -KILL "$child" 2>/dev/null; exit 129' HUP
+  local rc=0
+  wait "$child" || rc=$?
+  return "$rc"
 }
 
 case "${1:-}" in
