@@ -132,6 +132,10 @@ struct Plan {
     exports: Exports,
     /// Print the explanation after the report.
     explain: bool,
+    /// How the terminal's table shows it.
+    view: ipcmap::report::View,
+    /// Warnings on stderr in colour.
+    warn_color: bool,
     /// `--trace`: the spans as a Chrome trace.
     trace: Option<Output>,
     /// `--timeline`: the spans as a Gantt chart.
@@ -158,15 +162,29 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
                 json: None,
                 exports: Exports::open(&cli.export)?,
                 explain: cli.explain,
+                view: view(cli),
+                warn_color: cli.colors(std::io::stderr().is_terminal()),
                 trace: open(cli.trace.as_deref(), "--trace")?,
                 timeline: open(cli.timeline.as_deref(), "--timeline")?,
             }
             .distinct()
         }
-        Some(Command::Sweep(args)) => plan_sweep(args),
+        Some(Command::Sweep(args)) => plan_sweep(args).map(|p| Plan {
+            view: view(cli),
+            warn_color: cli.colors(std::io::stderr().is_terminal()),
+            ..p
+        }),
         Some(
             Command::Probe(_) | Command::Completions { .. } | Command::Man | Command::Schema { .. },
         ) => Err("this command is not a run".into()),
+    }
+}
+
+/// How the terminal's table shows the reports: `--details`, and colour where stdout takes it.
+fn view(cli: &Cli) -> ipcmap::report::View {
+    ipcmap::report::View {
+        details: cli.details,
+        color: cli.colors(std::io::stdout().is_terminal()),
     }
 }
 
@@ -190,6 +208,8 @@ fn plan_sweep(args: &SweepArgs) -> Result<Plan, String> {
         json: open(args.json.as_deref(), "--json")?,
         exports: Exports::open(&args.export)?,
         explain: false,
+        view: ipcmap::report::View::default(),
+        warn_color: false,
         trace: None,
         timeline: None,
     }
@@ -237,7 +257,7 @@ impl Exports {
         axes: Option<&[Axis]>,
     ) -> anyhow::Result<()> {
         for (exporter, out) in &mut self.0 {
-            out.write_with(|w| exporter.file(Export { reports, axes }, w))?;
+            out.write_with(|w| exporter.file(Export::new(reports, axes), w))?;
         }
         Ok(())
     }
@@ -315,7 +335,10 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
     let written = plan
         .format
         .exporter()
-        .reports(Export { reports: &reports, axes: plan.axes.as_deref() }, &mut stdout)
+        .reports(
+            Export { reports: &reports, axes: plan.axes.as_deref(), view: plan.view },
+            &mut stdout,
+        )
         .and_then(|()| match plan.explain {
             true => {
                 let text = ipcmap::report::explain(&reports);
@@ -330,10 +353,21 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
         .and_then(|()| stdout.flush());
     written.map_err(|e| stdout_error("the report", e))?;
     // After the report, like hyperfine: one line each, never a change of exit status.
+    let paint = ipcmap::report::Paint(plan.warn_color);
     let mut warned = Vec::new();
     for w in reports.iter().flat_map(|r| &r.warnings) {
         if !warned.contains(&w) {
-            say(&format!("warning: {w}"));
+            let line = format!("warning: {w}");
+            let line = match std::io::stderr().is_terminal() {
+                true => ipcmap::report::wrap(&line, ipcmap::report::terminal_width()),
+                false => line,
+            };
+            let line = line.lines().map(|l| paint.warning(l)).collect::<Vec<_>>().join("\n");
+            let _ = writeln!(
+                std::io::stderr(),
+                "{}",
+                ipcmap::report::printable_keeping_colour(&line, paint.0)
+            );
             warned.push(w);
         }
     }

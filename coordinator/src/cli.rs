@@ -54,6 +54,30 @@ pub struct Cli {
     /// otherwise, and summed up as one line per failed worker).
     #[arg(long, global = true, help_heading = "Output")]
     pub verbose: bool,
+    /// Every table on the terminal: phases, traffic, who was busy, CPU time and the workers
+    /// (the summary and the wall-time table otherwise; the exports always hold everything).
+    #[arg(long, global = true, help_heading = "Output")]
+    pub details: bool,
+    /// Colour on the terminal: auto (when stdout is a terminal and NO_COLOR is not set),
+    /// always or never.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"], help_heading = "Output")]
+    pub color: String,
+}
+
+impl Cli {
+    /// Whether to colour what goes to a stream that `is_terminal` (stdout or stderr), by
+    /// `--color` and `NO_COLOR` (any non-empty value turns auto off).
+    pub fn colors(&self, is_terminal: bool) -> bool {
+        match self.color.as_str() {
+            "always" => true,
+            "never" => false,
+            _ => {
+                is_terminal
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::env::var("TERM").map_or(true, |t| t != "dumb")
+            }
+        }
+    }
 }
 
 impl Cli {

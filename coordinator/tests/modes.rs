@@ -319,7 +319,7 @@ fn csv_has_a_header_and_one_row_per_mode() {
 
 #[test]
 fn the_table_names_every_phase_with_units() {
-    let r = run(&["--mode", "split", "--workers", "2", "--n", "1000"]);
+    let r = run(&["--mode", "split", "--workers", "2", "--n", "1000", "--details"]);
     assert!(r.status.success(), "{}", r.stderr);
     for word in ["wall ms", "spawn", "transfer", "compute", "GB/s", "µs/msg", "verified"] {
         assert!(r.stdout.contains(word), "table lacks {word}:\n{}", r.stdout);
@@ -420,4 +420,49 @@ fn owner_is_verified_over(transport: &str) {
         let args = ["-w", "2", "--n", "300001", "-r", "3", "--transport", transport];
         assert_eq!(with_mode("owner", &args)["verified"], true, "{transport}");
     }
+}
+
+/// The answer first: a piped table opens with its header and the summary in words
+/// ("sequential took ...", each strategy against it, hyperfine's way), before any table; the
+/// phase tables wait for --details; no colour unless asked (--color always), and NO_COLOR
+/// holds auto off.
+#[test]
+fn the_answer_comes_first_in_words_and_colour_only_when_asked() {
+    let args = ["--mode", "sequential,split,threads", "-w", "2", "--n", "20000", "-r", "3"];
+    let r = run(&args);
+    assert!(r.status.success(), "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines[0].starts_with("ipcmap: exp over 20,000 f64"), "{}", r.stdout);
+    assert!(lines[1].starts_with("sequential took "), "{}", r.stdout);
+    // A verdict line a strategy, each followed by its why.
+    let verdicts: Vec<&str> =
+        lines[2..6].iter().copied().filter(|l| !l.starts_with("  why: ")).collect();
+    assert_eq!(verdicts.len(), 2, "{}", r.stdout);
+    for strategy in ["split", "threads"] {
+        assert!(verdicts.iter().any(|l| l.contains(strategy)), "{strategy}: {}", r.stdout);
+    }
+    assert!(
+        verdicts
+            .iter()
+            .all(|l| l.contains("times faster than") || l.contains("no clear difference")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines[2..6].iter().any(|l| l.starts_with("  why: its largest cost is ")),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("Phases of the median run"), "details on request: {}", r.stdout);
+    assert!(!r.stdout.contains('\u{1b}') && !r.stderr.contains('\u{1b}'), "piped: no colour");
+    let always = run(&[&args[..], &["--color", "always"]].concat());
+    assert!(always.stdout.contains("\u{1b}["), "--color always: {}", always.stdout);
+    let details = run(&[&args[..], &["--details"]].concat());
+    assert!(details.stdout.contains("Phases of the median run"), "{}", details.stdout);
+    let no_color = common::run_with(
+        &[&args[..], &["--color", "auto"]].concat(),
+        &[("NO_COLOR", "1")],
+        std::time::Duration::from_secs(60),
+    );
+    assert!(!no_color.stdout.contains('\u{1b}'), "{}", no_color.stdout);
 }

@@ -11,10 +11,15 @@ fn a_big_trace_is_written_without_holding_its_events() {
     let dir = common::scratch("trace-memory");
     let trace = dir.join("trace.json");
     let args = ["--mode", "item", "--chunksize", "1", "--n", "50000", "-w", "2"];
-    let args = [&args[..], &["--repeat", "2", "--warmup", "0", "--trace", trace.to_str().unwrap()]]
-        .concat();
+    let trace_arg = trace.to_str().unwrap();
+    let args =
+        [&args[..], &["--repeat", "2", "--warmup", "0", "--format", "json", "--trace", trace_arg]]
+            .concat();
     let r = common::run_with(&args, &[], Duration::from_secs(120));
     assert!(r.status.success(), "{}", r.stderr);
+    // A worker's stats carry a stamp per task (25,000 here): within the run's frame bound.
+    let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(report["worker_failures"], serde_json::json!([]), "{report}");
     let events = std::fs::metadata(&trace).map(|m| m.len()).unwrap_or(0);
     assert!(events > 20_000_000, "a trace of some size: {events} bytes");
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)

@@ -190,21 +190,39 @@ fn sentence(r: &Report, baseline: Option<&Report>) -> String {
         text += "; ";
     }
     text += &format!("the busiest worker computed {} ms.", fmt_ms(p.compute_max));
-    let memory = "memory (generating and computing cost more here than their share in the \
-                  sequential run: page faults, contention)";
-    let (what, ms) = [
-        ("moving the data", c.data),
-        (memory, c.memory),
-        ("spawning", c.spawn),
-        ("the math", c.math),
-    ]
-    .into_iter()
-    .fold(("the math", f64::MIN), |a, b| if b.1 > a.1 { b } else { a });
+    let (what, ms) = largest_cost(r, baseline);
     text += &format!(" Its largest cost: {what}, {} ms. {}", fmt_ms(ms), cpu(r));
     if let Some(b) = baseline {
         text += &format!(" {}", break_even(r, &c, b));
     }
     text
+}
+
+/// A strategy's largest cost, named for what it is, and its ms of time spent: moving the data
+/// (encode, sends, decode: where no payload moved, only range or checksum messages, it says
+/// so), memory (page faults and contention beyond sequential's share), spawning, or the math.
+pub(super) fn largest_cost(r: &Report, baseline: Option<&Report>) -> (String, Millis) {
+    let c = costs(r, baseline);
+    let t = &r.traffic;
+    let moved = (t.payload_bytes_sent + t.payload_bytes_received).max(r.extras.bytes_copied);
+    let data = match moved {
+        0 => "messages (ranges or checksums only: no data moves)".to_string(),
+        b => format!("moving the data ({:.1} MB)", b as f64 / 1e6),
+    };
+    let memory = "memory (page faults and contention beyond sequential's share)";
+    [(data, c.data), (memory.into(), c.memory), ("starting the workers".into(), c.spawn)]
+        .into_iter()
+        .fold(("the math".to_string(), c.math), |a, b| if b.1 > a.1 { b } else { a })
+}
+
+/// The `--work` from which `r` matches sequential `b`, by their measured fixed and per-unit
+/// costs ([`break_even`]); `None` where heavier work would never make it pay.
+pub(super) fn break_even_work(r: &Report, b: &Report) -> Option<f64> {
+    let c = costs(r, Some(b));
+    let (fixed, unit) = (r.wall_ms - c.math, c.math / f64::from(r.work.max(1)));
+    let base_math = b.phases_ms.compute_max;
+    let (base_fixed, base_unit) = (b.wall_ms - base_math, base_math / f64::from(b.work.max(1)));
+    (unit < base_unit).then(|| ((fixed - base_fixed) / (base_unit - unit)).max(1.0))
 }
 
 /// The CPU time beside the wall time: what the processes computed, what the kernel did for
@@ -280,7 +298,7 @@ mod tests {
         let text = explain(&[seq, split]);
         assert!(text.contains("sequential: 60.0 ms, of which 20.0 ms generating"), "{text}");
         assert!(text.contains("moving the data took 100 ms"), "{text}");
-        assert!(text.contains("Its largest cost: moving the data, 100 ms"), "{text}");
+        assert!(text.contains("Its largest cost: moving the data (160.0 MB), 100 ms"), "{text}");
         // fixed 90 against 20, per unit 10 against 40: K = 70 / 30 = 2.3
         assert!(text.contains("from about --work 2.3"), "{text}");
         assert!(text.contains("ms in the kernel"), "{text}");

@@ -301,7 +301,7 @@ mod tests {
 
     fn render(reports: &[Report]) -> String {
         let mut out = Vec::new();
-        HtmlExporter.reports(Export { reports, axes: None }, &mut out).unwrap();
+        HtmlExporter.reports(Export::new(reports, None), &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 

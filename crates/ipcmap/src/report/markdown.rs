@@ -140,7 +140,7 @@ mod tests {
     fn one_markdown_row_per_report_under_a_header() {
         let mut out = Vec::new();
         MarkdownExporter
-            .reports(Export { reports: &[super::super::tests::sample()], axes: None }, &mut out)
+            .reports(Export::new(&[super::super::tests::sample()], None), &mut out)
             .unwrap();
         let text = String::from_utf8(out).unwrap();
         let rows: Vec<&str> = text.lines().filter(|l| l.starts_with('|')).collect();
@@ -161,7 +161,7 @@ mod every_table {
     fn the_file_holds_every_table_the_terminal_shows_and_the_explanation_as_a_list() {
         let mut out = Vec::new();
         let reports = [super::super::tests::sample()];
-        MarkdownExporter.file(Export { reports: &reports, axes: None }, &mut out).unwrap();
+        MarkdownExporter.file(Export::new(&reports, None), &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         for section in sections(&reports) {
             assert!(section.title.starts_with("Wall") || text.contains(&section.title), "{text}");

@@ -5,6 +5,7 @@
 //! To add an output format: a new file implementing [`Exporter`], and its line in [`EXPORTERS`].
 //! `--format` (its values and help) reads the registry.
 
+mod answer;
 mod axis;
 mod csv;
 mod explain;
@@ -16,6 +17,7 @@ mod perfetto;
 mod plot;
 pub mod schema;
 mod sections;
+pub mod summary;
 mod table;
 mod timeline;
 
@@ -51,6 +53,25 @@ pub struct Export<'a> {
     pub reports: &'a [Report],
     /// The sweep's varying parameters.
     pub axes: Option<&'a [Axis]>,
+    /// How a person's formats show it (the terminal's table); programs' formats ignore it.
+    pub view: View,
+}
+
+impl<'a> Export<'a> {
+    /// `reports` (of a sweep over `axes`), shown the default way.
+    pub fn new(reports: &'a [Report], axes: Option<&'a [Axis]>) -> Export<'a> {
+        Export { reports, axes, view: View::default() }
+    }
+}
+
+/// How the terminal's table shows a report: the summary and the wall-time table, or every
+/// table (`--details`); in colour or not (`--color`, `NO_COLOR`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct View {
+    /// Every table, not only the wall times.
+    pub details: bool,
+    /// ANSI colour.
+    pub color: bool,
 }
 
 /// One output format: the reports of a run or sweep, and the probe, written for a reader.
@@ -72,6 +93,7 @@ pub trait Exporter: Named + Sync {
     }
 }
 
+pub use self::answer::Paint;
 pub use self::axis::Axis;
 pub use self::csv::write_csv;
 pub use self::explain::explain;
@@ -830,6 +852,36 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// [`printable`], keeping the colour this program added where `color` (its own SGR
+/// sequences, `ESC [ ... m`); every other control character is still shown escaped.
+pub fn printable_keeping_colour(text: &str, color: bool) -> String {
+    if !color {
+        return printable(text).into_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\u{1b}') {
+        out += &printable(&rest[..at]);
+        let after = &rest[at + 1..];
+        let sgr = after.strip_prefix('[').and_then(|a| {
+            let end = a.find(|c: char| !(c.is_ascii_digit() || c == ';'))?;
+            (a.as_bytes().get(end) == Some(&b'm')).then_some(end + 2)
+        });
+        match sgr {
+            Some(len) => {
+                out.push('\u{1b}');
+                out += &after[..len];
+                rest = &after[len..];
+            }
+            None => {
+                out += &printable("\u{1b}");
+                rest = after;
+            }
+        }
+    }
+    out + &printable(rest)
 }
 
 /// ns → ms.

@@ -14,12 +14,9 @@ named!(TableExporter, "table", "tables with units, for people");
 
 impl Exporter for TableExporter {
     fn reports(&self, export: Export<'_>, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        let Export { reports, axes } = export;
-        write!(out, "{}", render_table(reports))?;
-        if let Some(axes) = axes {
-            write!(out, "{}", render_sweep_summary(reports, axes))?;
-        }
-        Ok(())
+        let Export { reports, axes, view } = export;
+        let answer = super::answer::render_answer(reports, axes, view, terminal_width());
+        write!(out, "{}", super::printable_keeping_colour(&answer, view.color))
     }
 
     fn codecs(&self, p: &CodecProbe, out: &mut dyn std::io::Write) -> std::io::Result<()> {
@@ -140,7 +137,7 @@ pub fn render_table_within(reports: &[Report], width: Option<u16>) -> String {
         return String::new();
     };
     let workers = reports.iter().map(|r| r.workers).max().unwrap_or(1);
-    let mut out = wrap(
+    let out = wrap(
         &format!(
             "ipcmap: {} over {} f64 (seed {}), {} worker(s)\n{}\n",
             first.function,
@@ -151,6 +148,13 @@ pub fn render_table_within(reports: &[Report], width: Option<u16>) -> String {
         ),
         width,
     );
+    out + &render_sections(reports, width)
+}
+
+/// Every section's table (wall time, phases, traffic, who was busy, CPU time), then a line per
+/// strategy's workers: what `--details` shows.
+pub(super) fn render_sections(reports: &[Report], width: Option<u16>) -> String {
+    let mut out = String::new();
     for section in sections(reports) {
         let mut table = new_table(&section.header, width);
         for row in section.rows {

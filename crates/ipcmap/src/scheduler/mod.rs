@@ -49,8 +49,11 @@ const PREFETCH_ABOVE: usize = 64 * 1024;
 const TICK: Duration = Duration::from_millis(50);
 
 /// How long workers get to send their stats once their task channels close; a worker still
-/// silent then is killed. None at all once a stop signal asked the run to stop.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// silent then is killed. None at all once a stop signal asked the run to stop. The wait ends
+/// as soon as every worker has sent them, so only a worker that hangs at the end pays it; 2 s
+/// wrote off healthy workers of a loaded machine in the debug build (freeing 64 MB, then
+/// saying goodbye).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The shortest automatic task deadline.
 pub const TASK_TIMEOUT_FLOOR: Duration = Duration::from_secs(5);
@@ -145,7 +148,11 @@ pub fn run_on_pool(
     };
     m.environment.payload_path = run.frames.then(|| info.payload_path(places.is_some()));
     let spots = places.as_ref().map(|p| Arc::clone(p) as Arc<dyn crate::transport::place::Places>);
-    let max_frame = sg.max_result_bytes(max_task);
+    // A worker's frames are its results and, at the end, its stats with a stamp for each task
+    // it did (at most every task, with reruns).
+    let stats =
+        (tasks.len() as u64 * 2 + 16).saturating_mul(crate::protocol::TaskStamp::SIZE as u64);
+    let max_frame = sg.max_result_bytes(max_task).max(stats + crate::transport::FRAME_SLACK);
     let mut pool = start_pool(run, sg, (big(PREFETCH_ABOVE), max_frame), spots, m)?;
     let deadline = Deadline {
         policy: s.task_timeout,

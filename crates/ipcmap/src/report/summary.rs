@@ -1,0 +1,248 @@
+//! The answer first: what a person reads in five seconds, before any table. The sequential
+//! time; each strategy against it in words, hyperfine's way ("sequential ran 1.35 times
+//! faster than split"), fastest first; for each, its largest cost named truthfully, and from
+//! which `--work` it would pay, estimated from its own run; the fastest and the slowest. Every
+//! figure comes from the reports; each line carries a [`Tone`] that the terminal colours and
+//! Markdown and HTML mark.
+
+use super::explain::{break_even_work, largest_cost};
+use super::table::{fmt_ms, group_digits};
+use super::Report;
+
+/// How a line reads: coloured on a terminal, marked in Markdown and HTML.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tone {
+    /// Plain text.
+    Plain,
+    /// Clearly faster than sequential.
+    Faster,
+    /// Clearly slower than sequential.
+    Slower,
+    /// No clear difference, or no interval to tell.
+    Unclear,
+    /// A detail under the line before it (why, when it pays).
+    Detail,
+}
+
+/// One line of the summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Said {
+    /// Its words.
+    pub text: String,
+    /// How it reads.
+    pub tone: Tone,
+}
+
+fn said(text: String, tone: Tone) -> Said {
+    Said { text, tone }
+}
+
+/// The summary of `reports` (one input; a sequential report, where there is one, is the
+/// baseline). `busy` says the machine was busy (its warning), which an unclear verdict names.
+pub fn summary(reports: &[Report]) -> Vec<Said> {
+    let mut out = Vec::new();
+    let Some(first) = reports.first() else {
+        return out;
+    };
+    let baseline = reports.iter().find(|r| r.mode == "sequential");
+    let busy = reports.iter().any(|r| r.warnings.iter().any(|w| w.contains("busy")));
+    out.push(said(
+        match baseline {
+            Some(b) => format!(
+                "sequential took {} ms (median of {} runs)",
+                fmt_ms(b.wall_ms),
+                b.repeat.max(b.spread.baseline_runs)
+            ),
+            None if first.spread.baseline_runs > 0 && first.speedup.is_some() => format!(
+                "sequential took {} ms (median of {} hidden runs)",
+                fmt_ms(first.speedup.unwrap_or(0.0) * first.wall_ms),
+                first.spread.baseline_runs
+            ),
+            None => "no sequential run to compare with".to_string(),
+        },
+        Tone::Plain,
+    ));
+    let mut others: Vec<&Report> = reports.iter().filter(|r| r.mode != "sequential").collect();
+    others.sort_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
+    let names = short_names(reports);
+    for r in &others {
+        let name = names.iter().find(|(p, _)| std::ptr::eq(*p, *r)).map_or("?", |(_, n)| n);
+        out.push(versus(name, r, busy));
+        let (what, ms) = largest_cost(r, baseline);
+        let mut why = format!(
+            "  why: its largest cost is {what}: {} ms spent across its processes in {} ms of \
+             wall time",
+            fmt_ms(ms),
+            fmt_ms(r.wall_ms)
+        );
+        if let Some(b) = baseline.filter(|_| r.speedup.is_some_and(|s| s < 1.0)) {
+            why += &match break_even_work(r, b) {
+                Some(k) => format!(
+                    "; it would match sequential from about --work {} (estimated from this \
+                     run's own costs, not calibrated: trust it to a factor of 2-4)",
+                    if k < 10.0 { format!("{k:.1}") } else { format!("{k:.0}") }
+                ),
+                None => "; heavier work would not make it pay by these costs".into(),
+            };
+        }
+        out.push(said(why, Tone::Detail));
+    }
+    let by_wall = |a: &&Report, b: &&Report| a.wall_ms.total_cmp(&b.wall_ms);
+    if let (Some(fast), Some(slow)) =
+        (reports.iter().min_by(by_wall), reports.iter().max_by(by_wall))
+    {
+        if reports.len() > 2 {
+            let name = |r: &Report| {
+                names
+                    .iter()
+                    .find(|(p, _)| std::ptr::eq(*p, r))
+                    .map_or("?".to_string(), |(_, n)| n.clone())
+            };
+            out.push(said(
+                format!(
+                    "fastest: {} at {} ms; slowest: {} at {} ms ({:.0}x the fastest)",
+                    name(fast),
+                    fmt_ms(fast.wall_ms),
+                    name(slow),
+                    fmt_ms(slow.wall_ms),
+                    slow.wall_ms / fast.wall_ms.max(1e-9)
+                ),
+                Tone::Plain,
+            ));
+        }
+    }
+    out
+}
+
+/// One strategy against sequential, in words, hyperfine's way.
+fn versus(name: &str, r: &Report, busy: bool) -> Said {
+    let interval = r.spread.speedup_low.zip(r.spread.speedup_high);
+    let Some(s) = r.speedup else {
+        return said(
+            format!("{name}: {} ms, no sequential run to compare with", fmt_ms(r.wall_ms)),
+            Tone::Unclear,
+        );
+    };
+    match (r.spread.verdict.as_deref(), interval) {
+        (Some("faster"), Some((low, high))) => said(
+            format!("{name} ran {} times faster than sequential (interval {}-{}x)", times(s), times(low), times(high)),
+            Tone::Faster,
+        ),
+        (Some("slower"), Some((low, high))) => said(
+            format!(
+                "sequential ran {} times faster than {name} (interval {}-{}x)",
+                times(1.0 / s),
+                times(1.0 / high),
+                times(1.0 / low)
+            ),
+            Tone::Slower,
+        ),
+        (_, Some((low, high))) => said(
+            format!(
+                "{name}: no clear difference (interval {}-{}x{})",
+                times(low),
+                times(high),
+                if busy { ": the machine was busy" } else { "" }
+            ),
+            Tone::Unclear,
+        ),
+        _ => said(
+            match s >= 1.0 {
+                true => format!("{name}: {} times faster than sequential in one sample (no interval: --repeat 3 or more gives one)", times(s)),
+                false => format!("{name}: {} times slower than sequential in one sample (no interval: --repeat 3 or more gives one)", times(1.0 / s)),
+            },
+            Tone::Unclear,
+        ),
+    }
+}
+
+/// Each report's short name: its strategy, plus whatever sets it apart from another report of
+/// the same strategy (its label then).
+pub fn short_names(reports: &[Report]) -> Vec<(&Report, String)> {
+    reports
+        .iter()
+        .map(|r| {
+            let twins = reports.iter().filter(|o| o.mode == r.mode).count();
+            let name = match twins {
+                1 => r.mode.clone(),
+                _ => r.label.clone(),
+            };
+            (r, name)
+        })
+        .collect()
+}
+
+/// What every parallel report shares of its strategy's settings (codec, splits, chunk), for a
+/// header line: "codec bincode, 64 splits, chunk 1"; empty where they differ or none has any.
+pub fn common_settings(reports: &[Report]) -> String {
+    let parallel: Vec<&Report> = reports.iter().filter(|r| r.mode != "sequential").collect();
+    let same = |f: &dyn Fn(&Report) -> Option<String>| {
+        let values: Vec<String> = parallel.iter().filter_map(|r| f(r)).collect();
+        match values.first() {
+            Some(v) if values.iter().all(|x| x == v) => Some(v.clone()),
+            _ => None,
+        }
+    };
+    let mut parts = Vec::new();
+    if let Some(c) = same(&|r| r.codec.map(|c| c.to_string())) {
+        parts.push(format!("codec {c}"));
+    }
+    if let Some(s) = same(&|r| r.splits.map(|s| s.to_string())) {
+        parts.push(format!("{s} splits"));
+    }
+    if let Some(c) = same(&|r| r.chunksize.map(|c| c.to_string())) {
+        parts.push(format!("chunk {c}"));
+    }
+    if let Some(t) = same(&|r| Some(r.job.transport.to_string()).filter(|t| !t.is_empty())) {
+        parts.push(format!("over {t}"));
+    }
+    parts.join(", ")
+}
+
+/// A ratio as a person reads it: 2 decimals under 10, 1 under 100, whole numbers above.
+pub(super) fn times(x: f64) -> String {
+    match x {
+        x if x >= 100.0 => group_digits(x.round() as u64),
+        x if x >= 10.0 => format!("{x:.1}"),
+        x => format!("{x:.2}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(verdict: &str, speedup: f64, low: f64, high: f64) -> Vec<Report> {
+        let mut split = super::super::tests::sample();
+        split.wall_ms = 100.0;
+        split.speedup = Some(speedup);
+        split.spread.speedup_low = Some(low);
+        split.spread.speedup_high = Some(high);
+        split.spread.verdict = Some(verdict.into());
+        let mut seq = split.clone();
+        seq.mode = "sequential".into();
+        seq.wall_ms = 100.0 * speedup;
+        seq.speedup = Some(1.0);
+        vec![seq, split]
+    }
+
+    #[test]
+    fn each_verdict_reads_as_words_the_right_way_round() {
+        let slower = summary(&pair("slower", 0.5, 0.4, 0.625));
+        assert!(slower[0].text.starts_with("sequential took"), "{slower:?}");
+        assert_eq!(
+            slower[1].text,
+            "sequential ran 2.00 times faster than split (interval 1.60-2.50x)"
+        );
+        assert_eq!(slower[1].tone, Tone::Slower);
+        assert!(slower[2].text.starts_with("  why: its largest cost is "), "{:?}", slower[2]);
+        let faster = summary(&pair("faster", 3.0, 2.5, 3.5));
+        assert_eq!(
+            faster[1].text,
+            "split ran 3.00 times faster than sequential (interval 2.50-3.50x)"
+        );
+        let unclear = summary(&pair("no clear difference", 0.9, 0.35, 2.43));
+        assert_eq!(unclear[1].text, "split: no clear difference (interval 0.35-2.43x)");
+        assert_eq!(unclear[1].tone, Tone::Unclear);
+    }
+}
