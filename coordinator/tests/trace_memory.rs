@@ -27,6 +27,7 @@ fn a_big_trace_is_written_without_holding_its_events() {
     let peak_mb = usage.max_rss() as f64 / 1024.0;
     // Holding the events as JSON values took about 20 bytes of memory a byte of trace (4.3 GB
     // for 153 MB); streamed, the peak is the spans' and the run's own.
+    eprintln!("peak {peak_mb:.0} MB for a {} MB trace", events / 1_000_000);
     assert!(peak_mb < 400.0, "peak {peak_mb:.0} MB for a {} MB trace", events / 1_000_000);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -47,10 +47,6 @@ impl Events<'_> {
         serde_json::to_writer(&mut *self.out, &event)?;
         Ok(())
     }
-
-    fn extend(&mut self, events: impl IntoIterator<Item = Value>) -> std::io::Result<()> {
-        events.into_iter().try_for_each(|e| self.push(e))
-    }
 }
 
 /// Writes the trace of every report's recorded runs, streamed: memory stays at the spans'
@@ -138,7 +134,7 @@ pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<(
         events.push(json!({"name": "thread_name", "ph": "M", "pid": me, "tid": w + 1,
                            "args": {"name": format!("thread {w}")}}))?;
     }
-    events.extend(flows.arrows())?;
+    flows.arrows(&mut events)?;
     for t in decoders {
         events
             .push(json!({"name": "thread_name", "ph": "M", "pid": me, "tid": DECODER_TIDS + t,
@@ -185,9 +181,9 @@ impl Flows {
     }
 
     /// One arrow per leg whose both ends were seen (a task sent twice, after a retry, pairs its
-    /// sends and receives in order).
-    fn arrows(&self) -> Vec<Value> {
-        let mut out = Vec::new();
+    /// sends and receives in order), written out as they are made.
+    fn arrows(&self, out: &mut Events<'_>) -> std::io::Result<()> {
+        let mut id = 0;
         for ((_, task, leg), [from, to]) in &self.ends {
             for (&(spid, stid, sts, _), &(fpid, ftid, fstart, fend)) in from.iter().zip(to) {
                 // A flow binds to the slice enclosing its time: it starts at its sending
@@ -195,16 +191,16 @@ impl Flows {
                 // started (a receive that began waiting before the send would otherwise put
                 // the finish first, and a trace reader would see a finish with no start).
                 let fts = (sts + 0.001).clamp(fstart, fend);
-                let id = out.len() / 2 + 1;
+                id += 1;
                 let name =
                     if *leg == 0 { format!("task {task}") } else { format!("result {task}") };
                 out.push(json!({"name": name, "cat": "flow", "ph": "s", "id": id,
-                                "pid": spid, "tid": stid, "ts": sts}));
+                                "pid": spid, "tid": stid, "ts": sts}))?;
                 out.push(json!({"name": name, "cat": "flow", "ph": "f", "bp": "e", "id": id,
-                                "pid": fpid, "tid": ftid, "ts": fts}));
+                                "pid": fpid, "tid": ftid, "ts": fts}))?;
             }
         }
-        out
+        Ok(())
     }
 }
 
