@@ -137,6 +137,36 @@ fn render(chromium: &Path, page: &Path, profile: &Path) -> (String, Vec<String>)
     (dom, console)
 }
 
+/// How wide `page` lays out in a viewport `width` px wide: its document's scrollWidth, read by
+/// a wrapper page's script from an iframe (the report itself runs no script).
+fn laid_out_width(chromium: &Path, page: &Path, width: u32, dir: &Path) -> u32 {
+    let wrapper = dir.join(format!("width-{width}.html"));
+    std::fs::write(
+        &wrapper,
+        format!(
+            "<!DOCTYPE html><html><body style=\"margin:0\"><iframe id=\"f\" src=\"{}\" \
+             style=\"width:{width}px;height:800px;border:0\"></iframe><script>\
+             document.getElementById('f').onload=function(){{document.body.setAttribute(\
+             'data-width',this.contentDocument.documentElement.scrollWidth);}};</script>\
+             </body></html>",
+            page.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        .args(["--allow-file-access-from-files", "--virtual-time-budget=5000", "--dump-dom"])
+        .arg(format!("--user-data-dir={}", dir.join(format!("profile-{width}")).display()))
+        .arg(format!("file://{}", wrapper.display()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("chromium");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let at = dom.find("data-width=\"").unwrap_or_else(|| panic!("no width measured: {dom}"));
+    dom[at + 12..].split('"').next().unwrap().parse().unwrap()
+}
+
 /// Runs the coordinator with `args`, three measured runs, an HTML export (by `html_flag`:
 /// `--export-html` or its alias `--html`) and a JSON export in `dir`: the page and the reports.
 fn page_and_json(dir: &Path, html_flag: &str, args: &[&str]) -> (String, Vec<Value>) {
@@ -182,6 +212,16 @@ fn the_html_report_holds_the_jsons_figures_and_renders_cleanly() {
         assert!(page.contains(part), "the page has no {part:?}");
     }
     assert_eq!(page.matches("<figure><svg").count(), 2, "the phase chart and the timeline");
+    // The lesson first: the tutorial's published figures and the answer measured here come
+    // before every chart and table, the configuration and machine last.
+    let at = |text: &str| page.find(text).unwrap_or_else(|| panic!("no {text:?}"));
+    for published in ["0.143 s", "23.2 s", "16.5 s", "0.385 s"] {
+        assert!(at(published) < at("Measured here"), "{published}");
+    }
+    assert!(at("Measured here") < at("sequential took"));
+    assert!(at("sequential took") < at("Where the time went"));
+    assert!(at("Where the time went") < at("Wall time"));
+    assert!(at("Wall time") < at("Configuration and machine"));
     let command = reports[0]["command_line"].as_str().unwrap();
     assert!(page.contains(&command.replace('&', "&amp;")), "the command line is shown");
 
@@ -210,6 +250,10 @@ fn the_html_report_holds_the_jsons_figures_and_renders_cleanly() {
     assert!(dom.contains("What the figures say"), "rendered: {}", &dom[..dom.len().min(500)]);
     assert_eq!(dom.matches("<svg").count(), page.matches("<svg").count());
     assert_eq!(check_figures(&dom, &reports), checked, "the rendered page shows the same figures");
+    // A phone's width (390 px): the page itself never scrolls sideways; wide tables scroll in
+    // their own box.
+    let wide = laid_out_width(&chromium, &dir.join("report.html"), 390, &dir);
+    assert!(wide <= 390, "at 390 px the page is {wide} px wide");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

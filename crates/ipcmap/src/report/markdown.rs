@@ -28,6 +28,18 @@ impl Exporter for MarkdownExporter {
                 describe_plan(reports)
             )?;
         }
+        // The answer first: the summary in words, verdicts in bold, each why under its line.
+        if export.axes.is_none() {
+            for said in super::summary::summary(reports) {
+                let text = escape(said.text.trim());
+                match said.tone {
+                    super::summary::Tone::Detail => writeln!(out, "  - {text}")?,
+                    super::summary::Tone::Plain => writeln!(out, "- {text}")?,
+                    _ => writeln!(out, "- **{text}**")?,
+                }
+            }
+            writeln!(out)?;
+        }
         writeln!(
             out,
             "| Strategy | Median [ms] | ± MAD [ms] | Min [ms] | Max [ms] | Runs | vs sequential | 95% interval | Verdict |"
