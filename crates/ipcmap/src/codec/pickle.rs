@@ -49,7 +49,7 @@ impl Codec for Pickle {
         serde_pickle::to_writer(out, &xs, SerOptions::new()).map_err(malformed)
     }
 
-    /// A block is read by [`read_float_list`], a flat reader of exactly the opcodes a pickled
+    /// A block is read by `read_float_list`, a flat reader of exactly the opcodes a pickled
     /// list of floats holds: a peer's bytes never build a value tree (serde-pickle's, whose
     /// depth a nested list sets, overflowed the stack at 200,000 levels), and nothing is
     /// allocated for them.

@@ -261,7 +261,7 @@ fn start_pool(
     Ok(pool)
 }
 
-/// The deadline before any task has completed: [`FIRST_TASK_FACTOR`] times the biggest task's
+/// The deadline before any task has completed: `FIRST_TASK_FACTOR` times the biggest task's
 /// generating and computing at the speed this process measured for this build and function,
 /// stretched by the workers per core, and never under [`TASK_TIMEOUT_FLOOR`].
 pub fn first_deadline(max_task: usize, s: &Settings) -> Duration {

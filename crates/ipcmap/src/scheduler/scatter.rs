@@ -41,7 +41,7 @@ pub trait ScatterGather: Sync {
     }
     /// The most bytes a result of a task of `values` values can take: a frame announced
     /// longer is a broken worker, written off before anything is allocated for it. By
-    /// default [`MAX_RESULT_BYTES_PER_VALUE`] a value (no codec spends more on an f64, even
+    /// default `MAX_RESULT_BYTES_PER_VALUE` a value (no codec spends more on an f64, even
     /// one by one) and [`FRAME_SLACK`](crate::transport::FRAME_SLACK) of framing.
     fn max_result_bytes(&self, values: usize) -> u64 {
         (values as u64)
