@@ -287,20 +287,32 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
     if plan.axes.is_some() && std::io::stderr().is_terminal() {
         say(&format!("sweep: {} configurations, at most {total} runs", plan.configs.len()));
     }
-    // indicatif draws nothing when stderr is not a terminal.
-    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    // The bar counts values computed, not runs: a run of 10^8 values weighs 100 times one of
+    // 10^6, so the time left does not jump when the sweep reaches its big configurations
+    // (hidden baselines and early stops make it an upper bound). indicatif draws nothing when
+    // stderr is not a terminal.
+    let weight =
+        |c: &RunConfig| (c.settings.n as u64).saturating_mul(u64::from(c.settings.work.max(1)));
+    let values: u64 = plan
+        .configs
+        .iter()
+        .map(|c| weight(c).saturating_mul((c.modes.len() * (c.warmup + c.runs.max())) as u64))
+        .sum();
+    let bar = ProgressBar::with_draw_target(Some(values.max(1)), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} {pos}/{len} runs at most [{elapsed_precise}, at most {eta} left] {msg}",
+            "{spinner} {percent}% of the work at most [{elapsed_precise}, at most {eta} left] {msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    let mut last = 0;
     let reports = Session::new().run_all(&plan.configs, |config, mode| {
         bar.set_message(format!(
             "{mode} (n={}, {} workers)",
             config.settings.n, config.settings.workers
         ));
-        bar.inc(1);
+        bar.inc(last);
+        last = weight(config);
     })?;
     bar.finish_and_clear();
 
