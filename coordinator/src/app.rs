@@ -63,6 +63,7 @@ pub fn run() -> ExitCode {
             // on, so that rank 0 can stop the run, say so in its one line, clean up and end
             // the job (MPI_Abort), instead of the job dying with no word.
             let _ = ipcmap::interrupt::install();
+            watch_for_a_stop();
             return ExitCode::from(crate::mpi::serve(session));
         }
         let code = match crate::mpi::fit_workers(&mut cli) {
@@ -84,6 +85,25 @@ pub fn run() -> ExitCode {
         }
     }
     ExitCode::from(run_parsed(&cli))
+}
+
+/// How long a worker rank that was asked to stop waits for rank 0 to end the job before it
+/// ends it itself: long enough for rank 0, signalled too (mpirun and scancel signal every
+/// rank), to say so in its line and abort; short enough that a rank signalled alone (kill,
+/// scancel of one step) ends the job within seconds, not when Slurm's KillWait runs out.
+const WORKER_RANK_STOP_GRACE: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// On a worker rank: once SIGINT, SIGTERM or SIGHUP arrived, the job ends within
+/// [`WORKER_RANK_STOP_GRACE`], by rank 0 or, failing that, by this rank leaving (an MPI process
+/// that exits without finalising ends its job).
+fn watch_for_a_stop() {
+    let _ = std::thread::Builder::new().name("stop-watch".into()).spawn(|| loop {
+        if let Some(signal) = ipcmap::interrupt::requested() {
+            std::thread::sleep(WORKER_RANK_STOP_GRACE);
+            std::process::exit(128 + signal);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    });
 }
 
 /// Runs a parsed command line (on rank 0 under MPI); returns the exit status.

@@ -801,3 +801,44 @@ fn across_hosts_every_span_is_on_rank_0s_clock_and_a_tasks_spans_are_in_order() 
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The pids of this job's ranks numbered `rank`, from their environment (Open MPI's).
+fn ranks_numbered(rank: u32) -> Vec<u32> {
+    let want = format!("OMPI_COMM_WORLD_RANK={rank}");
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            exe == coordinator_bin() && env.split(|&b| b == 0).any(|v| v == want.as_bytes())
+        })
+        .collect()
+}
+
+/// A signal to one worker rank alone (not to mpirun or rank 0) ends the whole job within
+/// seconds: the rank waits a moment for rank 0 to end it, then leaves, which ends the job. The
+/// run would otherwise go on for minutes (2,000 runs); 30 s of room is for a loaded machine.
+#[test]
+fn a_signal_to_one_worker_rank_ends_the_job() {
+    if !have_mpirun() {
+        return;
+    }
+    let sent = std::cell::Cell::new(None::<Instant>);
+    let running = || !ranks_numbered(1).is_empty() && !ranks_numbered(0).is_empty();
+    let term = |_: u32| {
+        std::thread::sleep(Duration::from_secs(1));
+        for pid in ranks_numbered(1) {
+            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
+        sent.set(Some(Instant::now()));
+    };
+    let args = ["--mode", "split", "--n", "200000", "--repeat", "2000", "--warmup", "0"];
+    let out = launch_at(3, Site::Here(Fabric::Vader), &args, &[], &[(&running, &term)]);
+    let after = sent.get().map(|t| t.elapsed()).expect("the signal was sent");
+    assert_ne!(out.code, Some(0), "{}", out.stderr);
+    assert!(after < Duration::from_secs(30), "the job went on {after:?} after the signal");
+    assert!(ranks_numbered(0).is_empty() && ranks_numbered(1).is_empty(), "a rank outlived it");
+}
