@@ -269,14 +269,30 @@ impl RunRequest {
         }
         // The largest task a strategy that ships data (through a codec) may put in one frame:
         // a split part, an item chunk, or a collective's share per worker.
+        // Each strategy's own chunksize counts (item's default is Pool.map's rule, n / (4 x
+        // workers), far more than a split part), and each frame at the codec's bytes a value
+        // (pickle's items take 12, npy's each a header).
         let collective = self.modes.iter().any(|m| m.strategy().info().collective);
+        let now = Settings { workers, splits, ..s.clone() };
         let task_values = self
-            .settings
-            .n
-            .div_ceil(splits)
-            .max(s.chunksize.unwrap_or(0))
+            .modes
+            .iter()
+            .filter(|m| m.uses_codec())
+            .map(|m| {
+                let chunk = m.chunksize(&now).unwrap_or(1);
+                m.splits(&now).map_or(chunk, |parts| s.n.div_ceil(parts).saturating_mul(chunk))
+            })
+            .max()
+            .unwrap_or(0)
             .max(if collective { s.n.div_ceil(workers) } else { 0 });
         let ships = self.modes.iter().any(|m| m.uses_codec());
+        let frame_bytes_per_value = match ships {
+            true => encoded_bytes_per_value(
+                s.codec,
+                self.modes.iter().any(|m| m.splits(&now).is_none() && m.uses_codec()),
+            ),
+            false => 8,
+        };
         // The coordinator's buffers: an input and an output, one in place, none for a strategy
         // whose workers keep their data; a sequential run (asked for, or hidden behind the
         // speedups) has its own.
@@ -297,7 +313,8 @@ impl RunRequest {
             buffers = private.max().unwrap_or(0) + shm.max().unwrap_or(0);
         }
         let owned = self.modes.iter().any(|m| m.strategy().info().owned);
-        check_memory(s.n, buffers, owned, self.verify, ships, task_values, workers)?;
+        let frames = Frames { ships, task_values, bytes_per_value: frame_bytes_per_value };
+        check_memory(s.n, buffers, owned, self.verify, frames, workers)?;
         // A launcher's ranks are started by the launcher, not by this process.
         let spawns = s.transport.spawns() && self.modes.iter().any(|m| m.uses_processes());
         if spawns {
@@ -332,6 +349,35 @@ impl RunRequest {
     }
 }
 
+/// What a run's frames hold: whether its strategies ship data through a codec, the largest
+/// task in values, and the bytes a value takes encoded.
+struct Frames {
+    ships: bool,
+    task_values: usize,
+    bytes_per_value: u128,
+}
+
+/// Bytes a value takes in `codec`'s frames: a block's (1,000 values) share, and where values
+/// travel one by one (`items`, item mode) an item's whole encoding; never under 8.
+fn encoded_bytes_per_value(codec: crate::codec::CodecKind, items: bool) -> u128 {
+    let codec = codec.codec();
+    let mut out = Vec::new();
+    let block = match codec.encode_block(&[0.5; 1000], &mut out) {
+        Ok(()) => out.len().div_ceil(1000),
+        Err(_) => 16,
+    };
+    out.clear();
+    let item = match items && codec.encode_item(0.5, &mut out).is_ok() {
+        true => out.len(),
+        false => 0,
+    };
+    block.max(item).max(8) as u128
+}
+
+/// A worker process's own memory, whatever its tasks: measured peaks are 6 MB (release) to
+/// 10 MB (debug) with small tasks.
+const WORKER_PROCESS_BYTES: u128 = 12 << 20;
+
 /// Bytes a value may take in a collective's frames (bincode's f64 and its framing, rounded up).
 const COLLECTIVE_BYTES_PER_VALUE: u128 = 9;
 
@@ -353,10 +399,10 @@ fn check_memory(
     buffers: u128,
     owned: bool,
     verify: bool,
-    ships: bool,
-    task_values: usize,
+    frames: Frames,
     workers: usize,
 ) -> Result<(), ConfigError> {
+    let Frames { ships, task_values, bytes_per_value } = frames;
     let value = 8u128;
     let n = n as u128;
     // Under an address-space limit, each thread's stack counts too: a reader and a sender per
@@ -367,14 +413,22 @@ fn check_memory(
     let mut coordinator = n * value * buffers + checking + stacks;
     // Workers that keep their own ranges (owner) hold the input between them, once.
     let mut all_workers = if owned { n * value } else { 0 };
+    // Every worker process's own pages (its code, its heap, its threads' stacks).
+    let processes = workers as u128 * WORKER_PROCESS_BYTES;
     if ships {
-        let task = (task_values as u128).min(n) * value;
+        let values = (task_values as u128).min(n);
+        let (task, encoded) = (values * value, values * bytes_per_value);
         let workers = workers as u128;
         let depth = crate::scheduler::DEPTH as u128;
-        // Sent frames (queued and spare) and received results, never more than the data twice.
-        coordinator += (task * workers * (2 * depth + 1)).min(2 * n * value);
-        all_workers = (task * workers * depth * 4).min(4 * n * value);
+        // Sent frames (queued and spare) and received results, never more than the data twice,
+        // at the codec's size; and a result being decoded into place.
+        coordinator += (encoded * workers * (2 * depth + 1)).min(2 * n * bytes_per_value) + task;
+        // Each worker: its received task frames, the decoded values, its output, its encoded
+        // result.
+        all_workers =
+            (workers * depth * (2 * encoded + 2 * task)).min(2 * n * (bytes_per_value + value));
     }
+    all_workers += processes;
     let too_big = |need: u128, (available, limit): (u64, &'static str)| {
         (need > available as u128).then(|| ConfigError::TooBig {
             n: n as usize,
