@@ -802,8 +802,9 @@ fn across_hosts_every_span_is_on_rank_0s_clock_and_a_tasks_spans_are_in_order() 
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The pids of this job's ranks numbered `rank`, from their environment (Open MPI's).
-fn ranks_numbered(rank: u32) -> Vec<u32> {
+/// The pids of the ranks numbered `rank` of the job whose environment holds `mark` (other
+/// tests' jobs run beside it), from their environment (Open MPI's).
+fn ranks_numbered(rank: u32, mark: &str) -> Vec<u32> {
     let want = format!("OMPI_COMM_WORLD_RANK={rank}");
     std::fs::read_dir("/proc")
         .into_iter()
@@ -813,7 +814,10 @@ fn ranks_numbered(rank: u32) -> Vec<u32> {
         .filter(|pid| {
             let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
             let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            exe == coordinator_bin() && env.split(|&b| b == 0).any(|v| v == want.as_bytes())
+            let vars: Vec<&[u8]> = env.split(|&b| b == 0).collect();
+            exe == coordinator_bin()
+                && vars.contains(&want.as_bytes())
+                && vars.contains(&mark.as_bytes())
         })
         .collect()
 }
@@ -827,18 +831,22 @@ fn a_signal_to_one_worker_rank_ends_the_job() {
         return;
     }
     let sent = std::cell::Cell::new(None::<Instant>);
-    let running = || !ranks_numbered(1).is_empty() && !ranks_numbered(0).is_empty();
+    let id = format!("one-rank-{}", std::process::id());
+    let mark = format!("IPCMAP_TEST_JOB={id}");
+    let running = || !ranks_numbered(1, &mark).is_empty() && !ranks_numbered(0, &mark).is_empty();
     let term = |_: u32| {
         std::thread::sleep(Duration::from_secs(1));
-        for pid in ranks_numbered(1) {
+        for pid in ranks_numbered(1, &mark) {
             let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
         }
         sent.set(Some(Instant::now()));
     };
     let args = ["--mode", "split", "--n", "200000", "--repeat", "2000", "--warmup", "0"];
-    let out = launch_at(3, Site::Here(Fabric::Vader), &args, &[], &[(&running, &term)]);
+    let env = [("IPCMAP_TEST_JOB", id.as_str())];
+    let out = launch_at(3, Site::Here(Fabric::Vader), &args, &env, &[(&running, &term)]);
     let after = sent.get().map(|t| t.elapsed()).expect("the signal was sent");
     assert_ne!(out.code, Some(0), "{}", out.stderr);
     assert!(after < Duration::from_secs(30), "the job went on {after:?} after the signal");
-    assert!(ranks_numbered(0).is_empty() && ranks_numbered(1).is_empty(), "a rank outlived it");
+    let left = || ranks_numbered(0, &mark).len() + ranks_numbered(1, &mark).len();
+    assert!(common::eventually(Duration::from_secs(5), || left() == 0), "a rank outlived it");
 }
