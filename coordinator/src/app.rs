@@ -124,6 +124,7 @@ fn run_parsed(cli: &Cli) -> u8 {
     let verbose = cli.verbose;
     let code = match &cli.command {
         Some(Command::Probe(args)) => probe(args),
+        Some(Command::Predict) => crate::predict::run(cli),
         _ => match plan(cli) {
             Ok(plan) => finish(execute(plan)),
             Err(message) => usage_error(&message),
@@ -156,6 +157,8 @@ struct Plan {
     view: ipcmap::report::View,
     /// Warnings on stderr in colour.
     warn_color: bool,
+    /// `--predict` (and `--recalibrate`).
+    predict: (bool, bool),
     /// `--trace`: the spans as a Chrome trace.
     trace: Option<Output>,
     /// `--timeline`: the spans as a Gantt chart.
@@ -184,6 +187,7 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
                 explain: cli.explain,
                 view: view(cli),
                 warn_color: cli.colors(std::io::stderr().is_terminal()),
+                predict: (cli.predict, cli.recalibrate),
                 trace: open(cli.trace.as_deref(), "--trace")?,
                 timeline: open(cli.timeline.as_deref(), "--timeline")?,
             }
@@ -192,10 +196,15 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
         Some(Command::Sweep(args)) => plan_sweep(args).map(|p| Plan {
             view: view(cli),
             warn_color: cli.colors(std::io::stderr().is_terminal()),
+            predict: (cli.predict, cli.recalibrate),
             ..p
         }),
         Some(
-            Command::Probe(_) | Command::Completions { .. } | Command::Man | Command::Schema { .. },
+            Command::Probe(_)
+            | Command::Completions { .. }
+            | Command::Man
+            | Command::Schema { .. }
+            | Command::Predict,
         ) => Err("this command is not a run".into()),
     }
 }
@@ -230,6 +239,7 @@ fn plan_sweep(args: &SweepArgs) -> Result<Plan, String> {
         explain: false,
         view: ipcmap::report::View::default(),
         warn_color: false,
+        predict: (false, false),
         trace: None,
         timeline: None,
     }
@@ -326,7 +336,7 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut last = 0;
-    let reports = Session::new().run_all(&plan.configs, |config, mode| {
+    let mut reports = Session::new().run_all(&plan.configs, |config, mode| {
         bar.set_message(format!(
             "{mode} (n={}, {} workers)",
             config.settings.n, config.settings.workers
@@ -335,6 +345,10 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
         last = weight(config);
     })?;
     bar.finish_and_clear();
+    if plan.predict.0 {
+        crate::predict::check(&mut reports, &plan.configs, plan.predict.1)
+            .map_err(anyhow::Error::msg)?;
+    }
 
     if let Some(out) = plan.csv.as_mut() {
         out.write_with(|w| write_csv(&reports, w))?;

@@ -54,6 +54,14 @@ pub struct Cli {
     /// otherwise, and summed up as one line per failed worker).
     #[arg(long, global = true, help_heading = "Output")]
     pub verbose: bool,
+    /// Predict each strategy before it runs (this machine's calibration) and put the
+    /// prediction beside the measurement: predicted_wall_ms and prediction_error in the
+    /// exports, and in the summary.
+    #[arg(long, global = true, help_heading = "Output")]
+    pub predict: bool,
+    /// Measure this machine's calibration anew (for predict and --predict), not the cached one.
+    #[arg(long, global = true, help_heading = "Output")]
+    pub recalibrate: bool,
     /// Every table on the terminal: phases, traffic, who was busy, CPU time and the workers
     /// (the summary and the wall-time table otherwise; the exports always hold everything).
     #[arg(long, global = true, help_heading = "Output")]
@@ -87,9 +95,12 @@ impl Cli {
             None => self.run.common.transport(),
             Some(Command::Sweep(args)) => args.common.transport(),
             Some(Command::Probe(args)) => args.transport,
-            Some(Command::Completions { .. } | Command::Man | Command::Schema { .. }) => {
-                TransportKind::default()
-            }
+            Some(
+                Command::Completions { .. }
+                | Command::Man
+                | Command::Schema { .. }
+                | Command::Predict,
+            ) => TransportKind::default(),
         }
     }
 }
@@ -116,6 +127,14 @@ impl Cli {
                     && a.get_action().takes_values()
             })
         };
+        // `predict` takes the run's own flags, wherever they are written: they are read as a
+        // run's, then the command is predict.
+        if let Some(at) = args.iter().skip(1).position(|a| a == "predict") {
+            args.remove(at + 1);
+            let mut cli = Cli::try_parse_from(args)?;
+            cli.command = Some(Command::Predict);
+            return Ok(cli);
+        }
         let mut i = 1;
         while i < args.len() {
             let Some(word) = args[i].to_str() else { break };
@@ -169,6 +188,11 @@ pub enum Command {
     },
     /// Print the man page (roff) on stdout (`coordinator man | man -l -`).
     Man,
+    /// Predict every strategy of the run the flags describe, without starting a worker: its
+    /// wall time with an interval, where it goes, and from which --work it beats sequential;
+    /// from this machine's calibration (measured in seconds the first time, then cached;
+    /// --recalibrate measures it anew). `coordinator predict -m all --n 1e8`.
+    Predict,
     /// Print the JSON Schema (draft 2020-12) of what `--format json` writes, generated from
     /// the types that write it: `report` (a run's or sweep's report), `probe`, `codecs`
     /// (`probe --codecs`).

@@ -9,6 +9,7 @@ mod cli;
 mod mpi;
 mod oom;
 mod output;
+mod predict;
 mod reaper;
 
 #[global_allocator]

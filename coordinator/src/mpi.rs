@@ -106,7 +106,9 @@ pub fn fit_workers(cli: &mut Cli) -> Result<(), String> {
             Some(w) if w != ranks => return Err(disagree(w)),
             _ => args.workers = Some(ranks),
         },
-        Some(Command::Completions { .. } | Command::Man | Command::Schema { .. }) => {}
+        Some(
+            Command::Completions { .. } | Command::Man | Command::Schema { .. } | Command::Predict,
+        ) => {}
     }
     Ok(())
 }

@@ -49,6 +49,7 @@ macro_rules! by_name {
 pub mod calibrate;
 pub mod codec;
 pub mod config;
+pub mod costs;
 pub mod data;
 pub mod engine;
 pub mod error;
@@ -57,6 +58,7 @@ pub mod floor;
 pub mod interrupt;
 pub mod kernel;
 pub mod memory;
+pub mod model;
 pub mod named;
 pub mod partition;
 pub mod plan;

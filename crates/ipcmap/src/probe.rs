@@ -441,6 +441,38 @@ fn echo(
     Ok(Echoed { wall, send_ns: send_ns + worker_send_ns, round_trips })
 }
 
+/// A transport's costs for the model ([`crate::costs::TransportCost`]): starting a pool of two
+/// workers (a worker's share), a small message there and back, pipelined, and a byte beyond
+/// it, from `samples` rounds of echoes of 8 bytes and of `bytes` bytes.
+pub fn transport_costs(
+    transport: &dyn Transport,
+    worker_bin: &Path,
+    bytes: usize,
+    samples: usize,
+    timeout: Duration,
+) -> Result<crate::costs::TransportCost, RunError> {
+    let (mut spawn, mut message, mut byte) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..samples.max(1) {
+        let pool = echo_pool(transport, worker_bin, 2, timeout, 64)?;
+        spawn.push(transport.init_ns().unwrap_or(pool.spawn_ns()) as f64 / 2.0 / 1e6);
+        drop(pool);
+        let (small, big) = (200, 12);
+        let s = echo(transport, worker_bin, 8, small, timeout)?;
+        let b = echo(transport, worker_bin, bytes, big, timeout)?;
+        let per_message_ns = s.wall.as_nanos() as f64 / small as f64;
+        message.push(per_message_ns / 1e3);
+        let per_big_ns = b.wall.as_nanos() as f64 / big as f64;
+        // Each big message crosses twice (there and back): a byte's one-way share.
+        byte.push(((per_big_ns - per_message_ns) / (2.0 * bytes as f64)).max(0.0));
+    }
+    Ok(crate::costs::TransportCost {
+        transport: transport.info().name.to_string(),
+        spawn_ms: crate::costs::Figure::of(&spawn),
+        message_us: crate::costs::Figure::of(&message),
+        byte_ns: crate::costs::Figure::of(&byte),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ const LAYERS: &[&[&str]] = &[
     &[
         "kernel",
         "calibrate",
+        "costs",
         "named",
         "codec",
         "partition",
@@ -34,7 +35,7 @@ const LAYERS: &[&[&str]] = &[
     // the worker process's loop; a run's validated configuration
     &["worker", "config"],
     // what binaries call
-    &["engine", "probe", "sweep"],
+    &["engine", "probe", "sweep", "model"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

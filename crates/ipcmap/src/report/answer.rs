@@ -89,18 +89,15 @@ pub fn render_answer(
     }
     if !later.is_empty() {
         out += "\n";
-        let names = short_names(reports);
-        let mut others: Vec<&Report> = reports.iter().filter(|r| r.mode != "sequential").collect();
-        others.sort_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
-        for (r, s) in others.iter().zip(&later) {
-            let name = names.iter().find(|(p, _)| std::ptr::eq(*p, *r)).map_or("?", |(_, n)| n);
-            let text = format!("{name}:{}", s.text.trim_start().trim_start_matches("why:"));
-            out += &painted(&Said { text, tone: Tone::Detail }, paint, width);
+        for s in &later {
+            let name = s.about.as_deref().unwrap_or("?");
+            let text = format!("{name}: {}", s.text.trim_start().trim_start_matches("why: "));
+            out += &painted(&Said { text, tone: Tone::Detail, about: None }, paint, width);
         }
     }
     if !view.details {
         let hint = "(--details: phases, traffic, who was busy, CPU time; --explain: in sentences)";
-        out += &painted(&Said { text: hint.into(), tone: Tone::Detail }, paint, width);
+        out += &painted(&Said { text: hint.into(), tone: Tone::Detail, about: None }, paint, width);
     }
     out
 }

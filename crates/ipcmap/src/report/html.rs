@@ -127,6 +127,7 @@ fn lesson(export: Export<'_>) -> String {
             .map(|l| super::summary::Said {
                 text: l.trim().to_string(),
                 tone: super::summary::Tone::Plain,
+                about: None,
             })
             .collect(),
     };

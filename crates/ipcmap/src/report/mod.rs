@@ -101,7 +101,8 @@ pub use self::json::write_json;
 pub use self::perfetto::write_trace;
 pub use self::plot::{plot_phases, plot_sweep, PlotError, CELL_OPACITY};
 pub use self::table::{
-    render_sweep_summary, render_table, render_table_within, terminal_width, wrap,
+    fmt_ms, group_digits, render_sweep_summary, render_table, render_table_within, terminal_width,
+    wrap,
 };
 pub use self::timeline::plot_timeline;
 
@@ -448,12 +449,32 @@ pub struct Report {
     pub plan_rule: String,
     /// The result overwrote the input (`--in-place`): one buffer, 8 bytes a value.
     pub in_place: bool,
+    /// The model's prediction for this configuration, made before it ran (`--predict`;
+    /// flattened: predicted_wall_ms, predicted_wall_ms_low, predicted_wall_ms_high,
+    /// prediction_error).
+    #[serde(flatten)]
+    pub prediction: PredictionCheck,
     /// The spans of each measured run, when recorded (`--trace`, `--timeline`); not in JSON.
     #[serde(skip)]
     pub traces: Vec<crate::trace::RunTrace>,
     /// Spans of these runs not kept, the trace budget ([`trace_span_budget`]) being spent.
     #[serde(skip)]
     pub spans_dropped: u64,
+}
+
+/// A prediction beside the measurement it predicted; null without `--predict`.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct PredictionCheck {
+    /// The predicted median wall time, ms, from this machine's calibration (the medians of
+    /// its figures).
+    pub predicted_wall_ms: Option<Millis>,
+    /// The same from the calibration's fastest samples.
+    pub predicted_wall_ms_low: Option<Millis>,
+    /// The same from its slowest samples.
+    pub predicted_wall_ms_high: Option<Millis>,
+    /// measured / predicted - 1: how far the model was off (0.1: the run took 10% longer).
+    pub prediction_error: Option<f64>,
 }
 
 /// The spread of a report's runs and its comparison with the sequential runs.
@@ -916,6 +937,7 @@ impl Report {
             plan: planned.plan.to_string(),
             plan_rule: planned.rule.clone(),
             in_place: false,
+            prediction: PredictionCheck::default(),
             interleaved: planned.interleaved,
             wall_ms: stats::median(&runs_ms).unwrap_or(0.0),
             wall_ms_min: ms(min.wall_ns),

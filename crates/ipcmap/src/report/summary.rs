@@ -31,10 +31,12 @@ pub struct Said {
     pub text: String,
     /// How it reads.
     pub tone: Tone,
+    /// The strategy it is about, where it is about one.
+    pub about: Option<String>,
 }
 
 fn said(text: String, tone: Tone) -> Said {
-    Said { text, tone }
+    Said { text, tone, about: None }
 }
 
 /// The summary of `reports` (one input; a sequential report, where there is one, is the
@@ -62,11 +64,16 @@ pub fn summary(reports: &[Report]) -> Vec<Said> {
         },
         Tone::Plain,
     ));
+    if let Some(mut line) = baseline.and_then(model_line) {
+        line.about = Some("sequential".into());
+        out.push(line);
+    }
     let mut others: Vec<&Report> = reports.iter().filter(|r| r.mode != "sequential").collect();
     others.sort_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
     let names = short_names(reports);
     for r in &others {
         let name = names.iter().find(|(p, _)| std::ptr::eq(*p, *r)).map_or("?", |(_, n)| n);
+        let first = out.len();
         out.push(versus(name, r, busy));
         let (what, ms) = largest_cost(r, baseline);
         let mut why = format!(
@@ -86,6 +93,12 @@ pub fn summary(reports: &[Report]) -> Vec<Said> {
             };
         }
         out.push(said(why, Tone::Detail));
+        if let Some(line) = model_line(r) {
+            out.push(line);
+        }
+        for line in &mut out[first..] {
+            line.about = Some(name.to_string());
+        }
     }
     let by_wall = |a: &&Report, b: &&Report| a.wall_ms.total_cmp(&b.wall_ms);
     if let (Some(fast), Some(slow)) =
@@ -112,6 +125,29 @@ pub fn summary(reports: &[Report]) -> Vec<Said> {
         }
     }
     out
+}
+
+/// The model's prediction beside the measurement, where `--predict` made one.
+fn model_line(r: &Report) -> Option<Said> {
+    let p = &r.prediction;
+    let (mid, low, high, error) = (
+        p.predicted_wall_ms?,
+        p.predicted_wall_ms_low?,
+        p.predicted_wall_ms_high?,
+        p.prediction_error?,
+    );
+    Some(said(
+        format!(
+            "  model: predicted {} ms (interval {}-{} ms) from this machine's calibration, not \
+             from this run; measured {} ms, {:+.0}%",
+            fmt_ms(mid),
+            fmt_ms(low.min(high)),
+            fmt_ms(high.max(low)),
+            fmt_ms(r.wall_ms),
+            error * 100.0
+        ),
+        Tone::Detail,
+    ))
 }
 
 /// One strategy against sequential, in words, hyperfine's way.

@@ -14,6 +14,7 @@
 //! and says why.
 
 use super::{ns_since, on_processes, Compute, Info, Run, Strategy, TaskIn, TaskOut};
+use crate::costs::{Load, Prediction};
 use crate::error::{PayloadError, RunError};
 use crate::kernel::{self, Function};
 use crate::partition::Task;
@@ -42,6 +43,22 @@ const ABOUT: &str =
     "single copy: workers read and write the coordinator's memory (process_vm_readv/writev)";
 
 impl Strategy for Cma {
+    /// Starting the workers and generating, then ranges out (a message each) while each
+    /// worker copies its range in, computes and copies it back (process_vm_readv/writev).
+    fn predict(&self, l: &Load<'_>) -> Option<Prediction> {
+        let (spawn, generate) = (l.spawn_ns(), l.generate_ns(false));
+        let copies = l.n * (2.0 * l.cal.copy_ns.at(l.pick) + l.cal.touch_private_ns.at(l.pick));
+        let run = l.pipeline_ns(l.tasks * l.message_ns(), l.compute_ns() + copies);
+        Some(Prediction {
+            wall_ms: Load::ms(spawn + generate + run),
+            phases_ms: vec![
+                ("spawn", Load::ms(spawn)),
+                ("generate", Load::ms(generate)),
+                ("copy and compute", Load::ms(run)),
+            ],
+        })
+    }
+
     fn info(&self) -> Info {
         Info::processes_here("cma", ABOUT, "cross-memory copies (process_vm_readv/writev)")
             .in_place()

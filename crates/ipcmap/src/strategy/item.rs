@@ -23,6 +23,11 @@ const ABOUT: &str = "every float its own value, like pool.map(exp, data, chunksi
 pub const MAX_DEFAULT_CHUNK: usize = 1 << 22;
 
 impl Strategy for Item {
+    /// Every value encoded and decoded on its own both ways, pipelined with the compute.
+    fn predict(&self, l: &crate::costs::Load<'_>) -> Option<crate::costs::Prediction> {
+        l.shipped(true)
+    }
+
     fn info(&self) -> Info {
         Info::local("item", ABOUT).on_processes().encoded().unsplit()
     }

@@ -259,6 +259,11 @@ pub trait Strategy: Sync {
     fn files_needed(&self, _workers: usize) -> u64 {
         0
     }
+    /// Its cost on this machine, predicted from the calibration in `load` (see
+    /// [`crate::costs`]); `None` where it has no model, which `predict` says.
+    fn predict(&self, _load: &crate::costs::Load<'_>) -> Option<crate::costs::Prediction> {
+        None
+    }
     /// Its row label in the reports under `s`: its name and the settings that shape it
     /// (codec, splits, chunksize, where it has them).
     fn label(&self, s: &Settings) -> String {

@@ -12,6 +12,7 @@
 //! checksums ([`crate::verify::check_checksums`]).
 
 use super::{ns_since, on_processes, Compute, Info, Run, Strategy, TaskIn, TaskOut};
+use crate::costs::{Load, Prediction};
 use crate::error::{PayloadError, RunError};
 use crate::kernel::{self, Function};
 use crate::partition::Task;
@@ -43,6 +44,18 @@ pub struct OwnerSetup {
 const RESULT_BYTES: usize = 16;
 
 impl Strategy for Owner {
+    /// Starting the workers, then each generating and computing its own range in its own
+    /// memory (only headers and checksums cross).
+    fn predict(&self, l: &Load<'_>) -> Option<Prediction> {
+        let spawn = l.spawn_ns();
+        let each = l.n * (l.cal.generate_ns.at(l.pick) + l.cal.touch_private_ns.at(l.pick));
+        let work = (each + l.compute_ns()) / l.parallel() + l.tasks * l.message_ns();
+        Some(Prediction {
+            wall_ms: Load::ms(spawn + work),
+            phases_ms: vec![("spawn", Load::ms(spawn)), ("generate and compute", Load::ms(work))],
+        })
+    }
+
     fn info(&self) -> Info {
         Info::local("owner", ABOUT)
             .on_processes()

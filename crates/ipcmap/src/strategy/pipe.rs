@@ -53,6 +53,12 @@ fn piece(capacity: usize) -> usize {
 }
 
 impl Strategy for Pipe {
+    /// Its values' own bytes (no codec) through each worker's pipes both ways, priced as the
+    /// run's transport moves bytes, ranges in the frames, pipelined with the compute.
+    fn predict(&self, l: &crate::costs::Load<'_>) -> Option<crate::costs::Prediction> {
+        crate::costs::Load { codec: "raw".into(), ..l.clone() }.shipped(false)
+    }
+
     fn info(&self) -> Info {
         Info::processes_here("pipe", ABOUT, "a pipe per worker each way (raw f64 bytes)")
     }

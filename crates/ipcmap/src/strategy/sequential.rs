@@ -2,6 +2,7 @@
 //! against it and every parallel result is checked against its output.
 
 use super::{Info, Run, Strategy};
+use crate::costs::{Load, Prediction};
 use crate::error::RunError;
 use crate::kernel;
 
@@ -12,6 +13,17 @@ pub struct Sequential;
 const ABOUT: &str = "the baseline, no IPC: exp(rand(n)) in the coordinator";
 
 impl Strategy for Sequential {
+    /// Generating the input on every core, then one core computing every value into a fresh
+    /// output.
+    fn predict(&self, l: &Load<'_>) -> Option<Prediction> {
+        let generate = l.generate_ns(false);
+        let compute = l.compute_ns() + l.n * l.cal.touch_private_ns.at(l.pick);
+        Some(Prediction {
+            wall_ms: Load::ms(generate + compute),
+            phases_ms: vec![("generate", Load::ms(generate)), ("compute", Load::ms(compute))],
+        })
+    }
+
     fn info(&self) -> Info {
         Info::local("sequential", ABOUT).unsplit().in_place()
     }

@@ -13,6 +13,7 @@
 //! no worker maps pages it never touches.
 
 use super::{ns_since, on_processes, Compute, Info, Run, Strategy, TaskIn, TaskOut};
+use crate::costs::{Load, Prediction};
 use crate::error::{PayloadError, RunError};
 use crate::kernel::{self, Function};
 use crate::partition::Task;
@@ -43,6 +44,22 @@ pub struct Shm;
 const ABOUT: &str = "shared memory in and out, only (offset, length) ranges travel";
 
 impl Strategy for Shm {
+    /// Starting the workers and generating into shared memory, then ranges out and back (a
+    /// message each) while the workers compute into the shared output, faulting its pages.
+    fn predict(&self, l: &Load<'_>) -> Option<Prediction> {
+        let (spawn, generate) = (l.spawn_ns(), l.generate_ns(true));
+        let workers = l.compute_ns() + l.n * l.cal.touch_shared_ns.at(l.pick);
+        let run = l.pipeline_ns(l.tasks * l.message_ns(), workers);
+        Some(Prediction {
+            wall_ms: Load::ms(spawn + generate + run),
+            phases_ms: vec![
+                ("spawn", Load::ms(spawn)),
+                ("generate", Load::ms(generate)),
+                ("ranges and compute", Load::ms(run)),
+            ],
+        })
+    }
+
     fn info(&self) -> Info {
         Info::local("shm", ABOUT).on_processes().shared().moving("shared memory (memfd)").in_place()
     }

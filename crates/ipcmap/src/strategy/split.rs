@@ -21,6 +21,11 @@ pub struct Split;
 const ABOUT: &str = "sub-vectors as blocks, like pool.map(exp, split(data, S), chunksize=C)";
 
 impl Strategy for Split {
+    /// Its parts encoded, moved and decoded both ways, pipelined with the workers' compute.
+    fn predict(&self, l: &crate::costs::Load<'_>) -> Option<crate::costs::Prediction> {
+        l.shipped(false)
+    }
+
     fn info(&self) -> Info {
         Info::local("split", ABOUT).on_processes().encoded()
     }

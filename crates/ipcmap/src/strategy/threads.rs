@@ -2,6 +2,7 @@
 //! nothing is encoded, sent or copied: the process-versus-thread comparison.
 
 use super::{ns_since, Info, Run, Strategy};
+use crate::costs::{Load, Prediction};
 use crate::error::RunError;
 use crate::kernel;
 use crate::report::{ms, WorkerReport};
@@ -17,6 +18,17 @@ pub struct Threads;
 const ABOUT: &str = "split on OS threads: ThreadPool over split(data, S), nothing copied";
 
 impl Strategy for Threads {
+    /// Generating on every core, then the workers (as far as there are cores) computing their
+    /// shares into a fresh output.
+    fn predict(&self, l: &Load<'_>) -> Option<Prediction> {
+        let generate = l.generate_ns(false);
+        let compute = (l.compute_ns() + l.n * l.cal.touch_private_ns.at(l.pick)) / l.parallel();
+        Some(Prediction {
+            wall_ms: Load::ms(generate + compute),
+            phases_ms: vec![("generate", Load::ms(generate)), ("compute", Load::ms(compute))],
+        })
+    }
+
     fn info(&self) -> Info {
         Info::local("threads", ABOUT).one_host().in_place()
     }

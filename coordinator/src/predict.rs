@@ -1,0 +1,162 @@
+//! `coordinator predict [run flags]`: every strategy of the run the flags describe, predicted
+//! from this machine's calibration without starting a worker (the calibration itself starts
+//! echo workers the first time). Each figure is marked as predicted and carries its interval.
+
+use crate::app::{say, usage_error};
+use crate::cli::Cli;
+use ipcmap::model::{self, PaysFrom};
+use ipcmap::report::{fmt_ms, group_digits};
+use serde_json::json;
+use std::io::Write;
+
+/// Runs `predict`; the exit status.
+pub fn run(cli: &Cli) -> u8 {
+    let cfg = match cli.run.to_request().and_then(|r| r.validate().map_err(|e| e.to_string())) {
+        Ok(cfg) => cfg,
+        Err(message) => return usage_error(&message),
+    };
+    if !cfg.settings.transport.spawns() {
+        return usage_error("predict models transports that spawn their workers on this machine; --transport mpi is measured by a run under mpirun");
+    }
+    let Some(bin) = cfg.settings.worker_bin.clone() else {
+        return usage_error("no worker executable to calibrate the transport with");
+    };
+    let (cal, cached) = match model::calibration(&bin, &[cfg.settings.transport], cli.recalibrate) {
+        Ok(c) => c,
+        Err(e) => {
+            say(&format!("error: calibrating this machine: {e}"));
+            return 1;
+        }
+    };
+    let s = &cfg.settings;
+    let mut out = std::io::stdout().lock();
+    let json = cli.format.0 == "json";
+    let source = match cached {
+        true => "cached",
+        false => "measured now",
+    };
+    let path = model::cache_path().map_or("(not kept)".into(), |p| p.display().to_string());
+    if !json {
+        let _ = writeln!(
+            out,
+            "ipcmap predict: {} over {} f64, work {}, {} worker(s) over {} \
+             (calibration {source}: {path})\nPredicted, not measured: each wall time with its \
+             interval from the calibration's spread.\n",
+            s.function,
+            group_digits(s.n as u64),
+            s.work,
+            s.workers,
+            s.transport.name()
+        );
+    }
+    let sequential = model::predict(&cfg, ipcmap::strategy::Mode::SEQUENTIAL, &cal);
+    for &mode in &cfg.modes {
+        let Some(p) = model::predict(&cfg, mode, &cal) else {
+            let _ = writeln!(out, "{mode}: no model");
+            continue;
+        };
+        let pays = model::pays_from_work(&cfg, mode, &cal);
+        if json {
+            let phases: serde_json::Map<String, serde_json::Value> =
+                p.mid.phases_ms.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+            let (at, low, high, note) = match &pays {
+                Some(PaysFrom::Already) => (Some(1.0), Some(1.0), Some(1.0), None),
+                Some(PaysFrom::Work { at, low, high }) => {
+                    (Some(*at), Some(*low), Some(*high), None)
+                }
+                Some(PaysFrom::Never(why)) => (None, None, None, Some(why.clone())),
+                None => (None, None, None, None),
+            };
+            let row = json!({
+                "mode": mode.name(), "n": s.n, "workers": s.workers, "work": s.work,
+                "function": s.function, "codec": s.codec.name(), "transport": s.transport.name(),
+                "predicted_wall_ms": p.mid.wall_ms, "predicted_wall_ms_low": p.low_ms,
+                "predicted_wall_ms_high": p.high_ms, "predicted_phases_ms": phases,
+                "pays_from_work": at, "pays_from_work_low": low, "pays_from_work_high": high,
+                "pays_note": note, "calibration": path, "calibration_cached": cached,
+            });
+            let _ = writeln!(out, "{row}");
+            continue;
+        }
+        let versus = match (&sequential, mode == ipcmap::strategy::Mode::SEQUENTIAL) {
+            (_, true) => "the baseline".to_string(),
+            (Some(q), false) => {
+                let r = q.mid.wall_ms / p.mid.wall_ms.max(1e-9);
+                match r >= 1.0 {
+                    true => format!("{r:.2}x faster than sequential"),
+                    false => format!("{:.2}x slower than sequential", 1.0 / r),
+                }
+            }
+            (None, false) => String::new(),
+        };
+        let pays = match pays {
+            _ if mode == ipcmap::strategy::Mode::SEQUENTIAL => String::new(),
+            Some(PaysFrom::Already) => "; pays already at --work 1".into(),
+            Some(PaysFrom::Work { at, low, high }) => {
+                format!("; pays from --work {at:.1} (interval {low:.1}-{high:.1})")
+            }
+            Some(PaysFrom::Never(why)) => format!("; never pays: {why}"),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{mode}: predicted {} ms (interval {}-{} ms), {versus}{pays}",
+            fmt_ms(p.mid.wall_ms),
+            fmt_ms(p.low_ms),
+            fmt_ms(p.high_ms)
+        );
+        let largest = p.mid.phases_ms.iter().max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((name, ms)) = largest {
+            let _ = writeln!(out, "  largest stage: {name}, {} ms", fmt_ms(*ms));
+        }
+    }
+    0
+}
+
+/// `--predict`: puts each report's prediction (this machine's calibration, made for its
+/// configuration as it was set before the run) beside its measurement.
+pub fn check(
+    reports: &mut [ipcmap::report::Report],
+    configs: &[ipcmap::config::RunConfig],
+    recalibrate: bool,
+) -> Result<(), String> {
+    let mut transports: Vec<ipcmap::settings::TransportKind> = Vec::new();
+    for c in configs.iter().filter(|c| c.settings.transport.spawns()) {
+        if !transports.contains(&c.settings.transport) {
+            transports.push(c.settings.transport);
+        }
+    }
+    let Some(bin) = configs.iter().find_map(|c| c.settings.worker_bin.clone()) else {
+        return Ok(());
+    };
+    if transports.is_empty() {
+        return Ok(());
+    }
+    let (cal, _) = model::calibration(&bin, &transports, recalibrate)
+        .map_err(|e| format!("--predict: calibrating this machine: {e}"))?;
+    for r in reports.iter_mut() {
+        let found = configs.iter().find_map(|c| {
+            let mode = *c.modes.iter().find(|m| m.name() == r.mode)?;
+            let s = &c.settings;
+            let same = s.n == r.n
+                && s.work == r.work
+                && s.function == r.function
+                && s.transport.name() == r.job.transport
+                && (mode == ipcmap::strategy::Mode::SEQUENTIAL || s.workers == r.workers)
+                && r.codec.is_none_or(|k| k == s.codec)
+                && c.splits_for(mode) == r.splits
+                && c.chunksize_for(mode) == r.chunksize;
+            same.then_some((c, mode))
+        });
+        let Some((c, mode)) = found else { continue };
+        if let Some(p) = model::predict(c, mode, &cal) {
+            r.prediction = ipcmap::report::PredictionCheck {
+                predicted_wall_ms: Some(p.mid.wall_ms),
+                predicted_wall_ms_low: Some(p.low_ms),
+                predicted_wall_ms_high: Some(p.high_ms),
+                prediction_error: Some(r.wall_ms / p.mid.wall_ms.max(1e-9) - 1.0),
+            };
+        }
+    }
+    Ok(())
+}

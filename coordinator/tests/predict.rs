@@ -1,0 +1,67 @@
+//! `coordinator predict` and `--predict`: every strategy predicted from this machine's
+//! calibration, measured once and cached, with an interval; a run puts the prediction beside
+//! its measurement. (How close the model comes is a figure `scripts/model_check.py` prints,
+//! not something a test can assert on a busy machine.)
+
+mod common;
+
+use common::{run_with, scratch};
+use serde_json::Value;
+use std::time::Duration;
+
+#[test]
+fn predict_calibrates_once_then_predicts_every_strategy_and_a_run_checks_it() {
+    let dir = scratch("predict");
+    let cache = dir.to_str().unwrap();
+    let env = [("XDG_CACHE_HOME", cache)];
+    let args = ["predict", "--mode", "all", "-w", "2", "--n", "100000", "--format", "json"];
+    let first = run_with(&args, &env, Duration::from_secs(180));
+    assert!(first.status.success(), "{}", first.stderr);
+    let rows: Vec<Value> = first.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(rows.len() >= 7, "{}", first.stdout);
+    for r in &rows {
+        let (low, mid, high) = (
+            r["predicted_wall_ms_low"].as_f64().unwrap(),
+            r["predicted_wall_ms"].as_f64().unwrap(),
+            r["predicted_wall_ms_high"].as_f64().unwrap(),
+        );
+        assert!(0.0 < low && low <= mid && mid <= high, "{r}");
+        assert_eq!(r["calibration_cached"], false, "measured the first time: {r}");
+    }
+    let kept = std::fs::read_dir(dir.join("ipcmap")).unwrap().count();
+    assert_eq!(kept, 1, "one calibration file");
+    let again = run_with(&args, &env, Duration::from_secs(60));
+    let row: Value = serde_json::from_str(again.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(row["calibration_cached"], true, "{row}");
+    // Words for a person.
+    let text = run_with(&args[..args.len() - 2], &env, Duration::from_secs(60));
+    assert!(text.stdout.contains("Predicted, not measured"), "{}", text.stdout);
+    assert!(text.stdout.contains("sequential: predicted "), "{}", text.stdout);
+    // A run with --predict: the prediction beside the measurement.
+    let run = run_with(
+        &[
+            "-m",
+            "sequential,split",
+            "-w",
+            "2",
+            "--n",
+            "100000",
+            "-r",
+            "3",
+            "--predict",
+            "--format",
+            "json",
+        ],
+        &env,
+        Duration::from_secs(120),
+    );
+    assert!(run.status.success(), "{}", run.stderr);
+    for line in run.stdout.lines() {
+        let r: Value = serde_json::from_str(line).unwrap();
+        let predicted = r["predicted_wall_ms"].as_f64().expect("a prediction");
+        let error = r["prediction_error"].as_f64().unwrap();
+        let measured = r["wall_ms"].as_f64().unwrap();
+        assert!((measured / predicted - 1.0 - error).abs() < 1e-9, "{r}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
