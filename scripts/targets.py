@@ -82,6 +82,25 @@ def main():
             return [r]
         return measure
 
+    def model_errors():
+        """Issue 34: every strategy with --predict (the calibration cached after the first):
+        |measured / predicted - 1| of each."""
+        r = json_lines([str(COORDINATOR), "--mode", "all", "--workers", w, "--n", n, "--repeat", "3",
+                        "--predict", "--format", "json"], ROOT)
+        records.setdefault("model", []).extend(r)
+        return [abs(x["prediction_error"]) for x in r if x.get("prediction_error") is not None]
+
+    def trace_memory():
+        """Issue 33: the coordinator's peak memory (its children's, by getrusage in a fresh
+        Python) writing a trace of 200,000 single-value items, against the trace's size."""
+        trace = out / "trace.json"
+        code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+                "stdout=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        kib = subprocess.run([sys.executable, "-c", code, str(COORDINATOR), "--mode", "item", "--chunksize", "1",
+                              "--n", "200000", "--workers", w, "--repeat", "2", "--warmup", "0",
+                              "--trace", str(trace)], check=True, capture_output=True, text=True).stdout
+        return [int(kib.strip()) / 1024 / (trace.stat().st_size / 1e6)]
+
     def codec_probe():
         r = json_lines([str(COORDINATOR), "probe", "--codecs", "--format", "json"], ROOT)[0]
         records.setdefault("codecs", []).append(r)
@@ -120,6 +139,8 @@ def main():
         ("probe", probe()),
         ("probe_uds", probe("uds")),
         ("codecs", codec_probe),
+        ("model_errors", model_errors),
+        ("trace_memory", trace_memory),
     ])
     raw = interleave(measurements, args.rounds)
     probes = raw.pop("probe")
@@ -160,6 +181,9 @@ def main():
                          "vector)", 0.6, [max(ranks)], [8000.0], "<="))
         billions.append(("owner over MPI, 3 ranks, n = 10^9: rank 0's peak RSS / 8 GB", 0.6,
                          [mpi["coordinator_peak_rss_mb"]], [8000.0], "<="))
+    errors = sorted(raw.pop("model_errors"))
+    model_median = [errors[len(errors) // 2]] if errors else None
+    model_p90 = [errors[min(len(errors) - 1, int(0.9 * len(errors)))]] if errors else None
     data_mb = [args.n * 8 / 1e6] * 3
     one = [1.0] * 3
     # The split channel target is 2x the 1.3-1.6 GB/s measured before the work (issue 14): the
@@ -205,6 +229,12 @@ def main():
            raw[f"rss_1e8_inplace_{m}"], [8.0] * len(raw[f"rss_1e8_inplace_{m}"]), "<=")
           for m in ("sequential", "threads", "shm", "cma")],
         ("coordinator peak RSS / data size, shm", 2.2, raw["rss_shm"], data_mb, "<="),
+        ("issue 34: the model's median |measured / predicted - 1|, every strategy, every round", 0.15,
+         model_median, [1.0] if model_median else None, "<="),
+        ("issue 34: the model's 90th percentile |measured / predicted - 1|", 0.35,
+         model_p90, [1.0] if model_p90 else None, "<="),
+        ("issue 33: peak RSS writing `--trace` of 200,000 items, MB / the trace's MB (was 28x)", 1.5,
+         raw["trace_memory"], [1.0] * len(raw["trace_memory"]), "<="),
         *billions,
     ]
     seq_isa = records["sequential"][0].get("kernel_isa")
