@@ -191,7 +191,8 @@ pub enum Command {
     /// Predict every strategy of the run the flags describe, without starting a worker: its
     /// wall time with an interval, where it goes, and from which --work it beats sequential;
     /// from this machine's calibration (measured in seconds the first time, then cached;
-    /// --recalibrate measures it anew). `coordinator predict -m all --n 1e8`.
+    /// --recalibrate measures it anew; --plot FILE.svg draws when it pays: each strategy's
+    /// predicted speedup against the math a value costs). `coordinator predict -m all --n 1e8`.
     Predict,
     /// Print the JSON Schema (draft 2020-12) of what `--format json` writes, generated from
     /// the types that write it: `report` (a run's or sweep's report), `probe`, `codecs`

@@ -49,6 +49,30 @@ pub fn run(cli: &Cli) -> u8 {
             s.transport.name()
         );
     }
+    if let Some(path) = cli.plot.as_deref() {
+        let works: Vec<f64> = (0..13).map(|k| f64::from(1u32 << k)).collect();
+        let series: Vec<(String, Vec<(f64, f64)>)> = cfg
+            .modes
+            .iter()
+            .filter(|&&m| m != ipcmap::strategy::Mode::SEQUENTIAL)
+            .map(|&m| (m.name().to_string(), model::speedup_curve(&cfg, m, &cal, &works)))
+            .filter(|(_, p)| !p.is_empty())
+            .collect();
+        let title = format!(
+            "when it pays, predicted: {} over {} f64, {} workers (circles: break-even)",
+            s.function,
+            group_digits(s.n as u64),
+            s.workers
+        );
+        let written = crate::output::Output::open("--plot", path).and_then(|mut out| {
+            let svg = ipcmap::report::plot_pays(&series, &title).map_err(|e| e.to_string())?;
+            out.write_with(|w| w.write_all(svg.as_bytes())).map_err(|e| e.to_string())
+        });
+        if let Err(e) = written {
+            say(&format!("error: {e}"));
+            return 1;
+        }
+    }
     let sequential = model::predict(&cfg, ipcmap::strategy::Mode::SEQUENTIAL, &cal);
     for &mode in &cfg.modes {
         let Some(p) = model::predict(&cfg, mode, &cal) else {

@@ -65,3 +65,31 @@ fn predict_calibrates_once_then_predicts_every_strategy_and_a_run_checks_it() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `predict --plot`: the when-it-pays chart, an SVG with a line per strategy, labelled as
+/// predicted.
+#[test]
+fn predict_draws_when_it_pays() {
+    let dir = scratch("predict-plot");
+    let svg = dir.join("pays.svg");
+    let env = [("XDG_CACHE_HOME", dir.to_str().unwrap())];
+    let args = [
+        "predict",
+        "-m",
+        "sequential,split,threads",
+        "-w",
+        "2",
+        "--n",
+        "100000",
+        "--plot",
+        svg.to_str().unwrap(),
+    ];
+    let r = run_with(&args, &env, Duration::from_secs(180));
+    assert!(r.status.success(), "{}", r.stderr);
+    let text = std::fs::read_to_string(&svg).expect("the chart");
+    roxmltree::Document::parse(&text).expect("well-formed SVG");
+    for word in ["when it pays, predicted", "split", "threads", "speedup over sequential"] {
+        assert!(text.contains(word), "{word}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

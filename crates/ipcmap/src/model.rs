@@ -280,6 +280,26 @@ fn predict_at(cfg: &RunConfig, mode: Mode, cal: &Calibration, work: f64) -> Opti
     })
 }
 
+/// `mode`'s predicted speedup over sequential under `cfg` at each `--work` of `works`, against
+/// the math a value then costs (ns, the function's calibrated cost x work): the when-it-pays
+/// curve.
+pub fn speedup_curve(
+    cfg: &RunConfig,
+    mode: Mode,
+    cal: &Calibration,
+    works: &[f64],
+) -> Vec<(f64, f64)> {
+    let per_value = cal.kernel(cfg.settings.function).median;
+    works
+        .iter()
+        .filter_map(|&work| {
+            let strategy = predict_at(cfg, mode, cal, work)?.mid.wall_ms;
+            let base = predict_at(cfg, Mode::SEQUENTIAL, cal, work)?.mid.wall_ms;
+            Some((per_value * work, base / strategy.max(1e-9)))
+        })
+        .collect()
+}
+
 /// From which `--work` `mode` is predicted to beat sequential under `cfg`.
 pub fn pays_from_work(cfg: &RunConfig, mode: Mode, cal: &Calibration) -> Option<PaysFrom> {
     let crossing = |pick: Pick| -> Option<Option<f64>> {

@@ -99,7 +99,7 @@ pub use self::csv::write_csv;
 pub use self::explain::explain;
 pub use self::json::write_json;
 pub use self::perfetto::write_trace;
-pub use self::plot::{plot_phases, plot_sweep, PlotError, CELL_OPACITY};
+pub use self::plot::{plot_pays, plot_phases, plot_sweep, PlotError, CELL_OPACITY};
 pub use self::table::{
     fmt_ms, group_digits, render_sweep_summary, render_table, render_table_within, terminal_width,
     wrap,
