@@ -313,9 +313,16 @@ fn warnings(r: &Report, cell: &Cell, cpus: usize, busy: Option<(f64, usize)>) ->
             .iter()
             .max_by(|a, b| distance(a).total_cmp(&distance(b)))
             .map_or(r.wall_ms, |&i| r.spread.runs_ms[i]);
-        let advice = match stalled(worst, r.wall_ms) {
-            true => "that run was held up, not noisy: a stall (a link or worker stopped for a while, a paused process); look at the network and the workers' hosts",
-            false => "rerun on a quieter machine or with more --repeat",
+        // Where a stall can come from depends on what the run had: hosts and links, worker
+        // processes on this machine, or only this process's own threads.
+        let across_hosts = r.job.mpi_hosts.as_ref().is_some_and(|h| h.len() > 1);
+        let processes =
+            !r.worker_detail.is_empty() && r.worker_detail.iter().any(|w| w.exit.is_some());
+        let advice = match (stalled(worst, r.wall_ms), across_hosts, processes) {
+            (true, true, _) => "that run was held up, not noisy: a stall (a link or a worker stopped for a while); look at the network and the workers' hosts",
+            (true, false, true) => "that run was held up, not noisy: a stall (a worker process paused or descheduled, or other work took the cores for a while)",
+            (true, false, false) => "that run was held up, not noisy: a stall (this process paused, or other work took the cores for a while)",
+            (false, ..) => "rerun on a quieter machine or with more --repeat",
         };
         out.push(format!(
             "{name}: {} of {} runs are statistical outliers, the farthest {:.1} ms against a median of {:.1} ms ({:.1}x); {advice}",
