@@ -141,13 +141,14 @@ pub fn calibrate(worker_bin: &Path, transports: &[TransportKind]) -> Result<Cali
             (f, fig)
         })
         .collect();
+    // Fresh private memory as a run gets it (zeroed, advised for huge pages where the kernel
+    // gives them), each page's first write timed.
     let touch_private_ns = samples(&mut || {
         let values = TOUCH_BYTES / 8;
-        let mut fresh: Vec<f64> = Vec::with_capacity(values);
-        let spare = fresh.spare_capacity_mut();
+        let mut fresh = crate::memory::zeroed(values);
         time_per(values, &mut || {
-            for page in spare.chunks_mut(512) {
-                page[0].write(1.0);
+            for page in fresh.chunks_mut(512) {
+                page[0] = 1.0;
             }
         })
     });
@@ -193,17 +194,24 @@ pub fn calibrate(worker_bin: &Path, transports: &[TransportKind]) -> Result<Cali
     })
 }
 
-/// The speedup of a compute-bound loop on every CPU at once against one alone.
+/// The speedup of a compute-bound loop on every CPU at once against one alone, each copy
+/// long enough (about 40 ms) that starting the threads is noise in it.
 fn compute_cores() -> f64 {
     let cpus = crate::config::available_cpus();
-    let work = || {
-        let input = vec![0.5; 4096];
-        let mut output = vec![0.0; 4096];
-        let t = Instant::now();
-        for _ in 0..16 {
-            crate::kernel::apply_work(Function::Exp, 4, &input, &mut output);
-        }
+    let input = vec![0.5; 4096];
+    let round = |input: &[f64]| {
+        let mut output = vec![0.0; input.len()];
+        crate::kernel::apply_work(Function::Exp, 4, input, &mut output);
         std::hint::black_box(&output);
+    };
+    let t = Instant::now();
+    round(&input);
+    let rounds = (0.04 / t.elapsed().as_secs_f64().max(1e-7)).clamp(1.0, 1e6) as usize;
+    let work = || {
+        let t = Instant::now();
+        for _ in 0..rounds {
+            round(&input);
+        }
         t.elapsed().as_secs_f64()
     };
     let one = work();
