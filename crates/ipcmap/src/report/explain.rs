@@ -205,9 +205,10 @@ pub(super) fn largest_cost(r: &Report, baseline: Option<&Report>) -> (String, Mi
     let c = costs(r, baseline);
     let t = &r.traffic;
     let moved = (t.payload_bytes_sent + t.payload_bytes_received).max(r.extras.bytes_copied);
-    let data = match moved {
-        0 => "messages (ranges or checksums only: no data moves)".to_string(),
-        b => format!("moving the data ({:.1} MB)", b as f64 / 1e6),
+    // Under a thousandth of the values' own bytes is headers, ranges or checksums, not data.
+    let data = match moved < r.n as u64 * 8 / 1000 {
+        true => "messages (ranges or checksums only: no data moves)".to_string(),
+        false => format!("moving the data ({:.1} MB)", moved as f64 / 1e6),
     };
     let memory = "memory (page faults and contention beyond sequential's share)";
     [(data, c.data), (memory.into(), c.memory), ("starting the workers".into(), c.spawn)]
