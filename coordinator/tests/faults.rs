@@ -222,6 +222,18 @@ fn a_wrong_value_fails_verification_with_its_index(transport: &str) {
     }
 }
 
+/// Asserts run `r` (of `what`) succeeded verified with exactly one worker written off, whose
+/// reason holds `reason`.
+fn verified_with_one_written_off(r: &common::Run, what: &str, reason: &str) {
+    assert!(r.status.success(), "{what}: {}", r.stderr);
+    let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(report["verified"], true, "{what}");
+    let failures = report["worker_failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{what}: {failures:?}");
+    let why = failures[0]["reason"].as_str().unwrap();
+    assert!(why.contains(reason), "{what}: {why}");
+}
+
 // A worker whose result is longer than any task of the run can produce (64 MiB for a
 // 10,000-value task) is written off before the coordinator allocates for it, and its tasks are
 // rerun: a peer's announced length is bounded by the run, not taken at its word.
@@ -229,13 +241,7 @@ per_entry!(for_each_transport, an_oversized_result_writes_off_its_worker_over);
 fn an_oversized_result_writes_off_its_worker_over(transport: &str) {
     if spawns_here(transport) {
         let r = faulty(&split_raw_over(transport, "40000", "4"), "oversize-after=0@1");
-        assert!(r.status.success(), "{transport}: {}", r.stderr);
-        let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
-        assert_eq!(report["verified"], true, "{transport}");
-        let failures = report["worker_failures"].as_array().unwrap();
-        assert_eq!(failures.len(), 1, "{transport}: {failures:?}");
-        let why = failures[0]["reason"].as_str().unwrap();
-        assert!(why.contains("more than any task of this run can produce"), "{transport}: {why}");
+        verified_with_one_written_off(&r, transport, "more than any task of this run can produce");
     }
 }
 
@@ -246,13 +252,7 @@ per_entry!(for_each_codec, a_deeply_nested_result_is_refused_by);
 fn a_deeply_nested_result_is_refused_by(codec: &str) {
     let args = ["--mode", "split", "--workers", "2", "--n", "40000", "--splits", "4"];
     let r = faulty(&[&args[..], &["--codec", codec]].concat(), "deep-after=0@1");
-    assert!(r.status.success(), "{codec}: {}", r.stderr);
-    let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
-    assert_eq!(report["verified"], true, "{codec}");
-    let failures = report["worker_failures"].as_array().unwrap();
-    assert_eq!(failures.len(), 1, "{codec}: {failures:?}");
-    let why = failures[0]["reason"].as_str().unwrap();
-    assert!(why.contains("malformed"), "{codec}: {why}");
+    verified_with_one_written_off(&r, codec, "malformed");
 }
 
 // In place, a worker lost mid-task (it computed its task over its input, then died without a
@@ -270,12 +270,7 @@ fn a_worker_lost_mid_task_in_place_is_rerun_over_its_input(mode: &str) {
     }
     let args = ["--mode", mode, "-w", "2", "--n", "200003", "--work", "2", "--in-place"];
     let r = faulty(&args, "lost-after=1@1");
-    assert!(r.status.success(), "{mode}: {}", r.stderr);
-    let report: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
-    assert_eq!(report["verified"], true, "{mode}");
-    let failures = report["worker_failures"].as_array().unwrap();
-    assert_eq!(failures.len(), 1, "{mode}: {failures:?}");
-    assert!(failures[0]["reason"].as_str().unwrap().contains("code 70"), "{failures:?}");
+    verified_with_one_written_off(&r, mode, "code 70");
 }
 
 /// A run that cannot go on (every worker lost) fails with one line that names the
