@@ -163,6 +163,8 @@ struct Plan {
     trace: Option<Output>,
     /// `--timeline`: the spans as a Gantt chart.
     timeline: Option<Output>,
+    /// `--save-output`: the result as a .npy file.
+    save_output: Option<Output>,
 }
 
 fn plan(cli: &Cli) -> Result<Plan, String> {
@@ -190,8 +192,13 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
                 predict: (cli.predict, cli.recalibrate),
                 trace: open(cli.trace.as_deref(), "--trace")?,
                 timeline: open(cli.timeline.as_deref(), "--timeline")?,
+                save_output: open(cli.save_output.as_deref(), "--save-output")?,
             }
             .distinct()
+        }
+        Some(Command::Sweep(_)) if cli.save_output.is_some() => {
+            Err("--save-output saves one run's result; a sweep has many (run the one you want)"
+                .into())
         }
         Some(Command::Sweep(args)) => plan_sweep(args).map(|p| Plan {
             view: view(cli),
@@ -242,6 +249,7 @@ fn plan_sweep(args: &SweepArgs) -> Result<Plan, String> {
         predict: (false, false),
         trace: None,
         timeline: None,
+        save_output: None,
     }
     .distinct()
 }
@@ -256,6 +264,7 @@ impl Plan {
                 self.json.as_ref(),
                 self.trace.as_ref(),
                 self.timeline.as_ref(),
+                self.save_output.as_ref(),
             ]
             .into_iter()
             .chain(self.exports.outputs().map(Some))
@@ -365,6 +374,14 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("--timeline {}: {e}", out.path().display()))?;
         out.write_with(|w| w.write_all(svg.as_bytes()))?;
     }
+    if let (Some(out), Some(c)) = (plan.save_output.as_mut(), plan.configs.first()) {
+        // The verified result of every strategy is this, bit for bit: the kernel over the
+        // input the seed generates.
+        let s = &c.settings;
+        let mut values = ipcmap::data::generate(s.seed, s.n);
+        ipcmap::kernel::apply_work_in_place(s.function, s.work, &mut values);
+        out.write_with(|w| ipcmap::codec::npy::write_array(&values, w))?;
+    }
     if let Some(out) = plan.plot.as_mut() {
         let svg = match &plan.axes {
             Some(axes) => plot_sweep(&reports, axes),
@@ -421,6 +438,34 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
 }
 
 fn probe(args: &ProbeArgs) -> u8 {
+    if !args.function.is_empty() {
+        let functions: Vec<_> = args.function.iter().flat_map(|f| f.0.iter().copied()).collect();
+        let values = match args.values[..] {
+            [] => ipcmap::probe::FUNCTION_VALUES,
+            [v] if v > 0 && v <= ipcmap::probe::MAX_CODEC_VALUES => v,
+            _ => {
+                return usage_error(&format!(
+                    "--values with --fn is one count between 1 and {}",
+                    ipcmap::probe::MAX_CODEC_VALUES
+                ))
+            }
+        };
+        let need = values as u64 * 16;
+        if let Some(left) = ipcmap::config::available_memory_bytes().filter(|&a| need > a) {
+            return usage_error(&format!(
+                "--values {values} needs {} MiB for input and output, but only {} MiB is available",
+                need >> 20,
+                left >> 20
+            ));
+        }
+        let p = ipcmap::probe::functions(&functions, values, 7);
+        let result =
+            to_stdout("the function probe", |out| args.format.exporter().functions(&p, out));
+        return finish(result);
+    }
+    if !args.values.is_empty() && !args.codecs {
+        return usage_error("--values goes with --codecs or --fn");
+    }
     if args.codecs {
         let sizes = match args.values.is_empty() {
             true => ipcmap::probe::CODEC_SIZES.to_vec(),

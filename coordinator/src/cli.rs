@@ -38,6 +38,11 @@ pub struct Cli {
     /// Also draw where each strategy's time went, phase by phase, as an SVG bar chart.
     #[arg(long, value_name = "FILE.svg", help_heading = "Output")]
     pub plot: Option<PathBuf>,
+    /// Save the result (every strategy's, verified bit for bit) as a .npy file numpy loads
+    /// (numpy.load), written whole or not at all, after the runs. Its input is
+    /// generated from --seed; a run, not a sweep.
+    #[arg(long, value_name = "FILE.npy", help_heading = "Output")]
+    pub save_output: Option<PathBuf>,
     /// Record what every process did per task and write it as a Chrome trace (open it in
     /// ui.perfetto.dev or chrome://tracing): one track per process, one span per phase per task.
     #[arg(long, value_name = "FILE.json", help_heading = "Output")]
@@ -228,8 +233,15 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub codecs: bool,
     /// With --codecs: the block sizes to measure, in values [default: 1,1000,156250,10000000].
-    #[arg(long, value_delimiter = ',', value_parser = parse_count, requires = "codecs")]
+    /// With --fn: the values of the streamed measurement [default: 10000000].
+    #[arg(long, value_delimiter = ',', value_parser = parse_count)]
     pub values: Vec<usize>,
+    /// Time functions instead (built-ins or expressions, as a run's --fn; several separated
+    /// by ';' or as repeated flags): each one's ns a value on one core, in cache and streamed,
+    /// beside a value's copy through memory, and whether it is memory- or compute-bound here
+    /// (no worker is started).
+    #[arg(long = "fn", value_name = "FN", value_parser = parse_functions, conflicts_with = "codecs")]
+    pub function: Vec<Functions>,
 }
 
 /// The flags of one run.
@@ -245,8 +257,11 @@ pub struct RunArgs {
     /// Number of f64 elements (10000000, 10_000_000, 1e7 and 10M alike).
     #[arg(short, long, default_value_t = DEFAULT_N, value_parser = parse_count)]
     pub n: usize,
-    /// The element-wise function.
-    #[arg(long = "fn", value_enum, default_value_t = Function::Exp)]
+    /// The element-wise function: exp, ln, sin, sqrt, or your own expression in x, as numpy
+    /// would write it: numbers, + - * / ** (and unary minus), parentheses, exp ln log sin cos
+    /// tan sqrt abs tanh, min(a, b), max(a, b), where(cond, a, b) with < <= > >= == !=, and pi
+    /// and e. Example: --fn 'exp(-x*x/2)*sin(3*x)+sqrt(x)'.
+    #[arg(long = "fn", value_name = "FN", default_value = "exp", value_parser = parse_function)]
     pub function: Function,
     /// Apply the function K times per element (each on x + 0·y, so the result is unchanged):
     /// K times the math per byte moved, to see where parallelism starts to pay.
@@ -365,9 +380,10 @@ pub struct SweepArgs {
     /// Element counts [default: 10,000,000] (`1e9` and `1_000_000_000` alike).
     #[arg(short, long, value_delimiter = ',', value_parser = parse_count)]
     pub n: Vec<usize>,
-    /// Functions.
-    #[arg(long = "fn", value_enum, value_delimiter = ',')]
-    pub function: Vec<Function>,
+    /// Functions (see the run's --fn), separated by ';' or given as repeated flags; a comma
+    /// separates them too where it is outside parentheses (--fn exp,sin).
+    #[arg(long = "fn", value_name = "FN", value_parser = parse_functions)]
+    pub function: Vec<Functions>,
     /// Work factors (see the run's --work).
     #[arg(long, value_delimiter = ',', value_name = "K")]
     pub work: Vec<u32>,
@@ -528,6 +544,50 @@ fn parse_decode_threads(s: &str) -> Result<usize, String> {
 
 /// A whole number as people write big ones: `10000000`, `10_000_000`, `1e7`, `2.5e6`, with an
 /// optional unit (`k`, `M`, `G`: thousands; `KiB`, `MiB`, `GiB`: powers of 1024).
+/// A built-in function's name, or an expression (one line, pointing at the column, if bad).
+fn parse_function(s: &str) -> Result<Function, String> {
+    Function::parse(s).map_err(|e| match e {
+        ipcmap::kernel::expr::ExprError::Empty => {
+            let names = Function::ALL.map(Function::name).join(", ");
+            format!("{e}: give a built-in ({names}) or an expression in x, e.g. 'exp(-x*x/2)'")
+        }
+        e => e.to_string(),
+    })
+}
+
+/// Some functions of a sweep's `--fn`: one flag's worth.
+#[derive(Clone, Debug)]
+pub struct Functions(pub Vec<Function>);
+
+/// A sweep's `--fn` value: functions separated by ';', or by ',' outside parentheses.
+fn parse_functions(s: &str) -> Result<Functions, String> {
+    let mut parts = Vec::new();
+    for piece in s.split(';') {
+        let (mut depth, mut start) = (0i32, 0);
+        for (i, c) in piece.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                ',' if depth == 0 => {
+                    parts.push(&piece[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        parts.push(&piece[start..]);
+    }
+    let parts: Vec<&str> = parts.into_iter().filter(|p| !p.trim().is_empty()).collect();
+    if parts.is_empty() {
+        return Err("no function given".into());
+    }
+    let functions = parts
+        .iter()
+        .map(|p| parse_function(p).map_err(|e| format!("'{}': {e}", p.trim())))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Functions(functions))
+}
+
 fn parse_count(s: &str) -> Result<usize, String> {
     let bad =
         || format!("'{s}' is not a whole number (10000000, 10_000_000, 1e7, 64KiB and 1M are)");
@@ -671,7 +731,7 @@ impl SweepArgs {
             transports,
             workers: self.workers.clone(),
             n: self.n.clone(),
-            functions: self.function.clone(),
+            functions: self.function.iter().flat_map(|f| f.0.iter().copied()).collect(),
             works: self.work.clone(),
             codecs: CodecChoice::expand(&self.codec),
             splits: self.splits.clone(),

@@ -21,13 +21,15 @@ pub fn run(cli: &Cli) -> u8 {
     let Some(bin) = cfg.settings.worker_bin.clone() else {
         return usage_error("no worker executable to calibrate the transport with");
     };
-    let (cal, cached) = match model::calibration(&bin, &[cfg.settings.transport], cli.recalibrate) {
-        Ok(c) => c,
-        Err(e) => {
-            say(&format!("error: calibrating this machine: {e}"));
-            return 1;
-        }
-    };
+    let (mut cal, cached) =
+        match model::calibration(&bin, &[cfg.settings.transport], cli.recalibrate) {
+            Ok(c) => c,
+            Err(e) => {
+                say(&format!("error: calibrating this machine: {e}"));
+                return 1;
+            }
+        };
+    model::measure_functions(&mut cal, &[cfg.settings.function]);
     let s = &cfg.settings;
     let mut out = std::io::stdout().lock();
     let json = cli.format.0 == "json";
@@ -156,8 +158,10 @@ pub fn check(
     if transports.is_empty() {
         return Ok(());
     }
-    let (cal, _) = model::calibration(&bin, &transports, recalibrate)
+    let (mut cal, _) = model::calibration(&bin, &transports, recalibrate)
         .map_err(|e| format!("--predict: calibrating this machine: {e}"))?;
+    let functions: Vec<_> = configs.iter().map(|c| c.settings.function).collect();
+    model::measure_functions(&mut cal, &functions);
     for r in reports.iter_mut() {
         let found = configs.iter().find_map(|c| {
             let mode = *c.modes.iter().find(|m| m.name() == r.mode)?;

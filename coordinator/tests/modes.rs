@@ -39,6 +39,22 @@ fn uneven_n_is_verified(mode: &str) {
     assert_eq!(r["mode"], mode);
 }
 
+// A user's expression, sent to the workers as text and compiled by each, gives every
+// strategy the sequential result bit for bit (and `--work` repeats it as it does a built-in).
+per_entry!(for_each_strategy, an_expression_is_verified);
+fn an_expression_is_verified(mode: &str) {
+    if !runs_here(mode) {
+        return;
+    }
+    let expr = "where(x > 0.5, exp(-x*x/2)*sin(3*x), sqrt(x)) + min(x, 0.25)**2";
+    let args = ["--workers", "2", "--n", "20011", "--fn", expr, "--work", "2"];
+    let r = with_mode(mode, &args);
+    assert_eq!(r["verified"], true, "{mode}");
+    assert_eq!(r["function"], expr, "{mode}");
+    assert!(r["fn_ns_per_value"].as_f64().is_some_and(|ns| ns > 0.0), "{mode}: {r}");
+    assert!(matches!(r["fn_bound"].as_str(), Some("memory" | "compute")), "{mode}");
+}
+
 per_entry!(for_each_strategy, a_single_element_is_verified);
 fn a_single_element_is_verified(mode: &str) {
     if runs_here(mode) {

@@ -117,3 +117,70 @@ fn pickle_and_npy_match_what_python_and_numpy_read_and_write() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Each expression and the most it may differ from numpy's evaluation of the same text on the
+/// same input, in ulps at any value (README, "Your own function"). Where both use correctly
+/// rounded IEEE operations the bound is 0; the transcendental functions are within an ulp or
+/// two of numpy's each, and a compound expression can add a few more.
+const NUMPY_CASES: [(&str, f64); 12] = [
+    ("x*2", 0.0),
+    ("1 + x/3 - x*x", 0.0),
+    ("sqrt(x)", 0.0),
+    ("min(x, 0.3) + max(x, 0.7)", 0.0),
+    ("exp(x)", 1.0),
+    ("ln(x)", 1.0),
+    ("sin(x)", 1.0),
+    ("x**3 - 2**x + x**0.5", 2.0),
+    ("tanh(x) + abs(x - 0.5) + tan(x) * cos(x)", 4.0),
+    ("where(x > 0.5, ln(x), cos(x))", 1.0),
+    ("exp(-x*x/2)*sin(3*x)+sqrt(x)", 4.0),
+    ("exp(sin(x))**2/(1+x*x)", 4.0),
+];
+
+/// `--fn EXPR` against numpy, end to end: each expression's result as a real run saves it
+/// (`--save-output`, split over two worker processes, verified), then numpy evaluates the
+/// same text on the same input and the two are compared value by value within the bound
+/// above. Skipped, saying why, only where the numpy environment cannot be set up.
+#[test]
+fn expressions_match_numpy_within_their_stated_ulps() {
+    let dir = std::env::temp_dir().join(format!("ipcmap-expr-check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = 20_000;
+    let mut input = Vec::new();
+    ipcmap::codec::npy::write_array(&ipcmap::data::generate(1, n), &mut input).unwrap();
+    std::fs::write(dir.join("input.npy"), input).unwrap();
+    let mut cases = Vec::new();
+    for (i, (expr, _)) in NUMPY_CASES.iter().enumerate() {
+        let file = format!("case{i}.npy");
+        let out = Command::new(env!("CARGO_BIN_EXE_coordinator"))
+            .args(["--fn", expr, "-n", &n.to_string(), "-m", "split", "-w", "2", "--repeat", "1"])
+            .args(["--warmup", "0", "--format", "json", "--save-output"])
+            .arg(dir.join(&file))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{expr}: {}", String::from_utf8_lossy(&out.stderr));
+        let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON report");
+        assert_eq!(report["verified"], true, "{expr}");
+        assert_eq!(report["function"], *expr);
+        cases.push(serde_json::json!({"fn": expr, "file": file}));
+    }
+    std::fs::write(dir.join("cases.json"), serde_json::to_vec(&cases).unwrap()).unwrap();
+    let Some(out) = python("expr_check.py", &[dir.as_os_str()]) else {
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "expr_check.py: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{stdout}");
+    let checked: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    for (case, (expr, bound)) in checked["cases"].as_array().unwrap().iter().zip(NUMPY_CASES) {
+        assert_eq!(case["fn"], expr);
+        let worst = case["max_ulps"].as_f64().unwrap();
+        assert!(worst <= bound, "{expr}: {worst} ulps from numpy (bound {bound}): {case}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

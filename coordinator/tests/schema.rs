@@ -85,6 +85,16 @@ fn probe_and_codec_probe_match_their_schemas() {
     let codecs = run(&["probe", "--codecs", "--values", "10,200", "--format", "json"]);
     assert!(codecs.status.success(), "{}", codecs.stderr);
     assert_valid("codecs", &[serde_json::from_str(codecs.stdout.trim()).expect("one object")]);
+    let functions = run(&["probe", "--fn", "exp;x*2", "--fn", "where(x > 0.5, x, -x)"])
+        .stdout
+        .contains("memory-bound");
+    assert!(functions, "the table says what memory-bound means");
+    let functions =
+        run(&["probe", "--fn", "exp;exp(sin(x))/2", "--values", "5000", "--format", "json"]);
+    assert!(functions.status.success(), "{}", functions.stderr);
+    let parsed: serde_json::Value = serde_json::from_str(functions.stdout.trim()).expect("one");
+    assert_eq!(parsed["rows"][1]["function"], "exp(sin(x))/2");
+    assert_valid("functions", &[parsed]);
 }
 
 /// What `coordinator schema` prints is the published file, for each kind.

@@ -157,6 +157,9 @@ impl Session {
                     cell.cfg.verify.then_some(true),
                 )
                 .with_baseline(baseline.as_deref(), cell.mode == Mode::SEQUENTIAL);
+                report.intensity = crate::report::Intensity::of(crate::calibrate::intensity(
+                    cell.cfg.settings.function,
+                ));
                 if cell.mode.strategy().info().owned {
                     report.verified_by = report.verified.map(|_| verify::METHOD_CHECKSUM);
                 }

@@ -119,6 +119,32 @@ pub fn calibration(
     Ok((c, false))
 }
 
+/// `function`'s cost a value on one thread over one block of generated data, `SAMPLES` times.
+fn kernel_figure(function: Function) -> Figure {
+    let mut input = vec![0.0; BLOCK];
+    crate::data::generate_at(7, 0, &mut input);
+    let mut output = vec![0.0; BLOCK];
+    let samples: Vec<f64> = (0..SAMPLES)
+        .map(|_| {
+            let t = Instant::now();
+            crate::kernel::apply(function, &input, &mut output);
+            std::hint::black_box(&output);
+            t.elapsed().as_nanos() as f64 / BLOCK as f64
+        })
+        .collect();
+    Figure::of(&samples)
+}
+
+/// Adds to `cal` the kernel cost of each of `functions` it lacks (a user's expression: the
+/// calibration holds the built-ins), measured now the way the built-ins were.
+pub fn measure_functions(cal: &mut Calibration, functions: &[Function]) {
+    for &f in functions {
+        if !cal.kernel_ns.iter().any(|(known, _)| *known == f) {
+            cal.kernel_ns.push((f, kernel_figure(f)));
+        }
+    }
+}
+
 /// Measures this machine: every figure `SAMPLES` times.
 pub fn calibrate(worker_bin: &Path, transports: &[TransportKind]) -> Result<Calibration, RunError> {
     let time_per = |values: usize, f: &mut dyn FnMut()| {
@@ -127,20 +153,11 @@ pub fn calibrate(worker_bin: &Path, transports: &[TransportKind]) -> Result<Cali
         t.elapsed().as_nanos() as f64 / values as f64
     };
     let mut input = vec![0.0; BLOCK];
-    let mut output = vec![0.0; BLOCK];
     let samples =
         |f: &mut dyn FnMut() -> f64| Figure::of(&(0..SAMPLES).map(|_| f()).collect::<Vec<_>>());
     let generate_ns =
         samples(&mut || time_per(BLOCK, &mut || crate::data::generate_at(7, 0, &mut input)));
-    let kernel_ns = Function::ALL
-        .iter()
-        .map(|&f| {
-            let fig = samples(&mut || {
-                time_per(BLOCK, &mut || crate::kernel::apply(f, &input, &mut output))
-            });
-            (f, fig)
-        })
-        .collect();
+    let kernel_ns = Function::ALL.iter().map(|&f| (f, kernel_figure(f))).collect();
     // Fresh private memory as a run gets it (zeroed, advised for huge pages where the kernel
     // gives them), each page's first write timed.
     let touch_private_ns = samples(&mut || {

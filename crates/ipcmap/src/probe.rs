@@ -151,6 +151,92 @@ fn codec_shape(n: usize, items: bool) -> Result<(Vec<CodecRow>, Vec<f64>), RunEr
     Ok((rows, copies))
 }
 
+/// Values of `probe --fn`'s streamed measurement by default: the tutorial's vector.
+pub const FUNCTION_VALUES: usize = 10_000_000;
+
+/// Values of the in-cache measurement: input and output together fit L1.
+const IN_CACHE: usize = 1536;
+
+/// Times each function on one core: over [`IN_CACHE`] values repeated for about a millisecond
+/// (in cache), and over `values` values (streamed), interleaved across functions, after one
+/// warm-up, with a copy of `values` values in each round.
+pub fn functions(
+    functions: &[Function],
+    values: usize,
+    samples: usize,
+) -> crate::report::FunctionProbe {
+    use crate::report::{FunctionProbe, FunctionRow, FUNCTION_PROBE_SCHEMA};
+    let input: Vec<f64> = {
+        let mut v = vec![0.0; values];
+        crate::data::generate_at(1, 0, &mut v);
+        v
+    };
+    let mut output = vec![0.0; values];
+    let small = &input[..IN_CACHE.min(values)];
+    let mut small_out = vec![0.0; small.len()];
+    let per = |t: Instant, n: usize| t.elapsed().as_nanos() as f64 / n.max(1) as f64;
+    let mut copy = Vec::new();
+    let mut in_cache = vec![Vec::new(); functions.len()];
+    let mut streamed = vec![Vec::new(); functions.len()];
+    for sample in 0..=samples {
+        let t = Instant::now();
+        output.copy_from_slice(std::hint::black_box(&input));
+        let copied = per(t, values);
+        if sample > 0 {
+            copy.push(copied);
+        }
+        for (f, &function) in functions.iter().enumerate() {
+            let t = Instant::now();
+            crate::kernel::apply(function, small, &mut small_out);
+            let once = t.elapsed().as_nanos() as f64;
+            let rounds = (1e6 / once.max(1.0)).clamp(1.0, 10_000.0) as usize;
+            let t = Instant::now();
+            for _ in 0..rounds {
+                crate::kernel::apply(function, std::hint::black_box(small), &mut small_out);
+            }
+            let cached = per(t, rounds * small.len());
+            let t = Instant::now();
+            crate::kernel::apply(function, std::hint::black_box(&input), &mut output);
+            let whole = per(t, values);
+            std::hint::black_box((&small_out, &output));
+            if sample > 0 {
+                in_cache[f].push(cached);
+                streamed[f].push(whole);
+            }
+        }
+    }
+    let three = |xs: &[f64]| {
+        let (median, min, max) = summary(xs);
+        [median, min, max]
+    };
+    let copy_ns_per_value = three(&copy);
+    let rows = functions
+        .iter()
+        .enumerate()
+        .map(|(f, &function)| {
+            let in_cache_ns_per_value = three(&in_cache[f]);
+            FunctionRow {
+                function,
+                in_cache_ns_per_value,
+                streamed_ns_per_value: three(&streamed[f]),
+                bound: if in_cache_ns_per_value[0] <= copy_ns_per_value[0] {
+                    "memory"
+                } else {
+                    "compute"
+                },
+            }
+        })
+        .collect();
+    FunctionProbe {
+        schema: FUNCTION_PROBE_SCHEMA,
+        samples,
+        values,
+        kernel_isa: crate::kernel::isa().to_string(),
+        copy_ns_per_value,
+        rows,
+    }
+}
+
 /// (median, min, max) of samples.
 fn summary(xs: &[f64]) -> (f64, f64, f64) {
     let median = crate::stats::median(xs).unwrap_or(0.0);

@@ -7,7 +7,7 @@
 
 mod bincode;
 mod bitcode;
-mod npy;
+pub mod npy;
 mod pickle;
 mod postcard;
 mod raw;

@@ -35,6 +35,21 @@ fn write_header(shape: &str, out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
+/// Writes `values` as a `.npy` file (what `numpy.save` writes for a 1-d float64 array), in
+/// pieces: no second copy of the values is made.
+pub fn write_array(values: &[f64], out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let mut header = Vec::new();
+    write_header(&format!("({},)", values.len()), &mut header);
+    out.write_all(&header)?;
+    let mut bytes = Vec::with_capacity(64 << 10);
+    for piece in values.chunks(8 << 10) {
+        bytes.clear();
+        bytes.extend(piece.iter().flat_map(|v| v.to_le_bytes()));
+        out.write_all(&bytes)?;
+    }
+    Ok(())
+}
+
 /// The header of a 0-d float64 array, made once.
 fn scalar_header() -> &'static [u8] {
     static HEADER: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();

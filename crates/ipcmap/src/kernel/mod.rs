@@ -4,7 +4,8 @@
 //! same computation for one element), so their results are identical bit for bit. `exp`, `ln`
 //! and `sin` are vectorised with run-time CPU-feature dispatch (AVX2 (+ FMA), else the same
 //! sequence on one lane), within 1 ulp of the standard library; `sqrt` is correctly rounded in
-//! hardware on every path.
+//! hardware on every path. A user's own expression ([`expr`]) is compiled to a program over
+//! blocks that uses these same paths.
 
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
@@ -61,6 +62,7 @@ macro_rules! slice_kernel {
 }
 
 mod exp;
+pub mod expr;
 mod ln;
 mod sin;
 
@@ -119,10 +121,11 @@ pub fn isa() -> &'static str {
     "scalar"
 }
 
-/// The element-wise function applied to every input value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[serde(rename_all = "lowercase")]
+/// The element-wise function applied to every input value: a built-in by name, or an
+/// expression in `x` ([`expr`]). On the command line, in reports and on the wire it is its
+/// text (`"exp"`, `"exp(-x*x/2)*sin(3*x)"`); the compiled program is kept for the process's
+/// life, so a `Function` is `Copy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Function {
     /// `e^x`, the tutorial's `numpy.exp`.
     Exp,
@@ -132,26 +135,76 @@ pub enum Function {
     Sin,
     /// Square root.
     Sqrt,
+    /// An expression in `x`, compiled.
+    Expr(&'static expr::Expr),
 }
 
 impl Function {
-    /// Every function, in the order `--help` lists them.
+    /// Every built-in function, in the order `--help` lists them.
     pub const ALL: [Function; 4] = [Function::Exp, Function::Ln, Function::Sin, Function::Sqrt];
 
-    /// The name used on the command line and in reports.
+    /// The name used on the command line and in reports: a built-in's name or the expression.
     pub fn name(self) -> &'static str {
         match self {
             Function::Exp => "exp",
             Function::Ln => "ln",
             Function::Sin => "sin",
             Function::Sqrt => "sqrt",
+            Function::Expr(e) => e.text(),
         }
+    }
+
+    /// A built-in's name, else `text` parsed and compiled as an expression.
+    pub fn parse(text: &str) -> Result<Function, expr::ExprError> {
+        let text = text.trim();
+        if let Some(&builtin) = Function::ALL.iter().find(|f| f.name() == text) {
+            return Ok(builtin);
+        }
+        expr::intern(text).map(Function::Expr)
+    }
+}
+
+impl std::str::FromStr for Function {
+    type Err = expr::ExprError;
+
+    fn from_str(text: &str) -> Result<Function, expr::ExprError> {
+        Function::parse(text)
     }
 }
 
 impl std::fmt::Display for Function {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+impl Serialize for Function {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Function {
+    /// Its text, parsed and compiled here: a peer's text is bounded by the parser before it
+    /// recurses on it.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Function, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Function::parse(&text).map_err(|e| serde::de::Error::custom(format!("--fn {text:?}: {e}")))
+    }
+}
+
+impl schemars::JsonSchema for Function {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Function".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "The element-wise function: a built-in (exp, ln, sin, sqrt) or an expression in x, as given to --fn.",
+            "type": "string",
+            "minLength": 1,
+            "maxLength": expr::MAX_TEXT
+        })
     }
 }
 
@@ -163,6 +216,7 @@ pub fn apply_one(function: Function, x: f64) -> f64 {
         Function::Ln => ln::ln(x),
         Function::Sin => sin::sin(x),
         Function::Sqrt => x.sqrt(),
+        Function::Expr(e) => e.eval_one(x),
     }
 }
 
@@ -185,6 +239,7 @@ pub fn apply(function: Function, input: &[f64], output: &mut [f64]) {
         Function::Ln => ln::ln_slice(input, output),
         Function::Sin => sin::sin_slice(input, output),
         Function::Sqrt => each!(f64::sqrt),
+        Function::Expr(e) => e.eval(input, output),
     }
 }
 

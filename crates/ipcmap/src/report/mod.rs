@@ -91,6 +91,15 @@ pub trait Exporter: Named + Sync {
         serde_json::to_writer(&mut *out, probe)?;
         writeln!(out)
     }
+    /// Writes the function probe (`probe --fn`); one JSON object unless the format says more.
+    fn functions(
+        &self,
+        probe: &FunctionProbe,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        serde_json::to_writer(&mut *out, probe)?;
+        writeln!(out)
+    }
 }
 
 pub use self::answer::Paint;
@@ -454,12 +463,43 @@ pub struct Report {
     /// prediction_error).
     #[serde(flatten)]
     pub prediction: PredictionCheck,
+    /// The function's own cost against moving a value through memory, on one core
+    /// (flattened: fn_ns_per_value, copy_ns_per_value, fn_bound).
+    #[serde(flatten)]
+    pub intensity: Intensity,
     /// The spans of each measured run, when recorded (`--trace`, `--timeline`); not in JSON.
     #[serde(skip)]
     pub traces: Vec<crate::trace::RunTrace>,
     /// Spans of these runs not kept, the trace budget ([`trace_span_budget`]) being spent.
     #[serde(skip)]
     pub spans_dropped: u64,
+}
+
+/// What the function costs on one core against what moving its value through memory costs,
+/// both measured in the coordinator before the runs: whether any strategy that moves the
+/// value again (every process strategy does) can pay on this machine.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Intensity {
+    /// Applying the function once to one value, input and output in L1 cache, one core, this
+    /// build, ns (fastest of 3 timings of about a millisecond).
+    pub fn_ns_per_value: Option<f64>,
+    /// Copying one value (8 bytes read, 8 written) between buffers beyond the caches, ns.
+    pub copy_ns_per_value: Option<f64>,
+    /// "memory" where the function costs no more than that copy (no process strategy can pay
+    /// for moving the value), else "compute".
+    pub fn_bound: Option<&'static str>,
+}
+
+impl Intensity {
+    /// The report's section from the measured figures.
+    pub fn of(measured: crate::calibrate::Intensity) -> Intensity {
+        Intensity {
+            fn_ns_per_value: Some(measured.fn_ns),
+            copy_ns_per_value: Some(measured.copy_ns),
+            fn_bound: Some(if measured.memory_bound() { "memory" } else { "compute" }),
+        }
+    }
 }
 
 /// A prediction beside the measurement it predicted; null without `--predict`.
@@ -857,6 +897,44 @@ impl CodecProbe {
 /// The schema name of [`CodecProbe`].
 pub const CODEC_PROBE_SCHEMA: &str = "ipcmap.codecs/1";
 
+/// [`FunctionProbe::schema`]'s value.
+pub const FUNCTION_PROBE_SCHEMA: &str = "ipcmap.functions/1";
+
+/// What `probe --fn` measured: each function's cost a value on one core, in cache and
+/// streamed, beside a value's copy through memory, from interleaved samples after a warm-up.
+#[derive(Clone, Debug, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct FunctionProbe {
+    /// The schema of this object, for programs that keep it.
+    pub schema: &'static str,
+    /// Timed samples per function (after one warm-up), interleaved across functions.
+    pub samples: usize,
+    /// Values of the streamed measurement.
+    pub values: usize,
+    /// The instruction set the kernel ran with.
+    pub kernel_isa: String,
+    /// Copying one value between buffers beyond the caches (8 bytes read, 8 written), ns:
+    /// median, fastest and slowest sample.
+    pub copy_ns_per_value: [f64; 3],
+    /// One row per function, in the order given.
+    pub rows: Vec<FunctionRow>,
+}
+
+/// One function's cost a value on one core.
+#[derive(Clone, Debug, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct FunctionRow {
+    /// The function, as given to --fn.
+    pub function: Function,
+    /// Input and output in L1 cache, ns: median, fastest and slowest sample.
+    pub in_cache_ns_per_value: [f64; 3],
+    /// Over `values` values from memory to memory, ns: median, fastest and slowest sample.
+    pub streamed_ns_per_value: [f64; 3],
+    /// "memory" where the function costs no more in cache than copying a value (no process
+    /// strategy can pay for it on this machine), else "compute".
+    pub bound: &'static str,
+}
+
 /// `text` safe for a terminal: every control character but newline and tab (C0, DEL, C1:
 /// escape sequences that set a title, clear the screen or write the clipboard) shown escaped
 /// as `\u{1b}`, so a worker's words are read, never obeyed.
@@ -938,6 +1016,7 @@ impl Report {
             plan_rule: planned.rule.clone(),
             in_place: false,
             prediction: PredictionCheck::default(),
+            intensity: Intensity::default(),
             interleaved: planned.interleaved,
             wall_ms: stats::median(&runs_ms).unwrap_or(0.0),
             wall_ms_min: ms(min.wall_ns),

@@ -1,15 +1,15 @@
 //! The JSON Schemas of what ipcmap writes for programs, generated from the Rust types that are
 //! serialized (schemars): a report (one line of `--format json`, one element of an
-//! `--export-json` file), the channel probe and the codec probe. The files under
+//! `--export-json` file), the channel probe, the codec probe and the function probe. The files under
 //! `crates/ipcmap/schema/` are these, written by `coordinator schema KIND`; a test fails when
 //! they drift from the types, and another validates real output against them with an
 //! independent validator.
 
-use super::{CodecProbe, ProbeReport, Report, SCHEMA_VERSION};
+use super::{CodecProbe, FunctionProbe, ProbeReport, Report, SCHEMA_VERSION};
 use schemars::{JsonSchema, Schema};
 
 /// Each document ipcmap writes for programs, by the name `coordinator schema` takes.
-pub const KINDS: [&str; 3] = ["report", "probe", "codecs"];
+pub const KINDS: [&str; 4] = ["report", "probe", "codecs", "functions"];
 
 /// The schema of `kind` (one of [`KINDS`]), or None for another name.
 pub fn schema(kind: &str) -> Option<Schema> {
@@ -17,6 +17,7 @@ pub fn schema(kind: &str) -> Option<Schema> {
         "report" => (of::<Report>(), "ipcmap report"),
         "probe" => (of::<ProbeReport>(), "ipcmap channel probe"),
         "codecs" => (of::<CodecProbe>(), "ipcmap codec probe"),
+        "functions" => (of::<FunctionProbe>(), "ipcmap function probe"),
         _ => return None,
     };
     let mut schema = schema;

@@ -68,6 +68,9 @@ pub fn summary(reports: &[Report]) -> Vec<Said> {
         line.about = Some("sequential".into());
         out.push(line);
     }
+    if let Some(line) = intensity_line(first) {
+        out.push(said(line, Tone::Plain));
+    }
     let mut others: Vec<&Report> = reports.iter().filter(|r| r.mode != "sequential").collect();
     others.sort_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
     let names = short_names(reports);
@@ -125,6 +128,28 @@ pub fn summary(reports: &[Report]) -> Vec<Said> {
         }
     }
     out
+}
+
+/// The function's cost against a value's copy through memory, in a line: whether it is
+/// memory-bound (no process strategy can pay) or compute-bound here.
+pub(super) fn intensity_line(r: &Report) -> Option<String> {
+    let (fn_ns, copy_ns) = (r.intensity.fn_ns_per_value?, r.intensity.copy_ns_per_value?);
+    let mut name = r.function.to_string();
+    if name.chars().count() > 28 {
+        name = name.chars().take(27).collect::<String>() + "…";
+    }
+    let (fn_ns, copy_ns) = (fmt_ms(fn_ns), fmt_ms(copy_ns));
+    Some(match r.intensity.fn_bound? {
+        "memory" => format!(
+            "{name}: {fn_ns} ns a value on one core, no more than copying it ({copy_ns} ns): \
+             memory-bound, so no process strategy can pay here"
+        ),
+        _ => format!(
+            "{name}: {fn_ns} ns a value on one core, {}x copying it ({copy_ns} ns): \
+             compute-bound",
+            times(r.intensity.fn_ns_per_value? / r.intensity.copy_ns_per_value?)
+        ),
+    })
 }
 
 /// The model's prediction beside the measurement, where `--predict` made one.

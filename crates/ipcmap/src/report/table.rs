@@ -2,7 +2,7 @@
 
 use super::sections::{sections, worker_lines};
 use super::Axis;
-use super::{CodecProbe, Export, Exporter, Millis, ProbeReport, Report};
+use super::{CodecProbe, Export, Exporter, FunctionProbe, Millis, ProbeReport, Report};
 use crate::named::named;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, ColumnConstraint, ContentArrangement, Table, Width};
@@ -17,6 +17,44 @@ impl Exporter for TableExporter {
         let Export { reports, axes, view } = export;
         let answer = super::answer::render_answer(reports, axes, view, terminal_width());
         write!(out, "{}", super::printable_keeping_colour(&answer, view.color))
+    }
+
+    fn functions(&self, p: &FunctionProbe, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "Functions on one core ({}), ns a value: median of {} interleaved samples after a \
+             warm-up [fastest–slowest]",
+            p.kernel_isa, p.samples
+        )?;
+        let range = |v: [f64; 3]| format!("{} [{}–{}]", fmt_ms(v[0]), fmt_ms(v[1]), fmt_ms(v[2]));
+        let mut table = comfy_table::Table::new();
+        table
+            .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+            .set_header(vec![
+                "function".to_string(),
+                "in cache".to_string(),
+                format!("over {} values", group_digits(p.values as u64)),
+                "÷ copy".to_string(),
+                "bound".to_string(),
+            ]);
+        for r in &p.rows {
+            table.add_row(vec![
+                r.function.to_string(),
+                range(r.in_cache_ns_per_value),
+                range(r.streamed_ns_per_value),
+                format!("{:.2}", r.in_cache_ns_per_value[0] / p.copy_ns_per_value[0].max(1e-12)),
+                r.bound.to_string(),
+            ]);
+        }
+        writeln!(out, "{table}")?;
+        writeln!(
+            out,
+            "copying a value through memory (8 bytes read, 8 written): {} ns.\n\
+             memory-bound: the function costs no more than that copy, so no strategy that moves \
+             each value again (every process strategy does) can pay on this machine.",
+            range(p.copy_ns_per_value)
+        )
     }
 
     fn codecs(&self, p: &CodecProbe, out: &mut dyn std::io::Write) -> std::io::Result<()> {
