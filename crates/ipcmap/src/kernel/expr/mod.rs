@@ -1,5 +1,5 @@
 //! A user's own function (`--fn 'exp(-x*x/2)*sin(3*x)+sqrt(x)'`), compiled as numexpr does:
-//! parsed once ([`parse`]), constants folded, then run as a short program over blocks of
+//! parsed once (`parse.rs`), constants folded, then run as a short program over blocks of
 //! [`BLOCK`] values, each operation one tight loop over a block in L1 cache (the kernel's
 //! vector paths for `exp`, `ln` and `sin`; AVX2 loops for arithmetic), never an interpreter
 //! step per value and never generated machine code.
