@@ -157,7 +157,7 @@ pub const FUNCTION_VALUES: usize = 10_000_000;
 /// Values of the in-cache measurement: input and output together fit L1.
 const IN_CACHE: usize = 1536;
 
-/// Times each function on one core: over [`IN_CACHE`] values repeated for about a millisecond
+/// Times each function on one core: over 1,536 values repeated for about a millisecond
 /// (in cache), and over `values` values (streamed), interleaved across functions, after one
 /// warm-up, with a copy of `values` values in each round.
 pub fn functions(
