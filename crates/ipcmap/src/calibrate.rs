@@ -48,8 +48,8 @@ pub struct Intensity {
 }
 
 impl Intensity {
-    /// The function costs less than moving its value through memory once: no strategy that
-    /// moves the value again (every process strategy does) can pay on this machine.
+    /// The function costs no more than moving its value through memory once: no strategy that
+    /// copies each value to a worker and back can pay on this machine.
     pub fn memory_bound(&self) -> bool {
         self.fn_ns <= self.copy_ns
     }

@@ -11,6 +11,9 @@ use super::{Millis, Report};
 pub fn explain(reports: &[Report]) -> String {
     let baseline = reports.iter().find(|r| r.mode == "sequential");
     let mut out = String::from("\nWhat the figures say (every number from the report above):\n\n");
+    if let Some(line) = reports.first().and_then(intensity_sentence) {
+        out += &format!("- {line}\n");
+    }
     for r in reports {
         out += &format!("- {}\n", sentence(r, baseline));
     }
@@ -24,6 +27,32 @@ pub fn explain(reports: &[Report]) -> String {
         }
     }
     out
+}
+
+/// Whether the function is memory-bound or compute-bound here, and what that decides.
+fn intensity_sentence(r: &Report) -> Option<String> {
+    let (fn_ns, copy_ns) = (r.intensity.fn_ns_per_value?, r.intensity.copy_ns_per_value?);
+    let head = format!(
+        "The function, {}, costs {} ns a value on one core with its data in cache; copying a \
+         value through memory (8 bytes read, 8 written) costs {} ns here",
+        r.function,
+        fmt_ms(fn_ns),
+        fmt_ms(copy_ns)
+    );
+    Some(match r.intensity.fn_bound? {
+        "memory" => format!(
+            "{head}. It is memory-bound: the math costs no more than moving the value once. \
+             A strategy that copies each value to a worker and back adds at least that much a \
+             value, so it cannot pay on this machine whatever the size; one that shares or owns \
+             the data can gain only as far as more cores get more memory bandwidth."
+        ),
+        _ => format!(
+            "{head}. It is compute-bound ({:.1}x the copy): the math outweighs moving the value, \
+             so a process strategy can pay once each worker's share of the math outweighs its \
+             start-up and what it moves; the heavier the function (or --work), the sooner.",
+            fn_ns / copy_ns.max(1e-12)
+        ),
+    })
 }
 
 /// Whether `a` ran faster than `b` beyond doubt: by their speedup intervals against the same
@@ -291,6 +320,27 @@ mod tests {
         seq.wall_ms = 60.0;
         seq.phases_ms.compute_max = 40.0;
         (seq, split)
+    }
+
+    #[test]
+    fn the_function_is_called_memory_or_compute_bound_by_its_measured_cost() {
+        let (seq, mut split) = pair();
+        assert!(!explain(&[seq.clone(), split.clone()]).contains("-bound"), "nothing measured");
+        split.intensity = super::super::Intensity::of(crate::calibrate::Intensity {
+            fn_ns: 0.2,
+            copy_ns: 0.9,
+        });
+        let text = explain(&[split.clone(), seq.clone()]);
+        assert!(text.contains("costs 0.20 ns a value") && text.contains("0.90 ns"), "{text}");
+        assert!(text.contains("memory-bound") && text.contains("cannot pay"), "{text}");
+        split.intensity = super::super::Intensity::of(crate::calibrate::Intensity {
+            fn_ns: 4.5,
+            copy_ns: 0.9,
+        });
+        let text = explain(&[split, seq]);
+        assert!(text.contains("compute-bound (5.0x the copy)"), "{text}");
+        let said = super::super::summary::intensity_line(&pair().1);
+        assert!(said.is_none());
     }
 
     #[test]

@@ -486,8 +486,8 @@ pub struct Intensity {
     pub fn_ns_per_value: Option<f64>,
     /// Copying one value (8 bytes read, 8 written) between buffers beyond the caches, ns.
     pub copy_ns_per_value: Option<f64>,
-    /// "memory" where the function costs no more than that copy (no process strategy can pay
-    /// for moving the value), else "compute".
+    /// "memory" where the function costs no more than that copy (no strategy that copies each
+    /// value to a worker and back can pay), else "compute".
     pub fn_bound: Option<&'static str>,
 }
 
@@ -930,8 +930,8 @@ pub struct FunctionRow {
     pub in_cache_ns_per_value: [f64; 3],
     /// Over `values` values from memory to memory, ns: median, fastest and slowest sample.
     pub streamed_ns_per_value: [f64; 3],
-    /// "memory" where the function costs no more in cache than copying a value (no process
-    /// strategy can pay for it on this machine), else "compute".
+    /// "memory" where the function costs no more in cache than copying a value (no strategy
+    /// that copies each value to a worker and back can pay on this machine), else "compute".
     pub bound: &'static str,
 }
 

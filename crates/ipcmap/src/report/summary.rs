@@ -131,7 +131,7 @@ pub fn summary(reports: &[Report]) -> Vec<Said> {
 }
 
 /// The function's cost against a value's copy through memory, in a line: whether it is
-/// memory-bound (no process strategy can pay) or compute-bound here.
+/// memory-bound (no strategy that copies values can pay) or compute-bound here.
 pub(super) fn intensity_line(r: &Report) -> Option<String> {
     let (fn_ns, copy_ns) = (r.intensity.fn_ns_per_value?, r.intensity.copy_ns_per_value?);
     let mut name = r.function.to_string();
@@ -142,7 +142,7 @@ pub(super) fn intensity_line(r: &Report) -> Option<String> {
     Some(match r.intensity.fn_bound? {
         "memory" => format!(
             "{name}: {fn_ns} ns a value on one core, no more than copying it ({copy_ns} ns): \
-             memory-bound, so no process strategy can pay here"
+             memory-bound: no strategy that copies values can pay"
         ),
         _ => format!(
             "{name}: {fn_ns} ns a value on one core, {}x copying it ({copy_ns} ns): \

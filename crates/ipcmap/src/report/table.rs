@@ -51,8 +51,8 @@ impl Exporter for TableExporter {
         writeln!(
             out,
             "copying a value through memory (8 bytes read, 8 written): {} ns.\n\
-             memory-bound: the function costs no more than that copy, so no strategy that moves \
-             each value again (every process strategy does) can pay on this machine.",
+             memory-bound: the function costs no more than that copy, so no strategy that copies \
+             each value to a worker and back can pay on this machine.",
             range(p.copy_ns_per_value)
         )
     }
