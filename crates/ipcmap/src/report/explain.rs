@@ -326,17 +326,13 @@ mod tests {
     fn the_function_is_called_memory_or_compute_bound_by_its_measured_cost() {
         let (seq, mut split) = pair();
         assert!(!explain(&[seq.clone(), split.clone()]).contains("-bound"), "nothing measured");
-        split.intensity = super::super::Intensity::of(crate::calibrate::Intensity {
-            fn_ns: 0.2,
-            copy_ns: 0.9,
-        });
+        split.intensity =
+            super::super::Intensity::of(crate::calibrate::Intensity { fn_ns: 0.2, copy_ns: 0.9 });
         let text = explain(&[split.clone(), seq.clone()]);
         assert!(text.contains("costs 0.20 ns a value") && text.contains("0.90 ns"), "{text}");
         assert!(text.contains("memory-bound") && text.contains("cannot pay"), "{text}");
-        split.intensity = super::super::Intensity::of(crate::calibrate::Intensity {
-            fn_ns: 4.5,
-            copy_ns: 0.9,
-        });
+        split.intensity =
+            super::super::Intensity::of(crate::calibrate::Intensity { fn_ns: 4.5, copy_ns: 0.9 });
         let text = explain(&[split, seq]);
         assert!(text.contains("compute-bound (5.0x the copy)"), "{text}");
         let said = super::super::summary::intensity_line(&pair().1);
