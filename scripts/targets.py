@@ -101,6 +101,23 @@ def main():
                               "--trace", str(trace)], check=True, capture_output=True, text=True).stdout
         return [int(kib.strip()) / 1024 / (trace.stat().st_size / 1e6)]
 
+    expr3 = "exp(-x*x/2)*sin(3*x)+sqrt(x)"
+
+    def function_probe():
+        """Issue 36: `probe --fn` of the built-in exp, exp as an expression and a three-function
+        expression, streamed over n values on one core."""
+        r = json_lines([str(COORDINATOR), "probe", "--fn", f"exp;exp(x);{expr3}", "--values", n,
+                        "--format", "json"], ROOT)[0]
+        records.setdefault("functions", []).append(r)
+        return [r]
+
+    def numexpr_time():
+        """Issue 36: numexpr (PyPI, in scripts/.venv) on one thread, the same expression and n."""
+        r = json_lines([sys.executable, str(ROOT / "scripts" / "numexpr_time.py"), expr3, "--n", n,
+                        "--repeat", "2"], ROOT)[0]
+        records.setdefault("numexpr", []).append(r)
+        return r["numexpr_ns_per_value"]
+
     def codec_probe():
         r = json_lines([str(COORDINATOR), "probe", "--codecs", "--format", "json"], ROOT)[0]
         records.setdefault("codecs", []).append(r)
@@ -139,6 +156,8 @@ def main():
         ("probe", probe()),
         ("probe_uds", probe("uds")),
         ("codecs", codec_probe),
+        ("functions", function_probe),
+        ("numexpr", numexpr_time),
         ("model_errors", model_errors),
         ("trace_memory", trace_memory),
     ])
@@ -158,6 +177,9 @@ def main():
         / next(m["gbps"] for m in c["memcpy"] if m["values"] == part)
         for c in raw.pop("codecs")
     ]
+    functions = raw.pop("functions")
+    streamed = {f: [next(row["streamed_ns_per_value"][0] for row in p["rows"] if row["function"] == f)
+                    for p in functions] for f in ("exp", "exp(x)", expr3)}
     py_item = None
     if not args.no_slow:  # one cold run: the tutorial's own timing, tens of seconds
         _, slow = python("python_item", "--only", "item_default", "--slow", "--workers", w, warm=False)
@@ -235,6 +257,10 @@ def main():
          model_p90, [1.0] if model_p90 else None, "<="),
         ("issue 33: peak RSS writing `--trace` of 200,000 items, MB / the trace's MB (was 28x)", 1.5,
          raw["trace_memory"], [1.0] * len(raw["trace_memory"]), "<="),
+        ("issue 36: `--fn 'exp(x)'` compute ns a value / the built-in `exp` (`probe --fn`, streamed)", 1.25,
+         streamed["exp(x)"], streamed["exp"], "<="),
+        (f"issue 36: `--fn '{expr3}'` ns a value / numexpr's, one thread", 1.5,
+         streamed[expr3], raw["numexpr"], "<="),
         *billions,
     ]
     seq_isa = records["sequential"][0].get("kernel_isa")

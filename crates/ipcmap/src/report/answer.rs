@@ -52,11 +52,28 @@ pub fn render_answer(
     let paint = Paint(view.color);
     let workers = reports.iter().map(|r| r.workers).max().unwrap_or(1);
     let common = common_settings(reports);
+    let varies = |a: Axis| axes.is_some_and(|axes| axes.contains(&a));
+    let count = |a: Axis| {
+        let mut seen: Vec<String> = reports.iter().map(|r| a.label(r)).collect();
+        seen.sort();
+        seen.dedup();
+        seen.len()
+    };
+    let function = match varies(Axis::Function) {
+        true => format!("{} functions", count(Axis::Function)),
+        false => first.function.to_string(),
+    };
+    let n = match varies(Axis::N) {
+        true => format!("{} sizes of", count(Axis::N)),
+        false => group_digits(first.n as u64),
+    };
+    let workers = match varies(Axis::Workers) {
+        true => "several".to_string(),
+        false => workers.to_string(),
+    };
     let mut out = wrap(
         &format!(
-            "ipcmap: {} over {} f64 (seed {}), {workers} worker(s){}\n",
-            first.function,
-            group_digits(first.n as u64),
+            "ipcmap: {function} over {n} f64 (seed {}), {workers} worker(s){}\n",
             first.seed,
             if common.is_empty() { String::new() } else { format!("; {common}") }
         ),
@@ -76,6 +93,11 @@ pub fn render_answer(
             }
         }
         Some(axes) => {
+            if axes.contains(&Axis::Mode) {
+                for s in super::summary::sweep_answers(reports, axes) {
+                    out += &painted(&s, paint, width);
+                }
+            }
             out += &grid(reports, axes);
             out += &wrap(super::table::render_sweep_summary(reports, axes).trim_start(), width);
         }

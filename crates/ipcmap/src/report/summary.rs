@@ -130,6 +130,72 @@ pub fn summary(reports: &[Report]) -> Vec<Said> {
     out
 }
 
+/// A sweep's answer: for each configuration of the parameters other than the strategy (each
+/// function, each n ...), the fastest strategy and whether any strategy that starts processes
+/// pays there, by its speedup interval against the sequential runs of that workload.
+pub fn sweep_answers(reports: &[Report], axes: &[super::Axis]) -> Vec<Said> {
+    use super::Axis;
+    let others: Vec<Axis> = axes.iter().copied().filter(|a| *a != Axis::Mode).collect();
+    let key = |r: &Report| {
+        others.iter().map(|a| format!("{}={}", a.name(), a.label(r))).collect::<Vec<_>>().join(" ")
+    };
+    let mut groups: Vec<(String, Vec<&Report>)> = Vec::new();
+    for r in reports {
+        let k = key(r);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, members)) => members.push(r),
+            None => groups.push((k, vec![r])),
+        }
+    }
+    let processes =
+        |r: &Report| crate::strategy::Mode::named(&r.mode).is_some_and(|m| m.uses_processes());
+    let speedup = |r: &Report| r.speedup.unwrap_or(if r.mode == "sequential" { 1.0 } else { 0.0 });
+    let mut out = Vec::new();
+    for (label, members) in groups {
+        let Some(best) = members.iter().max_by(|a, b| speedup(a).total_cmp(&speedup(b))) else {
+            continue;
+        };
+        let label = if label.is_empty() { "these runs".to_string() } else { label };
+        let bound = match best.intensity.fn_bound {
+            Some(b) => format!(" ({b}-bound)"),
+            None => String::new(),
+        };
+        let mut text = format!(
+            "{label}{bound}: fastest {} ({})",
+            best.mode,
+            match best.mode.as_str() {
+                "sequential" => "no strategy beat it".to_string(),
+                _ => format!("{}x sequential", times(speedup(best))),
+            }
+        );
+        let tone = match members
+            .iter()
+            .filter(|r| processes(r))
+            .max_by(|a, b| speedup(a).total_cmp(&speedup(b)))
+        {
+            Some(p) if p.spread.verdict.as_deref() == Some("faster") => {
+                text += &format!("; processes pay: {} {}x faster", p.mode, times(speedup(p)));
+                Tone::Faster
+            }
+            Some(p) if p.spread.verdict.as_deref() == Some("slower") => {
+                text += &format!(
+                    "; processes do not pay: the best, {}, {}x slower",
+                    p.mode,
+                    times(1.0 / speedup(p).max(1e-9))
+                );
+                Tone::Slower
+            }
+            Some(p) => {
+                text += &format!("; processes: {} not clearly faster or slower", p.mode);
+                Tone::Unclear
+            }
+            None => Tone::Plain,
+        };
+        out.push(said(text, tone));
+    }
+    out
+}
+
 /// The function's cost against a value's copy through memory, in a line: whether it is
 /// memory-bound (no strategy that copies values can pay) or compute-bound here.
 pub(super) fn intensity_line(r: &Report) -> Option<String> {
@@ -285,6 +351,30 @@ mod tests {
         seq.wall_ms = 100.0 * speedup;
         seq.speedup = Some(1.0);
         vec![seq, split]
+    }
+
+    #[test]
+    fn a_sweep_says_per_function_whether_processes_pay() {
+        use crate::report::Axis;
+        let mut reports = Vec::new();
+        for (f, verdict, speedup) in [("x*2", "slower", 0.5), ("exp(x)", "faster", 1.6)] {
+            for mut r in pair(verdict, speedup, speedup * 0.9, speedup * 1.1) {
+                r.config.function = crate::kernel::Function::parse(f).unwrap();
+                r.intensity.fn_bound = Some(if f == "x*2" { "memory" } else { "compute" });
+                reports.push(r);
+            }
+        }
+        let said = sweep_answers(&reports, &[Axis::Mode, Axis::Function]);
+        let text: Vec<&str> = said.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(text.len(), 2, "{text:?}");
+        assert!(text[0].starts_with("fn=x*2 (memory-bound): fastest sequential"), "{text:?}");
+        assert!(
+            text[0].contains("processes do not pay: the best, split, 2.00x slower"),
+            "{text:?}"
+        );
+        assert_eq!(said[0].tone, Tone::Slower);
+        assert!(text[1].contains("fastest split (1.60x sequential); processes pay"), "{text:?}");
+        assert_eq!(said[1].tone, Tone::Faster);
     }
 
     #[test]
