@@ -345,14 +345,53 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut last = 0;
-    let mut reports = Session::new().run_all(&plan.configs, |config, mode| {
-        bar.set_message(format!(
-            "{mode} (n={}, {} workers)",
-            config.settings.n, config.settings.workers
-        ));
-        bar.inc(last);
-        last = weight(config);
-    })?;
+    // A sweep's table piped (no bar to draw on a terminal) opens with each configuration's
+    // line as its runs end, as hyperfine prints each result: a long sweep shows its figures
+    // while it runs. stderr stays for warnings and the one error line; JSON and CSV stay pure.
+    let tell =
+        plan.axes.clone().filter(|_| plan.format.0 == "table" && !std::io::stdout().is_terminal());
+    let total_cells: usize = plan.configs.iter().map(|c| c.modes.len()).sum();
+    let mut finished = 0;
+    let mut reports = Session::new().run_all_telling(
+        &plan.configs,
+        |config, mode| {
+            bar.set_message(format!(
+                "{mode} (n={}, {} workers)",
+                config.settings.n, config.settings.workers
+            ));
+            bar.inc(last);
+            last = weight(config);
+        },
+        |done| {
+            let Some(axes) = &tell else {
+                return;
+            };
+            finished += 1;
+            let s = &done.config.settings;
+            let mut what = vec![done.label.clone()];
+            if axes.contains(&Axis::Function) {
+                what.push(format!("fn {}", s.function));
+            }
+            if axes.contains(&Axis::N) {
+                what.push(format!("n {}", ipcmap::report::group_digits(s.n as u64)));
+            }
+            if axes.contains(&Axis::Workers) {
+                what.push(format!("{} workers", s.workers));
+            }
+            if axes.contains(&Axis::Work) {
+                what.push(format!("work {}", s.work));
+            }
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(
+                stdout,
+                "{finished}/{total_cells} {}: {} ms (median of {} runs)",
+                what.join(", "),
+                ipcmap::report::fmt_ms(done.wall_ms),
+                done.runs
+            );
+            let _ = stdout.flush();
+        },
+    )?;
     bar.finish_and_clear();
     if plan.predict.0 {
         crate::predict::check(&mut reports, &plan.configs, plan.predict.1)

@@ -450,9 +450,11 @@ fn the_answer_comes_first_in_words_and_colour_only_when_asked() {
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert!(lines[0].starts_with("ipcmap: exp over 20,000 f64"), "{}", r.stdout);
     assert!(lines[1].starts_with("sequential took "), "{}", r.stdout);
+    // Then the function: its cost a value and whether it is memory- or compute-bound.
+    assert!(lines[2].starts_with("exp: ") && lines[2].contains("-bound"), "{}", r.stdout);
     // A verdict line a strategy, each followed by its why.
     let verdicts: Vec<&str> =
-        lines[2..6].iter().copied().filter(|l| !l.starts_with("  why: ")).collect();
+        lines[3..7].iter().copied().filter(|l| !l.starts_with("  why: ")).collect();
     assert_eq!(verdicts.len(), 2, "{}", r.stdout);
     for strategy in ["split", "threads"] {
         assert!(verdicts.iter().any(|l| l.contains(strategy)), "{strategy}: {}", r.stdout);
@@ -465,7 +467,7 @@ fn the_answer_comes_first_in_words_and_colour_only_when_asked() {
         r.stdout
     );
     assert!(
-        lines[2..6].iter().any(|l| l.starts_with("  why: its largest cost is ")),
+        lines[3..7].iter().any(|l| l.starts_with("  why: its largest cost is ")),
         "{}",
         r.stdout
     );

@@ -205,3 +205,40 @@ fn frame_trains_are_an_axis_and_change_nothing_but_the_framing() {
         assert_eq!(row["payload_bytes_received"], 8 * 400_000);
     }
 }
+
+/// Piped, a sweep's table opens with each configuration's line as its runs end (hyperfine's
+/// way), then the answer: one line per function saying whether processes pay, then the grid.
+#[test]
+fn a_piped_sweep_says_each_configuration_as_it_ends_then_answers_per_function() {
+    let r = run(&[
+        "sweep",
+        "--fn",
+        "x*2;exp(sin(x))",
+        "-m",
+        "sequential,split",
+        "-w",
+        "2",
+        "--n",
+        "5000",
+        "--repeat",
+        "2",
+        "--warmup",
+        "0",
+    ]);
+    assert!(r.status.success(), "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    for (i, line) in lines[..4].iter().enumerate() {
+        assert!(line.starts_with(&format!("{}/4 ", i + 1)), "{}", r.stdout);
+        assert!(line.contains(" ms (median of 2 runs)"), "{}", r.stdout);
+    }
+    assert!(lines[4].starts_with("ipcmap: 2 functions over 5,000 f64"), "{}", r.stdout);
+    assert!(lines[5].starts_with("fn=x*2 (") && lines[5].contains("processes"), "{}", r.stdout);
+    assert!(lines[6].starts_with("fn=exp(sin(x)) ("), "{}", r.stdout);
+    let json = run(&[
+        "sweep", "--fn", "x*2;exp", "-m", "split", "-w", "2", "--n", "3000", "--repeat", "1",
+        "--warmup", "0", "--format", "json",
+    ]);
+    for line in json.stdout.lines() {
+        serde_json::from_str::<Value>(line).expect("JSON output holds only reports");
+    }
+}

@@ -71,6 +71,21 @@ impl Cell {
     }
 }
 
+/// A configuration and mode whose measured runs are over, as [`Session::run_all_telling`]
+/// tells it.
+pub struct Finished<'a> {
+    /// Its configuration.
+    pub config: &'a RunConfig,
+    /// Its strategy.
+    pub mode: Mode,
+    /// Its row label ("split, bincode, 64 splits, chunk 1").
+    pub label: String,
+    /// The median of its measured runs' wall times, ms.
+    pub wall_ms: f64,
+    /// Its measured runs.
+    pub runs: usize,
+}
+
 /// Runs configurations, keeping buffers between runs when asked and numbering every run.
 #[derive(Default)]
 pub struct Session {
@@ -98,7 +113,18 @@ impl Session {
     pub fn run_all(
         &mut self,
         configs: &[RunConfig],
+        progress: impl FnMut(&RunConfig, Mode),
+    ) -> Result<Vec<Report>, RunError> {
+        self.run_all_telling(configs, progress, |_| {})
+    }
+
+    /// [`Session::run_all`], telling `done` of each configuration and mode as its measured
+    /// runs end (in the order they end: interleaved configurations end at different rounds).
+    pub fn run_all_telling(
+        &mut self,
+        configs: &[RunConfig],
         mut progress: impl FnMut(&RunConfig, Mode),
+        mut done: impl FnMut(Finished<'_>),
     ) -> Result<Vec<Report>, RunError> {
         let busy = busy_machine();
         let meta = crate::report::Meta::now();
@@ -129,7 +155,7 @@ impl Session {
             let first_hidden = cells.len();
             cells.extend(baselines);
             members.splice(0..0, first_hidden..cells.len());
-            self.run_group(&mut cells, &members, &mut progress)?;
+            self.run_group(&mut cells, &members, &mut progress, &mut done)?;
         }
 
         let cpus = available_cpus();
@@ -185,6 +211,7 @@ impl Session {
         cells: &mut [Cell],
         members: &[usize],
         progress: &mut impl FnMut(&RunConfig, Mode),
+        done: &mut impl FnMut(Finished<'_>),
     ) -> Result<(), RunError> {
         let interleave = members.iter().all(|&i| cells[i].cfg.interleave);
         loop {
@@ -193,6 +220,17 @@ impl Session {
                 while cells[i].wants_run() {
                     self.run_cell(&mut cells[i], progress)?;
                     ran = true;
+                    let cell = &cells[i];
+                    if !cell.wants_run() && cell.visible && !cell.runs.is_empty() {
+                        let walls: Vec<f64> = cell.runs.iter().map(|r| ms(r.wall_ns)).collect();
+                        done(Finished {
+                            config: &cell.cfg,
+                            mode: cell.mode,
+                            label: report_config(cell).label,
+                            wall_ms: crate::stats::median(&walls).unwrap_or(0.0),
+                            runs: walls.len(),
+                        });
+                    }
                     if interleave {
                         break;
                     }

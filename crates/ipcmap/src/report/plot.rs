@@ -31,7 +31,7 @@ fn frame<'a, 'b, DB: DrawingBackend>(
     title: impl AsRef<str>,
 ) -> ChartBuilder<'a, 'b, DB> {
     let mut chart = ChartBuilder::on(root);
-    chart.caption(title, ("sans-serif", 18)).margin(12).x_label_area_size(44).y_label_area_size(64);
+    chart.caption(title, ("sans-serif", 20)).margin(12).x_label_area_size(44).y_label_area_size(64);
     chart
 }
 
@@ -155,8 +155,8 @@ fn colour_bar<DB: DrawingBackend>(
         area.draw(&Rectangle::new([(10, y0), (30, y1)], viridis(t).filled()))
             .map_err(|e| err(e.to_string()))?;
     }
-    let label = |text: String, y: i32| Text::new(text, (36, y - 6), ("sans-serif", 12));
-    area.draw(&Text::new("wall ms", (4, top - 24), ("sans-serif", 12)))
+    let label = |text: String, y: i32| Text::new(text, (36, y - 6), ("sans-serif", 14));
+    area.draw(&Text::new("wall ms", (4, top - 24), ("sans-serif", 14)))
         .map_err(|e| err(e.to_string()))?;
     let middle = (min.max(1e-9) * max.max(1e-9)).sqrt();
     for (value, y) in [(max, top), (middle, (top + bottom) / 2), (min, bottom)] {
@@ -189,6 +189,8 @@ fn heatmap(reports: &[Report], x: Axis, y: Axis, svg: &mut String) -> Result<(),
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 16))
         .disable_mesh()
         .x_desc(x.name())
         .y_desc(y.name())
@@ -219,7 +221,7 @@ fn heatmap(reports: &[Report], x: Axis, y: Axis, svg: &mut String) -> Result<(),
             // Light text on the dark end of the scale, dark text on the light end.
             let ink: &'static RGBColor =
                 if heat_position(r.wall_ms, min, max) < 0.55 { &WHITE } else { &BLACK };
-            let style = ("sans-serif", 13)
+            let style = ("sans-serif", 15)
                 .into_text_style(&root)
                 .pos(Pos::new(HPos::Center, VPos::Center))
                 .color(ink);
@@ -245,6 +247,8 @@ fn line_chart(reports: &[Report], x: Option<Axis>, svg: &mut String) -> Result<(
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 16))
         .x_desc(x.map_or("", Axis::name))
         .y_desc("wall ms")
         .x_labels(xs.len())
@@ -279,6 +283,43 @@ fn spread_bar<X: Clone>(x: X, r: &Report, colour: RGBColor) -> PathElement<(X, f
     PathElement::new(vec![(x.clone(), low), (x, high)], colour.mix(0.6).stroke_width(6))
 }
 
+/// Pixels between the spread bars of two series at one x, so that each stays visible.
+const DODGE: i32 = 8;
+
+/// Spread bars (x, fastest, slowest) of series `k` of `count`, each shifted sideways by its
+/// place among the series (dodged), so that bars of several strategies at one x do not hide
+/// each other. Drawn in pixels on `root`, from the chart's own mapping.
+fn dodged_bars<'a, DB, X, Y>(
+    chart: &ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    bars: impl Iterator<Item = (X::ValueType, f64, f64)>,
+    (k, count): (usize, usize),
+    colour: RGBColor,
+) -> Result<(), PlotError>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged,
+    Y: Ranged<ValueType = f64>,
+    X::ValueType: Clone,
+{
+    let err = draw_err();
+    let offset = (2 * k as i32 - (count as i32 - 1)) * DODGE / 2;
+    // Kept inside the plotting area, as the chart clips what it draws itself.
+    let (_, rows) = chart.plotting_area().get_pixel_range();
+    let inside = |y: i32| y.clamp(rows.start, rows.end);
+    for (x, low, high) in bars {
+        let (px, y0) = chart.backend_coord(&(x.clone(), low));
+        let (_, y1) = chart.backend_coord(&(x, high.max(low)));
+        let (y0, y1) = (inside(y0), inside(y1));
+        let bar = PathElement::new(
+            vec![(px + offset, y0), (px + offset, y1)],
+            colour.mix(0.6).stroke_width(6),
+        );
+        root.draw(&bar).map_err(|e| err(e.to_string()))?;
+    }
+    Ok(())
+}
+
 /// Colours of the series of a multi-line chart, in order.
 const SERIES_COLOURS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
@@ -299,7 +340,9 @@ fn series_chart(
     series: Axis,
     svg: &mut String,
 ) -> Result<(), PlotError> {
-    let (min, max) = min_max(reports.iter().map(|r| r.wall_ms)).ok_or(PlotError::Empty)?;
+    // The range holds every run, so that each spread bar is whole.
+    let walls = reports.iter().flat_map(|r| [r.wall_ms, r.wall_ms_min, r.wall_ms_max]);
+    let (min, max) = min_max(walls.filter(|v| *v > 0.0)).ok_or(PlotError::Empty)?;
     let (xs, names) = (levels(reports, x), levels(reports, series));
     let err = draw_err();
     let first = &reports[0];
@@ -322,6 +365,8 @@ fn series_chart(
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 16))
         .x_desc(x.name())
         .y_desc("wall ms")
         .y_labels(8)
@@ -351,11 +396,11 @@ fn series_chart(
             points.into_iter().map(|(i, wall)| (SegmentValue::CenterOf(i), wall)).collect();
         // Each point's spread, fastest to slowest run: what tells a difference from noise.
         if points.len() == mine.len() {
-            chart
-                .draw_series(
-                    mine.iter().map(|(i, r)| spread_bar(SegmentValue::CenterOf(*i), r, colour)),
-                )
-                .map_err(|e| err(e.to_string()))?;
+            let bars = mine.iter().map(|(i, r)| {
+                let low = r.wall_ms_min.max(1e-3);
+                (SegmentValue::CenterOf(*i), low, r.wall_ms_max.max(low))
+            });
+            dodged_bars(&chart, &root, bars, (k, names.len()), colour)?;
         }
         series_line(&mut chart, points, colour, name)?;
     }
@@ -403,6 +448,7 @@ where
     let err = draw_err();
     chart
         .configure_series_labels()
+        .label_font(("sans-serif", 15))
         .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
@@ -439,6 +485,8 @@ fn scaling_chart(reports: &[Report], svg: &mut String) -> Result<(), PlotError> 
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 16))
         .x_desc("n, values (log scale)")
         .y_desc("ns per value (log scale)")
         .x_label_formatter(&|v| {
@@ -455,16 +503,9 @@ fn scaling_chart(reports: &[Report], svg: &mut String) -> Result<(), PlotError> 
         let colour = SERIES_COLOURS[k % SERIES_COLOURS.len()];
         let mut mine: Vec<&Report> = reports.iter().filter(|r| r.mode == *name).collect();
         mine.sort_by_key(|r| r.n);
-        chart
-            .draw_series(mine.iter().map(|r| {
-                let x = r.n as f64;
-                let (low, high) = (ns(r.wall_ms_min.max(1e-6), r), ns(r.wall_ms_max, r));
-                PathElement::new(
-                    vec![(x, low), (x, high.max(low))],
-                    colour.mix(0.6).stroke_width(6),
-                )
-            }))
-            .map_err(|e| err(e.to_string()))?;
+        let bars =
+            mine.iter().map(|r| (r.n as f64, ns(r.wall_ms_min.max(1e-6), r), ns(r.wall_ms_max, r)));
+        dodged_bars(&chart, &root, bars, (k, names.len()), colour)?;
         let points: Vec<(f64, f64)> = mine.iter().map(|r| (r.n as f64, ns(r.wall_ms, r))).collect();
         series_line(&mut chart, points, colour, name)?;
     }
@@ -501,6 +542,8 @@ fn draw_pays(
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 16))
         .x_desc("ns of math a value (log scale): the function's cost x --work")
         .y_desc("speedup over sequential (predicted)")
         .x_label_formatter(&|v| tick(*v))
@@ -585,6 +628,8 @@ fn draw_phases(reports: &[Report], svg: &mut String) -> Result<(), PlotError> {
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 16))
         .y_labels(reports.len())
         .y_label_formatter(&|v| match v {
             SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
@@ -627,6 +672,7 @@ fn draw_phases(reports: &[Report], svg: &mut String) -> Result<(), PlotError> {
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_series_labels()
+        .label_font(("sans-serif", 15))
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .position(SeriesLabelPosition::UpperRight)
@@ -739,6 +785,17 @@ mod tests {
                 "one point per worker count, the sequential reference drawn flat across: {line}"
             );
         }
+        // Each strategy's spread bars sit beside the others' at the same worker count.
+        let bar_x = |colour: &RGBColor| -> Vec<String> {
+            let stroke = format!("stroke=\"#{:02X}{:02X}{:02X}\"", colour.0, colour.1, colour.2);
+            svg.lines()
+                .filter(|l| l.contains(&stroke) && l.contains("stroke-width=\"6\""))
+                .filter_map(|l| l.split("points=\"").nth(1)?.split(',').next().map(String::from))
+                .collect()
+        };
+        let (split, shm) = (bar_x(&SERIES_COLOURS[0]), bar_x(&SERIES_COLOURS[1]));
+        assert_eq!((split.len(), shm.len()), (3, 3), "{svg}");
+        assert!(split.iter().zip(&shm).all(|(a, b)| a != b), "dodged: {split:?} {shm:?}");
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub fn plot_timeline(reports: &[Report]) -> Result<String, PlotError> {
                 .draw(&Rectangle::new([(x, 36), (x + 14, 48)], color(*phase).filled()))
                 .map_err(|e| err(e.to_string()))?;
             title
-                .draw(&Text::new(phase.name(), (x + 18, 35), ("sans-serif", 13)))
+                .draw(&Text::new(phase.name(), (x + 18, 35), ("sans-serif", 15)))
                 .map_err(|e| err(e.to_string()))?;
         }
         let mut y = 0;
@@ -118,7 +118,7 @@ pub fn plot_timeline(reports: &[Report]) -> Result<String, PlotError> {
                 .y_labels(lanes.len() * 2 + 1)
                 .x_desc("ms since the run started")
                 .x_label_formatter(&|v| format!("{v:.0}"))
-                .label_style(("sans-serif", 12))
+                .label_style(("sans-serif", 15))
                 .y_label_formatter(&|v| {
                     let k = (*v - 0.5).round();
                     if (*v - 0.5 - k).abs() < 1e-6 && k >= 0.0 {
