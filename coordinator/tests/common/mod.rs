@@ -81,16 +81,10 @@ pub fn coordinator_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_coordinator"))
 }
 
-/// The worker executable beside it (built by `cargo test --workspace`, which builds the
-/// worker package's binary for its own integration tests).
+/// The worker executable beside it: `ipcmap-worker`, a binary of the coordinator's own
+/// package, so cargo builds it fresh for these tests (`cargo test -p coordinator` too).
 pub fn worker_bin() -> PathBuf {
-    let path = coordinator_bin().with_file_name("worker");
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test --workspace`",
-        path.display()
-    );
-    path
+    PathBuf::from(env!("CARGO_BIN_EXE_ipcmap-worker"))
 }
 
 /// What a finished coordinator run left behind.

@@ -77,6 +77,42 @@ impl WorkerArgs {
 pub use crate::fault::Fault;
 
 /// Runs a worker process to completion: connects over the transport its command line names
+/// The worker executable's `main`: its arguments parsed, [`run`], and the outcome as an exit
+/// status with one line on stderr. Both worker binaries (`worker`, the workspace's, and
+/// `ipcmap-worker`, which `cargo install` and the wheel put beside `coordinator`) are this.
+pub fn main() -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let args = match WorkerArgs::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("worker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ WorkerError::ProtocolMismatch { .. }) => {
+            eprintln!("worker {}: {e}", args.worker_id);
+            ExitCode::from(EXIT_PROTOCOL as u8)
+        }
+        Err(WorkerError::InjectedExit { code, .. }) => ExitCode::from(code),
+        // These already name the worker.
+        Err(
+            e @ (WorkerError::Channel { .. }
+            | WorkerError::Link { .. }
+            | WorkerError::BadTask { .. }
+            | WorkerError::Setup { .. }),
+        ) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("worker {}: {e}", args.worker_id);
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// (the registry's connect), then [`serve`]s.
 pub fn run(args: &WorkerArgs) -> Result<(), WorkerError> {
     die_with_parent(args.parent_pid);

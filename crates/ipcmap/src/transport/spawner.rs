@@ -29,15 +29,26 @@ const POLL: Duration = Duration::from_millis(5);
 /// How long a worker may take to say hello, unless told otherwise.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Finds the worker executable: `explicit`, else `$IPCMAP_WORKER`, else `worker` next to the
-/// running executable. Checks that it is an executable file.
+/// The worker executable's names, in the order they are looked for next to the running one:
+/// `ipcmap-worker` (what `cargo install` and the wheel install, and what `cargo test -p
+/// coordinator` builds fresh), then `worker` (the workspace's own crate).
+pub const WORKER_NAMES: [&str; 2] = ["ipcmap-worker", "worker"];
+
+/// Finds the worker executable: `explicit`, else `$IPCMAP_WORKER`, else the first of
+/// [`WORKER_NAMES`] next to the running executable. Checks that it is an executable file.
 pub fn locate_worker(explicit: Option<&Path>) -> Result<PathBuf, SpawnError> {
     let path = match (explicit, std::env::var_os(WORKER_ENV)) {
         (Some(p), _) => p.to_path_buf(),
         (None, Some(p)) if !p.is_empty() => PathBuf::from(p),
         _ => {
             let exe = std::env::current_exe().map_err(SpawnError::CurrentExe)?;
-            exe.with_file_name(format!("worker{}", std::env::consts::EXE_SUFFIX))
+            let beside =
+                |name: &str| exe.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+            WORKER_NAMES
+                .iter()
+                .map(|n| beside(n))
+                .find(|p| p.is_file())
+                .unwrap_or_else(|| beside(WORKER_NAMES[0]))
         }
     };
     check_executable(&path)?;
