@@ -190,7 +190,8 @@ def main():
             pub = f"{published * 1e3:.0f} ms" if published is not None else "–"
             if py:
                 value, low, high = ratio(py, ip)
-                interval = f" ({low:.1f}–{high:.1f})" if low is not None else " (1 cold Python run)"
+                runs = f"{len(py)} Python run{'' if len(py) == 1 else 's'}"
+                interval = f" ({low:.1f}–{high:.1f})" if low is not None else f" (no interval: {runs})"
                 cells = (figure(py), f"{value:.1f}x{interval}")
             else:
                 cells = ("not run", "–")
