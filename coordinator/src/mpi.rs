@@ -28,14 +28,50 @@ pub use ipcmap::transport::mpi::Session;
 #[cfg(not(feature = "mpi"))]
 pub enum Session {}
 
-/// Initialises MPI (every rank).
+/// Initialises MPI (every rank); a rank started by a launcher then watches it.
 pub fn start() -> Result<Session, String> {
     #[cfg(feature = "mpi")]
     {
+        if launched_rank().is_some() {
+            watch_launcher();
+        }
         ipcmap::transport::mpi::init().map_err(|e| e.to_string())
     }
     #[cfg(not(feature = "mpi"))]
     Err(format!("--transport mpi: {}", ipcmap::transport::MPI_MISSING))
+}
+
+/// How often a rank looks for its launcher.
+#[cfg(feature = "mpi")]
+const LAUNCHER_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Ends this rank within [`LAUNCHER_POLL`] of its launcher's death (`mpirun`, a remote
+/// daemon or `slurmstepd` killed with SIGKILL, which no handler sees): the rank is then
+/// reparented, so its parent changes. It says so in one line, removes its run folder and
+/// leaves at once (MPI cannot be shut down cleanly without its launcher), so nothing of the
+/// job outlives it: no rank computing on, no run folder left in TMPDIR.
+#[cfg(feature = "mpi")]
+fn watch_launcher() {
+    use std::io::Write;
+    let launcher = nix::unistd::getppid();
+    let watch = move || loop {
+        std::thread::sleep(LAUNCHER_POLL);
+        if nix::unistd::getppid() == launcher {
+            continue;
+        }
+        let rank = launched_rank().map_or("?".to_string(), |r| r.to_string());
+        // The launcher held this rank's stderr: the line may have nowhere to go.
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: rank {rank}: its MPI launcher (pid {launcher}) is gone; the job is over"
+        );
+        if let Some(dir) = ipcmap::rundir::current() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        // SAFETY: ends the process at once; MPI's own shutdown would wait on the launcher.
+        unsafe { nix::libc::_exit(1) }
+    };
+    let _ = std::thread::Builder::new().name("launcher-watch".into()).spawn(watch);
 }
 
 /// Rank 0.

@@ -477,6 +477,52 @@ fn sigterm_to_mpirun_gives_rank_0s_line_and_leaves_no_run_folder() {
     let _ = std::fs::remove_dir_all(tmpdir);
 }
 
+/// SIGKILL to mpirun (no handler sees it): every rank notices its launcher is gone and ends
+/// within a second or so, rank 0 removing its run folder, so nothing of the job outlives it.
+#[test]
+fn sigkill_to_mpirun_ends_every_rank_and_leaves_no_run_folder() {
+    if !have_mpirun() {
+        return;
+    }
+    let tmpdir = common::scratch("mpi-kill");
+    let id = format!("mpi-kill-{}", std::process::id());
+    let mark = format!("IPCMAP_TEST_JOB={id}");
+    let alive = || (0..3).map(|r| ranks_numbered(r, &mark).len()).sum::<usize>();
+    let folders = || {
+        std::fs::read_dir(&tmpdir).map_or(0, |d| {
+            d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("ipcmap-")).count()
+        })
+    };
+    // Ready once every rank is up and rank 0 has its run folder, for a second: well into the
+    // runs.
+    let seen = std::cell::Cell::new(None::<Instant>);
+    let running = || {
+        if alive() < 3 || folders() == 0 {
+            return false;
+        }
+        let since = seen.get().unwrap_or_else(Instant::now);
+        seen.set(Some(since));
+        since.elapsed() > Duration::from_secs(1)
+    };
+    let tmp = tmpdir.to_str().unwrap().to_string();
+    let out = launch(
+        3,
+        Fabric::Vader,
+        &["--mode", "split", "--n", "200000", "--repeat", "10000", "--warmup", "0"],
+        &[("TMPDIR", &tmp), ("IPCMAP_TEST_JOB", &id)],
+        Some((&running, "-KILL")),
+    );
+    assert_eq!(out.code, None, "mpirun was killed: {}", out.stderr);
+    // A bound on a hang, not a speed check: the ranks poll their parent every 100 ms.
+    let limit = Instant::now() + Duration::from_secs(10) * common::SLACK;
+    while alive() > 0 && Instant::now() < limit {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(alive(), 0, "ranks outlived mpirun");
+    assert_eq!(folders(), 0, "a rank's run folder was left behind");
+    let _ = std::fs::remove_dir_all(tmpdir);
+}
+
 // ---------------------------------------------------------------------------------------
 // Across hosts: three hosts in network namespaces (scripts/cluster.sh), ranks on each,
 // every byte between them over a real network stack (veth pairs on a bridge). Run as root
