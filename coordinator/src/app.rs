@@ -168,6 +168,9 @@ struct Plan {
 }
 
 fn plan(cli: &Cli) -> Result<Plan, String> {
+    if cli.fn_ns.is_some() || cli.cores.is_some() {
+        return Err("--fn-ns and --cores go with predict: a run measures its own function on its own cores (coordinator predict --fn-ns NS --cores N ...)".into());
+    }
     match &cli.command {
         None => {
             let mut request = cli.run.to_request()?;

@@ -67,6 +67,15 @@ pub struct Cli {
     /// Measure this machine's calibration anew (for predict and --predict), not the cached one.
     #[arg(long, global = true, help_heading = "Output")]
     pub recalibrate: bool,
+    /// With predict: your own function's cost, ns a value on one core (timed in numpy, as the
+    /// README shows), in place of --fn's measured cost: a prediction for a function ipcmap
+    /// does not run.
+    #[arg(long, value_name = "NS", help_heading = "Output")]
+    pub fn_ns: Option<f64>,
+    /// With predict: as if this machine had N cores that compute at once, its per-core costs
+    /// kept (extrapolated, not measured; memory and channels as measured here).
+    #[arg(long, value_name = "N", help_heading = "Output")]
+    pub cores: Option<usize>,
     /// Every table on the terminal: phases, traffic, who was busy, CPU time and the workers
     /// (the summary and the wall-time table otherwise; the exports always hold everything).
     #[arg(long, global = true, help_heading = "Output")]

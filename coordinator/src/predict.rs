@@ -18,7 +18,10 @@ pub fn run(cli: &Cli) -> u8 {
     if !cfg.settings.transport.spawns() {
         return usage_error("predict models transports that spawn their workers on this machine; --transport mpi is measured by a run under mpirun");
     }
-    let Some(bin) = cfg.settings.worker_bin.clone() else {
+    // The calibration measures the transport with the worker, even for strategies without
+    // processes (sequential, threads), whose configuration needs none.
+    let located = || ipcmap::transport::spawner::locate_worker(None).ok();
+    let Some(bin) = cfg.settings.worker_bin.clone().or_else(located) else {
         return usage_error("no worker executable to calibrate the transport with");
     };
     let (mut cal, cached) =
@@ -30,6 +33,24 @@ pub fn run(cli: &Cli) -> u8 {
             }
         };
     model::measure_functions(&mut cal, &[cfg.settings.function]);
+    let given = |v: f64| ipcmap::costs::Figure { median: v, low: v, high: v };
+    if let Some(ns) = cli.fn_ns {
+        if !(ns.is_finite() && ns > 0.0 && ns <= 1e9) {
+            return usage_error(&format!(
+                "--fn-ns {ns}: give the function's ns a value, above 0 and at most 1e9"
+            ));
+        }
+        let function = cfg.settings.function;
+        cal.kernel_ns.retain(|(f, _)| *f != function);
+        cal.kernel_ns.push((function, given(ns)));
+    }
+    let measured_cores = cal.compute_cores.median;
+    if let Some(cores) = cli.cores {
+        if cores == 0 || cores > 4096 {
+            return usage_error("--cores must be between 1 and 4096");
+        }
+        cal.compute_cores = given(cores as f64);
+    }
     let s = &cfg.settings;
     let mut out = std::io::stdout().lock();
     let json = cli.format.0 == "json";
@@ -39,12 +60,27 @@ pub fn run(cli: &Cli) -> u8 {
     };
     let path = model::cache_path().map_or("(not kept)".into(), |p| p.display().to_string());
     if !json {
+        let yours = match cli.fn_ns {
+            Some(ns) => format!(" The function's cost is yours: {ns} ns a value (--fn-ns)."),
+            None => String::new(),
+        };
+        let extrapolated = match cli.cores {
+            Some(n) => format!(
+                "\nExtrapolated, not measured: as if {n} cores computed at once (this machine has \
+                 {measured_cores:.1} that do); its per-core costs, memory and channels as \
+                 measured here."
+            ),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
             "ipcmap predict: {} over {} f64, work {}, {} worker(s) over {} \
              (calibration {source}: {path})\nPredicted, not measured: each wall time with its \
-             interval from the calibration's spread.\n",
-            s.function,
+             interval from the calibration's spread.{yours}{extrapolated}\n",
+            match cli.fn_ns {
+                Some(ns) => format!("your function ({ns} ns a value)"),
+                None => s.function.to_string(),
+            },
             group_digits(s.n as u64),
             s.work,
             s.workers,
@@ -100,6 +136,7 @@ pub fn run(cli: &Cli) -> u8 {
                 "predicted_wall_ms_high": p.high_ms, "predicted_phases_ms": phases,
                 "pays_from_work": at, "pays_from_work_low": low, "pays_from_work_high": high,
                 "pays_note": note, "calibration": path, "calibration_cached": cached,
+                "fn_ns_given": cli.fn_ns, "extrapolated_cores": cli.cores,
             });
             let _ = writeln!(out, "{row}");
             continue;

@@ -93,3 +93,48 @@ fn predict_draws_when_it_pays() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--fn-ns` predicts a function ipcmap does not run (its cost as the user timed it), and
+/// `--cores` extrapolates past this machine: both said so, in words and in JSON; neither is
+/// taken by a run, which measures its own.
+#[test]
+fn your_functions_cost_and_more_cores_are_predicted_and_marked_as_such() {
+    let dir = scratch("predict-given");
+    let env = [("XDG_CACHE_HOME", dir.to_str().unwrap())];
+    let flags = ["predict", "-m", "sequential,threads", "-w", "16", "--n", "1e6"];
+    let given = [&flags[..], &["--fn-ns", "77", "--cores", "16", "--format", "json"]].concat();
+    let out = run_with(&given, &env, Duration::from_secs(180));
+    assert!(out.status.success(), "{}", out.stderr);
+    let rows: Vec<Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows[0]["fn_ns_given"], 77.0);
+    assert_eq!(rows[0]["extrapolated_cores"], 16);
+    // Sequential is the user's function over every value, whatever else it costs.
+    let sequential = rows[0]["predicted_wall_ms"].as_f64().unwrap();
+    assert!(sequential >= 1e6 * 77.0 / 1e6, "{sequential} ms for 10^6 values at 77 ns");
+    let threads = rows[1]["predicted_wall_ms"].as_f64().unwrap();
+    assert!(
+        threads < sequential / 4.0,
+        "16 cores of a heavy function: {threads} against {sequential}"
+    );
+    let words = run_with(
+        &[&flags[..], &["--fn-ns", "77", "--cores", "16"]].concat(),
+        &env,
+        Duration::from_secs(60),
+    );
+    assert!(words.stdout.contains("your function (77 ns a value)"), "{}", words.stdout);
+    assert!(
+        words.stdout.contains("Extrapolated, not measured: as if 16 cores"),
+        "{}",
+        words.stdout
+    );
+    for bad in [
+        &["predict", "--fn-ns", "0"][..],
+        &["predict", "--cores", "0"],
+        &["--fn-ns", "5", "-n", "10"],
+    ] {
+        let refused = run_with(bad, &env, Duration::from_secs(60));
+        assert_eq!(refused.status.code(), Some(2), "{bad:?}: {}", refused.stderr);
+        assert_eq!(refused.stderr.lines().count(), 1, "{bad:?}: {}", refused.stderr);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
