@@ -297,9 +297,10 @@ impl Exports {
         &mut self,
         reports: &[ipcmap::report::Report],
         axes: Option<&[Axis]>,
+        pays: Option<&str>,
     ) -> anyhow::Result<()> {
         for (exporter, out) in &mut self.0 {
-            out.write_with(|w| exporter.file(Export::new(reports, axes), w))?;
+            out.write_with(|w| exporter.file(Export::new(reports, axes).with_pays(pays), w))?;
         }
         Ok(())
     }
@@ -396,10 +397,11 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
         },
     )?;
     bar.finish_and_clear();
-    if plan.predict.0 {
-        crate::predict::check(&mut reports, &plan.configs, plan.predict.1)
-            .map_err(anyhow::Error::msg)?;
-    }
+    let pays = match plan.predict.0 {
+        true => crate::predict::check(&mut reports, &plan.configs, plan.predict.1)
+            .map_err(anyhow::Error::msg)?,
+        false => None,
+    };
 
     if let Some(out) = plan.csv.as_mut() {
         out.write_with(|w| write_csv(&reports, w))?;
@@ -407,7 +409,7 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
     if let Some(out) = plan.json.as_mut() {
         out.write_with(|w| write_json(&reports, w))?;
     }
-    plan.exports.write(&reports, plan.axes.as_deref())?;
+    plan.exports.write(&reports, plan.axes.as_deref(), pays.as_deref())?;
     if let Some(out) = plan.trace.as_mut() {
         out.write_with(|w| ipcmap::report::write_trace(&reports, w))?;
     }
@@ -441,7 +443,7 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
         .format
         .exporter()
         .reports(
-            Export { reports: &reports, axes: plan.axes.as_deref(), view: plan.view },
+            Export { reports: &reports, axes: plan.axes.as_deref(), view: plan.view, pays: None },
             &mut stdout,
         )
         .and_then(|()| match plan.explain {

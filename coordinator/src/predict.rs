@@ -182,7 +182,7 @@ pub fn check(
     reports: &mut [ipcmap::report::Report],
     configs: &[ipcmap::config::RunConfig],
     recalibrate: bool,
-) -> Result<(), String> {
+) -> Result<Option<String>, String> {
     let mut transports: Vec<ipcmap::settings::TransportKind> = Vec::new();
     for c in configs.iter().filter(|c| c.settings.transport.spawns()) {
         if !transports.contains(&c.settings.transport) {
@@ -190,10 +190,10 @@ pub fn check(
         }
     }
     let Some(bin) = configs.iter().find_map(|c| c.settings.worker_bin.clone()) else {
-        return Ok(());
+        return Ok(None);
     };
     if transports.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let (mut cal, _) = model::calibration(&bin, &transports, recalibrate)
         .map_err(|e| format!("--predict: calibrating this machine: {e}"))?;
@@ -223,5 +223,40 @@ pub fn check(
             };
         }
     }
-    Ok(())
+    Ok(pays_chart(reports, configs, &cal))
+}
+
+/// The when-it-pays chart of a run (not a sweep of several workloads): each process or thread
+/// strategy's predicted speedup line over `--work` 1 to 4096, and where each ran, its measured
+/// speedup and interval at the math a value it ran with.
+fn pays_chart(
+    reports: &[ipcmap::report::Report],
+    configs: &[ipcmap::config::RunConfig],
+    cal: &ipcmap::costs::Calibration,
+) -> Option<String> {
+    let [cfg] = configs else {
+        return None;
+    };
+    let works: Vec<f64> = (0..13).map(|k| f64::from(1u32 << k)).collect();
+    let modes = cfg.modes.iter().filter(|&&m| m != ipcmap::strategy::Mode::SEQUENTIAL);
+    let series: Vec<(String, Vec<(f64, f64)>)> = modes
+        .map(|&m| (m.name().to_string(), model::speedup_curve(cfg, m, cal, &works)))
+        .filter(|(_, p)| !p.is_empty())
+        .collect();
+    let per_value = cal.kernel(cfg.settings.function).median;
+    let measured: Vec<ipcmap::report::MeasuredPoint> = reports
+        .iter()
+        .filter_map(|r| {
+            let (speedup, low, high) = (r.speedup?, r.spread.speedup_low?, r.spread.speedup_high?);
+            Some((r.mode.clone(), per_value * f64::from(r.work), speedup, low, high))
+        })
+        .collect();
+    let s = &cfg.settings;
+    let title = format!(
+        "when it pays: {} over {} f64, {} workers (circles: predicted break-even)",
+        s.function,
+        group_digits(s.n as u64),
+        s.workers
+    );
+    ipcmap::report::plot_pays_measured(&series, &measured, &title).ok()
 }

@@ -138,3 +138,34 @@ fn your_functions_cost_and_more_cores_are_predicted_and_marked_as_such() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// With `--predict`, the HTML report's first screen holds the when-it-pays chart: the
+/// model's line per strategy and the run's measured points over it.
+#[test]
+fn the_html_report_draws_when_it_pays_with_the_measured_points() {
+    let dir = scratch("predict-html");
+    let env = [("XDG_CACHE_HOME", dir.to_str().unwrap())];
+    let page = dir.join("report.html");
+    let args = ["-m", "sequential,split,threads", "-w", "2", "--n", "20000", "--repeat", "3"];
+    let with = [&args[..], &["--predict", "--export-html", page.to_str().unwrap()]].concat();
+    let out = run_with(&with, &env, Duration::from_secs(180));
+    assert!(out.status.success(), "{}", out.stderr);
+    let html = std::fs::read_to_string(&page).unwrap();
+    let pays = html.find("<h2>When it pays</h2>").expect("the chart's section");
+    let tables = html.find("<table").expect("the tables");
+    assert!(pays < tables, "the chart comes before the tables");
+    let chart = &html[pays..];
+    assert!(chart.contains("<svg") && chart.contains("squares: measured"), "{chart:.400}");
+    let legend = &chart[..chart.find("</svg>").expect("the chart ends")];
+    for name in ["split", "threads"] {
+        assert!(legend.contains(&format!("\n{name}\n")), "{name} in the legend");
+    }
+    let plain = dir.join("plain.html");
+    let without = [&args[..], &["--export-html", plain.to_str().unwrap()]].concat();
+    assert!(run_with(&without, &env, Duration::from_secs(180)).status.success());
+    assert!(
+        !std::fs::read_to_string(&plain).unwrap().contains("When it pays"),
+        "only with --predict"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -186,6 +186,7 @@ impl Session {
                 report.intensity = crate::report::Intensity::of(crate::calibrate::intensity(
                     cell.cfg.settings.function,
                 ));
+                report.processes = cell.mode.uses_processes();
                 if cell.mode.strategy().info().owned {
                     report.verified_by = report.verified.map(|_| verify::METHOD_CHECKSUM);
                 }

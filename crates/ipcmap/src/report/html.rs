@@ -141,7 +141,15 @@ fn lesson(export: Export<'_>) -> String {
         };
         out += &format!("<li class=\"{class}\">{}</li>\n", escape(s.text.trim()));
     }
-    out + "</ul>\n</section>\n"
+    out += "</ul>\n";
+    if let Some(svg) = export.pays {
+        out += "<h2>When it pays</h2>\n<p>The model's speedup over sequential (calibrated on \
+                this machine, predicted before the runs) against the math a value costs: below \
+                where a line crosses 1x, moving the data costs more than spreading the math \
+                saves. The squares are these runs, measured, with their intervals.</p>\n";
+        out += &figure(Ok(svg.to_string()));
+    }
+    out + "</section>\n"
 }
 
 /// The configuration and the machine, from the first report (one invocation, one machine).

@@ -55,12 +55,20 @@ pub struct Export<'a> {
     pub axes: Option<&'a [Axis]>,
     /// How a person's formats show it (the terminal's table); programs' formats ignore it.
     pub view: View,
+    /// The when-it-pays chart (SVG), where `--predict` drew one: the model's speedup lines
+    /// with these runs' measured points. The HTML report shows it on its first screen.
+    pub pays: Option<&'a str>,
 }
 
 impl<'a> Export<'a> {
     /// `reports` (of a sweep over `axes`), shown the default way.
     pub fn new(reports: &'a [Report], axes: Option<&'a [Axis]>) -> Export<'a> {
-        Export { reports, axes, view: View::default() }
+        Export { reports, axes, view: View::default(), pays: None }
+    }
+
+    /// With the when-it-pays chart.
+    pub fn with_pays(self, pays: Option<&'a str>) -> Export<'a> {
+        Export { pays, ..self }
     }
 }
 
@@ -108,7 +116,9 @@ pub use self::csv::write_csv;
 pub use self::explain::explain;
 pub use self::json::write_json;
 pub use self::perfetto::write_trace;
-pub use self::plot::{plot_pays, plot_phases, plot_sweep, PlotError, CELL_OPACITY};
+pub use self::plot::{
+    plot_pays, plot_pays_measured, plot_phases, plot_sweep, MeasuredPoint, PlotError, CELL_OPACITY,
+};
 pub use self::table::{
     fmt_ms, group_digits, render_sweep_summary, render_table, render_table_within, terminal_width,
     wrap,
@@ -467,6 +477,9 @@ pub struct Report {
     /// (flattened: fn_ns_per_value, copy_ns_per_value, fn_bound).
     #[serde(flatten)]
     pub intensity: Intensity,
+    /// Its workers are processes it starts (not threads, not the coordinator itself): what
+    /// "processes pay" speaks of.
+    pub processes: bool,
     /// The spans of each measured run, when recorded (`--trace`, `--timeline`); not in JSON.
     #[serde(skip)]
     pub traces: Vec<crate::trace::RunTrace>,
@@ -1017,6 +1030,7 @@ impl Report {
             in_place: false,
             prediction: PredictionCheck::default(),
             intensity: Intensity::default(),
+            processes: false,
             interleaved: planned.interleaved,
             wall_ms: stats::median(&runs_ms).unwrap_or(0.0),
             wall_ms_min: ms(min.wall_ns),

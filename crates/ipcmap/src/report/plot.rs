@@ -31,7 +31,7 @@ fn frame<'a, 'b, DB: DrawingBackend>(
     title: impl AsRef<str>,
 ) -> ChartBuilder<'a, 'b, DB> {
     let mut chart = ChartBuilder::on(root);
-    chart.caption(title, ("sans-serif", 20)).margin(12).x_label_area_size(44).y_label_area_size(64);
+    chart.caption(title, ("sans-serif", 24)).margin(12).x_label_area_size(60).y_label_area_size(84);
     chart
 }
 
@@ -155,8 +155,8 @@ fn colour_bar<DB: DrawingBackend>(
         area.draw(&Rectangle::new([(10, y0), (30, y1)], viridis(t).filled()))
             .map_err(|e| err(e.to_string()))?;
     }
-    let label = |text: String, y: i32| Text::new(text, (36, y - 6), ("sans-serif", 14));
-    area.draw(&Text::new("wall ms", (4, top - 24), ("sans-serif", 14)))
+    let label = |text: String, y: i32| Text::new(text, (36, y - 6), ("sans-serif", 18));
+    area.draw(&Text::new("wall ms", (4, top - 24), ("sans-serif", 18)))
         .map_err(|e| err(e.to_string()))?;
     let middle = (min.max(1e-9) * max.max(1e-9)).sqrt();
     for (value, y) in [(max, top), (middle, (top + bottom) / 2), (min, bottom)] {
@@ -189,8 +189,8 @@ fn heatmap(reports: &[Report], x: Axis, y: Axis, svg: &mut String) -> Result<(),
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
-        .label_style(("sans-serif", 15))
-        .axis_desc_style(("sans-serif", 16))
+        .label_style(("sans-serif", 18))
+        .axis_desc_style(("sans-serif", 20))
         .disable_mesh()
         .x_desc(x.name())
         .y_desc(y.name())
@@ -221,7 +221,7 @@ fn heatmap(reports: &[Report], x: Axis, y: Axis, svg: &mut String) -> Result<(),
             // Light text on the dark end of the scale, dark text on the light end.
             let ink: &'static RGBColor =
                 if heat_position(r.wall_ms, min, max) < 0.55 { &WHITE } else { &BLACK };
-            let style = ("sans-serif", 15)
+            let style = ("sans-serif", 18)
                 .into_text_style(&root)
                 .pos(Pos::new(HPos::Center, VPos::Center))
                 .color(ink);
@@ -247,8 +247,8 @@ fn line_chart(reports: &[Report], x: Option<Axis>, svg: &mut String) -> Result<(
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
-        .label_style(("sans-serif", 15))
-        .axis_desc_style(("sans-serif", 16))
+        .label_style(("sans-serif", 18))
+        .axis_desc_style(("sans-serif", 20))
         .x_desc(x.map_or("", Axis::name))
         .y_desc("wall ms")
         .x_labels(xs.len())
@@ -352,8 +352,8 @@ fn series_chart(
         work_suffix(first.work),
         super::table::group_digits(first.n as u64)
     );
-    // Wide enough for its points and for its title (about 9 px a character at 18 px).
-    let width = (360 + 70 * xs.len() as u32).max(9 * title.chars().count() as u32 + 40);
+    // Wide enough for its points and for its title (about 11 px a character at the caption size).
+    let width = (360 + 70 * xs.len() as u32).max(11 * title.chars().count() as u32 + 40);
     let root = SVGBackend::with_string(svg, (width, 460)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let mut chart = frame(&root, title)
@@ -365,8 +365,8 @@ fn series_chart(
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
-        .label_style(("sans-serif", 15))
-        .axis_desc_style(("sans-serif", 16))
+        .label_style(("sans-serif", 18))
+        .axis_desc_style(("sans-serif", 20))
         .x_desc(x.name())
         .y_desc("wall ms")
         .y_labels(8)
@@ -448,7 +448,7 @@ where
     let err = draw_err();
     chart
         .configure_series_labels()
-        .label_font(("sans-serif", 15))
+        .label_font(("sans-serif", 18))
         .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
@@ -485,8 +485,8 @@ fn scaling_chart(reports: &[Report], svg: &mut String) -> Result<(), PlotError> 
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
-        .label_style(("sans-serif", 15))
-        .axis_desc_style(("sans-serif", 16))
+        .label_style(("sans-serif", 18))
+        .axis_desc_style(("sans-serif", 20))
         .x_desc("n, values (log scale)")
         .y_desc("ns per value (log scale)")
         .x_label_formatter(&|v| {
@@ -517,21 +517,44 @@ fn scaling_chart(reports: &[Report], svg: &mut String) -> Result<(), PlotError> 
 /// drawn across, and where each line crosses it marked. `series`: a strategy's name and its
 /// (ns of math a value, speedup) points, in order of the math. Labelled as predicted.
 pub fn plot_pays(series: &[(String, Vec<(f64, f64)>)], title: &str) -> Result<String, PlotError> {
+    plot_pays_measured(series, &[], title)
+}
+
+/// A strategy measured at one point of the when-it-pays chart: its name, the ns of math a value
+/// it ran at, and its speedup over sequential with the interval (low, high).
+pub type MeasuredPoint = (String, f64, f64, f64, f64);
+
+/// [`plot_pays`] with measured points drawn over the predicted lines, each a square in its
+/// strategy's colour with a bar over its speedup interval: where the model and the
+/// measurement part, the picture shows it.
+pub fn plot_pays_measured(
+    series: &[(String, Vec<(f64, f64)>)],
+    measured: &[MeasuredPoint],
+    title: &str,
+) -> Result<String, PlotError> {
     let mut svg = String::new();
-    draw_pays(series, title, &mut svg)?;
+    draw_pays(series, measured, title, &mut svg)?;
     Ok(svg)
 }
 
 fn draw_pays(
     series: &[(String, Vec<(f64, f64)>)],
+    measured: &[MeasuredPoint],
     title: &str,
     svg: &mut String,
 ) -> Result<(), PlotError> {
-    let points = || series.iter().flat_map(|(_, p)| p.iter().copied());
+    let points = || {
+        series.iter().flat_map(|(_, p)| p.iter().copied()).chain(
+            measured
+                .iter()
+                .flat_map(|m| [(m.1, m.2), (m.1, m.3), (m.1, m.4)])
+                .filter(|p| p.1 > 0.0),
+        )
+    };
     let (xlo, xhi) = min_max(points().map(|p| p.0)).ok_or(PlotError::Empty)?;
     let (ylo, yhi) = min_max(points().map(|p| p.1)).ok_or(PlotError::Empty)?;
     let err = draw_err();
-    let width = 820u32.max(9 * title.chars().count() as u32 + 40);
+    let width = 820u32.max(11 * title.chars().count() as u32 + 40);
     let root = SVGBackend::with_string(svg, (width, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let mut chart = frame(&root, title)
@@ -542,10 +565,13 @@ fn draw_pays(
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
-        .label_style(("sans-serif", 15))
-        .axis_desc_style(("sans-serif", 16))
+        .label_style(("sans-serif", 18))
+        .axis_desc_style(("sans-serif", 20))
         .x_desc("ns of math a value (log scale): the function's cost x --work")
-        .y_desc("speedup over sequential (predicted)")
+        .y_desc(match measured.is_empty() {
+            true => "speedup over sequential (predicted)",
+            false => "speedup over sequential (lines: predicted; squares: measured)",
+        })
         .x_label_formatter(&|v| tick(*v))
         .y_label_formatter(&|v| format!("{}x", tick(*v)))
         .draw()
@@ -569,6 +595,16 @@ fn draw_pays(
                 .draw_series(std::iter::once(Circle::new((x, 1.0), 8, colour.stroke_width(3))))
                 .map_err(|e| err(e.to_string()))?;
         }
+        let mine: Vec<&MeasuredPoint> = measured.iter().filter(|m| m.0 == *name).collect();
+        let bars = mine.iter().filter(|m| m.3 > 0.0).map(|m| (m.1, m.3, m.4.max(m.3)));
+        dodged_bars(&chart, &root, bars, (k, series.len()), colour)?;
+        chart
+            .draw_series(mine.iter().filter(|m| m.2 > 0.0).map(|m| {
+                EmptyElement::at((m.1, m.2))
+                    + Rectangle::new([(-5, -5), (5, 5)], colour.filled())
+                    + Rectangle::new([(-5, -5), (5, 5)], BLACK.stroke_width(1))
+            }))
+            .map_err(|e| err(e.to_string()))?;
     }
     legend_and_present(&mut chart, &root)
 }
@@ -619,7 +655,7 @@ fn draw_phases(reports: &[Report], svg: &mut String) -> Result<(), PlotError> {
                 super::table::group_digits(first.n as u64),
                 reports.iter().map(|r| r.workers).max().unwrap_or(1)
             ),
-            ("sans-serif", 16),
+            ("sans-serif", 20),
         )
         .margin(12)
         .x_label_area_size(40)
@@ -628,8 +664,8 @@ fn draw_phases(reports: &[Report], svg: &mut String) -> Result<(), PlotError> {
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
-        .label_style(("sans-serif", 15))
-        .axis_desc_style(("sans-serif", 16))
+        .label_style(("sans-serif", 18))
+        .axis_desc_style(("sans-serif", 20))
         .y_labels(reports.len())
         .y_label_formatter(&|v| match v {
             SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
@@ -672,7 +708,7 @@ fn draw_phases(reports: &[Report], svg: &mut String) -> Result<(), PlotError> {
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_series_labels()
-        .label_font(("sans-serif", 15))
+        .label_font(("sans-serif", 18))
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .position(SeriesLabelPosition::UpperRight)
@@ -796,6 +832,31 @@ mod tests {
         let (split, shm) = (bar_x(&SERIES_COLOURS[0]), bar_x(&SERIES_COLOURS[1]));
         assert_eq!((split.len(), shm.len()), (3, 3), "{svg}");
         assert!(split.iter().zip(&shm).all(|(a, b)| a != b), "dodged: {split:?} {shm:?}");
+    }
+
+    /// Every chart's text is at least 14 px (readable projected, and at 1280 px wide where the
+    /// report shows charts at their own size).
+    #[test]
+    fn every_charts_text_is_at_least_14_px() {
+        let mut reports = grid_reports();
+        let sweep = plot_sweep(&reports, &[Axis::Splits, Axis::Chunksize]).unwrap();
+        reports.truncate(3);
+        let phases = plot_phases(&reports).unwrap();
+        let pays = plot_pays_measured(
+            &[("split".into(), vec![(1.0, 0.5), (10.0, 1.5)])],
+            &[("split".into(), 1.0, 0.6, 0.5, 0.7)],
+            "when it pays",
+        )
+        .unwrap();
+        for svg in [sweep, phases, pays] {
+            let sizes: Vec<f64> = svg
+                .split("font-size=\"")
+                .skip(1)
+                .filter_map(|rest| rest.split('"').next()?.parse().ok())
+                .collect();
+            assert!(!sizes.is_empty());
+            assert!(sizes.iter().all(|&px| px >= 14.0), "{sizes:?}");
+        }
     }
 
     #[test]

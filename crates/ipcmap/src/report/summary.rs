@@ -147,8 +147,7 @@ pub fn sweep_answers(reports: &[Report], axes: &[super::Axis]) -> Vec<Said> {
             None => groups.push((k, vec![r])),
         }
     }
-    let processes =
-        |r: &Report| crate::strategy::Mode::named(&r.mode).is_some_and(|m| m.uses_processes());
+    let processes = |r: &Report| r.processes;
     let speedup = |r: &Report| r.speedup.unwrap_or(if r.mode == "sequential" { 1.0 } else { 0.0 });
     let mut out = Vec::new();
     for (label, members) in groups {
@@ -361,6 +360,7 @@ mod tests {
             for mut r in pair(verdict, speedup, speedup * 0.9, speedup * 1.1) {
                 r.config.function = crate::kernel::Function::parse(f).unwrap();
                 r.intensity.fn_bound = Some(if f == "x*2" { "memory" } else { "compute" });
+                r.processes = r.mode != "sequential";
                 reports.push(r);
             }
         }

@@ -14,7 +14,7 @@ named!(TableExporter, "table", "tables with units, for people");
 
 impl Exporter for TableExporter {
     fn reports(&self, export: Export<'_>, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        let Export { reports, axes, view } = export;
+        let Export { reports, axes, view, .. } = export;
         let answer = super::answer::render_answer(reports, axes, view, terminal_width());
         write!(out, "{}", super::printable_keeping_colour(&answer, view.color))
     }

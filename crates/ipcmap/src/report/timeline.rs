@@ -68,7 +68,7 @@ pub fn plot_timeline(reports: &[Report]) -> Result<String, PlotError> {
                     super::table::group_digits(first.n as u64)
                 ),
                 (10, 8),
-                ("sans-serif", 15),
+                ("sans-serif", 18),
             ))
             .map_err(|e| err(e.to_string()))?;
         for (k, phase) in Phase::ALL.iter().enumerate() {
@@ -77,7 +77,7 @@ pub fn plot_timeline(reports: &[Report]) -> Result<String, PlotError> {
                 .draw(&Rectangle::new([(x, 36), (x + 14, 48)], color(*phase).filled()))
                 .map_err(|e| err(e.to_string()))?;
             title
-                .draw(&Text::new(phase.name(), (x + 18, 35), ("sans-serif", 15)))
+                .draw(&Text::new(phase.name(), (x + 18, 35), ("sans-serif", 18)))
                 .map_err(|e| err(e.to_string()))?;
         }
         let mut y = 0;
@@ -104,7 +104,7 @@ pub fn plot_timeline(reports: &[Report]) -> Result<String, PlotError> {
             let mut chart = ChartBuilder::on(&panel)
                 .caption(
                     format!("{} (wall {:.1} ms)", report.mode, report_wall(run)),
-                    ("sans-serif", 14),
+                    ("sans-serif", 18),
                 )
                 .margin(6)
                 .x_label_area_size(36)
@@ -118,7 +118,7 @@ pub fn plot_timeline(reports: &[Report]) -> Result<String, PlotError> {
                 .y_labels(lanes.len() * 2 + 1)
                 .x_desc("ms since the run started")
                 .x_label_formatter(&|v| format!("{v:.0}"))
-                .label_style(("sans-serif", 15))
+                .label_style(("sans-serif", 18))
                 .y_label_formatter(&|v| {
                     let k = (*v - 0.5).round();
                     if (*v - 0.5 - k).abs() < 1e-6 && k >= 0.0 {
