@@ -447,21 +447,9 @@ fn sigterm_to_mpirun_gives_rank_0s_line_and_leaves_no_run_folder() {
         return;
     }
     let tmpdir = common::scratch("mpi-term");
-    let folder_made = || {
-        std::fs::read_dir(&tmpdir).is_ok_and(|d| {
-            d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("ipcmap-"))
-        })
-    };
+    let folder_made = || run_folders(&tmpdir) > 0;
     // Ready once rank 0's folder has existed for a second: the job is well into its runs.
-    let seen = std::cell::Cell::new(None::<Instant>);
-    let running = || {
-        if !folder_made() {
-            return false;
-        }
-        let since = seen.get().unwrap_or_else(Instant::now);
-        seen.set(Some(since));
-        since.elapsed() > Duration::from_secs(1)
-    };
+    let running = held_for(folder_made, Duration::from_secs(1));
     let tmp = tmpdir.to_str().unwrap().to_string();
     let out = launch(
         3,
@@ -474,7 +462,7 @@ fn sigterm_to_mpirun_gives_rank_0s_line_and_leaves_no_run_folder() {
     assert!(out.stderr.contains("error: interrupted by signal 15"), "{}", out.stderr);
     assert!(out.stdout.is_empty(), "no report after a stop: {}", out.stdout);
     assert!(!folder_made(), "rank 0's run folder was left behind");
-    let _ = std::fs::remove_dir_all(tmpdir);
+    let _ = std::fs::remove_dir_all(&tmpdir);
 }
 
 /// SIGKILL to mpirun (no handler sees it): every rank notices its launcher is gone and ends
@@ -488,22 +476,10 @@ fn sigkill_to_mpirun_ends_every_rank_and_leaves_no_run_folder() {
     let id = format!("mpi-kill-{}", std::process::id());
     let mark = format!("IPCMAP_TEST_JOB={id}");
     let alive = || (0..3).map(|r| ranks_numbered(r, &mark).len()).sum::<usize>();
-    let folders = || {
-        std::fs::read_dir(&tmpdir).map_or(0, |d| {
-            d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("ipcmap-")).count()
-        })
-    };
+    let folders = || run_folders(&tmpdir);
     // Ready once every rank is up and rank 0 has its run folder, for a second: well into the
     // runs.
-    let seen = std::cell::Cell::new(None::<Instant>);
-    let running = || {
-        if alive() < 3 || folders() == 0 {
-            return false;
-        }
-        let since = seen.get().unwrap_or_else(Instant::now);
-        seen.set(Some(since));
-        since.elapsed() > Duration::from_secs(1)
-    };
+    let running = held_for(|| alive() == 3 && folders() > 0, Duration::from_secs(1));
     let tmp = tmpdir.to_str().unwrap().to_string();
     let out = launch(
         3,
@@ -520,7 +496,7 @@ fn sigkill_to_mpirun_ends_every_rank_and_leaves_no_run_folder() {
     }
     assert_eq!(alive(), 0, "ranks outlived mpirun");
     assert_eq!(folders(), 0, "a rank's run folder was left behind");
-    let _ = std::fs::remove_dir_all(tmpdir);
+    let _ = std::fs::remove_dir_all(&tmpdir);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -846,6 +822,27 @@ fn across_hosts_every_span_is_on_rank_0s_clock_and_a_tasks_spans_are_in_order() 
         assert!(name.contains(" on h2") || name.contains(" on h3"), "{name}: its host named");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The run folders (`ipcmap-*`) in `dir`.
+fn run_folders(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| {
+        d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("ipcmap-")).count()
+    })
+}
+
+/// A condition that holds once `cond` has held for `hold` since it first did: a job well into
+/// its runs.
+fn held_for(cond: impl Fn() -> bool, hold: Duration) -> impl Fn() -> bool {
+    let seen = std::cell::Cell::new(None::<Instant>);
+    move || {
+        if !cond() {
+            return false;
+        }
+        let since = seen.get().unwrap_or_else(Instant::now);
+        seen.set(Some(since));
+        since.elapsed() > hold
+    }
 }
 
 /// The pids of the ranks numbered `rank` of the job whose environment holds `mark` (other
