@@ -337,6 +337,11 @@ mod tests {
         assert!(text.contains("compute-bound (5.0x the copy)"), "{text}");
         let said = super::super::summary::intensity_line(&pair().1);
         assert!(said.is_none());
+        let mut near = pair().1;
+        near.intensity =
+            super::super::Intensity::of(crate::calibrate::Intensity { fn_ns: 1.2, copy_ns: 1.0 });
+        let said = super::super::summary::intensity_line(&near).unwrap();
+        assert!(said.ends_with("compute-bound (near the line)"), "{said}");
     }
 
     #[test]

@@ -203,16 +203,19 @@ pub(super) fn intensity_line(r: &Report) -> Option<String> {
     if name.chars().count() > 28 {
         name = name.chars().take(27).collect::<String>() + "…";
     }
-    let (fn_ns, copy_ns) = (fmt_ms(fn_ns), fmt_ms(copy_ns));
+    // Within 1.5x either way, a busy neighbour's memory traffic can tip the verdict.
+    let ratio = fn_ns / copy_ns.max(1e-12);
+    let near = if (1.0 / 1.5..=1.5).contains(&ratio) { " (near the line)" } else { "" };
+    let (fn_text, copy_text) = (fmt_ms(fn_ns), fmt_ms(copy_ns));
     Some(match r.intensity.fn_bound? {
         "memory" => format!(
-            "{name}: {fn_ns} ns a value on one core, no more than copying it ({copy_ns} ns): \
-             memory-bound: no strategy that copies values can pay"
+            "{name}: {fn_text} ns a value on one core, no more than copying it ({copy_text} \
+             ns): memory-bound{near}: no strategy that copies values can pay"
         ),
         _ => format!(
-            "{name}: {fn_ns} ns a value on one core, {}x copying it ({copy_ns} ns): \
-             compute-bound",
-            times(r.intensity.fn_ns_per_value? / r.intensity.copy_ns_per_value?)
+            "{name}: {fn_text} ns a value on one core, {}x copying it ({copy_text} ns): \
+             compute-bound{near}",
+            times(ratio)
         ),
     })
 }
