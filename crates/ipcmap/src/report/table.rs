@@ -30,14 +30,15 @@ impl Exporter for TableExporter {
         let mut table = comfy_table::Table::new();
         table
             .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
-            .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
-            .set_header(vec![
-                "function".to_string(),
-                "in cache".to_string(),
-                format!("over {} values", group_digits(p.values as u64)),
-                "÷ copy".to_string(),
-                "bound".to_string(),
-            ]);
+            .set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+        fit(&mut table);
+        table.set_header(vec![
+            "function".to_string(),
+            "in cache".to_string(),
+            format!("over {} values", group_digits(p.values as u64)),
+            "÷ copy".to_string(),
+            "bound".to_string(),
+        ]);
         for r in &p.rows {
             table.add_row(vec![
                 r.function.to_string(),
@@ -66,18 +67,19 @@ impl Exporter for TableExporter {
         let mut table = comfy_table::Table::new();
         table
             .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
-            .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
-            .set_header(vec![
-                "codec",
-                "shape",
-                "values",
-                "bytes/value",
-                "encode GB/s",
-                "decode GB/s",
-                "encode ns/value",
-                "decode ns/value",
-                "decode / memcpy",
-            ]);
+            .set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+        fit(&mut table);
+        table.set_header(vec![
+            "codec",
+            "shape",
+            "values",
+            "bytes/value",
+            "encode GB/s",
+            "decode GB/s",
+            "encode ns/value",
+            "decode ns/value",
+            "decode / memcpy",
+        ]);
         for r in &p.rows {
             let memcpy = p.memcpy_at(r.values);
             table.add_row(vec![
@@ -208,7 +210,22 @@ pub(super) fn render_sections(reports: &[Report], width: Option<u16>) -> String 
 
 /// The terminal's width in columns, when stdout is a terminal.
 pub fn terminal_width() -> Option<u16> {
-    Table::new().width()
+    usable_width(Table::new().width())
+}
+
+/// A width tables can be laid out in: none (written whole, as when piped) where the terminal
+/// says 0 or a few columns, as a launcher's pseudo-terminal (mpirun's) does.
+fn usable_width(width: Option<u16>) -> Option<u16> {
+    width.filter(|&w| w >= 20)
+}
+
+/// Lays `table` out in the terminal's usable width, or whole where there is none: comfy-table
+/// would otherwise ask the terminal itself and take a width of 0 at its word.
+fn fit(table: &mut Table) {
+    match terminal_width() {
+        Some(w) => drop(table.set_width(w)),
+        None => drop(table.force_no_tty()),
+    }
 }
 
 /// `text` with each line wrapped to `width` columns (`None`: as it is); a wrapped line of a
@@ -448,6 +465,14 @@ pub fn group_digits(v: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_terminal_of_no_width_gets_the_tables_whole() {
+        assert_eq!(usable_width(Some(0)), None, "mpirun's pseudo-terminal");
+        assert_eq!(usable_width(Some(5)), None);
+        assert_eq!(usable_width(None), None);
+        assert_eq!(usable_width(Some(80)), Some(80));
+    }
 
     #[test]
     fn digits_are_grouped() {
