@@ -1,6 +1,7 @@
 //! The engine: runs configurations by their measurement plan (warm-ups, then measured runs),
-//! round-robin, checks every result bit for bit against the sequential kernel applied to its
-//! own input ([`verify`], block by block, no reference copy), and builds the reports.
+//! round-robin, has each strategy check every result bit for bit against the sequential kernel
+//! (`Strategy::verify`: by default [`crate::verify`] on the run's own input, block by block, no
+//! reference copy), and builds the reports.
 //!
 //! Each (configuration, strategy) pair is a *cell*. Cells that share an input (n, function,
 //! seed) form a group: its cells run in rounds (A B C, A B C, ...) so that drift and
@@ -15,7 +16,6 @@ use crate::kernel::Function;
 use crate::memory::BufferPool;
 use crate::report::{ms, Measurement, PlanUsed, Report, ReportConfig, TransportJob};
 use crate::strategy::{self, Mode};
-use crate::verify;
 use std::time::Duration;
 
 /// How much slower than the rest a first measured run must be to draw a warning.
@@ -187,13 +187,9 @@ impl Session {
                     cell.cfg.settings.function,
                 ));
                 report.processes = cell.mode.uses_processes();
-                if cell.mode.strategy().info().owned {
-                    report.verified_by = report.verified.map(|_| verify::METHOD_CHECKSUM);
-                }
-                if cell.cfg.settings.in_place {
-                    report.in_place = true;
-                    report.verified_by = report.verified.map(|_| verify::METHOD_IN_PLACE);
-                }
+                let verified_by = cell.mode.strategy().verified_by(&cell.cfg.settings);
+                report.verified_by = report.verified.map(|_| verified_by);
+                report.in_place = cell.cfg.settings.in_place;
                 report.warnings = warnings(&report, cell, cpus, busy);
                 let transport = cell.cfg.settings.transport;
                 let job = transport.transport().ok().and_then(|t| t.job());
@@ -255,19 +251,8 @@ impl Session {
         crate::memory::reset_peak_rss();
         let outcome = strategy::run_once(&cell.cfg.settings, cell.mode, pool)
             .map_err(|e| e.during(|| report_config(cell).label))?;
-        let s = &cell.cfg.settings;
         if cell.cfg.verify {
-            let (mode, input) = (cell.mode.name(), outcome.input.as_slice());
-            let sums = &outcome.measurement.checksums;
-            match &outcome.output {
-                _ if cell.mode.strategy().info().owned => {
-                    verify::check_checksums(mode, s.function, s.work, s.seed, s.n, sums)
-                }
-                Some(output) => {
-                    verify::check_against_kernel(mode, s.function, s.work, input, output.as_slice())
-                }
-                None => verify::check_against_seed(mode, s.function, s.work, s.seed, input),
-            }?;
+            cell.mode.strategy().verify(&cell.cfg.settings, &outcome)?;
         }
         strategy::give_back(pool, outcome.input);
         if let Some(output) = outcome.output {

@@ -280,6 +280,31 @@ pub trait Strategy: Sync {
         }
         parts.join(", ")
     }
+    /// Checks one run's result bit for bit against the sequential kernel, outside the timed
+    /// region: by default the assembled output against the run's own input, or, where the
+    /// result overwrote it (`--in-place`), against the input regenerated from the seed. A
+    /// strategy whose result never reaches the coordinator answers otherwise (owner: its
+    /// workers' checksums).
+    fn verify(&self, s: &Settings, outcome: &Outcome) -> Result<(), RunError> {
+        let (name, input) = (self.name(), outcome.input.as_slice());
+        match &outcome.output {
+            Some(output) => crate::verify::check_against_kernel(
+                name,
+                s.function,
+                s.work,
+                input,
+                output.as_slice(),
+            ),
+            None => crate::verify::check_against_seed(name, s.function, s.work, s.seed, input),
+        }
+    }
+    /// How [`Strategy::verify`] checks its results under `s`, as reports say it.
+    fn verified_by(&self, s: &Settings) -> &'static str {
+        match s.in_place {
+            true => crate::verify::METHOD_IN_PLACE,
+            false => crate::verify::METHOD,
+        }
+    }
     /// Whether it can run over `transport`; `Err` says why not.
     fn runs_over(&self, transport: TransportKind) -> Result<(), String> {
         let (info, carrier) = (self.info(), transport.info());

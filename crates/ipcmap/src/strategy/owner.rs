@@ -44,6 +44,17 @@ pub struct OwnerSetup {
 const RESULT_BYTES: usize = 16;
 
 impl Strategy for Owner {
+    /// Its workers keep their results: each one's checksum against the sequential kernel
+    /// applied to its range, regenerated from the seed.
+    fn verify(&self, s: &Settings, outcome: &super::Outcome) -> Result<(), RunError> {
+        let sums = &outcome.measurement.checksums;
+        crate::verify::check_checksums(self.name(), s.function, s.work, s.seed, s.n, sums)
+    }
+
+    fn verified_by(&self, _: &Settings) -> &'static str {
+        crate::verify::METHOD_CHECKSUM
+    }
+
     /// Starting the workers, then each generating and computing its own range in its own
     /// memory (only headers and checksums cross).
     fn predict(&self, l: &Load<'_>) -> Option<Prediction> {
