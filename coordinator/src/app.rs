@@ -320,7 +320,7 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
         plan.configs.iter().map(|c| c.modes.len() * (c.warmup + c.runs.max())).sum();
     // The engine adds hidden sequential runs for each workload without a sequential of its own.
     let mut baselines = Vec::new();
-    for c in plan.configs.iter().filter(|c| !c.modes.contains(&Mode::SEQUENTIAL)) {
+    for c in plan.configs.iter().filter(|c| c.baseline && !c.modes.contains(&Mode::SEQUENTIAL)) {
         let workload = (c.settings.n, c.settings.function, c.settings.seed, c.settings.work);
         if !baselines.contains(&workload) {
             baselines.push(workload);

@@ -1,7 +1,7 @@
 //! Codecs: how f64 values become bytes on the wire (`--codec`) and back.
 //!
 //! The codec is what item and split modes measure, so every codec encodes into plain bytes that
-//! travel over an `IpcBytesSender`. Two shapes are measured, after the tutorial:
+//! travel in frames over whichever transport carries them. Two shapes are measured, after the tutorial:
 //! - an *item* is one value encoded on its own (one codec call per float, like pickling each one);
 //! - a *block* is a whole sub-vector encoded as one value (like pickling one numpy array).
 

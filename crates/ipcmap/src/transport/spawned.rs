@@ -2,7 +2,7 @@
 //! [handshake], then a sender thread and a reader thread per worker over
 //! the links the transport made, the [`Watchdog`]'s exit reports in the same event queue, and
 //! every process killed and reaped on every path. A transport that spawns its workers (local,
-//! uds) supplies only its links ([`Link`]) and its worker half.
+//! uds, tcp, pipe, shmq) supplies only its links ([`Link`]) and its worker half.
 //!
 //! Sends never block the caller: [`Pool::send`] queues the frame to the worker's sender thread
 //! and returns; the buffer comes back by [`Pool::sent`]. Received frames are read into
