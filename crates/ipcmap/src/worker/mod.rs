@@ -11,6 +11,9 @@ use crate::protocol::{
 };
 use crate::strategy::{ns_since, Mode, TaskIn, TaskOut, TaskTiming};
 use crate::transport::{Inbox, Outbox, TransportKind};
+use seams::{Injected, Seams};
+
+mod seams;
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -172,7 +175,8 @@ pub fn serve(
     let mut compute =
         strategy.worker(&setup).map_err(|source| WorkerError::Setup { worker, source })?;
 
-    stop_if_asked(fault, 0);
+    let seams = Seams::new(fault);
+    seams.before_task(0);
     let tasks =
         TaskSource::new(inbox, setup.prefetch).map_err(|e| link("prefetch thread")(e.into()))?;
     let mut stats = WorkerStats { worker, ..WorkerStats::default() };
@@ -184,7 +188,7 @@ pub fn serve(
     let mut frame = Vec::new();
     let mut stamps: Vec<TaskStamp> = Vec::new();
     loop {
-        stop_if_asked(fault, stats.tasks);
+        seams.before_task(stats.tasks);
         // One clock for a span's start, end and length, so a worker's spans never overlap.
         let waiting_since = crate::trace::now_ns();
         match tasks.next(&mut frame) {
@@ -202,7 +206,7 @@ pub fn serve(
             task: 0,
             source: e.into(),
         })?;
-        match inject(fault, stats.tasks, &tasks) {
+        match seams.on_task(stats.tasks, &tasks) {
             Injected::Nothing => {}
             Injected::End => return Ok(()),
             Injected::Exit(code) => return Err(WorkerError::InjectedExit { worker, code }),
@@ -217,34 +221,11 @@ pub fn serve(
                 TaskOut { bytes: &mut out, timing: &mut timing },
             )
             .map_err(|source| WorkerError::BadTask { worker, task: header.task, source })?;
-        if matches!(fault, Some(Fault::LostAfter(k)) if stats.tasks >= k) {
-            return Err(WorkerError::InjectedExit { worker, code: 70 });
-        }
         let ns = [timing.decode_ns, timing.compute_ns, timing.encode_ns, timing.generate_ns];
         ResultHeader::patch_timing(&mut out, ns);
-        match fault {
-            Some(Fault::GarbageAfter(k)) if stats.tasks >= k => out.truncate(3),
-            Some(Fault::CorruptAfter(k)) if stats.tasks >= k => drop(out.pop()),
-            Some(Fault::DeepAfter(k))
-                if stats.tasks >= k && out.len() >= ResultHeader::SIZE + 16 =>
-            {
-                let at = ResultHeader::SIZE;
-                let elements = out[at..at + 8].try_into().map_or(0, u64::from_le_bytes);
-                let deep = crate::fault::deep_pickle();
-                out.truncate(at);
-                out.extend(crate::protocol::block_header(elements as usize, deep.len()));
-                out.extend(deep);
-            }
-            Some(Fault::OversizeAfter(k)) if stats.tasks >= k => {
-                out.resize(crate::fault::OVERSIZE_BYTES, 0);
-            }
-            Some(Fault::FlipAfter(k)) if stats.tasks >= k && out.len() > ResultHeader::SIZE => {
-                // The last value's lowest mantissa bit (little-endian: its first byte).
-                let at = out.len() - 8;
-                out[at] ^= 1;
-            }
-            _ => {}
-        }
+        seams
+            .on_result(stats.tasks, &mut out)
+            .map_err(|code| WorkerError::InjectedExit { worker, code })?;
 
         let sent_at_ns = crate::trace::now_ns();
         outbox.send(&out).map_err(link("sending a result"))?;
@@ -335,39 +316,6 @@ impl TaskSource {
                 None => Ok(false),
             },
         }
-    }
-}
-
-/// What an injected fault makes the worker do next.
-enum Injected {
-    Nothing,
-    /// End quietly.
-    End,
-    /// Exit with this code (the worker binary's exit status).
-    Exit(u8),
-}
-
-/// Misbehaves as `fault` says once `done` tasks are done. A hang stops answering for real:
-/// it computes and returns nothing more, and only ends once the coordinator closes the inbox
-/// (or kills the worker).
-fn inject(fault: Option<Fault>, done: u64, tasks: &TaskSource) -> Injected {
-    match fault {
-        Some(Fault::ExitAfter(k)) if done >= k => Injected::Exit(70),
-        Some(Fault::PanicAfter(k)) if done >= k => panic!("injected fault: panic after {k} tasks"),
-        Some(Fault::HangAfter(k)) if done >= k => {
-            while let Ok(true) = tasks.next(&mut Vec::new()) {}
-            Injected::End
-        }
-
-        _ => Injected::Nothing,
-    }
-}
-
-/// The `stop-after=K` fault: stops the whole process (every thread) once `done` tasks are
-/// done, before it reads another frame, as `kill -STOP` would; only SIGKILL or SIGCONT ends it.
-fn stop_if_asked(fault: Option<Fault>, done: u64) {
-    if matches!(fault, Some(Fault::StopAfter(k)) if done >= k) {
-        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
     }
 }
 
