@@ -93,8 +93,11 @@ impl Cli {
         match self.color.as_str() {
             "always" => true,
             "never" => false,
+            // A launcher's pseudo-terminal (mpirun's, srun's) is not the reader's: what it
+            // forwards often ends in a pipe or a file.
             _ => {
                 is_terminal
+                    && crate::mpi::launched_rank().is_none()
                     && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
                     && std::env::var("TERM").map_or(true, |t| t != "dumb")
             }
