@@ -220,7 +220,15 @@ pub fn check(
                 predicted_wall_ms_low: Some(p.low_ms),
                 predicted_wall_ms_high: Some(p.high_ms),
                 prediction_error: Some(r.wall_ms / p.mid.wall_ms.max(1e-9) - 1.0),
+                ..Default::default()
             };
+            match model::pays_from_work(c, mode, &cal) {
+                _ if mode == ipcmap::strategy::Mode::SEQUENTIAL => {}
+                Some(PaysFrom::Already) => r.prediction.predicted_pays_from_work = Some(1.0),
+                Some(PaysFrom::Work { at, .. }) => r.prediction.predicted_pays_from_work = Some(at),
+                Some(PaysFrom::Never(why)) => r.prediction.predicted_never_pays = Some(why),
+                None => {}
+            }
         }
     }
     Ok(pays_chart(reports, configs, &cal))

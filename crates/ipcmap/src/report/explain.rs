@@ -224,6 +224,34 @@ fn sentence(r: &Report, baseline: Option<&Report>) -> String {
     if let Some(b) = baseline {
         text += &format!(" {}", break_even(r, &c, b));
     }
+    // The model's answer beside the one from this run's own costs (`--predict`), and where the
+    // two disagree.
+    let p = &r.prediction;
+    match (p.predicted_pays_from_work, &p.predicted_never_pays) {
+        (Some(k), _) if k <= 1.0 => {
+            text += " The model (calibrated on this machine) has it pay already at --work 1."
+        }
+        (Some(k), _) => {
+            text +=
+                &format!(" The model (calibrated on this machine) has it pay from --work {k:.1}.")
+        }
+        (None, Some(never)) => text += &format!(" The model says it never pays: {never}."),
+        _ => {}
+    }
+    if let (Some(error), Some(low), Some(high)) =
+        (p.prediction_error, p.predicted_wall_ms_low, p.predicted_wall_ms_high)
+    {
+        if r.wall_ms < low || r.wall_ms > high {
+            text += &format!(
+                " The measurement ({} ms) is outside the model's interval ({}-{} ms): the model is \
+                 off by {:+.0}% here.",
+                fmt_ms(r.wall_ms),
+                fmt_ms(low),
+                fmt_ms(high),
+                error * 100.0
+            );
+        }
+    }
     text
 }
 
@@ -342,6 +370,30 @@ mod tests {
             super::super::Intensity::of(crate::calibrate::Intensity { fn_ns: 1.2, copy_ns: 1.0 });
         let said = super::super::summary::intensity_line(&near).unwrap();
         assert!(said.ends_with("compute-bound (near the line)"), "{said}");
+    }
+
+    #[test]
+    fn the_models_break_even_and_its_misses_are_said_where_it_predicted() {
+        let (seq, mut split) = pair();
+        split.prediction.predicted_pays_from_work = Some(3.5);
+        split.prediction.predicted_wall_ms = Some(50.0);
+        split.prediction.predicted_wall_ms_low = Some(45.0);
+        split.prediction.predicted_wall_ms_high = Some(60.0);
+        split.prediction.prediction_error = Some(1.0);
+        let text = explain(&[seq.clone(), split.clone()]);
+        assert!(text.contains("The model (calibrated on this machine) has it pay from --work 3.5"));
+        assert!(text.contains("outside the model's interval (45.0-60.0 ms)"), "{text}");
+        assert!(text.contains("off by +100% here"), "{text}");
+        split.prediction.predicted_pays_from_work = None;
+        split.prediction.predicted_never_pays = Some("its math is no faster".into());
+        split.speedup = Some(0.6);
+        let said = super::super::summary::summary(&[seq, split]);
+        let why = said.iter().find(|s| s.text.contains("why:")).unwrap();
+        assert!(
+            why.text.contains("the model says it never pays: its math is no faster"),
+            "{}",
+            why.text
+        );
     }
 
     #[test]

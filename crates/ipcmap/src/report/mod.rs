@@ -444,6 +444,11 @@ pub struct PredictionCheck {
     pub predicted_wall_ms_high: Option<Millis>,
     /// measured / predicted - 1: how far the model was off (0.1: the run took 10% longer).
     pub prediction_error: Option<f64>,
+    /// The `--work` from which the model says this strategy beats sequential (1: it already
+    /// does); null where it says never, or made no prediction.
+    pub predicted_pays_from_work: Option<f64>,
+    /// Why the model says it never pays, where it says so.
+    pub predicted_never_pays: Option<String>,
 }
 
 /// The spread of a report's runs and its comparison with the sequential runs.

@@ -85,7 +85,17 @@ pub fn summary(reports: &[Report]) -> Vec<Said> {
             fmt_ms(ms),
             fmt_ms(r.wall_ms)
         );
-        if let Some(b) = baseline.filter(|_| r.speedup.is_some_and(|s| s < 1.0)) {
+        let model = (&r.prediction.predicted_pays_from_work, &r.prediction.predicted_never_pays);
+        if r.speedup.is_some_and(|s| s < 1.0) && model != (&None, &None) {
+            why += &match model {
+                (Some(k), _) => format!(
+                    "; the model (calibrated on this machine) has it pay from --work {}",
+                    if *k < 10.0 { format!("{k:.1}") } else { format!("{k:.0}") }
+                ),
+                (_, Some(never)) => format!("; the model says it never pays: {never}"),
+                _ => String::new(),
+            };
+        } else if let Some(b) = baseline.filter(|_| r.speedup.is_some_and(|s| s < 1.0)) {
             why += &match break_even_work(r, b) {
                 Some(k) => format!(
                     "; it would match sequential from about --work {} (estimated from this \
