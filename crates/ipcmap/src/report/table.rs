@@ -27,11 +27,7 @@ impl Exporter for TableExporter {
             p.kernel_isa, p.samples
         )?;
         let range = |v: [f64; 3]| format!("{} [{}–{}]", fmt_ms(v[0]), fmt_ms(v[1]), fmt_ms(v[2]));
-        let mut table = comfy_table::Table::new();
-        table
-            .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
-            .set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
-        fit(&mut table);
+        let mut table = probe_table();
         table.set_header(vec![
             "function".to_string(),
             "in cache".to_string(),
@@ -64,11 +60,7 @@ impl Exporter for TableExporter {
             "Codecs: block encode and decode, GB/s of values (8 bytes each), median of {} interleaved samples after a warm-up [slowest–fastest]",
             p.samples
         )?;
-        let mut table = comfy_table::Table::new();
-        table
-            .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
-            .set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
-        fit(&mut table);
+        let mut table = probe_table();
         table.set_header(vec![
             "codec",
             "shape",
@@ -217,6 +209,14 @@ pub fn terminal_width() -> Option<u16> {
 /// says 0 or a few columns, as a launcher's pseudo-terminal (mpirun's) does.
 fn usable_width(width: Option<u16>) -> Option<u16> {
     width.filter(|&w| w >= 20)
+}
+
+/// A probe's table: condensed, laid out in the terminal's usable width ([`fit`]).
+fn probe_table() -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    fit(&mut table);
+    table
 }
 
 /// Lays `table` out in the terminal's usable width, or whole where there is none: comfy-table

@@ -251,33 +251,26 @@ impl Parser {
     }
 
     fn sum(&mut self) -> Result<Node, ExprError> {
-        let mut left = self.product()?;
-        loop {
-            let column = self.column();
-            let op = if self.eat("+") {
-                Binary::Add
-            } else if self.eat("-") {
-                Binary::Sub
-            } else {
-                return Ok(left);
-            };
-            let right = self.product()?;
-            left = self.node(column, Node::Binary(op, Box::new(left), Box::new(right)))?;
-        }
+        self.left_associative(&[("+", Binary::Add), ("-", Binary::Sub)], Parser::product)
     }
 
     fn product(&mut self) -> Result<Node, ExprError> {
-        let mut left = self.unary()?;
+        self.left_associative(&[("*", Binary::Mul), ("/", Binary::Div)], Parser::unary)
+    }
+
+    /// `operand (op operand)*` for the operators of one precedence level, left-associative.
+    fn left_associative(
+        &mut self,
+        ops: &[(&str, Binary)],
+        operand: fn(&mut Parser) -> Result<Node, ExprError>,
+    ) -> Result<Node, ExprError> {
+        let mut left = operand(self)?;
         loop {
             let column = self.column();
-            let op = if self.eat("*") {
-                Binary::Mul
-            } else if self.eat("/") {
-                Binary::Div
-            } else {
+            let Some(&(_, op)) = ops.iter().find(|(text, _)| self.eat(text)) else {
                 return Ok(left);
             };
-            let right = self.unary()?;
+            let right = operand(self)?;
             left = self.node(column, Node::Binary(op, Box::new(left), Box::new(right)))?;
         }
     }
