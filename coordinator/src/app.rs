@@ -88,18 +88,30 @@ pub fn run() -> ExitCode {
 }
 
 /// How long a worker rank that was asked to stop waits for rank 0 to end the job before it
-/// ends it itself: long enough for rank 0, signalled too (mpirun and scancel signal every
-/// rank), to say so in its line and abort; short enough that a rank signalled alone (kill,
-/// scancel of one step) ends the job within seconds, not when Slurm's KillWait runs out.
+/// ends it itself, under mpirun: long enough for rank 0, signalled too (mpirun signals every
+/// rank), to say so in its line and abort before mpirun, seeing a rank leave, kills the rest;
+/// short enough that a rank signalled alone (kill) ends the job within seconds.
 const WORKER_RANK_STOP_GRACE: std::time::Duration = std::time::Duration::from_millis(1500);
 
-/// On a worker rank: once SIGINT, SIGTERM or SIGHUP arrived, the job ends within
-/// [`WORKER_RANK_STOP_GRACE`], by rank 0 or, failing that, by this rank leaving (an MPI process
+/// The same under Slurm's direct launch (`srun --mpi=pmix`): a task that leaves does not end
+/// the step's others there, so rank 0's line is safe and a worker rank leaves almost at once.
+/// `scancel` signals every task, and rank 0's MPI_Abort does not always reach the others
+/// through Slurm's PMIx (measured: half the jobs waited out the grace), so this short grace is
+/// what ends the job within a second rather than at KillWait.
+const WORKER_RANK_STOP_GRACE_SLURM: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// On a worker rank: once SIGINT, SIGTERM or SIGHUP arrived, the job ends within the grace
+/// for this rank's launcher, by rank 0 or, failing that, by this rank leaving (an MPI process
 /// that exits without finalising ends its job).
 fn watch_for_a_stop() {
-    let _ = std::thread::Builder::new().name("stop-watch".into()).spawn(|| loop {
+    let grace = if crate::mpi::started_by_slurm() {
+        WORKER_RANK_STOP_GRACE_SLURM
+    } else {
+        WORKER_RANK_STOP_GRACE
+    };
+    let _ = std::thread::Builder::new().name("stop-watch".into()).spawn(move || loop {
         if let Some(signal) = ipcmap::interrupt::requested() {
-            std::thread::sleep(WORKER_RANK_STOP_GRACE);
+            std::thread::sleep(grace);
             std::process::exit(128 + signal);
         }
         std::thread::sleep(std::time::Duration::from_millis(20));

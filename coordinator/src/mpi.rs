@@ -13,6 +13,14 @@ pub fn launched_rank() -> Option<u32> {
         .find_map(|v| std::env::var(v).ok()?.parse().ok())
 }
 
+/// Whether Slurm's step daemon started this process itself (`srun`'s direct launch), not an
+/// MPI launcher inside an allocation (`salloc mpirun`, whose daemons are this rank's parent).
+pub fn started_by_slurm() -> bool {
+    let parent = nix::unistd::getppid();
+    std::fs::read_to_string(format!("/proc/{parent}/comm"))
+        .is_ok_and(|comm| comm.trim_end().starts_with("slurmstepd"))
+}
+
 /// The number of ranks a launcher started, as it announced it in the environment; `None`
 /// outside a launcher.
 pub fn launched_size() -> Option<u32> {
