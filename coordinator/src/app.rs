@@ -551,6 +551,19 @@ fn probe(args: &ProbeArgs) -> u8 {
             ipcmap::probe::MAX_MESSAGE_BYTES
         ));
     }
+    let sizes: Vec<usize> = match args.sizes[..] {
+        [] => ipcmap::probe::SIZES.to_vec(),
+        [0] => Vec::new(),
+        _ => args.sizes.clone(),
+    };
+    let bad = sizes.iter().find(|&&b| b == 0 || b > ipcmap::probe::MAX_SIZE);
+    if bad.is_some() || sizes.len() > ipcmap::probe::MAX_SIZES {
+        return usage_error(&format!(
+            "--sizes: at most {} sizes, each between 1 and {} bytes (64 MiB), or 0 alone for none",
+            ipcmap::probe::MAX_SIZES,
+            ipcmap::probe::MAX_SIZE
+        ));
+    }
     let transport = match args.transport.transport() {
         Ok(t) => t,
         Err(e) => return usage_error(&e.to_string()),
@@ -571,7 +584,7 @@ fn probe(args: &ProbeArgs) -> u8 {
         false => std::path::PathBuf::from("launched rank"),
     };
     let timeout = ipcmap::transport::spawner::DEFAULT_HANDSHAKE_TIMEOUT;
-    let result = ipcmap::probe::run(transport, &worker_bin, workers, args.bytes, timeout)
+    let result = ipcmap::probe::run(transport, &worker_bin, workers, args.bytes, &sizes, timeout)
         .map_err(anyhow::Error::from)
         .and_then(|p| to_stdout("the probe", |out| args.format.exporter().probe(&p, out)));
     finish(result)

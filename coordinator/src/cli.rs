@@ -239,6 +239,10 @@ pub struct ProbeArgs {
     /// The transport probed (mpi: under mpirun, where spawn becomes MPI's init time).
     #[arg(long, default_value_t = TransportKind::default(), value_parser = transport_values())]
     pub transport: TransportKind,
+    /// Message sizes, bytes, of the per-size latency and bandwidth table (osu_latency's and
+    /// osu_bw's shape) [default: 8 and powers of 4 from 16 to 4194304]; 0 for none.
+    #[arg(long, value_delimiter = ',', value_parser = parse_count)]
+    pub sizes: Vec<usize>,
     /// Measure the codecs instead: every codec's block encode and decode in GB/s and its bytes
     /// per value at 1, 1,000, 156,250 and 10,000,000 values, beside memcpy, in seconds (no
     /// worker is started).

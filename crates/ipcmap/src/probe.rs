@@ -9,7 +9,7 @@
 use crate::codec::CodecKind;
 use crate::error::RunError;
 use crate::kernel::Function;
-use crate::protocol::{Setup, ECHO};
+use crate::protocol::{Setup, ACK, ECHO};
 use crate::scheduler::DEPTH;
 use crate::transport::{Event, Pool, PoolSpec, Transport};
 use std::path::Path;
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
 
 pub use crate::report::ProbeReport;
-use crate::report::{CodecProbe, CodecRow, MemcpyRow, ProbeFloor, CODEC_PROBE_SCHEMA};
+use crate::report::{CodecProbe, CodecRow, MemcpyRow, ProbeFloor, ProbeSize, CODEC_PROBE_SCHEMA};
 
 /// The sizes `probe --codecs` measures: one value, a thousand, one of 64 parts of 10M (what
 /// split sends at the defaults), and 10M in one block.
@@ -246,12 +246,13 @@ fn summary(xs: &[f64]) -> (f64, f64, f64) {
 }
 
 /// Runs every probe over `transport`: `workers` for the spawn probe, `message_bytes` for the
-/// echo probe.
+/// echo probe, `sizes` (bytes) for the per-size latency and bandwidth.
 pub fn run(
     transport: &dyn Transport,
     worker_bin: &Path,
     workers: usize,
     message_bytes: usize,
+    sizes: &[usize],
     timeout: Duration,
 ) -> Result<ProbeReport, RunError> {
     // The message, its echo and the channel's copies in flight.
@@ -266,7 +267,8 @@ pub fn run(
             ),
         });
     }
-    let mut pool = echo_pool(transport, worker_bin, workers, timeout, message_bytes)?;
+    let started = Instant::now();
+    let mut pool = echo_pool(transport, worker_bin, workers, timeout, message_bytes, false)?;
     // Where workers start once per job (a launcher's), that start stands for the spawn.
     let spawn_hello_ms = transport.init_ns().unwrap_or(pool.spawn_ns()) as f64 / 1e6;
     for w in 0..workers {
@@ -277,10 +279,11 @@ pub fn run(
     }
     drop(pool);
 
-    let echo_messages = 64;
-    let big = echo(transport, worker_bin, message_bytes, echo_messages, timeout)?;
-    let echo8_messages = 100_000;
-    let small = echo(transport, worker_bin, 8, echo8_messages, timeout)?;
+    // Up to 64 big messages and 100,000 small ones, each for about a second at most.
+    let big = echo(transport, worker_bin, message_bytes, Exchange::timed(4, 64, SECOND), timeout)?;
+    let small = echo(transport, worker_bin, 8, Exchange::timed(100, 100_000, SECOND), timeout)?;
+    let (echo_messages, echo8_messages) = (big.messages, small.messages);
+    let sizes = per_size(transport, worker_bin, sizes, timeout)?;
     let floors =
         crate::floor::measure(message_bytes, echo_messages, echo8_messages).map_err(|e| {
             RunError::Channel { what: "the floor probe".into(), message: e.to_string() }
@@ -302,7 +305,7 @@ pub fn run(
             / floors.socketpair8.us_per_message().max(f64::MIN_POSITIVE),
     };
     let rtt = crate::floor::Echoed { wall: small.wall, round_trips: small.round_trips };
-    Ok(ProbeReport {
+    let report = ProbeReport {
         workers,
         spawn_hello_ms,
         echo_message_bytes: message_bytes,
@@ -316,9 +319,15 @@ pub fn run(
         floor,
         transport: transport.info().name,
         started_per_job: transport.init_ns().is_some(),
+        sizes,
+        seconds: 0.0,
         ..generator()
-    })
+    };
+    Ok(ProbeReport { seconds: started.elapsed().as_secs_f64(), ..report })
 }
+
+/// The time budget of each headline echo.
+const SECOND: Duration = Duration::from_secs(1);
 
 /// Values the generator probe draws each time.
 const GENERATED: usize = 10_000_000;
@@ -371,6 +380,7 @@ fn echo_pool(
     count: usize,
     timeout: Duration,
     message_bytes: usize,
+    ack: bool,
 ) -> Result<Box<dyn Pool>, RunError> {
     let spec = PoolSpec {
         worker_bin,
@@ -383,7 +393,7 @@ fn echo_pool(
         max_frame: message_bytes as u64 + crate::transport::FRAME_SLACK,
     };
     let setup = |_| Setup {
-        mode: ECHO.to_string(),
+        mode: if ack { ACK } else { ECHO }.to_string(),
         function: Function::Exp,
         work: 1,
         codec: CodecKind::RAW,
@@ -397,12 +407,39 @@ fn echo_pool(
 
 /// What one echo exchange took.
 struct Echoed {
+    /// Messages sent (and answered).
+    messages: usize,
     /// From the first send to the last reply.
     wall: Duration,
     /// Inside sends, both sides, ns.
     send_ns: u64,
     /// Each message's round trip, in send order.
     round_trips: Vec<Duration>,
+}
+
+/// How an exchange goes: how many messages in flight, whether the worker echoes each one or
+/// answers it with 8 bytes (the bytes then flow one way), and how many it sends: at least
+/// `min`, at most `max`, and no more once `time` has passed since the first, so that a slow
+/// link costs the probe seconds, not minutes (as the measurement plan budgets its runs).
+#[derive(Clone, Copy, Debug)]
+struct Exchange {
+    window: usize,
+    ack: bool,
+    min: usize,
+    max: usize,
+    time: Duration,
+}
+
+impl Exchange {
+    /// Exactly `messages` echoes, [`DEPTH`] in flight, whatever they take.
+    fn fixed(messages: usize) -> Exchange {
+        Exchange { window: DEPTH, ack: false, min: messages, max: messages, time: Duration::ZERO }
+    }
+
+    /// Echoes, [`DEPTH`] in flight, for about `time`: at least `min`, at most `max`.
+    fn timed(min: usize, max: usize, time: Duration) -> Exchange {
+        Exchange { window: DEPTH, ack: false, min, max, time }
+    }
 }
 
 /// How long to wait for one echoed frame before calling the worker lost.
@@ -454,27 +491,29 @@ fn message(bytes: usize) -> Result<Vec<u8>, RunError> {
     Ok(message)
 }
 
-/// Round-trips `messages` messages of `bytes` bytes through one echo worker, [`DEPTH`] in
-/// flight. The pool's reader thread drains replies, so a big send never waits on our reads.
+/// Sends messages of `bytes` bytes to one echo worker as `how` says, `how.window` in flight.
+/// The pool's reader thread drains replies, so a big send never waits on our reads.
 fn echo(
     transport: &dyn Transport,
     worker_bin: &Path,
     bytes: usize,
-    messages: usize,
+    how: Exchange,
     timeout: Duration,
 ) -> Result<Echoed, RunError> {
-    let mut pool = echo_pool(transport, worker_bin, 1, timeout, bytes)?;
+    let window = how.window.max(1);
+    let mut pool = echo_pool(transport, worker_bin, 1, timeout, bytes, how.ack)?;
     let send_err = |e: crate::error::LinkError| RunError::Channel {
         what: "echo send".into(),
         message: e.to_string(),
     };
-    // Frames are handed to the transport and come back once sent: DEPTH + 1 buffers, made
+    // Frames are handed to the transport and come back once sent: window + 1 buffers, made
     // (and faulted in) before the clock starts, carry every message.
-    let mut spares: Vec<Vec<u8>> = (0..=DEPTH).map(|_| message(bytes)).collect::<Result<_, _>>()?;
+    let mut spares: Vec<Vec<u8>> =
+        (0..=window).map(|_| message(bytes)).collect::<Result<_, _>>()?;
     let start = Instant::now();
     let (mut received, mut send_ns, mut sends) = (0, 0u64, 0usize);
-    let mut sent_at: Vec<Instant> = Vec::with_capacity(messages);
-    let mut round_trips = Vec::with_capacity(messages);
+    let mut sent_at: Vec<Instant> = Vec::with_capacity(how.max.min(1 << 20));
+    let mut round_trips = Vec::with_capacity(how.max.min(1 << 20));
     let mut take_sent = |pool: &mut dyn Pool, spares: &mut Vec<Vec<u8>>| {
         while let Some(done) = pool.sent() {
             done.result.map_err(send_err)?;
@@ -484,10 +523,13 @@ fn echo(
         }
         Ok::<_, RunError>(sends)
     };
-    for i in 0..messages {
-        if i >= DEPTH {
+    for i in 0..how.max {
+        if i >= how.min.max(1) && start.elapsed() >= how.time {
+            break;
+        }
+        if i >= window {
             received += next_frame(pool.as_mut())?.len();
-            round_trips.push(sent_at[i - DEPTH].elapsed());
+            round_trips.push(sent_at[i - window].elapsed());
         }
         take_sent(pool.as_mut(), &mut spares)?;
         let frame = match spares.pop() {
@@ -497,7 +539,8 @@ fn echo(
         sent_at.push(Instant::now());
         pool.send(0, frame).map_err(send_err)?;
     }
-    for sent in &sent_at[messages.saturating_sub(DEPTH)..] {
+    let messages = sent_at.len();
+    for sent in &sent_at[messages.saturating_sub(window)..] {
         received += next_frame(pool.as_mut())?.len();
         round_trips.push(sent.elapsed());
     }
@@ -507,10 +550,11 @@ fn echo(
         std::thread::sleep(Duration::from_micros(50));
     }
     let wall = start.elapsed();
-    if received != bytes * messages {
+    let reply = if how.ack { bytes.min(8) } else { bytes };
+    if received != reply * messages {
         return Err(RunError::Channel {
             what: "echo probe".into(),
-            message: format!("{received} bytes came back, {} sent", bytes * messages),
+            message: format!("{received} bytes came back, {} expected", reply * messages),
         });
     }
     // The worker's send time comes last, once its channel closes.
@@ -524,7 +568,65 @@ fn echo(
             },
         )?;
     pool.reap(0, Duration::from_secs(1));
-    Ok(Echoed { wall, send_ns: send_ns + worker_send_ns, round_trips })
+    Ok(Echoed { messages, wall, send_ns: send_ns + worker_send_ns, round_trips })
+}
+
+/// The message sizes of the per-size probe, in bytes: 8, then powers of 4 from 16 to 4 MiB
+/// (OSU's osu_latency and osu_bw go in powers of 2 over the same range).
+pub const SIZES: [usize; 11] =
+    [8, 16, 64, 256, 1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20, 1 << 22];
+
+/// The largest size `--sizes` takes, and how many.
+pub const MAX_SIZE: usize = 64 << 20;
+/// See [`MAX_SIZE`].
+pub const MAX_SIZES: usize = 32;
+
+/// Bytes the bandwidth probe keeps in flight at most: OSU's window of 64 messages, fewer
+/// where 64 would pass this.
+const WINDOW_BYTES: usize = 16 << 20;
+
+/// Per message size, OSU's two point-to-point figures over `transport`: latency as
+/// osu_latency takes it (one message in flight, there and back, half the round trip averaged)
+/// and bandwidth as osu_bw does (a window of messages in flight one way; each answered here
+/// by 8 bytes). Each figure gets a share of the time, not a count, so the probe fits the link.
+fn per_size(
+    transport: &dyn Transport,
+    worker_bin: &Path,
+    sizes: &[usize],
+    timeout: Duration,
+) -> Result<Vec<ProbeSize>, RunError> {
+    let mut rows = Vec::with_capacity(sizes.len());
+    for &bytes in sizes {
+        let ping = Exchange {
+            window: 1,
+            ack: false,
+            min: 5,
+            max: 10_000,
+            time: Duration::from_millis(150),
+        };
+        let lat = echo(transport, worker_bin, bytes, ping, timeout)?;
+        let window = (WINDOW_BYTES / bytes).clamp(2, 64);
+        let stream = Exchange {
+            window,
+            ack: true,
+            min: 2 * window,
+            max: 100_000,
+            time: Duration::from_millis(250),
+        };
+        let bw = echo(transport, worker_bin, bytes, stream, timeout)?;
+        let mut rtt: Vec<f64> = lat.round_trips.iter().map(|d| d.as_secs_f64() * 1e6).collect();
+        rtt.sort_unstable_by(f64::total_cmp);
+        rows.push(ProbeSize {
+            bytes,
+            latency_us: lat.wall.as_secs_f64() * 1e6 / (2 * lat.messages) as f64,
+            latency_p50_us: rtt.get(rtt.len() / 2).copied().unwrap_or(0.0) / 2.0,
+            latency_messages: lat.messages,
+            bandwidth_mbps: (bytes * bw.messages) as f64 / bw.wall.as_secs_f64().max(1e-9) / 1e6,
+            bandwidth_messages: bw.messages,
+            window,
+        });
+    }
+    Ok(rows)
 }
 
 /// A transport's costs for the model ([`crate::costs::TransportCost`]): starting a pool of two
@@ -539,12 +641,12 @@ pub fn transport_costs(
 ) -> Result<crate::costs::TransportCost, RunError> {
     let (mut spawn, mut message, mut byte) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..samples.max(1) {
-        let pool = echo_pool(transport, worker_bin, 2, timeout, 64)?;
+        let pool = echo_pool(transport, worker_bin, 2, timeout, 64, false)?;
         spawn.push(transport.init_ns().unwrap_or(pool.spawn_ns()) as f64 / 2.0 / 1e6);
         drop(pool);
         let (small, big) = (200, 12);
-        let s = echo(transport, worker_bin, 8, small, timeout)?;
-        let b = echo(transport, worker_bin, bytes, big, timeout)?;
+        let s = echo(transport, worker_bin, 8, Exchange::fixed(small), timeout)?;
+        let b = echo(transport, worker_bin, bytes, Exchange::fixed(big), timeout)?;
         let per_message_ns = s.wall.as_nanos() as f64 / small as f64;
         message.push(per_message_ns / 1e3);
         let per_big_ns = b.wall.as_nanos() as f64 / big as f64;

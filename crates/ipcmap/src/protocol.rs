@@ -21,10 +21,14 @@ use serde::{Deserialize, Serialize};
 /// 4: the setup carries a strategy's own `extra` bytes instead of shm's regions.
 /// 8: the local handshake is authenticated (the worker connects to a private listening socket,
 /// its peer credentials are checked, and the coordinator sends it its channels).
-pub const PROTOCOL_VERSION: u32 = 10;
+pub const PROTOCOL_VERSION: u32 = 11;
 
 /// The setup's `mode` of the raw channel probe's echo worker (not a strategy).
 pub const ECHO: &str = "echo";
+
+/// The setup's `mode` of the bandwidth probe's worker (not a strategy): every frame is
+/// answered by an 8-byte one, so the bytes flow one way, as OSU's osu_bw measures them.
+pub const ACK: &str = "ack";
 
 /// Coordinator → worker, the first frame on the task channel.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@
 
 use super::summary::{common_settings, short_names, summary, times, Said, Tone};
 use super::table::{describe_plan, fmt_ms, group_digits, render_sections, row_labels, wrap};
-use super::{Axis, Report, View};
+use super::{Axis, Report, Verdict, View};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, ContentArrangement, Table};
 
@@ -188,8 +188,8 @@ fn wall_table(reports: &[Report], axes: Option<&[Axis]>, width: Option<u16>) -> 
                 }
             }
         };
-        let interval = match r.spread.verdict.as_deref() {
-            Some("no clear difference") => format!("{interval} (unclear)"),
+        let interval = match r.spread.verdict {
+            Some(Verdict::NoClearDifference) => format!("{interval} (unclear)"),
             _ => interval,
         };
         let ok = match r.verified {
@@ -285,7 +285,7 @@ mod tests {
         split.speedup = Some(0.5);
         split.spread.speedup_low = Some(0.4);
         split.spread.speedup_high = Some(0.6);
-        split.spread.verdict = Some("slower".into());
+        split.spread.verdict = Some(Verdict::Slower);
         let text = render_answer(&[seq, split], None, View::default(), Some(80));
         let lines: Vec<&str> = text.lines().collect();
         let took = lines.iter().position(|l| l.starts_with("sequential took")).expect(&text);

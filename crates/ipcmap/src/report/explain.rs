@@ -5,7 +5,7 @@
 //! report (or is derived from it).
 
 use super::table::fmt_ms;
-use super::{Millis, Report};
+use super::{Millis, Report, Verdict};
 
 /// The explanation of `reports` (of one input; the sequential report, if any, is the baseline).
 pub fn explain(reports: &[Report]) -> String {
@@ -79,9 +79,9 @@ fn clearly_faster(a: &Report, b: &Report) -> Option<bool> {
 /// A strategy's verdict against sequential as a yes or no: slower (true), faster (false), or
 /// not clear (`None`: one sample, or an interval that holds 1).
 fn slower_than_sequential(r: &Report) -> Option<bool> {
-    match r.spread.verdict.as_deref() {
-        Some("slower") => Some(true),
-        Some("faster") => Some(false),
+    match r.spread.verdict {
+        Some(Verdict::Slower) => Some(true),
+        Some(Verdict::Faster) => Some(false),
         _ => None,
     }
 }
@@ -126,7 +126,7 @@ fn conclusions(reports: &[Report]) -> Vec<String> {
             verdict(slower_than_sequential(split)),
             fmt_ms(split.wall_ms),
             fmt_ms(seq.wall_ms),
-            split.spread.verdict.as_deref().unwrap_or("one sample, none")
+            split.spread.verdict.map_or("one sample, none", Verdict::as_str)
         ));
     }
     let processes = reports
@@ -189,7 +189,7 @@ fn sentence(r: &Report, baseline: Option<&Report>) -> String {
         );
     }
     let c = costs(r, baseline);
-    let versus = match (r.speedup, r.spread.verdict.as_deref()) {
+    let versus = match (r.speedup, r.spread.verdict) {
         (Some(s), Some(v)) => format!("{}x sequential ({v})", super::table::ratio(s)),
         (Some(s), None) => format!("{}x sequential", super::table::ratio(s)),
         _ => "no sequential run to compare with".into(),
@@ -411,7 +411,7 @@ mod tests {
     #[test]
     fn the_tutorials_conclusions_are_checked_against_the_figures() {
         let (seq, mut split) = pair();
-        split.spread.verdict = Some("slower".into());
+        split.spread.verdict = Some(Verdict::Slower);
         let mut item = split.clone();
         item.mode = "item".into();
         item.wall_ms = 300.0;
@@ -443,7 +443,7 @@ mod tests {
         assert!(text.contains("releases the GIL\": not clear from these runs"), "{text}");
         let mut fast = split;
         fast.wall_ms = 30.0;
-        fast.spread.verdict = Some("faster".into());
+        fast.spread.verdict = Some(Verdict::Faster);
         let (seq, _) = pair();
         let text = explain(&[seq, fast]);
         assert!(text.contains("as cheap as exp\": does not hold"), "{text}");

@@ -3,7 +3,7 @@
 
 use super::sections::{sections, worker_lines};
 use super::table::{describe_plan, fmt_ms, ratio, row_labels};
-use super::{CodecProbe, Export, Exporter, ProbeReport};
+use super::{CodecProbe, Export, Exporter, ProbeReport, Verdict};
 use crate::named::named;
 use std::io::Write;
 
@@ -59,7 +59,7 @@ impl Exporter for MarkdownExporter {
                     (Some(low), Some(high)) => format!("{}–{}x", ratio(low), ratio(high)),
                     _ => "–".into(),
                 },
-                r.spread.verdict.as_deref().unwrap_or("–"),
+                r.spread.verdict.map_or("–", Verdict::as_str),
             )?;
         }
         // The terminal's other tables, each as its own Markdown table.
@@ -135,7 +135,16 @@ impl Exporter for MarkdownExporter {
             p.generate_gbps
         )?;
         writeln!(out, "| the input generator, fresh memory | {:.2} GB/s |", p.generate_fresh_gbps)?;
-        writeln!(out, "| filling warm memory, every core | {:.2} GB/s |", p.floor_fill_gbps)
+        writeln!(out, "| filling warm memory, every core | {:.2} GB/s |", p.floor_fill_gbps)?;
+        if p.sizes.is_empty() {
+            return Ok(());
+        }
+        writeln!(out, "\n| Size (bytes) | Latency (us) | Bandwidth (MB/s) |")?;
+        writeln!(out, "|---:|---:|---:|")?;
+        for row in &p.sizes {
+            writeln!(out, "| {} | {:.2} | {:.1} |", row.bytes, row.latency_us, row.bandwidth_mbps)?;
+        }
+        Ok(())
     }
 }
 

@@ -23,9 +23,11 @@ mod sections;
 pub mod summary;
 mod table;
 mod timeline;
+mod verdict;
 
 pub use exporter::{exporter, Export, Exporter, View, EXPORTERS};
 pub use meta::{Meta, SCHEMA_VERSION};
+pub use verdict::Verdict;
 
 pub use self::answer::Paint;
 pub use self::axis::Axis;
@@ -473,7 +475,7 @@ pub struct Spread {
     pub speedup_high: Option<f64>,
     /// Against sequential: "faster" or "slower" when the interval excludes 1, "no clear
     /// difference" when it holds 1, "baseline" for sequential itself; null with no interval.
-    pub verdict: Option<String>,
+    pub verdict: Option<Verdict>,
     /// Sequential runs behind `speedup` (interleaved with this configuration's runs).
     pub baseline_runs: usize,
 }
@@ -729,6 +731,33 @@ pub struct ProbeReport {
     /// Filling the same faulted-in memory with one value on every core, GB/s: the memory
     /// write floor the generator is measured against.
     pub floor_fill_gbps: f64,
+    /// Per message size (8 B, then powers of 4 to 4 MiB), latency and bandwidth in the shape
+    /// of OSU's osu_latency and osu_bw, each measured for a share of time, not a count.
+    pub sizes: Vec<ProbeSize>,
+    /// What the whole probe took, s (the echoes adapt to the link: seconds on a slow one).
+    pub seconds: f64,
+}
+
+/// One message size of the probe, as OSU's osu_latency and osu_bw report it.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ProbeSize {
+    /// The message's bytes.
+    pub bytes: usize,
+    /// osu_latency's figure: one message in flight, there and back; half the round trip,
+    /// averaged over the messages, µs.
+    pub latency_us: f64,
+    /// The same, the median round trip's half, µs.
+    pub latency_p50_us: f64,
+    /// Messages the latency was measured over.
+    pub latency_messages: usize,
+    /// osu_bw's figure: `window` messages in flight one way (each answered by 8 bytes), bytes
+    /// sent per second of wall time, MB/s (10^6 bytes, as OSU's).
+    pub bandwidth_mbps: f64,
+    /// Messages the bandwidth was measured over.
+    pub bandwidth_messages: usize,
+    /// Messages in flight: OSU's 64, fewer where 64 would hold more than 16 MiB.
+    pub window: usize,
 }
 
 /// The floors a probe measures beside a transport ([`crate::floor`]): the same echoes over a
@@ -1038,20 +1067,13 @@ impl Report {
         self.spread.baseline_runs = base.len();
         self.speedup = stats::median(base).filter(|_| self.wall_ms > 0.0).map(|s| s / self.wall_ms);
         if is_baseline {
-            self.spread.verdict = Some("baseline".into());
+            self.spread.verdict = Some(Verdict::Baseline);
             return self;
         }
         if let Some(interval) = stats::ratio_of_medians_interval(base, &self.spread.runs_ms) {
             self.spread.speedup_low = Some(interval.low);
             self.spread.speedup_high = Some(interval.high);
-            self.spread.verdict = Some(
-                match interval.compare(1.0) {
-                    std::cmp::Ordering::Less => "faster",
-                    std::cmp::Ordering::Greater => "slower",
-                    std::cmp::Ordering::Equal => "no clear difference",
-                }
-                .into(),
-            );
+            self.spread.verdict = Some(Verdict::of(interval.compare(1.0)));
         }
         self
     }
@@ -1136,7 +1158,7 @@ pub(crate) mod tests {
         assert_eq!(r.spread.wall_ms_stddev, Some(1.0));
         let (low, high) = (r.spread.speedup_low.unwrap(), r.spread.speedup_high.unwrap());
         assert!(low <= 2.0 && 2.0 <= high && low > 1.0, "{low} {high}");
-        assert_eq!(r.spread.verdict.as_deref(), Some("faster"));
+        assert_eq!(r.spread.verdict, Some(Verdict::Faster));
         assert_eq!(r.spread.baseline_runs, 3);
     }
 
@@ -1146,6 +1168,6 @@ pub(crate) mod tests {
         r.spread.runs_ms = vec![2.0];
         let r = r.with_baseline(Some(&[4.0]), false);
         assert_eq!(r.speedup, Some(2.0));
-        assert_eq!((r.spread.speedup_low, r.spread.verdict.as_deref()), (None, None));
+        assert_eq!((r.spread.speedup_low, r.spread.verdict), (None, None));
     }
 }

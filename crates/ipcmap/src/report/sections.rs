@@ -172,9 +172,11 @@ fn summary(r: &Report) -> Vec<Cell> {
             ),
             _ => Cell::words("–"),
         },
-        Cell::words(r.spread.verdict.clone().unwrap_or_else(|| match r.repeat {
-            1 => "one run: none".into(),
-            _ => "–".into(),
+        Cell::words(r.spread.verdict.map(|v| v.as_str().to_string()).unwrap_or_else(|| {
+            match r.repeat {
+                1 => "one run: none".into(),
+                _ => "–".into(),
+            }
         })),
         Cell::words(match r.verified {
             Some(true) => "yes",

@@ -7,7 +7,7 @@
 
 use super::explain::{break_even_work, largest_cost};
 use super::table::{fmt_ms, group_digits};
-use super::Report;
+use super::{Report, Verdict};
 
 /// How a line reads: coloured on a terminal, marked in Markdown and HTML.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,11 +182,11 @@ pub fn sweep_answers(reports: &[Report], axes: &[super::Axis]) -> Vec<Said> {
             .filter(|r| processes(r))
             .max_by(|a, b| speedup(a).total_cmp(&speedup(b)))
         {
-            Some(p) if p.spread.verdict.as_deref() == Some("faster") => {
+            Some(p) if p.spread.verdict == Some(Verdict::Faster) => {
                 text += &format!("; processes pay: {} {}x faster", p.mode, times(speedup(p)));
                 Tone::Faster
             }
-            Some(p) if p.spread.verdict.as_deref() == Some("slower") => {
+            Some(p) if p.spread.verdict == Some(Verdict::Slower) => {
                 text += &format!(
                     "; processes do not pay: the best, {}, {}x slower",
                     p.mode,
@@ -262,12 +262,12 @@ fn versus(name: &str, r: &Report, busy: bool) -> Said {
             Tone::Unclear,
         );
     };
-    match (r.spread.verdict.as_deref(), interval) {
-        (Some("faster"), Some((low, high))) => said(
+    match (r.spread.verdict, interval) {
+        (Some(Verdict::Faster), Some((low, high))) => said(
             format!("{name} ran {} times faster than sequential (interval {}-{}x)", times(s), times(low), times(high)),
             Tone::Faster,
         ),
-        (Some("slower"), Some((low, high))) => said(
+        (Some(Verdict::Slower), Some((low, high))) => said(
             format!(
                 "sequential ran {} times faster than {name} (interval {}-{}x)",
                 times(1.0 / s),
@@ -351,13 +351,13 @@ pub(super) fn times(x: f64) -> String {
 mod tests {
     use super::*;
 
-    fn pair(verdict: &str, speedup: f64, low: f64, high: f64) -> Vec<Report> {
+    fn pair(verdict: Verdict, speedup: f64, low: f64, high: f64) -> Vec<Report> {
         let mut split = super::super::tests::sample();
         split.wall_ms = 100.0;
         split.speedup = Some(speedup);
         split.spread.speedup_low = Some(low);
         split.spread.speedup_high = Some(high);
-        split.spread.verdict = Some(verdict.into());
+        split.spread.verdict = Some(verdict);
         let mut seq = split.clone();
         seq.mode = "sequential".into();
         seq.wall_ms = 100.0 * speedup;
@@ -369,7 +369,9 @@ mod tests {
     fn a_sweep_says_per_function_whether_processes_pay() {
         use crate::report::Axis;
         let mut reports = Vec::new();
-        for (f, verdict, speedup) in [("x*2", "slower", 0.5), ("exp(x)", "faster", 1.6)] {
+        for (f, verdict, speedup) in
+            [("x*2", Verdict::Slower, 0.5), ("exp(x)", Verdict::Faster, 1.6)]
+        {
             for mut r in pair(verdict, speedup, speedup * 0.9, speedup * 1.1) {
                 r.config.function = crate::kernel::Function::parse(f).unwrap();
                 r.intensity.fn_bound = Some(if f == "x*2" { "memory" } else { "compute" });
@@ -392,7 +394,7 @@ mod tests {
 
     #[test]
     fn each_verdict_reads_as_words_the_right_way_round() {
-        let slower = summary(&pair("slower", 0.5, 0.4, 0.625));
+        let slower = summary(&pair(Verdict::Slower, 0.5, 0.4, 0.625));
         assert!(slower[0].text.starts_with("sequential took"), "{slower:?}");
         assert_eq!(
             slower[1].text,
@@ -400,12 +402,12 @@ mod tests {
         );
         assert_eq!(slower[1].tone, Tone::Slower);
         assert!(slower[2].text.starts_with("  why: its largest cost is "), "{:?}", slower[2]);
-        let faster = summary(&pair("faster", 3.0, 2.5, 3.5));
+        let faster = summary(&pair(Verdict::Faster, 3.0, 2.5, 3.5));
         assert_eq!(
             faster[1].text,
             "split ran 3.00 times faster than sequential (interval 2.50-3.50x)"
         );
-        let unclear = summary(&pair("no clear difference", 0.9, 0.35, 2.43));
+        let unclear = summary(&pair(Verdict::NoClearDifference, 0.9, 0.35, 2.43));
         assert_eq!(unclear[1].text, "split: no clear difference (interval 0.35-2.43x)");
         assert_eq!(unclear[1].tone, Tone::Unclear);
     }

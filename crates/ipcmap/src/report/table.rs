@@ -139,7 +139,57 @@ impl Exporter for TableExporter {
             p.generate_gbps / p.floor_fill_gbps.max(f64::MIN_POSITIVE),
             p.floor_fill_gbps,
             p.generate_fresh_gbps
-        )
+        )?;
+        if p.sizes.is_empty() {
+            return Ok(());
+        }
+        writeln!(
+            out,
+            "\nper message size, in the shape of OSU's osu_latency and osu_bw (one way; MB = 10^6 bytes):"
+        )?;
+        let mut table = probe_table();
+        table.set_header(vec![
+            "size",
+            "latency µs",
+            "p50 µs",
+            "messages",
+            "bandwidth MB/s",
+            "window",
+            "messages",
+        ]);
+        for row in &p.sizes {
+            table.add_row(vec![
+                size_text(row.bytes),
+                format!("{:.2}", row.latency_us),
+                format!("{:.2}", row.latency_p50_us),
+                row.latency_messages.to_string(),
+                format!("{:.1}", row.bandwidth_mbps),
+                row.window.to_string(),
+                row.bandwidth_messages.to_string(),
+            ]);
+        }
+        writeln!(out, "{table}")?;
+        if let (Some(first), Some(last)) = (p.sizes.first(), p.sizes.last()) {
+            writeln!(
+                out,
+                "to set beside a cluster's published OSU figures: {} latency {:.2} µs, {} bandwidth {:.0} MB/s; the probe took {:.1} s",
+                size_text(first.bytes),
+                first.latency_us,
+                size_text(last.bytes),
+                last.bandwidth_mbps,
+                p.seconds
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A message size as a person reads it: 8 B, 4 KiB, 4 MiB.
+fn size_text(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} B"),
     }
 }
 

@@ -7,7 +7,7 @@
 
 use crate::error::{LinkError, PayloadError, WorkerError};
 use crate::protocol::{
-    ResultHeader, Setup, TaskHeader, TaskStamp, WorkerStats, ECHO, PROTOCOL_VERSION,
+    ResultHeader, Setup, TaskHeader, TaskStamp, WorkerStats, ACK, ECHO, PROTOCOL_VERSION,
 };
 use crate::strategy::{ns_since, Mode, TaskIn, TaskOut, TaskTiming};
 use crate::transport::{Inbox, Outbox, TransportKind};
@@ -163,8 +163,8 @@ pub fn serve(
         .map_err(|e| WorkerError::Setup { worker, source: e.into() })?;
 
     outbox.set_frame_bytes(usize::try_from(setup.frame_bytes).unwrap_or(usize::MAX));
-    if setup.mode == ECHO {
-        return echo(worker, inbox.as_mut(), outbox.as_mut());
+    if setup.mode == ECHO || setup.mode == ACK {
+        return echo(worker, setup.mode == ACK, inbox.as_mut(), outbox.as_mut());
     }
     let strategy = Mode::named(&setup.mode)
         .ok_or_else(|| WorkerError::Setup {
@@ -254,15 +254,22 @@ pub fn serve(
     Ok(())
 }
 
-/// The raw probe: every frame goes straight back, no header, no decoding, no copy but the
-/// channel's own; when the inbox closes, one 8-byte frame with the ns spent sending.
-fn echo(worker: u32, inbox: &mut dyn Inbox, outbox: &mut dyn Outbox) -> Result<(), WorkerError> {
+/// The raw probe: every frame goes straight back (or, with `ack`, an 8-byte frame answers
+/// it), no header, no decoding, no copy but the channel's own; when the inbox closes, one
+/// 8-byte frame with the ns spent sending.
+fn echo(
+    worker: u32,
+    ack: bool,
+    inbox: &mut dyn Inbox,
+    outbox: &mut dyn Outbox,
+) -> Result<(), WorkerError> {
     let mut send_ns = 0u64;
     loop {
         match inbox.recv() {
             Ok(Some(frame)) => {
                 let t = Instant::now();
-                outbox.send(&frame).map_err(|source| WorkerError::Link {
+                let reply = if ack { &frame[..frame.len().min(8)] } else { &frame[..] };
+                outbox.send(reply).map_err(|source| WorkerError::Link {
                     worker,
                     what: "echoing a frame",
                     source,
