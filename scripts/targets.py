@@ -9,7 +9,7 @@ strategies, and the raw ipc-channel probes (`coordinator probe`) interleaved, ro
 (scripts/measure.py: each invocation warms up first, every figure is a median with its spread,
 every ratio has a 95% bootstrap interval), then prints a Markdown table: ratio, target,
 measured, met or missed (and by how much). Writes the table and every raw sample to --out.
-`--no-slow` skips Python's per-item pool.map (about 40 s at n = 10M, one run). `--billions`
+`--links` (root) adds issue 39's rows from scripts/links.py. `--no-slow` skips Python's per-item pool.map (about 40 s at n = 10M, one run). `--billions`
 adds issue 23's rows: one `coordinator sweep --n 1e7,1e9` of the strategies that must stay
 linear (ns per value at 10^9 against 10^7, per run), and owner over MPI with 3 ranks at 10^9
 (each rank's peak RSS against the 8 GB that rank 0 would need for the whole vector), several
@@ -45,12 +45,14 @@ def main():
     p.add_argument("--rounds", type=int, default=4, help="rounds of interleaved measurement")
     p.add_argument("--no-slow", action="store_true")
     p.add_argument("--billions", action="store_true", help="issue 23's rows at n = 10^9 (minutes)")
+    p.add_argument("--links", action="store_true",
+                   help="issue 39's rows: scripts/links.py at n = 10^6 (root, a few minutes)")
     p.add_argument("--out", default=str(ROOT / "target" / "targets"))
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     # owner over MPI (--billions) needs the `mpi` feature (Open MPI and libclang installed).
-    features = ["--features", "coordinator/mpi"] if args.billions else []
+    features = ["--features", "coordinator/mpi"] if args.billions or args.links else []
     subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet", *features], check=True, cwd=ROOT)
     n, w = str(args.n), str(args.workers)
     records = {}
@@ -203,6 +205,23 @@ def main():
                          "vector)", 0.6, [max(ranks)], [8000.0], "<="))
         billions.append(("owner over MPI, 3 ranks, n = 10^9: rank 0's peak RSS / 8 GB", 0.6,
                          [mpi["coordinator_peak_rss_mb"]], [8000.0], "<="))
+    links = []
+    if args.links:
+        # links.py's Markdown rows: the link's name, then its 8-byte round trip and probe seconds.
+        text = subprocess.run([sys.executable, str(ROOT / "scripts" / "links.py"), "--n", "1000000",
+                               "--repeat", "3"], cwd=ROOT, check=True, capture_output=True,
+                              text=True).stdout
+        records["links"] = text
+        row = {}
+        for line in text.splitlines():
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if len(cells) > 3 and cells[1].endswith("µs"):
+                row[cells[0].split(":")[0]] = (float(cells[1].split()[0]), float(cells[3]))
+        relay = row["relay alone, no delay"][0]
+        rtt, seconds = row["1 Gb/s + 1 ms"]
+        links.append(("issue 39: 8-byte round trip at 1 Gb/s + 1 ms / (2 ms + the relay's own round "
+                      "trip)", 1.15, [rtt], [2000.0 + relay], "<="))
+        links.append(("issue 39: `probe` over 1 Gb/s + 1 ms, s / 20 s", 1.0, [seconds], [20.0], "<="))
     errors = sorted(raw.pop("model_errors"))
     model_median = [errors[len(errors) // 2]] if errors else None
     model_p90 = [errors[min(len(errors) - 1, int(0.9 * len(errors)))]] if errors else None
@@ -262,6 +281,7 @@ def main():
         (f"issue 36: `--fn '{expr3}'` ns a value / numexpr's, one thread", 1.5,
          streamed[expr3], raw["numexpr"], "<="),
         *billions,
+        *links,
     ]
     seq_isa = records["sequential"][0].get("kernel_isa")
     table = [
