@@ -447,7 +447,7 @@ fn sigterm_to_mpirun_gives_rank_0s_line_and_leaves_no_run_folder() {
         return;
     }
     let tmpdir = common::scratch("mpi-term");
-    let folder_made = || run_folders(&tmpdir) > 0;
+    let folder_made = || common::run_folders(&tmpdir) > 0;
     // Ready once rank 0's folder has existed for a second: the job is well into its runs.
     let running = held_for(folder_made, Duration::from_secs(1));
     let tmp = tmpdir.to_str().unwrap().to_string();
@@ -476,7 +476,7 @@ fn sigkill_to_mpirun_ends_every_rank_and_leaves_no_run_folder() {
     let id = format!("mpi-kill-{}", std::process::id());
     let mark = format!("IPCMAP_TEST_JOB={id}");
     let alive = || (0..3).map(|r| ranks_numbered(r, &mark).len()).sum::<usize>();
-    let folders = || run_folders(&tmpdir);
+    let folders = || common::run_folders(&tmpdir);
     // Ready once every rank is up and rank 0 has its run folder, for a second: well into the
     // runs.
     let running = held_for(|| alive() == 3 && folders() > 0, Duration::from_secs(1));
@@ -824,13 +824,6 @@ fn across_hosts_every_span_is_on_rank_0s_clock_and_a_tasks_spans_are_in_order() 
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The run folders (`ipcmap-*`) in `dir`.
-fn run_folders(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir).map_or(0, |d| {
-        d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("ipcmap-")).count()
-    })
-}
-
 /// A condition that holds once `cond` has held for `hold` since it first did: a job well into
 /// its runs.
 fn held_for(cond: impl Fn() -> bool, hold: Duration) -> impl Fn() -> bool {
@@ -848,21 +841,7 @@ fn held_for(cond: impl Fn() -> bool, hold: Duration) -> impl Fn() -> bool {
 /// The pids of the ranks numbered `rank` of the job whose environment holds `mark` (other
 /// tests' jobs run beside it), from their environment (Open MPI's).
 fn ranks_numbered(rank: u32, mark: &str) -> Vec<u32> {
-    let want = format!("OMPI_COMM_WORLD_RANK={rank}");
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            let vars: Vec<&[u8]> = env.split(|&b| b == 0).collect();
-            exe == coordinator_bin()
-                && vars.contains(&want.as_bytes())
-                && vars.contains(&mark.as_bytes())
-        })
-        .collect()
+    common::coordinators_with(&[&format!("OMPI_COMM_WORLD_RANK={rank}"), mark])
 }
 
 /// A signal to one worker rank alone (not to mpirun or rank 0) ends the whole job within

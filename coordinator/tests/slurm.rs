@@ -13,7 +13,6 @@ mod common;
 use common::coordinator_bin;
 use serde_json::Value;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -150,36 +149,23 @@ fn sbatch_wait_runs_a_batch_script_whose_reports_verify() {
         .arg(&dir)
         .arg("--output")
         .arg(&output)
+        // Apart from stdout: a line on stderr (a busy machine's warning) could land inside a
+        // long JSON line of the same file.
+        .arg("--error")
+        .arg(dir.join("job.err"))
         .arg("--wrap")
         .arg(line);
     let out = launch(cmd);
     let job = std::fs::read_to_string(&output).unwrap_or_default();
-    verified(&Launched { stdout: job, ..out }, "sbatch --wait");
+    let stderr = std::fs::read_to_string(dir.join("job.err")).unwrap_or_default();
+    verified(&Launched { stdout: job, stderr: out.stderr + &stderr, ..out }, "sbatch --wait");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The pids of this machine's `coordinator` processes whose environment holds `mark` (other
 /// tests' jobs run beside it): the job's ranks, whoever started them.
 fn ranks_of(mark: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            exe == coordinator_bin() && env.split(|&b| b == 0).any(|v| v == mark.as_bytes())
-        })
-        .filter(|&pid| common::is_running(pid))
-        .collect()
-}
-
-/// The run folders (`ipcmap-*`) in `dir`.
-fn run_folders(dir: &Path) -> usize {
-    std::fs::read_dir(dir).map_or(0, |d| {
-        d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("ipcmap-")).count()
-    })
+    common::coordinators_with(&[mark]).into_iter().filter(|&pid| common::is_running(pid)).collect()
 }
 
 /// `scancel` of a running batch job: Slurm sends SIGTERM to every rank and would SIGKILL them
@@ -217,7 +203,7 @@ fn scancel_ends_every_rank_at_once_and_leaves_no_run_folder() {
     };
     // Well into its runs: three ranks up, and rank 0's run folder made, for a second.
     let log = || std::fs::read_to_string(dir.join("job.out")).unwrap_or_default();
-    let up = || ranks_of(&mark).len() == 3 && run_folders(&dir) > 0;
+    let up = || ranks_of(&mark).len() == 3 && common::run_folders(&dir) > 0;
     common::eventually(Duration::from_secs(60), || up() || log().contains("error"));
     if !up() {
         cancel();
@@ -231,7 +217,7 @@ fn scancel_ends_every_rank_at_once_and_leaves_no_run_folder() {
     eprintln!("scancel: every rank gone {took:?} after it");
     assert!(gone && took < Duration::from_secs(10), "ranks outlived scancel by {took:?}");
     assert!(
-        common::eventually(Duration::from_secs(5), || run_folders(&dir) == 0),
+        common::eventually(Duration::from_secs(5), || common::run_folders(&dir) == 0),
         "rank 0's run folder was left behind"
     );
     let said = log();

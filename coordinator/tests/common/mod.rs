@@ -198,6 +198,31 @@ pub fn is_running(pid: u32) -> bool {
     }
 }
 
+/// The run folders (`ipcmap-*`) in `dir`.
+pub fn run_folders(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| {
+        d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("ipcmap-")).count()
+    })
+}
+
+/// The pids of this machine's processes running the coordinator under test whose environment
+/// holds every one of `vars` (`NAME=value`): a launched job's ranks, told apart from other
+/// tests' jobs by a mark of their own.
+pub fn coordinators_with(vars: &[&str]) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let set: Vec<&[u8]> = env.split(|&b| b == 0).collect();
+            exe == coordinator_bin() && vars.iter().all(|v| set.contains(&v.as_bytes()))
+        })
+        .collect()
+}
+
 /// Polls `cond` every 10 ms until it holds or `limit` passes; returns whether it held.
 pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit * SLACK;
