@@ -36,14 +36,25 @@ def ensure_numpy():
     python = VENV / "bin" / "python"
     if Path(sys.prefix).resolve() == VENV.resolve():
         sys.exit("error: numpy is missing from scripts/.venv; delete scripts/.venv and try again")
-    if not python.exists():
-        print(f"setting up {VENV} with numpy (once)...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "-r", str(HERE / "requirements.txt")],
-            check=True,
-        )
+    # Several scripts may start at once on a fresh clone (the test suite runs them in
+    # parallel): one sets the environment up under a lock while the others wait, and the
+    # environment counts as made only once its marker is written, after pip is done.
+    ready = VENV / ".ipcmap-ready"
+    if not ready.exists():
+        import fcntl
+        import shutil
+        with open(HERE / ".venv.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not ready.exists():
+                print(f"setting up {VENV} with numpy (once)...", file=sys.stderr)
+                shutil.rmtree(VENV, ignore_errors=True)  # a half-made one
+                subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+                subprocess.run(
+                    [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                     "-r", str(HERE / "requirements.txt")],
+                    check=True,
+                )
+                ready.touch()
     # The script that is running (this one, or one that imports it), inside the environment.
     os.execv(str(python), [str(python), str(Path(sys.argv[0]).resolve()), *sys.argv[1:]])
 
