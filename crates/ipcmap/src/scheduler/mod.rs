@@ -55,6 +55,10 @@ const TICK: Duration = Duration::from_millis(50);
 /// saying goodbye).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How long a worker that has exited is still read for its stats, where its channel has not
+/// said it closed (its last frame may be behind its exit).
+const EXIT_DRAIN: Duration = Duration::from_millis(500);
+
 /// The shortest automatic task deadline.
 pub const TASK_TIMEOUT_FLOOR: Duration = Duration::from_secs(5);
 
@@ -617,9 +621,16 @@ impl<'a> Gather<'a, '_> {
             self.pool.close(w);
         }
         let mut ended: Vec<bool> = (0..workers).map(|w| !self.schedule.alive(w)).collect();
+        // A worker's exit can overtake its last frame (the watchdog and the reader thread
+        // race): its stats are still read until its channel closes, or for a moment.
+        let mut exited: Vec<Option<Instant>> = vec![None; workers];
+        let mut closed = vec![false; workers];
         let stopped = || crate::interrupt::requested().is_some();
         let deadline = Instant::now() + SHUTDOWN_GRACE;
-        while (0..workers).any(|w| !ended[w] && !self.observer.has_stats(w))
+        let waiting = |w: usize, ended: &[bool], exited: &[Option<Instant>], has: bool| {
+            !ended[w] && !has && exited[w].is_none_or(|t| t.elapsed() <= EXIT_DRAIN)
+        };
+        while (0..workers).any(|w| waiting(w, &ended, &exited, self.observer.has_stats(w)))
             && Instant::now() < deadline
             && !stopped()
         {
@@ -629,9 +640,19 @@ impl<'a> Gather<'a, '_> {
                         self.observer.stats(w, stats, &stamps);
                     }
                 }
-                Some(Event::Exited { worker, .. }) => ended[worker] = true,
-                Some(Event::Closed(_) | Event::Refused(..)) | None => {}
+                Some(Event::Exited { worker, .. }) => {
+                    exited[worker].get_or_insert_with(Instant::now);
+                    ended[worker] |= closed[worker];
+                }
+                Some(Event::Closed(w) | Event::Refused(w, _)) => {
+                    closed[w] = true;
+                    ended[w] |= exited[w].is_some();
+                }
+                None => {}
             }
+        }
+        for (w, end) in ended.iter_mut().enumerate() {
+            *end |= exited[w].is_some();
         }
         // Each worker's stats come after its last task, so every send to it has ended; its
         // report may still be on its way.
