@@ -196,7 +196,7 @@ impl Compute for ShmCompute {
         match &mut self.output {
             Some(output) => {
                 self.input.prefault(range.clone(), false);
-                output.prefault(range.clone(), true);
+                output.prefault(range.clone(), false);
                 let input = &self.input.as_f64s()[range.clone()];
                 kernel::apply_work(
                     self.function,
@@ -206,7 +206,7 @@ impl Compute for ShmCompute {
                 );
             }
             None => {
-                self.input.prefault(range.clone(), true);
+                self.input.prefault(range.clone(), false);
                 let data = &mut self.input.as_f64s_mut()[range];
                 kernel::apply_work_in_place(self.function, self.work, data);
             }
