@@ -342,6 +342,12 @@ pub struct CommonArgs {
     /// out allocating and faulting in fresh memory; the report says buffers_reused: true).
     #[arg(long)]
     pub reuse_buffers: bool,
+    /// Keep the generated input too (implies --reuse-buffers): runs after the first compute on
+    /// data that exists, as numpy's warm `exp(data, out=result)` is timed, so only the
+    /// strategy's work is measured (generate 0; the report says input_kept: true). Every run
+    /// is still verified. Not with --in-place.
+    #[arg(long)]
+    pub keep_input: bool,
     /// Write the result over the input, as numpy.exp(data, out=data) does: one buffer, 8 bytes
     /// a value. For sequential, threads, shm and cma (their workers compute where the data
     /// is); --mode all then means those four. Verified against the input regenerated from
@@ -692,6 +698,7 @@ impl CommonArgs {
             interleave: !self.no_interleave,
             verify: !self.no_verify,
             reuse_buffers: self.reuse_buffers,
+            keep_input: self.keep_input,
             baseline: !self.no_baseline,
             ..RunRequest::default()
         })

@@ -201,16 +201,16 @@ pub fn check(
     model::measure_functions(&mut cal, &functions);
     for r in reports.iter_mut() {
         let found = configs.iter().find_map(|c| {
-            let mode = *c.modes.iter().find(|m| m.name() == r.mode)?;
+            let mode = *c.modes.iter().find(|m| m.name() == r.config.mode)?;
             let s = &c.settings;
-            let same = s.n == r.n
-                && s.work == r.work
-                && s.function == r.function
+            let same = s.n == r.config.n
+                && s.work == r.config.work
+                && s.function == r.config.function
                 && s.transport.name() == r.job.transport
-                && (mode == ipcmap::strategy::Mode::SEQUENTIAL || s.workers == r.workers)
-                && r.codec.is_none_or(|k| k == s.codec)
-                && c.splits_for(mode) == r.splits
-                && c.chunksize_for(mode) == r.chunksize;
+                && (mode == ipcmap::strategy::Mode::SEQUENTIAL || s.workers == r.config.workers)
+                && r.config.codec.is_none_or(|k| k == s.codec)
+                && c.splits_for(mode) == r.config.splits
+                && c.chunksize_for(mode) == r.config.chunksize;
             same.then_some((c, mode))
         });
         let Some((c, mode)) = found else { continue };
@@ -256,7 +256,7 @@ fn pays_chart(
         .iter()
         .filter_map(|r| {
             let (speedup, low, high) = (r.speedup?, r.spread.speedup_low?, r.spread.speedup_high?);
-            Some((r.mode.clone(), per_value * f64::from(r.work), speedup, low, high))
+            Some((r.config.mode.clone(), per_value * f64::from(r.config.work), speedup, low, high))
         })
         .collect();
     let s = &cfg.settings;

@@ -143,6 +143,32 @@ fn reused_buffers_still_give_verified_results_and_say_so(mode: &str) {
     assert_eq!(r["buffers_reused"], false, "{mode}");
 }
 
+// --keep-input: after the warm-up, every measured run computes on the input the warm-up made
+// (no generate phase), is verified against the input regenerated from its seed, and says so.
+per_entry!(for_each_strategy, kept_input_is_computed_on_as_it_is_and_verified);
+fn kept_input_is_computed_on_as_it_is_and_verified(mode: &str) {
+    if !runs_here(mode) {
+        return;
+    }
+    let args = ["--workers", "2", "--n", "3001", "--repeat", "3", "--warmup", "1", "--keep-input"];
+    let r = with_mode(mode, &args);
+    assert_eq!(r["verified"], true, "{mode}");
+    assert_eq!(r["buffers_reused"], true, "{mode}");
+    // A strategy whose workers make their own data (owner) has no input to keep.
+    let owned = ipcmap::strategy::Mode::named(mode).is_some_and(|m| m.strategy().info().owned);
+    assert_eq!(r["input_kept"], !owned, "{mode}");
+    if !owned {
+        assert_eq!(r["phases_ms"]["generate"], 0.0, "{mode}: {}", r["phases_ms"]);
+        assert!(r["verified_by"].as_str().is_some_and(|v| v.contains("seed")), "{mode}");
+    }
+}
+
+#[test]
+fn keep_input_with_in_place_is_refused_with_one_line() {
+    let r = common::run(&["--mode", "shm", "--n", "1000", "--keep-input", "--in-place"]);
+    common::assert_one_line_error(&r, 2, "--keep-input cannot go with --in-place");
+}
+
 per_entry!(for_each_strategy, no_verify_reports_null);
 fn no_verify_reports_null(mode: &str) {
     if runs_here(mode) {

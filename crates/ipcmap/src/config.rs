@@ -44,6 +44,8 @@ pub struct RunRequest {
     pub verify: bool,
     /// Keep input and output buffers from one run to the next.
     pub reuse_buffers: bool,
+    /// Keep the generated input too: runs after the first compute on it as it is.
+    pub keep_input: bool,
     /// Run hidden sequential runs behind the speedups where no sequential is asked for.
     pub baseline: bool,
 }
@@ -66,6 +68,7 @@ impl Default for RunRequest {
             interleave: true,
             verify: true,
             reuse_buffers: false,
+            keep_input: false,
             baseline: true,
         }
     }
@@ -140,6 +143,9 @@ pub enum ConfigError {
     /// The strategy refuses these settings.
     #[error("--mode {mode}: {reason}")]
     Refused { mode: String, reason: String },
+    /// `--keep-input` with `--in-place`.
+    #[error("--keep-input cannot go with --in-place: a run in place overwrites the input it would keep; leave one out")]
+    KeepInputInPlace,
 }
 
 /// A validated run: the strategies to run, how to measure them, and the [`Settings`] each
@@ -160,6 +166,8 @@ pub struct RunConfig {
     pub verify: bool,
     /// Keep buffers from one run to the next.
     pub reuse_buffers: bool,
+    /// Keep the generated input with them (`--keep-input`; implies `reuse_buffers`).
+    pub keep_input: bool,
     /// Hidden sequential runs give the speedups (`--no-baseline` turns them off).
     pub baseline: bool,
 }
@@ -209,6 +217,9 @@ impl RunRequest {
             {
                 return Err(ConfigError::Unavailable { mode: mode.name().to_string(), reason });
             }
+        }
+        if s.in_place && self.keep_input {
+            return Err(ConfigError::KeepInputInPlace);
         }
         if s.in_place {
             if let Some(mode) = self.modes.iter().find(|m| !m.strategy().info().in_place) {
@@ -307,7 +318,7 @@ impl RunRequest {
         // --reuse-buffers keeps a private set and a shared set side by side where the
         // strategies use both (sequential's vectors, shm's regions): both count.
         let shared = |m: &Mode| m.strategy().memory() == crate::strategy::Memory::Shared;
-        if self.reuse_buffers && self.modes.iter().any(shared) {
+        if (self.reuse_buffers || self.keep_input) && self.modes.iter().any(shared) {
             let private = self.modes.iter().filter(|m| !shared(m)).map(own).chain(sequential);
             let shm = self.modes.iter().filter(|m| shared(m)).map(own);
             buffers = private.max().unwrap_or(0) + shm.max().unwrap_or(0);
@@ -343,7 +354,8 @@ impl RunRequest {
             warmup: self.warmup.unwrap_or(DEFAULT_WARMUP),
             interleave: self.interleave,
             verify: self.verify,
-            reuse_buffers: self.reuse_buffers,
+            reuse_buffers: self.reuse_buffers || self.keep_input,
+            keep_input: self.keep_input,
             baseline: self.baseline,
         })
     }

@@ -187,7 +187,10 @@ impl Session {
                     cell.cfg.settings.function,
                 ));
                 report.processes = cell.mode.uses_processes();
-                let verified_by = cell.mode.strategy().verified_by(&cell.cfg.settings);
+                let verified_by = match report.input_kept {
+                    true => crate::verify::METHOD_IN_PLACE,
+                    false => cell.mode.strategy().verified_by(&cell.cfg.settings),
+                };
                 report.verified_by = report.verified.map(|_| verified_by);
                 report.in_place = cell.cfg.settings.in_place;
                 report.warnings = warnings(&report, cell, cpus, busy);
@@ -247,16 +250,19 @@ impl Session {
     ) -> Result<(), RunError> {
         check_interrupt()?;
         progress(&cell.cfg, cell.mode);
-        let pool = self.pool.get_or_insert_with(|| BufferPool::new(cell.cfg.reuse_buffers));
+        let pool = self
+            .pool
+            .get_or_insert_with(|| BufferPool::new(cell.cfg.reuse_buffers, cell.cfg.keep_input));
         crate::memory::reset_peak_rss();
         let outcome = strategy::run_once(&cell.cfg.settings, cell.mode, pool)
             .map_err(|e| e.during(|| report_config(cell).label))?;
         if cell.cfg.verify {
             cell.mode.strategy().verify(&cell.cfg.settings, &outcome)?;
         }
-        strategy::give_back(pool, outcome.input);
+        let intact = (!cell.cfg.settings.in_place).then_some(cell.cfg.settings.seed);
+        strategy::give_back(pool, outcome.input, intact);
         if let Some(output) = outcome.output {
-            strategy::give_back(pool, output);
+            strategy::give_back(pool, output, None);
         }
         let sequence = self.sequence;
         self.sequence += 1;
@@ -321,10 +327,10 @@ fn busy_machine() -> Option<(f64, usize)> {
 /// What may make a report's figures misleading, one line each.
 fn warnings(r: &Report, cell: &Cell, cpus: usize, busy: Option<(f64, usize)>) -> Vec<String> {
     let mut out = Vec::new();
-    let name = if r.mode == "sequential" {
+    let name = if r.config.mode == "sequential" {
         "sequential".to_string()
     } else {
-        format!("{} ({} workers)", r.mode, r.workers)
+        format!("{} ({} workers)", r.config.mode, r.config.workers)
     };
     if r.spans_dropped > 0 {
         out.push(format!(

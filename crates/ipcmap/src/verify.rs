@@ -12,7 +12,8 @@ const BLOCK: usize = 1 << 16;
 /// How a result is verified, as reports say it.
 pub const METHOD: &str = "block by block against the sequential kernel applied to the input";
 
-/// How a result computed in place is verified, as reports say it.
+/// How a result computed in place, or from an input kept from an earlier run, is verified, as
+/// reports say it.
 pub const METHOD_IN_PLACE: &str =
     "block by block against the sequential kernel applied to the input regenerated from its seed";
 

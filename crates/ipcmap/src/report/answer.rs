@@ -50,7 +50,7 @@ pub fn render_answer(
         return String::new();
     };
     let paint = Paint(view.color);
-    let workers = reports.iter().map(|r| r.workers).max().unwrap_or(1);
+    let workers = reports.iter().map(|r| r.config.workers).max().unwrap_or(1);
     let common = common_settings(reports);
     let varies = |a: Axis| axes.is_some_and(|axes| axes.contains(&a));
     let count = |a: Axis| {
@@ -61,11 +61,11 @@ pub fn render_answer(
     };
     let function = match varies(Axis::Function) {
         true => format!("{} functions", count(Axis::Function)),
-        false => first.function.to_string(),
+        false => first.config.function.to_string(),
     };
     let n = match varies(Axis::N) {
         true => format!("{} sizes of", count(Axis::N)),
-        false => group_digits(first.n as u64),
+        false => group_digits(first.config.n as u64),
     };
     let workers = match varies(Axis::Workers) {
         true => "several".to_string(),
@@ -74,7 +74,7 @@ pub fn render_answer(
     let mut out = wrap(
         &format!(
             "ipcmap: {function} over {n} f64 (seed {}), {workers} worker(s){}\n",
-            first.seed,
+            first.config.seed,
             if common.is_empty() { String::new() } else { format!("; {common}") }
         ),
         width,
@@ -168,7 +168,7 @@ fn wall_table(reports: &[Report], axes: Option<&[Axis]>, width: Option<u16>) -> 
         }
     }
     for (r, name) in reports.iter().zip(names) {
-        let (versus, interval) = match (r.mode.as_str(), r.speedup) {
+        let (versus, interval) = match (r.config.mode.as_str(), r.speedup) {
             ("sequential", _) => ("baseline".to_string(), String::new()),
             (_, None) => ("–".to_string(), String::new()),
             (_, Some(s)) => {
@@ -279,7 +279,7 @@ mod tests {
     #[test]
     fn the_answer_comes_first_and_fits_80_columns() {
         let mut seq = super::super::tests::sample();
-        seq.mode = "sequential".into();
+        seq.config.mode = "sequential".into();
         seq.speedup = Some(1.0);
         let mut split = super::super::tests::sample();
         split.speedup = Some(0.5);

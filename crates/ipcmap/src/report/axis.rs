@@ -48,15 +48,15 @@ impl Axis {
     pub fn label(self, r: &Report) -> String {
         let opt = |v: Option<usize>| v.map_or("–".to_string(), |v| v.to_string());
         match self {
-            Axis::Mode => r.mode.clone(),
+            Axis::Mode => r.config.mode.clone(),
             Axis::Transport => r.job.transport.to_string(),
-            Axis::Workers => r.workers.to_string(),
-            Axis::N => r.n.to_string(),
-            Axis::Function => r.function.to_string(),
-            Axis::Work => r.work.to_string(),
-            Axis::Codec => r.codec.map_or("–".to_string(), |c| c.to_string()),
-            Axis::Splits => opt(r.splits),
-            Axis::Chunksize => opt(r.chunksize),
+            Axis::Workers => r.config.workers.to_string(),
+            Axis::N => r.config.n.to_string(),
+            Axis::Function => r.config.function.to_string(),
+            Axis::Work => r.config.work.to_string(),
+            Axis::Codec => r.config.codec.map_or("–".to_string(), |c| c.to_string()),
+            Axis::Splits => opt(r.config.splits),
+            Axis::Chunksize => opt(r.config.chunksize),
             Axis::FrameBytes => match r.environment.frame_bytes {
                 0 => "whole".to_string(),
                 b => b.to_string(),

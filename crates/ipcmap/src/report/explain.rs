@@ -9,7 +9,7 @@ use super::{Millis, Report, Verdict};
 
 /// The explanation of `reports` (of one input; the sequential report, if any, is the baseline).
 pub fn explain(reports: &[Report]) -> String {
-    let baseline = reports.iter().find(|r| r.mode == "sequential");
+    let baseline = reports.iter().find(|r| r.config.mode == "sequential");
     let mut out = String::from("\nWhat the figures say (every number from the report above):\n\n");
     if let Some(line) = reports.first().and_then(intensity_sentence) {
         out += &format!("- {line}\n");
@@ -35,7 +35,7 @@ fn intensity_sentence(r: &Report) -> Option<String> {
     let head = format!(
         "The function, {}, costs {} ns a value on one core with its data in cache; copying a \
          value through memory (8 bytes read, 8 written) costs {} ns here",
-        r.function,
+        r.config.function,
         fmt_ms(fn_ns),
         fmt_ms(copy_ns)
     );
@@ -88,7 +88,7 @@ fn slower_than_sequential(r: &Report) -> Option<bool> {
 
 /// The tutorial's conclusions that these reports can check, each with whether it holds here.
 fn conclusions(reports: &[Report]) -> Vec<String> {
-    let find = |mode: &str| reports.iter().find(|r| r.mode == mode);
+    let find = |mode: &str| reports.iter().find(|r| r.config.mode == mode);
     let verdict = |holds: Option<bool>| match holds {
         Some(true) => "holds",
         Some(false) => "does not hold",
@@ -103,7 +103,7 @@ fn conclusions(reports: &[Report]) -> Vec<String> {
              moving data against {} ms of math in the busiest worker; {} ms against {} ms \
              sequential).",
             verdict(slower_than_sequential(item).map(|slower| slower && moving > p.compute_max)),
-            item.mode,
+            item.config.mode,
             fmt_ms(moving),
             fmt_ms(p.compute_max),
             fmt_ms(item.wall_ms),
@@ -131,7 +131,7 @@ fn conclusions(reports: &[Report]) -> Vec<String> {
     }
     let processes = reports
         .iter()
-        .filter(|r| !matches!(r.mode.as_str(), "sequential" | "threads"))
+        .filter(|r| !matches!(r.config.mode.as_str(), "sequential" | "threads"))
         .min_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
     if let (Some(threads), Some(best)) = (find("threads"), processes) {
         out.push(format!(
@@ -139,7 +139,7 @@ fn conclusions(reports: &[Report]) -> Vec<String> {
              the fastest process strategy, {}, {} ms).",
             verdict(clearly_faster(threads, best)),
             fmt_ms(threads.wall_ms),
-            best.mode,
+            best.config.mode,
             fmt_ms(best.wall_ms)
         ));
     }
@@ -166,8 +166,9 @@ fn costs(r: &Report, baseline: Option<&Report>) -> Costs {
     // share of the sequential math (scaled to this work factor) is memory, which does not grow
     // with --work. Elsewhere the compute is math as measured (item's per-float path is slower).
     let extra_generate = (p.generate - b.phases_ms.generate).max(0.0);
-    let share = b.phases_ms.compute_max / f64::from(b.work.max(1)) * f64::from(r.work.max(1))
-        / r.workers.max(1) as f64;
+    let share = b.phases_ms.compute_max / f64::from(b.config.work.max(1))
+        * f64::from(r.config.work.max(1))
+        / r.config.workers.max(1) as f64;
     let math = if extra_generate > 0.1 * b.phases_ms.generate {
         p.compute_max.min(share)
     } else {
@@ -178,7 +179,7 @@ fn costs(r: &Report, baseline: Option<&Report>) -> Costs {
 
 fn sentence(r: &Report, baseline: Option<&Report>) -> String {
     let p = &r.phases_ms;
-    if r.mode == "sequential" {
+    if r.config.mode == "sequential" {
         return format!(
             "sequential: {} ms, of which {} ms generating the input and {} ms of math: the \
              baseline. {}",
@@ -196,8 +197,8 @@ fn sentence(r: &Report, baseline: Option<&Report>) -> String {
     };
     let mut text = format!(
         "{} ({} workers): {} ms wall, {versus}. Spawning took {} ms, generating the input {} ms; ",
-        r.mode,
-        r.workers,
+        r.config.mode,
+        r.config.workers,
         fmt_ms(r.wall_ms),
         fmt_ms(c.spawn),
         fmt_ms(p.generate)
@@ -263,7 +264,7 @@ pub(super) fn largest_cost(r: &Report, baseline: Option<&Report>) -> (String, Mi
     let t = &r.traffic;
     let moved = (t.payload_bytes_sent + t.payload_bytes_received).max(r.extras.bytes_copied);
     // Under a thousandth of the values' own bytes is headers, ranges or checksums, not data.
-    let data = match moved < r.n as u64 * 8 / 1000 {
+    let data = match moved < r.config.n as u64 * 8 / 1000 {
         true => "messages (ranges or checksums only: no data moves)".to_string(),
         false => format!("moving the data ({:.1} MB)", moved as f64 / 1e6),
     };
@@ -277,9 +278,10 @@ pub(super) fn largest_cost(r: &Report, baseline: Option<&Report>) -> (String, Mi
 /// costs ([`break_even`]); `None` where heavier work would never make it pay.
 pub(super) fn break_even_work(r: &Report, b: &Report) -> Option<f64> {
     let c = costs(r, Some(b));
-    let (fixed, unit) = (r.wall_ms - c.math, c.math / f64::from(r.work.max(1)));
+    let (fixed, unit) = (r.wall_ms - c.math, c.math / f64::from(r.config.work.max(1)));
     let base_math = b.phases_ms.compute_max;
-    let (base_fixed, base_unit) = (b.wall_ms - base_math, base_math / f64::from(b.work.max(1)));
+    let (base_fixed, base_unit) =
+        (b.wall_ms - base_math, base_math / f64::from(b.config.work.max(1)));
     (unit < base_unit).then(|| ((fixed - base_fixed) / (base_unit - unit)).max(1.0))
 }
 
@@ -305,9 +307,10 @@ fn cpu(r: &Report) -> String {
 /// From which `--work` this strategy matches sequential: wall(K) = fixed + K · per-unit math,
 /// for both, with fixed = wall − math and per-unit = math / work ([`Costs::math`]).
 fn break_even(r: &Report, c: &Costs, b: &Report) -> String {
-    let (fixed, unit) = (r.wall_ms - c.math, c.math / f64::from(r.work.max(1)));
+    let (fixed, unit) = (r.wall_ms - c.math, c.math / f64::from(r.config.work.max(1)));
     let base_math = b.phases_ms.compute_max;
-    let (base_fixed, base_unit) = (b.wall_ms - base_math, base_math / f64::from(b.work.max(1)));
+    let (base_fixed, base_unit) =
+        (b.wall_ms - base_math, base_math / f64::from(b.config.work.max(1)));
     if unit >= base_unit {
         return "Its busiest worker's math is no faster than sequential's, so by these costs \
                 heavier work would not make it pay."
@@ -344,7 +347,7 @@ mod tests {
         split.traffic.payload_bytes_sent = 80_000_000;
         split.traffic.payload_bytes_received = 80_000_000;
         let mut seq = split.clone();
-        seq.mode = "sequential".into();
+        seq.config.mode = "sequential".into();
         seq.wall_ms = 60.0;
         seq.phases_ms.compute_max = 40.0;
         (seq, split)
@@ -413,10 +416,10 @@ mod tests {
         let (seq, mut split) = pair();
         split.spread.verdict = Some(Verdict::Slower);
         let mut item = split.clone();
-        item.mode = "item".into();
+        item.config.mode = "item".into();
         item.wall_ms = 300.0;
         let mut threads = seq.clone();
-        threads.mode = "threads".into();
+        threads.config.mode = "threads".into();
         threads.wall_ms = 40.0;
         // Each strategy's fastest and slowest runs, apart from the others'.
         for (r, (min, max)) in
@@ -459,7 +462,7 @@ mod tests {
     #[test]
     fn shared_memory_faults_are_memory_not_math_and_do_not_block_the_break_even() {
         let (seq, mut shm) = pair();
-        shm.mode = "shm".into();
+        shm.config.mode = "shm".into();
         shm.traffic = Default::default();
         shm.phases_ms.generate = 40.0; // 20 ms more than sequential: shared pages
         shm.phases_ms.compute_max = 35.0; // its share of 40 ms on 2 workers is 20

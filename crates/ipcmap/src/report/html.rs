@@ -47,8 +47,8 @@ fn page(export: Export<'_>) -> String {
     };
     let title = format!(
         "ipcmap: {} over {} f64, {}",
-        first.function,
-        group_digits(first.n as u64),
+        first.config.function,
+        group_digits(first.config.n as u64),
         match export.axes {
             Some(_) => format!("a sweep of {} configurations", reports.len()),
             None => format!("{} strategies", reports.len()),
@@ -159,8 +159,8 @@ fn setup(reports: &[Report]) -> String {
     let modes: Vec<&str> = {
         let mut modes: Vec<&str> = Vec::new();
         for r in reports {
-            if !modes.contains(&r.mode.as_str()) {
-                modes.push(&r.mode);
+            if !modes.contains(&r.config.mode.as_str()) {
+                modes.push(&r.config.mode);
             }
         }
         modes
@@ -169,8 +169,14 @@ fn setup(reports: &[Report]) -> String {
     let rows: Vec<(&str, String)> = vec![
         ("command line", m.command_line.clone()),
         ("strategies", modes.join(", ")),
-        ("function", format!("{} (work {}, kernel {})", r.function, r.work, r.kernel_isa)),
-        ("values", format!("{} f64, seed {}", group_digits(r.n as u64), r.seed)),
+        (
+            "function",
+            format!(
+                "{} (work {}, kernel {})",
+                r.config.function, r.config.work, r.config.kernel_isa
+            ),
+        ),
+        ("values", format!("{} f64, seed {}", group_digits(r.config.n as u64), r.config.seed)),
         ("transport", r.job.transport.to_string()),
         ("ipcmap", format!("{} (report schema {})", m.ipcmap_version, m.schema_version)),
         ("started", format!("{} UTC ({started} s after the Unix epoch)", utc(started))),

@@ -23,8 +23,8 @@ impl Exporter for MarkdownExporter {
             writeln!(
                 out,
                 "{} over {} f64, {}.\n",
-                first.function,
-                super::table::group_digits(first.n as u64),
+                first.config.function,
+                super::table::group_digits(first.config.n as u64),
                 describe_plan(reports)
             )?;
         }

@@ -93,6 +93,8 @@ pub struct Measurement {
     pub peak_rss_bytes: Option<u64>,
     /// The run used buffers kept from an earlier run (`--reuse-buffers`).
     pub buffers_reused: bool,
+    /// Its input was kept from an earlier run, not generated (`--keep-input`).
+    pub input_kept: bool,
     /// Record spans (`--trace`, `--timeline`).
     pub tracing: bool,
     /// When the run started, ns on `CLOCK_MONOTONIC` (set when tracing).
@@ -338,6 +340,9 @@ pub struct Report {
     /// Some measured run used input/output buffers kept from an earlier run
     /// (`--reuse-buffers`): its times leave out allocating and faulting in fresh memory.
     pub buffers_reused: bool,
+    /// Every measured run computed on input kept from an earlier run, not generated
+    /// (`--keep-input`, numpy's warm figure: only the strategy's work is timed).
+    pub input_kept: bool,
     /// Every measured run equals the sequential result bit for bit; null when not checked.
     pub verified: Option<bool>,
     /// How the runs were verified ("block by block against the sequential kernel applied to
@@ -674,20 +679,6 @@ pub struct PlanUsed {
     pub interleaved: bool,
 }
 
-impl std::ops::Deref for Report {
-    type Target = ReportConfig;
-
-    fn deref(&self) -> &ReportConfig {
-        &self.config
-    }
-}
-
-impl std::ops::DerefMut for Report {
-    fn deref_mut(&mut self) -> &mut ReportConfig {
-        &mut self.config
-    }
-}
-
 /// What the probes measured.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, schemars::JsonSchema)]
 #[schemars(deny_unknown_fields)]
@@ -1020,6 +1011,7 @@ impl Report {
                 .max()
                 .map(|b| b as f64 / 1e6),
             buffers_reused: runs.iter().any(|r| r.buffers_reused),
+            input_kept: !runs.is_empty() && runs.iter().all(|r| r.input_kept),
             verified,
             verified_by: verified.map(|_| crate::verify::METHOD),
             peak_rss_bytes_per_value: runs

@@ -101,7 +101,10 @@ pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<(
                         name(
                             &mut events,
                             s.pid,
-                            format!("{} worker {w}{at}, run {} (pid {})", r.mode, run.run, s.pid),
+                            format!(
+                                "{} worker {w}{at}, run {} (pid {})",
+                                r.config.mode, run.run, s.pid
+                            ),
                             "worker",
                         )?;
                         (s.pid, 0)
@@ -116,16 +119,16 @@ pub fn write_trace(reports: &[Report], out: &mut dyn Write) -> std::io::Result<(
                     dur: s.end_ns.saturating_sub(s.start_ns) as f64 / 1e3,
                     pid,
                     tid,
-                    args: json!({"strategy": r.mode, "run": run.run, "task": s.task,
+                    args: json!({"strategy": r.config.mode, "run": run.run, "task": s.task,
                                  "worker": s.worker}),
                 };
                 flows.note(&event, s.phase, s.task, pid == me);
                 events.push(event)?;
             }
-            events.push(json!({"name": format!("{} run {}", r.mode, run.run), "cat": "run",
+            events.push(json!({"name": format!("{} run {}", r.config.mode, run.run), "cat": "run",
                                "ph": "X", "ts": run.start_ns as f64 / 1e3,
                                "dur": run.end_ns.saturating_sub(run.start_ns) as f64 / 1e3,
-                               "pid": me, "tid": 1000, "args": {"strategy": r.mode, "run": run.run}}))?;
+                               "pid": me, "tid": 1000, "args": {"strategy": r.config.mode, "run": run.run}}))?;
         }
     }
     events.push(json!({"name": "thread_name", "ph": "M", "pid": me, "tid": 1000,

@@ -178,11 +178,11 @@ fn heatmap(reports: &[Report], x: Axis, y: Axis, svg: &mut String) -> Result<(),
     let first = &reports[0];
     let title = format!(
         "{} wall ms (median), {}{} over {} f64, {} workers",
-        first.mode,
-        first.function,
-        work_suffix(first.work),
-        super::table::group_digits(first.n as u64),
-        first.workers
+        first.config.mode,
+        first.config.function,
+        work_suffix(first.config.work),
+        super::table::group_digits(first.config.n as u64),
+        first.config.workers
     );
     let mut chart = frame(&root, title)
         .build_cartesian_2d(segments(xs.len()), segments(ys.len()))
@@ -238,7 +238,7 @@ fn heatmap(reports: &[Report], x: Axis, y: Axis, svg: &mut String) -> Result<(),
 fn line_chart(reports: &[Report], x: Option<Axis>, svg: &mut String) -> Result<(), PlotError> {
     let (_, max) =
         min_max(reports.iter().map(|r| r.wall_ms.max(r.wall_ms_max))).ok_or(PlotError::Empty)?;
-    let xs = x.map_or_else(|| vec![reports[0].mode.clone()], |x| levels(reports, x));
+    let xs = x.map_or_else(|| vec![reports[0].config.mode.clone()], |x| levels(reports, x));
     let err = draw_err();
     let root = SVGBackend::with_string(svg, (200 + 70 * xs.len() as u32, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
@@ -348,9 +348,9 @@ fn series_chart(
     let first = &reports[0];
     let title = format!(
         "wall ms (median, log scale; bars: fastest to slowest run), {}{} over {} f64",
-        first.function,
-        work_suffix(first.work),
-        super::table::group_digits(first.n as u64)
+        first.config.function,
+        work_suffix(first.config.work),
+        super::table::group_digits(first.config.n as u64)
     );
     // Wide enough for its points and for its title (about 11 px a character at the caption size).
     let width = (360 + 70 * xs.len() as u32).max(11 * title.chars().count() as u32 + 40);
@@ -461,12 +461,12 @@ where
 /// strategy with each point's fastest-to-slowest bar: a flat line is a cost linear in n, a
 /// line that bends up is memory, page faults or frames that stopped fitting.
 fn scaling_chart(reports: &[Report], svg: &mut String) -> Result<(), PlotError> {
-    let ns = |ms: f64, r: &Report| ms * 1e6 / r.n.max(1) as f64;
+    let ns = |ms: f64, r: &Report| ms * 1e6 / r.config.n.max(1) as f64;
     let (lo, hi) = min_max(
         reports.iter().flat_map(|r| [ns(r.wall_ms_min.max(1e-6), r), ns(r.wall_ms_max, r)]),
     )
     .ok_or(PlotError::Empty)?;
-    let (nlo, nhi) = min_max(reports.iter().map(|r| r.n as f64)).ok_or(PlotError::Empty)?;
+    let (nlo, nhi) = min_max(reports.iter().map(|r| r.config.n as f64)).ok_or(PlotError::Empty)?;
     let names = levels(reports, Axis::Mode);
     let err = draw_err();
     let root = SVGBackend::with_string(svg, (760, 480)).into_drawing_area();
@@ -474,8 +474,8 @@ fn scaling_chart(reports: &[Report], svg: &mut String) -> Result<(), PlotError> 
     let first = &reports[0];
     let title = format!(
         "ns per value (median wall / n; bars: fastest to slowest run), {}{}",
-        first.function,
-        work_suffix(first.work)
+        first.config.function,
+        work_suffix(first.config.work)
     );
     let mut chart = frame(&root, title)
         .build_cartesian_2d(
@@ -501,12 +501,14 @@ fn scaling_chart(reports: &[Report], svg: &mut String) -> Result<(), PlotError> 
         .map_err(|e| err(e.to_string()))?;
     for (k, name) in names.iter().enumerate() {
         let colour = SERIES_COLOURS[k % SERIES_COLOURS.len()];
-        let mut mine: Vec<&Report> = reports.iter().filter(|r| r.mode == *name).collect();
-        mine.sort_by_key(|r| r.n);
-        let bars =
-            mine.iter().map(|r| (r.n as f64, ns(r.wall_ms_min.max(1e-6), r), ns(r.wall_ms_max, r)));
+        let mut mine: Vec<&Report> = reports.iter().filter(|r| r.config.mode == *name).collect();
+        mine.sort_by_key(|r| r.config.n);
+        let bars = mine
+            .iter()
+            .map(|r| (r.config.n as f64, ns(r.wall_ms_min.max(1e-6), r), ns(r.wall_ms_max, r)));
         dodged_bars(&chart, &root, bars, (k, names.len()), colour)?;
-        let points: Vec<(f64, f64)> = mine.iter().map(|r| (r.n as f64, ns(r.wall_ms, r))).collect();
+        let points: Vec<(f64, f64)> =
+            mine.iter().map(|r| (r.config.n as f64, ns(r.wall_ms, r))).collect();
         series_line(&mut chart, points, colour, name)?;
     }
     legend_and_present(&mut chart, &root)
@@ -635,12 +637,18 @@ fn draw_phases(reports: &[Report], svg: &mut String) -> Result<(), PlotError> {
         (Phase::Assemble, "assemble", |r| r.phases_ms.assemble),
         (Phase::Wait, "wait", |r| r.phases_ms.wait),
     ];
-    let processes = |r: &Report| if r.mode == "sequential" { 1.0 } else { r.workers as f64 + 1.0 };
+    let processes = |r: &Report| {
+        if r.config.mode == "sequential" {
+            1.0
+        } else {
+            r.config.workers as f64 + 1.0
+        }
+    };
     let share = move |r: &Report, f: PhaseOf| f(r) / processes(r);
     let total =
         |r: &Report| phases.iter().map(|(_, _, f)| share(r, *f)).sum::<f64>().max(r.wall_ms);
     let max = reports.iter().map(total).fold(0.0, f64::max);
-    let labels: Vec<String> = reports.iter().map(|r| r.mode.clone()).collect();
+    let labels: Vec<String> = reports.iter().map(|r| r.config.mode.clone()).collect();
     let err = draw_err();
     let root = SVGBackend::with_string(svg, (900, 260.max(120 + 60 * reports.len() as u32)))
         .into_drawing_area();
@@ -651,9 +659,9 @@ fn draw_phases(reports: &[Report], svg: &mut String) -> Result<(), PlotError> {
             format!(
                 "where the time goes: {} over {} f64, {} workers (each phase: ms spent by the \
                  processes / their number; | = wall)",
-                first.function,
-                super::table::group_digits(first.n as u64),
-                reports.iter().map(|r| r.workers).max().unwrap_or(1)
+                first.config.function,
+                super::table::group_digits(first.config.n as u64),
+                reports.iter().map(|r| r.config.workers).max().unwrap_or(1)
             ),
             ("sans-serif", 20),
         )
@@ -754,8 +762,8 @@ mod tests {
         for (i, s) in [1usize, 2, 4].into_iter().enumerate() {
             for (j, c) in [1usize, 8].into_iter().enumerate() {
                 let mut r = super::super::tests::sample();
-                r.splits = Some(s);
-                r.chunksize = Some(c);
+                r.config.splits = Some(s);
+                r.config.chunksize = Some(c);
                 r.wall_ms = 10.0 + (i * 2 + j) as f64;
                 out.push(r);
             }
@@ -780,16 +788,16 @@ mod tests {
         for mode in ["split", "shm", "threads"] {
             for w in [1usize, 2, 4] {
                 let mut r = super::super::tests::sample();
-                r.mode = mode.to_string();
-                r.workers = w;
+                r.config.mode = mode.to_string();
+                r.config.workers = w;
                 r.wall_ms = 100.0 / w as f64;
-                r.work = 64;
+                r.config.work = 64;
                 reports.push(r);
             }
         }
         let mut sequential = super::super::tests::sample();
-        sequential.mode = "sequential".to_string();
-        sequential.workers = 1;
+        sequential.config.mode = "sequential".to_string();
+        sequential.config.workers = 1;
         sequential.wall_ms = 50.0;
         reports.push(sequential);
         let svg = plot_sweep(&reports, &[Axis::Mode, Axis::Workers]).unwrap();

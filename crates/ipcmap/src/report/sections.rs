@@ -206,7 +206,7 @@ fn traffic(r: &Report) -> Vec<Cell> {
     let t = &r.traffic;
     let count = |v: u64, key: &'static str| Cell::figures(group_digits(v), &[key]);
     vec![
-        Cell::figures(group_digits(r.tasks as u64), &["/tasks"]),
+        Cell::figures(group_digits(r.config.tasks as u64), &["/tasks"]),
         count(t.messages_sent, "/messages_sent"),
         count(t.messages_received, "/messages_received"),
         Cell::figures(fmt_mb(t.bytes_sent), &["/bytes_sent"]),

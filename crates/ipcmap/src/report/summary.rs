@@ -46,7 +46,7 @@ pub fn summary(reports: &[Report]) -> Vec<Said> {
     let Some(first) = reports.first() else {
         return out;
     };
-    let baseline = reports.iter().find(|r| r.mode == "sequential");
+    let baseline = reports.iter().find(|r| r.config.mode == "sequential");
     let busy = reports.iter().any(|r| r.warnings.iter().any(|w| w.contains("busy")));
     out.push(said(
         match baseline {
@@ -71,7 +71,8 @@ pub fn summary(reports: &[Report]) -> Vec<Said> {
     if let Some(line) = intensity_line(first) {
         out.push(said(line, Tone::Plain));
     }
-    let mut others: Vec<&Report> = reports.iter().filter(|r| r.mode != "sequential").collect();
+    let mut others: Vec<&Report> =
+        reports.iter().filter(|r| r.config.mode != "sequential").collect();
     others.sort_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
     let names = short_names(reports);
     for r in &others {
@@ -158,7 +159,8 @@ pub fn sweep_answers(reports: &[Report], axes: &[super::Axis]) -> Vec<Said> {
         }
     }
     let processes = |r: &Report| r.processes;
-    let speedup = |r: &Report| r.speedup.unwrap_or(if r.mode == "sequential" { 1.0 } else { 0.0 });
+    let speedup =
+        |r: &Report| r.speedup.unwrap_or(if r.config.mode == "sequential" { 1.0 } else { 0.0 });
     let mut out = Vec::new();
     for (label, members) in groups {
         let Some(best) = members.iter().max_by(|a, b| speedup(a).total_cmp(&speedup(b))) else {
@@ -171,8 +173,8 @@ pub fn sweep_answers(reports: &[Report], axes: &[super::Axis]) -> Vec<Said> {
         };
         let mut text = format!(
             "{label}{bound}: fastest {} ({})",
-            best.mode,
-            match best.mode.as_str() {
+            best.config.mode,
+            match best.config.mode.as_str() {
                 "sequential" => "no strategy beat it".to_string(),
                 _ => format!("{}x sequential", times(speedup(best))),
             }
@@ -183,19 +185,20 @@ pub fn sweep_answers(reports: &[Report], axes: &[super::Axis]) -> Vec<Said> {
             .max_by(|a, b| speedup(a).total_cmp(&speedup(b)))
         {
             Some(p) if p.spread.verdict == Some(Verdict::Faster) => {
-                text += &format!("; processes pay: {} {}x faster", p.mode, times(speedup(p)));
+                text +=
+                    &format!("; processes pay: {} {}x faster", p.config.mode, times(speedup(p)));
                 Tone::Faster
             }
             Some(p) if p.spread.verdict == Some(Verdict::Slower) => {
                 text += &format!(
                     "; processes do not pay: the best, {}, {}x slower",
-                    p.mode,
+                    p.config.mode,
                     times(1.0 / speedup(p).max(1e-9))
                 );
                 Tone::Slower
             }
             Some(p) => {
-                text += &format!("; processes: {} not clearly faster or slower", p.mode);
+                text += &format!("; processes: {} not clearly faster or slower", p.config.mode);
                 Tone::Unclear
             }
             None => Tone::Plain,
@@ -209,7 +212,7 @@ pub fn sweep_answers(reports: &[Report], axes: &[super::Axis]) -> Vec<Said> {
 /// memory-bound (no strategy that copies values can pay) or compute-bound here.
 pub(super) fn intensity_line(r: &Report) -> Option<String> {
     let (fn_ns, copy_ns) = (r.intensity.fn_ns_per_value?, r.intensity.copy_ns_per_value?);
-    let mut name = r.function.to_string();
+    let mut name = r.config.function.to_string();
     if name.chars().count() > 28 {
         name = name.chars().take(27).collect::<String>() + "…";
     }
@@ -301,10 +304,10 @@ pub fn short_names(reports: &[Report]) -> Vec<(&Report, String)> {
     reports
         .iter()
         .map(|r| {
-            let twins = reports.iter().filter(|o| o.mode == r.mode).count();
+            let twins = reports.iter().filter(|o| o.config.mode == r.config.mode).count();
             let name = match twins {
-                1 => r.mode.clone(),
-                _ => r.label.clone(),
+                1 => r.config.mode.clone(),
+                _ => r.config.label.clone(),
             };
             (r, name)
         })
@@ -314,7 +317,7 @@ pub fn short_names(reports: &[Report]) -> Vec<(&Report, String)> {
 /// What every parallel report shares of its strategy's settings (codec, splits, chunk), for a
 /// header line: "codec bincode, 64 splits, chunk 1"; empty where they differ or none has any.
 pub fn common_settings(reports: &[Report]) -> String {
-    let parallel: Vec<&Report> = reports.iter().filter(|r| r.mode != "sequential").collect();
+    let parallel: Vec<&Report> = reports.iter().filter(|r| r.config.mode != "sequential").collect();
     let same = |f: &dyn Fn(&Report) -> Option<String>| {
         let values: Vec<String> = parallel.iter().filter_map(|r| f(r)).collect();
         match values.first() {
@@ -323,13 +326,13 @@ pub fn common_settings(reports: &[Report]) -> String {
         }
     };
     let mut parts = Vec::new();
-    if let Some(c) = same(&|r| r.codec.map(|c| c.to_string())) {
+    if let Some(c) = same(&|r| r.config.codec.map(|c| c.to_string())) {
         parts.push(format!("codec {c}"));
     }
-    if let Some(s) = same(&|r| r.splits.map(|s| s.to_string())) {
+    if let Some(s) = same(&|r| r.config.splits.map(|s| s.to_string())) {
         parts.push(format!("{s} splits"));
     }
-    if let Some(c) = same(&|r| r.chunksize.map(|c| c.to_string())) {
+    if let Some(c) = same(&|r| r.config.chunksize.map(|c| c.to_string())) {
         parts.push(format!("chunk {c}"));
     }
     if let Some(t) = same(&|r| Some(r.job.transport.to_string()).filter(|t| !t.is_empty())) {
@@ -359,7 +362,7 @@ mod tests {
         split.spread.speedup_high = Some(high);
         split.spread.verdict = Some(verdict);
         let mut seq = split.clone();
-        seq.mode = "sequential".into();
+        seq.config.mode = "sequential".into();
         seq.wall_ms = 100.0 * speedup;
         seq.speedup = Some(1.0);
         vec![seq, split]
@@ -375,7 +378,7 @@ mod tests {
             for mut r in pair(verdict, speedup, speedup * 0.9, speedup * 1.1) {
                 r.config.function = crate::kernel::Function::parse(f).unwrap();
                 r.intensity.fn_bound = Some(if f == "x*2" { "memory" } else { "compute" });
-                r.processes = r.mode != "sequential";
+                r.processes = r.config.mode != "sequential";
                 reports.push(r);
             }
         }

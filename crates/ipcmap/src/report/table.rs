@@ -218,13 +218,13 @@ pub fn render_table_within(reports: &[Report], width: Option<u16>) -> String {
     let Some(first) = reports.first() else {
         return String::new();
     };
-    let workers = reports.iter().map(|r| r.workers).max().unwrap_or(1);
+    let workers = reports.iter().map(|r| r.config.workers).max().unwrap_or(1);
     let out = wrap(
         &format!(
             "ipcmap: {} over {} f64 (seed {}), {} worker(s)\n{}\n",
-            first.function,
-            group_digits(first.n as u64),
-            first.seed,
+            first.config.function,
+            group_digits(first.config.n as u64),
+            first.config.seed,
             workers,
             describe_plan(reports),
         ),
@@ -331,8 +331,16 @@ pub(super) fn describe_plan(reports: &[Report]) -> String {
         "one strategy after another"
     };
     let baseline = reports.iter().map(|r| r.spread.baseline_runs).max().unwrap_or(0);
+    let warm =
+        match (reports.iter().any(|r| r.input_kept), reports.iter().any(|r| r.buffers_reused)) {
+            (true, _) => {
+                "; warm: the input made once and kept, buffers reused (only the work is timed)"
+            }
+            (false, true) => "; buffers reused from run to run",
+            (false, false) => "",
+        };
     format!(
-        "plan: {warmup}, then {runs} per strategy, {order}; speedups against {baseline} interleaved sequential run(s)"
+        "plan: {warmup}, then {runs} per strategy, {order}; speedups against {baseline} interleaved sequential run(s){warm}"
     )
 }
 
@@ -349,34 +357,34 @@ fn distinct<T: PartialEq>(values: impl Iterator<Item = T>) -> Vec<T> {
 /// Row labels: the strategy and its own settings, plus every parameter that varies among the
 /// reports (sequential's single worker does not count as variation).
 pub(super) fn row_labels(reports: &[Report]) -> Vec<String> {
-    let parallel: Vec<&Report> = reports.iter().filter(|r| r.mode != "sequential").collect();
+    let parallel: Vec<&Report> = reports.iter().filter(|r| r.config.mode != "sequential").collect();
     let varies = |f: &dyn Fn(&Report) -> String, among: &[&Report]| {
         distinct(among.iter().map(|r| f(r))).len() > 1
     };
     let all: Vec<&Report> = reports.iter().collect();
-    let workers = varies(&|r| r.workers.to_string(), &parallel);
-    let n = varies(&|r| r.n.to_string(), &all);
-    let function = varies(&|r| r.function.to_string(), &all);
-    let work = varies(&|r| r.work.to_string(), &all);
+    let workers = varies(&|r| r.config.workers.to_string(), &parallel);
+    let n = varies(&|r| r.config.n.to_string(), &all);
+    let function = varies(&|r| r.config.function.to_string(), &all);
+    let work = varies(&|r| r.config.work.to_string(), &all);
     let transport = varies(&|r| r.job.transport.to_string(), &parallel);
     reports
         .iter()
         .map(|r| {
             let mut label = label(r);
-            if transport && r.mode != "sequential" {
+            if transport && r.config.mode != "sequential" {
                 label += &format!(", over {}", r.job.transport);
             }
-            if workers && r.mode != "sequential" {
-                label += &format!(", {} workers", r.workers);
+            if workers && r.config.mode != "sequential" {
+                label += &format!(", {} workers", r.config.workers);
             }
             if n {
-                label += &format!(", n {}", group_digits(r.n as u64));
+                label += &format!(", n {}", group_digits(r.config.n as u64));
             }
             if function {
-                label += &format!(", {}", r.function);
+                label += &format!(", {}", r.config.function);
             }
             if work {
-                label += &format!(", work {}", r.work);
+                label += &format!(", work {}", r.config.work);
             }
             label
         })
@@ -386,9 +394,9 @@ pub(super) fn row_labels(reports: &[Report]) -> Vec<String> {
 /// A sweep over `--n`: each strategy's ns per value (median wall / n) at each n, and the
 /// largest n's against the one before it: near 1 where cost is linear in n.
 fn scaling_table(reports: &[Report]) -> String {
-    let mut ns: Vec<usize> = distinct(reports.iter().map(|r| r.n));
+    let mut ns: Vec<usize> = distinct(reports.iter().map(|r| r.config.n));
     ns.sort_unstable();
-    let modes = distinct(reports.iter().map(|r| r.mode.as_str()));
+    let modes = distinct(reports.iter().map(|r| r.config.mode.as_str()));
     let mut header = vec!["strategy".to_string()];
     header.extend(ns.iter().map(|&n| format!("n {}", group_digits(n as u64))));
     if ns.len() >= 2 {
@@ -397,7 +405,10 @@ fn scaling_table(reports: &[Report]) -> String {
     let mut table = new_table(&header, terminal_width());
     for mode in modes {
         let at = |n: usize| {
-            reports.iter().find(|r| r.mode == mode && r.n == n).map(|r| r.wall_ms * 1e6 / n as f64)
+            reports
+                .iter()
+                .find(|r| r.config.mode == mode && r.config.n == n)
+                .map(|r| r.wall_ms * 1e6 / n as f64)
         };
         let mut row = vec![mode.to_string()];
         row.extend(ns.iter().map(|&n| at(n).map_or("–".into(), |v| format!("{v:.2}"))));
@@ -429,7 +440,7 @@ pub fn render_sweep_summary(reports: &[Report], axes: &[Axis]) -> String {
     };
     let name = |r: &Report| {
         if axes.is_empty() {
-            r.mode.clone()
+            r.config.mode.clone()
         } else {
             axes.iter()
                 .map(|a| format!("{}={}", a.name(), a.label(r)))
@@ -475,7 +486,7 @@ fn new_table(header: &[String], width: Option<u16>) -> Table {
 }
 
 fn label(r: &Report) -> String {
-    let mut parts = vec![r.label.clone()];
+    let mut parts = vec![r.config.label.clone()];
     if r.environment.frame_bytes > 0 {
         parts.push(format!("trains of {} B", group_digits(r.environment.frame_bytes as u64)));
     }
@@ -549,7 +560,8 @@ mod tests {
     #[test]
     fn a_100_column_terminal_gets_tables_and_sentences_no_wider() {
         let mut long = super::super::tests::sample();
-        long.label = "split, bincode, 64 splits, chunk 1, trains of 65,536 B, over uds".into();
+        long.config.label =
+            "split, bincode, 64 splits, chunk 1, trains of 65,536 B, over uds".into();
         let wide = render_table_within(&[long.clone(), long.clone()], None);
         assert!(wide.lines().any(|l| l.chars().count() > 120), "the sample is wide: {wide}");
         let text = render_table_within(&[long.clone(), long.clone()], Some(100));
@@ -573,7 +585,7 @@ mod tests {
     fn rows_that_differ_only_in_workers_say_so() {
         let one = super::super::tests::sample();
         let mut two = one.clone();
-        two.workers = 4;
+        two.config.workers = 4;
         let text = render_table(&[one, two]);
         assert!(text.contains("split, raw, 4 splits, chunk 1, 2 workers"), "{text}");
         assert!(text.contains("split, raw, 4 splits, chunk 1, 4 workers"), "{text}");

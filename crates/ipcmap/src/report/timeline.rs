@@ -58,14 +58,14 @@ pub fn plot_timeline(reports: &[Report]) -> Result<String, PlotError> {
         root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
         let (title, body) = root.split_vertically(60);
         let first = drawn[0].0;
-        let workers = reports.iter().map(|r| r.workers).max().unwrap_or(1);
+        let workers = reports.iter().map(|r| r.config.workers).max().unwrap_or(1);
         title
             .draw(&Text::new(
                 format!(
                     "timeline: {} over {} f64, {workers} workers — the median run of each strategy \
                      (ms since it started; | = wall time; gaps = waiting)",
-                    first.function,
-                    super::table::group_digits(first.n as u64)
+                    first.config.function,
+                    super::table::group_digits(first.config.n as u64)
                 ),
                 (10, 8),
                 ("sans-serif", 18),
@@ -91,7 +91,7 @@ pub fn plot_timeline(reports: &[Report]) -> Result<String, PlotError> {
                 .iter()
                 .map(|l| match l {
                     None => "coordinator".to_string(),
-                    Some(w) if report.mode == "threads" => format!("thread {w}"),
+                    Some(w) if report.config.mode == "threads" => format!("thread {w}"),
                     // Where it ran, where the transport knows (an MPI rank's host).
                     Some(w) => match report.worker_detail.iter().find(|d| d.id == *w) {
                         Some(WorkerReport { host: Some(host), .. }) => {
@@ -103,7 +103,7 @@ pub fn plot_timeline(reports: &[Report]) -> Result<String, PlotError> {
                 .collect();
             let mut chart = ChartBuilder::on(&panel)
                 .caption(
-                    format!("{} (wall {:.1} ms)", report.mode, report_wall(run)),
+                    format!("{} (wall {:.1} ms)", report.config.mode, report_wall(run)),
                     ("sans-serif", 18),
                 )
                 .margin(6)

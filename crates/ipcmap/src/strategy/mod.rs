@@ -288,6 +288,15 @@ pub trait Strategy: Sync {
     fn verify(&self, s: &Settings, outcome: &Outcome) -> Result<(), RunError> {
         let (name, input) = (self.name(), outcome.input.as_slice());
         match &outcome.output {
+            // A kept input (--keep-input) is checked too: the expected result comes from the
+            // input regenerated from its seed, so a run that scribbled over it fails here.
+            Some(output) if outcome.measurement.input_kept => crate::verify::check_against_seed(
+                name,
+                s.function,
+                s.work,
+                s.seed,
+                output.as_slice(),
+            ),
             Some(output) => crate::verify::check_against_kernel(
                 name,
                 s.function,
@@ -592,8 +601,12 @@ pub fn run_once(cfg: &Settings, mode: Mode, pool: &mut BufferPool) -> Result<Out
     // A strategy whose workers keep their own data gets no buffers here.
     let owned = strategy.info().owned;
     let n = if owned { 0 } else { cfg.n };
-    let mut input = buffer(pool, strategy.memory(), "ipcmap-input", n, true)?;
-    if !owned {
+    // Under --keep-input, a kept buffer may hold this seed's input already (never in place:
+    // that overwrites it).
+    let seed = (!cfg.in_place).then_some(cfg.seed);
+    let (mut input, kept) = buffer(pool, strategy.memory(), "ipcmap-input", n, true, seed)?;
+    m.input_kept = kept && !owned;
+    if !owned && !kept {
         // A stop asked for during a big input is honoured within a millisecond or so.
         let stop = || crate::interrupt::requested().is_some();
         if !crate::data::generate_until(cfg.seed, input.as_mut_slice(), stop) {
@@ -606,7 +619,7 @@ pub fn run_once(cfg: &Settings, mode: Mode, pool: &mut BufferPool) -> Result<Out
     let mut output = None;
     if !cfg.in_place && !owned {
         let t = crate::trace::Stopwatch::start();
-        output = Some(buffer(pool, strategy.memory(), "ipcmap-output", cfg.n, false)?);
+        output = Some(buffer(pool, strategy.memory(), "ipcmap-output", cfg.n, false, None)?.0);
         m.assemble_ns = t.elapsed_ns();
         m.record(me, crate::trace::Phase::Assemble, None, t.at, t.at + m.assemble_ns);
     }
@@ -622,24 +635,33 @@ pub fn run_once(cfg: &Settings, mode: Mode, pool: &mut BufferPool) -> Result<Out
 }
 
 /// A buffer of `n` values from `pool`; a shared one is pre-faulted when `populate` is set.
+/// With `input: Some(seed)`, true when it already holds that seed's generated input.
 fn buffer(
     pool: &mut BufferPool,
     memory: Memory,
     name: &str,
     n: usize,
     populate: bool,
-) -> Result<Buffer, SharedError> {
+    input: Option<u64>,
+) -> Result<(Buffer, bool), SharedError> {
     Ok(match memory {
-        Memory::Private => Buffer::Owned(pool.vec(n)),
-        Memory::Shared => Buffer::Shared(pool.region(name, n, populate)?),
+        Memory::Private => {
+            let (v, holds) = pool.vec(n, input);
+            (Buffer::Owned(v), holds)
+        }
+        Memory::Shared => {
+            let (r, holds) = pool.region(name, n, populate, input)?;
+            (Buffer::Shared(r), holds)
+        }
     })
 }
 
-/// Gives a buffer back to `pool`.
-pub fn give_back(pool: &mut BufferPool, buffer: Buffer) {
+/// Gives a buffer back to `pool`, holding `input`'s generated values where it does (an input
+/// that was not computed over in place).
+pub fn give_back(pool: &mut BufferPool, buffer: Buffer, input: Option<u64>) {
     match buffer {
-        Buffer::Owned(v) => pool.give_vec(v),
-        Buffer::Shared(r) => pool.give_region(r),
+        Buffer::Owned(v) => pool.give_vec(v, input),
+        Buffer::Shared(r) => pool.give_region(r, input),
     }
 }
 

@@ -194,6 +194,9 @@ impl Compute for ShmCompute {
             })?;
         let t = Instant::now();
         match &mut self.output {
+            // Faulted in for reading, even where written: a read fault on a shared mapping maps
+            // 16 pages at once, writable (shmem asks no notice of writes), where a write fault
+            // maps one; the kernel loop then writes without faulting.
             Some(output) => {
                 self.input.prefault(range.clone(), false);
                 output.prefault(range.clone(), false);

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Issue 37's figures: ipcmap warm against numpy warm, shared memory's page faults, and the
+exp kernel against numpy's, measured in interleaved rounds on this machine.
+
+    python3 scripts/warm_check.py [--n 10000000] [--workers 2] [--rounds 5]
+
+Runs inside scripts/.venv (scripts/tutorial.py sets it up, with numpy). Measured, each round,
+in turn:
+  - numpy warm: `exp(part, out=part_of_result)` over one part a thread of a ThreadPool(workers)
+    that exists, on data and a result that exist (made once, outside the timer);
+  - ipcmap threads and shm with `--keep-input` (the input made by the warm-up run and kept,
+    buffers reused: only the strategy's work is timed), 3 measured runs an invocation;
+  - shm's minor page faults and system CPU a run, buffers reused (the coordinator and its
+    workers, by getrusage of the children: invocations of 3 and 13 runs, the difference / 10);
+  - the exp kernel in cache: `coordinator probe --fn exp` against numpy's exp over 1,536
+    values (12 KiB, in L1) with out=, timed over 20,000 calls.
+Prints a Markdown table of ratios with 95% bootstrap intervals, each beside its target, and the
+kernel path each side took. `scripts/targets.py --warm` adds the same rows to its table.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tutorial  # noqa: E402,F401  (re-runs this script inside scripts/.venv, with numpy)
+
+import numpy as np  # noqa: E402
+from multiprocessing.pool import ThreadPool  # noqa: E402
+
+from measure import figure, interleave, json_lines, ratio  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+COORDINATOR = ROOT / "target" / "release" / "coordinator"
+IN_CACHE = 1536
+
+
+def numpy_warm(n, workers):
+    """Samples of numpy's warm parallel exp, ms: the pool, data and result made once."""
+    data = np.random.default_rng(1).random(n)
+    result = np.empty(n)
+    parts = list(zip(np.array_split(data, workers), np.array_split(result, workers)))
+    pool = ThreadPool(workers)
+
+    def one(part):
+        np.exp(part[0], out=part[1])
+
+    pool.map(one, parts)  # warm-up
+
+    def measure():
+        samples = []
+        for _ in range(3):
+            t = time.perf_counter()
+            pool.map(one, parts)
+            samples.append((time.perf_counter() - t) * 1e3)
+        return samples
+    return measure
+
+
+def ipcmap_warm(mode, n, workers):
+    def measure():
+        r = json_lines([str(COORDINATOR), "--mode", mode, "--n", str(n), "--workers", str(workers),
+                        "--keep-input", "--repeat", "3", "--warmup", "1", "--no-baseline",
+                        "--format", "json"], ROOT)[0]
+        assert r["verified"] and r["input_kept"], r
+        return r["runs_ms"]
+    return measure
+
+
+def faults(mode, n, workers):
+    """[(minor faults a run, system CPU ms a run)] over the whole process tree."""
+    def run(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([str(COORDINATOR), "-m", mode, "--n", str(n), "--reuse-buffers",
+                        "--workers", str(workers), "--repeat", str(repeat), "--warmup", "1",
+                        "--no-baseline", "--format", "json"], check=True, capture_output=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return after.ru_minflt - before.ru_minflt, after.ru_stime - before.ru_stime
+
+    def measure():
+        (fa, sa), (fb, sb) = run(3), run(13)
+        return [((fb - fa) / 10, (sb - sa) / 10 * 1e3)]
+    return measure
+
+
+def numpy_exp_in_cache():
+    x = np.random.default_rng(2).random(IN_CACHE)
+    out = np.empty_like(x)
+    calls = 20_000
+
+    def measure():
+        np.exp(x, out=out)
+        t = time.perf_counter()
+        for _ in range(calls):
+            np.exp(x, out=out)
+        return [(time.perf_counter() - t) * 1e9 / (calls * IN_CACHE)]
+    return measure
+
+
+def ipcmap_exp_in_cache():
+    def measure():
+        r = json_lines([str(COORDINATOR), "probe", "--fn", "exp", "--values", "1000000",
+                        "--format", "json"], ROOT)[0]
+        measure.isa = r["kernel_isa"]
+        return [r["rows"][0]["in_cache_ns_per_value"][0]]
+    return measure
+
+
+def measurements(n, workers):
+    return {
+        "numpy_warm": numpy_warm(n, workers),
+        "threads_warm": ipcmap_warm("threads", n, workers),
+        "shm_warm": ipcmap_warm("shm", n, workers),
+        "shm_faults": faults("shm", n, workers),
+        "threads_faults": faults("threads", n, workers),
+        "numpy_exp": numpy_exp_in_cache(),
+        "ipcmap_exp": ipcmap_exp_in_cache(),
+    }
+
+
+def rows(raw, n, workers):
+    """Issue 37's rows: (name, target, numerator samples, denominator samples, op)."""
+    shm_faults = [f for f, _ in raw["shm_faults"]]
+    return [
+        (f"issue 37: warm at n = {n:,}: ipcmap threads `--keep-input` / numpy + ThreadPool({workers}) "
+         "with out=", 1.05, raw["threads_warm"], raw["numpy_warm"], "<="),
+        (f"issue 37: warm at n = {n:,}: ipcmap shm `--keep-input` (workers started every run) / "
+         "ipcmap threads `--keep-input`", 1.2, raw["shm_warm"], raw["threads_warm"], "<="),
+        (f"issue 37: shm minor page faults a run at n = {n:,}, buffers reused / 2,000", 1.0,
+         shm_faults, [2000.0] * len(shm_faults), "<="),
+        ("issue 37: exp kernel ns a value in cache: ipcmap / numpy (same machine)", 1.0,
+         raw["ipcmap_exp"], raw["numpy_exp"], "<="),
+    ]
+
+
+def table(rows_):
+    lines = ["| ratio (interleaved) | target | measured | 95% interval | |", "|---|---:|---:|---:|---|"]
+    for name, target, num, den, op in rows_:
+        value, low, high = ratio(num, den)
+        met = value <= target if op == "<=" else value >= target
+        verdict = "met" if met else f"missed by {value / target - 1:.0%}"
+        interval = "–" if low is None else f"{low:.2f}–{high:.2f}"
+        lines.append(f"| {name} | {op} {target:g} | {value:.2f} | {interval} | {verdict} |")
+    return "\n".join(lines)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=10_000_000)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=5)
+    a = p.parse_args()
+    if not COORDINATOR.exists():
+        sys.exit("warm_check.py: build it first: cargo build --release -p coordinator")
+    m = measurements(a.n, a.workers)
+    raw = interleave(m, a.rounds)
+    shm_f = [f for f, _ in raw["shm_faults"]]
+    threads_f = [f for f, _ in raw["threads_faults"]]
+    print(f"n = {a.n:,}, {a.workers} workers, {a.rounds} interleaved rounds, {os.cpu_count()} cores; "
+          f"ipcmap kernel {m['ipcmap_exp'].isa}, numpy {np.__version__}")
+    print(f"numpy warm {figure(raw['numpy_warm'])}; ipcmap threads warm {figure(raw['threads_warm'])}; "
+          f"shm warm {figure(raw['shm_warm'])}")
+    print(f"minor faults a run: shm {figure(shm_f, 'faults', 0)}, threads {figure(threads_f, 'faults', 0)}; "
+          f"system CPU a run: shm {figure([s for _, s in raw['shm_faults']], 'ms')}, "
+          f"threads {figure([s for _, s in raw['threads_faults']], 'ms')}")
+    print(f"exp in cache: ipcmap {figure(raw['ipcmap_exp'], 'ns', 2)}, numpy {figure(raw['numpy_exp'], 'ns', 2)}")
+    print()
+    print(table(rows(raw, a.n, a.workers)))
+
+
+if __name__ == "__main__":
+    main()
