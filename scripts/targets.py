@@ -9,7 +9,7 @@ strategies, and the raw ipc-channel probes (`coordinator probe`) interleaved, ro
 (scripts/measure.py: each invocation warms up first, every figure is a median with its spread,
 every ratio has a 95% bootstrap interval), then prints a Markdown table: ratio, target,
 measured, met or missed (and by how much). Writes the table and every raw sample to --out.
-`--links` (root) adds issue 39's rows from scripts/links.py. `--no-slow` skips Python's per-item pool.map (about 40 s at n = 10M, one run). `--billions`
+`--warm` adds issue 37's rows (scripts/warm_check.py). `--links` (root) adds issue 39's rows from scripts/links.py. `--no-slow` skips Python's per-item pool.map (about 40 s at n = 10M, one run). `--billions`
 adds issue 23's rows: one `coordinator sweep --n 1e7,1e9` of the strategies that must stay
 linear (ns per value at 10^9 against 10^7, per run), and owner over MPI with 3 ranks at 10^9
 (each rank's peak RSS against the 8 GB that rank 0 would need for the whole vector), several
@@ -45,6 +45,8 @@ def main():
     p.add_argument("--rounds", type=int, default=4, help="rounds of interleaved measurement")
     p.add_argument("--no-slow", action="store_true")
     p.add_argument("--billions", action="store_true", help="issue 23's rows at n = 10^9 (minutes)")
+    p.add_argument("--warm", action="store_true",
+                   help="issue 37's rows: scripts/warm_check.py (numpy warm, shm faults, exp in cache)")
     p.add_argument("--links", action="store_true",
                    help="issue 39's rows: scripts/links.py at n = 10^6 (root, a few minutes)")
     p.add_argument("--out", default=str(ROOT / "target" / "targets"))
@@ -205,6 +207,14 @@ def main():
                          "vector)", 0.6, [max(ranks)], [8000.0], "<="))
         billions.append(("owner over MPI, 3 ranks, n = 10^9: rank 0's peak RSS / 8 GB", 0.6,
                          [mpi["coordinator_peak_rss_mb"]], [8000.0], "<="))
+    warm = []
+    if args.warm:
+        out_warm = subprocess.run([sys.executable, str(ROOT / "scripts" / "warm_check.py"), "--n", n,
+                                   "--workers", w, "--rounds", str(args.rounds), "--json"], cwd=ROOT,
+                                  check=True, capture_output=True, text=True).stdout
+        checked = json.loads(out_warm.strip().splitlines()[-1])
+        records["warm"] = checked
+        warm = [tuple(row) for row in checked["rows"]]
     links = []
     if args.links:
         # links.py's Markdown rows: the link's name, then its 8-byte round trip and probe seconds.
@@ -281,6 +291,7 @@ def main():
         (f"issue 36: `--fn '{expr3}'` ns a value / numexpr's, one thread", 1.5,
          streamed[expr3], raw["numexpr"], "<="),
         *billions,
+        *warm,
         *links,
     ]
     seq_isa = records["sequential"][0].get("kernel_isa")

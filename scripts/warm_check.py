@@ -154,11 +154,16 @@ def main():
     p.add_argument("--n", type=int, default=10_000_000)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--json", action="store_true", help="print the rows' samples as one JSON line")
     a = p.parse_args()
     if not COORDINATOR.exists():
         sys.exit("warm_check.py: build it first: cargo build --release -p coordinator")
     m = measurements(a.n, a.workers)
     raw = interleave(m, a.rounds)
+    if a.json:
+        print(json.dumps({"rows": rows(raw, a.n, a.workers), "kernel_isa": m["ipcmap_exp"].isa,
+                          "numpy": np.__version__}))
+        return
     shm_f = [f for f, _ in raw["shm_faults"]]
     threads_f = [f for f, _ in raw["threads_faults"]]
     print(f"n = {a.n:,}, {a.workers} workers, {a.rounds} interleaved rounds, {os.cpu_count()} cores; "
