@@ -17,7 +17,9 @@ runs, every one verified. Rows:
     host's veth is taken off the bridge and a relay holds every frame between it and a TAP
     device on the bridge for half the delay, each way, so host to host is the whole delay.
     Jumbo frames (MTU 9000) and offloads off on the relayed links, so frames stay whole.
-Two estimates stand beside split: the README's old arithmetic (the bytes split moved both ways,
+Where a link is shaped, the cost model's extrapolation for it stands in brackets beside item,
+split and scatterv (`coordinator predict --transport mpi --link-gbps --link-us`: this machine's
+TCP costs, rank 0's link carrying every byte). Two estimates stand beside split: the README's old arithmetic (the bytes split moved both ways,
 from its report, at the link's nominal rate, plus the sequential run) and the full-duplex one
 (only the larger direction at that rate: a link carries each way at its full rate at once).
 
@@ -159,6 +161,20 @@ def mpirun(args, across):
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
+def predicted(rate, delay_us, n):
+    """The cost model's extrapolation for hosts joined by this link (`coordinator predict
+    --transport mpi --link-gbps --link-us`, this machine's TCP costs), ms a strategy."""
+    if rate is None:
+        return {}
+    out = subprocess.run([COORDINATOR, "predict", "--transport", "mpi", "--mode", "item,split,scatterv",
+                          "--n", str(n), "--workers", "2", "--link-gbps", "%g" % (rate / 1e9),
+                          "--link-us", str(delay_us or 0), "--format", "json"],
+                         capture_output=True, text=True, env=ENV)
+    if out.returncode != 0:
+        sys.exit("links.py: predict failed: " + out.stderr.strip())
+    return {r["mode"]: r["predicted_wall_ms"] for r in map(json.loads, out.stdout.splitlines())}
+
+
 def measure(across, n, repeat):
     probe = mpirun(["probe", "--format", "json"], across)[0]
     reports = mpirun(["--mode", "sequential,item,split,scatterv", "--n", str(n), "--repeat",
@@ -196,7 +212,7 @@ def main():
               "scripts/delay_relay.c (this kernel has no netem)"))
         print()
         print("| link: rate, one-way delay applied | 8-byte round trip | echo GB/s | probe s "
-              "| item | split | scatterv | sequential "
+              "| item (predicted) | split (predicted) | scatterv (predicted) | sequential "
               "| split, paper estimate (both ways / rate) | split, full duplex (larger way / rate) |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name, rate, delay, across in rows:
@@ -209,6 +225,11 @@ def main():
                 if relays:
                     relays.down()
             rtt = 2 * probe["sizes"][0]["latency_us"]
+            model = predicted(rate if across else None, delay, a.n)
+
+            def cell(mode):
+                p = model.get(mode)
+                return "%.0f ms%s" % (r[mode]["wall_ms"], "" if p is None else " (%.0f)" % p)
             split = r["split"]
             seq = r["sequential"]["wall_ms"]
             both, larger = "-", "-"
@@ -219,10 +240,9 @@ def main():
             applied = "%s, %s" % (("%g Gb/s" % (rate / 1e9)) if rate else "unshaped",
                                   "no delay" if not delay else "%d µs (%s)" % (
                                       delay, "netem" if netem else "relay"))
-            print("| %s: %s | %.0f µs | %.2f | %.1f | %.0f ms | %.0f ms | %.0f ms | %.0f ms | %s "
+            print("| %s: %s | %.0f µs | %.2f | %.1f | %s | %s | %s | %.0f ms | %s "
                   "| %s |" % (name, applied, rtt, probe["echo_wall_gbps"], probe["seconds"],
-                              r["item"]["wall_ms"], split["wall_ms"], r["scatterv"]["wall_ms"],
-                              seq, both, larger))
+                              cell("item"), cell("split"), cell("scatterv"), seq, both, larger))
             sys.stdout.flush()
     finally:
         if relays:

@@ -183,6 +183,9 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
     if cli.fn_ns.is_some() || cli.cores.is_some() {
         return Err("--fn-ns and --cores go with predict: a run measures its own function on its own cores (coordinator predict --fn-ns NS --cores N ...)".into());
     }
+    if cli.link_gbps.is_some() {
+        return Err("--link-gbps and --link-us go with predict --transport mpi: a run measures the link it has".into());
+    }
     match &cli.command {
         None => {
             let mut request = cli.run.to_request()?;

@@ -76,6 +76,14 @@ pub struct Cli {
     /// kept (extrapolated, not measured; memory and channels as measured here).
     #[arg(long, value_name = "N", help_heading = "Output")]
     pub cores: Option<usize>,
+    /// With predict --transport mpi: the ranks on hosts joined by a link of this many Gb/s
+    /// each way (extrapolated, not measured: each rank's costs as TCP over this machine's
+    /// loopback, rank 0's link carrying every byte); with --link-us.
+    #[arg(long, value_name = "GBPS", help_heading = "Output", requires = "link_us")]
+    pub link_gbps: Option<f64>,
+    /// With predict --transport mpi: the link's one-way delay, µs; with --link-gbps.
+    #[arg(long, value_name = "US", help_heading = "Output", requires = "link_gbps")]
+    pub link_us: Option<f64>,
     /// Every table on the terminal: phases, traffic, who was busy, CPU time and the workers
     /// (the summary and the wall-time table otherwise; the exports always hold everything).
     #[arg(long, global = true, help_heading = "Output")]

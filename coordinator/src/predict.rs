@@ -15,23 +15,48 @@ pub fn run(cli: &Cli) -> u8 {
         Ok(cfg) => cfg,
         Err(message) => return usage_error(&message),
     };
-    if !cfg.settings.transport.spawns() {
-        return usage_error("predict models transports that spawn their workers on this machine; --transport mpi is measured by a run under mpirun");
+    let link = match (cli.link_gbps, cli.link_us) {
+        (Some(gbps), Some(us)) => {
+            if !(gbps.is_finite() && gbps > 0.0 && gbps <= 1e4) {
+                return usage_error(&format!("--link-gbps {gbps}: above 0 and at most 10000"));
+            }
+            if !(us.is_finite() && (0.0..=1e7).contains(&us)) {
+                return usage_error(&format!("--link-us {us}: from 0 to 10000000"));
+            }
+            Some(ipcmap::costs::Link { bits_per_s: gbps * 1e9, one_way_ns: us * 1e3 })
+        }
+        _ => None,
+    };
+    let spawns = cfg.settings.transport.spawns();
+    if link.is_some() && spawns {
+        return usage_error(
+            "--link-gbps and --link-us go with --transport mpi: ranks on hosts joined by that link",
+        );
     }
+    if !spawns && link.is_none() {
+        return usage_error("predict --transport mpi needs the link between the hosts: --link-gbps G --link-us D (extrapolated from this machine's TCP costs); a run under mpirun measures it");
+    }
+    // Across a link each rank's end is costed as TCP over this machine's loopback.
+    let measured = match link {
+        Some(_) => ipcmap::settings::TransportKind::named(ipcmap::costs::LINK_BASE),
+        None => Some(cfg.settings.transport),
+    };
+    let Some(measured) = measured else {
+        return usage_error("this build has no tcp transport to cost a link with");
+    };
     // The calibration measures the transport with the worker, even for strategies without
     // processes (sequential, threads), whose configuration needs none.
     let located = || ipcmap::transport::spawner::locate_worker(None).ok();
     let Some(bin) = cfg.settings.worker_bin.clone().or_else(located) else {
         return usage_error("no worker executable to calibrate the transport with");
     };
-    let (mut cal, cached) =
-        match model::calibration(&bin, &[cfg.settings.transport], cli.recalibrate) {
-            Ok(c) => c,
-            Err(e) => {
-                say(&format!("error: calibrating this machine: {e}"));
-                return 1;
-            }
-        };
+    let (mut cal, cached) = match model::calibration(&bin, &[measured], cli.recalibrate) {
+        Ok(c) => c,
+        Err(e) => {
+            say(&format!("error: calibrating this machine: {e}"));
+            return 1;
+        }
+    };
     model::measure_functions(&mut cal, &[cfg.settings.function]);
     let given = |v: f64| ipcmap::costs::Figure { median: v, low: v, high: v };
     if let Some(ns) = cli.fn_ns {
@@ -44,6 +69,7 @@ pub fn run(cli: &Cli) -> u8 {
         cal.kernel_ns.retain(|(f, _)| *f != function);
         cal.kernel_ns.push((function, given(ns)));
     }
+    cal.link = link;
     let measured_cores = cal.compute_cores.median;
     if let Some(cores) = cli.cores {
         if cores == 0 || cores > 4096 {
@@ -72,6 +98,15 @@ pub fn run(cli: &Cli) -> u8 {
             ),
             None => String::new(),
         };
+        let across = match (cli.link_gbps, cli.link_us) {
+            (Some(g), Some(us)) => format!(
+                "\nExtrapolated, not measured: ranks on hosts joined by a {g} Gb/s link with \
+                 {us} µs one way, rank 0's link carrying every byte; each rank's costs as TCP \
+                 over this machine's loopback."
+            ),
+            _ => String::new(),
+        };
+        let extrapolated = extrapolated + &across;
         let _ = writeln!(
             out,
             "ipcmap predict: {} over {} f64, work {}, {} worker(s) over {} \
@@ -137,6 +172,7 @@ pub fn run(cli: &Cli) -> u8 {
                 "pays_from_work": at, "pays_from_work_low": low, "pays_from_work_high": high,
                 "pays_note": note, "calibration": path, "calibration_cached": cached,
                 "fn_ns_given": cli.fn_ns, "extrapolated_cores": cli.cores,
+                "extrapolated_link_gbps": cli.link_gbps, "extrapolated_link_us": cli.link_us,
             });
             let _ = writeln!(out, "{row}");
             continue;

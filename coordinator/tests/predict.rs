@@ -139,6 +139,53 @@ fn your_functions_cost_and_more_cores_are_predicted_and_marked_as_such() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// `predict --transport mpi --link-gbps G --link-us D`: the MPI strategies on hosts joined by
+/// that link, extrapolated from this machine's TCP costs and marked so; a slower link is
+/// predicted slower; the link flags alone, or mpi without them, are refused with one line.
+#[test]
+fn hosts_joined_by_a_given_link_are_predicted_and_marked_extrapolated() {
+    let dir = scratch("predict-link");
+    let env = [("XDG_CACHE_HOME", dir.to_str().unwrap())];
+    let flags = ["predict", "--transport", "mpi", "-m", "split,scatterv", "-w", "2", "--n", "1e6"];
+    let at = |gbps: &str, us: &str| -> Vec<Value> {
+        let args = [&flags[..], &["--link-gbps", gbps, "--link-us", us, "--format", "json"]];
+        let out = run_with(&args.concat(), &env, Duration::from_secs(180));
+        assert!(out.status.success(), "{}", out.stderr);
+        out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let (fast, slow) = (at("10", "100"), at("0.1", "1000"));
+    for (f, s) in fast.iter().zip(&slow) {
+        assert_eq!(s["extrapolated_link_gbps"], 0.1, "{s}");
+        assert_eq!(s["extrapolated_link_us"], 1000.0, "{s}");
+        let (f, s) =
+            (f["predicted_wall_ms"].as_f64().unwrap(), s["predicted_wall_ms"].as_f64().unwrap());
+        // 8 MB each way take 640 ms at 0.1 Gb/s: more than all the rest of this run.
+        assert!(s > f + 300.0, "0.1 Gb/s + 1 ms ({s} ms) against 10 Gb/s + 100 µs ({f} ms)");
+    }
+    let words = run_with(
+        &[&flags[..], &["--link-gbps", "1", "--link-us", "1000"]].concat(),
+        &env,
+        Duration::from_secs(60),
+    );
+    assert!(
+        words.stdout.contains("Extrapolated, not measured: ranks on hosts joined by a 1 Gb/s link"),
+        "{}",
+        words.stdout
+    );
+    for bad in [
+        &["predict", "--transport", "mpi", "-m", "split"][..],
+        &["predict", "-m", "split", "--link-gbps", "1", "--link-us", "5"],
+        &["predict", "--transport", "mpi", "--link-gbps", "1"],
+        &["predict", "--transport", "mpi", "--link-gbps", "0", "--link-us", "5"],
+        &["--link-gbps", "1", "--link-us", "5", "-n", "10"],
+    ] {
+        let refused = run_with(bad, &env, Duration::from_secs(60));
+        assert_eq!(refused.status.code(), Some(2), "{bad:?}: {}", refused.stderr);
+        assert_eq!(refused.stderr.trim().lines().count(), 1, "{bad:?}: {}", refused.stderr);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// With `--predict`, the HTML report's first screen holds the when-it-pays chart: the
 /// model's line per strategy and the run's measured points over it.
 #[test]

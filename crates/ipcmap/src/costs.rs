@@ -126,7 +126,29 @@ pub struct Calibration {
     pub codecs: Vec<CodecCost>,
     /// Every spawning transport measured.
     pub transports: Vec<TransportCost>,
+    /// Hosts joined by a link the user gave (`predict --transport mpi --link-gbps --link-us`):
+    /// extrapolated, never measured, so never cached.
+    #[serde(skip)]
+    pub link: Option<Link>,
 }
+
+/// A link between hosts, as given: its rate and one-way delay. Rank 0's link carries every
+/// byte a run moves (both ways at once: full duplex), and every task crosses it there and
+/// back.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Link {
+    /// Bits a second, each way.
+    pub bits_per_s: f64,
+    /// One-way delay, ns.
+    pub one_way_ns: f64,
+}
+
+/// Tasks each worker has in flight (the scheduler's `DEPTH`, which `model` asserts equal).
+pub const TASKS_IN_FLIGHT: usize = 2;
+
+/// The transport whose measured costs stand for a rank's end of a link: TCP over this
+/// machine's loopback (what Open MPI's TCP transport runs on).
+pub const LINK_BASE: &str = "tcp";
 
 impl Calibration {
     /// `function`'s kernel cost, ns a value.
@@ -210,14 +232,55 @@ impl Load<'_> {
         self.n * (self.cal.generate_ns.at(self.pick) + touch.at(self.pick)) / self.cores()
     }
 
-    /// Starting the workers, ns (they start one after another).
+    /// Starting the workers, ns (they start one after another). Across a link the ranks are
+    /// started once per job by its launcher: a run pays none.
     pub fn spawn_ns(&self) -> f64 {
+        if self.cal.link.is_some() {
+            return 0.0;
+        }
         self.transport_cost().map_or(0.0, |t| t.spawn_ms.at(self.pick) * 1e6) * self.workers
     }
 
-    /// The transport's costs (the default's where this one was not measured).
+    /// The transport's costs (the default's where this one was not measured; across a link,
+    /// [`LINK_BASE`]'s).
     pub fn transport_cost(&self) -> Option<&TransportCost> {
-        self.cal.transport(&self.transport).or(self.cal.transports.first())
+        let name = match self.cal.link {
+            Some(_) => LINK_BASE,
+            None => &self.transport,
+        };
+        self.cal.transport(name).or(self.cal.transports.first())
+    }
+
+    /// Moving `bytes` one way at once, as a collective does, ns: at the link's rate plus its
+    /// delay across one, else through the transport with one message's cost.
+    pub fn one_way_ns(&self, bytes: f64) -> f64 {
+        let local = self.bytes_ns(bytes) + self.message_ns() / 2.0;
+        match self.cal.link {
+            Some(link) => {
+                (bytes * 8.0 / link.bits_per_s.max(1.0) * 1e9).max(local) + link.one_way_ns
+            }
+            None => local,
+        }
+    }
+
+    /// Across a link (`cal.link`): how fast it lets a run of `bytes` each way go, and what it
+    /// adds once, ns: (pace, fill). The pace is the slower of the bytes at its rate (both ways
+    /// at once) and the round trips (each worker has [`TASKS_IN_FLIGHT`] tasks in
+    /// flight, so it finishes that many a round trip at most); the fill is a round trip and one
+    /// task's bytes each way, the first task's out and the last one's back. (0, 0) on one
+    /// machine.
+    pub fn link_ns(&self, bytes: f64) -> (f64, f64) {
+        let Some(link) = self.cal.link else {
+            return (0.0, 0.0);
+        };
+        let round_trip = 2.0 * link.one_way_ns;
+        let at_rate = |b: f64| b * 8.0 / link.bits_per_s.max(1.0) * 1e9;
+        let depth = TASKS_IN_FLIGHT as f64;
+        let trips = (self.tasks / self.workers.max(1.0) / depth).ceil() * round_trip;
+        // Before the first result can come back its task has crossed, and after the last
+        // one leaves its worker it crosses too: one task's bytes each way, and a round trip.
+        let task = at_rate(bytes / self.tasks.max(1.0));
+        (at_rate(bytes).max(trips), round_trip + 2.0 * task)
     }
 
     /// One message there and back, ns.
@@ -245,17 +308,19 @@ impl Load<'_> {
         let coordinator = self.n * (encode + decode) + moving + self.tasks * self.message_ns();
         let workers = self.n * (encode + decode) + moving + self.compute_ns();
         let (spawn, generate) = (self.spawn_ns(), self.generate_ns(false));
-        let run = self.pipeline_ns(coordinator, workers);
-        Some(Prediction {
-            wall_ms: Self::ms(spawn + generate + run),
-            phases_ms: vec![
-                ("spawn", Self::ms(spawn)),
-                ("generate", Self::ms(generate)),
-                ("encode, move, decode (coordinator)", Self::ms(coordinator)),
-                ("decode, compute, encode (workers, one core)", Self::ms(workers)),
-                ("pipelined", Self::ms(run)),
-            ],
-        })
+        let (link, fill) = self.link_ns(bytes * self.n);
+        let run = self.pipeline_ns(coordinator, workers).max(link) + fill;
+        let mut phases_ms = vec![
+            ("spawn", Self::ms(spawn)),
+            ("generate", Self::ms(generate)),
+            ("encode, move, decode (coordinator)", Self::ms(coordinator)),
+            ("decode, compute, encode (workers, one core)", Self::ms(workers)),
+        ];
+        if self.cal.link.is_some() {
+            phases_ms.push(("the link (extrapolated)", Self::ms(link + fill)));
+        }
+        phases_ms.push(("pipelined", Self::ms(run)));
+        Some(Prediction { wall_ms: Self::ms(spawn + generate + run), phases_ms })
     }
 
     /// A pipeline over the workers: the coordinator's serial work a run (`coordinator_ns`),

@@ -19,6 +19,9 @@ use crate::strategy::Mode;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+// The cost model's tasks in flight are the scheduler's.
+const _: () = assert!(crate::costs::TASKS_IN_FLIGHT == crate::scheduler::DEPTH);
+
 /// Samples of each figure.
 const SAMPLES: usize = 5;
 
@@ -208,6 +211,7 @@ pub fn calibrate(worker_bin: &Path, transports: &[TransportKind]) -> Result<Cali
         compute_cores,
         codecs,
         transports: transport_costs,
+        link: None,
     })
 }
 

@@ -9,6 +9,7 @@
 
 use super::split::Split;
 use super::{Compute, Info, Run, Strategy};
+use crate::costs::{Load, Prediction};
 use crate::error::{PayloadError, RunError};
 use crate::partition::{self, Task};
 use crate::protocol::Setup;
@@ -22,6 +23,30 @@ const ABOUT: &str =
     "one array_split part per MPI rank by Scatterv/Gatherv, like mpi4py (--transport mpi)";
 
 impl Strategy for Scatterv {
+    /// No pipeline: rank 0 encodes every part, one collective moves them all, each rank
+    /// decodes, computes and encodes its part at once, another collective brings them all back
+    /// and rank 0 decodes them: the sum of those stages.
+    fn predict(&self, l: &Load<'_>) -> Option<Prediction> {
+        let c = l.cal.codec(&l.codec)?;
+        let (encode, decode) = (c.encode_ns.at(l.pick) * l.n, c.decode_ns.at(l.pick) * l.n);
+        let moving = l.one_way_ns(c.bytes_per_value * l.n);
+        let (spawn, generate) = (l.spawn_ns(), l.generate_ns(false));
+        let ranks = (encode + decode + l.compute_ns()) / l.parallel();
+        let stages = [
+            ("spawn", spawn),
+            ("generate", generate),
+            ("encode (rank 0)", encode),
+            ("Scatterv", moving),
+            ("decode, compute, encode (every rank at once)", ranks),
+            ("Gatherv", moving),
+            ("decode (rank 0)", decode),
+        ];
+        Some(Prediction {
+            wall_ms: Load::ms(stages.iter().map(|(_, ns)| ns).sum()),
+            phases_ms: stages.iter().map(|&(name, ns)| (name, Load::ms(ns))).collect(),
+        })
+    }
+
     fn info(&self) -> Info {
         Info::local("scatterv", ABOUT).on_processes().encoded().unsplit().collective()
     }
