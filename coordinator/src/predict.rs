@@ -23,7 +23,17 @@ pub fn run(cli: &Cli) -> u8 {
             if !(us.is_finite() && (0.0..=1e7).contains(&us)) {
                 return usage_error(&format!("--link-us {us}: from 0 to 10000000"));
             }
-            Some(ipcmap::costs::Link { bits_per_s: gbps * 1e9, one_way_ns: us * 1e3 })
+            let Some(base) = cfg.settings.transport.costed_as() else {
+                return usage_error(&format!(
+                    "--link-gbps: --transport {} has no transport here to cost its ends with",
+                    cfg.settings.transport.name()
+                ));
+            };
+            Some(ipcmap::costs::Link {
+                bits_per_s: gbps * 1e9,
+                one_way_ns: us * 1e3,
+                base: base.name().to_string(),
+            })
         }
         _ => None,
     };
@@ -36,13 +46,12 @@ pub fn run(cli: &Cli) -> u8 {
     if !spawns && link.is_none() {
         return usage_error("predict --transport mpi needs the link between the hosts: --link-gbps G --link-us D (extrapolated from this machine's TCP costs); a run under mpirun measures it");
     }
-    // Across a link each rank's end is costed as TCP over this machine's loopback.
-    let measured = match link {
-        Some(_) => ipcmap::settings::TransportKind::named(ipcmap::costs::LINK_BASE),
-        None => Some(cfg.settings.transport),
-    };
-    let Some(measured) = measured else {
-        return usage_error("this build has no tcp transport to cost a link with");
+    // Across a link each rank's end is costed as its base transport on this machine.
+    let measured = match &link {
+        Some(l) => {
+            ipcmap::settings::TransportKind::named(&l.base).unwrap_or(cfg.settings.transport)
+        }
+        None => cfg.settings.transport,
     };
     // The calibration measures the transport with the worker, even for strategies without
     // processes (sequential, threads), whose configuration needs none.

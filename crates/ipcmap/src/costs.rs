@@ -135,20 +135,19 @@ pub struct Calibration {
 /// A link between hosts, as given: its rate and one-way delay. Rank 0's link carries every
 /// byte a run moves (both ways at once: full duplex), and every task crosses it there and
 /// back.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Link {
     /// Bits a second, each way.
     pub bits_per_s: f64,
     /// One-way delay, ns.
     pub one_way_ns: f64,
+    /// The measured transport whose costs stand for each rank's end of it (the launched
+    /// transport's `costed_as`).
+    pub base: String,
 }
 
 /// Tasks each worker has in flight (the scheduler's `DEPTH`, which `model` asserts equal).
 pub const TASKS_IN_FLIGHT: usize = 2;
-
-/// The transport whose measured costs stand for a rank's end of a link: TCP over this
-/// machine's loopback (what Open MPI's TCP transport runs on).
-pub const LINK_BASE: &str = "tcp";
 
 impl Calibration {
     /// `function`'s kernel cost, ns a value.
@@ -242,10 +241,10 @@ impl Load<'_> {
     }
 
     /// The transport's costs (the default's where this one was not measured; across a link,
-    /// [`LINK_BASE`]'s).
+    /// its base's).
     pub fn transport_cost(&self) -> Option<&TransportCost> {
-        let name = match self.cal.link {
-            Some(_) => LINK_BASE,
+        let name = match &self.cal.link {
+            Some(link) => &link.base,
             None => &self.transport,
         };
         self.cal.transport(name).or(self.cal.transports.first())
@@ -255,7 +254,7 @@ impl Load<'_> {
     /// delay across one, else through the transport with one message's cost.
     pub fn one_way_ns(&self, bytes: f64) -> f64 {
         let local = self.bytes_ns(bytes) + self.message_ns() / 2.0;
-        match self.cal.link {
+        match &self.cal.link {
             Some(link) => {
                 (bytes * 8.0 / link.bits_per_s.max(1.0) * 1e9).max(local) + link.one_way_ns
             }
@@ -270,7 +269,7 @@ impl Load<'_> {
     /// task's bytes each way, the first task's out and the last one's back. (0, 0) on one
     /// machine.
     pub fn link_ns(&self, bytes: f64) -> (f64, f64) {
-        let Some(link) = self.cal.link else {
+        let Some(link) = &self.cal.link else {
             return (0.0, 0.0);
         };
         let round_trip = 2.0 * link.one_way_ns;

@@ -298,6 +298,7 @@ fn report_config(cell: &Cell) -> ReportConfig {
     let (cfg, mode) = (&cell.cfg, cell.mode);
     ReportConfig {
         mode: mode.name().to_string(),
+        sequential: mode == Mode::SEQUENTIAL,
         workers: if mode == Mode::SEQUENTIAL { 1 } else { cfg.settings.workers },
         n: cfg.settings.n,
         function: cfg.settings.function,
@@ -327,7 +328,7 @@ fn busy_machine() -> Option<(f64, usize)> {
 /// What may make a report's figures misleading, one line each.
 fn warnings(r: &Report, cell: &Cell, cpus: usize, busy: Option<(f64, usize)>) -> Vec<String> {
     let mut out = Vec::new();
-    let name = if r.config.mode == "sequential" {
+    let name = if r.is_sequential() {
         "sequential".to_string()
     } else {
         format!("{} ({} workers)", r.config.mode, r.config.workers)

@@ -280,6 +280,7 @@ mod tests {
     fn the_answer_comes_first_and_fits_80_columns() {
         let mut seq = super::super::tests::sample();
         seq.config.mode = "sequential".into();
+        seq.config.sequential = true;
         seq.speedup = Some(1.0);
         let mut split = super::super::tests::sample();
         split.speedup = Some(0.5);

@@ -9,7 +9,7 @@ use super::{Millis, Report, Verdict};
 
 /// The explanation of `reports` (of one input; the sequential report, if any, is the baseline).
 pub fn explain(reports: &[Report]) -> String {
-    let baseline = reports.iter().find(|r| r.config.mode == "sequential");
+    let baseline = reports.iter().find(|r| r.is_sequential());
     let mut out = String::from("\nWhat the figures say (every number from the report above):\n\n");
     if let Some(line) = reports.first().and_then(intensity_sentence) {
         out += &format!("- {line}\n");
@@ -179,7 +179,7 @@ fn costs(r: &Report, baseline: Option<&Report>) -> Costs {
 
 fn sentence(r: &Report, baseline: Option<&Report>) -> String {
     let p = &r.phases_ms;
-    if r.config.mode == "sequential" {
+    if r.is_sequential() {
         return format!(
             "sequential: {} ms, of which {} ms generating the input and {} ms of math: the \
              baseline. {}",
@@ -348,6 +348,7 @@ mod tests {
         split.traffic.payload_bytes_received = 80_000_000;
         let mut seq = split.clone();
         seq.config.mode = "sequential".into();
+        seq.config.sequential = true;
         seq.wall_ms = 60.0;
         seq.phases_ms.compute_max = 40.0;
         (seq, split)

@@ -590,6 +590,11 @@ pub struct MpiJob {
 }
 
 impl Report {
+    /// Whether this is the sequential baseline's report.
+    pub fn is_sequential(&self) -> bool {
+        self.config.sequential
+    }
+
     /// Fills in the CPU times from run `m` (the median), and the aliases of older keys.
     fn with_cpu(mut self, m: &Measurement) -> Report {
         let sum = |f: fn(&WorkerReport) -> Option<Millis>| {
@@ -640,6 +645,10 @@ impl Report {
 pub struct ReportConfig {
     /// Strategy: sequential, item, split, shm or threads.
     pub mode: String,
+    /// It is the sequential baseline itself (set from the strategy by the engine; the mode's
+    /// name is for people and programs, never compared).
+    #[serde(skip)]
+    pub sequential: bool,
     /// Worker processes or threads (1 for sequential).
     pub workers: usize,
     /// Elements.
@@ -1086,6 +1095,7 @@ pub(crate) mod tests {
     pub(crate) fn sample() -> Report {
         let config = ReportConfig {
             mode: "split".into(),
+            sequential: false,
             workers: 2,
             n: 100,
             function: Function::Exp,

@@ -638,7 +638,7 @@ fn draw_phases(reports: &[Report], svg: &mut String) -> Result<(), PlotError> {
         (Phase::Wait, "wait", |r| r.phases_ms.wait),
     ];
     let processes = |r: &Report| {
-        if r.config.mode == "sequential" {
+        if r.is_sequential() {
             1.0
         } else {
             r.config.workers as f64 + 1.0
@@ -797,6 +797,7 @@ mod tests {
         }
         let mut sequential = super::super::tests::sample();
         sequential.config.mode = "sequential".to_string();
+        sequential.config.sequential = true;
         sequential.config.workers = 1;
         sequential.wall_ms = 50.0;
         reports.push(sequential);

@@ -46,7 +46,7 @@ pub fn summary(reports: &[Report]) -> Vec<Said> {
     let Some(first) = reports.first() else {
         return out;
     };
-    let baseline = reports.iter().find(|r| r.config.mode == "sequential");
+    let baseline = reports.iter().find(|r| r.is_sequential());
     let busy = reports.iter().any(|r| r.warnings.iter().any(|w| w.contains("busy")));
     out.push(said(
         match baseline {
@@ -71,8 +71,7 @@ pub fn summary(reports: &[Report]) -> Vec<Said> {
     if let Some(line) = intensity_line(first) {
         out.push(said(line, Tone::Plain));
     }
-    let mut others: Vec<&Report> =
-        reports.iter().filter(|r| r.config.mode != "sequential").collect();
+    let mut others: Vec<&Report> = reports.iter().filter(|r| !r.is_sequential()).collect();
     others.sort_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
     let names = short_names(reports);
     for r in &others {
@@ -159,8 +158,7 @@ pub fn sweep_answers(reports: &[Report], axes: &[super::Axis]) -> Vec<Said> {
         }
     }
     let processes = |r: &Report| r.processes;
-    let speedup =
-        |r: &Report| r.speedup.unwrap_or(if r.config.mode == "sequential" { 1.0 } else { 0.0 });
+    let speedup = |r: &Report| r.speedup.unwrap_or(if r.is_sequential() { 1.0 } else { 0.0 });
     let mut out = Vec::new();
     for (label, members) in groups {
         let Some(best) = members.iter().max_by(|a, b| speedup(a).total_cmp(&speedup(b))) else {
@@ -317,7 +315,7 @@ pub fn short_names(reports: &[Report]) -> Vec<(&Report, String)> {
 /// What every parallel report shares of its strategy's settings (codec, splits, chunk), for a
 /// header line: "codec bincode, 64 splits, chunk 1"; empty where they differ or none has any.
 pub fn common_settings(reports: &[Report]) -> String {
-    let parallel: Vec<&Report> = reports.iter().filter(|r| r.config.mode != "sequential").collect();
+    let parallel: Vec<&Report> = reports.iter().filter(|r| !r.is_sequential()).collect();
     let same = |f: &dyn Fn(&Report) -> Option<String>| {
         let values: Vec<String> = parallel.iter().filter_map(|r| f(r)).collect();
         match values.first() {
@@ -363,6 +361,7 @@ mod tests {
         split.spread.verdict = Some(verdict);
         let mut seq = split.clone();
         seq.config.mode = "sequential".into();
+        seq.config.sequential = true;
         seq.wall_ms = 100.0 * speedup;
         seq.speedup = Some(1.0);
         vec![seq, split]
@@ -378,7 +377,7 @@ mod tests {
             for mut r in pair(verdict, speedup, speedup * 0.9, speedup * 1.1) {
                 r.config.function = crate::kernel::Function::parse(f).unwrap();
                 r.intensity.fn_bound = Some(if f == "x*2" { "memory" } else { "compute" });
-                r.processes = r.config.mode != "sequential";
+                r.processes = !r.is_sequential();
                 reports.push(r);
             }
         }

@@ -357,7 +357,7 @@ fn distinct<T: PartialEq>(values: impl Iterator<Item = T>) -> Vec<T> {
 /// Row labels: the strategy and its own settings, plus every parameter that varies among the
 /// reports (sequential's single worker does not count as variation).
 pub(super) fn row_labels(reports: &[Report]) -> Vec<String> {
-    let parallel: Vec<&Report> = reports.iter().filter(|r| r.config.mode != "sequential").collect();
+    let parallel: Vec<&Report> = reports.iter().filter(|r| !r.is_sequential()).collect();
     let varies = |f: &dyn Fn(&Report) -> String, among: &[&Report]| {
         distinct(among.iter().map(|r| f(r))).len() > 1
     };
@@ -371,10 +371,10 @@ pub(super) fn row_labels(reports: &[Report]) -> Vec<String> {
         .iter()
         .map(|r| {
             let mut label = label(r);
-            if transport && r.config.mode != "sequential" {
+            if transport && !r.is_sequential() {
                 label += &format!(", over {}", r.job.transport);
             }
-            if workers && r.config.mode != "sequential" {
+            if workers && !r.is_sequential() {
                 label += &format!(", {} workers", r.config.workers);
             }
             if n {

@@ -98,6 +98,10 @@ pub struct TransportInfo {
     /// It reads its frames off a byte stream itself, so a result whose payload is the values'
     /// own bytes can be read straight into its place in the output ([`place`]).
     pub in_place: bool,
+    /// Where its workers are not started here (a launcher's ranks, on other hosts), the
+    /// spawning transport whose measured costs stand for each worker's end of a link when the
+    /// cost model extrapolates across hosts (`predict --link-gbps`).
+    pub costed_as: Option<&'static str>,
 }
 
 use crate::error::WorkerError;
@@ -336,6 +340,7 @@ impl TransportInfo {
             one_thread: false,
             trains: false,
             in_place: false,
+            costed_as: None,
         }
     }
 
@@ -383,6 +388,12 @@ impl TransportKind {
     /// What it is and can carry.
     pub fn info(self) -> TransportInfo {
         self.0.info()
+    }
+
+    /// The spawning transport whose costs stand for its workers' ends of a link between hosts
+    /// ([`TransportInfo::costed_as`]), where it names one this build has.
+    pub fn costed_as(self) -> Option<TransportKind> {
+        self.info().costed_as.and_then(TransportKind::named)
     }
 
     /// The transport, where this build has it; `Err` says how to get one that does.
@@ -442,6 +453,8 @@ pub const MPI: TransportInfo = TransportInfo {
     one_thread: true,
     trains: false,
     in_place: false,
+    // Open MPI between hosts runs over TCP.
+    costed_as: Some("tcp"),
 };
 
 /// Why `--transport mpi` cannot run in a build without the `mpi` feature.
