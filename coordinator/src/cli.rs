@@ -653,7 +653,7 @@ impl ModeArg {
         match self.0.as_str() {
             "all" => Mode::available(transport)
                 .into_iter()
-                .filter(|m| !in_place || m.strategy().info().in_place)
+                .filter(|m| !in_place || m.works_in_place())
                 .collect(),
             name => Mode::named(name).into_iter().collect(),
         }

@@ -95,18 +95,6 @@ pub enum ConfigError {
     /// More parts than elements.
     #[error("--splits {splits} is larger than --n {n}: every part must hold at least one element")]
     SplitsExceedN { splits: usize, n: usize },
-    /// A collective strategy with fewer elements than workers.
-    #[error("--mode {mode} sends one part to each of the {workers} workers, but --n {n} has fewer values than that: use a bigger --n or fewer workers")]
-    FewerThanWorkers { mode: String, n: usize, workers: usize },
-    /// A collective over MPI bigger than its C-int counts allow.
-    #[error("--mode {mode} over {transport} moves all {bytes} bytes in one collective, whose counts and offsets are C ints (at most {max_bytes} bytes): use --n {max_n} or less, or --mode split")]
-    CollectiveTooBig {
-        mode: String,
-        transport: &'static str,
-        max_bytes: usize,
-        bytes: u64,
-        max_n: u64,
-    },
     /// `--chunksize 0`.
     #[error("--chunksize must be at least 1")]
     NoChunksize,
@@ -186,8 +174,48 @@ fn auto_runs(min: Option<usize>, max: Option<usize>) -> Result<AutoRuns, ConfigE
 impl RunRequest {
     /// Checks every rule and resolves every default.
     pub fn validate(self) -> Result<RunConfig, ConfigError> {
-        let s = &self.settings;
         let workers = self.workers.unwrap_or_else(available_cpus);
+        let splits = self.check_counts(workers)?;
+        self.check_strategies()?;
+        let s = &self.settings;
+        let now = Settings { workers, splits, ..s.clone() };
+        for mode in &self.modes {
+            mode.refusal(&now)
+                .map_err(|reason| ConfigError::Refused { mode: mode.name().to_string(), reason })?;
+        }
+        let buffers = self.buffers(&now) as u128;
+        check_memory(s.n, buffers, self.owned(), self.verify, self.frames(&now), workers)?;
+        // A launcher's ranks are started by the launcher, not by this process.
+        let spawns = s.transport.spawns() && self.modes.iter().any(|m| m.uses_processes());
+        if spawns {
+            let transport = s.transport.transport().map_err(ConfigError::Transport)?;
+            let strategy = self.modes.iter().map(|m| m.strategy().files_needed(workers));
+            let need = transport.files_needed(workers) + strategy.max().unwrap_or(0);
+            check_open_files(workers, need)?;
+        }
+        let worker_bin = match spawns {
+            true => Some(spawner::locate_worker(s.worker_bin.as_deref())?),
+            false => s.worker_bin.clone(),
+        };
+        Ok(RunConfig {
+            settings: Settings { worker_bin, ..now },
+            runs: match self.repeat {
+                Some(n) => Runs::Exact(n),
+                None => Runs::Auto(auto_runs(self.run_bounds.0, self.run_bounds.1)?),
+            },
+            warmup: self.warmup.unwrap_or(DEFAULT_WARMUP),
+            interleave: self.interleave,
+            verify: self.verify,
+            reuse_buffers: self.reuse_buffers || self.keep_input,
+            keep_input: self.keep_input,
+            baseline: self.baseline,
+            modes: self.modes,
+        })
+    }
+
+    /// Every count within its bounds; the splits the run cuts its input into.
+    fn check_counts(&self, workers: usize) -> Result<usize, ConfigError> {
+        let s = &self.settings;
         if self.modes.is_empty() {
             return Err(ConfigError::NoMode);
         }
@@ -202,41 +230,12 @@ impl RunRequest {
         }
         let splits = match self.splits {
             Some(0) => return Err(ConfigError::NoSplits),
-            Some(k) if k > s.n && s.n > 0 => {
-                return Err(ConfigError::SplitsExceedN { splits: k, n: s.n })
-            }
+            Some(k) if k > s.n => return Err(ConfigError::SplitsExceedN { splits: k, n: s.n }),
             Some(k) => k,
             None => crate::settings::default_splits(s.n),
         };
         if s.chunksize == Some(0) {
             return Err(ConfigError::NoChunksize);
-        }
-        for mode in &self.modes {
-            if let Err(reason) =
-                mode.strategy().available().and_then(|()| mode.strategy().runs_over(s.transport))
-            {
-                return Err(ConfigError::Unavailable { mode: mode.name().to_string(), reason });
-            }
-        }
-        if s.in_place && self.keep_input {
-            return Err(ConfigError::KeepInputInPlace);
-        }
-        if s.in_place {
-            if let Some(mode) = self.modes.iter().find(|m| !m.strategy().info().in_place) {
-                let can: Vec<&str> = Mode::all()
-                    .into_iter()
-                    .filter(|m| m.strategy().info().in_place)
-                    .map(|m| m.name())
-                    .collect();
-                return Err(ConfigError::Refused {
-                    mode: mode.name().to_string(),
-                    reason: format!(
-                        "cannot work in place (--in-place): its results arrive in frames beside \
-                         the input; {} can",
-                        can.join(", ")
-                    ),
-                });
-            }
         }
         if self.repeat == Some(0) {
             return Err(ConfigError::NoRepeat);
@@ -256,108 +255,61 @@ impl RunRequest {
         if s.handshake_timeout.is_zero() {
             return Err(ConfigError::NoHandshakeTime);
         }
-        for mode in self.modes.iter().filter(|m| m.strategy().info().collective) {
-            if s.n < workers {
-                return Err(ConfigError::FewerThanWorkers {
-                    mode: mode.name().to_string(),
-                    n: s.n,
-                    workers,
-                });
-            }
-            // Values and a task header per worker, the biggest codec's bytes per value.
-            let bytes = s.n as u128 * COLLECTIVE_BYTES_PER_VALUE + 64 * workers as u128;
-            let carries = s.transport.info().collectives;
-            if let Some(max) = carries.filter(|&max| bytes > max as u128) {
-                return Err(ConfigError::CollectiveTooBig {
-                    mode: mode.name().to_string(),
-                    transport: s.transport.name(),
-                    max_bytes: max,
-                    bytes: u64::try_from(bytes).unwrap_or(u64::MAX),
-                    max_n: (max as u64).saturating_sub(64 * workers as u64)
-                        / COLLECTIVE_BYTES_PER_VALUE as u64,
-                });
-            }
-        }
-        // The largest task a strategy that ships data (through a codec) may put in one frame:
-        // a split part, an item chunk, or a collective's share per worker.
-        // Each strategy's own chunksize counts (item's default is Pool.map's rule, n / (4 x
-        // workers), far more than a split part), and each frame at the codec's bytes a value
-        // (pickle's items take 12, npy's each a header).
-        let collective = self.modes.iter().any(|m| m.strategy().info().collective);
-        let now = Settings { workers, splits, ..s.clone() };
-        let task_values = self
-            .modes
-            .iter()
-            .filter(|m| m.uses_codec())
-            .map(|m| {
-                let chunk = m.chunksize(&now).unwrap_or(1);
-                m.splits(&now).map_or(chunk, |parts| s.n.div_ceil(parts).saturating_mul(chunk))
-            })
-            .max()
-            .unwrap_or(0)
-            .max(if collective { s.n.div_ceil(workers) } else { 0 });
-        let ships = self.modes.iter().any(|m| m.uses_codec());
-        let frame_bytes_per_value = match ships {
-            true => encoded_bytes_per_value(
-                s.codec,
-                self.modes.iter().any(|m| m.splits(&now).is_none() && m.uses_codec()),
-            ),
-            false => 8,
-        };
-        // The coordinator's buffers: an input and an output, one in place, none for a strategy
-        // whose workers keep their data; a sequential run (asked for, or hidden behind the
-        // speedups) has its own.
-        let own = |m: &Mode| match () {
-            _ if m.strategy().info().owned => 0,
-            _ if s.in_place => 1,
-            _ => 2,
-        };
-        let sequential = (self.baseline || self.modes.contains(&Mode::SEQUENTIAL))
-            .then(|| own(&Mode::SEQUENTIAL));
-        let mut buffers = self.modes.iter().map(own).chain(sequential).max().unwrap_or(0);
-        // --reuse-buffers keeps a private set and a shared set side by side where the
-        // strategies use both (sequential's vectors, shm's regions): both count.
-        let shared = |m: &Mode| m.strategy().memory() == crate::strategy::Memory::Shared;
-        if (self.reuse_buffers || self.keep_input) && self.modes.iter().any(shared) {
-            let private = self.modes.iter().filter(|m| !shared(m)).map(own).chain(sequential);
-            let shm = self.modes.iter().filter(|m| shared(m)).map(own);
-            buffers = private.max().unwrap_or(0) + shm.max().unwrap_or(0);
-        }
-        let owned = self.modes.iter().any(|m| m.strategy().info().owned);
-        let frames = Frames { ships, task_values, bytes_per_value: frame_bytes_per_value };
-        check_memory(s.n, buffers, owned, self.verify, frames, workers)?;
-        // A launcher's ranks are started by the launcher, not by this process.
-        let spawns = s.transport.spawns() && self.modes.iter().any(|m| m.uses_processes());
-        if spawns {
-            let transport = s.transport.transport().map_err(ConfigError::Transport)?;
-            let strategy = self.modes.iter().map(|m| m.strategy().files_needed(workers));
-            let need = transport.files_needed(workers) + strategy.max().unwrap_or(0);
-            check_open_files(workers, need)?;
-        }
-        let worker_bin = match spawns {
-            true => Some(spawner::locate_worker(s.worker_bin.as_deref())?),
-            false => s.worker_bin.clone(),
-        };
-        let settings = Settings { workers, splits, worker_bin, ..s.clone() };
+        Ok(splits)
+    }
+
+    /// Every strategy runs on this machine and over this transport, and the flags agree.
+    fn check_strategies(&self) -> Result<(), ConfigError> {
+        let s = &self.settings;
         for mode in &self.modes {
-            mode.strategy()
-                .check(&settings)
-                .map_err(|reason| ConfigError::Refused { mode: mode.name().to_string(), reason })?;
+            if let Err(reason) =
+                mode.strategy().available().and_then(|()| mode.strategy().runs_over(s.transport))
+            {
+                return Err(ConfigError::Unavailable { mode: mode.name().to_string(), reason });
+            }
         }
-        Ok(RunConfig {
-            modes: self.modes,
-            settings,
-            runs: match self.repeat {
-                Some(n) => Runs::Exact(n),
-                None => Runs::Auto(auto_runs(self.run_bounds.0, self.run_bounds.1)?),
+        if s.in_place && self.keep_input {
+            return Err(ConfigError::KeepInputInPlace);
+        }
+        Ok(())
+    }
+
+    /// The n-value buffers the coordinator holds at once: the most any strategy asks for,
+    /// a sequential run (asked for, or hidden behind the speedups) counted; with buffers
+    /// kept from run to run, a private set and a shared set side by side where the strategies
+    /// use both (sequential's vectors, shm's regions).
+    fn buffers(&self, now: &Settings) -> usize {
+        let sequential = (self.baseline || self.modes.contains(&Mode::SEQUENTIAL))
+            .then(|| Mode::SEQUENTIAL.buffers(now));
+        let most = |modes: &mut dyn Iterator<Item = &Mode>| {
+            modes.map(|m| m.buffers(now)).chain(sequential).max().unwrap_or(0)
+        };
+        let shared = |m: &&Mode| m.strategy().memory() == crate::strategy::Memory::Shared;
+        if !(self.reuse_buffers || self.keep_input) || !self.modes.iter().any(|m| shared(&m)) {
+            return most(&mut self.modes.iter());
+        }
+        let private = most(&mut self.modes.iter().filter(|m| !shared(m)));
+        let kept_shared = self.modes.iter().filter(shared).map(|m| m.buffers(now)).max();
+        private + kept_shared.unwrap_or(0)
+    }
+
+    /// Whether a strategy's workers keep their own data (owner): the coordinator holds none.
+    fn owned(&self) -> bool {
+        self.modes.iter().any(|m| m.buffers(&self.settings) == 0)
+    }
+
+    /// What the run's frames hold, for the memory they take.
+    fn frames(&self, now: &Settings) -> Frames {
+        let ships = self.modes.iter().any(|m| m.uses_codec());
+        let items = self.modes.iter().any(|m| m.ships_items());
+        Frames {
+            ships,
+            task_values: self.modes.iter().map(|m| m.frame_values(now)).max().unwrap_or(0),
+            bytes_per_value: match ships {
+                true => encoded_bytes_per_value(now.codec, items),
+                false => 8,
             },
-            warmup: self.warmup.unwrap_or(DEFAULT_WARMUP),
-            interleave: self.interleave,
-            verify: self.verify,
-            reuse_buffers: self.reuse_buffers || self.keep_input,
-            keep_input: self.keep_input,
-            baseline: self.baseline,
-        })
+        }
     }
 }
 
@@ -389,9 +341,6 @@ fn encoded_bytes_per_value(codec: crate::codec::CodecKind, items: bool) -> u128 
 /// A worker process's own memory, whatever its tasks: measured peaks are 6 MB (release) to
 /// 10 MB (debug) with small tasks.
 const WORKER_PROCESS_BYTES: u128 = 12 << 20;
-
-/// Bytes a value may take in a collective's frames (bincode's f64 and its framing, rounded up).
-const COLLECTIVE_BYTES_PER_VALUE: u128 = 9;
 
 /// CPUs this process may use.
 pub fn available_cpus() -> usize {

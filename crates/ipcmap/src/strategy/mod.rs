@@ -250,9 +250,20 @@ pub trait Strategy: Sync {
         Ok(())
     }
     /// Whether it can run with settings `s`, checked before anything is allocated or spawned;
-    /// `Err` says why not (a bound of its own: a pipe's capacity, a region's size).
+    /// `Err` says why not (a bound of its own: a pipe's capacity, a region's size). What every
+    /// strategy of a kind refuses (in place, a collective's size) is [`Mode::refusal`]'s.
     fn check(&self, _s: &Settings) -> Result<(), String> {
         Ok(())
+    }
+    /// The n-value buffers the coordinator holds for one run under `s`: an input and an
+    /// output, one where the result goes over the input, none where its workers keep their
+    /// own data.
+    fn buffers(&self, s: &Settings) -> usize {
+        match () {
+            _ if self.info().owned => 0,
+            _ if s.in_place => 1,
+            _ => 2,
+        }
     }
     /// Open files its coordinator half needs for `workers` workers, beyond the transport's
     /// (a pipe's ends per worker).
@@ -415,6 +426,76 @@ impl Mode {
         Some(s.chunksize.unwrap_or(default))
     }
 
+    /// Why it cannot run under `s`, checked before anything is allocated or spawned: what
+    /// strategies of its kind refuse (a run in place its results cannot go over; a collective
+    /// with fewer values than workers, or more bytes than the transport's collectives carry),
+    /// then its own [`Strategy::check`].
+    pub fn refusal(self, s: &Settings) -> Result<(), String> {
+        let info = self.0.info();
+        if s.in_place && !info.in_place {
+            let can: Vec<&str> =
+                Mode::all().into_iter().filter(|m| m.0.info().in_place).map(Mode::name).collect();
+            return Err(format!(
+                "cannot work in place (--in-place): its results arrive in frames beside the \
+                 input; {} can",
+                can.join(", ")
+            ));
+        }
+        if info.collective {
+            let workers = s.workers;
+            if s.n < workers {
+                return Err(format!(
+                    "sends one part to each of the {workers} workers, but --n {} has fewer \
+                     values than that: use a bigger --n or fewer workers",
+                    s.n
+                ));
+            }
+            // Values and a task header per worker, the biggest codec's bytes per value.
+            let bytes = s.n as u128 * COLLECTIVE_BYTES_PER_VALUE + 64 * workers as u128;
+            if let Some(max) = s.transport.info().collectives.filter(|&max| bytes > max as u128) {
+                let max_n = (max as u64).saturating_sub(64 * workers as u64)
+                    / COLLECTIVE_BYTES_PER_VALUE as u64;
+                return Err(format!(
+                    "moves all {bytes} bytes in one collective over {}, whose counts and \
+                     offsets are C ints (at most {max} bytes): use --n {max_n} or less, or \
+                     --mode split",
+                    s.transport.name()
+                ));
+            }
+        }
+        self.0.check(s)
+    }
+
+    /// The most values one of its frames carries under `s`, where it ships data through a
+    /// codec (0 where it does not): a split part, an item chunk, or a collective's share per
+    /// worker; each strategy's own chunksize counts (item's default is Pool.map's rule).
+    pub fn frame_values(self, s: &Settings) -> usize {
+        if !self.uses_codec() {
+            return 0;
+        }
+        let chunk = self.chunksize(s).unwrap_or(1);
+        let task = self.splits(s).map_or(chunk, |parts| s.n.div_ceil(parts).saturating_mul(chunk));
+        match self.0.info().collective {
+            true => task.max(s.n.div_ceil(s.workers.max(1))),
+            false => task,
+        }
+    }
+
+    /// Whether it can write its result over its input (`--in-place`).
+    pub fn works_in_place(self) -> bool {
+        self.0.info().in_place
+    }
+
+    /// Whether it encodes values one by one (item mode's frames), not as blocks.
+    pub fn ships_items(self) -> bool {
+        self.uses_codec() && !self.0.uses_splits()
+    }
+
+    /// The n-value buffers the coordinator holds for one of its runs under `s`.
+    pub fn buffers(self, s: &Settings) -> usize {
+        self.0.buffers(s)
+    }
+
     /// The parts it splits the input into under `s` (`None` where it does not split).
     pub fn splits(self, s: &Settings) -> Option<usize> {
         self.0.uses_splits().then_some(s.splits)
@@ -530,6 +611,9 @@ impl<'a> RerunInPlace<'a> {
         }
     }
 }
+
+/// Bytes a value may take in a collective's frames (bincode's f64 and its framing, rounded up).
+const COLLECTIVE_BYTES_PER_VALUE: u128 = 9;
 
 /// The error of a strategy that cannot work in place handed a run in place (the
 /// configuration refuses `--in-place` for it, so this is a guard).
