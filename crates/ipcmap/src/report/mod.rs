@@ -17,6 +17,7 @@ mod json;
 mod markdown;
 mod measurement;
 mod meta;
+mod pays;
 mod perfetto;
 mod plot;
 mod printable;
@@ -43,10 +44,9 @@ pub use self::axis::Axis;
 pub use self::csv::write_csv;
 pub use self::explain::explain;
 pub use self::json::write_json;
+pub use self::pays::{plot_pays, plot_pays_measured, MeasuredPoint};
 pub use self::perfetto::write_trace;
-pub use self::plot::{
-    plot_pays, plot_pays_measured, plot_phases, plot_sweep, MeasuredPoint, PlotError, CELL_OPACITY,
-};
+pub use self::plot::{plot_phases, plot_sweep, PlotError, CELL_OPACITY};
 pub use self::table::{
     fmt_ms, group_digits, render_sweep_summary, render_table, render_table_within, terminal_width,
     wrap,
