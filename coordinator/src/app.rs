@@ -2,12 +2,12 @@
 //! execute it, write its reports through the chosen exporter; or run the probe.
 
 use crate::cli::{Cli, Command, Format, ProbeArgs, SweepArgs};
-use crate::output::Output;
+use crate::files::Files;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ipcmap::config::RunConfig;
 use ipcmap::engine::Session;
 use ipcmap::error::RunError;
-use ipcmap::report::{plot_phases, plot_sweep, write_csv, write_json, Export, Exporter};
+use ipcmap::report::Export;
 use ipcmap::rundir::RunDir;
 use ipcmap::strategy::Mode;
 use ipcmap::sweep::Axis;
@@ -158,11 +158,8 @@ struct Plan {
     /// Axes that vary (a sweep); `None` for a plain run.
     axes: Option<Vec<Axis>>,
     format: Format,
-    plot: Option<Output>,
-    csv: Option<Output>,
-    json: Option<Output>,
-    /// `--export-json`, `--export-csv`, `--export-markdown`.
-    exports: Exports,
+    /// Every file it writes besides stdout.
+    files: Files,
     /// Print the explanation after the report.
     explain: bool,
     /// How the terminal's table shows it.
@@ -171,12 +168,6 @@ struct Plan {
     warn_color: bool,
     /// `--predict` (and `--recalibrate`).
     predict: (bool, bool),
-    /// `--trace`: the spans as a Chrome trace.
-    trace: Option<Output>,
-    /// `--timeline`: the spans as a Gantt chart.
-    timeline: Option<Output>,
-    /// `--save-output`: the result as a .npy file.
-    save_output: Option<Output>,
 }
 
 fn plan(cli: &Cli) -> Result<Plan, String> {
@@ -196,23 +187,16 @@ fn plan(cli: &Cli) -> Result<Plan, String> {
             if cli.explain && !matches!(cli.format.0.as_str(), "table" | "markdown") {
                 return Err("--explain goes with --format table or markdown (stdout is for programs otherwise)".into());
             }
-            Plan {
+            Ok(Plan {
                 configs: vec![config],
                 axes: None,
                 format: cli.format.clone(),
-                plot: open(cli.plot.as_deref(), "--plot")?,
-                csv: None,
-                json: None,
-                exports: Exports::open(&cli.export)?,
+                files: Files::for_run(cli)?,
                 explain: cli.explain,
                 view: view(cli),
                 warn_color: cli.colors(std::io::stderr().is_terminal()),
                 predict: (cli.predict, cli.recalibrate),
-                trace: open(cli.trace.as_deref(), "--trace")?,
-                timeline: open(cli.timeline.as_deref(), "--timeline")?,
-                save_output: open(cli.save_output.as_deref(), "--save-output")?,
-            }
-            .distinct()
+            })
         }
         Some(Command::Sweep(_)) if cli.save_output.is_some() => {
             Err("--save-output saves one run's result; a sweep has many (run the one you want)"
@@ -253,80 +237,16 @@ fn plan_sweep(args: &SweepArgs) -> Result<Plan, String> {
             names.join(", ")
         ));
     }
-    Plan {
+    Ok(Plan {
         configs,
         axes: Some(axes),
         format: args.format.clone(),
-        plot: open(args.plot.as_deref(), "--plot")?,
-        csv: open(args.csv.as_deref(), "--csv")?,
-        json: open(args.json.as_deref(), "--json")?,
-        exports: Exports::open(&args.export)?,
+        files: Files::for_sweep(args)?,
         explain: false,
         view: ipcmap::report::View::default(),
         warn_color: false,
         predict: (false, false),
-        trace: None,
-        timeline: None,
-        save_output: None,
-    }
-    .distinct()
-}
-
-impl Plan {
-    /// Refuses one file named for two outputs.
-    fn distinct(self) -> Result<Plan, String> {
-        crate::output::check_distinct(
-            &[
-                self.plot.as_ref(),
-                self.csv.as_ref(),
-                self.json.as_ref(),
-                self.trace.as_ref(),
-                self.timeline.as_ref(),
-                self.save_output.as_ref(),
-            ]
-            .into_iter()
-            .chain(self.exports.outputs().map(Some))
-            .collect::<Vec<_>>(),
-        )?;
-        Ok(self)
-    }
-}
-
-/// The files `--export-*` name, opened (nothing is written until the reports are in), each
-/// with the exporter that writes it.
-struct Exports(Vec<(&'static dyn Exporter, Output)>);
-
-impl Exports {
-    fn open(args: &crate::cli::ExportArgs) -> Result<Exports, String> {
-        let mut files = Vec::new();
-        for (flag, format, path) in args.files() {
-            let exporter = ipcmap::report::exporter(format)
-                .ok_or_else(|| format!("{flag}: no exporter named {format}"))?;
-            files.push((exporter, Output::open(flag, path)?));
-        }
-        Ok(Exports(files))
-    }
-
-    /// Writes every export of `reports` (`axes`: a sweep's varying parameters).
-    fn write(
-        &mut self,
-        reports: &[ipcmap::report::Report],
-        axes: Option<&[Axis]>,
-        pays: Option<&str>,
-    ) -> anyhow::Result<()> {
-        for (exporter, out) in &mut self.0 {
-            out.write_with(|w| exporter.file(Export::new(reports, axes).with_pays(pays), w))?;
-        }
-        Ok(())
-    }
-
-    fn outputs(&self) -> impl Iterator<Item = &Output> {
-        self.0.iter().map(|(_, out)| out)
-    }
-}
-
-fn open(path: Option<&std::path::Path>, flag: &'static str) -> Result<Option<Output>, String> {
-    path.map(|p| Output::open(flag, p)).transpose()
+    })
 }
 
 fn execute(mut plan: Plan) -> anyhow::Result<()> {
@@ -418,37 +338,7 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
         false => None,
     };
 
-    if let Some(out) = plan.csv.as_mut() {
-        out.write_with(|w| write_csv(&reports, w))?;
-    }
-    if let Some(out) = plan.json.as_mut() {
-        out.write_with(|w| write_json(&reports, w))?;
-    }
-    plan.exports.write(&reports, plan.axes.as_deref(), pays.as_deref())?;
-    if let Some(out) = plan.trace.as_mut() {
-        out.write_with(|w| ipcmap::report::write_trace(&reports, w))?;
-    }
-    if let Some(out) = plan.timeline.as_mut() {
-        let svg = ipcmap::report::plot_timeline(&reports)
-            .map_err(|e| anyhow::anyhow!("--timeline {}: {e}", out.path().display()))?;
-        out.write_with(|w| w.write_all(svg.as_bytes()))?;
-    }
-    if let (Some(out), Some(c)) = (plan.save_output.as_mut(), plan.configs.first()) {
-        // The verified result of every strategy is this, bit for bit: the kernel over the
-        // input the seed generates.
-        let s = &c.settings;
-        let mut values = ipcmap::data::generate(s.seed, s.n);
-        ipcmap::kernel::apply_work_in_place(s.function, s.work, &mut values);
-        out.write_with(|w| ipcmap::codec::npy::write_array(&values, w))?;
-    }
-    if let Some(out) = plan.plot.as_mut() {
-        let svg = match &plan.axes {
-            Some(axes) => plot_sweep(&reports, axes),
-            None => plot_phases(&reports),
-        }
-        .map_err(|e| anyhow::anyhow!("--plot {}: {e}", out.path().display()))?;
-        out.write_with(|w| w.write_all(svg.as_bytes()))?;
-    }
+    plan.files.write(&reports, plan.axes.as_deref(), pays.as_deref(), plan.configs.first())?;
     // A stop asked for while the outputs were written: no report passes for a complete one.
     if ipcmap::interrupt::requested().is_some() {
         return Err(ipcmap::interrupt::interrupted().into());

@@ -6,6 +6,7 @@
 
 mod app;
 mod cli;
+mod files;
 mod mpi;
 mod oom;
 mod output;
