@@ -249,7 +249,9 @@ fn plan_sweep(args: &SweepArgs) -> Result<Plan, String> {
     })
 }
 
-fn execute(mut plan: Plan) -> anyhow::Result<()> {
+/// The progress bar of a plan's runs, on stderr where it is a terminal (a sweep says how many
+/// runs it holds at most first).
+fn progress_bar(plan: &Plan) -> ProgressBar {
     // An upper bound: auto plans may stop before their maximum.
     let mut total: usize =
         plan.configs.iter().map(|c| c.modes.len() * (c.warmup + c.runs.max())).sum();
@@ -269,12 +271,10 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
     // 10^6, so the time left does not jump when the sweep reaches its big configurations
     // (hidden baselines and early stops make it an upper bound). indicatif draws nothing when
     // stderr is not a terminal.
-    let weight =
-        |c: &RunConfig| (c.settings.n as u64).saturating_mul(u64::from(c.settings.work.max(1)));
     let values: u64 = plan
         .configs
         .iter()
-        .map(|c| weight(c).saturating_mul((c.modes.len() * (c.warmup + c.runs.max())) as u64))
+        .map(|c| work_weight(c).saturating_mul((c.modes.len() * (c.warmup + c.runs.max())) as u64))
         .sum();
     let bar = ProgressBar::with_draw_target(Some(values.max(1)), ProgressDrawTarget::stderr());
     bar.set_style(
@@ -283,6 +283,42 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    bar
+}
+
+/// A sweep's configuration as its runs end: its strategy and the varying parameters it
+/// has, then its median.
+fn config_line(done: &ipcmap::engine::Finished<'_>, axes: &[Axis]) -> String {
+    let s = &done.config.settings;
+    let mut what = vec![done.label.clone()];
+    if axes.contains(&Axis::Function) {
+        what.push(format!("fn {}", s.function));
+    }
+    if axes.contains(&Axis::N) {
+        what.push(format!("n {}", ipcmap::report::group_digits(s.n as u64)));
+    }
+    if axes.contains(&Axis::Workers) {
+        what.push(format!("{} workers", s.workers));
+    }
+    if axes.contains(&Axis::Work) {
+        what.push(format!("work {}", s.work));
+    }
+    format!(
+        "{}: {} ms (median of {} runs)",
+        what.join(", "),
+        ipcmap::report::fmt_ms(done.wall_ms),
+        done.runs
+    )
+}
+
+/// A configuration's weight on the progress bar: its values times its work.
+fn work_weight(c: &RunConfig) -> u64 {
+    (c.settings.n as u64).saturating_mul(u64::from(c.settings.work.max(1)))
+}
+
+fn execute(mut plan: Plan) -> anyhow::Result<()> {
+    let bar = progress_bar(&plan);
+    let weight = work_weight;
     let mut last = 0;
     // A sweep's table piped (no bar to draw on a terminal) opens with each configuration's
     // line as its runs end, as hyperfine prints each result: a long sweep shows its figures
@@ -306,28 +342,8 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
                 return;
             };
             finished += 1;
-            let s = &done.config.settings;
-            let mut what = vec![done.label.clone()];
-            if axes.contains(&Axis::Function) {
-                what.push(format!("fn {}", s.function));
-            }
-            if axes.contains(&Axis::N) {
-                what.push(format!("n {}", ipcmap::report::group_digits(s.n as u64)));
-            }
-            if axes.contains(&Axis::Workers) {
-                what.push(format!("{} workers", s.workers));
-            }
-            if axes.contains(&Axis::Work) {
-                what.push(format!("work {}", s.work));
-            }
             let mut stdout = std::io::stdout().lock();
-            let _ = writeln!(
-                stdout,
-                "{finished}/{total_cells} {}: {} ms (median of {} runs)",
-                what.join(", "),
-                ipcmap::report::fmt_ms(done.wall_ms),
-                done.runs
-            );
+            let _ = writeln!(stdout, "{finished}/{total_cells} {}", config_line(&done, axes));
             let _ = stdout.flush();
         },
     )?;
@@ -364,8 +380,13 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
         })
         .and_then(|()| stdout.flush());
     written.map_err(|e| stdout_error("the report", e))?;
-    // After the report, like hyperfine: one line each, never a change of exit status.
-    let paint = ipcmap::report::Paint(plan.warn_color);
+    warn(&reports, ipcmap::report::Paint(plan.warn_color));
+    Ok(())
+}
+
+/// After the report, like hyperfine: each warning once, one line each, never a change of
+/// exit status.
+fn warn(reports: &[ipcmap::report::Report], paint: ipcmap::report::Paint) {
     let mut warned = Vec::new();
     for w in reports.iter().flat_map(|r| &r.warnings) {
         if !warned.contains(&w) {
@@ -383,7 +404,6 @@ fn execute(mut plan: Plan) -> anyhow::Result<()> {
             warned.push(w);
         }
     }
-    Ok(())
 }
 
 fn probe(args: &ProbeArgs) -> u8 {
