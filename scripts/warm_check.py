@@ -9,9 +9,12 @@ in turn:
   - numpy warm: `exp(part, out=part_of_result)` over one part a thread of a ThreadPool(workers)
     that exists, on data and a result that exist (made once, outside the timer);
   - ipcmap threads and shm with `--keep-input` (the input made by the warm-up run and kept,
-    buffers reused: only the strategy's work is timed), 3 measured runs an invocation;
-  - shm's minor page faults and system CPU a run, buffers reused (the coordinator and its
-    workers, by getrusage of the children: invocations of 3 and 13 runs, the difference / 10);
+    buffers reused: only the strategy's work is timed), 3 measured runs an invocation; shm
+    twice, its workers started every run (`--pool per-run`, the default) and started once and
+    kept (`--pool persistent`, whose one-time start is printed on its own);
+  - shm's minor page faults and system CPU a run, buffers reused, per-run and persistent (the
+    coordinator and its workers, by getrusage of the children: invocations of 3 and 13 runs,
+    the difference / 10);
   - the exp kernel in cache: `coordinator probe --fn exp` against numpy's exp over 1,536
     values (12 KiB, in L1) with out=, timed over 20,000 calls.
 Prints a Markdown table of ratios with 95% bootstrap intervals, each beside its target, and the
@@ -62,23 +65,30 @@ def numpy_warm(n, workers):
     return measure
 
 
-def ipcmap_warm(mode, n, workers):
+def ipcmap_warm(mode, n, workers, pool="per-run"):
+    """Samples of ipcmap's warm runs, ms; `measure.starts` keeps a kept pool's one-time start."""
     def measure():
         r = json_lines([str(COORDINATOR), "--mode", mode, "--n", str(n), "--workers", str(workers),
                         "--keep-input", "--repeat", "3", "--warmup", "1", "--no-baseline",
-                        "--format", "json"], ROOT)[0]
+                        "--pool", pool, "--format", "json"], ROOT)[0]
         assert r["verified"] and r["input_kept"], r
+        if r.get("processes"):
+            assert r["pool"] == pool, r
+        if r.get("pool_start_ms") is not None:
+            measure.starts.append(r["pool_start_ms"])
         return r["runs_ms"]
+    measure.starts = []
     return measure
 
 
-def faults(mode, n, workers):
+def faults(mode, n, workers, pool="per-run"):
     """[(minor faults a run, system CPU ms a run)] over the whole process tree."""
     def run(repeat):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run([str(COORDINATOR), "-m", mode, "--n", str(n), "--reuse-buffers",
                         "--workers", str(workers), "--repeat", str(repeat), "--warmup", "1",
-                        "--no-baseline", "--format", "json"], check=True, capture_output=True)
+                        "--pool", pool, "--no-baseline", "--format", "json"], check=True,
+                       capture_output=True)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         return after.ru_minflt - before.ru_minflt, after.ru_stime - before.ru_stime
 
@@ -116,7 +126,9 @@ def measurements(n, workers):
         "numpy_warm": numpy_warm(n, workers),
         "threads_warm": ipcmap_warm("threads", n, workers),
         "shm_warm": ipcmap_warm("shm", n, workers),
+        "shm_kept_warm": ipcmap_warm("shm", n, workers, "persistent"),
         "shm_faults": faults("shm", n, workers),
+        "shm_kept_faults": faults("shm", n, workers, "persistent"),
         "threads_faults": faults("threads", n, workers),
         "numpy_exp": numpy_exp_in_cache(),
         "ipcmap_exp": ipcmap_exp_in_cache(),
@@ -126,13 +138,19 @@ def measurements(n, workers):
 def rows(raw, n, workers):
     """Issue 37's rows: (name, target, numerator samples, denominator samples, op)."""
     shm_faults = [f for f, _ in raw["shm_faults"]]
+    kept_faults = [f for f, _ in raw["shm_kept_faults"]]
     return [
         (f"issue 37: warm at n = {n:,}: ipcmap threads `--keep-input` / numpy + ThreadPool({workers}) "
          "with out=", 1.05, raw["threads_warm"], raw["numpy_warm"], "<="),
         (f"issue 37: warm at n = {n:,}: ipcmap shm `--keep-input` (workers started every run) / "
          "ipcmap threads `--keep-input`", 1.2, raw["shm_warm"], raw["threads_warm"], "<="),
+        (f"issue 37: warm at n = {n:,}: ipcmap shm `--keep-input --pool persistent` (workers "
+         "started once) / ipcmap threads `--keep-input`", 1.2, raw["shm_kept_warm"],
+         raw["threads_warm"], "<="),
         (f"issue 37: shm minor page faults a run at n = {n:,}, buffers reused / 2,000", 1.0,
          shm_faults, [2000.0] * len(shm_faults), "<="),
+        (f"issue 37: shm minor page faults a run at n = {n:,}, `--pool persistent` / 2,000", 1.0,
+         kept_faults, [2000.0] * len(kept_faults), "<="),
         ("issue 37: exp kernel ns a value in cache: ipcmap / numpy (same machine)", 1.0,
          raw["ipcmap_exp"], raw["numpy_exp"], "<="),
     ]
@@ -169,7 +187,12 @@ def main():
     print(f"n = {a.n:,}, {a.workers} workers, {a.rounds} interleaved rounds, {os.cpu_count()} cores; "
           f"ipcmap kernel {m['ipcmap_exp'].isa}, numpy {np.__version__}")
     print(f"numpy warm {figure(raw['numpy_warm'])}; ipcmap threads warm {figure(raw['threads_warm'])}; "
-          f"shm warm {figure(raw['shm_warm'])}")
+          f"shm warm {figure(raw['shm_warm'])} (workers started every run), "
+          f"{figure(raw['shm_kept_warm'])} (persistent pool; started once in "
+          f"{figure(m['shm_kept_warm'].starts, 'ms')})")
+    kept_f = [f for f, _ in raw["shm_kept_faults"]]
+    print(f"minor faults a run, shm with a persistent pool: {figure(kept_f, 'faults', 0)}; system CPU "
+          f"{figure([s for _, s in raw['shm_kept_faults']], 'ms')}")
     print(f"minor faults a run: shm {figure(shm_f, 'faults', 0)}, threads {figure(threads_f, 'faults', 0)}; "
           f"system CPU a run: shm {figure([s for _, s in raw['shm_faults']], 'ms')}, "
           f"threads {figure([s for _, s in raw['threads_faults']], 'ms')}")

@@ -8,6 +8,7 @@ use ipcmap::config::{RunRequest, DEFAULT_N, DEFAULT_SEED};
 use ipcmap::kernel::Function;
 use ipcmap::report::{Exporter, EXPORTERS};
 use ipcmap::scheduler::{OnWorkerExit, TaskTimeout};
+use ipcmap::settings::WorkerPool;
 use ipcmap::settings::{Settings, TransportKind};
 use ipcmap::strategy::{Mode, REGISTRY};
 use ipcmap::sweep::Grid;
@@ -377,6 +378,13 @@ pub struct CommonArgs {
     /// When a worker dies mid-run: hand its tasks to the others (retry) or stop (abort).
     #[arg(long, value_enum, default_value_t = OnWorkerExit::Retry)]
     pub on_worker_exit: OnWorkerExit,
+    /// How long worker processes live: per-run (started inside each run's timer, as the
+    /// tutorial's Pool) or persistent (started once and kept for every later run of the same
+    /// kind, as a Pool created once serves many map calls; their start is reported on its
+    /// own, as a one-time cost). Persistent implies --reuse-buffers, so that shared regions
+    /// stay mapped in the workers.
+    #[arg(long, value_enum, default_value_t = WorkerPool::PerRun)]
+    pub pool: WorkerPool,
     /// How workers are started and reached: processes on this machine over ipc-channel or
     /// plain Unix sockets, or the ranks of an MPI job (run under `mpirun -np N`: rank 0
     /// coordinates, ranks 1..N-1 work; needs a build with --features mpi). A sweep takes a
@@ -695,6 +703,7 @@ impl CommonArgs {
                 worker_bin: self.worker_bin.clone(),
                 handshake_timeout: Duration::from_secs_f64(self.handshake_timeout),
                 on_worker_exit: self.on_worker_exit,
+                pool: self.pool,
                 transport: self.transport(),
                 decode_threads: self.decode_threads,
                 in_place: self.in_place,

@@ -206,7 +206,10 @@ impl RunRequest {
             warmup: self.warmup.unwrap_or(DEFAULT_WARMUP),
             interleave: self.interleave,
             verify: self.verify,
-            reuse_buffers: self.reuse_buffers || self.keep_input,
+            // Kept workers keep their mappings, so their regions are kept too.
+            reuse_buffers: self.reuse_buffers
+                || self.keep_input
+                || s.pool == crate::settings::WorkerPool::Persistent,
             keep_input: self.keep_input,
             baseline: self.baseline,
             modes: self.modes,
@@ -285,7 +288,10 @@ impl RunRequest {
             modes.map(|m| m.buffers(now)).chain(sequential).max().unwrap_or(0)
         };
         let shared = |m: &&Mode| m.strategy().memory() == crate::strategy::Memory::Shared;
-        if !(self.reuse_buffers || self.keep_input) || !self.modes.iter().any(|m| shared(&m)) {
+        let kept = self.reuse_buffers
+            || self.keep_input
+            || self.settings.pool == crate::settings::WorkerPool::Persistent;
+        if !kept || !self.modes.iter().any(|m| shared(&m)) {
             return most(&mut self.modes.iter());
         }
         let private = most(&mut self.modes.iter().filter(|m| !shared(m)));

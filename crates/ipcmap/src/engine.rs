@@ -128,6 +128,9 @@ impl Session {
     ) -> Result<Vec<Report>, RunError> {
         let busy = busy_machine();
         let meta = crate::report::Meta::now();
+        // Workers kept from run to run (`--pool persistent`) end with the runs, whatever
+        // ends them.
+        let _kept = EndKeptPools;
         let mut cells: Vec<Cell> = configs
             .iter()
             .flat_map(|cfg| cfg.modes.iter().map(|&m| Cell::new(cfg.clone(), m, true)))
@@ -187,6 +190,11 @@ impl Session {
                     cell.cfg.settings.function,
                 ));
                 report.processes = cell.mode.uses_processes();
+                let kept = !cell.runs.is_empty() && cell.runs.iter().all(|r| r.pool_reused);
+                report.pool = report.processes.then_some(match kept {
+                    true => crate::settings::WorkerPool::Persistent.name(),
+                    false => crate::settings::WorkerPool::PerRun.name(),
+                });
                 let verified_by = match report.input_kept {
                     true => crate::verify::METHOD_IN_PLACE,
                     false => cell.mode.strategy().verified_by(&cell.cfg.settings),
@@ -276,6 +284,15 @@ impl Session {
         cell.runs.push(measurement);
         cell.order.push(sequence);
         Ok(())
+    }
+}
+
+/// Ends every kept pool when dropped.
+struct EndKeptPools;
+
+impl Drop for EndKeptPools {
+    fn drop(&mut self) {
+        crate::scheduler::kept::end_all();
     }
 }
 
@@ -390,6 +407,16 @@ fn warnings(r: &Report, cell: &Cell, cpus: usize, busy: Option<(f64, usize)>) ->
             .unwrap_or_else(|| "unknown".into());
         out.push(format!(
             "shm: its shared memory got 4 KiB pages (transparent_hugepage/shmem_enabled is '{setting}'); as root, 'echo advise > /sys/kernel/mm/transparent_hugepage/shmem_enabled' lets shm's MADV_HUGEPAGE take effect (system-wide, for every program that advises shared memory)"
+        ));
+    }
+    let persistent = cell.cfg.settings.pool == crate::settings::WorkerPool::Persistent;
+    if persistent && r.pool == Some(crate::settings::WorkerPool::PerRun.name()) {
+        let why = match cell.mode.strategy().keeps_workers() {
+            false => "its workers are given new descriptors for each run (its own pipes)",
+            true => "a pool could not be kept (a worker was written off, or ended between runs)",
+        };
+        out.push(format!(
+            "{name}: its workers were started for each run despite --pool persistent: {why}; its wall times include their start"
         ));
     }
     if cell.mode != Mode::SEQUENTIAL && cell.cfg.settings.workers > cpus {

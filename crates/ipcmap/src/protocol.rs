@@ -7,7 +7,9 @@
 //! Data (plain bytes whatever the transport, so the codec is what is measured):
 //! - coordinator → worker: a task frame, [`TaskHeader`] then the strategy's payload;
 //! - worker → coordinator: a result frame ([`ResultHeader`] then the payload), and when the task
-//!   channel closes, one [`WorkerStats`] frame before the worker exits.
+//!   channel closes, one [`WorkerStats`] frame before the worker exits;
+//! - a kept pool (`--pool persistent`): an empty task frame ends a run; the worker sends its
+//!   stats for the run and reads the next run's [`Setup`].
 //!
 //! Headers are fixed-size little-endian integers; every decoder here returns an error on short
 //! or unknown input and never panics.
@@ -21,7 +23,8 @@ use serde::{Deserialize, Serialize};
 /// 4: the setup carries a strategy's own `extra` bytes instead of shm's regions.
 /// 8: the local handshake is authenticated (the worker connects to a private listening socket,
 /// its peer credentials are checked, and the coordinator sends it its channels).
-pub const PROTOCOL_VERSION: u32 = 11;
+/// 12: an empty task frame ends a run and the next run's setup follows (`--pool persistent`).
+pub const PROTOCOL_VERSION: u32 = 12;
 
 /// The setup's `mode` of the raw channel probe's echo worker (not a strategy).
 pub const ECHO: &str = "echo";

@@ -74,6 +74,8 @@ pub struct Settings {
     /// The result overwrites the input (`--in-place`, as `numpy.exp(data, out=data)`): one
     /// buffer, 8 bytes a value; only strategies whose `Info` says `in_place`.
     pub in_place: bool,
+    /// How long worker processes live (`--pool`): the run's, or the invocation's.
+    pub pool: WorkerPool,
 }
 
 impl Default for Settings {
@@ -98,6 +100,7 @@ impl Default for Settings {
             decode_threads: None,
             frame_bytes: 0,
             in_place: false,
+            pool: WorkerPool::PerRun,
         }
     }
 }
@@ -112,6 +115,29 @@ pub enum TaskTimeout {
     After(Duration),
     /// No deadline (`--task-timeout 0`).
     Off,
+}
+
+/// How long worker processes live (`--pool`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum WorkerPool {
+    /// Started for each run and ended with it, as the tutorial's `Pool` inside its timer.
+    #[default]
+    PerRun,
+    /// Started once and kept: they serve every later run whose workers match (strategy
+    /// kind, transport, count, shared regions), as a `Pool` created once serves many
+    /// `map` calls. Their start is reported on its own, as a one-time cost.
+    Persistent,
+}
+
+impl WorkerPool {
+    /// Its name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkerPool::PerRun => "per-run",
+            WorkerPool::Persistent => "persistent",
+        }
+    }
 }
 
 /// What to do when a worker dies or misbehaves mid-run.

@@ -46,6 +46,11 @@ pub struct Measurement {
     pub buffers_reused: bool,
     /// Its input was kept from an earlier run, not generated (`--keep-input`).
     pub input_kept: bool,
+    /// Its workers were kept from an earlier run (`--pool persistent`): no spawn.
+    pub pool_reused: bool,
+    /// Where its workers are kept ones, or will be kept: their start, ns, paid once (not in
+    /// `spawn_ns` of the runs they serve after the first).
+    pub pool_start_ns: u64,
     /// Record spans (`--trace`, `--timeline`).
     pub tracing: bool,
     /// When the run started, ns on `CLOCK_MONOTONIC` (set when tracing).

@@ -198,6 +198,13 @@ pub struct Report {
     /// Every measured run computed on input kept from an earlier run, not generated
     /// (`--keep-input`, numpy's warm figure: only the strategy's work is timed).
     pub input_kept: bool,
+    /// How its worker processes lived (`--pool`): "persistent" where every measured run was
+    /// served by workers kept from an earlier run (no spawn in its wall time), else
+    /// "per-run"; null for a strategy without processes.
+    pub pool: Option<&'static str>,
+    /// The kept workers' start, ms: paid once, before the measured runs, and in none of their
+    /// wall times; null where the workers were started per run.
+    pub pool_start_ms: Option<f64>,
     /// Every measured run equals the sequential result bit for bit; null when not checked.
     pub verified: Option<bool>,
     /// How the runs were verified ("block by block against the sequential kernel applied to
@@ -618,6 +625,14 @@ impl Report {
                 .map(|b| b as f64 / 1e6),
             buffers_reused: runs.iter().any(|r| r.buffers_reused),
             input_kept: !runs.is_empty() && runs.iter().all(|r| r.input_kept),
+            pool: None,
+            pool_start_ms: runs
+                .iter()
+                .all(|r| r.pool_reused)
+                .then(|| runs.iter().map(|r| r.pool_start_ns).max())
+                .flatten()
+                .filter(|&ns| ns > 0)
+                .map(ms),
             verified,
             verified_by: verified.map(|_| crate::verify::METHOD),
             peak_rss_bytes_per_value: runs

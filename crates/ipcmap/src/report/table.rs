@@ -339,8 +339,21 @@ pub(super) fn describe_plan(reports: &[Report]) -> String {
             (false, true) => "; buffers reused from run to run",
             (false, false) => "",
         };
+    let starts: Vec<f64> = reports.iter().filter_map(|r| r.pool_start_ms).collect();
+    let pool =
+        match (starts.iter().copied().reduce(f64::min), starts.iter().copied().reduce(f64::max)) {
+            (Some(lo), Some(hi)) if hi - lo >= 0.05 => format!(
+            "; workers kept from run to run (started once, {lo:.1}-{hi:.1} ms, in no wall time)"
+        ),
+            (Some(lo), _) => {
+                format!(
+                    "; workers kept from run to run (started once, {lo:.1} ms, in no wall time)"
+                )
+            }
+            _ => String::new(),
+        };
     format!(
-        "plan: {warmup}, then {runs} per strategy, {order}; speedups against {baseline} interleaved sequential run(s){warm}"
+        "plan: {warmup}, then {runs} per strategy, {order}; speedups against {baseline} interleaved sequential run(s){warm}{pool}"
     )
 }
 

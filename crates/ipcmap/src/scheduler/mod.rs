@@ -15,6 +15,7 @@
 
 mod deadline;
 pub mod decoders;
+pub mod kept;
 pub mod observer;
 pub mod places;
 mod scatter;
@@ -79,6 +80,9 @@ pub struct ProcessRun<'a> {
     pub frames: bool,
     /// One task per worker, all sent by one collective call ([`Pool::scatter`]).
     pub collective: bool,
+    /// Its workers may be kept for later runs, and may be ones kept from earlier runs
+    /// (`--pool persistent`, where the strategy allows it).
+    pub keeps: bool,
 }
 
 impl<'a> ProcessRun<'a> {
@@ -104,6 +108,7 @@ impl<'a> ProcessRun<'a> {
             strategy,
             frames,
             collective,
+            keeps: settings.pool == crate::settings::WorkerPool::Persistent,
         })
     }
 }
@@ -149,7 +154,7 @@ pub fn run_on_pool(
     let stats =
         (tasks.len() as u64 * 2 + 16).saturating_mul(crate::protocol::TaskStamp::SIZE as u64);
     let max_frame = sg.max_result_bytes(max_task).max(stats + crate::transport::FRAME_SLACK);
-    let mut pool = start_pool(run, sg, (big(PREFETCH_ABOVE), max_frame), spots, m)?;
+    let (mut pool, key) = start_pool(run, sg, (big(PREFETCH_ABOVE), max_frame), spots, m)?;
     let deadline = Deadline {
         policy: s.task_timeout,
         before_first: first_deadline(max_task, s),
@@ -198,26 +203,41 @@ pub fn run_on_pool(
         };
         gather.observer.m.wall_ns = wall_start.elapsed().as_nanos() as u64;
         let shutdown = Instant::now();
-        gather.shutdown();
-        (shutdown, result)
+        // A pool is kept only after a clean run with every worker alive.
+        let keep = key.is_some() && result.is_ok() && gather.schedule.all_alive();
+        let kept = gather.shutdown(keep);
+        (shutdown, result.map(|()| kept))
     });
-    let grace = match crate::interrupt::requested() {
-        Some(_) => Duration::ZERO,
-        None => Duration::from_secs(1),
-    };
-    for w in 0..pool.workers().len() {
-        let exit = pool.reap(w, grace);
-        if let Some(report) = m.workers.get_mut(w) {
-            report.exit = Some(exit);
+    let kept = matches!(result, Ok(true));
+    if !kept {
+        let grace = match crate::interrupt::requested() {
+            Some(_) => Duration::ZERO,
+            None => Duration::from_secs(1),
+        };
+        for w in 0..pool.workers().len() {
+            let exit = pool.reap(w, grace);
+            if let Some(report) = m.workers.get_mut(w) {
+                report.exit = Some(exit);
+            }
         }
     }
-    // Every worker is reaped, so every reader's write has ended or ends now.
+    // Every worker is reaped, or has sent its stats after its last result (a kept pool), so
+    // every reader's write has ended or ends now.
     if let Some(places) = &places {
         places.close();
     }
+    if let (true, Some(key)) = (kept, key) {
+        for report in &mut m.workers {
+            report.exit = Some(KEPT_EXIT.to_string());
+        }
+        kept::keep(key, pool);
+    }
     m.shutdown_ns = shutdown.elapsed().as_nanos() as u64;
-    result
+    result.map(drop)
 }
+
+/// What a kept worker's report says of its end: it did not end.
+pub const KEPT_EXIT: &str = "kept for the next run";
 
 /// Starts the run's pool: each worker with its strategy's [`Attach`] (its setup bytes and the
 /// descriptors it inherits), reading tasks ahead when `prefetch`; its start is measured.
@@ -227,20 +247,11 @@ fn start_pool(
     (prefetch, max_frame): (bool, u64),
     places: Option<Arc<dyn crate::transport::place::Places>>,
     m: &mut Measurement,
-) -> Result<Box<dyn Pool>, RunError> {
+) -> Result<(Box<dyn Pool>, Option<kept::PoolKey>), RunError> {
     let s = run.settings;
     let prefetch = prefetch && !run.transport.one_thread();
     let attach: Vec<Attach> = (0..s.workers as u32).map(|w| sg.attach(w)).collect();
     let fds = |w: u32| attach.get(w as usize).map_or_else(Vec::new, |a| a.inherit_fds.clone());
-    let spec = PoolSpec {
-        worker_bin: run.worker_bin,
-        count: s.workers,
-        handshake_timeout: s.handshake_timeout,
-        inherit_fds: &fds,
-        frame_bytes: s.frame_bytes,
-        places,
-        max_frame,
-    };
     let setup = |w: u32| Setup {
         mode: run.strategy.to_string(),
         function: s.function,
@@ -251,10 +262,49 @@ fn start_pool(
         trace: m.tracing,
         frame_bytes: s.frame_bytes as u64,
     };
+    let key = match run.keeps {
+        true => attach
+            .iter()
+            .map(|a| kept::PoolKey::files(&a.inherit_fds))
+            .collect::<Option<Vec<_>>>()
+            .map(|files| kept::PoolKey {
+                transport: run.transport.info().name,
+                worker_bin: run.worker_bin.to_path_buf(),
+                workers: s.workers,
+                frame_bytes: s.frame_bytes,
+                files,
+            }),
+        false => None,
+    };
+    if let Some(mut pool) = key.as_ref().and_then(kept::take) {
+        let setups = (0..s.workers as u32).map(|w| setup(w).to_frame()).collect();
+        match pool.next_run(setups, places.clone(), max_frame) {
+            Ok(()) => {
+                m.pool_start_ns = pool.spawn_ns();
+                m.pool_reused = true;
+                return Ok((pool, key));
+            }
+            // A pool that cannot serve (a worker ended between runs) ends; a new one starts.
+            Err(_) => kept::end(pool),
+        }
+    }
+    let spec = PoolSpec {
+        worker_bin: run.worker_bin,
+        count: s.workers,
+        handshake_timeout: s.handshake_timeout,
+        inherit_fds: &fds,
+        frame_bytes: s.frame_bytes,
+        places,
+        max_frame,
+    };
     let spawn_at = crate::trace::now_ns();
     let pool = run.transport.start(&spec, &setup)?;
     Observer::spawned(m, pool.as_ref(), spawn_at);
-    Ok(pool)
+    let key = key.filter(|_| pool.keeps());
+    if key.is_some() {
+        m.pool_start_ns = pool.spawn_ns();
+    }
+    Ok((pool, key))
 }
 
 /// What the gather loop takes next.
@@ -588,10 +638,16 @@ impl<'a> Gather<'a, '_> {
     }
 
     /// Closes every task channel, collects the workers' stats, and fills in the report.
-    fn shutdown(mut self) {
+    /// Ends the run: each worker's channel closed, or, with `keep`, its run ended (the pool
+    /// lives on); then its stats read. True when the pool can be kept: `keep`, and every
+    /// worker's stats came with no exit.
+    fn shutdown(mut self, keep: bool) -> bool {
         let workers = self.schedule.workers();
         for w in 0..workers {
-            self.pool.close(w);
+            match keep {
+                true => self.pool.end_run(w),
+                false => self.pool.close(w),
+            }
         }
         let mut ended: Vec<bool> = (0..workers).map(|w| !self.schedule.alive(w)).collect();
         // A worker's exit can overtake its last frame (the watchdog and the reader thread
@@ -639,7 +695,11 @@ impl<'a> Gather<'a, '_> {
             std::thread::sleep(Duration::from_micros(50));
             self.collect_sent();
         }
+        let kept = keep
+            && (0..workers).all(|w| self.observer.has_stats(w) && exited[w].is_none())
+            && !stopped();
         self.observer.finish(self.pool);
+        kept
     }
 }
 
@@ -732,6 +792,7 @@ mod tests {
             decode_threads: Some(2),
             frame_bytes: 0,
             in_place: false,
+            pool: Default::default(),
         };
         let run = ProcessRun {
             settings: &settings,
@@ -740,6 +801,7 @@ mod tests {
             strategy: "split",
             frames: true,
             collective: false,
+            keeps: false,
         };
         let sg = SplitScatter { codec: CodecKind::RAW.codec(), input: &input };
         let mut m = Measurement::default();

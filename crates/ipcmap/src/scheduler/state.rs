@@ -128,6 +128,11 @@ impl Schedule {
         self.slots.get(w).is_some_and(|s| s.alive)
     }
 
+    /// Every worker is alive: none was written off.
+    pub fn all_alive(&self) -> bool {
+        self.slots.iter().all(|s| s.alive)
+    }
+
     /// No worker holds a task.
     pub fn none_in_flight(&self) -> bool {
         self.slots.iter().all(|s| s.in_flight.is_empty())

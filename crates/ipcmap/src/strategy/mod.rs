@@ -268,6 +268,12 @@ pub trait Strategy: Sync {
             _ => 2,
         }
     }
+    /// Its workers can be kept from run to run (`--pool persistent`): by default yes; no
+    /// where each run gives them something new to inherit (pipe's pipes), so that a kept
+    /// pool could never serve another of its runs.
+    fn keeps_workers(&self) -> bool {
+        true
+    }
     /// Open files its coordinator half needs for `workers` workers, beyond the transport's
     /// (a pipe's ends per worker).
     fn files_needed(&self, _workers: usize) -> u64 {
@@ -514,8 +520,9 @@ pub fn on_processes(
 ) -> Result<(), RunError> {
     let tasks = mode.tasks(cfg);
     let info = mode.strategy().info();
-    let process =
+    let mut process =
         crate::scheduler::ProcessRun::new(cfg, mode.name(), info.frames, info.collective)?;
+    process.keeps &= mode.strategy().keeps_workers();
     let work = crate::scheduler::Work { tasks: &tasks, sg, output };
     crate::scheduler::run_on_pool(&process, work, m, start)
 }

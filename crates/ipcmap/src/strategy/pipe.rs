@@ -97,6 +97,11 @@ impl Strategy for Pipe {
         4 * workers as u64
     }
 
+    /// Its pipes are made for each run, and a worker gets them at its start.
+    fn keeps_workers(&self) -> bool {
+        false
+    }
+
     fn label(&self, s: &Settings) -> String {
         let tasks = self.tasks(s, s.chunksize.unwrap_or(1)).len();
         format!(

@@ -158,13 +158,24 @@ impl ShmCompute {
                 regions.input_fd, regions.output_fd
             )));
         }
-        // SAFETY: the coordinator made these descriptors inheritable for this process alone and
-        // nothing else in the worker owns them; one descriptor named twice is adopted once.
+        // Each region is mapped through a copy of its descriptor: the inherited one stays open,
+        // so a worker of a kept pool (`--pool persistent`) can map it again for a later run
+        // whose setup differs (another function or work over the same regions).
+        let copy = |fd: i32| {
+            // SAFETY: `fd` was inherited from the coordinator and is only read here (fcntl's
+            // F_DUPFD_CLOEXEC); a bad number is an error, not a use of another's descriptor.
+            unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+                .try_clone_to_owned()
+                .map(std::os::fd::IntoRawFd::into_raw_fd)
+                .map_err(|e| PayloadError::Setup(format!("descriptor {fd}: {e}")))
+        };
+        // SAFETY: each copy was just made and nothing else in the worker owns it; one
+        // descriptor named twice is adopted once.
         let (input, output) = unsafe {
-            let input = SharedRegion::adopt(regions.input_fd, bytes)?;
+            let input = SharedRegion::adopt(copy(regions.input_fd)?, bytes)?;
             match regions.output_fd == regions.input_fd {
                 true => (input, None),
-                false => (input, Some(SharedRegion::adopt(regions.output_fd, bytes)?)),
+                false => (input, Some(SharedRegion::adopt(copy(regions.output_fd)?, bytes)?)),
             }
         };
         Ok(ShmCompute { function, work, input, output })

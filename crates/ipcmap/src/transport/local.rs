@@ -106,7 +106,7 @@ impl Spawned for LocalTransport {
         let (tasks, results) = answer(hello)?;
         Ok(Link {
             sender: Box::new(Tasks(tasks, spec.frame_bytes)),
-            receiver: Box::new(Results(results, super::stream::MAX_FRAME)),
+            receiver: Box::new(Results(results, super::FrameLimit::new(super::stream::MAX_FRAME))),
         })
     }
 
@@ -150,22 +150,23 @@ impl FrameSender for Tasks {
 /// The coordinator's end of a worker's result channel. ipc-channel receives into a fresh
 /// buffer of its own, never into the caller's: one allocation per frame, and the payload is
 /// copied from it into place by the decode.
-struct Results(IpcBytesReceiver, u64);
+struct Results(IpcBytesReceiver, super::FrameLimit);
 
 impl FrameReceiver for Results {
     fn reads_into(&self) -> bool {
         false
     }
 
-    fn limit(&mut self, max_frame: u64) {
-        self.1 = max_frame;
+    fn limit(&mut self, max_frame: &super::FrameLimit) {
+        self.1 = max_frame.clone();
     }
 
     fn recv(&mut self, into: &mut Vec<u8>, _: Option<Place<'_>>) -> Result<Option<u64>, LinkError> {
-        match recv_frame(&self.0, self.1) {
+        let max_frame = self.1.get();
+        match recv_frame(&self.0, max_frame) {
             // ipc-channel sized its own buffer for it: refused once here.
-            Ok(frame) if frame.len() as u64 > self.1 => {
-                super::stream::check_len(frame.len() as u64, self.1).map(|_| None)
+            Ok(frame) if frame.len() as u64 > max_frame => {
+                super::stream::check_len(frame.len() as u64, max_frame).map(|_| None)
             }
             Ok(frame) => {
                 *into = frame;

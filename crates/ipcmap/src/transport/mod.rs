@@ -134,6 +134,28 @@ pub struct PoolSpec<'a> {
     pub max_frame: u64,
 }
 
+/// The longest frame a receiver takes, shared with whoever sets it: a kept pool's readers
+/// take each run's bound, even in a read begun before the run (`--pool persistent`).
+#[derive(Clone, Debug)]
+pub struct FrameLimit(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl FrameLimit {
+    /// A bound of `bytes`.
+    pub fn new(bytes: u64) -> FrameLimit {
+        FrameLimit(std::sync::Arc::new(std::sync::atomic::AtomicU64::new(bytes)))
+    }
+
+    /// The bound now, bytes.
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets the bound for every holder.
+    pub fn set(&self, bytes: u64) {
+        self.0.store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Bytes a frame may carry beyond its values: its header, a codec's framing, a train's
 /// announcement.
 pub const FRAME_SLACK: u64 = 64 * 1024;
@@ -218,6 +240,29 @@ pub trait Pool {
     /// Where `worker` runs, where the transport knows: its MPI rank and host.
     fn placement(&self, _worker: usize) -> Option<(u32, String)> {
         None
+    }
+    /// It can serve another run once this one ends ([`Pool::end_run`], [`Pool::next_run`]):
+    /// `--pool persistent`. False by default: a pool that is one run's conversation (MPI's
+    /// ranks live on anyway) or a transport that cannot hand its readers a new output.
+    fn keeps(&self) -> bool {
+        false
+    }
+    /// Ends `worker`'s run but not its life: it sends its stats for the run and waits for the
+    /// next run's setup. By default it closes (a pool that does not keep).
+    fn end_run(&mut self, worker: usize) {
+        self.close(worker);
+    }
+    /// Begins another run on a kept pool: `setups[w]` (a setup frame) to each worker, results
+    /// read into `places` and refused above `max_frame`
+    /// bytes from now on. `Err` says why the pool cannot serve it (a worker ended
+    /// or spoke between runs): it is then ended and a new one started.
+    fn next_run(
+        &mut self,
+        _setups: Vec<Vec<u8>>,
+        _places: Option<std::sync::Arc<dyn place::Places>>,
+        _max_frame: u64,
+    ) -> Result<(), String> {
+        Err("this pool serves one run".into())
     }
     /// Sends frame i (bytes `lens[..i].sum()..` of `frames`) to worker i, every worker in one
     /// collective call, without blocking (the frames are the transport's until it completes), where the transport has collectives (MPI's Scatterv); each worker's

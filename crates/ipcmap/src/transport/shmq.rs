@@ -254,18 +254,18 @@ struct QueueReader {
     ring: Ring,
     socket: UnixStream,
     /// The longest frame it accepts.
-    max_frame: u64,
+    max_frame: super::FrameLimit,
 }
 
 impl QueueReader {
     fn new(ring: Ring, socket: UnixStream) -> QueueReader {
-        QueueReader { ring, socket, max_frame: super::stream::MAX_FRAME }
+        QueueReader { ring, socket, max_frame: super::FrameLimit::new(super::stream::MAX_FRAME) }
     }
 }
 
 impl FrameReceiver for QueueReader {
-    fn limit(&mut self, max_frame: u64) {
-        self.max_frame = max_frame.min(super::stream::MAX_FRAME);
+    fn limit(&mut self, max_frame: &super::FrameLimit) {
+        self.max_frame = max_frame.clone();
     }
 
     fn recv(
@@ -283,7 +283,8 @@ impl FrameReceiver for QueueReader {
         let field = |at: usize| u64::from_le_bytes(d[at..at + 8].try_into().unwrap_or_default());
         let (offset, len, end) = (field(0), field(8), field(16));
         if offset == INLINE {
-            let len = super::stream::check_len(len, self.max_frame)?;
+            let len =
+                super::stream::check_len(len, self.max_frame.get().min(super::stream::MAX_FRAME))?;
             return read_body(&mut (&self.socket).take(len), len, into, place).map(Some);
         }
         if offset.checked_add(len).is_none_or(|e| e > self.ring.size) {

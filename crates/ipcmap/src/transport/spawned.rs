@@ -16,7 +16,7 @@ use super::{Event, Frame, MakeSetup, Pool, PoolResult, PoolSpec, Sent, Started, 
 use super::{Transport, TransportInfo, WorkerEnds};
 use crate::error::{LinkError, SpawnError, WorkerError};
 use crate::protocol::Setup;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The coordinator's sending end of one worker's link.
@@ -50,7 +50,7 @@ pub trait FrameReceiver: Send + 'static {
     /// From now on, refuses a frame announced longer than `max_frame` bytes before anything
     /// is allocated for it ([`PoolSpec::max_frame`]: more than any task of the run can
     /// produce). By default nothing: a link whose library sizes its own buffers.
-    fn limit(&mut self, _max_frame: u64) {}
+    fn limit(&mut self, _max_frame: &super::FrameLimit) {}
 }
 
 /// A frame receiver is a worker's inbox too: the same reads, with no place to read into.
@@ -122,6 +122,8 @@ pub fn start(
     let (events_tx, events) = mpsc::channel::<Event>();
     let (sent_tx, sent) = mpsc::channel::<Sent>();
     let (mut infos, mut senders, mut processes) = (Vec::new(), Vec::new(), Vec::new());
+    let slot: PlacesSlot = Arc::new(Mutex::new(spec.places.clone()));
+    let limit = super::FrameLimit::new(spec.max_frame);
     for (w, p) in ready.into_iter().enumerate() {
         let (process, Link { mut sender, mut receiver }) = (p.process, p.ends);
         let (worker, pid) = (process.id, process.pid);
@@ -131,8 +133,8 @@ pub fn start(
             message: e.to_string(),
         })?;
         let thread = |what| move |source| SpawnError::Thread { what, source };
-        receiver.limit(spec.max_frame);
-        let places = spec.places.clone();
+        receiver.limit(&limit);
+        let places = Arc::clone(&slot);
         spawn_reader(w, receiver, places, events_tx.clone()).map_err(thread("result reader"))?;
         let queue = spawn_sender(w, sender, sent_tx.clone()).map_err(thread("task sender"))?;
         infos.push(WorkerInfo {
@@ -153,8 +155,16 @@ pub fn start(
         events,
         _watchdog: watchdog,
         processes,
+        places: slot,
+        limit,
+        handshake_timeout: spec.handshake_timeout,
     }))
 }
+
+/// The output the readers read results into, replaced for each run of a kept pool. A reader
+/// waiting for a frame keeps the one it had, closed by then: that frame is read whole and
+/// placed by the gather thread instead.
+type PlacesSlot = Arc<Mutex<Option<Arc<dyn Places>>>>;
 
 /// Starts a pool as [`start`] does, where each worker also inherits descriptors made for it
 /// alone before it starts (pipes, shared-memory queues): `made[w]` is worker w's, `theirs`
@@ -226,6 +236,12 @@ struct SpawnedPool {
     events: mpsc::Receiver<Event>,
     _watchdog: Watchdog,
     processes: Vec<WorkerProcess>,
+    /// Where its readers read results into.
+    places: PlacesSlot,
+    /// The longest result frame its readers take.
+    limit: super::FrameLimit,
+    /// How long a kept worker may take to take its next setup.
+    handshake_timeout: Duration,
 }
 
 impl Pool for SpawnedPool {
@@ -266,6 +282,60 @@ impl Pool for SpawnedPool {
     fn last_words(&self, worker: usize) -> Option<String> {
         self.processes.get(worker)?.last_words()
     }
+
+    fn keeps(&self) -> bool {
+        true
+    }
+
+    fn end_run(&mut self, worker: usize) {
+        if let Ok(mut places) = self.places.lock() {
+            *places = None;
+        }
+        if self.send(worker, Vec::new()).is_err() {
+            self.close(worker);
+        }
+    }
+
+    fn next_run(
+        &mut self,
+        setups: Vec<Vec<u8>>,
+        places: Option<Arc<dyn Places>>,
+        max_frame: u64,
+    ) -> Result<(), String> {
+        // Whatever came between runs (an exit, a closed link, a stray frame) ends the pool.
+        if let Ok(event) = self.events.try_recv() {
+            return Err(match event {
+                Event::Exited { worker, how } => format!("worker {worker} {how} between runs"),
+                Event::Closed(w) | Event::Refused(w, _) => format!("worker {w}'s link closed"),
+                Event::Frame(w, _) => format!("worker {w} sent a frame between runs"),
+            });
+        }
+        // The last run's sends are over: each worker's stats came after them.
+        while self.sent.try_recv().is_ok() {}
+        if setups.len() != self.processes.len() {
+            return Err(format!("{} setups for {} workers", setups.len(), self.processes.len()));
+        }
+        if let Ok(mut slot) = self.places.lock() {
+            *slot = places;
+        }
+        self.limit.set(max_frame);
+        for (w, setup) in setups.into_iter().enumerate() {
+            self.send(w, setup).map_err(|e| format!("worker {w}: {e}"))?;
+        }
+        // Each setup's send ends before the run's first task is counted as sent.
+        let deadline = Instant::now() + self.handshake_timeout;
+        for _ in 0..self.processes.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.sent.recv_timeout(left) {
+                Ok(Sent { result: Ok(()), .. }) => {}
+                Ok(Sent { worker, result: Err(e), .. }) => {
+                    return Err(format!("worker {worker} took no setup: {e}"))
+                }
+                Err(_) => return Err("a worker took no setup in time".into()),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Starts worker `w`'s sender thread: it sends the frames queued to it, in order, and hands
@@ -305,7 +375,7 @@ fn spawn_sender(
 fn spawn_reader(
     w: usize,
     mut link: Box<dyn FrameReceiver>,
-    places: Option<Arc<dyn Places>>,
+    places: PlacesSlot,
     events: mpsc::Sender<Event>,
 ) -> std::io::Result<()> {
     let (home, free) = mpsc::channel::<Vec<u8>>();
@@ -313,6 +383,7 @@ fn spawn_reader(
         .name(format!("gather-{w}"))
         .spawn(move || loop {
             let mut buf = free.try_recv().unwrap_or_default();
+            let places = places.lock().ok().and_then(|p| p.clone());
             match link.recv(&mut buf, places.as_deref().map(|p| (w, p))) {
                 Ok(Some(placed)) => {
                     let frame = match link.reads_into() {

@@ -86,13 +86,13 @@ impl<S: Write + Endpoint> Outbox for Writer<S> {
 }
 
 /// The receiving end of a stream, buffered, and the longest frame it accepts.
-pub struct Reader<S>(BufReader<S>, u64);
+pub struct Reader<S>(BufReader<S>, super::FrameLimit);
 
 impl<S: Read> Reader<S> {
     /// Frames read off `stream`, each at most [`MAX_FRAME`] bytes until [`FrameReceiver::limit`]
     /// says less.
     pub fn new(stream: S) -> Reader<S> {
-        Reader(BufReader::with_capacity(SMALL, stream), MAX_FRAME)
+        Reader(BufReader::with_capacity(SMALL, stream), super::FrameLimit::new(MAX_FRAME))
     }
 }
 
@@ -219,12 +219,12 @@ impl<S: Read + Send + 'static> FrameReceiver for Reader<S> {
         let Some(len) = read_len(&mut self.0)? else {
             return Ok(None);
         };
-        let len = check_len(len, self.1)?;
+        let len = check_len(len, self.1.get().min(MAX_FRAME))?;
         read_body(&mut self.0, len, into, place).map(Some)
     }
 
-    fn limit(&mut self, max_frame: u64) {
-        self.1 = max_frame.min(MAX_FRAME);
+    fn limit(&mut self, max_frame: &super::FrameLimit) {
+        self.1 = max_frame.clone();
     }
 }
 

@@ -145,8 +145,11 @@ pub fn run(args: &WorkerArgs) -> Result<(), WorkerError> {
     serve(worker, fault, inbox, outbox)
 }
 
-/// The worker loop, whatever the transport: reads the [`Setup`] frame, then computes task
-/// after task until the coordinator closes the inbox, and sends its stats last.
+/// The worker loop, whatever the transport: reads the [`Setup`] frame, then serves run after
+/// run until the coordinator closes the inbox. A run is task after task until an empty frame
+/// (the run's end: the pool lives on, `--pool persistent`) or the inbox's close, and the
+/// worker's stats last; after a run's end the next frame is the next run's setup. A setup
+/// equal to the last one keeps the strategy's worker half as it is (its mappings too).
 pub fn serve(
     worker: u32,
     fault: Option<Fault>,
@@ -159,41 +162,93 @@ pub fn serve(
         .recv()
         .map_err(link("receiving setup"))?
         .ok_or_else(|| link("receiving setup")(LinkError::Closed))?;
-    let setup = Setup::from_frame(&setup_frame)
+    let mut setup = Setup::from_frame(&setup_frame)
         .map_err(|e| WorkerError::Setup { worker, source: e.into() })?;
-
-    outbox.set_frame_bytes(usize::try_from(setup.frame_bytes).unwrap_or(usize::MAX));
     if setup.mode == ECHO || setup.mode == ACK {
+        outbox.set_frame_bytes(usize::try_from(setup.frame_bytes).unwrap_or(usize::MAX));
         return echo(worker, setup.mode == ACK, inbox.as_mut(), outbox.as_mut());
     }
-    let strategy = Mode::named(&setup.mode)
-        .ok_or_else(|| WorkerError::Setup {
-            worker,
-            source: PayloadError::Setup(format!("no strategy called {:?}", setup.mode)),
-        })?
-        .strategy();
-    let mut compute =
-        strategy.worker(&setup).map_err(|source| WorkerError::Setup { worker, source })?;
-
-    let seams = Seams::new(fault);
-    seams.before_task(0);
-    let tasks =
+    let mut tasks =
         TaskSource::new(inbox, setup.prefetch).map_err(|e| link("prefetch thread")(e.into()))?;
+    let mut compute: Option<(Setup, Box<dyn crate::strategy::Compute>)> = None;
+    // Tasks done in earlier runs: an injected fault counts the worker's life, not one run.
+    let mut done = 0u64;
+    loop {
+        outbox.set_frame_bytes(usize::try_from(setup.frame_bytes).unwrap_or(usize::MAX));
+        let kept = compute.take().filter(|(last, _)| *last == setup);
+        let mut half = match kept {
+            Some((_, half)) => half,
+            None => {
+                let strategy = Mode::named(&setup.mode)
+                    .ok_or_else(|| WorkerError::Setup {
+                        worker,
+                        source: PayloadError::Setup(format!("no strategy called {:?}", setup.mode)),
+                    })?
+                    .strategy();
+                strategy.worker(&setup).map_err(|source| WorkerError::Setup { worker, source })?
+            }
+        };
+        let seams = Seams::new(fault, done);
+        let (end, tasks_done) =
+            serve_run(worker, &seams, &setup, half.as_mut(), &tasks, outbox.as_mut())?;
+        done += tasks_done;
+        if end == RunEnd::Closed {
+            return Ok(());
+        }
+        compute = Some((setup, half));
+        let mut frame = Vec::new();
+        match tasks.next(&mut frame) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(source) => return Err(link("receiving setup")(source)),
+        }
+        setup = Setup::from_frame(&frame)
+            .map_err(|e| WorkerError::Setup { worker, source: e.into() })?;
+        if setup.prefetch {
+            tasks = tasks.prefetching().map_err(|e| link("prefetch thread")(e.into()))?;
+        }
+    }
+}
+
+/// How a run ended for a worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RunEnd {
+    /// The inbox closed: the worker's life is over.
+    Closed,
+    /// An empty frame: the next run's setup follows.
+    Next,
+}
+
+/// One run: task after task until its end, then the worker's stats for the run; with the
+/// tasks it did.
+fn serve_run(
+    worker: u32,
+    seams: &Seams,
+    setup: &Setup,
+    compute: &mut dyn crate::strategy::Compute,
+    tasks: &TaskSource,
+    outbox: &mut dyn Outbox,
+) -> Result<(RunEnd, u64), WorkerError> {
+    let link =
+        |what: &'static str| move |source: LinkError| WorkerError::Link { worker, what, source };
+    seams.before_task(0);
     let mut stats = WorkerStats { worker, ..WorkerStats::default() };
     let cpu_at_start = crate::trace::cpu_ns();
-    // Its peak memory from here on: a rank of an MPI job serves run after run.
+    // Its peak memory from here on: a worker of a kept pool, or a rank of an MPI job, serves
+    // run after run.
     crate::memory::reset_peak_rss();
     let mut out = Vec::new();
     // One task buffer, lent to the inbox for each frame.
     let mut frame = Vec::new();
     let mut stamps: Vec<TaskStamp> = Vec::new();
-    loop {
+    let end = loop {
         seams.before_task(stats.tasks);
         // One clock for a span's start, end and length, so a worker's spans never overlap.
         let waiting_since = crate::trace::now_ns();
         match tasks.next(&mut frame) {
+            Ok(true) if frame.is_empty() => break RunEnd::Next,
             Ok(true) => {}
-            Ok(false) => break,
+            Ok(false) => break RunEnd::Closed,
             Err(source) => {
                 return Err(WorkerError::Link { worker, what: "receiving a task", source })
             }
@@ -206,9 +261,9 @@ pub fn serve(
             task: 0,
             source: e.into(),
         })?;
-        match seams.on_task(stats.tasks, &tasks) {
+        match seams.on_task(stats.tasks, tasks) {
             Injected::Nothing => {}
-            Injected::End => return Ok(()),
+            Injected::End => return Ok((RunEnd::Closed, stats.tasks)),
             Injected::Exit(code) => return Err(WorkerError::InjectedExit { worker, code }),
         }
 
@@ -241,7 +296,7 @@ pub fn serve(
                 send_ns,
             });
         }
-    }
+    };
     let cpu = crate::trace::cpu_ns();
     stats.user_ns = cpu.0.saturating_sub(cpu_at_start.0);
     stats.system_ns = cpu.1.saturating_sub(cpu_at_start.1);
@@ -251,7 +306,7 @@ pub fn serve(
         stamp.write(&mut frame);
     }
     outbox.send(&frame).map_err(link("sending stats"))?;
-    Ok(())
+    Ok((end, stats.tasks))
 }
 
 /// The raw probe: every frame goes straight back (or, with `ack`, an 8-byte frame answers
@@ -309,6 +364,15 @@ impl TaskSource {
             }
         })?;
         Ok(TaskSource::Prefetched(rx))
+    }
+
+    /// The same source, reading ahead from now on (a kept worker whose later run has big
+    /// tasks); one that reads ahead already stays as it is.
+    fn prefetching(self) -> std::io::Result<TaskSource> {
+        match self {
+            TaskSource::Direct(inbox) => TaskSource::new(inbox.into_inner(), true),
+            prefetched => Ok(prefetched),
+        }
     }
 
     /// The next frame into `frame`, or `false` once the coordinator closed the inbox.

@@ -16,18 +16,21 @@ pub(super) enum Injected {
     Exit(u8),
 }
 
-/// The worker's fault, if any, at the loop's seams.
-pub(super) struct Seams(Option<Fault>);
+/// The worker's fault, if any, at the loop's seams, and the tasks it did in earlier runs
+/// (a kept worker's): a fault's count is of the worker's life.
+pub(super) struct Seams(Option<Fault>, u64);
 
 impl Seams {
-    /// The seams of `fault` (none: every seam does nothing).
-    pub(super) fn new(fault: Option<Fault>) -> Seams {
-        Seams(fault)
+    /// The seams of `fault` (none: every seam does nothing) for a worker that did `before`
+    /// tasks in earlier runs.
+    pub(super) fn new(fault: Option<Fault>, before: u64) -> Seams {
+        Seams(fault, before)
     }
 
     /// Before the next task is read, `done` tasks done: `stop-after` stops the whole process
     /// (every thread) as `kill -STOP` would; only SIGKILL or SIGCONT ends it.
     pub(super) fn before_task(&self, done: u64) {
+        let done = done + self.1;
         if matches!(self.0, Some(Fault::StopAfter(k)) if done >= k) {
             let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
         }
@@ -37,6 +40,7 @@ impl Seams {
     /// and returns nothing more, and ends only once the coordinator closes the inbox (or kills
     /// the worker).
     pub(super) fn on_task(&self, done: u64, tasks: &TaskSource) -> Injected {
+        let done = done + self.1;
         match self.0 {
             Some(Fault::ExitAfter(k)) if done >= k => Injected::Exit(70),
             Some(Fault::PanicAfter(k)) if done >= k => {
@@ -53,6 +57,7 @@ impl Seams {
     /// A result is computed into `out` (header and payload): lose the worker before it is
     /// sent (`Err` with the exit code), or spoil its bytes as the fault says.
     pub(super) fn on_result(&self, done: u64, out: &mut Vec<u8>) -> Result<(), u8> {
+        let done = done + self.1;
         let Some(fault) = self.0 else {
             return Ok(());
         };
