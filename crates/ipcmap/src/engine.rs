@@ -406,7 +406,7 @@ fn warnings(r: &Report, cell: &Cell, cpus: usize, busy: Option<(f64, usize)>) ->
             .and_then(|s| Some(s.split('[').nth(1)?.split(']').next()?.to_string()))
             .unwrap_or_else(|| "unknown".into());
         out.push(format!(
-            "shm: its shared memory got 4 KiB pages (transparent_hugepage/shmem_enabled is '{setting}'); as root, 'echo advise > /sys/kernel/mm/transparent_hugepage/shmem_enabled' lets shm's MADV_HUGEPAGE take effect (system-wide, for every program that advises shared memory)"
+            "shm: its shared memory got 4 KiB pages (transparent_hugepage/shmem_enabled is '{setting}'); as root, 'echo advise > /sys/kernel/mm/transparent_hugepage/shmem_enabled' lets shm's MADV_HUGEPAGE take effect (system-wide, for every program that advises shared memory), or reserved huge pages ('echo 200 > /proc/sys/vm/nr_hugepages': 400 MiB, used first where enough are free)"
         ));
     }
     let persistent = cell.cfg.settings.pool == crate::settings::WorkerPool::Persistent;

@@ -357,6 +357,10 @@ pub struct StrategyExtras {
     /// shm's shared regions got huge pages in the median run (`ShmemPmdMapped` in
     /// /proc/self/smaps); null for the other strategies.
     pub shm_huge_pages: Option<bool>,
+    /// Which pages shm's shared regions were in: "4 KiB", "2 MiB, transparent" (shmem THP
+    /// took `MADV_HUGEPAGE`) or "2 MiB, reserved" (hugetlbfs pages, `vm.nr_hugepages`); null
+    /// for the other strategies.
+    pub shm_pages: Option<&'static str>,
 }
 
 /// The transport a report ran over, and the job it ran in where there is one (MPI).

@@ -65,7 +65,7 @@ impl Strategy for Shm {
     }
 
     fn run(&self, run: Run<'_>) -> Result<(), RunError> {
-        let (regions, huge_pages) = {
+        let regions = {
             // In place, the one region is both.
             let output = run.output.as_deref().unwrap_or(run.input);
             let (Some(input), Some(output)) = (run.input.region(), output.region()) else {
@@ -74,12 +74,11 @@ impl Strategy for Shm {
                     message: "its buffers are not shared regions".into(),
                 });
             };
-            let regions = ShmRegions {
+            ShmRegions {
                 input_fd: input.raw_fd(),
                 output_fd: output.raw_fd(),
                 bytes: (run.cfg.n * 8) as u64,
-            };
-            (regions, input.huge_pages())
+            }
         };
         let mut inherit_fds = vec![regions.input_fd, regions.output_fd];
         inherit_fds.dedup();
@@ -89,7 +88,18 @@ impl Strategy for Shm {
         let rerun = super::RerunInPlace::of(run.cfg.seed, run.input, run.output.is_none());
         let sg = RangesOnly { attach, rerun };
         on_processes(run.cfg, run.mode, &sg, &mut [], run.m, run.start)?;
-        run.m.extras.shm_huge_pages = huge_pages;
+        // Read after the clock stopped: /proc/self/smaps walks every mapping's page tables,
+        // milliseconds with the regions mapped (it once added 5 ms to every warm run).
+        let region = run.input.region();
+        run.m.extras.shm_huge_pages = region.and_then(|r| r.huge_pages());
+        run.m.extras.shm_pages =
+            match (region.is_some_and(|r| r.in_reserved_huge_pages()), run.m.extras.shm_huge_pages)
+            {
+                (true, _) => Some("2 MiB, reserved"),
+                (false, Some(true)) => Some("2 MiB, transparent"),
+                (false, Some(false)) => Some("4 KiB"),
+                (false, None) => None,
+            };
         Ok(())
     }
 
@@ -141,6 +151,9 @@ pub struct ShmCompute {
     input: SharedRegion,
     /// `None`: in place.
     output: Option<SharedRegion>,
+    /// The ranges this worker has faulted in already: a kept worker (`--pool persistent`)
+    /// that gets one again finds its pages mapped, and asks the kernel nothing.
+    faulted: std::collections::HashSet<(usize, usize)>,
 }
 
 impl ShmCompute {
@@ -178,7 +191,7 @@ impl ShmCompute {
                 false => (input, Some(SharedRegion::adopt(copy(regions.output_fd)?, bytes)?)),
             }
         };
-        Ok(ShmCompute { function, work, input, output })
+        Ok(ShmCompute { function, work, input, output, faulted: Default::default() })
     }
 }
 
@@ -204,13 +217,16 @@ impl Compute for ShmCompute {
                 n: n as u64,
             })?;
         let t = Instant::now();
+        let fresh = self.faulted.insert((range.start, range.end));
         match &mut self.output {
             // Faulted in for reading, even where written: a read fault on a shared mapping maps
             // 16 pages at once, writable (shmem asks no notice of writes), where a write fault
             // maps one; the kernel loop then writes without faulting.
             Some(output) => {
-                self.input.prefault(range.clone(), false);
-                output.prefault(range.clone(), false);
+                if fresh {
+                    self.input.prefault(range.clone(), false);
+                    output.prefault(range.clone(), false);
+                }
                 let input = &self.input.as_f64s()[range.clone()];
                 kernel::apply_work(
                     self.function,
@@ -220,7 +236,9 @@ impl Compute for ShmCompute {
                 );
             }
             None => {
-                self.input.prefault(range.clone(), false);
+                if fresh {
+                    self.input.prefault(range.clone(), false);
+                }
                 let data = &mut self.input.as_f64s_mut()[range];
                 kernel::apply_work_in_place(self.function, self.work, data);
             }
@@ -240,7 +258,9 @@ mod tests {
     fn compute(start: u64, len: u64, payload: &[u8]) -> Result<(), PayloadError> {
         let (input, output) =
             (SharedRegion::create("t-in", 100, true)?, SharedRegion::create("t-out", 100, false)?);
-        let mut c = ShmCompute { function: Function::Sqrt, work: 1, input, output: Some(output) };
+        let faulted = Default::default();
+        let mut c =
+            ShmCompute { function: Function::Sqrt, work: 1, input, output: Some(output), faulted };
         let header = TaskHeader { task: 0, start, len, parts: 1 };
         c.compute(
             TaskIn { header: &header, payload },
