@@ -15,6 +15,11 @@ in turn:
   - shm's minor page faults and system CPU a run, buffers reused, per-run and persistent (the
     coordinator and its workers, by getrusage of the children: invocations of 3 and 13 runs,
     the difference / 10);
+  - cold at --cold-n (10^8): threads and shm `--cold` (one fresh run an invocation: the
+    tutorial's timer), against the floor from this machine's calibration (`coordinator predict
+    -m threads`: first touch + generate + exp over the cores); which pages shm's regions got
+    (`shm_pages`: reserved huge pages where `vm.nr_hugepages` leaves enough free) sets its
+    target (2.0 with 4 KiB pages, 1.3 with 2 MiB);
   - the exp kernel in cache: `coordinator probe --fn exp` against numpy's exp over 1,536
     values (12 KiB, in L1) with out=, timed over 20,000 calls.
 Prints a Markdown table of ratios with 95% bootstrap intervals, each beside its target, and the
@@ -98,6 +103,30 @@ def faults(mode, n, workers, pool="per-run"):
     return measure
 
 
+def ipcmap_cold(mode, n, workers):
+    """One cold run a sample (`--cold`: the tutorial's timer, fresh memory), ms; `measure.pages`
+    keeps which pages shm's regions were in."""
+    def measure():
+        r = json_lines([str(COORDINATOR), "--mode", mode, "--n", str(n), "--workers", str(workers),
+                        "--cold", "--no-baseline", "--format", "json"], ROOT)[0]
+        assert r["verified"], r
+        if r.get("shm_pages"):
+            measure.pages = r["shm_pages"]
+        return r["runs_ms"]
+    measure.pages = None
+    return measure
+
+
+def cold_floor(n, workers):
+    """The machine's cold floor, ms: first touch + generate + exp over the cores, from this
+    machine's calibration (`coordinator predict -m threads`: the threads model is that sum)."""
+    def measure():
+        r = json_lines([str(COORDINATOR), "predict", "--mode", "threads", "--n", str(n),
+                        "--workers", str(workers), "--format", "json"], ROOT)[0]
+        return [sum(r["predicted_phases_ms"].values())]
+    return measure
+
+
 def numpy_exp_in_cache():
     x = np.random.default_rng(2).random(IN_CACHE)
     out = np.empty_like(x)
@@ -121,8 +150,11 @@ def ipcmap_exp_in_cache():
     return measure
 
 
-def measurements(n, workers):
+def measurements(n, workers, cold_n):
     return {
+        "threads_cold": ipcmap_cold("threads", cold_n, workers),
+        "shm_cold": ipcmap_cold("shm", cold_n, workers),
+        "cold_floor": cold_floor(cold_n, workers),
         "numpy_warm": numpy_warm(n, workers),
         "threads_warm": ipcmap_warm("threads", n, workers),
         "shm_warm": ipcmap_warm("shm", n, workers),
@@ -135,7 +167,7 @@ def measurements(n, workers):
     }
 
 
-def rows(raw, n, workers):
+def rows(raw, n, workers, cold_n=100_000_000, pages=None):
     """Issue 37's rows: (name, target, numerator samples, denominator samples, op)."""
     shm_faults = [f for f, _ in raw["shm_faults"]]
     kept_faults = [f for f, _ in raw["shm_kept_faults"]]
@@ -153,6 +185,12 @@ def rows(raw, n, workers):
          kept_faults, [2000.0] * len(kept_faults), "<="),
         ("issue 37: exp kernel ns a value in cache: ipcmap / numpy (same machine)", 1.0,
          raw["ipcmap_exp"], raw["numpy_exp"], "<="),
+        (f"issue 37: cold at n = {cold_n:,}: ipcmap threads / the floor (first touch + generate "
+         "+ exp over the cores, this machine's calibration)", 1.1, raw["threads_cold"],
+         raw["cold_floor"], "<="),
+        (f"issue 37: cold at n = {cold_n:,}: ipcmap shm / ipcmap threads, shm in {pages or '?'} "
+         "pages", 1.3 if pages and pages.startswith("2 MiB") else 2.0, raw["shm_cold"],
+         raw["threads_cold"], "<="),
     ]
 
 
@@ -172,15 +210,19 @@ def main():
     p.add_argument("--n", type=int, default=10_000_000)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--cold-n", type=int, default=100_000_000,
+                   help="n of the cold rows (the tutorial's timer; 1.6 GB a strategy at 10^8)")
     p.add_argument("--json", action="store_true", help="print the rows' samples as one JSON line")
     a = p.parse_args()
     if not COORDINATOR.exists():
         sys.exit("warm_check.py: build it first: cargo build --release -p coordinator")
-    m = measurements(a.n, a.workers)
+    m = measurements(a.n, a.workers, a.cold_n)
     raw = interleave(m, a.rounds)
+    pages = m["shm_cold"].pages
+    table_rows = rows(raw, a.n, a.workers, a.cold_n, pages)
     if a.json:
-        print(json.dumps({"rows": rows(raw, a.n, a.workers), "kernel_isa": m["ipcmap_exp"].isa,
-                          "numpy": np.__version__}))
+        print(json.dumps({"rows": table_rows, "kernel_isa": m["ipcmap_exp"].isa,
+                          "numpy": np.__version__, "shm_pages": pages}))
         return
     shm_f = [f for f, _ in raw["shm_faults"]]
     threads_f = [f for f, _ in raw["threads_faults"]]
@@ -198,7 +240,10 @@ def main():
           f"threads {figure([s for _, s in raw['threads_faults']], 'ms')}")
     print(f"exp in cache: ipcmap {figure(raw['ipcmap_exp'], 'ns', 2)}, numpy {figure(raw['numpy_exp'], 'ns', 2)}")
     print()
-    print(table(rows(raw, a.n, a.workers)))
+    print(f"cold at n = {a.cold_n:,}: threads {figure(raw['threads_cold'])}, shm {figure(raw['shm_cold'])} "
+          f"(shm in {pages} pages); the floor {figure(raw['cold_floor'])}")
+    print()
+    print(table(table_rows))
 
 
 if __name__ == "__main__":
