@@ -278,12 +278,15 @@ pub fn check(
             transports.push(c.settings.transport);
         }
     }
-    let Some(bin) = configs.iter().find_map(|c| c.settings.worker_bin.clone()) else {
+    // A run of threads and sequential alone resolved no worker: the calibration still wants
+    // one (its transports' floors), found where a run would look.
+    let bin = configs.iter().find_map(|c| c.settings.worker_bin.clone()).or_else(|| {
+        let asked = configs.iter().find_map(|c| c.settings.worker_bin.as_deref());
+        ipcmap::transport::spawner::locate_worker(asked).ok()
+    });
+    let (Some(bin), false) = (bin, transports.is_empty()) else {
         return Ok(None);
     };
-    if transports.is_empty() {
-        return Ok(None);
-    }
     let (mut cal, _) = model::calibration(&bin, &transports, recalibrate)
         .map_err(|e| format!("--predict: calibrating this machine: {e}"))?;
     let functions: Vec<_> = configs.iter().map(|c| c.settings.function).collect();

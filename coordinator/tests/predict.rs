@@ -63,6 +63,44 @@ fn predict_calibrates_once_then_predicts_every_strategy_and_a_run_checks_it() {
         let measured = r["wall_ms"].as_f64().unwrap();
         assert!((measured / predicted - 1.0 - error).abs() < 1e-9, "{r}");
     }
+    // Threads alone (no worker resolved for the run) is predicted too.
+    let args = ["-m", "threads", "-w", "2", "--n", "100000", "-r", "2", "--predict"];
+    let threads =
+        run_with(&[&args[..], &["--format", "json"]].concat(), &env, Duration::from_secs(120));
+    assert!(threads.status.success(), "{}", threads.stderr);
+    let r: Value = serde_json::from_str(threads.stdout.trim()).unwrap();
+    assert!(r["predicted_wall_ms"].as_f64().is_some(), "{r}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What the measured runs find from the warm-up is in the prediction: kept workers start in
+/// no run (no spawn stage), a kept input is not generated, kept buffers are not touched.
+#[test]
+fn warm_runs_are_predicted_as_warm() {
+    let dir = scratch("predict-warm");
+    let env = [("XDG_CACHE_HOME", dir.to_str().unwrap())];
+    let predict = |extra: &[&str]| -> Vec<Value> {
+        let args = ["predict", "-m", "shm,threads", "-w", "2", "--n", "1000000"];
+        let all = [&args[..], extra, &["--format", "json"]].concat();
+        let r = run_with(&all, &env, Duration::from_secs(180));
+        assert!(r.status.success(), "{all:?}: {}", r.stderr);
+        r.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let phase = |r: &Value, name: &str| r["predicted_phases_ms"][name].as_f64();
+    let cold = predict(&[]);
+    let warm = predict(&["--keep-input", "--pool", "persistent"]);
+    let (cold_shm, warm_shm) = (&cold[0], &warm[0]);
+    assert!(phase(cold_shm, "spawn").unwrap() > 0.0, "{cold_shm}");
+    assert_eq!(phase(warm_shm, "spawn"), Some(0.0), "{warm_shm}");
+    assert_eq!(phase(warm_shm, "generate"), Some(0.0), "{warm_shm}");
+    for (c, w) in cold.iter().zip(&warm) {
+        let (c, w) =
+            (c["predicted_wall_ms"].as_f64().unwrap(), w["predicted_wall_ms"].as_f64().unwrap());
+        assert!(w < c, "warm {w} ms is predicted below cold {c} ms");
+    }
+    // One cold run (--cold: no warm-up) finds nothing kept.
+    let once = predict(&["--keep-input", "--pool", "persistent", "--cold"]);
+    assert!(phase(&once[0], "spawn").unwrap() > 0.0, "{}", once[0]);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -96,7 +96,7 @@ pub struct TransportCost {
 }
 
 /// The version of [`Calibration`]'s layout; a cached file of another is measured anew.
-pub const CALIBRATION_SCHEMA: u32 = 1;
+pub const CALIBRATION_SCHEMA: u32 = 2;
 
 /// This machine's costs, measured by `model::calibrate` in seconds and cached per
 /// host, CPU, kernel and build.
@@ -117,6 +117,10 @@ pub struct Calibration {
     pub touch_private_ns: Figure,
     /// First write of a fresh shared region (memfd), ns a value.
     pub touch_shared_ns: Figure,
+    /// Mapping a shared region that exists (its pages made) into a new mapping and faulting
+    /// it in for reading, as a new shm worker does with kept regions, ns a value.
+    #[serde(default)]
+    pub remap_shared_ns: Figure,
     /// Copying a value between buffers (memcpy), ns.
     pub copy_ns: Figure,
     /// The cores that really compute at once: the speedup of a compute-bound loop on every
@@ -199,6 +203,21 @@ pub struct Load<'a> {
     pub tasks: f64,
     /// The largest task's values.
     pub task_values: f64,
+    /// What the measured runs find from the runs before them.
+    pub kept: Kept,
+}
+
+/// What a measured run finds made by the runs before it (after a warm-up): nothing by default,
+/// the tutorial's cold timer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Kept {
+    /// Its buffers are faulted in (`--reuse-buffers`): no first touch.
+    pub buffers: bool,
+    /// Its input exists (`--keep-input`): no generation.
+    pub input: bool,
+    /// Its workers exist and have the shared regions mapped (`--pool persistent`): no
+    /// spawn, no fault.
+    pub workers: bool,
 }
 
 impl Load<'_> {
@@ -224,17 +243,40 @@ impl Load<'_> {
 
     /// Generating the input on every core and touching it fresh, ns.
     pub fn generate_ns(&self, shared: bool) -> f64 {
-        let touch = match shared {
-            true => self.cal.touch_shared_ns,
-            false => self.cal.touch_private_ns,
-        };
-        self.n * (self.cal.generate_ns.at(self.pick) + touch.at(self.pick)) / self.cores()
+        if self.kept.input {
+            return 0.0;
+        }
+        self.n * (self.cal.generate_ns.at(self.pick) + self.touch_ns(shared)) / self.cores()
+    }
+
+    /// First touch of a value of a buffer the coordinator holds, private or shared, ns; 0
+    /// where the buffers are kept from run to run.
+    pub fn touch_ns(&self, shared: bool) -> f64 {
+        match (self.kept.buffers, shared) {
+            (true, _) => 0.0,
+            (false, true) => self.cal.touch_shared_ns.at(self.pick),
+            (false, false) => self.cal.touch_private_ns.at(self.pick),
+        }
+    }
+
+    /// Faulting a value of shm's regions into its workers' mappings, ns: the input's pages
+    /// mapped and the output's made (fresh regions); both mapped (kept regions, new
+    /// workers); nothing (kept workers, their mappings kept).
+    pub fn worker_touch_ns(&self) -> f64 {
+        let remap = self.cal.remap_shared_ns.at(self.pick);
+        match (self.kept.buffers, self.kept.workers) {
+            (true, true) => 0.0,
+            // The input and the output mapped again.
+            (true, false) => 2.0 * remap,
+            // The input the coordinator made, mapped; the output made.
+            (false, _) => remap + self.cal.touch_shared_ns.at(self.pick),
+        }
     }
 
     /// Starting the workers, ns (they start one after another). Across a link the ranks are
     /// started once per job by its launcher: a run pays none.
     pub fn spawn_ns(&self) -> f64 {
-        if self.cal.link.is_some() {
+        if self.cal.link.is_some() || self.kept.workers {
             return 0.0;
         }
         self.transport_cost().map_or(0.0, |t| t.spawn_ms.at(self.pick) * 1e6) * self.workers
@@ -358,6 +400,7 @@ mod tests {
             transport: "local".into(),
             tasks: 10.0,
             task_values: 1e5,
+            kept: Kept::default(),
         };
         assert_eq!(load.parallel(), 2.0, "no more at once than the cores");
         // Coordinator-bound, worker-bound, core-bound.

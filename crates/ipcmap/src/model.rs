@@ -183,6 +183,26 @@ pub fn calibrate(worker_bin: &Path, transports: &[TransportKind]) -> Result<Cali
             Err(_) => f64::NAN,
         }
     });
+    // A kept region mapped anew and faulted in for reading, as a new shm worker maps it.
+    let values = TOUCH_BYTES / 8;
+    let remap_shared_ns = match crate::shared::SharedRegion::create("ipcmap-remap", values, true) {
+        Ok(region) => samples(&mut || {
+            // SAFETY: the region's own descriptor, open while it lives; only duplicated here.
+            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(region.raw_fd()) };
+            let mut copy = fd.try_clone_to_owned().ok();
+            time_per(values, &mut || {
+                let Some(fd) = copy.take() else {
+                    return;
+                };
+                let fd = std::os::fd::IntoRawFd::into_raw_fd(fd);
+                // SAFETY: `fd` is a fresh copy nothing else owns.
+                if let Ok(again) = unsafe { crate::shared::SharedRegion::adopt(fd, TOUCH_BYTES) } {
+                    again.prefault(0..values, false);
+                }
+            })
+        }),
+        Err(_) => Figure::of(&[]),
+    };
     let (from, mut to) = (vec![1.0f64; 1 << 20], vec![0.0f64; 1 << 20]);
     let copy_ns = samples(&mut || time_per(1 << 20, &mut || to.copy_from_slice(&from)));
     let compute_cores = samples(&mut compute_cores);
@@ -207,6 +227,7 @@ pub fn calibrate(worker_bin: &Path, transports: &[TransportKind]) -> Result<Cali
         kernel_ns,
         touch_private_ns,
         touch_shared_ns,
+        remap_shared_ns,
         copy_ns,
         compute_cores,
         codecs,
@@ -292,6 +313,15 @@ fn load<'a>(cfg: &RunConfig, mode: Mode, cal: &'a Calibration, pick: Pick, work:
         transport: s.transport.name().to_string(),
         tasks: tasks.len() as f64,
         task_values: tasks.iter().map(crate::partition::Task::len).max().unwrap_or(0) as f64,
+        // A measured run finds what the warm-up made, where there is a warm-up.
+        kept: crate::costs::Kept {
+            buffers: cfg.warmup > 0 && cfg.reuse_buffers,
+            input: cfg.warmup > 0 && cfg.keep_input && !s.in_place && mode.buffers(s) > 0,
+            workers: cfg.warmup > 0
+                && s.pool == crate::settings::WorkerPool::Persistent
+                && mode.uses_processes()
+                && mode.strategy().keeps_workers(),
+        },
     }
 }
 

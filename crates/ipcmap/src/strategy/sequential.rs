@@ -17,7 +17,7 @@ impl Strategy for Sequential {
     /// output.
     fn predict(&self, l: &Load<'_>) -> Option<Prediction> {
         let generate = l.generate_ns(false);
-        let compute = l.compute_ns() + l.n * l.cal.touch_private_ns.at(l.pick);
+        let compute = l.compute_ns() + l.n * l.touch_ns(false);
         Some(Prediction {
             wall_ms: Load::ms(generate + compute),
             phases_ms: vec![("generate", Load::ms(generate)), ("compute", Load::ms(compute))],

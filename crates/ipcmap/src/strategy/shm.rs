@@ -48,7 +48,7 @@ impl Strategy for Shm {
     /// message each) while the workers compute into the shared output, faulting its pages.
     fn predict(&self, l: &Load<'_>) -> Option<Prediction> {
         let (spawn, generate) = (l.spawn_ns(), l.generate_ns(true));
-        let workers = l.compute_ns() + l.n * l.cal.touch_shared_ns.at(l.pick);
+        let workers = l.compute_ns() + l.n * l.worker_touch_ns();
         let run = l.pipeline_ns(l.tasks * l.message_ns(), workers);
         Some(Prediction {
             wall_ms: Load::ms(spawn + generate + run),

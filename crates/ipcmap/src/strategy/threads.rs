@@ -22,7 +22,7 @@ impl Strategy for Threads {
     /// shares into a fresh output.
     fn predict(&self, l: &Load<'_>) -> Option<Prediction> {
         let generate = l.generate_ns(false);
-        let compute = (l.compute_ns() + l.n * l.cal.touch_private_ns.at(l.pick)) / l.parallel();
+        let compute = (l.compute_ns() + l.n * l.touch_ns(false)) / l.parallel();
         Some(Prediction {
             wall_ms: Load::ms(generate + compute),
             phases_ms: vec![("generate", Load::ms(generate)), ("compute", Load::ms(compute))],
