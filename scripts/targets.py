@@ -9,7 +9,7 @@ strategies, and the raw ipc-channel probes (`coordinator probe`) interleaved, ro
 (scripts/measure.py: each invocation warms up first, every figure is a median with its spread,
 every ratio has a 95% bootstrap interval), then prints a Markdown table: ratio, target,
 measured, met or missed (and by how much). Writes the table and every raw sample to --out.
-`--warm` adds issue 37's rows (scripts/warm_check.py). `--links` (root) adds issue 39's rows from scripts/links.py. `--no-slow` skips Python's per-item pool.map (about 40 s at n = 10M, one run). `--billions`
+`--warm` adds issue 37's rows (scripts/warm_check.py), `--model` issue 34's (scripts/model_check.py). `--links` (root) adds issue 39's rows from scripts/links.py. `--no-slow` skips Python's per-item pool.map (about 40 s at n = 10M, one run). `--billions`
 adds issue 23's rows: one `coordinator sweep --n 1e7,1e9` of the strategies that must stay
 linear (ns per value at 10^9 against 10^7, per run), and owner over MPI with 3 ranks at 10^9
 (each rank's peak RSS against the 8 GB that rank 0 would need for the whole vector), several
@@ -47,6 +47,9 @@ def main():
     p.add_argument("--billions", action="store_true", help="issue 23's rows at n = 10^9 (minutes)")
     p.add_argument("--warm", action="store_true",
                    help="issue 37's rows: scripts/warm_check.py (numpy warm, shm faults, exp in cache)")
+    p.add_argument("--model", action="store_true",
+                   help="issue 34's rows: scripts/model_check.py --quick (the held-out grid, break-even, "
+                        "two calibrations; about 10 minutes)")
     p.add_argument("--links", action="store_true",
                    help="issue 39's rows: scripts/links.py at n = 10^6 (root, a few minutes)")
     p.add_argument("--out", default=str(ROOT / "target" / "targets"))
@@ -215,6 +218,24 @@ def main():
         checked = json.loads(out_warm.strip().splitlines()[-1])
         records["warm"] = checked
         warm = [tuple(row) for row in checked["rows"]]
+    model = []
+    if args.model:
+        out_model = subprocess.run([sys.executable, str(ROOT / "scripts" / "model_check.py"), "--quick",
+                                    "--json"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        checked = json.loads(out_model.strip().splitlines()[-1])
+        records["model"] = checked
+        for name, target, key in [
+            ("issue 34: held-out grid (cold, warm, 1/2/4 workers, 3 transports, 3 codecs): median "
+             "|measured / predicted - 1|", 0.15, "median_error"),
+            ("issue 34: held-out grid: 90th percentile |measured / predicted - 1|", 0.35, "p90_error"),
+            ("issue 34: break-even --work, predicted against the measured crossover, the worst "
+             "strategy's ratio", 1.5, "break_even_worst_ratio"),
+            ("issue 34: two calibrations (before and after the grid), the worst strategy's "
+             "|after / before - 1|", 0.2, "calibrations_worst_disagreement"),
+        ]:
+            value = checked.get(key)
+            model.append((name, target, [value] if value is not None else None,
+                          [1.0] if value is not None else None, "<="))
     links = []
     if args.links:
         # links.py's Markdown rows: the link's name, then its 8-byte round trip and probe seconds.
@@ -292,6 +313,7 @@ def main():
          streamed[expr3], raw["numexpr"], "<="),
         *billions,
         *warm,
+        *model,
         *links,
     ]
     seq_isa = records["sequential"][0].get("kernel_isa")

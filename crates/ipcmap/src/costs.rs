@@ -96,7 +96,7 @@ pub struct TransportCost {
 }
 
 /// The version of [`Calibration`]'s layout; a cached file of another is measured anew.
-pub const CALIBRATION_SCHEMA: u32 = 2;
+pub const CALIBRATION_SCHEMA: u32 = 4;
 
 /// This machine's costs, measured by `model::calibrate` in seconds and cached per
 /// host, CPU, kernel and build.
@@ -112,6 +112,14 @@ pub struct Calibration {
     pub generate_ns: Figure,
     /// Applying each function once to one value on one thread, data in cache, ns.
     pub kernel_ns: Vec<(Function, Figure)>,
+    /// Each function's cost a value computed one value at a time (item's workers: no vector
+    /// lanes), ns on one core.
+    #[serde(default)]
+    pub kernel_one_ns: Vec<(Function, Figure)>,
+    /// Each further round of `--work` on one value (each round waits for the last: the
+    /// function's latency, not its throughput), ns.
+    #[serde(default)]
+    pub kernel_chain_ns: Vec<(Function, Figure)>,
     /// First touch of fresh private memory (as this machine gives it: huge or 4 KiB pages),
     /// ns a value (8 bytes).
     pub touch_private_ns: Figure,
@@ -157,6 +165,18 @@ impl Calibration {
     /// `function`'s kernel cost, ns a value.
     pub fn kernel(&self, function: Function) -> Figure {
         self.kernel_ns.iter().find(|(f, _)| *f == function).map_or(Figure::default(), |(_, c)| *c)
+    }
+
+    /// A function's cost a value, one value at a time (the block kernel's where not measured).
+    pub fn kernel_one(&self, function: Function) -> Figure {
+        let one = self.kernel_one_ns.iter().find(|(f, _)| *f == function);
+        one.map_or_else(|| self.kernel(function), |(_, c)| *c)
+    }
+
+    /// A further round of work on one value ([`Calibration::kernel_one`]'s where not measured).
+    pub fn kernel_chain(&self, function: Function) -> Figure {
+        let chain = self.kernel_chain_ns.iter().find(|(f, _)| *f == function);
+        chain.map_or_else(|| self.kernel_one(function), |(_, c)| *c)
     }
 
     /// A codec's costs, by name.
@@ -239,6 +259,14 @@ impl Load<'_> {
     /// Computing every value `work` times, ns, on one core.
     pub fn compute_ns(&self) -> f64 {
         self.n * self.work * self.cal.kernel(self.function).at(self.pick)
+    }
+
+    /// The same, one value at a time (item's workers): the first round at the function's
+    /// throughput, each further one at its latency, ns on one core.
+    pub fn compute_one_ns(&self) -> f64 {
+        let one = self.cal.kernel_one(self.function).at(self.pick);
+        let chain = self.cal.kernel_chain(self.function).at(self.pick);
+        self.n * (one + (self.work - 1.0).max(0.0) * chain)
     }
 
     /// Generating the input on every core and touching it fresh, ns.
@@ -347,7 +375,11 @@ impl Load<'_> {
         };
         let moving = self.bytes_ns(bytes * self.n);
         let coordinator = self.n * (encode + decode) + moving + self.tasks * self.message_ns();
-        let workers = self.n * (encode + decode) + moving + self.compute_ns();
+        let compute = match items {
+            true => self.compute_one_ns(),
+            false => self.compute_ns(),
+        };
+        let workers = self.n * (encode + decode) + moving + compute;
         let (spawn, generate) = (self.spawn_ns(), self.generate_ns(false));
         let (link, fill) = self.link_ns(bytes * self.n);
         let run = self.pipeline_ns(coordinator, workers).max(link) + fill;

@@ -138,12 +138,41 @@ fn kernel_figure(function: Function) -> Figure {
     Figure::of(&samples)
 }
 
+/// `function`'s cost a value computed one value at a time, as item's workers do, `work`
+/// rounds each, over one block, `SAMPLES` times: ns a value.
+fn kernel_one_samples(function: Function, work: u32) -> Vec<f64> {
+    let mut input = vec![0.0; BLOCK];
+    crate::data::generate_at(7, 0, &mut input);
+    (0..SAMPLES)
+        .map(|_| {
+            let t = Instant::now();
+            for &x in &input {
+                let y = crate::kernel::apply_one_work(function, work, std::hint::black_box(x));
+                std::hint::black_box(y);
+            }
+            t.elapsed().as_nanos() as f64 / BLOCK as f64
+        })
+        .collect()
+}
+
+/// One round on one value, and each further round (what 9 rounds cost over 1, an eighth).
+fn kernel_one_figures(function: Function) -> (Figure, Figure) {
+    let (one, nine) = (kernel_one_samples(function, 1), kernel_one_samples(function, 9));
+    let chain: Vec<f64> = nine.iter().zip(&one).map(|(n, o)| ((n - o) / 8.0).max(0.0)).collect();
+    (Figure::of(&one), Figure::of(&chain))
+}
+
 /// Adds to `cal` the kernel cost of each of `functions` it lacks (a user's expression: the
 /// calibration holds the built-ins), measured now the way the built-ins were.
 pub fn measure_functions(cal: &mut Calibration, functions: &[Function]) {
     for &f in functions {
         if !cal.kernel_ns.iter().any(|(known, _)| *known == f) {
             cal.kernel_ns.push((f, kernel_figure(f)));
+        }
+        if !cal.kernel_one_ns.iter().any(|(known, _)| *known == f) {
+            let (one, chain) = kernel_one_figures(f);
+            cal.kernel_one_ns.push((f, one));
+            cal.kernel_chain_ns.push((f, chain));
         }
     }
 }
@@ -161,6 +190,12 @@ pub fn calibrate(worker_bin: &Path, transports: &[TransportKind]) -> Result<Cali
     let generate_ns =
         samples(&mut || time_per(BLOCK, &mut || crate::data::generate_at(7, 0, &mut input)));
     let kernel_ns = Function::ALL.iter().map(|&f| (f, kernel_figure(f))).collect();
+    let (mut kernel_one_ns, mut kernel_chain_ns) = (Vec::new(), Vec::new());
+    for &f in Function::ALL.iter() {
+        let (one, chain) = kernel_one_figures(f);
+        kernel_one_ns.push((f, one));
+        kernel_chain_ns.push((f, chain));
+    }
     // Fresh private memory as a run gets it (zeroed, advised for huge pages where the kernel
     // gives them), each page's first write timed.
     let touch_private_ns = samples(&mut || {
@@ -225,6 +260,8 @@ pub fn calibrate(worker_bin: &Path, transports: &[TransportKind]) -> Result<Cali
             .map_or(0, |d| d.as_secs()),
         generate_ns,
         kernel_ns,
+        kernel_one_ns,
+        kernel_chain_ns,
         touch_private_ns,
         touch_shared_ns,
         remap_shared_ns,
