@@ -137,6 +137,21 @@ pub fn check() -> Result<(), RunDirError> {
     }
 }
 
+/// Whether this process's run folder is gone, or goes within `wait` (checked every 5 ms): for
+/// an error that a removal caught halfway may have caused, so that it names the removal.
+pub fn vanished_within(wait: std::time::Duration) -> Option<RunDirError> {
+    let until = std::time::Instant::now() + wait;
+    loop {
+        if let Err(vanished) = check() {
+            return Some(vanished);
+        }
+        if std::time::Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Creates `path` as a new file only this user can read and write: never an existing file,
 /// never through a symbolic link, whatever the umask.
 pub fn create_private(path: &Path) -> std::io::Result<File> {

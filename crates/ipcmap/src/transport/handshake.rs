@@ -66,11 +66,15 @@ pub fn start_all<E>(
     answer: &mut dyn FnMut(Hello) -> Result<E, SpawnError>,
 ) -> Result<Vec<Ready<E>>, SpawnError> {
     let result = start_all_here(spec, transport, answer);
-    result.map_err(|e| match crate::rundir::check() {
-        Err(vanished) => vanished.into(),
-        Ok(()) => e,
+    result.map_err(|e| match crate::rundir::vanished_within(VANISHING) {
+        Some(vanished) => vanished.into(),
+        None => e,
     })
 }
+
+/// How long a failed start waits to see whether its run folder is going: a removal caught
+/// halfway (a socket gone, the folder not yet) fails the start before the folder is gone.
+const VANISHING: std::time::Duration = std::time::Duration::from_millis(500);
 
 fn start_all_here<E>(
     spec: &PoolSpec<'_>,
