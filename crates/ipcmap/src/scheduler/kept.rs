@@ -78,11 +78,6 @@ pub fn keep(key: PoolKey, pool: Box<dyn Pool>) {
     over.into_iter().for_each(end);
 }
 
-/// How many pools are kept now.
-pub fn count() -> usize {
-    KEPT.with(|kept| kept.borrow().len())
-}
-
 /// Ends every kept pool: each worker's channel closed, then each reaped (stopped after a
 /// second, at once when a stop was asked for).
 pub fn end_all() {
